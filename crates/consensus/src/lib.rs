@@ -1,0 +1,1 @@
+//! quorate-consensus (being built).

@@ -1,0 +1,1 @@
+//! quorate-http (being built).

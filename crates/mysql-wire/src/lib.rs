@@ -1,0 +1,1 @@
+//! quorate-mysql-wire (being built).

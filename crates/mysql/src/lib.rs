@@ -1,0 +1,1 @@
+//! quorate-mysql (being built).

@@ -1,0 +1,1 @@
+//! quorate-sql (being built).

@@ -1,0 +1,1 @@
+//! quorate-store (being built).

@@ -1,0 +1,1 @@
+//! quorate-transport (being built).
