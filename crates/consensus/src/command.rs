@@ -1,0 +1,49 @@
+use serde::{Deserialize, Serialize};
+
+/// Who produced a transaction's effects. The leader that executed the transaction
+/// recognises its own entries at apply time by this triple, because their effects are
+/// already in its SQLite database (see docs/ARCHITECTURE.md, "the write path").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub node: u64,
+    /// Random per process start, so that sequence numbers of two runs never collide.
+    pub incarnation: u64,
+    pub seq: u64,
+}
+
+/// One step of a transaction's effects, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// A SQLite session changeset: row images of every change, with before-images so that a
+    /// replica whose rows differ is detected instead of silently diverging.
+    Changeset(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A schema statement, replayed as text (DDL has no changeset).
+    Ddl(String),
+}
+
+/// What is written to the Raft log as application data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// The effects of one committed transaction.
+    Tx { origin: Origin, ops: Vec<Op> },
+    /// Does nothing; used as a barrier.
+    Noop,
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Tx { origin, ops } => {
+                write!(f, "tx(n{}#{} ops={})", origin.node, origin.seq, ops.len())
+            }
+            Command::Noop => f.write_str("noop"),
+        }
+    }
+}
+
+/// What applying an entry answers to the proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Response {
+    /// Log index the entry was applied at.
+    pub index: u64,
+}

@@ -1,0 +1,381 @@
+//! The durable Raft log: openraft's `RaftLogStorage` on top of `raft-log`.
+//!
+//! raft-log appends records to chunk files and fsyncs them in a background worker. Every
+//! `flush(true, callback)` queued while an fsync is in progress is completed by the next
+//! fsync, so under load one `fdatasync` acknowledges many appends (group commit). openraft
+//! is told an append is durable only from that callback.
+
+use std::fmt::Debug;
+use std::io::{self, Read, Write};
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::OptionalSend;
+use raft_log::api::raft_log_writer::RaftLogWriter;
+use raft_log::codeq::{Decode, Encode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types::{Entry, EntryPayload, LogId, TypeConfig, Vote};
+
+/// Largest entry payload we accept when decoding the log (a corrupt length must not make us
+/// allocate without bound). Entries are limited far below this when they are proposed.
+const PAYLOAD_BYTES_MAX: usize = 1 << 30;
+
+/// Errors opening the log store.
+#[derive(Debug, thiserror::Error)]
+pub enum LogStoreError {
+    /// The log directory could not be opened or its records could not be replayed.
+    #[error("cannot open the raft log in {dir}: {source}")]
+    Open { dir: String, source: io::Error },
+}
+
+/// The durable Raft log of one node. Cheap to clone; clones share the same log.
+#[derive(Clone)]
+pub struct LogStore {
+    log: Arc<Mutex<raft_log::RaftLog<RlTypes>>>,
+}
+
+impl LogStore {
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, LogStoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| LogStoreError::Open {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        let config = Arc::new(raft_log::Config::new(dir.display().to_string()));
+        let log = raft_log::RaftLog::<RlTypes>::open(config).map_err(|source| {
+            LogStoreError::Open { dir: dir.display().to_string(), source }
+        })?;
+        Ok(Self { log: Arc::new(Mutex::new(log)) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, raft_log::RaftLog<RlTypes>> {
+        // A poisoned lock means a panic happened while writing the log; continuing could
+        // acknowledge entries that were never written, so we propagate the panic.
+        self.log.lock().expect("raft log mutex poisoned")
+    }
+
+    /// The last log id in the log, if any (for status screens).
+    pub fn last_log_id(&self) -> Option<LogId> {
+        self.lock().log_state().last().map(|l| l.0.clone())
+    }
+
+    /// True when nothing was ever written: no vote and no entry. Such a node has never been
+    /// part of a cluster (or its data dir was wiped).
+    pub fn is_pristine(&self) -> bool {
+        let log = self.lock();
+        let state = log.log_state();
+        state.vote().is_none() && state.last().is_none() && state.purged().is_none()
+    }
+
+    /// Bytes the log occupies on disk.
+    pub fn on_disk_bytes(&self) -> u64 {
+        self.lock().on_disk_size()
+    }
+
+    /// Waits until every queued write is durable.
+    async fn flush_and_wait(&self, sync: bool) -> io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lock().flush(sync, Some(FlushCallback::Oneshot(tx)))?;
+        rx.await.map_err(|_| io::Error::other("raft log flush worker stopped"))?
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(e) => e + 1,
+            Bound::Excluded(e) => *e,
+            Bound::Unbounded => u64::MAX,
+        };
+        let log = self.lock();
+        let mut entries = Vec::new();
+        for item in log.read(start, end) {
+            let (log_id, payload) = item?;
+            let payload: EntryPayload = decode_payload(&payload.0)?;
+            entries.push(Entry { log_id: log_id.0, payload });
+        }
+        Ok(entries)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(self.lock().log_state().vote().map(|v| v.0.clone()))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let log = self.lock();
+        let state = log.log_state();
+        let last_purged_log_id = state.purged().map(|l| l.0.clone());
+        let last_log_id = state.last().map(|l| l.0.clone()).or_else(|| last_purged_log_id.clone());
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        self.lock().save_vote(RlVote(vote.clone()))?;
+        // A vote must be durable before it is acted upon (a node must never vote twice in
+        // one term across a crash), so this waits for the fsync.
+        self.flush_and_wait(true).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Best effort: a persisted commit index lets a restarted node apply what it knows is
+        // committed before it hears from a leader. It rides along with the next fsync.
+        if let Some(committed) = committed {
+            let mut log = self.lock();
+            log.commit(RlLogId(committed))?;
+            log.flush(false, None)?;
+        }
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.lock().log_state().committed().map(|l| l.0.clone()))
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut records = Vec::new();
+        for entry in entries {
+            let payload = encode_payload(&entry.payload)?;
+            records.push((RlLogId(entry.log_id.clone()), RlPayload(payload)));
+        }
+        let mut log = self.lock();
+        log.append(records)?;
+        // Returns at once; the fsync worker calls back when the entries are on disk.
+        log.flush(true, Some(FlushCallback::Raft(callback)))?;
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map(|l| l.index() + 1).unwrap_or(0);
+        self.lock().truncate(from)?;
+        self.flush_and_wait(true).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let mut log = self.lock();
+        log.purge(RlLogId(log_id))?;
+        log.flush(true, None)?;
+        Ok(())
+    }
+}
+
+/// Completion of a raft-log flush: either openraft's IO notification or a oneshot we wait on.
+pub enum FlushCallback {
+    Raft(IOFlushed<TypeConfig>),
+    Oneshot(tokio::sync::oneshot::Sender<io::Result<()>>),
+}
+
+impl raft_log::Callback for FlushCallback {
+    fn send(self, res: Result<(), io::Error>) {
+        match self {
+            FlushCallback::Raft(cb) => cb.io_completed(res),
+            FlushCallback::Oneshot(tx) => {
+                let _ = tx.send(res);
+            }
+        }
+    }
+}
+
+/// raft-log's type parameters for quorate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RlTypes;
+
+impl raft_log::Types for RlTypes {
+    type LogId = RlLogId;
+    type LogPayload = RlPayload;
+    type Vote = RlVote;
+    type UserData = RlUserData;
+    type Callback = FlushCallback;
+
+    fn log_index(log_id: &Self::LogId) -> u64 {
+        log_id.0.index()
+    }
+
+    fn payload_size(payload: &Self::LogPayload) -> u64 {
+        payload.0.len() as u64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RlLogId(LogId);
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd)]
+pub struct RlVote(Vote);
+
+/// An encoded [`EntryPayload`].
+#[derive(Debug, Clone)]
+pub struct RlPayload(Vec<u8>);
+
+/// Unused by quorate; raft-log requires the type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RlUserData(Vec<u8>);
+
+impl Encode for RlLogId {
+    fn encode<W: Write>(&self, w: W) -> Result<usize, io::Error> {
+        encode_serde(&self.0, w)
+    }
+}
+impl Decode for RlLogId {
+    fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
+        decode_serde(r).map(RlLogId)
+    }
+}
+impl Encode for RlVote {
+    fn encode<W: Write>(&self, w: W) -> Result<usize, io::Error> {
+        encode_serde(&self.0, w)
+    }
+}
+impl Decode for RlVote {
+    fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
+        decode_serde(r).map(RlVote)
+    }
+}
+impl Encode for RlPayload {
+    fn encode<W: Write>(&self, w: W) -> Result<usize, io::Error> {
+        encode_bytes(&self.0, w)
+    }
+}
+impl Decode for RlPayload {
+    fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
+        decode_bytes(r).map(RlPayload)
+    }
+}
+impl Encode for RlUserData {
+    fn encode<W: Write>(&self, w: W) -> Result<usize, io::Error> {
+        encode_bytes(&self.0, w)
+    }
+}
+impl Decode for RlUserData {
+    fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
+        decode_bytes(r).map(RlUserData)
+    }
+}
+
+fn encode_bytes<W: Write>(bytes: &[u8], mut w: W) -> io::Result<usize> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record over 4 GiB"))?;
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(bytes)?;
+    Ok(4 + bytes.len())
+}
+
+fn decode_bytes<R: Read>(mut r: R) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    // A torn record at the tail of the log must read as UnexpectedEof: raft-log truncates
+    // such a record instead of refusing to open. read_exact reports exactly that.
+    r.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > PAYLOAD_BYTES_MAX {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("log record of {len} bytes")));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+fn encode_serde<T: Serialize, W: Write>(value: &T, w: W) -> io::Result<usize> {
+    let bytes = rmp_serde::to_vec(value).map_err(io::Error::other)?;
+    encode_bytes(&bytes, w)
+}
+
+fn decode_serde<T: DeserializeOwned, R: Read>(r: R) -> io::Result<T> {
+    let bytes = decode_bytes(r)?;
+    rmp_serde::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn encode_payload(payload: &EntryPayload) -> io::Result<Vec<u8>> {
+    rmp_serde::to_vec(payload).map_err(io::Error::other)
+}
+
+fn decode_payload(bytes: &[u8]) -> io::Result<EntryPayload> {
+    rmp_serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Command, Op, Origin};
+    use crate::types::log_id;
+
+    fn entry(term: u64, index: u64) -> Entry {
+        let cmd = Command::Tx {
+            origin: Origin { node: 1, incarnation: 7, seq: index },
+            ops: vec![Op::Ddl(format!("CREATE TABLE t{index}(x)")), Op::Changeset(vec![1, 2, 3])],
+        };
+        Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Normal(cmd) }
+    }
+
+    async fn append(store: &mut LogStore, entries: Vec<Entry>) {
+        store.append(entries, IOFlushed::noop()).await.unwrap();
+        store.flush_and_wait(true).await.unwrap();
+    }
+
+    /// Appended entries, the vote and the commit index survive closing and reopening the
+    /// log, byte for byte; truncation and purge are durable too.
+    #[tokio::test]
+    async fn log_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = LogStore::open(dir.path()).unwrap();
+            assert!(store.is_pristine());
+            let vote = Vote::new_committed(3, 1);
+            store.save_vote(&vote).await.unwrap();
+            append(&mut store, (1..=10).map(|i| entry(3, i)).collect()).await;
+            store.truncate_after(Some(log_id(3, 1, 8))).await.unwrap();
+            store.purge(log_id(3, 1, 2)).await.unwrap();
+            store.save_committed(Some(log_id(3, 1, 7))).await.unwrap();
+            store.flush_and_wait(true).await.unwrap();
+        }
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert!(!store.is_pristine());
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(3, 1, 8)));
+        assert_eq!(state.last_purged_log_id, Some(log_id(3, 1, 2)));
+        assert_eq!(store.read_committed().await.unwrap(), Some(log_id(3, 1, 7)));
+        let vote = store.read_vote().await.unwrap().unwrap();
+        assert_eq!(vote.leader_id().term, 3);
+        let entries = store.try_get_log_entries(3..9).await.unwrap();
+        assert_eq!(entries.len(), 6);
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e, &entry(3, i as u64 + 3));
+        }
+    }
+
+    /// A record cut short (a torn write at the tail) decodes as UnexpectedEof, which is
+    /// what raft-log needs to treat it as an interrupted write rather than corruption.
+    #[test]
+    fn torn_record_is_unexpected_eof() {
+        let mut buf = Vec::new();
+        RlPayload(vec![9; 100]).encode(&mut buf).unwrap();
+        for cut in [1, 3, 4, 50, buf.len() - 1] {
+            let err = RlPayload::decode(&buf[..cut]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        let mut huge = Vec::new();
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(RlPayload::decode(&huge[..]).unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+}
