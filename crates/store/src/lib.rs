@@ -1,1 +1,300 @@
-//! quorate-store (being built).
+//! The SQLite state machine of quorate.
+//!
+//! [`Store`] owns one SQLite database file per node:
+//! - the single writer connection (`W`), used by leader transactions ([`WriteTx`]) and by
+//!   apply on followers;
+//! - a pool of read connections (WAL readers) for queries;
+//! - the speculation bookkeeping that lets the leader pipeline transactions (see `spec`);
+//! - snapshots (a consistent copy of the file) for catching up lagging or new nodes.
+//!
+//! `StateMachine` adapts it to openraft. docs/ARCHITECTURE.md explains the write path.
+
+mod capture;
+mod checksum;
+mod guard;
+mod read;
+mod schema;
+mod sm;
+mod snapshot;
+mod spec;
+mod stmt;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quorate_consensus::{LogId, StoredMembership};
+use tokio::sync::watch;
+
+pub use checksum::{Checksum, TableChecksum};
+pub use read::ReadTx;
+pub use rusqlite;
+pub use rusqlite::types::Value;
+pub use schema::{AppliedState, INTERNAL_PREFIX};
+pub use sm::{SnapshotBuilder, StateMachine};
+pub use snapshot::SnapshotFile;
+pub use spec::Frontier;
+pub use stmt::{ColumnInfo, StmtOutput};
+pub use writer::{CommitOutcome, ProposeError, Proposer, TxOptions, WriteTx};
+
+/// Tunables of the store. Every one shapes behaviour an operator may need to change.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Read connections kept open for queries.
+    pub read_connections: usize,
+    /// How long a transaction waits for the writer before failing (MySQL error 1205).
+    pub lock_wait_timeout: Duration,
+    /// How long COMMIT waits for the entry to be committed before reporting "outcome unknown".
+    pub commit_timeout: Duration,
+    /// Largest result a single statement may return, in bytes.
+    pub max_result_bytes: usize,
+    /// Largest replicated transaction (changesets + DDL), in bytes.
+    pub max_tx_bytes: usize,
+    /// A witness stores no data: it applies nothing and snapshots only metadata.
+    pub witness: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            read_connections: 4,
+            lock_wait_timeout: Duration::from_secs(10),
+            commit_timeout: Duration::from_secs(5),
+            max_result_bytes: 256 << 20,
+            max_tx_bytes: 64 << 20,
+            witness: false,
+        }
+    }
+}
+
+/// Everything that can go wrong in the store, for callers to map onto their protocols.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An error from SQLite while running a user statement (syntax, constraint, no such
+    /// table, ...). The original error is kept so front ends can map it to their codes.
+    #[error("{0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The statement is valid SQLite but quorate refuses it; the text says why.
+    #[error("not supported: {0}")]
+    Refused(String),
+    /// The transaction was rolled back and nothing of it was applied; retrying is safe.
+    #[error("transaction aborted and rolled back: {0}; retry it")]
+    Aborted(String),
+    /// COMMIT was sent to the cluster but its fate is not known (leader change, timeout).
+    /// It may or may not be applied; check before retrying.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// Waiting for the writer took longer than `lock_wait_timeout`.
+    #[error("lock wait timeout exceeded ({0:?}); try restarting the transaction")]
+    LockTimeout(Duration),
+    /// A statement's result exceeded `max_result_bytes`, or a transaction `max_tx_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// This replica's data no longer matches the log: it stops applying rather than serve
+    /// wrong data. Wipe its data directory to resynchronise it from the others.
+    #[error("replica diverged at log index {index}: {detail}")]
+    Diverged { index: u64, detail: String },
+    /// The files on disk are not what they should be.
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The operation needs the data this node does not keep (a witness).
+    #[error("this node is a witness and holds no data")]
+    Witness,
+}
+
+impl StoreError {
+    /// True if retrying the whole transaction is safe and may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Aborted(_) | StoreError::LockTimeout(_))
+    }
+}
+
+/// One node's SQLite state machine. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub db_path: PathBuf,
+    pub config: StoreConfig,
+    pub writer: Arc<tokio::sync::Mutex<writer::Writer>>,
+    pub readers: read::ReadPool,
+    pub spec: parking_lot::Mutex<spec::SpecState>,
+    pub frontier: watch::Receiver<Frontier>,
+    /// Bumped whenever this node's leadership changes; open transactions of an older epoch
+    /// are aborted.
+    pub leader_epoch: watch::Sender<u64>,
+    /// Last applied log id, for waiters (bounded reads, status).
+    pub applied: watch::Sender<Option<LogId>>,
+    pub snapshots: snapshot::SnapshotDir,
+}
+
+impl Store {
+    /// Opens the store in `dir` (creating it). Undoes speculative transactions a previous run
+    /// left behind, so the database is exactly at its recorded last applied log id.
+    pub fn open(dir: &Path, node_id: u64, config: StoreConfig) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db_path = dir.join("db.sqlite");
+        let snapshots = snapshot::SnapshotDir::open(&dir.join("snapshots"))?;
+        let mut writer = writer::Writer::open(&db_path)?;
+        let undone = writer.undo_all_speculation()?;
+        if undone > 0 {
+            tracing::info!(undone, "undid speculative transactions left by the previous run");
+        }
+        writer.check_witness_flag(config.witness)?;
+        let applied = writer.read_applied()?;
+        let incarnation: u64 = rand::random();
+        let spec = spec::SpecState::new(node_id, incarnation, applied.clone());
+        let frontier = spec.frontier.subscribe();
+        let (leader_epoch, _) = watch::channel(0);
+        let (applied_tx, _) = watch::channel(applied.last_applied.clone());
+        let readers = read::ReadPool::new(&db_path, config.read_connections);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db_path,
+                config,
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                readers,
+                spec: parking_lot::Mutex::new(spec),
+                frontier,
+                leader_epoch,
+                applied: applied_tx,
+                snapshots,
+            }),
+        })
+    }
+
+    /// The openraft state machine over this store.
+    pub fn state_machine(&self) -> StateMachine {
+        StateMachine::new(self.clone())
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    pub fn is_witness(&self) -> bool {
+        self.inner.config.witness
+    }
+
+    /// What this node has applied (in memory; may be ahead of the copy in SQLite).
+    pub fn applied(&self) -> AppliedState {
+        self.inner.spec.lock().applied.clone()
+    }
+
+    /// Watches the last applied log id.
+    pub fn watch_applied(&self) -> watch::Receiver<Option<LogId>> {
+        self.inner.applied.subscribe()
+    }
+
+    /// The membership as of the last applied entry.
+    pub fn membership(&self) -> StoredMembership {
+        self.inner.spec.lock().applied.membership.clone()
+    }
+
+    /// Number of the leader's own transactions executed locally and not yet applied.
+    pub fn speculative_in_flight(&self) -> usize {
+        self.inner.spec.lock().entries.len()
+    }
+
+    /// Aborts open transactions and undoes every speculative transaction that is not yet
+    /// known committed. Call whenever this node's leadership changes (lost, or a new term).
+    pub async fn on_leadership_change(&self) -> Result<usize, StoreError> {
+        self.inner.leader_epoch.send_modify(|e| *e += 1);
+        let mut w = self.inner.writer.clone().lock_owned().await;
+        let seqs = self.inner.spec.lock().take_unclaimed();
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let n = seqs.len();
+        tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
+        tracing::info!(undone = n, "leadership changed: undid speculative transactions not known committed");
+        Ok(n)
+    }
+
+    /// Waits until every speculative transaction visible at `frontier.visible_seq` is
+    /// committed. Fails if they were undone instead (leadership lost).
+    pub async fn wait_visible_committed(&self, seen: Frontier) -> Result<(), StoreError> {
+        let mut rx = self.inner.frontier.clone();
+        loop {
+            {
+                let f = *rx.borrow_and_update();
+                if f.committed_seq >= seen.visible_seq {
+                    return Ok(());
+                }
+                if f.undo_epoch != seen.undo_epoch {
+                    return Err(StoreError::Aborted(
+                        "leadership changed before the data this read saw was committed".into(),
+                    ));
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(StoreError::Aborted("store closed".into()));
+            }
+        }
+    }
+
+    /// The current speculation frontier.
+    pub fn frontier(&self) -> Frontier {
+        *self.inner.frontier.borrow()
+    }
+
+    /// Runs a read-only statement on a read connection. The caller must then wait for
+    /// [`Store::wait_visible_committed`] with the returned frontier before answering
+    /// (nothing is ever answered from uncommitted data).
+    pub fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(StmtOutput, Frontier), StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        self.inner.readers.query(sql, params, self.inner.config.max_result_bytes, &self.inner.frontier)
+    }
+
+    /// Starts a read-only transaction on one snapshot (a read connection inside BEGIN).
+    pub fn begin_read(&self) -> Result<ReadTx, StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        ReadTx::begin(self.inner.clone())
+    }
+
+    /// Starts a write transaction (leader only; the caller checks leadership). Waits for the
+    /// writer up to `lock_wait_timeout`.
+    pub async fn begin_write(&self, options: TxOptions) -> Result<WriteTx, StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        WriteTx::begin(self.inner.clone(), options).await
+    }
+
+    /// A checksum of every replicated table's schema and rows, with the applied log id it
+    /// was computed at.
+    pub fn checksum(&self) -> Result<Checksum, StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        let applied = self.applied().last_applied.map(|l| l.index).unwrap_or(0);
+        let speculative = self.speculative_in_flight();
+        self.inner.readers.with_conn(|conn| checksum::compute(conn, applied, speculative))
+    }
+
+    /// Writes the in-memory applied state to SQLite if it is ahead, when the writer is free.
+    pub fn persist_applied_if_idle(&self) -> Result<bool, StoreError> {
+        let Ok(mut w) = self.inner.writer.try_lock() else {
+            return Ok(false);
+        };
+        w.persist_applied(&self.inner.spec)
+    }
+
+    /// Path of the SQLite file (for operators and tests).
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+}

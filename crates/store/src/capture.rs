@@ -1,0 +1,206 @@
+//! Change capture: a small, audited wrapper over SQLite's session extension, and the two
+//! operations we do with a captured changeset (apply it, invert it).
+//!
+//! rusqlite's own `Session` cannot set `SQLITE_SESSION_OBJCONFIG_ROWID`, without which
+//! changes to tables that have no PRIMARY KEY would be silently left out of the changeset,
+//! and replicas would diverge. That one option is why this file talks to the C API.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr;
+use rusqlite::Connection;
+use rusqlite::ffi;
+
+use crate::schema::is_local_table;
+
+/// Records every row change made on one connection until dropped.
+///
+/// Must be dropped before the connection it was created on is closed; [`crate::writer`]
+/// guarantees that by owning both and declaring the session field first.
+pub(crate) struct CaptureSession {
+    raw: *mut ffi::sqlite3_session,
+}
+
+// SAFETY: a session is used only by whoever holds the writer connection (behind an async
+// mutex), never by two threads at once; SQLite objects may move between threads as long as
+// they are not used concurrently (the bundled SQLite is built thread-safe).
+unsafe impl Send for CaptureSession {}
+
+fn failure(rc: c_int, what: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(what.to_string()))
+}
+
+impl CaptureSession {
+    /// Starts recording changes to every table of `main`, except quorate's node-local
+    /// bookkeeping tables.
+    pub(crate) fn start(conn: &Connection) -> rusqlite::Result<Self> {
+        // SAFETY: `handle` is the live connection; the session does not outlive it (see type
+        // docs). All pointers passed below are valid for the duration of each call.
+        unsafe {
+            let db = conn.handle();
+            let mut raw = ptr::null_mut();
+            let rc = ffi::sqlite3session_create(db, c"main".as_ptr(), &mut raw);
+            if rc != ffi::SQLITE_OK {
+                return Err(failure(rc, "sqlite3session_create"));
+            }
+            let session = CaptureSession { raw };
+            let mut on: c_int = 1;
+            let rc = ffi::sqlite3session_object_config(
+                raw,
+                ffi::SQLITE_SESSION_OBJCONFIG_ROWID,
+                (&mut on as *mut c_int).cast::<c_void>(),
+            );
+            if rc != ffi::SQLITE_OK {
+                return Err(failure(rc, "sqlite3session_object_config(ROWID)"));
+            }
+            ffi::sqlite3session_table_filter(raw, Some(replicated_table), ptr::null_mut());
+            let rc = ffi::sqlite3session_attach(raw, ptr::null());
+            if rc != ffi::SQLITE_OK {
+                return Err(failure(rc, "sqlite3session_attach"));
+            }
+            Ok(session)
+        }
+    }
+
+    /// The changeset of everything recorded so far (empty when nothing changed).
+    pub(crate) fn changeset(&self) -> rusqlite::Result<Vec<u8>> {
+        // SAFETY: `raw` is a live session; on success SQLite hands us a buffer of `n` bytes
+        // that we copy and then free with sqlite3_free, as the API requires.
+        unsafe {
+            let mut n: c_int = 0;
+            let mut buf: *mut c_void = ptr::null_mut();
+            let rc = ffi::sqlite3session_changeset(self.raw, &mut n, &mut buf);
+            if rc != ffi::SQLITE_OK {
+                return Err(failure(rc, "sqlite3session_changeset"));
+            }
+            if buf.is_null() || n <= 0 {
+                if !buf.is_null() {
+                    ffi::sqlite3_free(buf);
+                }
+                return Ok(Vec::new());
+            }
+            let bytes = std::slice::from_raw_parts(buf.cast::<u8>(), n as usize).to_vec();
+            ffi::sqlite3_free(buf);
+            Ok(bytes)
+        }
+    }
+}
+
+impl Drop for CaptureSession {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from sqlite3session_create and is deleted exactly once.
+        unsafe { ffi::sqlite3session_delete(self.raw) }
+    }
+}
+
+/// Session table filter: 1 = record changes to this table.
+unsafe extern "C" fn replicated_table(_ctx: *mut c_void, table: *const c_char) -> c_int {
+    if table.is_null() {
+        return 1;
+    }
+    // SAFETY: SQLite passes a NUL-terminated table name valid for this call.
+    let name = unsafe { CStr::from_ptr(table) }.to_bytes();
+    c_int::from(!is_local_table(name))
+}
+
+/// Why applying a changeset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A row on this replica did not match the changeset's before-image (or was missing /
+    /// already present): the replica no longer holds the state the leader had.
+    #[error("replica diverged: {0}")]
+    Diverged(String),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+struct ApplyCtx {
+    conflict: Option<String>,
+}
+
+unsafe extern "C" fn on_conflict(
+    ctx: *mut c_void,
+    kind: c_int,
+    iter: *mut ffi::sqlite3_changeset_iter,
+) -> c_int {
+    // SAFETY: `ctx` is the &mut ApplyCtx passed to sqlite3changeset_apply below, alive for
+    // the whole call; `iter` is valid during this callback.
+    let ctx = unsafe { &mut *ctx.cast::<ApplyCtx>() };
+    if ctx.conflict.is_none() {
+        let mut table: *const c_char = ptr::null();
+        let (mut ncol, mut op, mut indirect) = (0, 0, 0);
+        let rc = unsafe { ffi::sqlite3changeset_op(iter, &mut table, &mut ncol, &mut op, &mut indirect) };
+        let table = if rc == ffi::SQLITE_OK && !table.is_null() {
+            unsafe { CStr::from_ptr(table) }.to_string_lossy().to_string()
+        } else {
+            "?".to_string()
+        };
+        let what = match kind {
+            ffi::SQLITE_CHANGESET_DATA => "row differs from the before-image",
+            ffi::SQLITE_CHANGESET_NOTFOUND => "row to change is missing",
+            ffi::SQLITE_CHANGESET_CONFLICT => "row to insert already exists",
+            ffi::SQLITE_CHANGESET_CONSTRAINT => "constraint violated",
+            ffi::SQLITE_CHANGESET_FOREIGN_KEY => "foreign key violated",
+            _ => "unknown conflict",
+        };
+        ctx.conflict = Some(format!("table {table}: {what}"));
+    }
+    ffi::SQLITE_CHANGESET_ABORT
+}
+
+/// Applies `changeset` on `conn`. Any conflict aborts the whole changeset: between identical
+/// replicas a conflict cannot happen, so one means divergence, which we refuse to hide.
+pub(crate) fn apply_changeset(conn: &Connection, changeset: &[u8]) -> Result<(), ApplyError> {
+    if changeset.is_empty() {
+        return Ok(());
+    }
+    let len = c_int::try_from(changeset.len())
+        .map_err(|_| ApplyError::Diverged("changeset over 2 GiB".into()))?;
+    let mut ctx = ApplyCtx { conflict: None };
+    // SAFETY: the connection handle is live; SQLite only reads the changeset buffer (the
+    // API takes a non-const pointer for historical reasons); `ctx` outlives the call.
+    let rc = unsafe {
+        ffi::sqlite3changeset_apply(
+            conn.handle(),
+            len,
+            changeset.as_ptr() as *mut c_void,
+            None,
+            Some(on_conflict),
+            (&mut ctx as *mut ApplyCtx).cast::<c_void>(),
+        )
+    };
+    if let Some(detail) = ctx.conflict {
+        return Err(ApplyError::Diverged(detail));
+    }
+    if rc != ffi::SQLITE_OK {
+        return Err(ApplyError::Sqlite(failure(rc, "sqlite3changeset_apply")));
+    }
+    Ok(())
+}
+
+/// The changeset that undoes `changeset`.
+pub(crate) fn invert_changeset(changeset: &[u8]) -> rusqlite::Result<Vec<u8>> {
+    if changeset.is_empty() {
+        return Ok(Vec::new());
+    }
+    let len = c_int::try_from(changeset.len())
+        .map_err(|_| failure(ffi::SQLITE_TOOBIG, "changeset over 2 GiB"))?;
+    // SAFETY: input buffer valid for `len` bytes; on success SQLite allocates the output,
+    // which we copy and free with sqlite3_free.
+    unsafe {
+        let mut n: c_int = 0;
+        let mut out: *mut c_void = ptr::null_mut();
+        let rc = ffi::sqlite3changeset_invert(len, changeset.as_ptr().cast::<c_void>(), &mut n, &mut out);
+        if rc != ffi::SQLITE_OK {
+            return Err(failure(rc, "sqlite3changeset_invert"));
+        }
+        if out.is_null() || n <= 0 {
+            if !out.is_null() {
+                ffi::sqlite3_free(out);
+            }
+            return Ok(Vec::new());
+        }
+        let bytes = std::slice::from_raw_parts(out.cast::<u8>(), n as usize).to_vec();
+        ffi::sqlite3_free(out);
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,168 @@
+//! Read connections: WAL readers that never block the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+use tokio::sync::watch;
+
+use crate::guard::Guard;
+use crate::schema;
+use crate::spec::Frontier;
+use crate::stmt::{self, StmtOutput};
+use crate::{Inner, StoreError};
+
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    keep: usize,
+    idle: Mutex<Vec<(Connection, Guard)>>,
+    /// Held shared by every reader, exclusively while the database file is replaced.
+    gate: RwLock<()>,
+    /// Bumped each time the file is replaced; read transactions of an older generation fail.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: &Path, keep: usize) -> Self {
+        Self { path: path.to_path_buf(), keep: keep.max(1), idle: Mutex::new(Vec::new()), gate: RwLock::new(()), generation: Default::default() }
+    }
+
+    fn take(&self) -> Result<(Connection, Guard), StoreError> {
+        if let Some(c) = self.idle.lock().pop() {
+            return Ok(c);
+        }
+        let mut conn = schema::open_reader(&self.path)?;
+        // Readers get the same rules as the writer: quorate's own tables stay hidden.
+        let guard = Guard::default();
+        guard.install(&mut conn)?;
+        Ok((conn, guard))
+    }
+
+    fn give_back(&self, conn: (Connection, Guard)) {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.keep {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `f` with a read connection under user rules.
+    fn with_user_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _gate = self.gate.read();
+        let pooled = self.take()?;
+        pooled.1.reset();
+        let out = refine(f(&pooled.0), &pooled.1);
+        // A connection left inside a transaction (after an error) is not reused.
+        if pooled.0.is_autocommit() {
+            self.give_back(pooled);
+        }
+        out
+    }
+
+    /// Runs `f` with a read connection that may read quorate's own tables.
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _gate = self.gate.read();
+        let pooled = self.take()?;
+        let out = pooled.1.internal(|| f(&pooled.0));
+        if pooled.0.is_autocommit() {
+            self.give_back(pooled);
+        }
+        out
+    }
+
+    /// Runs one read-only statement; returns its output and the speculation frontier as it
+    /// was after the statement ran (an upper bound of what the statement could see).
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_bytes: usize,
+        frontier: &watch::Receiver<Frontier>,
+    ) -> Result<(StmtOutput, Frontier), StoreError> {
+        self.with_user_conn(|conn| {
+            let out = stmt::run(conn, sql, params, max_bytes, true)?;
+            Ok((out, *frontier.borrow()))
+        })
+    }
+
+    /// Closes every idle connection and blocks new readers while `f` runs (the file is
+    /// being replaced).
+    pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _gate = self.gate.write();
+        self.idle.lock().clear();
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        f()
+    }
+}
+
+/// A read-only transaction: every statement sees the same snapshot.
+pub struct ReadTx {
+    inner: Arc<Inner>,
+    conn: Option<(Connection, Guard)>,
+    /// Frontier after the snapshot was established (the first statement).
+    seen: Option<Frontier>,
+    generation: u64,
+}
+
+impl ReadTx {
+    pub(crate) fn begin(inner: Arc<Inner>) -> Result<Self, StoreError> {
+        let (conn, generation) = {
+            let _gate = inner.readers.gate.read();
+            (inner.readers.take()?, inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        conn.0.execute_batch("BEGIN")?;
+        Ok(Self { inner, conn: Some(conn), seen: None, generation })
+    }
+
+    /// Runs a read-only statement in this transaction's snapshot. Returns the frontier the
+    /// caller must wait for (the same for every statement of the transaction).
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<(StmtOutput, Frontier), StoreError> {
+        let (conn, guard) = self.conn.as_ref().ok_or_else(|| StoreError::Aborted("read transaction ended".into()))?;
+        let _gate = self.inner.readers.gate.read();
+        if self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst) != self.generation {
+            return Err(StoreError::Aborted("the database was replaced by a snapshot during this transaction".into()));
+        }
+        guard.reset();
+        let out = refine(stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true), guard)?;
+        let seen = *self.seen.get_or_insert_with(|| *self.inner.frontier.borrow());
+        Ok((out, seen))
+    }
+
+    /// Ends the transaction.
+    pub fn finish(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let current = self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst);
+            if conn.0.execute_batch("COMMIT").is_ok() && conn.0.is_autocommit() && current == self.generation {
+                self.inner.readers.give_back(conn);
+            }
+        }
+    }
+}
+
+impl Drop for ReadTx {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Turns SQLite's bare "not authorized" into the reason the guard recorded.
+fn refine<T>(result: Result<T, StoreError>, guard: &Guard) -> Result<T, StoreError> {
+    match result {
+        Err(StoreError::Sql(e)) => match guard.take().refusal() {
+            Some(reason) => Err(StoreError::Refused(reason)),
+            None => Err(StoreError::Sql(e)),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,147 @@
+//! quorate's own tables inside the SQLite file, and connection setup.
+//!
+//! Two kinds of internal tables:
+//! - node-local bookkeeping (`_quorate_meta`, `_quorate_spec`): never replicated, never
+//!   captured in a changeset, differ legitimately between nodes;
+//! - replicated catalog tables (users, databases, audit log, ...): created by later
+//!   layers with the `_quorate_` prefix, replicated like user data, hidden from user SQL.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quorate_consensus::{LogId, StoredMembership};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// Prefix of every quorate-owned table. User SQL may not touch these.
+pub const INTERNAL_PREFIX: &str = "_quorate_";
+
+pub(crate) const META_TABLE: &str = "_quorate_meta";
+pub(crate) const SPEC_TABLE: &str = "_quorate_spec";
+
+/// Version of the on-disk layout, stored in `_quorate_meta`; bumped on incompatible changes.
+pub(crate) const FORMAT_VERSION: i64 = 1;
+
+/// Tables whose changes are never captured or replicated.
+pub(crate) fn is_local_table(name: &[u8]) -> bool {
+    name == META_TABLE.as_bytes() || name == SPEC_TABLE.as_bytes()
+}
+
+/// Opens the writer connection and creates the bookkeeping tables if needed.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL: readers never block the writer. synchronous=NORMAL: durability comes from the
+    // Raft log (fsynced on a majority before any acknowledgement); after a power loss SQLite
+    // is consistent but may lack its last transactions, which are re-applied from the log.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {META_TABLE} (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS {SPEC_TABLE} (seq INTEGER PRIMARY KEY, inverse BLOB NOT NULL);"
+    ))?;
+    let version: Option<i64> = conn
+        .query_row(&format!("SELECT v FROM {META_TABLE} WHERE k = 'format'"), [], |r| r.get(0))
+        .optional()?;
+    match version {
+        None => {
+            conn.execute(
+                &format!("INSERT INTO {META_TABLE}(k, v) VALUES ('format', ?1)"),
+                [FORMAT_VERSION],
+            )?;
+        }
+        Some(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!(
+                "database format {other} is not supported by this build (expects {FORMAT_VERSION})"
+            )));
+        }
+    }
+    Ok(conn)
+}
+
+/// Opens a read-only connection (a WAL reader).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "cache_size", -16384)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// What this node has applied, as recorded in SQLite with the data it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedState {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+pub(crate) fn read_applied(conn: &Connection) -> Result<AppliedState, StoreError> {
+    let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(conn
+            .query_row(&format!("SELECT v FROM {META_TABLE} WHERE k = ?1"), [key], |r| r.get(0))
+            .optional()?)
+    };
+    let last_applied = match get("last_applied")? {
+        Some(bytes) => Some(decode(&bytes, "last_applied")?),
+        None => None,
+    };
+    let membership = match get("membership")? {
+        Some(bytes) => decode(&bytes, "membership")?,
+        None => StoredMembership::default(),
+    };
+    Ok(AppliedState { last_applied, membership })
+}
+
+/// Writes the applied state; must run inside the transaction that holds the data it covers.
+pub(crate) fn write_applied(conn: &Connection, state: &AppliedState) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO {META_TABLE}(k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v"
+    ))?;
+    if let Some(last) = &state.last_applied {
+        stmt.execute(params!["last_applied", encode(last)?])?;
+    }
+    stmt.execute(params!["membership", encode(&state.membership)?])?;
+    Ok(())
+}
+
+pub(crate) fn read_flag(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(&format!("SELECT CAST(v AS TEXT) FROM {META_TABLE} WHERE k = ?1"), [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+pub(crate) fn write_flag(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "INSERT INTO {META_TABLE}(k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v"
+        ),
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(value).map_err(|e| StoreError::Corrupt(format!("cannot encode meta: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    rmp_serde::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("unreadable {what} in {META_TABLE}: {e}")))
+}

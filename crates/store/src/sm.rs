@@ -1,0 +1,239 @@
+//! openraft's view of the store: apply committed entries, build and install snapshots.
+
+use std::io;
+
+use futures::{Stream, TryStreamExt};
+use openraft::OptionalSend;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use quorate_consensus::{Command, EntryPayload, LogId, Op, Response, SnapshotMeta, StoredMembership, TypeConfig};
+
+use crate::snapshot::{self, SnapshotFile};
+use crate::{Store, StoreError};
+
+type SnapshotOf = Snapshot<quorate_consensus::CommittedLeaderId, u64, quorate_consensus::NodeInfo, SnapshotFile>;
+
+fn io_err(e: StoreError) -> io::Error {
+    match e {
+        StoreError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// The state machine openraft drives. Cheap to clone.
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Store,
+}
+
+impl StateMachine {
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+/// Builds snapshots for openraft.
+pub struct SnapshotBuilder {
+    store: Store,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf, io::Error> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || build(&store))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(io_err)
+    }
+}
+
+fn build(store: &Store) -> Result<SnapshotOf, StoreError> {
+    let inner = &store.inner;
+    // Write the in-memory applied state first (when the writer is free), so the snapshot
+    // covers as much as possible and the log can be purged further.
+    let _ = store.persist_applied_if_idle();
+    let tmp = inner.snapshots.temp_path("build");
+    let result = (|| {
+        let applied = inner.readers.with_conn(|_| snapshot::build_copy(&inner.db_path, &tmp))?;
+        let meta = SnapshotMeta { last_log_id: applied.last_applied, last_membership: applied.membership };
+        let file = inner.snapshots.keep(&meta, &tmp)?;
+        tracing::info!(last_log_id = ?meta.last_log_id.as_ref().map(|l| l.index), bytes = file.size, "snapshot built");
+        Ok(Snapshot { meta, snapshot: file })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotFile;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let a = self.store.applied();
+        Ok((a.last_applied, a.membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let inner = self.store.inner.clone();
+        let witness = self.store.is_witness();
+        // Entries not executed here are applied together in one SQLite transaction, under
+        // the writer lock taken before any of them is marked applied, so the applied index
+        // never covers an entry whose effects are not yet written.
+        let mut batch = ForeignBatch::default();
+        let mut responses = Vec::new();
+        let mut last = None;
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id.clone();
+            let index = log_id.index;
+            let mut membership = None;
+            let mut foreign_ops = None;
+            match entry.payload {
+                EntryPayload::Blank | EntryPayload::Normal(Command::Noop) => {}
+                EntryPayload::Membership(m) => {
+                    membership = Some(StoredMembership::new(Some(log_id.clone()), m));
+                }
+                EntryPayload::Normal(Command::Tx { origin, ops }) => {
+                    let own = inner.spec.lock().claim(&origin, &log_id);
+                    if !own && !witness {
+                        foreign_ops = Some(ops);
+                    }
+                }
+            }
+            if let Some(ops) = foreign_ops {
+                if batch.writer.is_none() {
+                    batch.writer = Some(inner.writer.clone().lock_owned().await);
+                }
+                batch.entries.push((log_id.clone(), ops));
+            }
+            if batch.writer.is_some() {
+                batch.marks.push((log_id.clone(), membership));
+            } else {
+                inner.spec.lock().mark_applied(&log_id, membership);
+            }
+            last = Some(log_id);
+            if let Some(r) = responder {
+                responses.push((r, index));
+            }
+            // Bound the size of one SQLite transaction.
+            if batch.entries.len() >= 256 {
+                batch.flush(&self.store)?;
+            }
+        }
+        if batch.writer.is_some() {
+            batch.flush(&self.store)?;
+        } else if let Err(e) = self.store.persist_applied_if_idle() {
+            tracing::warn!(error = %e, "could not persist the applied index (will retry)");
+        }
+        for (r, index) in responses {
+            r.send(Response { index });
+        }
+        if let Some(l) = last {
+            inner.applied.send_replace(Some(l));
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { store: self.store.clone() }
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotFile) -> Result<(), io::Error> {
+        install(&self.store, meta, snapshot).await.map_err(|e| {
+            tracing::error!(error = %e, "snapshot refused");
+            io_err(e)
+        })
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf>, io::Error> {
+        let current = self.store.inner.snapshots.current().map_err(io_err)?;
+        Ok(current.map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+    }
+}
+
+/// Committed entries to apply on the writer, and the applied marks that must wait for them.
+#[derive(Default)]
+struct ForeignBatch {
+    writer: Option<tokio::sync::OwnedMutexGuard<crate::writer::Writer>>,
+    entries: Vec<(LogId, Vec<Op>)>,
+    marks: Vec<(LogId, Option<StoredMembership>)>,
+}
+
+impl ForeignBatch {
+    fn flush(&mut self, store: &Store) -> Result<(), io::Error> {
+        let Some(mut w) = self.writer.take() else { return Ok(()) };
+        let entries = std::mem::take(&mut self.entries);
+        let marks = std::mem::take(&mut self.marks);
+        let r = tokio::task::block_in_place(|| w.apply_entries(&entries, &marks, &store.inner.spec));
+        if let Err(e) = r {
+            // Divergence or a storage failure: stop applying. openraft treats this as fatal
+            // for the node, which then refuses service and says why in its status.
+            tracing::error!(error = %e, "cannot apply committed entries; this replica stops");
+            return Err(io_err(e));
+        }
+        Ok(())
+    }
+}
+
+async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Result<(), StoreError> {
+    let inner = store.inner.clone();
+    let witness = store.is_witness();
+    let verify_file = file.clone();
+    let verify_meta = meta.clone();
+    tokio::task::spawn_blocking(move || snapshot::verify(&verify_file, &verify_meta, witness))
+        .await
+        .map_err(|e| StoreError::Io(io::Error::other(e)))??;
+    let mut w = inner.writer.clone().lock_owned().await;
+    let db_path = inner.db_path.clone();
+    let meta2 = meta.clone();
+    let inner2 = inner.clone();
+    tokio::task::block_in_place(move || -> Result<(), StoreError> {
+        // Keep the received file as our current snapshot, and copy it into place.
+        let kept = inner2.snapshots.keep(&meta2, &file.path)?;
+        let staged = inner2.snapshots.temp_path("install");
+        std::fs::copy(&kept.path, &staged)?;
+        std::fs::File::open(&staged)?.sync_all()?;
+        w.close_for_replace()?;
+        let replaced = inner2.readers.exclusive(|| -> Result<(), StoreError> {
+            for suffix in ["-wal", "-shm"] {
+                let p = db_path.with_file_name(format!(
+                    "{}{suffix}",
+                    db_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                ));
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            std::fs::rename(&staged, &db_path)?;
+            Ok(())
+        });
+        let reopened = w.reopen(&db_path);
+        replaced?;
+        reopened?;
+        if witness {
+            // A witness keeps only the metadata of what it was sent.
+            w.drop_user_tables()?;
+        }
+        Ok(())
+    })?;
+    let mut spec = inner.spec.lock();
+    spec.entries.clear();
+    spec.applied.last_applied = meta.last_log_id.clone();
+    spec.applied.membership = meta.last_membership.clone();
+    spec.dirty = false;
+    spec.frontier.send_modify(|f| {
+        f.undo_epoch += 1;
+        f.visible_seq = f.committed_seq;
+    });
+    drop(spec);
+    inner.applied.send_replace(meta.last_log_id.clone());
+    tracing::info!(last_log_id = ?meta.last_log_id.as_ref().map(|l| l.index), "snapshot installed");
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Bookkeeping of the leader's own transactions between "executed here" and "applied".
+//!
+//! A transaction the leader executed is in one of two states until its log entry is
+//! applied:
+//! - `Speculative`: committed in the local SQLite already (so the next transaction can run
+//!   on top of it), with its inverse changeset stored in `_quorate_spec`;
+//! - `Held`: still an open SQLite transaction on the writer connection (transactions with
+//!   DDL, which a changeset cannot undo).
+//!
+//! Apply and undo both decide under this one lock, so an entry is either claimed by apply
+//! (it committed; its effects stay) or taken by undo (its effects are removed and, should the
+//! entry still commit later, apply runs its changeset like any other entry). Never both.
+
+use std::collections::VecDeque;
+
+use quorate_consensus::{LogId, Origin, StoredMembership};
+use tokio::sync::watch;
+
+use crate::schema::AppliedState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpecKind {
+    Speculative,
+    Held,
+}
+
+#[derive(Debug)]
+pub(crate) struct SpecEntry {
+    pub seq: u64,
+    pub kind: SpecKind,
+    /// Set by apply when the entry committed.
+    pub applied_at: Option<LogId>,
+}
+
+/// What readers on the leader wait for: every speculative transaction their snapshot may
+/// contain must be committed before they answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Frontier {
+    /// Highest sequence number whose effects may be visible in SQLite.
+    pub visible_seq: u64,
+    /// Highest sequence number known committed (apply claimed it).
+    pub committed_seq: u64,
+    /// Bumped whenever speculative entries are undone; a reader that saw an older epoch
+    /// and still waits must fail instead of answering.
+    pub undo_epoch: u64,
+}
+
+pub(crate) struct SpecState {
+    pub node_id: u64,
+    pub incarnation: u64,
+    pub next_seq: u64,
+    pub entries: VecDeque<SpecEntry>,
+    /// Applied state in memory: may run ahead of what SQLite holds in `_quorate_meta`
+    /// (the leader's own entries are marked applied here and persisted with the next write).
+    pub applied: AppliedState,
+    /// `applied` differs from what `_quorate_meta` holds.
+    pub dirty: bool,
+    /// Highest spec sequence number whose row can be deleted from `_quorate_spec`.
+    pub deletable_upto: u64,
+    pub frontier: watch::Sender<Frontier>,
+}
+
+impl SpecState {
+    pub(crate) fn new(node_id: u64, incarnation: u64, applied: AppliedState) -> Self {
+        let (frontier, _) = watch::channel(Frontier::default());
+        Self {
+            node_id,
+            incarnation,
+            next_seq: 1,
+            entries: VecDeque::new(),
+            applied,
+            dirty: false,
+            deletable_upto: 0,
+            frontier,
+        }
+    }
+
+    pub(crate) fn origin(&self, seq: u64) -> Origin {
+        Origin { node: self.node_id, incarnation: self.incarnation, seq }
+    }
+
+    /// Registers a new entry of ours; returns its sequence number.
+    pub(crate) fn register(&mut self, kind: SpecKind) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.push_back(SpecEntry { seq, kind, applied_at: None });
+        if kind == SpecKind::Speculative {
+            self.frontier.send_modify(|f| f.visible_seq = seq);
+        }
+        seq
+    }
+
+    /// Called by apply for a committed entry: true if it is one of ours whose effects are
+    /// already local (then apply must not run its changeset).
+    pub(crate) fn claim(&mut self, origin: &Origin, log_id: &LogId) -> bool {
+        if origin.node != self.node_id || origin.incarnation != self.incarnation {
+            return false;
+        }
+        let Some(pos) = self.entries.iter().position(|e| e.seq == origin.seq) else {
+            return false;
+        };
+        let entry = &mut self.entries[pos];
+        entry.applied_at = Some(log_id.clone());
+        if entry.kind == SpecKind::Speculative {
+            // Entries commit in log order, which is the order we registered them, so every
+            // speculative entry before this one is committed too.
+            let seq = entry.seq;
+            while let Some(front) = self.entries.front() {
+                if front.kind == SpecKind::Speculative && front.seq <= seq {
+                    self.entries.pop_front();
+                } else {
+                    break;
+                }
+            }
+            self.deletable_upto = self.deletable_upto.max(seq);
+            self.frontier.send_modify(|f| f.committed_seq = f.committed_seq.max(seq));
+        }
+        true
+    }
+
+    /// Records that `log_id` was applied (any entry), with the membership it carries.
+    pub(crate) fn mark_applied(&mut self, log_id: &LogId, membership: Option<StoredMembership>) {
+        self.applied.last_applied = Some(log_id.clone());
+        if let Some(m) = membership {
+            self.applied.membership = m;
+        }
+        self.dirty = true;
+    }
+
+    /// Removes a held entry after its transaction finished. Returns where it was applied,
+    /// if apply claimed it first.
+    pub(crate) fn finish_held(&mut self, seq: u64) -> Option<LogId> {
+        let pos = self.entries.iter().position(|e| e.seq == seq)?;
+        self.entries.remove(pos).and_then(|e| e.applied_at)
+    }
+
+    /// Takes every speculative entry not yet claimed by apply, newest last, for undo.
+    pub(crate) fn take_unclaimed(&mut self) -> Vec<u64> {
+        let mut taken = Vec::new();
+        self.entries.retain(|e| {
+            if e.kind == SpecKind::Speculative && e.applied_at.is_none() {
+                taken.push(e.seq);
+                false
+            } else {
+                true
+            }
+        });
+        if !taken.is_empty() {
+            self.frontier.send_modify(|f| {
+                f.undo_epoch += 1;
+                f.visible_seq = f.committed_seq;
+            });
+        }
+        taken
+    }
+
+    /// Removes one of our entries that never made it into the log (or whose local commit
+    /// failed). Readers that may have seen it fail rather than risk answering from it.
+    /// Returns false if apply already claimed it.
+    pub(crate) fn remove_unclaimed(&mut self, seq: u64) -> bool {
+        let Some(pos) = self.entries.iter().position(|e| e.seq == seq) else {
+            return false;
+        };
+        if self.entries[pos].applied_at.is_some() {
+            return false;
+        }
+        self.entries.remove(pos);
+        let newest = self
+            .entries
+            .iter()
+            .filter(|e| e.kind == SpecKind::Speculative)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0);
+        self.frontier.send_modify(|f| {
+            f.undo_epoch += 1;
+            f.visible_seq = f.committed_seq.max(newest);
+        });
+        true
+    }
+
+}

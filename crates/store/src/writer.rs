@@ -1,0 +1,663 @@
+//! The writer connection and leader transactions.
+//!
+//! SQLite has one writer at a time; quorate makes that explicit: the connection `W` sits
+//! behind an async mutex. A [`WriteTx`] holds it from `begin` to `commit`/`rollback`; apply
+//! on followers takes it per batch of entries. See docs/ARCHITECTURE.md for the whole path.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use quorate_consensus::{Command, LogId, Op};
+use rusqlite::Connection;
+use rusqlite::config::DbConfig;
+use rusqlite::types::Value;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::capture::{self, CaptureSession};
+use crate::guard::{Classification, Guard};
+use crate::schema::{self, SPEC_TABLE};
+use crate::spec::{Frontier, SpecKind, SpecState};
+use crate::stmt::{self, StmtOutput};
+use crate::{Inner, StoreError};
+
+/// Statements whose classification we remember (the authorizer only runs on prepare).
+const CLASSIFIED_STATEMENTS_MAX: usize = 4096;
+
+pub(crate) struct Writer {
+    // Field order matters: the session must be dropped before the connection.
+    session: Option<CaptureSession>,
+    conn: Connection,
+    guard: Guard,
+    classified: HashMap<String, Classification>,
+}
+
+impl Writer {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = schema::open_writer(path)?;
+        let guard = Guard::default();
+        guard.install(&mut conn)?;
+        Ok(Self { session: None, conn, guard, classified: HashMap::new() })
+    }
+
+    /// The applied state recorded in SQLite.
+    pub(crate) fn read_applied(&self) -> Result<schema::AppliedState, StoreError> {
+        self.guard.internal(|| schema::read_applied(&self.conn))
+    }
+
+    /// Replaces the connection (after a snapshot replaced the file).
+    pub(crate) fn reopen(&mut self, path: &Path) -> Result<(), StoreError> {
+        self.session = None;
+        self.classified.clear();
+        let placeholder = Connection::open_in_memory()?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        let mut conn = schema::open_writer(path)?;
+        self.guard.install(&mut conn)?;
+        self.conn = conn;
+        Ok(())
+    }
+
+    /// Closes the connection so the file can be replaced; `reopen` must follow.
+    pub(crate) fn close_for_replace(&mut self) -> Result<(), StoreError> {
+        self.session = None;
+        self.classified.clear();
+        let placeholder = Connection::open_in_memory()?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        Ok(())
+    }
+
+    fn start_session(&mut self) -> Result<(), StoreError> {
+        self.session = None;
+        let s = self.guard.internal(|| CaptureSession::start(&self.conn))?;
+        self.session = Some(s);
+        Ok(())
+    }
+
+    fn internal(&self, sql: &str) -> Result<(), StoreError> {
+        self.guard.internal(|| self.conn.execute_batch(sql))?;
+        Ok(())
+    }
+
+    /// Classifies `sql` (refusing what is not allowed) without running it.
+    fn classify(&mut self, sql: &str) -> Result<Classification, StoreError> {
+        if let Some(c) = self.classified.get(sql) {
+            return Ok(c.clone());
+        }
+        self.guard.reset();
+        let prepared = self.conn.prepare(sql).map(|_| ());
+        let c = self.guard.take();
+        if let Some(reason) = c.refusal() {
+            return Err(StoreError::Refused(reason));
+        }
+        prepared?;
+        if self.classified.len() >= CLASSIFIED_STATEMENTS_MAX {
+            self.classified.clear();
+        }
+        self.classified.insert(sql.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// Switches the connection between executing user transactions (foreign keys enforced,
+    /// triggers fire) and applying replicated effects (neither: the effects of triggers and
+    /// cascades are already in the changeset). Must be called outside a transaction.
+    fn set_apply_mode(&self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
+        self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
+        self.guard.internal(|| {
+            self.conn.pragma_update(None, "foreign_keys", !applying && foreign_keys)
+        })?;
+        Ok(())
+    }
+
+    /// Undoes every speculative transaction recorded in `_quorate_spec` (newest first).
+    /// Used at start: afterwards the database is exactly at its recorded last applied id.
+    pub(crate) fn undo_all_speculation(&mut self) -> Result<usize, StoreError> {
+        let seqs: Vec<u64> = self.guard.internal(|| -> rusqlite::Result<Vec<u64>> {
+            let mut stmt = self.conn.prepare(&format!("SELECT seq FROM {SPEC_TABLE} ORDER BY seq"))?;
+            stmt.query_map([], |r| r.get::<_, i64>(0))?.map(|r| r.map(|s| s as u64)).collect()
+        })?;
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        self.undo_speculation(&seqs)?;
+        Ok(seqs.len())
+    }
+
+    /// Applies the inverse changesets of `seqs` in reverse order and deletes their rows, in
+    /// one SQLite transaction.
+    pub(crate) fn undo_speculation(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
+        self.session = None;
+        self.set_apply_mode(true, false)?;
+        let result = (|| {
+            self.internal("BEGIN IMMEDIATE")?;
+            for seq in seqs.iter().rev() {
+                let inverse: Vec<u8> = self.guard.internal(|| {
+                    self.conn.query_row(
+                        &format!("SELECT inverse FROM {SPEC_TABLE} WHERE seq = ?1"),
+                        [*seq as i64],
+                        |r| r.get(0),
+                    )
+                })?;
+                self.guard
+                    .internal(|| capture::apply_changeset(&self.conn, &inverse))
+                    .map_err(|e| StoreError::Corrupt(format!("cannot undo speculative transaction {seq}: {e}")))?;
+                self.guard.internal(|| {
+                    self.conn
+                        .execute(&format!("DELETE FROM {SPEC_TABLE} WHERE seq = ?1"), [*seq as i64])
+                })?;
+            }
+            self.internal("COMMIT")
+        })();
+        if result.is_err() {
+            let _ = self.internal("ROLLBACK");
+        }
+        self.set_apply_mode(false, true)?;
+        result
+    }
+
+    /// Refuses to open a data node's file as a witness or the reverse.
+    pub(crate) fn check_witness_flag(&mut self, witness: bool) -> Result<(), StoreError> {
+        let flag = self.guard.internal(|| schema::read_flag(&self.conn, "witness"))?;
+        match flag.as_deref() {
+            None => {
+                self.guard.internal(|| {
+                    schema::write_flag(&self.conn, "witness", if witness { "1" } else { "0" })
+                })?;
+                Ok(())
+            }
+            Some("1") if witness => Ok(()),
+            Some("0") if !witness => Ok(()),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "this data directory belongs to a {} node, but the node is configured as a {}",
+                if witness { "data" } else { "witness" },
+                if witness { "witness" } else { "data node" }
+            ))),
+        }
+    }
+
+    /// Drops every user table (a witness that was sent a data snapshot keeps only its
+    /// metadata) and marks the file as a witness's.
+    pub(crate) fn drop_user_tables(&mut self) -> Result<(), StoreError> {
+        let tables: Vec<String> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            )?;
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        self.set_apply_mode(true, false)?;
+        for t in tables {
+            if schema::is_local_table(t.as_bytes()) {
+                continue;
+            }
+            self.internal(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))?;
+        }
+        self.set_apply_mode(false, true)?;
+        self.guard.internal(|| schema::write_flag(&self.conn, "witness", "1"))?;
+        Ok(())
+    }
+
+    /// Writes the applied state and deletes speculative rows that are now committed, inside
+    /// the transaction currently open on `W`.
+    fn write_applied_in_tx(&self, spec: &mut SpecState) -> Result<(), StoreError> {
+        if !spec.dirty {
+            return Ok(());
+        }
+        self.guard.internal(|| schema::write_applied(&self.conn, &spec.applied))?;
+        if spec.deletable_upto > 0 {
+            self.guard.internal(|| {
+                self.conn.execute(
+                    &format!("DELETE FROM {SPEC_TABLE} WHERE seq <= ?1"),
+                    [spec.deletable_upto as i64],
+                )
+            })?;
+        }
+        spec.dirty = false;
+        Ok(())
+    }
+
+    /// Persists the in-memory applied state in its own small transaction, if it is ahead.
+    pub(crate) fn persist_applied(
+        &mut self,
+        spec: &parking_lot::Mutex<SpecState>,
+    ) -> Result<bool, StoreError> {
+        let mut s = spec.lock();
+        if !s.dirty {
+            return Ok(false);
+        }
+        self.internal("BEGIN IMMEDIATE")?;
+        let result = self.write_applied_in_tx(&mut s).and_then(|_| self.internal("COMMIT"));
+        if result.is_err() {
+            let _ = self.internal("ROLLBACK");
+            s.dirty = true;
+        }
+        result.map(|_| true)
+    }
+
+    /// Applies committed entries that did not originate here (follower apply), all in one
+    /// SQLite transaction with the applied state.
+    pub(crate) fn apply_entries(
+        &mut self,
+        entries: &[(LogId, Vec<Op>)],
+        marks: &[(LogId, Option<quorate_consensus::StoredMembership>)],
+        spec: &parking_lot::Mutex<SpecState>,
+    ) -> Result<(), StoreError> {
+        self.session = None;
+        self.set_apply_mode(true, false)?;
+        let result = (|| {
+            self.internal("BEGIN IMMEDIATE")?;
+            for (log_id, ops) in entries {
+                for op in ops {
+                    match op {
+                        Op::Changeset(cs) => self
+                            .guard
+                            .internal(|| capture::apply_changeset(&self.conn, cs))
+                            .map_err(|e| match e {
+                                capture::ApplyError::Diverged(detail) => {
+                                    StoreError::Diverged { index: log_id.index, detail }
+                                }
+                                capture::ApplyError::Sqlite(e) => StoreError::Diverged {
+                                    index: log_id.index,
+                                    detail: format!("changeset failed to apply: {e}"),
+                                },
+                            })?,
+                        Op::Ddl(sql) => self.internal(sql).map_err(|e| StoreError::Diverged {
+                            index: log_id.index,
+                            detail: format!("schema statement failed here but not on the leader: {e}"),
+                        })?,
+                    }
+                }
+            }
+            let mut s = spec.lock();
+            for (log_id, membership) in marks {
+                s.mark_applied(log_id, membership.clone());
+            }
+            self.write_applied_in_tx(&mut s)?;
+            drop(s);
+            self.internal("COMMIT")
+        })();
+        if result.is_err() {
+            let _ = self.internal("ROLLBACK");
+        }
+        self.set_apply_mode(false, true)?;
+        result
+    }
+}
+
+/// Options of one write transaction.
+#[derive(Debug, Clone)]
+pub struct TxOptions {
+    /// Enforce foreign keys (MySQL `FOREIGN_KEY_CHECKS`).
+    pub foreign_keys: bool,
+}
+
+impl Default for TxOptions {
+    fn default() -> Self {
+        Self { foreign_keys: true }
+    }
+}
+
+/// Why a proposal did not make it into the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProposeError {
+    /// Certainly not appended (this node is not, or no longer, the leader it was).
+    #[error("not appended: {0}")]
+    NotAppended(String),
+    /// Appended, but it is not known whether it will commit.
+    #[error("{0}")]
+    Unknown(String),
+}
+
+/// Hands commands to Raft. Implemented by the node (it knows the Raft instance and the
+/// leader term the transaction ran under).
+pub trait Proposer: Send + Sync {
+    /// Enqueues `cmd` for appending. The outer future resolves once it is enqueued (this is
+    /// called while the writer is held, so log order equals execution order); the inner one
+    /// when the entry was applied on this node (with its log id) or failed.
+    fn propose(
+        &self,
+        cmd: Command,
+    ) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>>;
+}
+
+/// How a COMMIT ended when it did not fail.
+#[derive(Debug, Clone)]
+pub enum CommitOutcome {
+    /// The transaction changed nothing; nothing was replicated. It read data that may be
+    /// speculative: wait for this frontier (and confirm leadership) before reporting success.
+    ReadOnly { seen: Frontier },
+    /// Committed at this log id (durable on a majority and applied here).
+    Committed { log_id: LogId },
+}
+
+/// A write transaction on the leader. Holds the writer until it ends.
+pub struct WriteTx {
+    w: Option<OwnedMutexGuard<Writer>>,
+    inner: Arc<Inner>,
+    ops: Vec<Op>,
+    ops_bytes: usize,
+    /// Has DDL: keeps the SQLite transaction open until its entry commits.
+    held: bool,
+    epoch: u64,
+    seen: Frontier,
+    /// Savepoints by name, with the number of ops recorded when each was set.
+    savepoints: Vec<(String, usize)>,
+}
+
+impl WriteTx {
+    pub(crate) async fn begin(inner: Arc<Inner>, options: TxOptions) -> Result<Self, StoreError> {
+        let epoch = *inner.leader_epoch.borrow();
+        let timeout = inner.config.lock_wait_timeout;
+        let mut w = tokio::time::timeout(timeout, inner.writer.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::LockTimeout(timeout))?;
+        if *inner.leader_epoch.borrow() != epoch {
+            return Err(StoreError::Aborted("leadership changed while waiting for the writer".into()));
+        }
+        w.set_apply_mode(false, options.foreign_keys)?;
+        w.internal("BEGIN IMMEDIATE")?;
+        if let Err(e) = w.start_session() {
+            let _ = w.internal("ROLLBACK");
+            return Err(e);
+        }
+        let seen = *inner.frontier.borrow();
+        Ok(Self { w: Some(w), inner, ops: Vec::new(), ops_bytes: 0, held: false, epoch, seen, savepoints: Vec::new() })
+    }
+
+    fn writer(&mut self) -> Result<&mut Writer, StoreError> {
+        self.w.as_deref_mut().ok_or_else(|| StoreError::Aborted("transaction already ended".into()))
+    }
+
+    fn check_epoch(&self) -> Result<(), StoreError> {
+        if *self.inner.leader_epoch.borrow() != self.epoch {
+            return Err(StoreError::Aborted("leadership changed during the transaction".into()));
+        }
+        Ok(())
+    }
+
+    /// Resolves when this transaction has been aborted by a leadership change. Front ends
+    /// select on it while waiting for their client, so an idle transaction does not hold
+    /// the writer after the node stopped leading.
+    pub fn aborted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.leader_epoch.subscribe();
+        let epoch = self.epoch;
+        async move {
+            loop {
+                if *rx.borrow_and_update() != epoch {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn push_op(&mut self, op: Op) -> Result<(), StoreError> {
+        self.ops_bytes += match &op {
+            Op::Changeset(c) => c.len(),
+            Op::Ddl(s) => s.len(),
+        };
+        if self.ops_bytes > self.inner.config.max_tx_bytes {
+            return Err(StoreError::TooLarge(format!(
+                "transaction larger than {} bytes; split it or raise max_tx_bytes",
+                self.inner.config.max_tx_bytes
+            )));
+        }
+        self.ops.push(op);
+        Ok(())
+    }
+
+    /// Moves the changes recorded so far into `ops` and restarts recording.
+    fn flush_session(&mut self, restart: bool) -> Result<(), StoreError> {
+        let w = self.writer()?;
+        let cs = match &w.session {
+            Some(s) => w.guard.internal(|| s.changeset())?,
+            None => Vec::new(),
+        };
+        w.session = None;
+        if restart {
+            w.start_session()?;
+        }
+        if !cs.is_empty() {
+            self.push_op(Op::Changeset(cs))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until no speculative transaction is in flight (before DDL, which cannot be
+    /// undone by a changeset).
+    async fn wait_drained(&mut self) -> Result<(), StoreError> {
+        let target = *self.inner.frontier.borrow();
+        let store = crate::Store { inner: self.inner.clone() };
+        let waited = tokio::time::timeout(self.inner.config.commit_timeout, store.wait_visible_committed(target)).await;
+        match waited {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Aborted("earlier transactions did not commit in time".into())),
+        }
+    }
+
+    /// Runs one statement inside the transaction.
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<StmtOutput, StoreError> {
+        self.check_epoch()?;
+        let max = self.inner.config.max_result_bytes;
+        let class = self.writer()?.classify(sql)?;
+        if !class.ddl {
+            let w = self.writer()?;
+            return stmt::run(&w.conn, sql, params, max, false);
+        }
+        if !params.is_empty() {
+            return Err(StoreError::Refused("schema statements take no parameters".into()));
+        }
+        if !self.held {
+            self.wait_drained().await?;
+            self.held = true;
+        }
+        self.flush_session(false)?;
+        let result = {
+            let w = self.writer()?;
+            stmt::run(&w.conn, sql, params, max, false)
+        };
+        if result.is_ok() {
+            self.push_op(Op::Ddl(sql.to_string()))?;
+        }
+        self.writer()?.start_session()?;
+        result
+    }
+
+    /// `SAVEPOINT name`.
+    pub fn savepoint(&mut self, name: &str) -> Result<(), StoreError> {
+        self.check_epoch()?;
+        let quoted = quote_ident(name);
+        self.writer()?.internal(&format!("SAVEPOINT {quoted}"))?;
+        let n = self.ops.len();
+        self.savepoints.push((name.to_string(), n));
+        Ok(())
+    }
+
+    /// `RELEASE SAVEPOINT name`.
+    pub fn release_savepoint(&mut self, name: &str) -> Result<(), StoreError> {
+        let pos = self.savepoint_pos(name)?;
+        let quoted = quote_ident(name);
+        self.writer()?.internal(&format!("RELEASE {quoted}"))?;
+        self.savepoints.truncate(pos);
+        Ok(())
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`.
+    pub fn rollback_to_savepoint(&mut self, name: &str) -> Result<(), StoreError> {
+        self.check_epoch()?;
+        let pos = self.savepoint_pos(name)?;
+        let ops_then = self.savepoints[pos].1;
+        if self.ops.len() != ops_then {
+            return Err(StoreError::Refused(
+                "cannot roll back to a savepoint set before a schema change".into(),
+            ));
+        }
+        let quoted = quote_ident(name);
+        self.writer()?.internal(&format!("ROLLBACK TO {quoted}"))?;
+        self.savepoints.truncate(pos + 1);
+        Ok(())
+    }
+
+    fn savepoint_pos(&self, name: &str) -> Result<usize, StoreError> {
+        self.savepoints
+            .iter()
+            .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| StoreError::Refused(format!("SAVEPOINT {name} does not exist")))
+    }
+
+    /// Rolls back; nothing of the transaction remains.
+    pub fn rollback(mut self) {
+        self.abandon();
+    }
+
+    fn abandon(&mut self) {
+        if let Some(mut w) = self.w.take() {
+            w.session = None;
+            if let Err(e) = w.internal("ROLLBACK") {
+                tracing::warn!(error = %e, "rollback failed");
+            }
+        }
+    }
+
+    /// Commits: replicates the transaction's effects and returns once they are committed
+    /// on a majority and applied here.
+    pub async fn commit(mut self, proposer: &dyn Proposer) -> Result<CommitOutcome, StoreError> {
+        if let Err(e) = self.check_epoch() {
+            self.abandon();
+            return Err(e);
+        }
+        if let Err(e) = self.flush_session(false) {
+            self.abandon();
+            return Err(e);
+        }
+        if self.ops.is_empty() {
+            self.abandon();
+            return Ok(CommitOutcome::ReadOnly { seen: self.seen });
+        }
+        if self.held { self.commit_held(proposer).await } else { self.commit_speculative(proposer).await }
+    }
+
+    async fn commit_speculative(mut self, proposer: &dyn Proposer) -> Result<CommitOutcome, StoreError> {
+        let Some(Op::Changeset(cs)) = self.ops.first() else {
+            self.abandon();
+            return Err(StoreError::Corrupt("speculative transaction without a changeset".into()));
+        };
+        let inverse = match capture::invert_changeset(cs) {
+            Ok(i) => i,
+            Err(e) => {
+                self.abandon();
+                return Err(e.into());
+            }
+        };
+        let inner = self.inner.clone();
+        let mut w = self.w.take().expect("writer held until commit");
+        let seq;
+        let local = {
+            let mut spec = inner.spec.lock();
+            seq = spec.register(SpecKind::Speculative);
+            let r = (|| {
+                w.write_applied_in_tx(&mut spec)?;
+                w.guard.internal(|| {
+                    w.conn.execute(
+                        &format!("INSERT INTO {SPEC_TABLE}(seq, inverse) VALUES (?1, ?2)"),
+                        rusqlite::params![seq as i64, inverse],
+                    )
+                })?;
+                w.internal("COMMIT")
+            })();
+            if r.is_err() {
+                let _ = w.internal("ROLLBACK");
+                spec.remove_unclaimed(seq);
+                spec.dirty = true;
+            }
+            r.map(|_| spec.origin(seq))
+        };
+        let origin = local?;
+        let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };
+        let waiter = match proposer.propose(cmd).await {
+            Ok(waiter) => waiter,
+            Err(e) => {
+                // Not appended: take our effects out again right away, while we still hold
+                // the writer (nothing else ran on top of them).
+                let taken = inner.spec.lock().remove_unclaimed(seq);
+                if taken {
+                    tokio::task::block_in_place(|| w.undo_speculation(&[seq]))?;
+                }
+                return Err(match e {
+                    ProposeError::NotAppended(m) => StoreError::Aborted(m),
+                    ProposeError::Unknown(m) => StoreError::OutcomeUnknown(m),
+                });
+            }
+        };
+        drop(w);
+        match tokio::time::timeout(inner.config.commit_timeout, waiter).await {
+            Ok(Ok(log_id)) => Ok(CommitOutcome::Committed { log_id }),
+            Ok(Err(ProposeError::NotAppended(m))) => Err(StoreError::Aborted(m)),
+            Ok(Err(ProposeError::Unknown(m))) => Err(StoreError::OutcomeUnknown(m)),
+            Err(_) => Err(StoreError::OutcomeUnknown(format!(
+                "not committed within {:?} (no quorum?)",
+                inner.config.commit_timeout
+            ))),
+        }
+    }
+
+    async fn commit_held(mut self, proposer: &dyn Proposer) -> Result<CommitOutcome, StoreError> {
+        let inner = self.inner.clone();
+        let seq = {
+            let mut spec = inner.spec.lock();
+            let seq = spec.register(SpecKind::Held);
+            (seq, spec.origin(seq))
+        };
+        let (seq, origin) = seq;
+        let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };
+        let proposed = proposer.propose(cmd).await;
+        let result = match proposed {
+            Err(e) => Err(e),
+            Ok(waiter) => match tokio::time::timeout(inner.config.commit_timeout, waiter).await {
+                Ok(r) => r,
+                Err(_) => Err(ProposeError::Unknown(format!(
+                    "not committed within {:?} (no quorum?)",
+                    inner.config.commit_timeout
+                ))),
+            },
+        };
+        let mut w = self.w.take().expect("writer held until commit");
+        let mut spec = inner.spec.lock();
+        match spec.finish_held(seq) {
+            Some(log_id) => {
+                // Apply claimed it: it is committed. Make it durable locally with the
+                // applied state; if that fails the node must not continue (its memory says
+                // applied, its file does not), and a restart re-applies from the log.
+                let r = w.write_applied_in_tx(&mut spec).and_then(|_| w.internal("COMMIT"));
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "cannot commit an applied entry locally; stopping");
+                    std::process::abort();
+                }
+                Ok(CommitOutcome::Committed { log_id })
+            }
+            None => {
+                drop(spec);
+                w.session = None;
+                let _ = w.internal("ROLLBACK");
+                Err(match result {
+                    Err(ProposeError::NotAppended(m)) => StoreError::Aborted(m),
+                    Err(ProposeError::Unknown(m)) => StoreError::OutcomeUnknown(m),
+                    Ok(log_id) => StoreError::OutcomeUnknown(format!(
+                        "committed at {log_id} but not applied here in order"
+                    )),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
