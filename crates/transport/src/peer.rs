@@ -1,0 +1,347 @@
+//! The dialing side: one connection per path to a peer, kept alive and checked, and calls
+//! that fail over between paths.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::frame::{Frame, Kind, read_frame};
+use crate::{Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake};
+
+enum Reply {
+    Ok(Vec<u8>),
+    Err(RemoteError),
+    /// The path carrying the call went down before an answer came.
+    PathDown,
+}
+
+/// One live, authenticated connection over one path.
+struct Conn {
+    tx: mpsc::Sender<Frame>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+    /// Milliseconds since `Peer::origin` when a frame last arrived.
+    last_rx_ms: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Conn {
+    fn fail_all(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        for (_, tx) in self.pending.lock().drain() {
+            let _ = tx.send(Reply::PathDown);
+        }
+    }
+}
+
+struct PathSlot {
+    addr: String,
+    conn: Mutex<Option<Arc<Conn>>>,
+    status: Mutex<PathStatus>,
+}
+
+/// The client side of one peer.
+pub struct Peer {
+    node: u64,
+    addrs: Vec<String>,
+    paths: Vec<Arc<PathSlot>>,
+    config: TransportConfig,
+    origin: Instant,
+    next_id: AtomicU64,
+    path_up: Notify,
+    shutdown: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Peer {
+    pub(crate) fn start(node: u64, addrs: Vec<String>, identity: Arc<Identity>, config: TransportConfig) -> Arc<Self> {
+        let now = SystemTime::now();
+        let paths = addrs
+            .iter()
+            .map(|a| {
+                Arc::new(PathSlot {
+                    addr: a.clone(),
+                    conn: Mutex::new(None),
+                    status: Mutex::new(PathStatus { addr: a.clone(), up: false, since: now, rtt_us: None, last_error: None }),
+                })
+            })
+            .collect();
+        let peer = Arc::new(Self {
+            node,
+            addrs,
+            paths,
+            config,
+            origin: Instant::now(),
+            next_id: AtomicU64::new(1),
+            path_up: Notify::new(),
+            shutdown: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = Vec::new();
+        for i in 0..peer.paths.len() {
+            let p = peer.clone();
+            let id = identity.clone();
+            tasks.push(tokio::spawn(async move { p.run_path(i, id).await }));
+        }
+        *peer.tasks.lock() = tasks;
+        peer
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node
+    }
+
+    pub(crate) fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        for p in &self.paths {
+            if let Some(c) = p.conn.lock().take() {
+                c.fail_all();
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Path health, for status screens.
+    pub fn status(&self) -> PeerStatus {
+        PeerStatus { node_id: self.node, paths: self.paths.iter().map(|p| p.status.lock().clone()).collect() }
+    }
+
+    fn set_status(&self, slot: &PathSlot, up: bool, error: Option<String>) {
+        let mut st = slot.status.lock();
+        if st.up != up {
+            st.up = up;
+            st.since = SystemTime::now();
+            if up {
+                tracing::info!(peer = self.node, path = %slot.addr, "path up");
+            } else {
+                tracing::warn!(peer = self.node, path = %slot.addr, reason = error.as_deref().unwrap_or(""), "path down");
+            }
+        }
+        if !up {
+            st.rtt_us = None;
+        }
+        if error.is_some() {
+            st.last_error = error;
+        }
+    }
+
+    /// A connection that is up and recently heard from, preferring the first configured path.
+    fn healthy(&self) -> Option<Arc<Conn>> {
+        let now = self.now_ms();
+        let timeout = self.config.path_timeout.as_millis() as u64;
+        self.paths.iter().find_map(|p| {
+            let c = p.conn.lock().clone()?;
+            let fresh = now.saturating_sub(c.last_rx_ms.load(Ordering::Relaxed)) <= timeout;
+            (fresh && !c.closed.load(Ordering::SeqCst)).then_some(c)
+        })
+    }
+
+    /// Calls `method` on the peer. `idempotent` calls are re-sent over another path when the
+    /// path carrying them goes down; others report [`TransportError::Interrupted`].
+    pub async fn call(
+        &self,
+        method: u16,
+        body: Vec<u8>,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<Vec<u8>, TransportError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let conn = match self.healthy() {
+                Some(c) => c,
+                None => {
+                    // Give a connecting path a moment, then report unreachable.
+                    let wait = self.config.connect_timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    let up = tokio::time::timeout(wait, self.path_up.notified()).await.is_ok();
+                    if up && let Some(c) = self.healthy() {
+                        c
+                    } else {
+                        return Err(TransportError::Unreachable { node: self.node, reason: self.down_reason() });
+                    }
+                }
+            };
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            conn.pending.lock().insert(id, tx);
+            if conn.closed.load(Ordering::SeqCst) {
+                conn.pending.lock().remove(&id);
+                continue;
+            }
+            let frame = Frame::new(Kind::Request, id, method, body.clone());
+            if conn.tx.send(frame).await.is_err() {
+                conn.pending.lock().remove(&id);
+                if idempotent {
+                    continue;
+                }
+                return Err(TransportError::Interrupted { node: self.node });
+            }
+            let reply = tokio::select! {
+                r = rx => r.unwrap_or(Reply::PathDown),
+                _ = tokio::time::sleep_until(deadline) => {
+                    conn.pending.lock().remove(&id);
+                    return Err(TransportError::Timeout { node: self.node, timeout });
+                }
+            };
+            match reply {
+                Reply::Ok(body) => return Ok(body),
+                Reply::Err(error) => return Err(TransportError::Remote { node: self.node, error }),
+                Reply::PathDown if idempotent => continue,
+                Reply::PathDown => return Err(TransportError::Interrupted { node: self.node }),
+            }
+        }
+    }
+
+    fn down_reason(&self) -> String {
+        let reasons: Vec<String> = self
+            .paths
+            .iter()
+            .map(|p| {
+                let st = p.status.lock();
+                format!("{} {}", p.addr, st.last_error.clone().unwrap_or_else(|| "down".into()))
+            })
+            .collect();
+        format!("no path up ({})", reasons.join("; "))
+    }
+
+    async fn run_path(self: Arc<Self>, index: usize, identity: Arc<Identity>) {
+        let slot = self.paths[index].clone();
+        let mut backoff = Duration::from_millis(50);
+        while !self.shutdown.load(Ordering::SeqCst) {
+            match self.connect(&slot, &identity).await {
+                Ok(stream) => {
+                    backoff = Duration::from_millis(50);
+                    self.run_connection(&slot, stream).await;
+                }
+                Err(e) => {
+                    self.set_status(&slot, false, Some(e.to_string()));
+                    // A refused handshake is not going to fix itself quickly.
+                    if matches!(e, TransportError::Refused(_)) {
+                        backoff = Duration::from_secs(2);
+                    }
+                }
+            }
+            if self.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn connect(&self, slot: &PathSlot, identity: &Identity) -> Result<TcpStream, TransportError> {
+        let mut stream = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+            .await
+            .map_err(|_| TransportError::Unreachable { node: self.node, reason: "connect timed out".into() })??;
+        stream.set_nodelay(true)?;
+        handshake::client(&mut stream, identity, self.node, self.config.handshake_timeout).await?;
+        Ok(stream)
+    }
+
+    async fn run_connection(&self, slot: &PathSlot, stream: TcpStream) {
+        let (mut rd, wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Frame>(1024);
+        let conn = Arc::new(Conn {
+            tx: tx.clone(),
+            pending: Mutex::new(HashMap::new()),
+            last_rx_ms: AtomicU64::new(self.now_ms()),
+            closed: AtomicBool::new(false),
+        });
+        let writer = tokio::spawn(async move {
+            let mut w = BufWriter::new(wr);
+            let mut buf = Vec::new();
+            while let Some(frame) = rx.recv().await {
+                buf.clear();
+                frame.encode(&mut buf);
+                while let Ok(more) = rx.try_recv() {
+                    more.encode(&mut buf);
+                    if buf.len() > 1 << 20 {
+                        break;
+                    }
+                }
+                if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+        let reader_conn = conn.clone();
+        let origin = self.origin;
+        let max = self.config.max_frame_bytes;
+        let rtt = Arc::new(AtomicU64::new(0));
+        let reader_rtt = rtt.clone();
+        let mut reader = tokio::spawn(async move {
+            loop {
+                let frame = match read_frame(&mut rd, max).await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => return "closed by peer".to_string(),
+                    Err(e) => return e.to_string(),
+                };
+                let now = origin.elapsed().as_micros() as u64;
+                reader_conn.last_rx_ms.store(now / 1000, Ordering::Relaxed);
+                match frame.kind {
+                    Kind::Pong => reader_rtt.store(now.saturating_sub(frame.id), Ordering::Relaxed),
+                    Kind::ResponseOk | Kind::ResponseErr => {
+                        let Some(waiter) = reader_conn.pending.lock().remove(&frame.id) else { continue };
+                        let reply = if frame.kind == Kind::ResponseOk {
+                            Reply::Ok(frame.body)
+                        } else {
+                            Reply::Err(rmp_serde::from_slice(&frame.body).unwrap_or_else(|_| {
+                                RemoteError::new("protocol", "unreadable error from peer")
+                            }))
+                        };
+                        let _ = waiter.send(reply);
+                    }
+                    other => return format!("unexpected frame {other:?} from peer"),
+                }
+            }
+        });
+        *slot.conn.lock() = Some(conn.clone());
+        self.set_status(slot, true, None);
+        self.path_up.notify_waiters();
+
+        let mut tick = tokio::time::interval(self.config.keepalive);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timeout_ms = self.config.path_timeout.as_millis() as u64;
+        let reason = loop {
+            tokio::select! {
+                r = &mut reader => break r.unwrap_or_else(|e| e.to_string()),
+                _ = tick.tick() => {
+                    if self.shutdown.load(Ordering::SeqCst) {
+                        break "shut down".to_string();
+                    }
+                    let silent = self.now_ms().saturating_sub(conn.last_rx_ms.load(Ordering::Relaxed));
+                    if silent > timeout_ms {
+                        break format!("no keepalive answer for {silent} ms");
+                    }
+                    let stamp = self.origin.elapsed().as_micros() as u64;
+                    // Never block the keepalive on a full queue: a full queue is itself a sign.
+                    let _ = tx.try_send(Frame::new(Kind::Ping, stamp, 0, Vec::new()));
+                    let r = rtt.load(Ordering::Relaxed);
+                    if r > 0 {
+                        slot.status.lock().rtt_us = Some(r);
+                    }
+                }
+            }
+        };
+        *slot.conn.lock() = None;
+        conn.fail_all();
+        reader.abort();
+        writer.abort();
+        self.set_status(slot, false, Some(reason));
+    }
+}

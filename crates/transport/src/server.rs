@@ -1,0 +1,124 @@
+//! The accepting side: one listener per configured path address.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::frame::{Frame, Kind, read_frame};
+use crate::{Handler, RemoteError, Transport, TransportError, handshake};
+
+pub(crate) async fn listen(
+    transport: Arc<Transport>,
+    addrs: &[String],
+    handler: Arc<dyn Handler>,
+) -> Result<Vec<std::net::SocketAddr>, TransportError> {
+    let limit = Arc::new(Semaphore::new(transport.config.max_inbound_connections));
+    let mut bound = Vec::new();
+    for addr in addrs {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            TransportError::Io(std::io::Error::new(e.kind(), format!("cannot listen on peer address {addr}: {e}")))
+        })?;
+        bound.push(listener.local_addr()?);
+        let transport = transport.clone();
+        let handler = handler.clone();
+        let limit = limit.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, remote) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "peer accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    // Too many connections: drop this one rather than exhaust the node.
+                    drop(stream);
+                    continue;
+                };
+                let transport = transport.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = serve(stream, transport, handler).await {
+                        tracing::debug!(%remote, error = %e, "peer connection ended");
+                    }
+                });
+            }
+        });
+    }
+    Ok(bound)
+}
+
+async fn serve(mut stream: TcpStream, transport: Arc<Transport>, handler: Arc<dyn Handler>) -> Result<(), TransportError> {
+    stream.set_nodelay(true)?;
+    let cfg = transport.config.clone();
+    let peer = match handshake::server(&mut stream, &transport.identity, cfg.handshake_timeout).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a peer connection");
+            return Err(e);
+        }
+    };
+    handler.on_peer(&peer);
+    let from = peer.node_id;
+    let (mut rd, wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Frame>(1024);
+    let writer = tokio::spawn(async move {
+        let mut w = BufWriter::new(wr);
+        let mut buf = Vec::new();
+        while let Some(frame) = rx.recv().await {
+            buf.clear();
+            frame.encode(&mut buf);
+            // Batch whatever else is ready into the same write.
+            while let Ok(more) = rx.try_recv() {
+                more.encode(&mut buf);
+                if buf.len() > 1 << 20 {
+                    break;
+                }
+            }
+            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let result = loop {
+        let frame = match tokio::time::timeout(cfg.idle_timeout, read_frame(&mut rd, cfg.max_frame_bytes)).await {
+            Err(_) => break Ok(()),
+            Ok(Ok(None)) => break Ok(()),
+            Ok(Err(e)) => break Err(TransportError::Io(e)),
+            Ok(Ok(Some(f))) => f,
+        };
+        match frame.kind {
+            Kind::Ping => {
+                let _ = tx.send(Frame::new(Kind::Pong, frame.id, 0, Vec::new())).await;
+            }
+            Kind::Request => {
+                let handler = handler.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let reply = match handler.handle(from, frame.method, frame.body).await {
+                        Ok(body) => Frame::new(Kind::ResponseOk, frame.id, frame.method, body),
+                        Err(e) => Frame::new(
+                            Kind::ResponseErr,
+                            frame.id,
+                            frame.method,
+                            rmp_serde::to_vec(&e).unwrap_or_default(),
+                        ),
+                    };
+                    let _ = tx.send(reply).await;
+                });
+            }
+            other => {
+                let e = RemoteError::new("protocol", format!("unexpected frame {other:?}"));
+                break Err(TransportError::Handshake(e.to_string()));
+            }
+        }
+    };
+    drop(tx);
+    writer.abort();
+    result
+}
