@@ -293,6 +293,11 @@ impl Store {
         w.persist_applied(&self.inner.spec)
     }
 
+    /// A fresh temporary file path next to the snapshots (to receive one into).
+    pub fn snapshot_temp_path(&self, what: &str) -> PathBuf {
+        self.inner.snapshots.temp_path(what)
+    }
+
     /// Path of the SQLite file (for operators and tests).
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path

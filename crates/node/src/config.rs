@@ -1,0 +1,377 @@
+//! The node configuration file (TOML) and its validation.
+//!
+//! Every setting that shapes behaviour has a name, a documented default and a check; a bad
+//! or inconsistent file is refused at start with a message that names the field.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use quorate_consensus::Role;
+use serde::{Deserialize, Serialize};
+
+/// A peer as listed in the config file: its id and one address per network path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub id: u64,
+    /// Peer-transport addresses, one per network path.
+    pub addrs: Vec<String>,
+}
+
+/// Timeouts. Defaults give fail-over in about a second on loopback and on a LAN.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// A follower that hears nothing from the leader for a random time in
+    /// [election_timeout_min_ms, election_timeout_max_ms] starts a (pre-)vote. The leader
+    /// stops accepting writes once a majority has not acknowledged it for
+    /// election_timeout_max_ms (its lease).
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Keepalive interval on every network path.
+    pub path_keepalive_ms: u64,
+    /// Silence after which a path is down.
+    pub path_timeout_ms: u64,
+    /// How long a COMMIT waits before reporting "outcome unknown".
+    pub commit_timeout_ms: u64,
+    /// How long a transaction waits for the writer (MySQL error 1205 after that).
+    pub lock_wait_timeout_ms: u64,
+    /// How long a write or linearizable read waits for a leader before failing with
+    /// "no quorum" (kept under a second, so clients never hang).
+    pub no_quorum_fail_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 700,
+            path_keepalive_ms: 100,
+            path_timeout_ms: 400,
+            commit_timeout_ms: 5000,
+            lock_wait_timeout_ms: 10_000,
+            no_quorum_fail_ms: 900,
+        }
+    }
+}
+
+/// Snapshot and log compaction settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Build a snapshot after this many log entries since the last one.
+    pub logs_since_last: u64,
+    /// Log entries kept after a snapshot (so a briefly lagging follower catches up from
+    /// the log rather than a snapshot).
+    pub keep_logs: u64,
+    /// Upper bound of snapshot transfer speed, in MiB/s (so client traffic is not starved).
+    pub send_mib_per_s: u64,
+    /// Size of one snapshot chunk on the wire.
+    pub chunk_kib: u64,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self { logs_since_last: 20_000, keep_logs: 2_000, send_mib_per_s: 200, chunk_kib: 1024 }
+    }
+}
+
+/// Limits protecting the node from large or hostile requests.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest HTTP request body.
+    pub max_request_bytes: usize,
+    /// Largest result of one statement.
+    pub max_result_bytes: usize,
+    /// Largest replicated transaction.
+    pub max_tx_bytes: usize,
+    /// Read connections per node.
+    pub read_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_request_bytes: 32 << 20, max_result_bytes: 256 << 20, max_tx_bytes: 64 << 20, read_connections: 4 }
+    }
+}
+
+/// MySQL front end settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MysqlConfig {
+    /// Name of the first administrator (created at cluster formation).
+    pub admin_user: String,
+    /// Its password; prefer `admin_password_file`.
+    pub admin_password: Option<String>,
+    pub admin_password_file: Option<PathBuf>,
+    pub max_connections: usize,
+}
+
+impl Default for MysqlConfig {
+    fn default() -> Self {
+        Self { admin_user: "root".into(), admin_password: None, admin_password_file: None, max_connections: 512 }
+    }
+}
+
+/// One node's configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id, a positive integer unique in the cluster.
+    pub node_id: u64,
+    /// A name shared by every member; nodes of differently named clusters refuse each other.
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+    /// Where this node keeps its Raft log, database and snapshots.
+    pub data_dir: PathBuf,
+    /// voter (default), learner or witness.
+    #[serde(default)]
+    pub role: Role,
+    /// This node's peer-transport addresses, one per network path; it listens on them and
+    /// peers dial them.
+    pub peer_addrs: Vec<String>,
+    /// HTTP API address.
+    pub http_addr: String,
+    /// MySQL protocol address (empty: no MySQL listener).
+    #[serde(default)]
+    pub mysql_addr: String,
+    /// The other members known at formation (later members are learned from the log).
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    /// Form the cluster automatically once this many members (this one included) can talk.
+    #[serde(default)]
+    pub bootstrap_expect: Option<usize>,
+    /// The cluster secret peers use to authenticate each other (prefer the file).
+    #[serde(default)]
+    pub cluster_secret: Option<String>,
+    #[serde(default)]
+    pub cluster_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub mysql: MysqlConfig,
+}
+
+fn default_cluster_name() -> String {
+    "quorate".to_string()
+}
+
+/// A configuration problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("config field `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.to_string(), message: message.into() }
+}
+
+fn check_addr(field: &str, addr: &str) -> Result<(), ConfigError> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    // host:port with a name is allowed too
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(invalid(field, format!("`{addr}` is not host:port"))),
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let cfg: NodeConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every field and their consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id == 0 {
+            return Err(invalid("node_id", "must be a positive integer"));
+        }
+        if self.cluster_name.is_empty() {
+            return Err(invalid("cluster_name", "must not be empty"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must be set"));
+        }
+        if self.peer_addrs.is_empty() {
+            return Err(invalid("peer_addrs", "needs at least one address (one per network path)"));
+        }
+        for a in &self.peer_addrs {
+            check_addr("peer_addrs", a)?;
+        }
+        check_addr("http_addr", &self.http_addr)?;
+        if !self.mysql_addr.is_empty() {
+            check_addr("mysql_addr", &self.mysql_addr)?;
+        }
+        let mut ids = HashSet::new();
+        ids.insert(self.node_id);
+        for (i, p) in self.peers.iter().enumerate() {
+            let field = format!("peers[{i}]");
+            if p.id == 0 {
+                return Err(invalid(&format!("{field}.id"), "must be a positive integer"));
+            }
+            if !ids.insert(p.id) {
+                return Err(invalid(&format!("{field}.id"), format!("node id {} appears twice", p.id)));
+            }
+            if p.addrs.is_empty() {
+                return Err(invalid(&format!("{field}.addrs"), "needs at least one address"));
+            }
+            for a in &p.addrs {
+                check_addr(&format!("{field}.addrs"), a)?;
+            }
+        }
+        if let Some(n) = self.bootstrap_expect {
+            if n == 0 {
+                return Err(invalid("bootstrap_expect", "must be at least 1"));
+            }
+            if n > self.peers.len() + 1 {
+                return Err(invalid(
+                    "bootstrap_expect",
+                    format!("expects {n} members but only {} are configured (this node + peers)", self.peers.len() + 1),
+                ));
+            }
+            if self.role != Role::Voter {
+                return Err(invalid("bootstrap_expect", "only a voter can form the cluster"));
+            }
+        }
+        if self.cluster_secret.is_some() && self.cluster_secret_file.is_some() {
+            return Err(invalid("cluster_secret", "set either cluster_secret or cluster_secret_file, not both"));
+        }
+        if self.cluster_secret.is_none() && self.cluster_secret_file.is_none() {
+            return Err(invalid("cluster_secret_file", "a cluster secret is required (peers authenticate with it)"));
+        }
+        if let Some(s) = &self.cluster_secret {
+            if s.len() < 16 {
+                return Err(invalid("cluster_secret", "must be at least 16 characters"));
+            }
+        }
+        let t = &self.timeouts;
+        if t.heartbeat_ms == 0 || t.election_timeout_min_ms == 0 {
+            return Err(invalid("timeouts", "heartbeat_ms and election_timeout_min_ms must be positive"));
+        }
+        if t.election_timeout_min_ms >= t.election_timeout_max_ms {
+            return Err(invalid("timeouts.election_timeout_max_ms", "must be larger than election_timeout_min_ms"));
+        }
+        if t.heartbeat_ms * 3 > t.election_timeout_min_ms {
+            return Err(invalid(
+                "timeouts.heartbeat_ms",
+                "must be at most a third of election_timeout_min_ms (or followers start elections during normal operation)",
+            ));
+        }
+        if t.path_keepalive_ms == 0 || t.path_timeout_ms <= t.path_keepalive_ms {
+            return Err(invalid("timeouts.path_timeout_ms", "must be larger than path_keepalive_ms"));
+        }
+        if self.snapshot.chunk_kib == 0 || self.snapshot.send_mib_per_s == 0 {
+            return Err(invalid("snapshot", "chunk_kib and send_mib_per_s must be positive"));
+        }
+        if self.limits.read_connections == 0 {
+            return Err(invalid("limits.read_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The cluster secret, read from the file if configured.
+    pub fn secret(&self) -> Result<Vec<u8>, ConfigError> {
+        if let Some(s) = &self.cluster_secret {
+            return Ok(s.as_bytes().to_vec());
+        }
+        let path = self.cluster_secret_file.as_ref().ok_or_else(|| invalid("cluster_secret_file", "not set"))?;
+        let s = std::fs::read_to_string(path)
+            .map_err(|e| invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display())))?;
+        let s = s.trim();
+        if s.len() < 16 {
+            return Err(invalid("cluster_secret_file", "the secret must be at least 16 characters"));
+        }
+        Ok(s.as_bytes().to_vec())
+    }
+
+    /// The first administrator's password, if configured.
+    pub fn admin_password(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(p) = &self.mysql.admin_password {
+            return Ok(Some(p.clone()));
+        }
+        match &self.mysql.admin_password_file {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(path)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|e| invalid("mysql.admin_password_file", format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.timeouts.heartbeat_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> String {
+        r#"
+node_id = 1
+data_dir = "/tmp/q1"
+peer_addrs = ["127.0.0.1:7101", "127.0.0.2:7101"]
+http_addr = "127.0.0.1:8101"
+mysql_addr = "127.0.0.1:3307"
+cluster_secret = "0123456789abcdef0123"
+bootstrap_expect = 3
+[[peers]]
+id = 2
+addrs = ["127.0.0.1:7102"]
+[[peers]]
+id = 3
+addrs = ["127.0.0.1:7103"]
+"#
+        .to_string()
+    }
+
+    fn parse(s: &str) -> Result<NodeConfig, String> {
+        let cfg: NodeConfig = toml::from_str(s).map_err(|e| e.to_string())?;
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
+    /// A complete config parses; each kind of mistake is refused with the field named.
+    #[test]
+    fn config_errors_name_the_field() {
+        let cfg = parse(&base()).unwrap();
+        assert_eq!(cfg.peer_addrs.len(), 2);
+        assert_eq!(cfg.timeouts, Timeouts::default());
+        let cases = [
+            (base().replace("node_id = 1", "node_id = 0"), "node_id"),
+            (base().replace("id = 3", "id = 2"), "peers[1].id"),
+            (base().replace("\"127.0.0.1:7103\"", "\"nonsense\""), "peers[1].addrs"),
+            (base().replace("bootstrap_expect = 3", "bootstrap_expect = 5"), "bootstrap_expect"),
+            (base().replace("cluster_secret = \"0123456789abcdef0123\"", ""), "cluster_secret_file"),
+            (base() + "\n[timeouts]\nelection_timeout_min_ms = 900\n", "timeouts.election_timeout_max_ms"),
+            (base() + "\nunknown_field = 1\n", "unknown field"),
+            (base().replace("node_id = 1", "node_id = 1\nrole = \"boss\""), "role"),
+        ];
+        for (text, field) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(field), "expected `{field}` in: {err}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Forming the cluster (once) and changing its membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use openraft::ChangeMembers;
+use quorate_consensus::{NodeId, NodeInfo, Role};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AddMemberRequest, InitRequest};
+use crate::error::{ErrorCode, NodeError};
+use crate::network::{decode, encode, method};
+use crate::node::Node;
+use crate::rpc::NodeInfoReply;
+
+/// A membership change, forwarded to the leader when asked on a follower.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MembershipOp {
+    Add(AddMemberRequest),
+    Promote(NodeId),
+    Remove(NodeId),
+}
+
+/// The outcome of `init`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InitOutcome {
+    pub members: Vec<NodeId>,
+    /// False when the cluster was already formed with exactly these members (init is
+    /// idempotent).
+    pub formed_now: bool,
+    pub cluster_id: Option<String>,
+}
+
+impl Node {
+    async fn probe(&self, id: NodeId, addrs: &[String], timeout: Duration) -> Result<NodeInfoReply, NodeError> {
+        let peer = self.inner.transport.peer(id, addrs);
+        let body = peer
+            .call(method::NODE_INFO, Vec::new(), timeout, true)
+            .await
+            .map_err(|e| NodeError::new(ErrorCode::UnknownNode, format!("cannot reach n{id} at {}: {e}", addrs.join(","))))?;
+        let reply: NodeInfoReply = decode(&body).map_err(NodeError::internal)?;
+        if reply.node_id != id {
+            return Err(NodeError::new(ErrorCode::UnknownNode, format!("the node at {} is n{}, not n{id}", addrs.join(","), reply.node_id)));
+        }
+        Ok(reply)
+    }
+
+    fn current_voters(&self) -> BTreeSet<NodeId> {
+        self.metrics().membership_config.membership().voter_ids().collect()
+    }
+
+    /// Forms the cluster with `members` (default: this node and every configured peer).
+    /// Safe to repeat: a second init with the same members succeeds and changes nothing; one
+    /// with different members is refused.
+    pub async fn init(&self, req: InitRequest) -> Result<InitOutcome, NodeError> {
+        let cfg = &self.inner.config;
+        let me = self.id();
+        let wanted: BTreeSet<NodeId> = match req.members {
+            Some(m) => m.into_iter().collect(),
+            None => std::iter::once(me).chain(cfg.peers.iter().map(|p| p.id)).collect(),
+        };
+        if !wanted.contains(&me) {
+            return Err(NodeError::bad_request(format!("init must be run on one of the members; n{me} is not in {wanted:?}")));
+        }
+        if self.inner.raft.is_initialized().await.unwrap_or(false) {
+            let voters = self.current_voters();
+            if voters == wanted {
+                return Ok(InitOutcome {
+                    members: voters.into_iter().collect(),
+                    formed_now: false,
+                    cluster_id: self.inner.persisted.lock().cluster_id.clone(),
+                });
+            }
+            return Err(NodeError::new(
+                ErrorCode::AlreadyInitialized,
+                format!(
+                    "the cluster is already formed with voters {:?}; init asked for {:?}. Use `quorate members` to change membership",
+                    voters, wanted
+                ),
+            ));
+        }
+        let mut nodes = BTreeMap::new();
+        for id in &wanted {
+            if *id == me {
+                nodes.insert(me, self.node_info());
+                continue;
+            }
+            let peer = cfg.peers.iter().find(|p| p.id == *id).ok_or_else(|| {
+                NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not in this node's `peers` config"))
+            })?;
+            let reply = self.probe(*id, &peer.addrs, Duration::from_secs(2)).await?;
+            if reply.initialized {
+                return Err(NodeError::new(
+                    ErrorCode::AlreadyInitialized,
+                    format!("n{id} already belongs to a formed cluster ({:?}); this node will be caught up by that cluster's leader instead", reply.cluster_id),
+                ));
+            }
+            if reply.info.role == Role::Learner {
+                return Err(NodeError::bad_request(format!("n{id} is configured as a learner; learners are added with `quorate members add`")));
+            }
+            nodes.insert(*id, reply.info);
+        }
+        let cluster_id = uuid::Uuid::new_v4().to_string();
+        {
+            let mut p = self.inner.persisted.lock();
+            p.cluster_id = Some(cluster_id.clone());
+            self.inner.persist_file.save(&p).map_err(NodeError::internal)?;
+            self.inner.identity.set_cluster_id(Some(cluster_id.clone()));
+        }
+        match self.inner.raft.initialize(nodes).await {
+            Ok(()) => {
+                tracing::info!(members = ?wanted, %cluster_id, "cluster formed");
+                Ok(InitOutcome { members: wanted.into_iter().collect(), formed_now: true, cluster_id: Some(cluster_id) })
+            }
+            Err(e) => {
+                // Lost a race with another init: report what exists.
+                let voters = self.current_voters();
+                if voters == wanted {
+                    Ok(InitOutcome { members: voters.into_iter().collect(), formed_now: false, cluster_id: Some(cluster_id) })
+                } else {
+                    Err(NodeError::new(ErrorCode::AlreadyInitialized, format!("cannot form the cluster: {e}")))
+                }
+            }
+        }
+    }
+
+    /// `--bootstrap-expect N`: once this node and enough configured peers (N in all) can
+    /// talk and none of them belongs to a cluster yet, the lowest node id among them forms
+    /// the cluster. Never runs again once the log holds anything.
+    pub(crate) async fn bootstrap_when_expected(self) {
+        let Some(expect) = self.inner.config.bootstrap_expect else { return };
+        let me = self.id();
+        let mut last_report = Instant::now() - Duration::from_secs(60);
+        loop {
+            if self.inner.raft.is_initialized().await.unwrap_or(true) {
+                return;
+            }
+            let mut reachable = BTreeSet::from([me]);
+            let mut someone_formed = false;
+            for p in &self.inner.config.peers {
+                if let Ok(r) = self.probe(p.id, &p.addrs, Duration::from_millis(800)).await {
+                    if r.initialized {
+                        someone_formed = true;
+                    } else if r.info.role != Role::Learner {
+                        reachable.insert(p.id);
+                    }
+                }
+            }
+            if someone_formed {
+                tracing::info!("peers already formed a cluster; waiting for its leader to catch this node up");
+                return;
+            }
+            if reachable.len() >= expect && reachable.iter().next() == Some(&me) {
+                match self.init(InitRequest { members: Some(reachable.iter().copied().collect()) }).await {
+                    Ok(o) => {
+                        tracing::info!(members = ?o.members, "bootstrap: cluster formed");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "bootstrap: could not form the cluster yet"),
+                }
+            } else if last_report.elapsed() > Duration::from_secs(10) {
+                tracing::info!(reachable = ?reachable, expect, "bootstrap: waiting for members");
+                last_report = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Changes membership (on the leader; forwarded when asked on a follower).
+    pub async fn membership(&self, op: MembershipOp) -> Result<Vec<NodeId>, NodeError> {
+        let timeout = Duration::from_secs(60);
+        loop {
+            match self.forward::<Vec<NodeId>>(method::MEMBERSHIP, encode(&op), false, timeout).await? {
+                Some(r) => return Ok(r),
+                None => match self.membership_local(op.clone()).await {
+                    Err(e) if e.code == ErrorCode::NotLeader => continue,
+                    other => return other,
+                },
+            }
+        }
+    }
+
+    pub(crate) async fn membership_local(&self, op: MembershipOp) -> Result<Vec<NodeId>, NodeError> {
+        let raft = &self.inner.raft;
+        if !raft.is_leader() {
+            return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+        }
+        let membership = self.metrics().membership_config.membership().clone();
+        let is_member = |id: &NodeId| membership.get_node(id).is_some();
+        let is_voter = |id: &NodeId| membership.voter_ids().any(|v| v == *id);
+        let map_err = |e: openraft::errors::RaftError<quorate_consensus::TypeConfig, openraft::errors::ClientWriteError<quorate_consensus::TypeConfig>>| {
+            NodeError::new(ErrorCode::Aborted, format!("membership change failed: {e}"))
+        };
+        match op {
+            MembershipOp::Add(req) => {
+                if req.id == 0 || req.peer_addrs.is_empty() {
+                    return Err(NodeError::bad_request("a member needs a positive id and at least one peer address"));
+                }
+                if is_member(&req.id) {
+                    return Err(NodeError::bad_request(format!("n{} is already a member", req.id)));
+                }
+                let reply = self.probe(req.id, &req.peer_addrs, Duration::from_secs(2)).await?;
+                let mut info: NodeInfo = reply.info;
+                info.role = req.role;
+                raft.add_learner(req.id, info, true).await.map_err(map_err)?;
+                if req.role != Role::Learner {
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tracing::info!(node = req.id, role = %req.role, "member added");
+            }
+            MembershipOp::Promote(id) => {
+                if !is_member(&id) {
+                    return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not a member")));
+                }
+                if is_voter(&id) {
+                    return Err(NodeError::bad_request(format!("n{id} is already a voter")));
+                }
+                raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                tracing::info!(node = id, "learner promoted to voter");
+            }
+            MembershipOp::Remove(id) => {
+                if !is_member(&id) {
+                    return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not a member")));
+                }
+                if is_voter(&id) {
+                    raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                } else {
+                    raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                }
+                tracing::info!(node = id, "member removed");
+            }
+        }
+        Ok(self.metrics().membership_config.membership().nodes().map(|(id, _)| *id).collect())
+    }
+}

@@ -1,0 +1,369 @@
+//! A running node: Raft, the store, the transport, and the tasks that tie them together.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::{Config as RaftConfig, SnapshotPolicy};
+use parking_lot::Mutex;
+use quorate_consensus::{LeaderId, LogStore, NodeId, NodeInfo, Raft, RaftMetrics, Role};
+use quorate_store::{StateMachine, Store, StoreConfig};
+use quorate_transport::{Identity, Transport, TransportConfig};
+use openraft::async_runtime::WatchReceiver;
+
+use crate::config::NodeConfig;
+use crate::network::NetworkFactory;
+use crate::persist::{PersistFile, Persisted};
+use crate::rpc::{IncomingSnapshot, RpcHandler};
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    DataDir(String),
+    #[error("cannot open the state machine: {0}")]
+    Store(#[from] quorate_store::StoreError),
+    #[error("cannot open the raft log: {0}")]
+    Log(#[from] quorate_consensus::LogStoreError),
+    #[error("cannot start raft: {0}")]
+    Raft(String),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] quorate_transport::TransportError),
+}
+
+/// What a follower knows about how fresh its data is.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Freshness {
+    /// Last time the leader's replication reached us.
+    pub last_contact: Option<Instant>,
+    /// The leader's commit index at that moment.
+    pub leader_commit: u64,
+}
+
+/// A running quorate node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+pub(crate) struct NodeInner {
+    pub config: NodeConfig,
+    pub raft: Raft<StateMachine>,
+    pub store: Store,
+    pub log: LogStore,
+    pub transport: Arc<Transport>,
+    pub identity: Arc<Identity>,
+    pub persisted: Mutex<Persisted>,
+    pub persist_file: PersistFile,
+    pub data_dir: PathBuf,
+    /// The leadership (term) for which this node, as leader, has applied everything
+    /// committed before it: writes may start.
+    pub ready_leader: Mutex<Option<LeaderId>>,
+    pub freshness: Mutex<Freshness>,
+    pub incoming: Mutex<HashMap<u64, IncomingSnapshot>>,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    /// Open transactions forwarded from other nodes' MySQL sessions (leader side).
+    pub sessions: crate::session::RemoteSessions,
+}
+
+impl Node {
+    /// Starts a node from its configuration: opens its data, joins the peer network and
+    /// starts Raft. Returns once it is listening for peers.
+    pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        config.validate()?;
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| StartError::DataDir(format!("cannot create data_dir {}: {e}", data_dir.display())))?;
+        let persist_file = PersistFile::new(&data_dir);
+        let persisted = persist_file.load_or_create(config.node_id).map_err(StartError::DataDir)?;
+        let secret = config.secret()?;
+        let identity = Arc::new(Identity::new(
+            config.node_id,
+            config.cluster_name.clone(),
+            secret,
+            persisted.cluster_id.clone(),
+            persisted.epoch,
+        ));
+        let t = &config.timeouts;
+        let transport = Transport::new(
+            identity.clone(),
+            TransportConfig {
+                keepalive: Duration::from_millis(t.path_keepalive_ms),
+                path_timeout: Duration::from_millis(t.path_timeout_ms),
+                max_frame_bytes: config.limits.max_tx_bytes.max(8 << 20) * 2,
+                ..TransportConfig::default()
+            },
+        );
+        let witness = config.role == Role::Witness;
+        let store = Store::open(
+            &data_dir.join("db"),
+            config.node_id,
+            StoreConfig {
+                read_connections: config.limits.read_connections,
+                lock_wait_timeout: Duration::from_millis(t.lock_wait_timeout_ms),
+                commit_timeout: Duration::from_millis(t.commit_timeout_ms),
+                max_result_bytes: config.limits.max_result_bytes,
+                max_tx_bytes: config.limits.max_tx_bytes,
+                witness,
+            },
+        )?;
+        let log = LogStore::open(&data_dir.join("raft"))?;
+        let raft_config = RaftConfig {
+            cluster_name: config.cluster_name.clone(),
+            heartbeat_interval: t.heartbeat_ms,
+            election_timeout_min: t.election_timeout_min_ms,
+            election_timeout_max: t.election_timeout_max_ms,
+            enable_pre_vote: Some(true),
+            // A witness never starts an election (it holds no data and must never lead).
+            enable_elect: !witness,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot.logs_since_last),
+            max_in_snapshot_log_to_keep: config.snapshot.keep_logs,
+            replication_lag_threshold: config.snapshot.logs_since_last + config.snapshot.keep_logs,
+            install_snapshot_timeout: 60_000,
+            max_payload_entries: 256,
+            purge_batch_size: 256,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let network = NetworkFactory {
+            transport: transport.clone(),
+            chunk_bytes: (config.snapshot.chunk_kib as usize) * 1024,
+            send_bytes_per_s: config.snapshot.send_mib_per_s * 1024 * 1024,
+        };
+        let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log.clone(), store.state_machine())
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let inner = Arc::new(NodeInner {
+            config: config.clone(),
+            raft,
+            store,
+            log,
+            transport: transport.clone(),
+            identity,
+            persisted: Mutex::new(persisted),
+            persist_file,
+            data_dir,
+            ready_leader: Mutex::new(None),
+            freshness: Mutex::new(Freshness::default()),
+            incoming: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            sessions: crate::session::RemoteSessions::default(),
+        });
+        let handler = Arc::new(RpcHandler { node: inner.clone() });
+        let bound = transport.listen(&config.peer_addrs, handler).await?;
+        tracing::info!(node = config.node_id, role = %config.role, peer = ?bound, "node started");
+        let node = Node { inner };
+        tokio::spawn(node.clone().watch_leadership());
+        if config.bootstrap_expect.is_some() {
+            tokio::spawn(node.clone().bootstrap_when_expected());
+        }
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.config.node_id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn raft(&self) -> &Raft<StateMachine> {
+        &self.inner.raft
+    }
+
+    /// This node's own member description.
+    pub fn node_info(&self) -> NodeInfo {
+        let c = &self.inner.config;
+        NodeInfo {
+            peer_addrs: c.peer_addrs.clone(),
+            http_addr: c.http_addr.clone(),
+            mysql_addr: c.mysql_addr.clone(),
+            role: c.role,
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> RaftMetrics {
+        self.inner.raft.metrics().borrow_watched().clone()
+    }
+
+    /// Leader lease length: the leader may serve without asking a majority for this long
+    /// after the last quorum acknowledgement.
+    pub(crate) fn lease(&self) -> Duration {
+        Duration::from_millis(self.inner.config.timeouts.election_timeout_max_ms)
+    }
+
+    pub(crate) fn no_quorum_wait(&self) -> Duration {
+        Duration::from_millis(self.inner.config.timeouts.no_quorum_fail_ms)
+    }
+
+    /// Stops Raft (used at shutdown and in tests).
+    pub async fn shutdown(&self) {
+        let _ = self.inner.raft.shutdown().await;
+        let _ = self.inner.store.persist_applied_if_idle();
+    }
+
+    /// Adopts a cluster id / epoch learned from an authenticated peer, durably.
+    pub(crate) fn adopt(&self, cluster_id: Option<String>, epoch: u64) {
+        let mut p = self.inner.persisted.lock();
+        let mut changed = false;
+        if p.cluster_id.is_none() && cluster_id.is_some() {
+            p.cluster_id = cluster_id.clone();
+            self.inner.identity.set_cluster_id(cluster_id);
+            changed = true;
+        }
+        if epoch > p.epoch {
+            p.epoch = epoch;
+            self.inner.identity.set_epoch(epoch);
+            changed = true;
+        }
+        if changed {
+            if let Err(e) = self.inner.persist_file.save(&p) {
+                tracing::error!(error = %e, "cannot persist the cluster identity");
+            } else {
+                tracing::info!(cluster_id = ?p.cluster_id, epoch = p.epoch, "joined cluster");
+            }
+        }
+    }
+
+    /// Watches Raft metrics: on every change of leadership undoes this node's speculative
+    /// transactions; logs state changes once (not on every tick); keeps the applied index
+    /// persisted when idle.
+    async fn watch_leadership(self) {
+        let me = self.id();
+        let mut rx = self.inner.raft.metrics();
+        let mut last_key: Option<(Option<NodeId>, u64)> = None;
+        let mut was_leader = false;
+        let mut quorum_ok = true;
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tick.tick() => {}
+            }
+            let m = rx.borrow_watched().clone();
+            if let Err(e) = &m.running_state {
+                tracing::error!(error = %e, "raft stopped");
+                return;
+            }
+            let is_leader = m.state.is_leader();
+            let key = (m.current_leader, m.current_term);
+            if last_key != Some(key) {
+                match m.current_leader {
+                    Some(l) if l == me => tracing::info!(term = m.current_term, "this node is now the leader"),
+                    Some(l) => tracing::info!(leader = l, term = m.current_term, "leader changed"),
+                    None => tracing::info!(term = m.current_term, "no leader"),
+                }
+                if was_leader {
+                    *self.inner.ready_leader.lock() = None;
+                    self.inner.sessions.abort_all();
+                    match self.inner.store.on_leadership_change().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(undone = n, "undid speculative transactions after losing leadership"),
+                        Err(e) => tracing::error!(error = %e, "could not undo speculative transactions"),
+                    }
+                }
+                last_key = Some(key);
+                was_leader = is_leader;
+                quorum_ok = true;
+            }
+            if is_leader {
+                let ok = quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(false);
+                if ok != quorum_ok {
+                    if ok {
+                        tracing::info!("quorum regained");
+                    } else {
+                        tracing::warn!(detail = %self.describe_reachability(), "quorum lost: writes are refused");
+                    }
+                    quorum_ok = ok;
+                }
+            }
+            // Keep clients only for current members.
+            let members: Vec<NodeId> = m.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+            if !members.is_empty() {
+                self.inner.transport.retain_peers(&members);
+            }
+            let _ = self.inner.store.persist_applied_if_idle();
+        }
+    }
+
+    /// One sentence on which voters are reachable, over which paths, since when.
+    pub fn describe_reachability(&self) -> String {
+        let me = self.id();
+        let m = self.metrics();
+        let membership = m.membership_config.membership().clone();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let status: HashMap<NodeId, quorate_transport::PeerStatus> =
+            self.inner.transport.status().into_iter().map(|s| (s.node_id, s)).collect();
+        let mut reachable = 0;
+        let mut parts = Vec::new();
+        for v in &voters {
+            if *v == me {
+                reachable += 1;
+                continue;
+            }
+            match status.get(v) {
+                Some(s) if s.paths_up() == s.paths.len() && !s.paths.is_empty() => reachable += 1,
+                Some(s) if s.paths_up() > 0 => {
+                    reachable += 1;
+                    let since = s.paths.iter().filter(|p| !p.up).map(|p| p.since).min();
+                    parts.push(format!(
+                        "n{v} reachable over {} of {} paths{}",
+                        s.paths_up(),
+                        s.paths.len(),
+                        since.map(|t| format!(" since {}", clock(t))).unwrap_or_default()
+                    ));
+                }
+                Some(s) => {
+                    let since = s.paths.iter().map(|p| p.since).max();
+                    let why = s.paths.iter().find_map(|p| p.last_error.clone()).unwrap_or_default();
+                    let over = match s.paths.len() {
+                        1 => "its only path".to_string(),
+                        2 => "both paths".to_string(),
+                        n => format!("all {n} paths"),
+                    };
+                    parts.push(format!(
+                        "n{v} unreachable over {over}{}{}",
+                        since.map(|t| format!(" since {}", clock(t))).unwrap_or_default(),
+                        if why.is_empty() { String::new() } else { format!(" ({why})") }
+                    ));
+                }
+                None => parts.push(format!("n{v} not contacted yet")),
+            }
+        }
+        let mut out = format!("{reachable} of {} voters reachable", voters.len());
+        if !parts.is_empty() {
+            out.push_str("; ");
+            out.push_str(&parts.join("; "));
+        }
+        out
+    }
+}
+
+/// Milliseconds since a majority last acknowledged this leader.
+pub(crate) fn quorum_ack_ms(m: &RaftMetrics) -> Option<u64> {
+    use openraft::Instant as _;
+    m.last_quorum_acked.as_ref().map(|t| (**t).elapsed().as_millis() as u64)
+}
+
+/// Wall-clock time of day, UTC, for messages ("12:36:02").
+pub(crate) fn clock(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}", day / 3600, (day % 3600) / 60, day % 60)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

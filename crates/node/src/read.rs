@@ -1,0 +1,105 @@
+//! The read path: the three consistency levels.
+
+use std::time::{Duration, Instant};
+
+use quorate_store::Value;
+
+use crate::api::{ColumnDesc, Consistency, QueryRequest, QueryResponse, SqlValue};
+use crate::error::{ErrorCode, NodeError};
+use crate::network::{encode, method};
+use crate::node::Node;
+
+impl Node {
+    /// Runs a read-only statement at the requested consistency.
+    pub async fn query(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
+        match req.consistency {
+            Consistency::Linearizable => loop {
+                let timeout = Duration::from_millis(self.inner.config.timeouts.commit_timeout_ms + 2_000);
+                match self.forward::<QueryResponse>(method::QUERY, encode(&req), true, timeout).await? {
+                    Some(r) => return Ok(r),
+                    None => match self.query_local_linearizable(req.clone()).await {
+                        Err(e) if e.code == ErrorCode::NotLeader => continue,
+                        other => return other,
+                    },
+                }
+            },
+            Consistency::Bounded => {
+                let max = req
+                    .max_staleness_ms
+                    .ok_or_else(|| NodeError::bad_request("`bounded` needs `max_staleness_ms`"))?;
+                let staleness = self.staleness_ms().await;
+                match staleness {
+                    Some(s) if s <= max => self.query_local(req, staleness).await,
+                    Some(s) => Err(NodeError::new(
+                        ErrorCode::TooStale,
+                        format!("this node's data may be {s} ms behind the leader, more than the {max} ms allowed; read from the leader or allow more staleness"),
+                    )),
+                    None => Err(NodeError::new(
+                        ErrorCode::TooStale,
+                        format!("this node has no recent contact with a leader ({})", self.describe_reachability()),
+                    )),
+                }
+            }
+            Consistency::Stale => {
+                let staleness = self.staleness_ms().await;
+                self.query_local(req, staleness).await
+            }
+        }
+    }
+
+    /// A linearizable read on this node, which must be the leader.
+    pub(crate) async fn query_local_linearizable(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
+        if !self.inner.raft.is_leader() {
+            return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+        }
+        self.confirm_leadership().await?;
+        self.query_local(req, None).await
+    }
+
+    async fn query_local(&self, req: QueryRequest, staleness_ms: Option<u64>) -> Result<QueryResponse, NodeError> {
+        let params: Vec<Value> = req.params.iter().cloned().map(Into::into).collect();
+        let (out, seen) = self.inner.store.query(&req.sql, &params)?;
+        // Never answer from a leader's speculative (not yet committed) transactions.
+        self.wait_committed(seen).await?;
+        let applied_index = self.inner.store.applied().last_applied.map(|l| l.index).unwrap_or(0);
+        Ok(QueryResponse {
+            columns: out.columns.into_iter().map(|c| ColumnDesc { name: c.name, decl_type: c.decl_type }).collect(),
+            rows: out.rows.into_iter().map(|r| r.into_iter().map(SqlValue::from).collect()).collect(),
+            consistency: req.consistency,
+            served_by: self.id(),
+            applied_index,
+            staleness_ms: match req.consistency {
+                Consistency::Linearizable => None,
+                _ => staleness_ms,
+            },
+        })
+    }
+
+    /// An upper bound of how far this node's data may be behind the leader, in ms; None if
+    /// unknown (no contact with a leader since start).
+    pub async fn staleness_ms(&self) -> Option<u64> {
+        let m = self.metrics();
+        if m.state.is_leader()
+            && crate::node::quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(false)
+        {
+            return Some(0);
+        }
+        let f = *self.inner.freshness.lock();
+        let contact = f.last_contact?;
+        // Our data is as fresh as the leader's commit index at the last contact once we
+        // have applied up to it (which normally takes a moment at most).
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let mut applied = self.inner.store.watch_applied();
+        loop {
+            let idx = applied.borrow_and_update().as_ref().map(|l| l.index).unwrap_or(0);
+            if idx >= f.leader_commit {
+                return Some(contact.elapsed().as_millis() as u64);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            let _ = tokio::time::timeout(deadline - now, applied.changed()).await;
+        }
+    }
+}

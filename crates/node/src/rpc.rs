@@ -1,0 +1,191 @@
+//! Serving peer calls: Raft RPCs, snapshot chunks, forwarded client requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use openraft::errors::RaftError;
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
+use openraft::storage::Snapshot;
+use quorate_consensus::{NodeInfo, Role, TypeConfig};
+use quorate_store::SnapshotFile;
+use quorate_transport::{Handler, PeerIdentity, RemoteError};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ExecuteRequest, QueryRequest};
+use crate::error::NodeError;
+use crate::network::{SnapshotChunk, decode, encode, method};
+use crate::node::{Node, NodeInner};
+
+/// Largest snapshot we accept (a hostile peer cannot fill the disk beyond this).
+const SNAPSHOT_BYTES_MAX: u64 = 1 << 40;
+/// Snapshot transfers silent this long are dropped.
+const SNAPSHOT_IDLE: Duration = Duration::from_secs(120);
+
+/// Answer to `NODE_INFO`: who a node is and whether it already belongs to a cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfoReply {
+    pub node_id: u64,
+    pub info: NodeInfo,
+    pub initialized: bool,
+    pub cluster_id: Option<String>,
+    pub epoch: u64,
+}
+
+/// A snapshot being received.
+pub(crate) struct IncomingSnapshot {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    received: u64,
+    last_seen: Instant,
+}
+
+pub(crate) struct RpcHandler {
+    pub node: Arc<NodeInner>,
+}
+
+fn remote(e: impl std::fmt::Display) -> RemoteError {
+    RemoteError::new("bad_request", e.to_string())
+}
+
+impl Handler for RpcHandler {
+    fn on_peer(&self, peer: &PeerIdentity) {
+        Node { inner: self.node.clone() }.adopt(peer.cluster_id.clone(), peer.epoch);
+    }
+
+    fn handle(&self, from: u64, m: u16, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
+        let node = Node { inner: self.node.clone() };
+        Box::pin(async move {
+            let raft = &node.inner.raft;
+            match m {
+                method::APPEND => {
+                    let req: AppendEntriesRequest<TypeConfig> = decode(&body).map_err(remote)?;
+                    let leader_commit = req.leader_commit.as_ref().map(|l| l.index).unwrap_or(0);
+                    let r = raft.append_entries(req).await;
+                    if r.as_ref().map(|resp| resp.is_success()).unwrap_or(false) {
+                        let mut f = node.inner.freshness.lock();
+                        f.last_contact = Some(Instant::now());
+                        f.leader_commit = leader_commit;
+                    }
+                    Ok(encode(&r))
+                }
+                method::VOTE => {
+                    let req: VoteRequest<TypeConfig> = decode(&body).map_err(remote)?;
+                    Ok(encode(&raft.vote(req).await))
+                }
+                method::PRE_VOTE => {
+                    let req: VoteRequest<TypeConfig> = decode(&body).map_err(remote)?;
+                    Ok(encode(&raft.pre_vote(req).await))
+                }
+                method::TRANSFER_LEADER => {
+                    let req: TransferLeaderRequest<TypeConfig> = decode(&body).map_err(remote)?;
+                    if node.config().role == Role::Witness && req.to_node_id() == &node.id() {
+                        // A witness holds no data and must never lead.
+                        return Err(RemoteError::new("refused", "a witness cannot become leader"));
+                    }
+                    let r = raft.handle_transfer_leader(req).await.map_err(RaftError::<TypeConfig>::Fatal);
+                    Ok(encode(&r))
+                }
+                method::SNAPSHOT_CHUNK => {
+                    let chunk: SnapshotChunk = decode(&body).map_err(remote)?;
+                    node.receive_snapshot_chunk(from, chunk).await
+                }
+                method::EXECUTE => {
+                    let req: ExecuteRequest = decode(&body).map_err(remote)?;
+                    let r: Result<_, NodeError> = node.execute_local(req).await;
+                    Ok(encode(&r))
+                }
+                method::QUERY => {
+                    let req: QueryRequest = decode(&body).map_err(remote)?;
+                    let r: Result<_, NodeError> = node.query_local_linearizable(req).await;
+                    Ok(encode(&r))
+                }
+                method::SESSION => {
+                    let req: crate::session::SessionRequest = decode(&body).map_err(remote)?;
+                    let r = node.serve_remote_session(from, req).await;
+                    Ok(encode(&r))
+                }
+                method::MEMBERSHIP => {
+                    let req: crate::members::MembershipOp = decode(&body).map_err(remote)?;
+                    let r: Result<_, NodeError> = node.membership_local(req).await;
+                    Ok(encode(&r))
+                }
+                method::NODE_INFO => {
+                    let initialized = raft.is_initialized().await.unwrap_or(false);
+                    let p = node.inner.persisted.lock().clone();
+                    Ok(encode(&NodeInfoReply {
+                        node_id: node.id(),
+                        info: node.node_info(),
+                        initialized,
+                        cluster_id: p.cluster_id,
+                        epoch: p.epoch,
+                    }))
+                }
+                method::STATUS => Ok(encode(&node.status().await)),
+                other => Err(RemoteError::new("unknown_method", format!("unknown method {other}"))),
+            }
+        })
+    }
+}
+
+impl Node {
+    async fn receive_snapshot_chunk(&self, from: u64, chunk: SnapshotChunk) -> Result<Vec<u8>, RemoteError> {
+        if chunk.size > SNAPSHOT_BYTES_MAX {
+            return Err(RemoteError::new("too_large", format!("snapshot of {} bytes refused", chunk.size)));
+        }
+        let done = {
+            let mut incoming = self.inner.incoming.lock();
+            incoming.retain(|_, t| t.last_seen.elapsed() < SNAPSHOT_IDLE);
+            if !incoming.contains_key(&chunk.transfer) {
+                if chunk.offset != 0 {
+                    return Err(RemoteError::new("out_of_order", "snapshot transfer not started here; restart it"));
+                }
+                let path = self.inner.store.snapshot_temp_path("receive");
+                let file = std::fs::File::create(&path).map_err(|e| RemoteError::new("io", e.to_string()))?;
+                tracing::info!(from, bytes = chunk.size, "receiving snapshot");
+                incoming.insert(chunk.transfer, IncomingSnapshot { file, path, received: 0, last_seen: Instant::now() });
+            }
+            let t = incoming.get_mut(&chunk.transfer).expect("just inserted");
+            t.last_seen = Instant::now();
+            let end = chunk.offset + chunk.data.len() as u64;
+            if end <= t.received {
+                // A re-sent chunk we already have (the sender failed over to another path).
+            } else if chunk.offset == t.received {
+                use std::io::Write;
+                if end > chunk.size {
+                    incoming.remove(&chunk.transfer);
+                    return Err(RemoteError::new("bad_request", "snapshot chunk past the announced size"));
+                }
+                if let Err(e) = t.file.write_all(&chunk.data) {
+                    let path = t.path.clone();
+                    incoming.remove(&chunk.transfer);
+                    let _ = std::fs::remove_file(path);
+                    return Err(RemoteError::new("io", format!("cannot store snapshot: {e}")));
+                }
+                t.received = end;
+            } else {
+                return Err(RemoteError::new("out_of_order", "snapshot chunk out of order"));
+            }
+            if chunk.last {
+                let t = incoming.remove(&chunk.transfer).expect("present");
+                if t.received != chunk.size {
+                    let _ = std::fs::remove_file(&t.path);
+                    return Err(RemoteError::new("bad_request", "snapshot ended before its announced size"));
+                }
+                t.file.sync_all().map_err(|e| RemoteError::new("io", e.to_string()))?;
+                Some(t.path)
+            } else {
+                None
+            }
+        };
+        let Some(path) = done else {
+            return Ok(Vec::new());
+        };
+        let file = SnapshotFile { path: path.clone(), size: chunk.size, sha256: chunk.sha256 };
+        let snapshot = Snapshot { meta: chunk.meta, snapshot: file };
+        let r = self.inner.raft.install_full_snapshot(chunk.vote, snapshot).await;
+        let _ = std::fs::remove_file(&path);
+        let r: Result<_, String> = r.map_err(|e| e.to_string());
+        Ok(encode(&r))
+    }
+}

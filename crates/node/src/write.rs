@@ -1,0 +1,259 @@
+//! The write path on a node: find the leader, forward or execute, commit through Raft.
+
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use openraft::ReadPolicy;
+use openraft::errors::ClientWriteError;
+use openraft::impls::ProgressResponder;
+use quorate_consensus::{Command, CommittedLeaderId, LogId, NodeId, NodeInfo, Raft, TypeConfig};
+use quorate_store::{CommitOutcome, Frontier, ProposeError, Proposer, StateMachine, TxOptions, Value};
+use quorate_transport::TransportError;
+use openraft::async_runtime::WatchReceiver;
+
+use crate::api::{ExecuteRequest, ExecuteResponse, SqlValue, StatementResult};
+use crate::error::{ErrorCode, NodeError};
+use crate::network::{decode, encode, method};
+use crate::node::Node;
+
+/// Most statements in one atomic batch.
+const BATCH_STATEMENTS_MAX: usize = 10_000;
+
+/// Proposes commands under the leadership the transaction started with: if leadership moved
+/// meanwhile, the proposal is refused instead of appended under a new term.
+pub(crate) struct RaftProposer {
+    pub raft: Raft<StateMachine>,
+    pub leader: CommittedLeaderId,
+}
+
+impl Proposer for RaftProposer {
+    fn propose(&self, cmd: Command) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>> {
+        Box::pin(async move {
+            let (responder, rx) = ProgressResponder::<TypeConfig, _>::complete_only();
+            self.raft
+                .write(cmd)
+                .with_leader(self.leader.clone())
+                .responder(responder)
+                .await
+                .map_err(|e| ProposeError::NotAppended(format!("raft stopped: {e}")))?;
+            let waiter: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
+                match rx.await {
+                    Ok(Ok(resp)) => Ok(resp.log_id),
+                    Ok(Err(ClientWriteError::ForwardToLeader(_))) | Ok(Err(ClientWriteError::PreconditionFailed(_))) => {
+                        Err(ProposeError::NotAppended("leadership changed before the transaction was appended".into()))
+                    }
+                    Ok(Err(e)) => Err(ProposeError::Unknown(format!("leadership changed after the transaction was appended: {e}"))),
+                    Err(_) => Err(ProposeError::Unknown("raft dropped the transaction".into())),
+                }
+            });
+            Ok(waiter)
+        })
+    }
+}
+
+/// Where a request goes.
+pub(crate) enum Target {
+    Local,
+    Remote(NodeId, NodeInfo),
+}
+
+impl Node {
+    /// The error for "no leader with a majority", naming who is unreachable.
+    pub(crate) fn no_quorum(&self) -> NodeError {
+        NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {}", self.describe_reachability()))
+    }
+
+    /// Finds the leader, waiting at most until `deadline` (under a second by default).
+    pub(crate) async fn leader_target(&self, deadline: Instant) -> Result<Target, NodeError> {
+        let me = self.id();
+        let mut rx = self.inner.raft.metrics();
+        loop {
+            {
+                let m = rx.borrow_watched().clone();
+                if m.membership_config.membership().voter_ids().next().is_none() {
+                    return Err(NodeError::new(
+                        ErrorCode::NotInitialized,
+                        "this node is not part of a formed cluster yet (run `quorate init`, or wait for --bootstrap-expect)",
+                    ));
+                }
+                match m.current_leader {
+                    Some(l) if l == me && m.state.is_leader() => return Ok(Target::Local),
+                    Some(l) if l != me => {
+                        if let Some(info) = m.membership_config.membership().get_node(&l) {
+                            return Ok(Target::Remote(l, info.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.no_quorum());
+            }
+            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(50)), rx.changed()).await;
+        }
+    }
+
+    /// Calls the leader; retries (until `deadline`) while it is unreachable or has just
+    /// stopped leading; never re-sends a call that may have run.
+    pub(crate) async fn forward<T: serde::de::DeserializeOwned>(
+        &self,
+        m: u16,
+        body: Vec<u8>,
+        idempotent: bool,
+        timeout: Duration,
+    ) -> Result<Option<T>, NodeError> {
+        let deadline = Instant::now() + self.no_quorum_wait();
+        loop {
+            let (leader, info) = match self.leader_target(deadline).await? {
+                Target::Local => return Ok(None),
+                Target::Remote(l, i) => (l, i),
+            };
+            let peer = self.inner.transport.peer(leader, &info.peer_addrs);
+            match peer.call(m, body.clone(), timeout, idempotent).await {
+                Ok(reply) => {
+                    let r: Result<T, NodeError> =
+                        decode(&reply).map_err(|e| NodeError::internal(format!("leader n{leader} answered: {e}")))?;
+                    match r {
+                        Err(e) if e.code == ErrorCode::NotLeader && Instant::now() < deadline => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                        other => return other.map(Some),
+                    }
+                }
+                Err(TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_))
+                    if Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_)) => {
+                    return Err(self.no_quorum());
+                }
+                Err(e @ (TransportError::Interrupted { .. } | TransportError::Timeout { .. })) if !idempotent => {
+                    return Err(NodeError::new(ErrorCode::OutcomeUnknown, format!("forwarded to leader n{leader}: {e}")));
+                }
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "forward failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(NodeError::new(ErrorCode::NoQuorum, format!("leader n{leader}: {e}"))),
+            }
+        }
+    }
+
+    /// How long a forwarded write may take at most (waiting for the writer, then commit).
+    pub(crate) fn forward_write_timeout(&self) -> Duration {
+        let t = &self.inner.config.timeouts;
+        Duration::from_millis(t.lock_wait_timeout_ms + t.commit_timeout_ms + 2_000)
+    }
+
+    /// Executes statements as one atomic transaction, on the leader (forwarding if needed).
+    /// Returns once the transaction is durable on a majority and applied.
+    pub async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, NodeError> {
+        if req.statements.is_empty() {
+            return Err(NodeError::bad_request("no statements to execute"));
+        }
+        if req.statements.len() > BATCH_STATEMENTS_MAX {
+            return Err(NodeError::bad_request(format!("more than {BATCH_STATEMENTS_MAX} statements in one batch")));
+        }
+        loop {
+            match self.forward::<ExecuteResponse>(method::EXECUTE, encode(&req), false, self.forward_write_timeout()).await? {
+                Some(r) => return Ok(r),
+                None => match self.execute_local(req.clone()).await {
+                    Err(e) if e.code == ErrorCode::NotLeader => continue,
+                    other => return other,
+                },
+            }
+        }
+    }
+
+    /// Makes sure this node leads and has applied everything committed before its term
+    /// (the blank entry of the term), so transactions see all committed data. Returns the
+    /// leadership to propose under.
+    pub(crate) async fn ensure_leader_ready(&self) -> Result<CommittedLeaderId, NodeError> {
+        let leader = self
+            .inner
+            .raft
+            .as_leader()
+            .map_err(|_| NodeError::new(ErrorCode::NotLeader, "this node is not the leader"))?;
+        let lid = leader.leader_id().clone();
+        let committed = leader.to_committed_leader_id();
+        if self.inner.ready_leader.lock().as_ref() == Some(&lid) {
+            return Ok(committed);
+        }
+        match tokio::time::timeout(self.no_quorum_wait(), self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await {
+            Ok(Ok(_)) => {
+                *self.inner.ready_leader.lock() = Some(lid);
+                Ok(committed)
+            }
+            Ok(Err(e)) => Err(NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {e}; {}", self.describe_reachability()))),
+            Err(_) => Err(self.no_quorum()),
+        }
+    }
+
+    /// Confirms that this node still leads (lease or heartbeat round) and that what a read
+    /// saw is committed. After this, answering is linearizable.
+    pub(crate) async fn confirm_read(&self, seen: Frontier) -> Result<(), NodeError> {
+        self.confirm_leadership().await?;
+        self.wait_committed(seen).await
+    }
+
+    pub(crate) async fn confirm_leadership(&self) -> Result<(), NodeError> {
+        let raft = &self.inner.raft;
+        let r = tokio::time::timeout(self.no_quorum_wait(), async {
+            match raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+                Ok(_) => Ok(()),
+                // The lease ran out (e.g. an idle leader): one heartbeat round decides.
+                Err(_) if raft.is_leader() => raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if !raft.is_leader() => Err(NodeError::new(ErrorCode::NotLeader, format!("not the leader: {e}"))),
+            Ok(Err(e)) => Err(NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {e}; {}", self.describe_reachability()))),
+            Err(_) => Err(self.no_quorum()),
+        }
+    }
+
+    pub(crate) async fn wait_committed(&self, seen: Frontier) -> Result<(), NodeError> {
+        let t = Duration::from_millis(self.inner.config.timeouts.commit_timeout_ms);
+        match tokio::time::timeout(t, self.inner.store.wait_visible_committed(seen)).await {
+            Ok(r) => r.map_err(NodeError::from),
+            Err(_) => Err(self.no_quorum()),
+        }
+    }
+
+    /// Runs a batch as one transaction on this node, which must be the leader.
+    pub(crate) async fn execute_local(&self, req: ExecuteRequest) -> Result<ExecuteResponse, NodeError> {
+        let leader = self.ensure_leader_ready().await?;
+        let mut tx = self.inner.store.begin_write(TxOptions::default()).await?;
+        let mut results = Vec::with_capacity(req.statements.len());
+        for (i, st) in req.statements.iter().enumerate() {
+            let params: Vec<Value> = st.params.iter().cloned().map(Into::into).collect();
+            match tx.execute(&st.sql, &params).await {
+                Ok(out) => results.push(StatementResult {
+                    rows_affected: out.rows_affected,
+                    last_insert_id: out.last_insert_rowid,
+                    columns: out.columns.into_iter().map(|c| c.name).collect(),
+                    rows: out.rows.into_iter().map(|r| r.into_iter().map(SqlValue::from).collect()).collect(),
+                }),
+                Err(e) => {
+                    tx.rollback();
+                    return Err(NodeError::from(e).at_statement(i));
+                }
+            }
+        }
+        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader };
+        let log_index = match tx.commit(&proposer).await? {
+            CommitOutcome::Committed { log_id } => Some(log_id.index),
+            CommitOutcome::ReadOnly { seen } => {
+                self.confirm_read(seen).await?;
+                None
+            }
+        };
+        Ok(ExecuteResponse { results, log_index, executed_by: self.id() })
+    }
+}
