@@ -1,1 +1,179 @@
-//! quorate-http (being built).
+//! quorate's HTTP front door: the JSON API, `/metrics` and the status page.
+//!
+//! Every error is JSON: `{"error": {"code": "<stable code>", "message": "<sentence>"}}` with
+//! an HTTP status derived from the code (see `quorate_node::error::ErrorCode`).
+
+mod metrics;
+mod page;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use quorate_node::api::{AddMemberRequest, ExecuteRequest, InitRequest, QueryRequest};
+use quorate_node::error::{ErrorCode, NodeError};
+use quorate_node::{MembershipOp, Node};
+use serde::Serialize;
+
+pub use metrics::Counters;
+
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    counters: Arc<Counters>,
+}
+
+/// An error as the API returns it.
+pub struct ApiError(NodeError);
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        ApiError(e)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a NodeError,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error: &self.0 })).into_response()
+    }
+}
+
+fn bad_json(e: JsonRejection) -> ApiError {
+    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
+    ApiError(NodeError::new(code, format!("invalid request body: {}", e.body_text())))
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// The router of the whole HTTP API.
+pub fn router(node: Node, counters: Arc<Counters>) -> Router {
+    let limit = node.config().limits.max_request_bytes;
+    Router::new()
+        .route("/", get(status_page))
+        .route("/metrics", get(metrics))
+        .route("/v1/execute", post(execute))
+        .route("/v1/query", post(query))
+        .route("/v1/status", get(status))
+        .route("/v1/health", get(health))
+        .route("/v1/checksum", get(checksum))
+        .route("/v1/init", post(init))
+        .route("/v1/members", get(members).post(add_member))
+        .route("/v1/members/{id}/promote", post(promote_member))
+        .route("/v1/members/{id}", delete(remove_member))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(AppState { node, counters })
+}
+
+/// Serves the API on `addr` until the future is dropped.
+pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+    let app = router(node, counters);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    Ok(local)
+}
+
+async fn not_found() -> ApiError {
+    ApiError(NodeError::new(ErrorCode::BadRequest, "no such endpoint; see docs/API.md"))
+}
+
+async fn execute(State(s): State<AppState>, body: Result<Json<ExecuteRequest>, JsonRejection>) -> ApiResult<quorate_node::api::ExecuteResponse> {
+    let Json(req) = body.map_err(bad_json)?;
+    let r = s.node.execute(req).await;
+    s.counters.record("execute", r.as_ref().err());
+    Ok(Json(r?))
+}
+
+async fn query(State(s): State<AppState>, body: Result<Json<QueryRequest>, JsonRejection>) -> ApiResult<quorate_node::api::QueryResponse> {
+    let Json(req) = body.map_err(bad_json)?;
+    let r = s.node.query(req).await;
+    s.counters.record("query", r.as_ref().err());
+    Ok(Json(r?))
+}
+
+async fn status(State(s): State<AppState>) -> Json<quorate_node::Status> {
+    Json(s.node.status().await)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    node_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// 200 only when this node can serve linearizable writes now; else 503 with the reason.
+async fn health(State(s): State<AppState>) -> Response {
+    let (ok, reason) = s.node.writable();
+    let warnings = if ok { s.node.status().await.warnings } else { Vec::new() };
+    let body = Health { status: if ok { "ok" } else { "unavailable" }, node_id: s.node.id(), reason, warnings };
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+async fn checksum(State(s): State<AppState>) -> ApiResult<quorate_store::Checksum> {
+    let store = s.node.store().clone();
+    let r = tokio::task::spawn_blocking(move || store.checksum())
+        .await
+        .map_err(|e| ApiError(NodeError::internal(e.to_string())))?;
+    Ok(Json(r.map_err(NodeError::from)?))
+}
+
+async fn init(State(s): State<AppState>, body: Option<Json<InitRequest>>) -> ApiResult<quorate_node::InitOutcome> {
+    let req = body.map(|Json(r)| r).unwrap_or(InitRequest { members: None });
+    Ok(Json(s.node.init(req).await?))
+}
+
+async fn members(State(s): State<AppState>) -> Json<Vec<quorate_node::MemberStatus>> {
+    Json(s.node.status().await.members)
+}
+
+#[derive(Serialize)]
+struct MembersChanged {
+    members: Vec<u64>,
+}
+
+async fn add_member(State(s): State<AppState>, body: Result<Json<AddMemberRequest>, JsonRejection>) -> ApiResult<MembersChanged> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Add(req)).await? }))
+}
+
+async fn promote_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<MembersChanged> {
+    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Promote(id)).await? }))
+}
+
+async fn remove_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<MembersChanged> {
+    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Remove(id)).await? }))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = metrics::render(&s.node, &s.counters).await;
+    let mut r = text.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}
+
+async fn status_page() -> Html<&'static str> {
+    Html(page::PAGE)
+}

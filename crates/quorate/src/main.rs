@@ -1,1 +1,92 @@
-fn main() {}
+//! `quorate`: the one binary. `start` runs a node; the other commands operate a cluster
+//! through its HTTP API (`demo` runs a local 3-node cluster).
+
+mod bench;
+mod client;
+mod demo;
+mod ops;
+mod start;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A highly available SQL database cluster: Raft + SQLite, spoken to over MySQL and HTTP.
+#[derive(Parser)]
+#[command(name = "quorate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from its config file (flags override the file).
+    Start(start::StartArgs),
+    /// Run a local 3-node cluster on loopback until Ctrl-C (the README's first command).
+    Demo(demo::DemoArgs),
+    /// Form the cluster (once; safe to repeat).
+    Init {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// Members to form the cluster with (default: the node and its configured peers).
+        #[arg(long, value_delimiter = ',')]
+        members: Option<Vec<u64>>,
+    },
+    /// One screen: members, roles, leader, term, indexes, lag, reachability.
+    Status {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// Print the raw JSON of every member.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exit 0 if the node can serve linearizable writes now, else print why and exit 1.
+    Health {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+    },
+    /// Run one SQL statement (reads go to /v1/query, everything else to /v1/execute).
+    Sql(ops::SqlArgs),
+    /// List, add, promote or remove members.
+    Members {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        #[command(subcommand)]
+        action: ops::MembersAction,
+    },
+    /// Compare the data checksums of every replica (waits until they are at the same index).
+    Checksum {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// How long to wait for the replicas to reach the same applied index.
+        #[arg(long, default_value_t = 30)]
+        wait_s: u64,
+    },
+    /// Measure durable single-row inserts (writes/s, p50/p99) at several client counts.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Start(args) => start::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Init { addr, members } => ops::init(&addr, members),
+        Command::Status { addr, json } => ops::status(&addr, json),
+        Command::Health { addr } => ops::health(&addr),
+        Command::Sql(args) => ops::sql(args),
+        Command::Members { addr, action } => ops::members(&addr, action),
+        Command::Checksum { addr, wait_s } => ops::checksum(&addr, wait_s),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Where `quorate demo` and tests find the binary itself.
+pub(crate) fn self_exe() -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()?)
+}

@@ -178,7 +178,8 @@ pub(crate) async fn server<S: AsyncRead + AsyncWrite + Unpin>(
         if !cluster_ids_compatible(&me.cluster_id(), &hello.cluster_id) {
             return Err(reject(s, "cluster id mismatch").await);
         }
-        if hello.epoch < me.epoch() {
+        // A node that never joined a cluster (no cluster id) has no epoch to be fenced by.
+        if hello.cluster_id.is_some() && hello.epoch < me.epoch() {
             return Err(reject(
                 s,
                 &format!(

@@ -169,11 +169,14 @@ pub struct Transport {
     identity: Arc<Identity>,
     config: TransportConfig,
     peers: RwLock<HashMap<u64, Arc<Peer>>>,
+    /// Runtime that runs connection tasks, whichever runtime a call comes from (the node
+    /// keeps peer traffic on its own runtime so client load cannot delay heartbeats).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Transport {
     pub fn new(identity: Arc<Identity>, config: TransportConfig) -> Arc<Self> {
-        Arc::new(Self { identity, config, peers: RwLock::new(HashMap::new()) })
+        Arc::new(Self { identity, config, peers: RwLock::new(HashMap::new()), runtime: tokio::runtime::Handle::current() })
     }
 
     pub fn identity(&self) -> &Arc<Identity> {
@@ -207,7 +210,7 @@ impl Transport {
             }
             p.shutdown();
         }
-        let p = Peer::start(node, addrs.to_vec(), self.identity.clone(), self.config.clone());
+        let p = Peer::start(node, addrs.to_vec(), self.identity.clone(), self.config.clone(), &self.runtime);
         peers.insert(node, p.clone());
         p
     }

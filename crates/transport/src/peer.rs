@@ -60,7 +60,13 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn start(node: u64, addrs: Vec<String>, identity: Arc<Identity>, config: TransportConfig) -> Arc<Self> {
+    pub(crate) fn start(
+        node: u64,
+        addrs: Vec<String>,
+        identity: Arc<Identity>,
+        config: TransportConfig,
+        runtime: &tokio::runtime::Handle,
+    ) -> Arc<Self> {
         let now = SystemTime::now();
         let paths = addrs
             .iter()
@@ -87,7 +93,7 @@ impl Peer {
         for i in 0..peer.paths.len() {
             let p = peer.clone();
             let id = identity.clone();
-            tasks.push(tokio::spawn(async move { p.run_path(i, id).await }));
+            tasks.push(runtime.spawn(async move { p.run_path(i, id).await }));
         }
         *peer.tasks.lock() = tasks;
         peer

@@ -1,0 +1,86 @@
+//! `quorate start`: one node process.
+//!
+//! Two tokio runtimes: a small *control* runtime runs Raft and the peer transport; a
+//! *client* runtime runs HTTP and MySQL. A flood of client work therefore cannot delay
+//! heartbeats into a spurious election.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use quorate_node::Node;
+use quorate_node::config::NodeConfig;
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// The node's TOML config file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Override `data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Override `bootstrap_expect`: form the cluster once this many members can talk.
+    #[arg(long)]
+    bootstrap_expect: Option<usize>,
+    /// Override `http_addr`.
+    #[arg(long)]
+    http_addr: Option<String>,
+    /// Override `mysql_addr`.
+    #[arg(long)]
+    mysql_addr: Option<String>,
+}
+
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("QUORATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,openraft::core=error"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+pub fn run(args: StartArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut cfg = NodeConfig::load(&args.config)?;
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(n) = args.bootstrap_expect {
+        cfg.bootstrap_expect = Some(n);
+    }
+    if let Some(a) = args.http_addr {
+        cfg.http_addr = a;
+    }
+    if let Some(a) = args.mysql_addr {
+        cfg.mysql_addr = a;
+    }
+    cfg.validate()?;
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("quorate-control")
+        .enable_all()
+        .build()?;
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("quorate-client")
+        .enable_all()
+        .build()?;
+    let node = control.block_on(Node::start(cfg.clone())).context("starting the node")?;
+    let counters = Arc::new(quorate_http::Counters::default());
+    let http = client.block_on(quorate_http::serve(node.clone(), &cfg.http_addr, counters))?;
+    tracing::info!(%http, "HTTP API listening");
+    client.block_on(wait_for_shutdown_signal());
+    tracing::info!("shutting down");
+    control.block_on(node.shutdown());
+    client.shutdown_timeout(std::time::Duration::from_secs(2));
+    control.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
