@@ -117,9 +117,9 @@ fn text_value(s: &mut String, c: &Column, v: &Value) {
             if c.decimals > 0 && c.decimals < 31 && !c.column_type.is_temporal() {
                 write!(s, "{:.*}", usize::from(c.decimals), f)
             } else if c.column_type == ColumnType::Float {
-                write!(s, "{}", f as f32)
+                write_float(s, f64::from(f as f32), f as f32)
             } else {
-                write!(s, "{f}")
+                write_float(s, f, f)
             }
         }
         Value::Date { year, month, day } => write!(s, "{year:04}-{month:02}-{day:02}"),
@@ -136,6 +136,25 @@ fn text_value(s: &mut String, c: &Column, v: &Value) {
             Ok(())
         }
     };
+}
+
+/// The shortest text that reads back as the same number, in exponent form for very large
+/// and very small magnitudes as MySQL prints them ("1e300", "-2.25e-10").
+fn write_float<F: std::fmt::Display + std::fmt::LowerExp>(
+    s: &mut String,
+    magnitude: f64,
+    f: F,
+) -> std::fmt::Result {
+    let exponent = if magnitude == 0.0 || !magnitude.is_finite() {
+        0
+    } else {
+        magnitude.abs().log10().floor() as i32
+    };
+    if (-7..15).contains(&exponent) {
+        write!(s, "{f}")
+    } else {
+        write!(s, "{f:e}")
+    }
 }
 
 /// Fractional seconds: as many digits as the column declares, else 6 when non-zero.

@@ -70,11 +70,6 @@ pub enum WireError {
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
 
-    /// The client sent bytes after its SslRequest before the TLS handshake. They would be
-    /// read as if protected by TLS although they were not, so the connection is dropped.
-    #[error("client sent plaintext data after SslRequest")]
-    DataAfterSslRequest,
-
     /// A plaintext login was refused because `require_secure_transport` is set (ERR 3159).
     #[error("plaintext login refused: require_secure_transport is on")]
     InsecureTransport,

@@ -24,7 +24,7 @@ pub(crate) enum Transport<S> {
     /// Plaintext.
     Plain(S),
     /// TLS, after the client's SslRequest.
-    Tls(Box<TlsStream<S>>),
+    Tls(Box<TlsStream<Prefixed<S>>>),
     /// Placeholder while the stream is being upgraded (reads EOF, writes fail).
     Detached,
 }
@@ -70,6 +70,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
             Transport::Tls(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Detached => Poll::Ready(Ok(())),
         }
+    }
+}
+
+/// A stream that first yields bytes already read from it (see `upgrade_tls`).
+pub(crate) struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.pos < this.prefix.len() {
+            let n = buf.remaining().min(this.prefix.len() - this.pos);
+            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            if this.pos == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -214,15 +260,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     }
 
     /// Upgrades the connection to TLS after the client's SslRequest.
+    ///
+    /// A client sends its TLS ClientHello right behind the SslRequest without waiting, so
+    /// the read buffer may already hold the start of it: those bytes are handed to the TLS
+    /// layer first. They are parsed as TLS records, never as MySQL packets, so plaintext
+    /// cannot be smuggled into the protected stream this way.
     pub(crate) async fn upgrade_tls(&mut self, acceptor: TlsAcceptor) -> Result<(), WireError> {
-        if !self.io.buffer().is_empty() {
-            return Err(WireError::DataAfterSslRequest);
-        }
+        let buffered = self.io.buffer().to_vec();
         let io = std::mem::replace(&mut self.io, BufReader::new(Transport::Detached));
         let Transport::Plain(stream) = io.into_inner() else {
             return Err(WireError::Malformed {
                 what: "SslRequest on a connection that is already secure",
             });
+        };
+        let stream = Prefixed {
+            prefix: buffered,
+            pos: 0,
+            inner: stream,
         };
         let tls = acceptor.accept(stream).await.map_err(WireError::Tls)?;
         self.io = BufReader::new(Transport::Tls(Box::new(tls)));
