@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 /// of another kind is converted (for example `Bytes(b"42")` in a `LongLong` column is sent
 /// as the integer 42 in the binary protocol). Backends should still send matching kinds:
 /// the conversion is a safety net, not a type system.
+///
+/// Parameters reach the backend as the client sent them: the field ranges documented
+/// below are what MySQL means, but the wire crate does not check them (a client can send
+/// month 13 or 1 000 000 microseconds); the backend validates what it stores.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// SQL NULL.
