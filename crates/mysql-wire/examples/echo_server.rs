@@ -18,7 +18,9 @@ mod echo_backend;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port: u16 = match std::env::args().nth(1) {
-        Some(p) => p.parse().map_err(|_| std::io::Error::other(format!("bad port {p:?}")))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| std::io::Error::other(format!("bad port {p:?}")))?,
         None => 3307,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

@@ -12,14 +12,14 @@ use crate::types::{Column, ConnectInfo, ErrInfo, PrepareInfo, QueryResult, Sessi
 pub trait Backend: Send {
     /// SHA1(SHA1(password)) of `user` (see [`native_password_hash`](crate::native_password_hash)),
     /// `Some(None)` for a user with an empty password, `None` if no such user.
-    fn auth_lookup(
-        &mut self,
-        user: &str,
-    ) -> impl Future<Output = Option<Option<[u8; 20]>>> + Send;
+    fn auth_lookup(&mut self, user: &str) -> impl Future<Output = Option<Option<[u8; 20]>>> + Send;
 
     /// Called once after authentication succeeded, and again with `info.reset == true` on
     /// COM_RESET_CONNECTION; may refuse (for example unknown database, 1049).
-    fn on_connect(&mut self, info: &ConnectInfo) -> impl Future<Output = Result<(), ErrInfo>> + Send;
+    fn on_connect(
+        &mut self,
+        info: &ConnectInfo,
+    ) -> impl Future<Output = Result<(), ErrInfo>> + Send;
 
     /// Called after a failed authentication (the caller may slow down the next attempt).
     fn on_auth_failed(&mut self, user: &str) -> impl Future<Output = ()> + Send;
@@ -38,8 +38,11 @@ pub trait Backend: Send {
 
     /// COM_STMT_EXECUTE of a statement `prepare` accepted; `params` has exactly as many
     /// values as `PrepareInfo::params` had entries.
-    fn execute(&mut self, stmt_id: u32, params: Vec<Value>)
-    -> impl Future<Output = QueryResult> + Send;
+    fn execute(
+        &mut self,
+        stmt_id: u32,
+        params: Vec<Value>,
+    ) -> impl Future<Output = QueryResult> + Send;
 
     /// COM_STMT_CLOSE (also called for every open statement on COM_RESET_CONNECTION).
     fn close(&mut self, stmt_id: u32) -> impl Future<Output = ()> + Send;

@@ -117,7 +117,16 @@ mod tests {
     /// Length-encoded integers round-trip at every width boundary.
     #[test]
     fn lenenc_int_round_trips_at_boundaries() {
-        for n in [0u64, 250, 251, 0xFFFF, 0x1_0000, 0xFF_FFFF, 0x100_0000, u64::MAX] {
+        for n in [
+            0u64,
+            250,
+            251,
+            0xFFFF,
+            0x1_0000,
+            0xFF_FFFF,
+            0x100_0000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_lenenc_int(&mut out, n);
             let mut r = Reader::new(&out);

@@ -10,14 +10,24 @@ pub(crate) enum Command<'a> {
     Quit,
     InitDb(&'a [u8]),
     Query(&'a [u8]),
-    FieldList { table: &'a [u8] },
+    FieldList {
+        table: &'a [u8],
+    },
     Statistics,
     Ping,
     StmtPrepare(&'a [u8]),
     /// COM_STMT_EXECUTE; `params` is everything after the flags byte (iteration count,
     /// NULL bitmap, types, values), decoded once the statement's parameter count is known.
-    StmtExecute { stmt_id: u32, flags: u8, params: &'a [u8] },
-    StmtSendLongData { stmt_id: u32, param: u16, data: &'a [u8] },
+    StmtExecute {
+        stmt_id: u32,
+        flags: u8,
+        params: &'a [u8],
+    },
+    StmtSendLongData {
+        stmt_id: u32,
+        param: u16,
+        data: &'a [u8],
+    },
     StmtClose(u32),
     StmtReset(u32),
     SetOption(u16),
@@ -37,7 +47,9 @@ impl<'a> Command<'a> {
             com::QUERY => Command::Query(r.rest()),
             com::FIELD_LIST => {
                 // table NUL wildcard; some clients omit the NUL when there is no wildcard
-                let table = r.nul_terminated("COM_FIELD_LIST table").unwrap_or_else(|_| r.rest());
+                let table = r
+                    .nul_terminated("COM_FIELD_LIST table")
+                    .unwrap_or_else(|_| r.rest());
                 Command::FieldList { table }
             }
             com::STATISTICS => Command::Statistics,
@@ -81,7 +93,11 @@ mod tests {
         assert_eq!(Command::parse(&[0x03, b'S']).unwrap(), Command::Query(b"S"));
         assert_eq!(
             Command::parse(&[0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]).unwrap(),
-            Command::StmtExecute { stmt_id: 1, flags: 0, params: &[1, 0, 0, 0] }
+            Command::StmtExecute {
+                stmt_id: 1,
+                flags: 0,
+                params: &[1, 0, 0, 0]
+            }
         );
         assert_eq!(
             Command::parse(&[0x04, b't', 0, b'%']).unwrap(),

@@ -10,7 +10,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::backend::Backend;
 use crate::command::Command;
-use crate::config::{MAX_PARAMS_PER_STATEMENT, MAX_PREPARED_STATEMENTS_PER_CONNECTION, ServerConfig};
+use crate::config::{
+    MAX_PARAMS_PER_STATEMENT, MAX_PREPARED_STATEMENTS_PER_CONNECTION, ServerConfig,
+};
 use crate::consts::{NATIVE_PASSWORD_PLUGIN, cap, codes, status};
 use crate::encode;
 use crate::error::WireError;
@@ -105,7 +107,11 @@ struct Login {
 }
 
 fn handshake_error(message: &str) -> ErrInfo {
-    ErrInfo::new(codes::ER_HANDSHAKE_ERROR, b"08S01", format!("Bad handshake: {message}"))
+    ErrInfo::new(
+        codes::ER_HANDSHAKE_ERROR,
+        b"08S01",
+        format!("Bad handshake: {message}"),
+    )
 }
 
 /// Greeting, optional TLS upgrade, HandshakeResponse, optional auth switch, verification.
@@ -127,7 +133,13 @@ where
         server_caps |= cap::SSL;
     }
     io.packet(|out| {
-        handshake::encode_greeting(out, &config.server_version, connection_id, &scramble, server_caps)
+        handshake::encode_greeting(
+            out,
+            &config.server_version,
+            connection_id,
+            &scramble,
+            server_caps,
+        )
     });
     io.flush().await?;
 
@@ -140,7 +152,10 @@ where
         if let Err(e) = handshake::check_ssl_request(&payload) {
             return Err(refuse(io, handshake_error(&e.to_string()), e).await);
         }
-        let tls = config.tls.clone().ok_or(WireError::Malformed { what: "SslRequest" })?;
+        let tls = config
+            .tls
+            .clone()
+            .ok_or(WireError::Malformed { what: "SslRequest" })?;
         io.upgrade_tls(TlsAcceptor::from(tls)).await?;
         payload = read_handshake_packet(io).await?;
     }
@@ -218,9 +233,9 @@ async fn read_handshake_packet<S>(io: &mut PacketStream<S>) -> Result<Vec<u8>, W
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    io.read_payload()
-        .await?
-        .ok_or(WireError::UnexpectedEof { during: "handshake" })
+    io.read_payload().await?.ok_or(WireError::UnexpectedEof {
+        during: "handshake",
+    })
 }
 
 /// Sends `e` to the client (best effort) and returns `cause` for the caller to return.
@@ -347,7 +362,8 @@ where
                 Ok(table) => match self.backend.field_list(table).await {
                     Ok(columns) => {
                         for c in &columns {
-                            self.io.packet(|out| encode::column_definition(out, c, true));
+                            self.io
+                                .packet(|out| encode::column_definition(out, c, true));
                         }
                         self.send_end_of_rows(0);
                     }
@@ -368,12 +384,20 @@ where
                 Err(e) => self.send_err(&e),
                 Ok(sql) => self.prepare(sql).await,
             },
-            Command::StmtExecute { stmt_id, flags: _, params } => {
+            Command::StmtExecute {
+                stmt_id,
+                flags: _,
+                params,
+            } => {
                 // Cursor flags are ignored: the whole result is always sent at once, and
                 // SERVER_STATUS_CURSOR_EXISTS is never set, so clients read it directly.
                 self.execute(stmt_id, params).await?;
             }
-            Command::StmtSendLongData { stmt_id, param, data } => {
+            Command::StmtSendLongData {
+                stmt_id,
+                param,
+                data,
+            } => {
                 self.send_long_data(stmt_id, param, data);
             }
             Command::StmtClose(stmt_id) => {
@@ -448,7 +472,8 @@ where
             self.send_err(&e);
             return;
         }
-        self.statements.insert(stmt_id, Statement::new(prepared.params.len()));
+        self.statements
+            .insert(stmt_id, Statement::new(prepared.params.len()));
         self.io.packet(|out| {
             encode::prepare_ok(
                 out,
@@ -462,7 +487,8 @@ where
                 continue;
             }
             for c in group.iter() {
-                self.io.packet(|out| encode::column_definition(out, c, false));
+                self.io
+                    .packet(|out| encode::column_definition(out, c, false));
             }
             if !self.deprecate_eof() {
                 let flags = self.status_flags(0);
@@ -541,7 +567,9 @@ where
         if st.long_data.len() < st.param_count {
             st.long_data.resize(st.param_count, None);
         }
-        st.long_data[index].get_or_insert_with(Vec::new).extend_from_slice(data);
+        st.long_data[index]
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(data);
         self.long_data_bytes += data.len();
     }
 
@@ -579,7 +607,11 @@ where
             1
         };
         for (i, result) in results.into_iter().take(count).enumerate() {
-            let more = if i + 1 < count { status::MORE_RESULTS_EXISTS } else { 0 };
+            let more = if i + 1 < count {
+                status::MORE_RESULTS_EXISTS
+            } else {
+                0
+            };
             match result {
                 QueryResult::Ok(ok) => self.send_ok(&ok, more),
                 QueryResult::Err(e) => {
@@ -603,9 +635,11 @@ where
             self.send_ok(&OkInfo::default(), more);
             return Ok(());
         }
-        self.io.packet(|out| crate::buf::put_lenenc_int(out, rs.columns.len() as u64));
+        self.io
+            .packet(|out| crate::buf::put_lenenc_int(out, rs.columns.len() as u64));
         for c in &rs.columns {
-            self.io.packet(|out| encode::column_definition(out, c, false));
+            self.io
+                .packet(|out| encode::column_definition(out, c, false));
         }
         if !self.deprecate_eof() {
             let flags = self.status_flags(0);
@@ -613,10 +647,12 @@ where
         }
         for row in &rs.rows {
             match format {
-                RowFormat::Text => self.io.packet(|out| encode::text_row(out, &rs.columns, row)),
-                RowFormat::Binary => {
-                    self.io.packet(|out| encode::binary_row(out, &rs.columns, row))
-                }
+                RowFormat::Text => self
+                    .io
+                    .packet(|out| encode::text_row(out, &rs.columns, row)),
+                RowFormat::Binary => self
+                    .io
+                    .packet(|out| encode::binary_row(out, &rs.columns, row)),
             }
             self.io.flush_if_large().await?;
         }
@@ -637,7 +673,8 @@ where
 
     fn send_ok(&mut self, ok: &OkInfo, more: u16) {
         let flags = self.status_flags(more);
-        self.io.packet(|out| encode::ok(out, encode::OK_HEADER, ok, flags));
+        self.io
+            .packet(|out| encode::ok(out, encode::OK_HEADER, ok, flags));
     }
 
     fn send_err(&mut self, e: &ErrInfo) {

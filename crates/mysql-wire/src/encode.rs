@@ -123,12 +123,30 @@ fn text_value(s: &mut String, c: &Column, v: &Value) {
             }
         }
         Value::Date { year, month, day } => write!(s, "{year:04}-{month:02}-{day:02}"),
-        Value::DateTime { year, month, day, hour, minute, second, micros } => {
-            let _ = write!(s, "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+        } => {
+            let _ = write!(
+                s,
+                "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
+            );
             push_fraction(s, c, micros);
             Ok(())
         }
-        Value::Time { negative, days, hours, minutes, seconds, micros } => {
+        Value::Time {
+            negative,
+            days,
+            hours,
+            minutes,
+            seconds,
+            micros,
+        } => {
             let total_hours = u64::from(days) * 24 + u64::from(hours);
             let sign = if negative { "-" } else { "" };
             let _ = write!(s, "{sign}{total_hours:02}:{minutes:02}:{seconds:02}");
@@ -268,13 +286,27 @@ fn as_int_bits(v: &Value) -> u64 {
         Value::Date { year, month, day } => {
             u64::from(year) * 10_000 + u64::from(month) * 100 + u64::from(day)
         }
-        Value::DateTime { year, month, day, hour, minute, second, .. } => {
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            ..
+        } => {
             (u64::from(year) * 10_000 + u64::from(month) * 100 + u64::from(day)) * 1_000_000
                 + u64::from(hour) * 10_000
                 + u64::from(minute) * 100
                 + u64::from(second)
         }
-        Value::Time { hours, minutes, seconds, days, .. } => {
+        Value::Time {
+            hours,
+            minutes,
+            seconds,
+            days,
+            ..
+        } => {
             (u64::from(days) * 24 + u64::from(hours)) * 10_000
                 + u64::from(minutes) * 100
                 + u64::from(seconds)
@@ -303,9 +335,15 @@ type DateTimeParts = (u16, u8, u8, u8, u8, u8, u32);
 fn as_datetime(v: &Value) -> DateTimeParts {
     match *v {
         Value::Date { year, month, day } => (year, month, day, 0, 0, 0, 0),
-        Value::DateTime { year, month, day, hour, minute, second, micros } => {
-            (year, month, day, hour, minute, second, micros)
-        }
+        Value::DateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros,
+        } => (year, month, day, hour, minute, second, micros),
         Value::Bytes(ref b) => parse_datetime_text(b).unwrap_or_default(),
         _ => DateTimeParts::default(),
     }
@@ -360,12 +398,21 @@ fn parse_time_text(s: &str) -> Option<(bool, u32, u8, u8, u32)> {
 /// (negative, days, hours, minutes, seconds, micros) for a TIME column.
 fn as_time(v: &Value) -> (bool, u32, u8, u8, u8, u32) {
     match *v {
-        Value::Time { negative, days, hours, minutes, seconds, micros } => {
-            (negative, days, hours, minutes, seconds, micros)
-        }
-        Value::DateTime { hour, minute, second, micros, .. } => {
-            (false, 0, hour, minute, second, micros)
-        }
+        Value::Time {
+            negative,
+            days,
+            hours,
+            minutes,
+            seconds,
+            micros,
+        } => (negative, days, hours, minutes, seconds, micros),
+        Value::DateTime {
+            hour,
+            minute,
+            second,
+            micros,
+            ..
+        } => (false, 0, hour, minute, second, micros),
         Value::Bytes(ref b) => std::str::from_utf8(b)
             .ok()
             .and_then(|s| parse_time_text(s.trim()))
@@ -389,7 +436,9 @@ mod tests {
         c.flags |= Column::UNSIGNED;
         let mut out = Vec::new();
         column_definition(&mut out, &c, false);
-        let mut want = vec![3, b'd', b'e', b'f', 2, b'd', b'b', 1, b't', 1, b't', 2, b'i', b'd'];
+        let mut want = vec![
+            3, b'd', b'e', b'f', 2, b'd', b'b', 1, b't', 1, b't', 2, b'i', b'd',
+        ];
         want.extend_from_slice(&[2, b'i', b'd', 0x0c, 63, 0, 20, 0, 0, 0, 0x08]);
         want.extend_from_slice(&(Column::NUM | Column::BINARY | Column::UNSIGNED).to_le_bytes());
         want.extend_from_slice(&[0, 0, 0]);
@@ -414,8 +463,23 @@ mod tests {
         let row = vec![
             Value::Int(-5),
             Value::Double(1.5),
-            Value::DateTime { year: 2024, month: 2, day: 29, hour: 1, minute: 2, second: 3, micros: 456_789 },
-            Value::Time { negative: true, days: 2, hours: 1, minutes: 0, seconds: 9, micros: 0 },
+            Value::DateTime {
+                year: 2024,
+                month: 2,
+                day: 29,
+                hour: 1,
+                minute: 2,
+                second: 3,
+                micros: 456_789,
+            },
+            Value::Time {
+                negative: true,
+                days: 2,
+                hours: 1,
+                minutes: 0,
+                seconds: 9,
+                micros: 0,
+            },
             Value::Null,
         ];
         let mut out = Vec::new();
@@ -425,7 +489,10 @@ mod tests {
             put_lenenc_bytes(&mut want, s.as_bytes());
         }
         want.push(0xFB);
-        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want)
+        );
     }
 
     /// Binary cells use the column's width; text in a DATETIME column is parsed.
@@ -437,9 +504,17 @@ mod tests {
             Column::new("c", ColumnType::DateTime),
             Column::new("d", ColumnType::Null),
         ];
-        let row = vec![Value::Int(-1), Value::Bytes(b"300".to_vec()), Value::Bytes(b"2020-01-02 03:04:05".to_vec()), Value::Int(1)];
+        let row = vec![
+            Value::Int(-1),
+            Value::Bytes(b"300".to_vec()),
+            Value::Bytes(b"2020-01-02 03:04:05".to_vec()),
+            Value::Int(1),
+        ];
         let mut out = Vec::new();
         binary_row(&mut out, &cols, &row);
-        assert_eq!(out, vec![0x00, 0b0010_0000, 0xFF, 44, 1, 7, 0xE4, 0x07, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            out,
+            vec![0x00, 0b0010_0000, 0xFF, 44, 1, 7, 0xE4, 0x07, 1, 2, 3, 4, 5]
+        );
     }
 }

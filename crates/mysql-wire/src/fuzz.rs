@@ -42,7 +42,11 @@ pub fn fuzz_decode(data: &[u8]) {
 
 /// Pass 1: the framing reader and the pure decoders, without a runtime.
 fn decode_packets(data: &[u8]) {
-    let mut io = PacketStream::new(SliceStream::new(data.to_vec()), FUZZ_MAX_PACKET_BYTES, Duration::from_secs(1));
+    let mut io = PacketStream::new(
+        SliceStream::new(data.to_vec()),
+        FUZZ_MAX_PACKET_BYTES,
+        Duration::from_secs(1),
+    );
     let mut statements: Vec<Statement> = (0..8).map(Statement::new).collect();
     loop {
         // The sequence id restarts at 0 for every command, as in the command phase.
@@ -55,17 +59,25 @@ fn decode_packets(data: &[u8]) {
         let _ = handshake::check_ssl_request(&payload);
         let _ = HandshakeResponse::parse(&payload, cap::SERVER_DEFAULT | cap::SSL);
         match Command::parse(&payload) {
-            Ok(Command::StmtExecute { stmt_id, params, .. }) => {
+            Ok(Command::StmtExecute {
+                stmt_id, params, ..
+            }) => {
                 let st = &mut statements[stmt_id as usize % 8];
                 let _ = stmt::decode_params(params, st);
                 st.clear_long_data();
             }
-            Ok(Command::StmtSendLongData { stmt_id, param, data }) => {
+            Ok(Command::StmtSendLongData {
+                stmt_id,
+                param,
+                data,
+            }) => {
                 let st = &mut statements[stmt_id as usize % 8];
                 let index = usize::from(param);
                 if index < st.param_count {
                     st.long_data.resize(st.param_count, None);
-                    st.long_data[index].get_or_insert_with(Vec::new).extend_from_slice(data);
+                    st.long_data[index]
+                        .get_or_insert_with(Vec::new)
+                        .extend_from_slice(data);
                 }
             }
             _ => {}
@@ -111,7 +123,13 @@ fn run_session(data: &[u8]) {
                 .expect("a current-thread runtime can be built")
         });
         let stream = SliceStream::new(input);
-        let _ = rt.block_on(crate::serve_connection(stream, FuzzBackend::default(), config, 1, None));
+        let _ = rt.block_on(crate::serve_connection(
+            stream,
+            FuzzBackend::default(),
+            config,
+            1,
+            None,
+        ));
     });
 }
 
@@ -187,8 +205,8 @@ const ALL_TYPES: [ColumnType; 27] = {
     use ColumnType::*;
     [
         Decimal, Tiny, Short, Long, Float, Double, Null, Timestamp, LongLong, Int24, Date, Time,
-        DateTime, Year, VarChar, Bit, Json, NewDecimal, Enum, Set, TinyBlob, MediumBlob,
-        LongBlob, Blob, VarString, String, Geometry,
+        DateTime, Year, VarChar, Bit, Json, NewDecimal, Enum, Set, TinyBlob, MediumBlob, LongBlob,
+        Blob, VarString, String, Geometry,
     ]
 };
 
@@ -215,7 +233,11 @@ fn sample_values(seed: &[u8]) -> Vec<Value> {
         Value::UInt(u64::MAX - u64::from(s(1))),
         Value::Double(f64::from(s(2)) / 7.0),
         Value::Bytes(seed.to_vec()),
-        Value::Date { year: u16::from(s(3)) * 40, month: s(4), day: s(5) },
+        Value::Date {
+            year: u16::from(s(3)) * 40,
+            month: s(4),
+            day: s(5),
+        },
         Value::DateTime {
             year: 2024,
             month: s(6),
@@ -241,7 +263,11 @@ fn sample_values(seed: &[u8]) -> Vec<Value> {
 /// Rows that put every sample value in every column.
 fn rows_for(values: &[Value], columns: usize) -> Vec<Vec<Value>> {
     (0..values.len())
-        .map(|shift| (0..columns).map(|c| values[(c + shift) % values.len()].clone()).collect())
+        .map(|shift| {
+            (0..columns)
+                .map(|c| values[(c + shift) % values.len()].clone())
+                .collect()
+        })
         .collect()
 }
 
@@ -266,9 +292,14 @@ impl Backend for FuzzBackend {
             columns: all_columns(decimals),
             rows: rows_for(&sample_values(b), ALL_TYPES.len()),
         });
-        let ok = QueryResult::Ok(OkInfo { affected_rows: b.len() as u64, last_insert_id: 7, warnings: 1, info: sql.to_string() });
+        let ok = QueryResult::Ok(OkInfo {
+            affected_rows: b.len() as u64,
+            last_insert_id: 7,
+            warnings: 1,
+            info: sql.to_string(),
+        });
         let err = QueryResult::Err(ErrInfo::new(1064, b"42000", sql));
-        self.in_transaction = b.len() % 3 == 0;
+        self.in_transaction = b.len().is_multiple_of(3);
         match b.first().copied().unwrap_or(0) % 5 {
             0 => vec![rows],
             1 => vec![ok],
@@ -282,8 +313,17 @@ impl Backend for FuzzBackend {
         if sql.starts_with('!') {
             return Err(ErrInfo::new(1064, b"42000", "syntax"));
         }
-        let params = (0..sql.len() % 6).map(|i| Column::new(format!("?{i}"), ColumnType::VarString)).collect();
-        Ok(PrepareInfo { params, columns: if sql.len() % 2 == 0 { all_columns(0) } else { Vec::new() } })
+        let params = (0..sql.len() % 6)
+            .map(|i| Column::new(format!("?{i}"), ColumnType::VarString))
+            .collect();
+        Ok(PrepareInfo {
+            params,
+            columns: if sql.len().is_multiple_of(2) {
+                all_columns(0)
+            } else {
+                Vec::new()
+            },
+        })
     }
 
     async fn execute(&mut self, _stmt_id: u32, params: Vec<Value>) -> QueryResult {
@@ -313,7 +353,10 @@ impl Backend for FuzzBackend {
     }
 
     fn status(&self) -> SessionStatus {
-        SessionStatus { in_transaction: self.in_transaction, autocommit: !self.in_transaction }
+        SessionStatus {
+            in_transaction: self.in_transaction,
+            autocommit: !self.in_transaction,
+        }
     }
 
     async fn on_disconnect(&mut self) {}

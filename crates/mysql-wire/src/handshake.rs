@@ -69,7 +69,9 @@ pub(crate) fn encode_auth_switch(out: &mut Vec<u8>, scramble: &[u8; SCRAMBLE_BYT
 pub(crate) fn client_capabilities(payload: &[u8]) -> Result<u32, WireError> {
     let mut r = Reader::new(payload);
     // A pre-4.1 client sends 2 bytes of flags without CLIENT_PROTOCOL_41 in them.
-    if payload.len() >= 2 && u16::from_le_bytes([payload[0], payload[1]]) as u32 & cap::PROTOCOL_41 == 0 {
+    if payload.len() >= 2
+        && u16::from_le_bytes([payload[0], payload[1]]) as u32 & cap::PROTOCOL_41 == 0
+    {
         return Err(WireError::ProtocolTooOld);
     }
     r.u32("client capability flags")
@@ -225,8 +227,16 @@ mod tests {
     fn native_password_accepts_right_and_rejects_wrong() {
         let scramble = new_scramble();
         let stored = native_password_hash("s3cret");
-        assert!(verify_native_password(&scramble, &client_native_token(&scramble, "s3cret"), &stored));
-        assert!(!verify_native_password(&scramble, &client_native_token(&scramble, "s3creT"), &stored));
+        assert!(verify_native_password(
+            &scramble,
+            &client_native_token(&scramble, "s3cret"),
+            &stored
+        ));
+        assert!(!verify_native_password(
+            &scramble,
+            &client_native_token(&scramble, "s3creT"),
+            &stored
+        ));
         assert!(!verify_native_password(&scramble, &[], &stored));
         assert!(!verify_native_password(&scramble, &[0; 21], &stored));
     }

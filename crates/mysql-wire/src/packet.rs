@@ -346,7 +346,10 @@ mod tests {
         let mut s = stream_over(vec![0x00, 0x10, 0x00, 0x00], 1024);
         assert!(matches!(
             s.read_payload().await,
-            Err(WireError::PacketTooLarge { size_bytes: 4096, max_bytes: 1024 })
+            Err(WireError::PacketTooLarge {
+                size_bytes: 4096,
+                max_bytes: 1024
+            })
         ));
         let mut bytes = vec![0xFF, 0xFF, 0xFF, 0x00];
         bytes.extend(std::iter::repeat_n(7u8, MAX_CHUNK_BYTES));
@@ -365,7 +368,10 @@ mod tests {
         let mut s = stream_over(vec![0x01, 0x00, 0x00, 0x05, 0x0e], 1024);
         assert!(matches!(
             s.read_payload().await,
-            Err(WireError::PacketOutOfOrder { expected: 0, got: 5 })
+            Err(WireError::PacketOutOfOrder {
+                expected: 0,
+                got: 5
+            })
         ));
         let mut s = stream_over(vec![0x05, 0x00, 0x00, 0x00, 0x03], 1024);
         assert!(matches!(

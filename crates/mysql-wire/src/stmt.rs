@@ -71,10 +71,7 @@ fn malformed(e: WireError) -> ErrInfo {
 /// Types are checked against a whitelist before any value is read, so an internal-only
 /// type code (TIMESTAMP2, DATETIME2, TIME2, TYPED_ARRAY, ...) is an error, not a crash.
 /// Parameters with long data take it (it is consumed); their value is not in the packet.
-pub(crate) fn decode_params(
-    block: &[u8],
-    stmt: &mut Statement,
-) -> Result<Vec<Value>, ErrInfo> {
+pub(crate) fn decode_params(block: &[u8], stmt: &mut Statement) -> Result<Vec<Value>, ErrInfo> {
     let mut r = Reader::new(block);
     // iteration count: always 1 in practice, and ignored by MySQL too
     r.u32("iteration count").map_err(malformed)?;
@@ -89,8 +86,9 @@ pub(crate) fn decode_params(
         for _ in 0..n {
             let code = r.u8("parameter type").map_err(malformed)?;
             let flags = r.u8("parameter flags").map_err(malformed)?;
-            let column_type = param_type(code)
-                .ok_or_else(|| wrong_arguments(format!("unsupported parameter type 0x{code:02x}")))?;
+            let column_type = param_type(code).ok_or_else(|| {
+                wrong_arguments(format!("unsupported parameter type 0x{code:02x}"))
+            })?;
             types.push(ParamType {
                 column_type,
                 unsigned: flags & PARAM_UNSIGNED != 0,
@@ -172,7 +170,11 @@ fn decode_value(r: &mut Reader<'_>, ty: ParamType) -> Result<Value, WireError> {
             } else {
                 (0, 0, 0)
             };
-            let (hour, minute, second) = if len >= 7 { (b[4], b[5], b[6]) } else { (0, 0, 0) };
+            let (hour, minute, second) = if len >= 7 {
+                (b[4], b[5], b[6])
+            } else {
+                (0, 0, 0)
+            };
             let micros = if len == 11 {
                 u32::from_le_bytes([b[7], b[8], b[9], b[10]])
             } else {
@@ -181,7 +183,15 @@ fn decode_value(r: &mut Reader<'_>, ty: ParamType) -> Result<Value, WireError> {
             if ty.column_type == Date && (hour, minute, second, micros) == (0, 0, 0, 0) {
                 Value::Date { year, month, day }
             } else {
-                Value::DateTime { year, month, day, hour, minute, second, micros }
+                Value::DateTime {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute,
+                    second,
+                    micros,
+                }
             }
         }
         Time => {
@@ -193,7 +203,14 @@ fn decode_value(r: &mut Reader<'_>, ty: ParamType) -> Result<Value, WireError> {
             }
             let b = r.take(usize::from(len), "TIME parameter")?;
             if len == 0 {
-                Value::Time { negative: false, days: 0, hours: 0, minutes: 0, seconds: 0, micros: 0 }
+                Value::Time {
+                    negative: false,
+                    days: 0,
+                    hours: 0,
+                    minutes: 0,
+                    seconds: 0,
+                    micros: 0,
+                }
             } else {
                 Value::Time {
                     negative: b[0] != 0,
@@ -241,9 +258,11 @@ mod tests {
     #[test]
     fn params_decode_and_types_are_remembered() {
         let mut st = Statement::new(3);
-        let b = block(&[0b010], Some(&[(0x01, 0), (0x08, 0), (0x08, 0x80)]), &[
-            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-        ]);
+        let b = block(
+            &[0b010],
+            Some(&[(0x01, 0), (0x08, 0), (0x08, 0x80)]),
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        );
         assert_eq!(
             decode_params(&b, &mut st).unwrap(),
             vec![Value::Int(-1), Value::Null, Value::UInt(u64::MAX)]
@@ -261,7 +280,10 @@ mod tests {
         for code in [0x11u8, 0x12, 0x13, 0x14, 0x0e, 0xf2, 0x42] {
             let mut st = Statement::new(1);
             let b = block(&[0], Some(&[(code, 0)]), &[4, 1, 2, 3, 4]);
-            assert_eq!(decode_params(&b, &mut st).unwrap_err().code, codes::ER_WRONG_ARGUMENTS);
+            assert_eq!(
+                decode_params(&b, &mut st).unwrap_err().code,
+                codes::ER_WRONG_ARGUMENTS
+            );
         }
     }
 
@@ -274,7 +296,13 @@ mod tests {
         let mut st = Statement::new(1);
         assert!(decode_params(&block(&[0], Some(&[(0x08, 0)]), &[1, 2]), &mut st).is_err());
         let mut st = Statement::new(1);
-        assert!(decode_params(&block(&[0], Some(&[(0x0c, 0)]), &[5, 1, 2, 3, 4, 5]), &mut st).is_err());
+        assert!(
+            decode_params(
+                &block(&[0], Some(&[(0x0c, 0)]), &[5, 1, 2, 3, 4, 5]),
+                &mut st
+            )
+            .is_err()
+        );
         let mut st = Statement::new(1);
         assert!(decode_params(&[1, 0], &mut st).is_err());
     }
@@ -285,7 +313,10 @@ mod tests {
         let mut st = Statement::new(1);
         st.long_data = vec![Some(b"big".to_vec())];
         let b = block(&[0], Some(&[(0xfc, 0)]), &[]);
-        assert_eq!(decode_params(&b, &mut st).unwrap(), vec![Value::Bytes(b"big".to_vec())]);
+        assert_eq!(
+            decode_params(&b, &mut st).unwrap(),
+            vec![Value::Bytes(b"big".to_vec())]
+        );
         assert!(decode_params(&b, &mut st).is_err()); // value now expected in the packet
     }
 }

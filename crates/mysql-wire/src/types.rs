@@ -301,7 +301,12 @@ impl Column {
             Int24 => (Self::CHARSET_BINARY, 9, 0, Self::NUM | Self::BINARY),
             Long => (Self::CHARSET_BINARY, 11, 0, Self::NUM | Self::BINARY),
             LongLong => (Self::CHARSET_BINARY, 20, 0, Self::NUM | Self::BINARY),
-            Year => (Self::CHARSET_BINARY, 4, 0, Self::NUM | Self::BINARY | Self::UNSIGNED),
+            Year => (
+                Self::CHARSET_BINARY,
+                4,
+                0,
+                Self::NUM | Self::BINARY | Self::UNSIGNED,
+            ),
             Float => (Self::CHARSET_BINARY, 12, 31, Self::NUM | Self::BINARY),
             Double => (Self::CHARSET_BINARY, 22, 31, Self::NUM | Self::BINARY),
             Decimal | NewDecimal => (Self::CHARSET_BINARY, 66, 30, Self::NUM | Self::BINARY),

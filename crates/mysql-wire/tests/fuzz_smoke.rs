@@ -83,8 +83,8 @@ fn seeds() -> Vec<Vec<u8>> {
     // Prepared statement `stmt_id` 1 has (len("SELECT ?, ?, ?") % 6) = 2 parameters in the fuzz
     // backend; ids count up from 1.
     let all_types: Vec<(u8, u8)> = [
-        0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d,
-        0x0f, 0x10, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
+        0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0f,
+        0x10, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
     ]
     .iter()
     .map(|&t| (t, 0))
@@ -108,10 +108,15 @@ fn seeds() -> Vec<Vec<u8>> {
         b"\x16SELECT ?, ?".to_vec(), // 11 bytes -> 5 params
         long_data(1, 0, b"chunk one "),
         long_data(1, 0, b"chunk two"),
-        execute(1, &[0b10], &[(0xfc, 0), (0x06, 0), (0x08, 0x80), (0x0c, 0), (0x0b, 0)], &[
-            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 11, 0xE8, 0x07, 1, 2, 3, 4, 5, 0x40,
-            0x42, 0x0F, 0, 12, 1, 1, 0, 0, 0, 2, 3, 4, 5, 0, 0, 0,
-        ]),
+        execute(
+            1,
+            &[0b10],
+            &[(0xfc, 0), (0x06, 0), (0x08, 0x80), (0x0c, 0), (0x0b, 0)],
+            &[
+                0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 11, 0xE8, 0x07, 1, 2, 3, 4, 5,
+                0x40, 0x42, 0x0F, 0, 12, 1, 1, 0, 0, 0, 2, 3, 4, 5, 0, 0, 0,
+            ],
+        ),
         execute(1, &[0b11111], &[], &[]),
         long_data(1, 9, b"bad param"),
         execute(1, &[0b11111], &[], &[]),
@@ -123,19 +128,37 @@ fn seeds() -> Vec<Vec<u8>> {
         b"\x16SELECT ?".to_vec(), // 8 bytes -> 2 params, 27 columns
         execute(1, &[0], &all_types[..2], &[0x00, 0x7F]),
         execute(2, &[0], &[(0x12, 0)], &[]),
-        execute(1, &[0], &[(0x0d, 0x80), (0x04, 0)], &[0xD0, 0x07, 0, 0, 0xC0, 0x3F]),
+        execute(
+            1,
+            &[0],
+            &[(0x0d, 0x80), (0x04, 0)],
+            &[0xD0, 0x07, 0, 0, 0xC0, 0x3F],
+        ),
         vec![0x1c, 1, 0, 0, 0, 1, 0, 0, 0],
         vec![0x99],
     ]));
     // Every type in a statement with many parameters (the fuzz driver's own statements).
     let mut big = b"\x16SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?".to_vec();
     big.truncate(12); // 11 bytes of SQL -> 5 params
-    s.push(after_login(&[big, execute(1, &[0], &all_types[10..15], &[
-        4, 0xE8, 0x07, 1, 1, 8, 0, 1, 0, 0, 0, 1, 2, 3, 7, 0xE8, 0x07, 1, 1, 1, 1, 1, 0xD0, 0x07, 2,
-        b'h', b'i',
-    ])]));
+    s.push(after_login(&[
+        big,
+        execute(
+            1,
+            &[0],
+            &all_types[10..15],
+            &[
+                4, 0xE8, 0x07, 1, 1, 8, 0, 1, 0, 0, 0, 1, 2, 3, 7, 0xE8, 0x07, 1, 1, 1, 1, 1, 0xD0,
+                0x07, 2, b'h', b'i',
+            ],
+        ),
+    ]));
     // Raw streams: a handshake response the driver does not supply (first byte odd).
-    let hs = handshake_response(0x01FF_FFFF & !0x800, b"fuzz", &[], b"db\0mysql_native_password\0\x06\x02_a\x02v1");
+    let hs = handshake_response(
+        0x01FF_FFFF & !0x800,
+        b"fuzz",
+        &[],
+        b"db\0mysql_native_password\0\x06\x02_a\x02v1",
+    );
     let mut raw = frame(1, &hs);
     raw[0] |= 1;
     s.push(raw);
@@ -151,7 +174,9 @@ fn seeds() -> Vec<Vec<u8>> {
     s
 }
 
-const INTERESTING: [u8; 12] = [0, 1, 0x7F, 0x80, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF, 0x11, 0x12];
+const INTERESTING: [u8; 12] = [
+    0, 1, 0x7F, 0x80, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF, 0x11, 0x12,
+];
 
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, seeds: &[Vec<u8>]) {
     for _ in 0..1 + rng.below(4) {

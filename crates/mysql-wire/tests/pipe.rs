@@ -56,7 +56,11 @@ impl Client {
             7,
             None,
         ));
-        Client { s: client, seq: 0, server }
+        Client {
+            s: client,
+            seq: 0,
+            server,
+        }
     }
 
     /// Reads one payload, reassembling 16 MiB chunks and checking sequence ids.
@@ -70,7 +74,10 @@ impl Client {
             self.seq = self.seq.wrapping_add(1);
             let start = payload.len();
             payload.resize(start + len, 0);
-            self.s.read_exact(&mut payload[start..]).await.expect("packet payload");
+            self.s
+                .read_exact(&mut payload[start..])
+                .await
+                .expect("packet payload");
             if len < 0xFF_FFFF {
                 return payload;
             }
@@ -91,7 +98,10 @@ impl Client {
         loop {
             let n = rest.len().min(0xFF_FFFF);
             let l = (n as u32).to_le_bytes();
-            self.s.write_all(&[l[0], l[1], l[2], self.seq]).await.unwrap();
+            self.s
+                .write_all(&[l[0], l[1], l[2], self.seq])
+                .await
+                .unwrap();
             self.s.write_all(&rest[..n]).await.unwrap();
             self.seq = self.seq.wrapping_add(1);
             rest = &rest[n..];
@@ -124,13 +134,31 @@ impl Client {
         let part2 = r.take(auth_len.max(21) - 8);
         scramble.extend_from_slice(&part2[..part2.len() - 1]);
         let plugin = String::from_utf8(r.nul().to_vec()).unwrap();
-        Greeting { version, connection_id, capabilities: caps_lo | caps_hi << 16, scramble, plugin }
+        Greeting {
+            version,
+            connection_id,
+            capabilities: caps_lo | caps_hi << 16,
+            scramble,
+            plugin,
+        }
     }
 
     /// Sends a HandshakeResponse41.
-    async fn respond(&mut self, caps: u32, user: &str, token: &[u8], db: Option<&str>, plugin: &str) {
+    async fn respond(
+        &mut self,
+        caps: u32,
+        user: &str,
+        token: &[u8],
+        db: Option<&str>,
+        plugin: &str,
+    ) {
         let mut p = Vec::new();
-        let caps = caps | if db.is_some() { CLIENT_CONNECT_WITH_DB } else { 0 };
+        let caps = caps
+            | if db.is_some() {
+                CLIENT_CONNECT_WITH_DB
+            } else {
+                0
+            };
         p.extend_from_slice(&caps.to_le_bytes());
         p.extend_from_slice(&(16u32 << 20).to_le_bytes());
         p.push(45);
@@ -150,11 +178,17 @@ impl Client {
 
     /// Connects as `user` with `password` and the given capabilities; returns the
     /// server's final handshake packet.
-    async fn login(config: ServerConfig, caps: u32, user: &str, password: &str) -> (Client, Vec<u8>) {
+    async fn login(
+        config: ServerConfig,
+        caps: u32,
+        user: &str,
+        password: &str,
+    ) -> (Client, Vec<u8>) {
         let mut c = Client::start(config);
         let g = c.greeting().await;
         let token = native_token(&g.scramble, password);
-        c.respond(caps, user, &token, None, "mysql_native_password").await;
+        c.respond(caps, user, &token, None, "mysql_native_password")
+            .await;
         let reply = c.read().await;
         (c, reply)
     }
@@ -176,7 +210,11 @@ fn native_token(scramble: &[u8], password: &str) -> Vec<u8> {
     let mut h = Sha1::new();
     h.update(scramble);
     h.update(stage2);
-    stage1.iter().zip(h.finalize().iter()).map(|(a, b)| a ^ b).collect()
+    stage1
+        .iter()
+        .zip(h.finalize().iter())
+        .map(|(a, b)| a ^ b)
+        .collect()
 }
 
 /// A reader over a received payload (panics on short input: this is test code).
@@ -245,7 +283,12 @@ fn parse_ok(p: &[u8]) -> Ok {
 
 /// (code, sqlstate, message) of an ERR packet.
 fn parse_err(p: &[u8]) -> (u16, String, String) {
-    assert_eq!(p[0], 0xFF, "not an ERR packet: {:?}", String::from_utf8_lossy(p));
+    assert_eq!(
+        p[0],
+        0xFF,
+        "not an ERR packet: {:?}",
+        String::from_utf8_lossy(p)
+    );
     let code = u16::from_le_bytes([p[1], p[2]]);
     assert_eq!(p[3], b'#');
     (
@@ -295,7 +338,11 @@ async fn read_columns(c: &mut Client, n: usize, deprecate_eof: bool) -> Vec<ColD
     }
     if !deprecate_eof {
         let eof = c.read().await;
-        assert_eq!((eof[0], eof.len()), (0xFE, 5), "EOF after column definitions");
+        assert_eq!(
+            (eof[0], eof.len()),
+            (0xFE, 5),
+            "EOF after column definitions"
+        );
     }
     cols
 }
@@ -349,10 +396,34 @@ fn binary_cells(p: &[u8], cols: &[ColDef]) -> Vec<Value> {
         }
         let unsigned = c.flags & 0x20 != 0;
         let v = match c.column_type {
-            0x01 => if unsigned { Value::UInt(r.u8() as u64) } else { Value::Int(r.u8() as i8 as i64) },
-            0x02 | 0x0d => if unsigned { Value::UInt(r.u16() as u64) } else { Value::Int(r.u16() as i16 as i64) },
-            0x03 | 0x09 => if unsigned { Value::UInt(r.u32() as u64) } else { Value::Int(r.u32() as i32 as i64) },
-            0x08 => if unsigned { Value::UInt(r.u64()) } else { Value::Int(r.u64() as i64) },
+            0x01 => {
+                if unsigned {
+                    Value::UInt(r.u8() as u64)
+                } else {
+                    Value::Int(r.u8() as i8 as i64)
+                }
+            }
+            0x02 | 0x0d => {
+                if unsigned {
+                    Value::UInt(r.u16() as u64)
+                } else {
+                    Value::Int(r.u16() as i16 as i64)
+                }
+            }
+            0x03 | 0x09 => {
+                if unsigned {
+                    Value::UInt(r.u32() as u64)
+                } else {
+                    Value::Int(r.u32() as i32 as i64)
+                }
+            }
+            0x08 => {
+                if unsigned {
+                    Value::UInt(r.u64())
+                } else {
+                    Value::Int(r.u64() as i64)
+                }
+            }
             0x04 => Value::Double(f32::from_bits(r.u32()) as f64),
             0x05 => Value::Double(f64::from_bits(r.u64())),
             0x0a | 0x0c | 0x07 => {
@@ -369,21 +440,47 @@ fn binary_cells(p: &[u8], cols: &[ColDef]) -> Vec<Value> {
                 }
                 if c.column_type == 0x0a {
                     assert!(len == 0 || len == 4, "DATE length {len}");
-                    Value::Date { year: y, month: mo, day: d }
+                    Value::Date {
+                        year: y,
+                        month: mo,
+                        day: d,
+                    }
                 } else {
-                    Value::DateTime { year: y, month: mo, day: d, hour: h, minute: mi, second: s, micros: us }
+                    Value::DateTime {
+                        year: y,
+                        month: mo,
+                        day: d,
+                        hour: h,
+                        minute: mi,
+                        second: s,
+                        micros: us,
+                    }
                 }
             }
             0x0b => {
                 let len = r.u8();
                 if len == 0 {
-                    Value::Time { negative: false, days: 0, hours: 0, minutes: 0, seconds: 0, micros: 0 }
+                    Value::Time {
+                        negative: false,
+                        days: 0,
+                        hours: 0,
+                        minutes: 0,
+                        seconds: 0,
+                        micros: 0,
+                    }
                 } else {
                     let negative = r.u8() == 1;
                     let days = r.u32();
                     let (hours, minutes, seconds) = (r.u8(), r.u8(), r.u8());
                     let micros = if len == 12 { r.u32() } else { 0 };
-                    Value::Time { negative, days, hours, minutes, seconds, micros }
+                    Value::Time {
+                        negative,
+                        days,
+                        hours,
+                        minutes,
+                        seconds,
+                        micros,
+                    }
                 }
             }
             _ => Value::Bytes(r.lenenc_str().to_vec()),
@@ -399,19 +496,35 @@ fn binary_cells(p: &[u8], cols: &[ColDef]) -> Vec<Value> {
 /// password logs in with an OK whose status says autocommit.
 #[tokio::test]
 async fn greeting_and_native_auth_with_right_password() {
-    let mut c = Client::start(ServerConfig { server_version: "8.0.99-test".into(), ..Default::default() });
+    let mut c = Client::start(ServerConfig {
+        server_version: "8.0.99-test".into(),
+        ..Default::default()
+    });
     let g = c.greeting().await;
     assert_eq!(g.version, "8.0.99-test");
     assert_eq!(g.connection_id, 7);
     assert_eq!(g.plugin, "mysql_native_password");
     assert_eq!(g.scramble.len(), 20);
     assert!(g.scramble.iter().all(|&b| b != 0));
-    for bit in [CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION, CLIENT_PLUGIN_AUTH, CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS] {
+    for bit in [
+        CLIENT_PROTOCOL_41,
+        CLIENT_SECURE_CONNECTION,
+        CLIENT_PLUGIN_AUTH,
+        CLIENT_DEPRECATE_EOF,
+        CLIENT_MULTI_RESULTS,
+    ] {
         assert!(g.capabilities & bit != 0, "capability {bit:#x}");
     }
     assert_eq!(g.capabilities & CLIENT_SSL, 0);
     let token = native_token(&g.scramble, ROOT_PASSWORD);
-    c.respond(BASE_CAPS, "root", &token, Some("test"), "mysql_native_password").await;
+    c.respond(
+        BASE_CAPS,
+        "root",
+        &token,
+        Some("test"),
+        "mysql_native_password",
+    )
+    .await;
     let ok = parse_ok(&c.read().await);
     assert_eq!(ok.status, SERVER_STATUS_AUTOCOMMIT);
     c.command(&[0x01]).await; // COM_QUIT
@@ -423,13 +536,24 @@ async fn greeting_and_native_auth_with_right_password() {
 /// with MySQL's message, the connection is closed, and serve_connection says why.
 #[tokio::test]
 async fn native_auth_failures_are_1045() {
-    for (user, password, using) in [("root", "wrong", "YES"), ("root", "", "NO"), ("ghost", "x", "YES")] {
-        let (mut c, reply) = Client::login(ServerConfig::default(), BASE_CAPS, user, password).await;
+    for (user, password, using) in [
+        ("root", "wrong", "YES"),
+        ("root", "", "NO"),
+        ("ghost", "x", "YES"),
+    ] {
+        let (mut c, reply) =
+            Client::login(ServerConfig::default(), BASE_CAPS, user, password).await;
         let (code, state, msg) = parse_err(&reply);
         assert_eq!((code, state.as_str()), (1045, "28000"));
-        assert_eq!(msg, format!("Access denied for user '{user}'@'localhost' (using password: {using})"));
+        assert_eq!(
+            msg,
+            format!("Access denied for user '{user}'@'localhost' (using password: {using})")
+        );
         assert!(c.closed().await);
-        assert!(matches!(c.server.await.unwrap(), Err(WireError::AccessDenied { .. })));
+        assert!(matches!(
+            c.server.await.unwrap(),
+            Err(WireError::AccessDenied { .. })
+        ));
     }
 }
 
@@ -448,7 +572,14 @@ async fn empty_password_user_needs_empty_token() {
 async fn caching_sha2_client_is_switched_to_native() {
     let mut c = Client::start(ServerConfig::default());
     let g = c.greeting().await;
-    c.respond(BASE_CAPS, "root", &[0xAA; 32], None, "caching_sha2_password").await;
+    c.respond(
+        BASE_CAPS,
+        "root",
+        &[0xAA; 32],
+        None,
+        "caching_sha2_password",
+    )
+    .await;
     let switch = c.read().await;
     let mut r = Cursor(&switch);
     assert_eq!(r.u8(), 0xFE);
@@ -469,9 +600,20 @@ async fn text_result_set_with_eof_packets() {
     c.command(b"\x03SELECT * FROM t").await;
     let (cols, rows, status) = read_result_set(&mut c, false).await;
     assert_eq!(cols.len(), 16);
-    assert_eq!((cols[0].name.as_str(), cols[0].column_type, cols[0].charset, cols[0].length), ("id", 0x08, 63, 20));
+    assert_eq!(
+        (
+            cols[0].name.as_str(),
+            cols[0].column_type,
+            cols[0].charset,
+            cols[0].length
+        ),
+        ("id", 0x08, 63, 20)
+    );
     assert_eq!(cols[0].flags & 0x0203, 0x0203); // NOT_NULL | PRI_KEY | AUTO_INCREMENT
-    assert_eq!((cols[9].name.as_str(), cols[9].charset, cols[9].column_type), ("name", 45, 0xfd));
+    assert_eq!(
+        (cols[9].name.as_str(), cols[9].charset, cols[9].column_type),
+        ("name", 45, 0xfd)
+    );
     assert_eq!((cols[12].column_type, cols[12].decimals), (0x0c, 6));
     assert_eq!(status, SERVER_STATUS_AUTOCOMMIT);
     let row0 = text_cells(&rows[0]);
@@ -481,10 +623,20 @@ async fn text_result_set_with_eof_packets() {
     assert!(text_cells(&rows[2])[1..].iter().all(Option::is_none));
 
     c.command(b"\x03BEGIN").await;
-    assert_eq!(parse_ok(&c.read().await).status, SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT);
+    assert_eq!(
+        parse_ok(&c.read().await).status,
+        SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT
+    );
     c.command(b"\x03INSERT INTO x VALUES (1)").await;
     let ok = parse_ok(&c.read().await);
-    assert_eq!((ok.affected_rows, ok.last_insert_id, ok.status & SERVER_STATUS_IN_TRANS), (1, 42, 1));
+    assert_eq!(
+        (
+            ok.affected_rows,
+            ok.last_insert_id,
+            ok.status & SERVER_STATUS_IN_TRANS
+        ),
+        (1, 42, 1)
+    );
 }
 
 /// With DEPRECATE_EOF there is no EOF after the definitions and the rows end with a
@@ -512,23 +664,39 @@ async fn set_option_toggles_multi_statements() {
     assert_eq!((eof[0], eof.len()), (0xFE, 5));
     c.command(b"\x03INSERT INTO a VALUES (1); SELECT x").await;
     let ok = parse_ok(&c.read().await);
-    assert_eq!(ok.status & SERVER_MORE_RESULTS_EXISTS, SERVER_MORE_RESULTS_EXISTS);
+    assert_eq!(
+        ok.status & SERVER_MORE_RESULTS_EXISTS,
+        SERVER_MORE_RESULTS_EXISTS
+    );
     let (_, rows, status) = read_result_set(&mut c, false).await;
     assert_eq!(text_cells(&rows[0]), vec![Some("SELECT x".to_string())]);
     assert_eq!(status & SERVER_MORE_RESULTS_EXISTS, 0);
 
     // A client that asked for CLIENT_MULTI_STATEMENTS at login, then turned it off.
     let mut c = Client::logged_in(BASE_CAPS | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS).await;
-    c.command(b"\x03INSERT INTO a VALUES (1); INSERT INTO a VALUES (2)").await;
-    assert_eq!(parse_ok(&c.read().await).status & SERVER_MORE_RESULTS_EXISTS, SERVER_MORE_RESULTS_EXISTS);
-    assert_eq!(parse_ok(&c.read().await).status & SERVER_MORE_RESULTS_EXISTS, 0);
+    c.command(b"\x03INSERT INTO a VALUES (1); INSERT INTO a VALUES (2)")
+        .await;
+    assert_eq!(
+        parse_ok(&c.read().await).status & SERVER_MORE_RESULTS_EXISTS,
+        SERVER_MORE_RESULTS_EXISTS
+    );
+    assert_eq!(
+        parse_ok(&c.read().await).status & SERVER_MORE_RESULTS_EXISTS,
+        0
+    );
     c.command(&[0x1b, 1, 0]).await; // COM_SET_OPTION multi-statements off
     assert_eq!(c.read().await[0], 0xFE);
-    c.command(b"\x03INSERT INTO a VALUES (1); INSERT INTO a VALUES (2)").await;
+    c.command(b"\x03INSERT INTO a VALUES (1); INSERT INTO a VALUES (2)")
+        .await;
     assert_eq!(parse_err(&c.read().await).0, 1064);
 }
 
-fn execute_packet(stmt_id: u32, null_bitmap: &[u8], types: Option<&[(u8, u8)]>, values: &[u8]) -> Vec<u8> {
+fn execute_packet(
+    stmt_id: u32,
+    null_bitmap: &[u8],
+    types: Option<&[(u8, u8)]>,
+    values: &[u8],
+) -> Vec<u8> {
     let mut p = vec![0x17];
     p.extend_from_slice(&stmt_id.to_le_bytes());
     p.push(0); // CURSOR_TYPE_NO_CURSOR
@@ -578,7 +746,13 @@ async fn prepared_statement_params_and_binary_result() {
     values.extend_from_slice(&[3, 0, 0xFF, b'z']);
     values.push(0xFF);
     let types = [(0x08, 0x80), (0x06, 0), (0xfc, 0), (0x01, 0), (0xfc, 0)];
-    c.command(&execute_packet(stmt_id, &[0b0000_0010], Some(&types), &values)).await;
+    c.command(&execute_packet(
+        stmt_id,
+        &[0b0000_0010],
+        Some(&types),
+        &values,
+    ))
+    .await;
     let (cols, rows, _) = read_result_set(&mut c, false).await;
     assert_eq!(
         binary_cells(&rows[0], &cols),
@@ -594,11 +768,18 @@ async fn prepared_statement_params_and_binary_result() {
     // Second execute: new_params_bound = 0, types remembered; long data was consumed.
     let mut values = 5u64.to_le_bytes().to_vec();
     values.extend_from_slice(&[1, b'a', 0x7F, 2, b'h', b'i']);
-    c.command(&execute_packet(stmt_id, &[0b0000_0010], None, &values)).await;
+    c.command(&execute_packet(stmt_id, &[0b0000_0010], None, &values))
+        .await;
     let (cols, rows, _) = read_result_set(&mut c, false).await;
     assert_eq!(
         binary_cells(&rows[0], &cols),
-        vec![Value::UInt(5), Value::Null, Value::Bytes(b"a".to_vec()), Value::Int(127), Value::Bytes(b"hi".to_vec())]
+        vec![
+            Value::UInt(5),
+            Value::Null,
+            Value::Bytes(b"a".to_vec()),
+            Value::Int(127),
+            Value::Bytes(b"hi".to_vec())
+        ]
     );
 
     let mut reset = vec![0x1a];
@@ -658,7 +839,10 @@ async fn multi_packet_payloads_both_directions() {
 #[tokio::test]
 async fn oversized_packet_is_refused_cleanly() {
     let (mut c, reply) = Client::login(
-        ServerConfig { max_allowed_packet: 1024 * 1024, ..Default::default() },
+        ServerConfig {
+            max_allowed_packet: 1024 * 1024,
+            ..Default::default()
+        },
         BASE_CAPS,
         "root",
         ROOT_PASSWORD,
@@ -670,14 +854,20 @@ async fn oversized_packet_is_refused_cleanly() {
     let (code, state, _) = parse_err(&c.read().await);
     assert_eq!((code, state.as_str()), (1153, "08S01"));
     assert!(c.closed().await);
-    assert!(matches!(c.server.await.unwrap(), Err(WireError::PacketTooLarge { .. })));
+    assert!(matches!(
+        c.server.await.unwrap(),
+        Err(WireError::PacketTooLarge { .. })
+    ));
 }
 
 /// An idle client is sent ERR 4031 and disconnected after idle_timeout.
 #[tokio::test]
 async fn idle_timeout_closes_connection() {
     let (mut c, _) = Client::login(
-        ServerConfig { idle_timeout: Duration::from_millis(200), ..Default::default() },
+        ServerConfig {
+            idle_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
         BASE_CAPS,
         "root",
         ROOT_PASSWORD,
@@ -686,16 +876,25 @@ async fn idle_timeout_closes_connection() {
     c.seq = 0;
     assert_eq!(parse_err(&c.read().await).0, 4031);
     assert!(c.closed().await);
-    assert!(matches!(c.server.await.unwrap(), Err(WireError::IdleTimeout(_))));
+    assert!(matches!(
+        c.server.await.unwrap(),
+        Err(WireError::IdleTimeout(_))
+    ));
 }
 
 /// A client that never answers the greeting is disconnected after handshake_timeout.
 #[tokio::test]
 async fn handshake_timeout_closes_connection() {
-    let mut c = Client::start(ServerConfig { handshake_timeout: Duration::from_millis(200), ..Default::default() });
+    let mut c = Client::start(ServerConfig {
+        handshake_timeout: Duration::from_millis(200),
+        ..Default::default()
+    });
     c.greeting().await;
     assert!(c.closed().await);
-    assert!(matches!(c.server.await.unwrap(), Err(WireError::HandshakeTimeout(_))));
+    assert!(matches!(
+        c.server.await.unwrap(),
+        Err(WireError::HandshakeTimeout(_))
+    ));
 }
 
 /// Unknown and unsupported commands get ERR 1047 and the connection stays usable;
@@ -707,14 +906,21 @@ async fn small_commands() {
     for cmd in [0x99u8, 0x11, 0x00, 0x0a] {
         c.command(&[cmd]).await;
         let (code, state, msg) = parse_err(&c.read().await);
-        assert_eq!((code, state.as_str(), msg.as_str()), (1047, "08S01", "Unknown command"));
+        assert_eq!(
+            (code, state.as_str(), msg.as_str()),
+            (1047, "08S01", "Unknown command")
+        );
     }
     c.command(&[0x1c, 1, 0, 0, 0, 1, 0, 0, 0]).await;
     assert_eq!(parse_err(&c.read().await).0, 1421);
     c.command(&[0x0e]).await;
     assert_eq!(c.read().await[0], 0x00);
     c.command(&[0x09]).await;
-    assert!(String::from_utf8(c.read().await).unwrap().starts_with("Uptime: "));
+    assert!(
+        String::from_utf8(c.read().await)
+            .unwrap()
+            .starts_with("Uptime: ")
+    );
     c.command(b"\x02nosuchdb").await;
     assert_eq!(parse_err(&c.read().await).0, 1049);
     c.command(b"\x02other").await;
@@ -758,11 +964,36 @@ async fn malformed_commands_are_errors() {
         (vec![], 1835),
         (vec![0x17, 1], 1835),
         (vec![0x19], 1835),
-        (execute_packet(stmt_id, &[0], Some(&[(0x12, 0)]), &[7, 0, 0, 0, 0, 0, 0, 0]), 1210),
-        (execute_packet(stmt_id, &[0], Some(&[(0xf2, 0)]), &[1, 0]), 1210),
-        (execute_packet(stmt_id, &[0], Some(&[(0x08, 0)]), &[1, 2, 3]), 1835),
-        (execute_packet(stmt_id, &[0], Some(&[(0x0c, 0)]), &[9, 1, 2, 3, 4, 5, 6, 7, 8, 9]), 1835),
-        (execute_packet(stmt_id, &[0], Some(&[(0xfd, 0)]), &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]), 1835),
+        (
+            execute_packet(stmt_id, &[0], Some(&[(0x12, 0)]), &[7, 0, 0, 0, 0, 0, 0, 0]),
+            1210,
+        ),
+        (
+            execute_packet(stmt_id, &[0], Some(&[(0xf2, 0)]), &[1, 0]),
+            1210,
+        ),
+        (
+            execute_packet(stmt_id, &[0], Some(&[(0x08, 0)]), &[1, 2, 3]),
+            1835,
+        ),
+        (
+            execute_packet(
+                stmt_id,
+                &[0],
+                Some(&[(0x0c, 0)]),
+                &[9, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            ),
+            1835,
+        ),
+        (
+            execute_packet(
+                stmt_id,
+                &[0],
+                Some(&[(0xfd, 0)]),
+                &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            ),
+            1835,
+        ),
         (execute_packet(stmt_id, &[0], Some(&[(0x08, 0)]), &[]), 1835),
         (execute_packet(stmt_id + 100, &[0], None, &[]), 1243),
         (b"\x03SELECT '\xff\xfe'".to_vec(), 1300),
@@ -785,11 +1016,20 @@ async fn malformed_handshake_and_sequence_errors() {
     c.write(&[0x00, 0x02, 0xFF]).await;
     assert_eq!(parse_err(&c.read().await).0, 1043);
     assert!(c.closed().await);
-    assert!(matches!(c.server.await.unwrap(), Err(WireError::Malformed { .. })));
+    assert!(matches!(
+        c.server.await.unwrap(),
+        Err(WireError::Malformed { .. })
+    ));
 
     let mut c = Client::logged_in(BASE_CAPS).await;
     c.seq = 5;
     c.write(&[0x0e]).await;
     assert!(c.closed().await);
-    assert!(matches!(c.server.await.unwrap(), Err(WireError::PacketOutOfOrder { expected: 0, got: 5 })));
+    assert!(matches!(
+        c.server.await.unwrap(),
+        Err(WireError::PacketOutOfOrder {
+            expected: 0,
+            got: 5
+        })
+    ));
 }

@@ -24,7 +24,11 @@ use echo_backend::{EchoBackend, MAX_ALLOWED_PACKET, ROOT_PASSWORD};
 async fn start_server(config: ServerConfig) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_listener(listener, Arc::new(config), EchoBackend::default));
+    tokio::spawn(serve_listener(
+        listener,
+        Arc::new(config),
+        EchoBackend::default,
+    ));
     addr
 }
 
@@ -130,14 +134,29 @@ async fn mariadb_cli_text_protocol() {
     );
     let out = mariadb(addr, &["-uroot", "-e", "SELECT 1"]).await;
     assert!(
-        text(&out.stderr).contains("Access denied for user 'root'@'127.0.0.1' (using password: NO)"),
+        text(&out.stderr)
+            .contains("Access denied for user 'root'@'127.0.0.1' (using password: NO)"),
         "stderr: {}",
         text(&out.stderr)
     );
     let out = mariadb(addr, &["-ughost", "-px", "-e", "SELECT 1"]).await;
-    assert!(text(&out.stderr).contains("ERROR 1045 (28000)"), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ERROR 1045 (28000)"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
 
-    let out = mariadb(addr, &["-unopw", "--batch", "--skip-column-names", "-e", "SELECT hi"]).await;
+    let out = mariadb(
+        addr,
+        &[
+            "-unopw",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            "SELECT hi",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "SELECT hi\n");
 
@@ -172,8 +191,17 @@ async fn mariadb_cli_tls_and_require_secure_transport() {
 
     let out = mariadb(
         addr,
-        &["-uroot", &pw, "--ssl", &ca, "--ssl-verify-server-cert", "--batch", "--skip-column-names",
-          "-e", "SELECT SECURE; SELECT * FROM t"],
+        &[
+            "-uroot",
+            &pw,
+            "--ssl",
+            &ca,
+            "--ssl-verify-server-cert",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            "SELECT SECURE; SELECT * FROM t",
+        ],
     )
     .await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
@@ -218,7 +246,11 @@ async fn connection_limit_refuses_excess_clients() {
     // The slot is released when the server notices the quit; allow it a moment.
     let mut ok = false;
     for _ in 0..50 {
-        if mariadb(addr, &["-uroot", &pw, "-e", "SELECT 1"]).await.status.success() {
+        if mariadb(addr, &["-uroot", &pw, "-e", "SELECT 1"])
+            .await
+            .status
+            .success()
+        {
             ok = true;
             break;
         }
@@ -268,7 +300,12 @@ async fn pymysql_text_protocol() {
     }
     let addr = start_server(test_config()).await;
     let out = tokio::process::Command::new("python3")
-        .args(["-c", PYMYSQL_SCRIPT, &addr.port().to_string(), ROOT_PASSWORD])
+        .args([
+            "-c",
+            PYMYSQL_SCRIPT,
+            &addr.port().to_string(),
+            ROOT_PASSWORD,
+        ])
         .output()
         .await
         .unwrap();
@@ -321,16 +358,27 @@ async fn mysql_async_binary_protocol() {
         MyValue::Int(0),
     ];
     let sql = format!("SELECT {}", vec!["?"; params.len()].join(", "));
-    let row: Row = conn.exec_first(&sql, params.clone()).await.unwrap().unwrap();
+    let row: Row = conn
+        .exec_first(&sql, params.clone())
+        .await
+        .unwrap()
+        .unwrap();
     let mut want = params.clone();
     want[2] = MyValue::Double(1.25); // FLOAT parameters are widened to f64
     assert_eq!(row.unwrap(), want);
 
     // Same statement again (types now come from the client's cache or are resent).
-    let row: Row = conn.exec_first(&sql, params.clone()).await.unwrap().unwrap();
+    let row: Row = conn
+        .exec_first(&sql, params.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.unwrap(), want);
 
-    let rows: Vec<Row> = conn.exec("SELECT * FROM t WHERE id > ?", (0,)).await.unwrap();
+    let rows: Vec<Row> = conn
+        .exec("SELECT * FROM t WHERE id > ?", (0,))
+        .await
+        .unwrap();
     let rows: Vec<Vec<MyValue>> = rows.into_iter().map(Row::unwrap).collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(
@@ -367,12 +415,17 @@ async fn mysql_async_binary_protocol() {
     assert_eq!(v, Some(5));
 
     // Writes through the binary protocol report affected rows and the insert id.
-    conn.exec_drop("INSERT INTO x VALUES (?, ?)", (1, "a")).await.unwrap();
+    conn.exec_drop("INSERT INTO x VALUES (?, ?)", (1, "a"))
+        .await
+        .unwrap();
     assert_eq!(conn.affected_rows(), 2);
     assert_eq!(conn.last_insert_id(), Some(42));
 
     conn.ping().await.unwrap();
-    assert!(conn.reset().await.unwrap(), "COM_RESET_CONNECTION was not used");
+    assert!(
+        conn.reset().await.unwrap(),
+        "COM_RESET_CONNECTION was not used"
+    );
     let resets: Option<i64> = conn.query_first("SELECT RESETS").await.unwrap();
     assert_eq!(resets, Some(1));
     conn.disconnect().await.unwrap();
@@ -387,7 +440,10 @@ async fn mysql_async_20_mib_blob_round_trip() {
     let mut conn = Conn::new(opts(addr)).await.unwrap();
     let blob: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i * 7 % 256) as u8).collect();
     let back: Option<Vec<u8>> = conn.exec_first("SELECT ?", (blob.clone(),)).await.unwrap();
-    assert!(back.as_deref() == Some(&blob[..]), "blob differs after round trip");
+    assert!(
+        back.as_deref() == Some(&blob[..]),
+        "blob differs after round trip"
+    );
 
     let n = 17 * 1024 * 1024 + 3;
     let big: Option<Vec<u8>> = conn.query_first(format!("SELECT BLOB {n}")).await.unwrap();
@@ -413,12 +469,19 @@ async fn mysql_async_errors_and_multi_results() {
     let e = conn.query_drop("SELECT ERROR").await.unwrap_err();
     assert_eq!(
         server_error(e),
-        (1146, "42S02".to_string(), "Table 'test.nope' doesn't exist".to_string())
+        (
+            1146,
+            "42S02".to_string(),
+            "Table 'test.nope' doesn't exist".to_string()
+        )
     );
     let e = conn.prep("SELECT ERROR").await.unwrap_err();
     assert_eq!(server_error(e).0, 1064);
 
-    let mut result = conn.query_iter("SELECT one; SELECT two; SELECT ERROR").await.unwrap();
+    let mut result = conn
+        .query_iter("SELECT one; SELECT two; SELECT ERROR")
+        .await
+        .unwrap();
     let first: Vec<String> = result.collect().await.unwrap();
     let second: Vec<String> = result.collect().await.unwrap();
     assert_eq!(first, vec!["SELECT one".to_string()]);
@@ -434,6 +497,9 @@ async fn mysql_async_errors_and_multi_results() {
     let e = Conn::new(wrong).await.unwrap_err();
     let (code, state, message) = server_error(e);
     assert_eq!((code, state.as_str()), (1045, "28000"));
-    assert_eq!(message, "Access denied for user 'root'@'127.0.0.1' (using password: YES)");
+    assert_eq!(
+        message,
+        "Access denied for user 'root'@'127.0.0.1' (using password: YES)"
+    );
     conn.disconnect().await.unwrap();
 }

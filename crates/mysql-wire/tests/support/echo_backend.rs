@@ -16,8 +16,8 @@
 #![allow(dead_code)]
 
 use quorate_mysql_wire::{
-    Backend, Column, ColumnType, ConnectInfo, ErrInfo, OkInfo, PrepareInfo, QueryResult,
-    ResultSet, SessionStatus, Value, native_password_hash,
+    Backend, Column, ColumnType, ConnectInfo, ErrInfo, OkInfo, PrepareInfo, QueryResult, ResultSet,
+    SessionStatus, Value, native_password_hash,
 };
 
 /// Password of user `root`; user `nopw` has an empty password.
@@ -57,7 +57,11 @@ pub fn table_columns() -> Vec<Column> {
     let mut dec = col("dec", ColumnType::NewDecimal, 0);
     dec.decimals = 2;
     vec![
-        col("id", ColumnType::LongLong, Column::NOT_NULL | Column::PRI_KEY | Column::AUTO_INCREMENT),
+        col(
+            "id",
+            ColumnType::LongLong,
+            Column::NOT_NULL | Column::PRI_KEY | Column::AUTO_INCREMENT,
+        ),
         col("tiny", ColumnType::Tiny, 0),
         col("small", ColumnType::Short, 0),
         col("medium", ColumnType::Int24, 0),
@@ -91,10 +95,37 @@ pub fn table_rows() -> Vec<Vec<Value>> {
             Value::Bytes(b"-12345.67".to_vec()),
             Value::Bytes("héllo wörld ✓ 😀".as_bytes().to_vec()),
             Value::Bytes(vec![0, 1, 2, 0xFF, 0xFE, b'\'', b'\\']),
-            Value::Date { year: 2024, month: 2, day: 29 },
-            Value::DateTime { year: 1999, month: 12, day: 31, hour: 23, minute: 59, second: 58, micros: 123456 },
-            Value::DateTime { year: 2038, month: 1, day: 19, hour: 3, minute: 14, second: 7, micros: 0 },
-            Value::Time { negative: true, days: 34, hours: 22, minutes: 59, seconds: 59, micros: 0 },
+            Value::Date {
+                year: 2024,
+                month: 2,
+                day: 29,
+            },
+            Value::DateTime {
+                year: 1999,
+                month: 12,
+                day: 31,
+                hour: 23,
+                minute: 59,
+                second: 58,
+                micros: 123456,
+            },
+            Value::DateTime {
+                year: 2038,
+                month: 1,
+                day: 19,
+                hour: 3,
+                minute: 14,
+                second: 7,
+                micros: 0,
+            },
+            Value::Time {
+                negative: true,
+                days: 34,
+                hours: 22,
+                minutes: 59,
+                seconds: 59,
+                micros: 0,
+            },
             Value::Int(2155),
         ],
         vec![
@@ -109,10 +140,37 @@ pub fn table_rows() -> Vec<Vec<Value>> {
             Value::Bytes(b"0.00".to_vec()),
             Value::Bytes(b"".to_vec()),
             Value::Bytes(b"".to_vec()),
-            Value::Date { year: 1, month: 1, day: 1 },
-            Value::DateTime { year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0, micros: 0 },
-            Value::DateTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 1, micros: 0 },
-            Value::Time { negative: false, days: 0, hours: 1, minutes: 2, seconds: 3, micros: 0 },
+            Value::Date {
+                year: 1,
+                month: 1,
+                day: 1,
+            },
+            Value::DateTime {
+                year: 2000,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                micros: 0,
+            },
+            Value::DateTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 1,
+                micros: 0,
+            },
+            Value::Time {
+                negative: false,
+                days: 0,
+                hours: 1,
+                minutes: 2,
+                seconds: 3,
+                micros: 0,
+            },
             Value::Int(1901),
         ],
         vec![
@@ -137,15 +195,30 @@ pub fn table_rows() -> Vec<Vec<Value>> {
 }
 
 fn one_row(name: &str, column_type: ColumnType, value: Value) -> QueryResult {
-    QueryResult::Rows(ResultSet { columns: vec![Column::new(name, column_type)], rows: vec![vec![value]] })
+    QueryResult::Rows(ResultSet {
+        columns: vec![Column::new(name, column_type)],
+        rows: vec![vec![value]],
+    })
 }
 
 fn variable(name: &str) -> (Column, Value) {
     match name {
-        "max_allowed_packet" => (Column::new("@@max_allowed_packet", ColumnType::LongLong), Value::Int(MAX_ALLOWED_PACKET as i64)),
-        "wait_timeout" => (Column::new("@@wait_timeout", ColumnType::LongLong), Value::Int(28800)),
-        "version_comment" => (Column::new("@@version_comment", ColumnType::VarString), Value::from("quorate echo backend")),
-        other => (Column::new(format!("@@{other}"), ColumnType::VarString), Value::Null),
+        "max_allowed_packet" => (
+            Column::new("@@max_allowed_packet", ColumnType::LongLong),
+            Value::Int(MAX_ALLOWED_PACKET as i64),
+        ),
+        "wait_timeout" => (
+            Column::new("@@wait_timeout", ColumnType::LongLong),
+            Value::Int(28800),
+        ),
+        "version_comment" => (
+            Column::new("@@version_comment", ColumnType::VarString),
+            Value::from("quorate echo backend"),
+        ),
+        other => (
+            Column::new(format!("@@{other}"), ColumnType::VarString),
+            Value::Null,
+        ),
     }
 }
 
@@ -186,7 +259,12 @@ impl EchoBackend {
             return QueryResult::Ok(OkInfo::default());
         }
         if !upper.starts_with("SELECT") {
-            return QueryResult::Ok(OkInfo { affected_rows: 1, last_insert_id: 42, warnings: 0, info: String::new() });
+            return QueryResult::Ok(OkInfo {
+                affected_rows: 1,
+                last_insert_id: 42,
+                warnings: 0,
+                info: String::new(),
+            });
         }
         let rest = s[6..].trim();
         if rest.starts_with("@@") {
@@ -198,10 +276,16 @@ impl EchoBackend {
                     variable(v.strip_prefix("session.").unwrap_or(v))
                 })
                 .unzip();
-            return QueryResult::Rows(ResultSet { columns, rows: vec![row] });
+            return QueryResult::Rows(ResultSet {
+                columns,
+                rows: vec![row],
+            });
         }
         if upper.contains("FROM T") {
-            return QueryResult::Rows(ResultSet { columns: table_columns(), rows: table_rows() });
+            return QueryResult::Rows(ResultSet {
+                columns: table_columns(),
+                rows: table_rows(),
+            });
         }
         if let Some(n) = upper.strip_prefix("SELECT BLOB ") {
             let n: usize = n.trim().parse().unwrap_or(0);
@@ -209,19 +293,38 @@ impl EchoBackend {
             let mut c = Column::new("blob", ColumnType::LongBlob);
             c.charset = Column::CHARSET_BINARY;
             c.flags |= Column::BINARY;
-            return QueryResult::Rows(ResultSet { columns: vec![c], rows: vec![vec![Value::Bytes(data)]] });
+            return QueryResult::Rows(ResultSet {
+                columns: vec![c],
+                rows: vec![vec![Value::Bytes(data)]],
+            });
         }
         if upper == "SELECT SECURE" {
-            return one_row("secure", ColumnType::LongLong, Value::Int(i64::from(self.secure)));
+            return one_row(
+                "secure",
+                ColumnType::LongLong,
+                Value::Int(i64::from(self.secure)),
+            );
         }
         if upper == "SELECT RESETS" {
-            return one_row("resets", ColumnType::LongLong, Value::Int(i64::from(self.resets)));
+            return one_row(
+                "resets",
+                ColumnType::LongLong,
+                Value::Int(i64::from(self.resets)),
+            );
         }
         if upper == "SELECT DATABASE()" {
-            return one_row("DATABASE()", ColumnType::VarString, Value::from(self.database.clone()));
+            return one_row(
+                "DATABASE()",
+                ColumnType::VarString,
+                Value::from(self.database.clone()),
+            );
         }
         if upper == "SELECT ERROR" {
-            return QueryResult::Err(ErrInfo::new(1146, b"42S02", "Table 'test.nope' doesn't exist"));
+            return QueryResult::Err(ErrInfo::new(
+                1146,
+                b"42S02",
+                "Table 'test.nope' doesn't exist",
+            ));
         }
         one_row("echo", ColumnType::VarString, Value::from(s))
     }
@@ -252,7 +355,11 @@ impl Backend for EchoBackend {
     async fn query(&mut self, sql: &str, multi: bool) -> Vec<QueryResult> {
         let statements: Vec<&str> = sql.split(';').filter(|s| !s.trim().is_empty()).collect();
         if statements.len() > 1 && !multi {
-            return vec![QueryResult::Err(ErrInfo::new(1064, b"42000", "You have an error in your SQL syntax: multi-statements are disabled"))];
+            return vec![QueryResult::Err(ErrInfo::new(
+                1064,
+                b"42000",
+                "You have an error in your SQL syntax: multi-statements are disabled",
+            ))];
         }
         let mut results = Vec::new();
         for s in statements {
@@ -268,14 +375,24 @@ impl Backend for EchoBackend {
 
     async fn prepare(&mut self, stmt_id: u32, sql: &str) -> Result<PrepareInfo, ErrInfo> {
         if sql.trim().eq_ignore_ascii_case("SELECT ERROR") {
-            return Err(ErrInfo::new(1064, b"42000", "You have an error in your SQL syntax near 'ERROR'"));
+            return Err(ErrInfo::new(
+                1064,
+                b"42000",
+                "You have an error in your SQL syntax near 'ERROR'",
+            ));
         }
-        let params = sql.matches('?').enumerate().map(|(i, _)| Column::new(format!("?{i}"), ColumnType::VarString)).collect();
+        let params = sql
+            .matches('?')
+            .enumerate()
+            .map(|(i, _)| Column::new(format!("?{i}"), ColumnType::VarString))
+            .collect();
         let upper = sql.to_ascii_uppercase();
         let columns = if upper.contains("FROM T") {
             table_columns()
         } else if upper.trim_start().starts_with("SELECT") {
-            (0..sql.matches('?').count()).map(|i| Column::new(format!("p{i}"), ColumnType::VarString)).collect()
+            (0..sql.matches('?').count())
+                .map(|i| Column::new(format!("p{i}"), ColumnType::VarString))
+                .collect()
         } else {
             Vec::new()
         };
@@ -289,13 +406,28 @@ impl Backend for EchoBackend {
         };
         let upper = sql.to_ascii_uppercase();
         if upper.contains("FROM T") {
-            return QueryResult::Rows(ResultSet { columns: table_columns(), rows: table_rows() });
+            return QueryResult::Rows(ResultSet {
+                columns: table_columns(),
+                rows: table_rows(),
+            });
         }
         if upper.trim_start().starts_with("SELECT") {
-            let columns = params.iter().enumerate().map(|(i, v)| echo_column(i, v)).collect();
-            return QueryResult::Rows(ResultSet { columns, rows: vec![params] });
+            let columns = params
+                .iter()
+                .enumerate()
+                .map(|(i, v)| echo_column(i, v))
+                .collect();
+            return QueryResult::Rows(ResultSet {
+                columns,
+                rows: vec![params],
+            });
         }
-        QueryResult::Ok(OkInfo { affected_rows: params.len() as u64, last_insert_id: 42, warnings: 0, info: String::new() })
+        QueryResult::Ok(OkInfo {
+            affected_rows: params.len() as u64,
+            last_insert_id: 42,
+            warnings: 0,
+            info: String::new(),
+        })
     }
 
     async fn close(&mut self, stmt_id: u32) {
@@ -314,12 +446,19 @@ impl Backend for EchoBackend {
         if table == "t" {
             Ok(table_columns())
         } else {
-            Err(ErrInfo::new(1146, b"42S02", format!("Table 'test.{table}' doesn't exist")))
+            Err(ErrInfo::new(
+                1146,
+                b"42S02",
+                format!("Table 'test.{table}' doesn't exist"),
+            ))
         }
     }
 
     fn status(&self) -> SessionStatus {
-        SessionStatus { in_transaction: self.in_transaction, autocommit: true }
+        SessionStatus {
+            in_transaction: self.in_transaction,
+            autocommit: true,
+        }
     }
 
     async fn on_disconnect(&mut self) {
