@@ -13,8 +13,9 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # fn backend() -> impl quorate_mysql_wire::Backend + 'static { todo!() }
-//! # async fn run() -> std::io::Result<()> {
+//! # async fn run<B: quorate_mysql_wire::Backend + 'static>(
+//! #     backend: fn() -> B,
+//! # ) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3306").await?;
 //! let config = Arc::new(quorate_mysql_wire::ServerConfig::default());
 //! quorate_mysql_wire::serve_listener(listener, config, backend).await
