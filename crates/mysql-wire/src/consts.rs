@@ -83,12 +83,12 @@ pub mod codes {
     pub const ER_BAD_DB_ERROR: u16 = 1049;
     /// "Got a packet bigger than 'max_allowed_packet' bytes" (SQLSTATE 08S01).
     pub const ER_NET_PACKET_TOO_LARGE: u16 = 1153;
-    /// "Invalid utf8mb4 character string" (SQLSTATE HY000).
-    pub const ER_INVALID_CHARACTER_STRING: u16 = 1300;
     /// "Incorrect arguments to mysqld_stmt_execute" (SQLSTATE HY000).
     pub const ER_WRONG_ARGUMENTS: u16 = 1210;
     /// "Unknown prepared statement handler" (SQLSTATE HY000).
     pub const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
+    /// "Invalid utf8mb4 character string" (SQLSTATE HY000).
+    pub const ER_INVALID_CHARACTER_STRING: u16 = 1300;
     /// "Prepared statement contains too many placeholders" (SQLSTATE 42000).
     pub const ER_PS_MANY_PARAM: u16 = 1390;
     /// "The statement has no open cursor" (SQLSTATE HY000): answer to COM_STMT_FETCH.

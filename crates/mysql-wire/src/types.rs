@@ -309,7 +309,7 @@ impl Column {
             ),
             Float => (Self::CHARSET_BINARY, 12, 31, Self::NUM | Self::BINARY),
             Double => (Self::CHARSET_BINARY, 22, 31, Self::NUM | Self::BINARY),
-            Decimal | NewDecimal => (Self::CHARSET_BINARY, 66, 30, Self::NUM | Self::BINARY),
+            Decimal | NewDecimal => (Self::CHARSET_BINARY, 11, 0, Self::NUM | Self::BINARY),
             Date => (Self::CHARSET_BINARY, 10, 0, Self::BINARY),
             Time => (Self::CHARSET_BINARY, 17, 6, Self::BINARY),
             DateTime | Timestamp => (Self::CHARSET_BINARY, 26, 6, Self::BINARY),
