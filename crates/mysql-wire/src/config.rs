@@ -1,0 +1,62 @@
+//! Server configuration: every limit and timeout that shapes the protocol layer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default `max_allowed_packet`: 64 MiB, the MySQL 8.0 default.
+pub const DEFAULT_MAX_ALLOWED_PACKET_BYTES: usize = 64 * 1024 * 1024;
+/// Default time a new client has to finish the handshake (greeting to OK).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client may stay silent between commands: MySQL's `wait_timeout` default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
+/// Default number of concurrent client connections `serve_listener` accepts.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+/// Default server version string sent in the greeting. Clients parse the leading
+/// `major.minor.patch` to decide which features to use, so keep it MySQL 8.0 shaped.
+pub const DEFAULT_SERVER_VERSION: &str = "8.0.36-quorate";
+
+/// Prepared statements one connection may hold open at once (MySQL's
+/// `max_prepared_stmt_count` default is 16382 for the whole server).
+pub const MAX_PREPARED_STATEMENTS_PER_CONNECTION: usize = 16_382;
+
+/// Placeholders one prepared statement may have: the prepare-OK packet counts them in
+/// 16 bits.
+pub const MAX_PARAMS_PER_STATEMENT: usize = u16::MAX as usize;
+
+/// Configuration shared by all connections of one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Version string sent in the greeting, e.g. "8.0.36-quorate".
+    pub server_version: String,
+    /// Largest payload accepted from a client, counting all 16 MiB chunks of a
+    /// multi-packet payload together; also bounds the COM_STMT_SEND_LONG_DATA bytes one
+    /// connection may accumulate. Larger packets get ERR 1153 and the connection is
+    /// closed. Responses are not bounded by it (they come from the backend).
+    pub max_allowed_packet: usize,
+    /// Time a client has from TCP accept to the end of authentication.
+    pub handshake_timeout: Duration,
+    /// Time a client may stay silent between commands; also the longest time the server
+    /// waits for a client that stopped reading a response.
+    pub idle_timeout: Duration,
+    /// TLS configuration. When set, CLIENT_SSL is advertised and clients may upgrade.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Refuse logins over plaintext (ERR 3159). Only meaningful with `tls` set; without
+    /// TLS every login is refused.
+    pub require_secure_transport: bool,
+    /// Connections `serve_listener` serves at once; more get ERR 1040 and are closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            server_version: DEFAULT_SERVER_VERSION.to_string(),
+            max_allowed_packet: DEFAULT_MAX_ALLOWED_PACKET_BYTES,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            tls: None,
+            require_secure_transport: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}

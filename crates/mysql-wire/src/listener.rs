@@ -1,0 +1,107 @@
+//! The accept loop: one task per client, at most `max_connections` at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::backend::Backend;
+use crate::config::ServerConfig;
+use crate::conn::serve_connection;
+use crate::consts::codes;
+use crate::encode;
+use crate::types::ErrInfo;
+
+/// Pause after a failed accept (typically out of file descriptors) before trying again,
+/// so the loop does not spin while the condition lasts.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Longest time spent telling a refused client "Too many connections".
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Accept loop with the connection limit; `make_backend` builds one backend per connection.
+///
+/// Each accepted client is served by [`serve_connection`] on its own task. While
+/// `config.max_connections` clients are being served, a new client receives ERR 1040
+/// "Too many connections" in place of the greeting and is closed. Connection ids count up
+/// from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
+/// the function returns only if the listener itself is unusable, and otherwise runs until
+/// its future is dropped (connections already accepted keep running on their tasks).
+pub async fn serve_listener<F, B>(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    make_backend: F,
+) -> std::io::Result<()>
+where
+    F: Fn() -> B + Send + Sync + 'static,
+    B: Backend + 'static,
+{
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut next_connection_id: u32 = 1;
+    let mut refused: u64 = 0;
+    let mut failed_accepts: u64 = 0;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                if failed_accepts > 0 {
+                    tracing::info!(failed_accepts, "accepting connections again");
+                    failed_accepts = 0;
+                }
+                accepted
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Err(e),
+            Err(e) => {
+                if failed_accepts == 0 {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                }
+                failed_accepts += 1;
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        // Small request/response packets: do not let Nagle delay them.
+        let _ = stream.set_nodelay(true);
+        let connection_id = next_connection_id;
+        next_connection_id = next_connection_id.wrapping_add(1).max(1);
+
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused == 1 || refused.is_power_of_two() {
+                tracing::warn!(
+                    max_connections = config.max_connections,
+                    refused_total = refused,
+                    "connection limit reached; refusing clients with ER_CON_COUNT_ERROR"
+                );
+            }
+            tokio::spawn(refuse_too_many(stream));
+            continue;
+        };
+        let backend = make_backend();
+        let config = config.clone();
+        tokio::spawn(async move {
+            let _slot = slot; // released when the connection ends
+            match serve_connection(stream, backend, config, connection_id, Some(peer)).await {
+                Ok(()) => tracing::debug!(connection_id, %peer, "client disconnected"),
+                Err(e) => tracing::debug!(connection_id, %peer, error = %e, "connection ended"),
+            }
+        });
+    }
+}
+
+/// Sends ERR 1040 in place of the greeting and closes. The client has not agreed to the
+/// 4.1 protocol yet, so the packet carries no SQLSTATE (as MySQL does).
+async fn refuse_too_many(mut stream: TcpStream) {
+    let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
+    let mut payload = Vec::new();
+    encode::err(&mut payload, &e, false);
+    let mut packet = (payload.len() as u32).to_le_bytes().to_vec();
+    packet[3] = 0; // sequence id
+    packet.extend_from_slice(&payload);
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        stream.write_all(&packet).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
