@@ -9,8 +9,8 @@ mod page;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -49,9 +49,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad_json(e: JsonRejection) -> ApiError {
-    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
-    ApiError(NodeError::new(code, format!("invalid request body: {}", e.body_text())))
+/// A JSON request body, whatever the Content-Type says (curl -d sends form encoding).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
+            ApiError(NodeError::new(code, format!("cannot read the request body: {}", e.body_text())))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))
+    }
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -73,6 +89,8 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .route("/v1/members/{id}", delete(remove_member))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        // The status page of one node reads the status of the others.
+        .layer(axum::middleware::from_fn(allow_status_reads))
         .with_state(AppState { node, counters })
 }
 
@@ -91,19 +109,26 @@ pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::
     Ok(local)
 }
 
+async fn allow_status_reads(req: Request, next: axum::middleware::Next) -> Response {
+    let is_status = req.method() == axum::http::Method::GET && req.uri().path() == "/v1/status";
+    let mut r = next.run(req).await;
+    if is_status {
+        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
+    r
+}
+
 async fn not_found() -> ApiError {
     ApiError(NodeError::new(ErrorCode::BadRequest, "no such endpoint; see docs/API.md"))
 }
 
-async fn execute(State(s): State<AppState>, body: Result<Json<ExecuteRequest>, JsonRejection>) -> ApiResult<quorate_node::api::ExecuteResponse> {
-    let Json(req) = body.map_err(bad_json)?;
+async fn execute(State(s): State<AppState>, JsonBody(req): JsonBody<ExecuteRequest>) -> ApiResult<quorate_node::api::ExecuteResponse> {
     let r = s.node.execute(req).await;
     s.counters.record("execute", r.as_ref().err());
     Ok(Json(r?))
 }
 
-async fn query(State(s): State<AppState>, body: Result<Json<QueryRequest>, JsonRejection>) -> ApiResult<quorate_node::api::QueryResponse> {
-    let Json(req) = body.map_err(bad_json)?;
+async fn query(State(s): State<AppState>, JsonBody(req): JsonBody<QueryRequest>) -> ApiResult<quorate_node::api::QueryResponse> {
     let r = s.node.query(req).await;
     s.counters.record("query", r.as_ref().err());
     Ok(Json(r?))
@@ -140,8 +165,12 @@ async fn checksum(State(s): State<AppState>) -> ApiResult<quorate_store::Checksu
     Ok(Json(r.map_err(NodeError::from)?))
 }
 
-async fn init(State(s): State<AppState>, body: Option<Json<InitRequest>>) -> ApiResult<quorate_node::InitOutcome> {
-    let req = body.map(|Json(r)| r).unwrap_or(InitRequest { members: None });
+async fn init(State(s): State<AppState>, body: Bytes) -> ApiResult<quorate_node::InitOutcome> {
+    let req = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        InitRequest { members: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))?
+    };
     Ok(Json(s.node.init(req).await?))
 }
 
@@ -154,8 +183,7 @@ struct MembersChanged {
     members: Vec<u64>,
 }
 
-async fn add_member(State(s): State<AppState>, body: Result<Json<AddMemberRequest>, JsonRejection>) -> ApiResult<MembersChanged> {
-    let Json(req) = body.map_err(bad_json)?;
+async fn add_member(State(s): State<AppState>, JsonBody(req): JsonBody<AddMemberRequest>) -> ApiResult<MembersChanged> {
     Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Add(req)).await? }))
 }
 

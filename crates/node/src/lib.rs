@@ -3,6 +3,7 @@
 //! level, status, health, membership, formation.
 
 pub mod api;
+mod catalog;
 pub mod config;
 pub mod error;
 mod members;

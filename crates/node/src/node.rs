@@ -1,7 +1,6 @@
 //! A running node: Raft, the store, the transport, and the tasks that tie them together.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +33,22 @@ pub enum StartError {
     Listen(#[from] quorate_transport::TransportError),
 }
 
+/// Whether a node with an empty log may vote.
+///
+/// Raft assumes a voter never forgets its log or its vote. A node whose data dir was wiped
+/// has forgotten both: voting at once could elect a leader that lacks committed entries, or
+/// vote twice in one term. So a node that starts with an empty log first asks its peers; if
+/// a cluster already exists it refuses to vote until its log reaches the commit index the
+/// peers reported (it is then a normal, up-to-date replica again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VoteGuard {
+    /// Started empty; peers not asked yet.
+    Pending,
+    /// Rejoining an existing cluster: vote once the log reaches this index.
+    UntilIndex(u64),
+    Open,
+}
+
 /// What a follower knows about how fresh its data is.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Freshness {
@@ -58,7 +73,6 @@ pub(crate) struct NodeInner {
     pub identity: Arc<Identity>,
     pub persisted: Mutex<Persisted>,
     pub persist_file: PersistFile,
-    pub data_dir: PathBuf,
     /// The leadership (term) for which this node, as leader, has applied everything
     /// committed before it: writes may start.
     pub ready_leader: Mutex<Option<LeaderId>>,
@@ -68,6 +82,10 @@ pub(crate) struct NodeInner {
     pub started_at: SystemTime,
     /// Open transactions forwarded from other nodes' MySQL sessions (leader side).
     pub sessions: crate::session::RemoteSessions,
+    /// Whether this node may vote (a node that lost its data must not, until caught up).
+    pub vote_guard: Mutex<VoteGuard>,
+    /// Set when creating the catalog failed and should be tried again.
+    pub catalog_retry: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -112,6 +130,7 @@ impl Node {
             },
         )?;
         let log = LogStore::open(&data_dir.join("raft"))?;
+        let pristine = log.is_pristine();
         let raft_config = RaftConfig {
             cluster_name: config.cluster_name.clone(),
             heartbeat_interval: t.heartbeat_ms,
@@ -125,6 +144,9 @@ impl Node {
             replication_lag_threshold: config.snapshot.logs_since_last + config.snapshot.keep_logs,
             install_snapshot_timeout: 60_000,
             max_payload_entries: 256,
+            // A node whose data was wiped comes back with an empty log; the leader must resync
+            // it instead of stopping (safety while it is empty: see VoteGuard).
+            allow_log_reversion: Some(true),
             purge_batch_size: 256,
             ..Default::default()
         }
@@ -147,13 +169,14 @@ impl Node {
             identity,
             persisted: Mutex::new(persisted),
             persist_file,
-            data_dir,
             ready_leader: Mutex::new(None),
             freshness: Mutex::new(Freshness::default()),
             incoming: Mutex::new(HashMap::new()),
             started: Instant::now(),
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
+            catalog_retry: Default::default(),
+            vote_guard: Mutex::new(if pristine { VoteGuard::Pending } else { VoteGuard::Open }),
         });
         let handler = Arc::new(RpcHandler { node: inner.clone() });
         let bound = transport.listen(&config.peer_addrs, handler).await?;
@@ -162,6 +185,9 @@ impl Node {
         tokio::spawn(node.clone().watch_leadership());
         if config.bootstrap_expect.is_some() {
             tokio::spawn(node.clone().bootstrap_when_expected());
+        }
+        if pristine {
+            tokio::spawn(node.clone().resolve_vote_guard());
         }
         Ok(node)
     }
@@ -245,6 +271,7 @@ impl Node {
         let mut last_key: Option<(Option<NodeId>, u64)> = None;
         let mut was_leader = false;
         let mut quorum_ok = true;
+        let mut catalog_ready = false;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
@@ -275,10 +302,12 @@ impl Node {
                 }
                 last_key = Some(key);
                 was_leader = is_leader;
+                catalog_ready = false;
                 quorum_ok = true;
             }
             if is_leader {
-                let ok = quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(false);
+                // No acknowledgement yet right after an election is not a loss.
+                let ok = quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(true);
                 if ok != quorum_ok {
                     if ok {
                         tracing::info!("quorum regained");
@@ -288,12 +317,96 @@ impl Node {
                     quorum_ok = ok;
                 }
             }
+            if is_leader && !catalog_ready {
+                let node = self.clone();
+                catalog_ready = true;
+                tokio::spawn(async move {
+                    if let Err(e) = node.ensure_catalog().await {
+                        tracing::warn!(error = %e, "could not initialise the catalog yet; will retry");
+                        node.inner.catalog_retry.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+            if self.inner.catalog_retry.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                catalog_ready = false;
+            }
+            if self.inner.persisted.lock().cluster_id.is_none() {
+                if let Some(id) = self.replicated_cluster_id() {
+                    let epoch = self.inner.persisted.lock().epoch;
+                    self.adopt(Some(id), epoch);
+                }
+            }
             // Keep clients only for current members.
             let members: Vec<NodeId> = m.membership_config.membership().nodes().map(|(id, _)| *id).collect();
             if !members.is_empty() {
                 self.inner.transport.retain_peers(&members);
             }
             let _ = self.inner.store.persist_applied_if_idle();
+        }
+    }
+
+    /// Refuses a vote request while this node may not vote (see [`VoteGuard`]).
+    pub(crate) fn check_may_vote(&self) -> Result<(), quorate_transport::RemoteError> {
+        let mut g = self.inner.vote_guard.lock();
+        match *g {
+            VoteGuard::Open => Ok(()),
+            VoteGuard::UntilIndex(i) => {
+                let last = self.inner.log.last_log_id().map(|l| l.index).unwrap_or(0);
+                if last >= i {
+                    tracing::info!(index = last, "caught up after rejoining; voting again");
+                    *g = VoteGuard::Open;
+                    Ok(())
+                } else {
+                    Err(quorate_transport::RemoteError::new(
+                        "refused",
+                        format!("n{} lost its data and is catching up (log {last} of {i}); it does not vote yet", self.id()),
+                    ))
+                }
+            }
+            VoteGuard::Pending => Err(quorate_transport::RemoteError::new(
+                "refused",
+                format!("n{} started with an empty log and has not yet asked its peers whether a cluster exists", self.id()),
+            )),
+        }
+    }
+
+    /// Asks the configured peers whether a cluster already exists, to settle [`VoteGuard`].
+    async fn resolve_vote_guard(self) {
+        loop {
+            let mut formed = false;
+            let mut answered = 0usize;
+            let mut required = 0u64;
+            for p in &self.inner.config.peers {
+                let peer = self.inner.transport.peer(p.id, &p.addrs);
+                if let Ok(body) = peer.call(crate::network::method::NODE_INFO, Vec::new(), Duration::from_millis(800), true).await {
+                    if let Ok(r) = crate::network::decode::<crate::rpc::NodeInfoReply>(&body) {
+                        answered += 1;
+                        if r.initialized {
+                            formed = true;
+                            required = required.max(r.committed_index);
+                        }
+                    }
+                }
+            }
+            let settled = {
+                let mut g = self.inner.vote_guard.lock();
+                if *g != VoteGuard::Pending {
+                    true
+                } else if formed {
+                    tracing::warn!(required, "this node started with an empty log but the cluster exists: it rejoins and will not vote until caught up");
+                    *g = VoteGuard::UntilIndex(required);
+                    true
+                } else if answered == self.inner.config.peers.len() || !self.inner.log.is_pristine() {
+                    *g = VoteGuard::Open;
+                    true
+                } else {
+                    false
+                }
+            };
+            if settled {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 

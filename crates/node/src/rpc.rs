@@ -30,6 +30,12 @@ pub struct NodeInfoReply {
     pub initialized: bool,
     pub cluster_id: Option<String>,
     pub epoch: u64,
+    /// Current Raft term and committed index (a rejoining wiped node waits to reach it
+    /// before it votes).
+    #[serde(default)]
+    pub term: u64,
+    #[serde(default)]
+    pub committed_index: u64,
 }
 
 /// A snapshot being received.
@@ -70,10 +76,12 @@ impl Handler for RpcHandler {
                     Ok(encode(&r))
                 }
                 method::VOTE => {
+                    node.check_may_vote()?;
                     let req: VoteRequest<TypeConfig> = decode(&body).map_err(remote)?;
                     Ok(encode(&raft.vote(req).await))
                 }
                 method::PRE_VOTE => {
+                    node.check_may_vote()?;
                     let req: VoteRequest<TypeConfig> = decode(&body).map_err(remote)?;
                     Ok(encode(&raft.pre_vote(req).await))
                 }
@@ -113,12 +121,15 @@ impl Handler for RpcHandler {
                 method::NODE_INFO => {
                     let initialized = raft.is_initialized().await.unwrap_or(false);
                     let p = node.inner.persisted.lock().clone();
+                    let m = node.metrics();
                     Ok(encode(&NodeInfoReply {
                         node_id: node.id(),
                         info: node.node_info(),
                         initialized,
                         cluster_id: p.cluster_id,
                         epoch: p.epoch,
+                        term: m.current_term,
+                        committed_index: m.cluster_committed.as_ref().or(m.local_committed.as_ref()).map(|l| l.index).unwrap_or(0),
                     }))
                 }
                 method::STATUS => Ok(encode(&node.status().await)),

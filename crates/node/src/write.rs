@@ -242,7 +242,11 @@ impl Node {
                 }),
                 Err(e) => {
                     tx.rollback();
-                    return Err(NodeError::from(e).at_statement(i));
+                    let mut err = NodeError::from(e).at_statement(i);
+                    if req.statements.len() > 1 {
+                        err.message = format!("statement {} of {}: {}; nothing was applied", i + 1, req.statements.len(), err.message);
+                    }
+                    return Err(err);
                 }
             }
         }

@@ -34,7 +34,7 @@ pub struct StartArgs {
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("QUORATE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,openraft::core=error"));
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 

@@ -257,6 +257,16 @@ impl Store {
         self.inner.readers.query(sql, params, self.inner.config.max_result_bytes, &self.inner.frontier)
     }
 
+    /// Reads quorate's own catalog tables (no user-SQL checks). Does not wait for the
+    /// speculation frontier: use only for metadata where that is acceptable.
+    pub fn query_internal(&self, sql: &str, params: &[Value]) -> Result<StmtOutput, StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        let max = self.inner.config.max_result_bytes;
+        self.inner.readers.with_conn(|conn| stmt::run(conn, sql, params, max, true))
+    }
+
     /// Starts a read-only transaction on one snapshot (a read connection inside BEGIN).
     pub fn begin_read(&self) -> Result<ReadTx, StoreError> {
         if self.is_witness() {

@@ -464,6 +464,35 @@ impl WriteTx {
         result
     }
 
+    /// Runs one of quorate's own statements (on its `_quorate_*` catalog tables), bypassing
+    /// the checks user SQL gets. Its effects replicate like any other.
+    pub async fn execute_internal(&mut self, sql: &str, params: &[Value]) -> Result<StmtOutput, StoreError> {
+        self.check_epoch()?;
+        let max = self.inner.config.max_result_bytes;
+        let is_ddl = {
+            let first = sql.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            matches!(first.as_str(), "CREATE" | "DROP" | "ALTER")
+        };
+        if is_ddl {
+            if !self.held {
+                self.wait_drained().await?;
+                self.held = true;
+            }
+            self.flush_session(false)?;
+        }
+        let result = {
+            let w = self.writer()?;
+            w.guard.internal(|| stmt::run(&w.conn, sql, params, max, false))
+        };
+        if is_ddl {
+            if result.is_ok() {
+                self.push_op(Op::Ddl(sql.to_string()))?;
+            }
+            self.writer()?.start_session()?;
+        }
+        result
+    }
+
     /// `SAVEPOINT name`.
     pub fn savepoint(&mut self, name: &str) -> Result<(), StoreError> {
         self.check_epoch()?;
