@@ -40,6 +40,10 @@ pub struct Timeouts {
     pub commit_timeout_ms: u64,
     /// How long a transaction waits for the writer (MySQL error 1205 after that).
     pub lock_wait_timeout_ms: u64,
+    /// A transaction idle this long (its client sends nothing) is rolled back, so it cannot
+    /// hold the writer forever: SQLite has one writer, so an idle open transaction delays
+    /// every other write.
+    pub idle_in_transaction_ms: u64,
     /// How long a write or linearizable read waits for a leader before failing with
     /// "no quorum" (kept under a second, so clients never hang).
     pub no_quorum_fail_ms: u64,
@@ -55,6 +59,7 @@ impl Default for Timeouts {
             path_timeout_ms: 400,
             commit_timeout_ms: 5000,
             lock_wait_timeout_ms: 10_000,
+            idle_in_transaction_ms: 30_000,
             no_quorum_fail_ms: 900,
         }
     }

@@ -19,4 +19,5 @@ mod write;
 pub use members::{InitOutcome, MembershipOp};
 pub use node::{Node, StartError};
 pub use persist::Persisted;
+pub use session::{Session, SessionOptions, StatementKind};
 pub use status::{MemberStatus, PathView, Status};

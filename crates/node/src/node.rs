@@ -341,6 +341,11 @@ impl Node {
             if !members.is_empty() {
                 self.inner.transport.retain_peers(&members);
             }
+            let idle = Duration::from_millis(self.inner.config.timeouts.idle_in_transaction_ms);
+            let expired = self.inner.sessions.expire(idle);
+            if expired > 0 {
+                tracing::warn!(expired, "rolled back remote transactions idle for too long");
+            }
             let _ = self.inner.store.persist_applied_if_idle();
         }
     }

@@ -47,12 +47,48 @@ impl Node {
         }
     }
 
+    /// True if this node leads, has applied everything committed before its term, and a
+    /// majority acknowledged it recently enough that no other leader can exist (a lease
+    /// shorter than the minimum election timeout). Reads can then be served locally without
+    /// asking Raft.
+    fn lease_holds(&self) -> bool {
+        use openraft::async_runtime::WatchReceiver;
+        let rx = self.inner.raft.metrics();
+        let m = rx.borrow_watched();
+        if !m.state.is_leader() {
+            return false;
+        }
+        let lease_ms = self.inner.config.timeouts.election_timeout_min_ms;
+        let fresh = crate::node::quorum_ack_ms(&m).map(|ms| ms < lease_ms).unwrap_or(false);
+        fresh && self.inner.ready_leader.lock().as_ref() == Some(m.vote.leader_id())
+    }
+
+    /// A linearizable read on this node as leader, returning the store's output directly
+    /// (the MySQL front end's path).
+    pub(crate) async fn read_local_linearizable(&self, sql: &str, params: &[Value]) -> Result<quorate_store::StmtOutput, NodeError> {
+        if !self.lease_holds() {
+            if !self.inner.raft.is_leader() {
+                return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+            }
+            self.ensure_leader_ready().await?;
+            self.confirm_leadership().await?;
+        }
+        let (out, seen) = self.inner.store.query(sql, params)?;
+        if seen.visible_seq > seen.committed_seq {
+            self.wait_committed(seen).await?;
+        }
+        Ok(out)
+    }
+
     /// A linearizable read on this node, which must be the leader.
     pub(crate) async fn query_local_linearizable(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
-        if !self.inner.raft.is_leader() {
-            return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+        if !self.lease_holds() {
+            if !self.inner.raft.is_leader() {
+                return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+            }
+            self.ensure_leader_ready().await?;
+            self.confirm_leadership().await?;
         }
-        self.confirm_leadership().await?;
         self.query_local(req, None).await
     }
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, then runs the checks CI runs.
+#
+#   ./scripts/test.sh            everything (format, lints, unit + integration tests)
+#   QUICK=1 ./scripts/test.sh    skip the long cluster tests
+#
+# Needs: the Rust toolchain (cargo), and root for apt-get and for the tests that build
+# network namespaces (they skip with a message when not root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+need_pkgs=()
+command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-client)
+command -v sysbench >/dev/null 2>&1 || need_pkgs+=(sysbench)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+python3 -c 'import pymysql' >/dev/null 2>&1 || need_pkgs+=(python3-pymysql)
+if ((${#need_pkgs[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${need_pkgs[@]}" >/dev/null || echo "warning: could not install ${need_pkgs[*]}; tests that need them will say they skipped"
+  else
+    echo "note: not root (or no apt-get): not installing ${need_pkgs[*]}; tests that need them will say they skipped"
+  fi
+fi
+# PyMySQL from PyPI if Debian's package was not available.
+python3 -c 'import pymysql' >/dev/null 2>&1 || pip install -q pymysql >/dev/null 2>&1 || true
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "unit and crate tests"
+cargo test --workspace --exclude quorate
+
+log "cluster tests (real node processes on loopback)"
+if [ "${QUICK:-0}" = 1 ]; then
+  QUORATE_TEST_WRITE_SECS=10 cargo test -p quorate -- --test-threads=1
+else
+  cargo test -p quorate -- --test-threads=1
+fi
+
+log "all checks passed"
