@@ -36,7 +36,15 @@ fn parse_message(e: sqlparser::parser::ParserError) -> String {
 }
 
 pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {
-    let mut ast = parse(text)?;
+    let mut ast = match parse(text) {
+        Ok(a) => a,
+        // Locking reads add nothing (transactions are serializable); sqlparser does not
+        // know MySQL's old spelling of FOR SHARE.
+        Err(e) => match strip_lock_in_share_mode(text) {
+            Some(t) => parse(&t).map_err(|_| refine_parse_error(text, e))?,
+            None => return Err(refine_parse_error(text, e)),
+        },
+    };
     let mut rw = Rewriter::new(ctx, text);
     let (sqlite, kind) = match &mut ast {
         Ast::Query(q) => (vec![query(&mut rw, q)?], StatementKind::Read),
@@ -63,6 +71,27 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
         }
     };
     Ok(Statement::Sql { sqlite, kind, params, tables: rw.tables })
+}
+
+fn strip_lock_in_share_mode(text: &str) -> Option<String> {
+    const SUFFIX: &str = "LOCK IN SHARE MODE";
+    let t = text.trim_end();
+    let cut = t.len().checked_sub(SUFFIX.len())?;
+    (t.is_char_boundary(cut) && t[cut..].eq_ignore_ascii_case(SUFFIX)).then(|| t[..cut].to_string())
+}
+
+/// Names constructs that sqlparser does not parse at all, so that refusing them says why.
+fn refine_parse_error(text: &str, e: SqlError) -> SqlError {
+    let upper = text.to_ascii_uppercase();
+    for (needle, construct) in [
+        ("INTO OUTFILE", "SELECT ... INTO OUTFILE"),
+        ("INTO DUMPFILE", "SELECT ... INTO DUMPFILE"),
+    ] {
+        if upper.contains(needle) {
+            return SqlError::Unsupported { construct: construct.into() };
+        }
+    }
+    e
 }
 
 /// The first two words of a statement, to name it in an error.
@@ -123,7 +152,7 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     }
     let (tgt, _t, sqlite_name) = target(rw, &name)?;
     if let Some(a) = &ins.insert_alias {
-        if a.col_aliases.is_some() {
+        if a.col_aliases.as_ref().is_some_and(|c| !c.is_empty()) {
             return Err(SqlError::Unsupported {
                 construct: "INSERT ... AS alias(columns)".into(),
             });

@@ -146,6 +146,10 @@ pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
         rusqlite::Error::SqliteFailure(e, m) => {
             (e.code, e.extended_code, m.clone().unwrap_or_else(|| e.to_string()))
         }
+        // Errors found while preparing carry the message apart from the SQL text.
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            (error.code, error.extended_code, msg.clone())
+        }
         rusqlite::Error::InvalidParameterCount(got, want) => {
             return MysqlError::new(
                 1210,

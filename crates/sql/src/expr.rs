@@ -127,9 +127,55 @@ impl<'a> Rewriter<'a> {
             Some(start + pos)
         };
         let a = offset(span.start.line, span.start.column)?;
-        let b = offset(span.end.line, span.end.column)?;
+        let mut b = offset(span.end.line, span.end.column)?;
+        // sqlparser's span of a call may stop after the function name: take the argument
+        // list too.
+        let bytes = self.source.as_bytes();
+        while b > a
+            && (bytes[b - 1].is_ascii_alphanumeric() || bytes[b - 1] == b'_')
+            && bytes.get(b) == Some(&b'(')
+        {
+            b = match paren_end(self.source, b) {
+                Some(e) => e,
+                None => break,
+            };
+        }
         (a < b).then(|| self.source[a..b].to_string())
     }
+}
+
+/// The end (exclusive) of the parenthesised group starting at `open` (a `(`), skipping
+/// quoted text.
+fn paren_end(s: &str, open: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    let mut quote: Option<u8> = None;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Checks a resolved (database, table) pair.

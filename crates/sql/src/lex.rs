@@ -216,7 +216,7 @@ pub(crate) fn unescape(lit: &[u8]) -> Vec<u8> {
 }
 
 fn push_string_literal(out: &mut Vec<u8>, lit: &[u8]) {
-    let plain = lit.iter().all(|&b| b != 0 && b < 0x80);
+    let plain = lit.iter().all(|&b| b != 0 && b < 0x80) && !lit.windows(2).any(|w| w == b"\\0");
     if plain {
         out.extend_from_slice(lit);
         return;
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(texts("/*!40101 SET NAMES utf8 */"), vec!["SET NAMES utf8"]);
         assert_eq!(
             texts("CREATE TABLE t (a INT) /*! ENGINE = innodb */"),
-            vec!["CREATE TABLE t (a INT)    ENGINE = innodb"]
+            vec!["CREATE TABLE t (a INT)   ENGINE = innodb"]
         );
         assert!(texts("/*M!999999\\- enable the sandbox mode */").is_empty());
         assert!(texts("/*!90000 SET x = 1 */").is_empty());

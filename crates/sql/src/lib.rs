@@ -286,15 +286,17 @@ fn translate_one(text: &str, params: usize, ctx: &Context) -> Result<Statement, 
 pub fn drop_database_sql(conn: &rusqlite::Connection, db: &str) -> Result<Vec<String>, SqlError> {
     let prefix = format!("{db}.");
     let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
-         AND substr(name, 1, ?2) = ?1 ORDER BY name",
+        "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') \
+         AND substr(name, 1, ?2) = ?1 ORDER BY type = 'table', name",
     )?;
     let rows = stmt.query_map(rusqlite::params![prefix, prefix.len() as i64], |r| {
-        r.get::<_, String>(0)
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;
     let mut v = Vec::new();
     for r in rows {
-        v.push(format!("DROP TABLE IF EXISTS {}", names::quote(&r?)));
+        let (name, kind) = r?;
+        let kw = if kind == "view" { "VIEW" } else { "TABLE" };
+        v.push(format!("DROP {kw} IF EXISTS {}", names::quote(&name)));
     }
     Ok(v)
 }
