@@ -252,7 +252,7 @@ pub enum Statement {
 }
 
 /// Splits a COM_QUERY text into statements (respecting quotes, comments and version
-/// comments) and translates each. System variables (`SELECT @@version`) become calls of
+/// comments) and translates each. A `USE db` among them applies to the statements after it. System variables (`SELECT @@version`) become calls of
 /// `mysql_sysvar('version')`, user variables calls of `mysql_uservar('x')`, both provided
 /// by [`register_functions`]; unaliased expression columns are aliased with their MySQL
 /// text, so `SELECT @@version` returns a column named `@@version`.
@@ -268,8 +268,22 @@ pub fn translate_bytes(sql: &[u8], ctx: &Context) -> Result<Vec<Statement>, SqlE
         return Err(SqlError::EmptyQuery);
     }
     let mut out = Vec::with_capacity(chunks.len());
+    // A USE inside a multi-statement text changes the database of the statements after it.
+    let mut current: Option<String> = None;
     for c in &chunks {
-        out.push(translate_one(&c.text, c.params, ctx)?);
+        let local;
+        let ctx_now = match &current {
+            Some(db) => {
+                local = Context { current_db: Some(db.as_str()), catalog: ctx.catalog };
+                &local
+            }
+            None => ctx,
+        };
+        let s = translate_one(&c.text, c.params, ctx_now)?;
+        if let Statement::Use(db) = &s {
+            current = Some(db.clone());
+        }
+        out.push(s);
     }
     Ok(out)
 }
@@ -301,22 +315,23 @@ pub fn drop_database_sql(conn: &rusqlite::Connection, db: &str) -> Result<Vec<St
     Ok(v)
 }
 
-/// The SQLite statement (a PRAGMA) that a session variable assignment implies, if any.
+/// The SQLite statement (a PRAGMA) that assigning `value` to session variable `name` (as
+/// in [`SetVar::name`], after evaluating a [`SetValue::Expr`]) implies, if any.
 ///
-/// `foreign_key_checks = 0/1` maps to `PRAGMA foreign_keys = 0/1`. SQLite only honours that
-/// pragma outside a transaction; inside one, use `PRAGMA defer_foreign_keys = ON` instead
-/// (the caller knows which applies).
-pub fn pragma_for(var: &SetVar) -> Option<String> {
-    if var.scope == VarScope::User || var.name != "foreign_key_checks" {
+/// `foreign_key_checks = 0/1` maps to `PRAGMA foreign_keys = OFF/ON`. SQLite only honours
+/// that pragma outside a transaction; inside one, use `PRAGMA defer_foreign_keys = ON`
+/// instead (the caller knows which applies). `DEFAULT` (a NULL value here) means ON.
+pub fn pragma_for(name: &str, value: &rusqlite::types::Value) -> Option<String> {
+    use rusqlite::types::Value;
+    if !name.eq_ignore_ascii_case("foreign_key_checks") {
         return None;
     }
-    let on = match &var.value {
-        SetValue::Value(rusqlite::types::Value::Integer(i)) => *i != 0,
-        SetValue::Value(rusqlite::types::Value::Text(t)) => {
-            t.eq_ignore_ascii_case("on") || t == "1" || t.eq_ignore_ascii_case("true")
-        }
-        SetValue::Default => true,
-        _ => return None,
+    let on = match value {
+        Value::Integer(i) => *i != 0,
+        Value::Real(f) => *f != 0.0,
+        Value::Text(t) => !(t.eq_ignore_ascii_case("off") || t == "0" || t.eq_ignore_ascii_case("false")),
+        Value::Null => true,
+        Value::Blob(_) => return None,
     };
     Some(format!("PRAGMA foreign_keys = {}", if on { "ON" } else { "OFF" }))
 }

@@ -550,7 +550,7 @@ fn set_statements() {
     assert_eq!(v[0].value, SetValue::Value(t("ANSI")));
     assert_eq!((v[1].scope, v[1].name.as_str()), (VarScope::Global, "max_connections"));
     assert_eq!(v[3].value, SetValue::Value(i(0)));
-    assert_eq!(quorate_sql::pragma_for(&v[3]).as_deref(), Some("PRAGMA foreign_keys = OFF"));
+    assert_eq!(quorate_sql::pragma_for(&v[3].name, &i(0)).as_deref(), Some("PRAGMA foreign_keys = OFF"));
     let v = s("SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0");
     assert_eq!(v[0].scope, VarScope::User);
     assert_eq!(v[0].value, SetValue::Expr { sqlite: "mysql_sysvar('foreign_key_checks')".into() });

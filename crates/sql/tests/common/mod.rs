@@ -88,9 +88,6 @@ impl Db {
             }
             Statement::Set(vars) => {
                 for v in vars {
-                    if let Some(p) = quorate_sql::pragma_for(&v) {
-                        self.conn.execute_batch(&p).unwrap();
-                    }
                     let value = match &v.value {
                         SetValue::Value(x) => x.clone(),
                         SetValue::Default => Value::Null,
@@ -99,6 +96,11 @@ impl Db {
                             .query_row(&format!("SELECT {sqlite}"), [], |r| r.get(0))
                             .map_err(|e| quorate_sql::mysql_error(&e).to_string())?,
                     };
+                    if v.scope != VarScope::User {
+                        if let Some(p) = quorate_sql::pragma_for(&v.name, &value) {
+                            self.conn.execute_batch(&p).unwrap();
+                        }
+                    }
                     if v.scope == VarScope::User {
                         self.state.set_user_variable(&v.name, value);
                     } else {
