@@ -66,6 +66,14 @@ pub enum SqlError {
         /// The name as written.
         name: String,
     },
+    /// An expression chain longer than [`crate::EXPRESSION_CHAIN_MAX`] operators.
+    #[error("statement too complex: an expression chain of {operators} operators (at most {max})")]
+    TooComplex {
+        /// Operators counted.
+        operators: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The COM_QUERY text held no statement.
     #[error("Query was empty")]
     EmptyQuery,
@@ -127,6 +135,7 @@ impl SqlError {
                 MysqlError::new(1103, b"42000", format!("Incorrect table name '{name}'"))
             }
             SqlError::EmptyQuery => MysqlError::new(1065, b"42000", "Query was empty"),
+            SqlError::TooComplex { .. } => MysqlError::new(1436, b"HY000", self.to_string()),
             SqlError::NotCatalog(_) => MysqlError::new(1105, b"HY000", self.to_string()),
             SqlError::NoSuchTable { .. } => MysqlError::new(1146, b"42S02", self.to_string()),
             SqlError::UnknownDatabase(_) => MysqlError::new(1049, b"42000", self.to_string()),

@@ -19,6 +19,12 @@ use crate::SqlError;
 /// The highest `/*!NNNNN` version whose content is executed (MySQL 8.0.36).
 const VERSION_COMMENT_MAX: u64 = 80036;
 
+/// Longest chain of binary operators (summed over nesting levels) a statement may contain.
+/// A chain such as `a OR b OR c ...` parses without recursion into a tree as deep as the
+/// chain is long, and rewriting, printing and dropping that tree recurse: past this bound a
+/// 2 MiB thread stack (tokio's default) could overflow in an unoptimised build.
+pub const EXPRESSION_CHAIN_MAX: usize = 256;
+
 /// One statement of a COM_QUERY text after the first pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Chunk {
@@ -91,6 +97,18 @@ pub(crate) fn split(sql: &[u8]) -> Result<Vec<Chunk>, SqlError> {
                 out.push(b' ');
                 i += 2;
             }
+            b'?' if sql.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                // Already numbered (`?N` is not MySQL syntax; our own shapes use it).
+                let mut j = i + 1;
+                let mut n = 0usize;
+                while j < n_len(sql) && sql[j].is_ascii_digit() {
+                    n = n.saturating_mul(10).saturating_add((sql[j] - b'0') as usize);
+                    j += 1;
+                }
+                params = params.max(n);
+                out.extend_from_slice(&sql[i..j]);
+                i = j;
+            }
             b'?' => {
                 params += 1;
                 out.push(b'?');
@@ -111,6 +129,74 @@ pub(crate) fn split(sql: &[u8]) -> Result<Vec<Chunk>, SqlError> {
     Ok(chunks)
 }
 
+/// An upper estimate of the depth of the expression trees of a statement: binary operators
+/// are counted per nesting level since the last comma of that level, and the counts of the
+/// enclosing levels are added.
+fn expression_chain(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut levels: Vec<usize> = vec![0];
+    let mut max = 0;
+    let mut i = 0;
+    let mut prev_op = false;
+    while i < b.len() {
+        let c = b[i];
+        let mut op = false;
+        match c {
+            b'\'' | b'"' | b'`' => {
+                i = if c == b'`' { backtick_end(b, i) } else { string_end(b, i) }.unwrap_or(b.len());
+                prev_op = false;
+                continue;
+            }
+            b'(' => levels.push(0),
+            b')' => {
+                if levels.len() > 1 {
+                    levels.pop();
+                }
+            }
+            b',' => {
+                if let Some(l) = levels.last_mut() {
+                    *l = 0;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'<' | b'>' | b'!' | b'|' | b'&' | b'^' => {
+                op = true
+            }
+            c if c.is_ascii_alphabetic() => {
+                let s = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                let w = &text[s..i];
+                if ["AND", "OR", "XOR", "DIV", "MOD", "LIKE", "IS", "REGEXP"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k))
+                {
+                    if let Some(l) = levels.last_mut() {
+                        *l += 1;
+                    }
+                    max = max.max(levels.iter().sum());
+                }
+                prev_op = false;
+                continue;
+            }
+            _ => {}
+        }
+        if op && !prev_op {
+            if let Some(l) = levels.last_mut() {
+                *l += 1;
+            }
+            max = max.max(levels.iter().sum());
+        }
+        prev_op = op;
+        i += 1;
+    }
+    max
+}
+
+fn n_len(s: &[u8]) -> usize {
+    s.len()
+}
+
 fn finish(chunks: &mut Vec<Chunk>, out: &mut Vec<u8>, params: &mut usize) -> Result<(), SqlError> {
     let bytes = std::mem::take(out);
     let count = std::mem::take(params);
@@ -122,6 +208,10 @@ fn finish(chunks: &mut Vec<Chunk>, out: &mut Vec<u8>, params: &mut usize) -> Res
     let text = String::from_utf8(bytes).map_err(|_| SqlError::Syntax {
         message: "statement text outside string literals is not valid UTF-8".into(),
     })?;
+    let depth = expression_chain(&text);
+    if depth > EXPRESSION_CHAIN_MAX {
+        return Err(SqlError::TooComplex { operators: depth, max: EXPRESSION_CHAIN_MAX });
+    }
     chunks.push(Chunk { text: text.trim().to_string(), params: count });
     Ok(())
 }

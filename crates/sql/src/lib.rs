@@ -11,6 +11,7 @@
 //! `docs/MYSQL-COMPAT.md`.
 
 mod admin;
+mod cache;
 pub mod catalog;
 mod ddl;
 mod dml;
@@ -22,6 +23,8 @@ pub mod names;
 mod show;
 mod types;
 
+pub use cache::{SHAPES_MAX, ShapeCache};
+pub use lex::EXPRESSION_CHAIN_MAX;
 pub use catalog::{Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error};
 pub use functions::{SessionState, SessionValues, register_functions};
