@@ -208,6 +208,21 @@ pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
     }
 }
 
+/// [`mysql_error`] for an error of the SQLite statement `sqlite`: a foreign key failure of a
+/// DELETE is 1451 ("Cannot delete or update a parent row") rather than 1452.
+pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
+    let e = mysql_error(err);
+    let is_delete = sqlite.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("DELETE"));
+    if e.code == 1452 && is_delete {
+        return MysqlError::new(
+            1451,
+            b"23000",
+            "Cannot delete or update a parent row: a foreign key constraint fails",
+        );
+    }
+    e
+}
+
 fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
     use rusqlite::ffi;
     let rest = |prefix: &str| msg.strip_prefix(prefix).map(str::trim).unwrap_or("");
@@ -249,7 +264,7 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
         ffi::SQLITE_CONSTRAINT_FOREIGNKEY => MysqlError::new(
             1452,
             b"23000",
-            "Cannot add or update a child row (or delete a parent row): a foreign key constraint fails",
+            "Cannot add or update a child row: a foreign key constraint fails",
         ),
         ffi::SQLITE_CONSTRAINT_CHECK => {
             let name = rest("CHECK constraint failed:");

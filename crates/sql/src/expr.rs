@@ -194,6 +194,13 @@ pub(crate) fn check_table(db: &str, table: &str) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// Words MySQL accepts as unquoted names that SQLite reserves (SQLite 3.54's keywords that
+/// are not "fallback" identifiers, minus those MySQL reserves too).
+const SQLITE_ONLY_KEYWORDS: [&str; 8] = [
+    "TRANSACTION", "ESCAPE", "ISNULL", "NOTNULL", "RETURNING", "NOTHING", "AUTOINCREMENT",
+    "DEFERRABLE",
+];
+
 /// A quoted identifier (double quotes, as SQLite wants).
 pub(crate) fn qident(s: &str) -> Ident {
     Ident::with_quote('"', s)
@@ -315,6 +322,11 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_ident(&mut self, ident: &mut Ident) -> ControlFlow<()> {
         if ident.quote_style == Some('`') {
+            ident.quote_style = Some('"');
+        } else if ident.quote_style.is_none()
+            && SQLITE_ONLY_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k))
+        {
+            // Fine as a MySQL name, a syntax error for SQLite unless quoted.
             ident.quote_style = Some('"');
         }
         ControlFlow::Continue(())

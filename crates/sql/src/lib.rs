@@ -26,7 +26,7 @@ mod types;
 pub use cache::{SHAPES_MAX, ShapeCache};
 pub use lex::EXPRESSION_CHAIN_MAX;
 pub use catalog::{Catalog, ColumnInfo, TableInfo, table_info};
-pub use error::{MysqlError, SqlError, mysql_error};
+pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};
 pub use show::{Show, ShowResult, like_match, show, variables};
 pub use types::{ColumnMeta, MysqlType, column_flags, column_meta};

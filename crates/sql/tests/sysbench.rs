@@ -178,6 +178,35 @@ fn sysbench_text_protocol() {
     assert!(db.ok("SHOW TABLES").is_empty());
 }
 
+/// The shape cache returns exactly what the translator returns for sysbench's text-mode
+/// statements, and serves all but the first statement of each shape from its templates.
+#[test]
+fn sysbench_shape_cache_is_exact() {
+    let ctx = Context::with_db(Some("sbtest"));
+    let mut cache = quorate_sql::ShapeCache::default();
+    let mut n = 0;
+    for k in 1..=50i64 {
+        let statements = [
+            format!("SELECT c FROM sbtest1 WHERE id={k}"),
+            format!("SELECT c FROM sbtest1 WHERE id BETWEEN {k} AND {}", k + 99),
+            format!("SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN {k} AND {}", k + 99),
+            format!("SELECT c FROM sbtest1 WHERE id BETWEEN {k} AND {} ORDER BY c", k + 99),
+            format!("SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN {k} AND {} ORDER BY c", k + 99),
+            format!("UPDATE sbtest1 SET k=k+1 WHERE id={k}"),
+            format!("UPDATE sbtest1 SET c='{}' WHERE id={k}", c_value(k)),
+            format!("DELETE FROM sbtest1 WHERE id={k}"),
+            format!("INSERT INTO sbtest1 (id, k, c, pad) VALUES ({k}, {k}, '{}', '{}')", c_value(k), pad_value(k)),
+            format!("INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, {k}, '{}', '{}')", c_value(k), pad_value(k)),
+        ];
+        for s in &statements {
+            assert_eq!(cache.translate(s, &ctx), translate(s, &ctx), "{s}");
+            n += 1;
+        }
+    }
+    // The two INSERT forms differ only in a literal: 9 shapes.
+    assert_eq!(cache.hits, n - 9, "each of the 9 shapes is translated once");
+}
+
 /// Reads are classified as reads, writes as writes, so the session routes them right.
 #[test]
 fn sysbench_statement_kinds() {

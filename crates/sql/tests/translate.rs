@@ -72,6 +72,16 @@ fn internal_tables_are_unreachable() {
     ));
 }
 
+/// Column names that MySQL accepts unquoted but SQLite reserves still work.
+#[test]
+fn sqlite_only_keywords_as_names() {
+    let mut db = Db::new();
+    db.ok("CREATE TABLE k (transaction INT, escape INT, nothing INT)");
+    db.ok("INSERT INTO k (transaction, escape, nothing) VALUES (1, 2, 3)");
+    db.ok("UPDATE k SET transaction = transaction + 1 WHERE escape = 2");
+    assert_eq!(db.ok("SELECT transaction, k.escape FROM k ORDER BY nothing"), vec![vec![i(2), i(2)]]);
+}
+
 /// Statement kinds, placeholder counts and touched tables are reported.
 #[test]
 fn kinds_params_tables() {
@@ -702,6 +712,7 @@ fn error_mapping() {
         ("SELECT * FROM nope", "1146", "42S02"),
         ("SELECT nope FROM e", "1054", "42S22"),
         ("INSERT INTO f VALUES (1, 99)", "1452", "23000"),
+        ("INSERT INTO f VALUES (1, 1); DELETE FROM e WHERE id = 1", "1451", "23000"),
         ("CREATE TABLE e (x INT)", "1050", "42S01"),
         ("SELECT no_such_fn(1)", "1305", "42000"),
     ];

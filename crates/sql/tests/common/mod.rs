@@ -55,7 +55,7 @@ impl Db {
             Statement::Sql { sqlite, kind, .. } => {
                 let mut rows = Vec::new();
                 for q in sqlite {
-                    rows = self.query(&q).map_err(|e| quorate_sql::mysql_error(&e).to_string())?;
+                    rows = self.query(&q).map_err(|e| quorate_sql::mysql_error_for(&e, &q).to_string())?;
                     if kind == StatementKind::Write {
                         let id = self.conn.last_insert_rowid();
                         if q.starts_with("INSERT") || q.starts_with("REPLACE") {
