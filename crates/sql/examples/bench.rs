@@ -6,7 +6,10 @@ use std::time::Instant;
 use quorate_sql::{Context, ShapeCache, translate};
 
 fn c(n: u64) -> String {
-    (0..10).map(|g| format!("{:011}", (n * 7919 + g) % 100_000_000_000)).collect::<Vec<_>>().join("-")
+    (0..10)
+        .map(|g| format!("{:011}", (n * 7919 + g) % 100_000_000_000))
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 fn measure(name: &str, sqls: &[String], ctx: &Context) {
@@ -16,7 +19,13 @@ fn measure(name: &str, sqls: &[String], ctx: &Context) {
 
 fn measure_with(name: &str, sqls: &[String], ctx: &Context, cached: bool) {
     let mut cache = ShapeCache::default();
-    let mut run = |s: &str| if cached { cache.translate(s, ctx) } else { translate(s, ctx) };
+    let mut run = |s: &str| {
+        if cached {
+            cache.translate(s, ctx)
+        } else {
+            translate(s, ctx)
+        }
+    };
     let iterations = 200_000 / sqls.len().max(1);
     // Warm up.
     for s in sqls.iter().take(1000) {
@@ -37,7 +46,9 @@ fn measure_with(name: &str, sqls: &[String], ctx: &Context, cached: bool) {
 
 fn main() {
     let ctx = Context::with_db(Some("sbtest"));
-    let points: Vec<String> = (1..=1000).map(|i| format!("SELECT c FROM sbtest1 WHERE id={i}")).collect();
+    let points: Vec<String> = (1..=1000)
+        .map(|i| format!("SELECT c FROM sbtest1 WHERE id={i}"))
+        .collect();
     measure("point select (text)", &points, &ctx);
     let ps = vec!["SELECT c FROM sbtest1 WHERE id=?".to_string()];
     measure("point select (prepared, once)", &ps, &ctx);
@@ -54,15 +65,24 @@ fn main() {
     measure("insert 1 row (oltp_insert, text)", &inserts, &ctx);
     let multi: Vec<String> = (1..=250u64)
         .map(|i| {
-            let rows: Vec<String> =
-                (0..4).map(|j| format!("({}, '{}', '{}')", i + j, c(i + j), &c(i)[..59])).collect();
+            let rows: Vec<String> = (0..4)
+                .map(|j| format!("({}, '{}', '{}')", i + j, c(i + j), &c(i)[..59]))
+                .collect();
             format!("INSERT INTO sbtest1(k, c, pad) VALUES{}", rows.join(","))
         })
         .collect();
     measure("insert 4 rows (prepare bulk, text)", &multi, &ctx);
-    let upd: Vec<String> = (1..=1000).map(|i| format!("UPDATE sbtest1 SET k=k+1 WHERE id={i}")).collect();
+    let upd: Vec<String> = (1..=1000)
+        .map(|i| format!("UPDATE sbtest1 SET k=k+1 WHERE id={i}"))
+        .collect();
     measure("update index (text)", &upd, &ctx);
-    let range: Vec<String> =
-        (1..=1000).map(|i| format!("SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN {i} AND {} ORDER BY c", i + 99)).collect();
+    let range: Vec<String> = (1..=1000)
+        .map(|i| {
+            format!(
+                "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN {i} AND {} ORDER BY c",
+                i + 99
+            )
+        })
+        .collect();
     measure("distinct range (text)", &range, &ctx);
 }

@@ -1,6 +1,9 @@
 //! Probe (development aid): how long an operator chain translates on a 2 MiB stack.
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let kind = std::env::args().nth(2).unwrap_or_default();
     std::thread::Builder::new()
         .stack_size(2 << 20)

@@ -15,11 +15,15 @@ use crate::{
 };
 
 fn unsupported<T>(construct: impl Into<String>) -> Result<T, SqlError> {
-    Err(SqlError::Unsupported { construct: construct.into() })
+    Err(SqlError::Unsupported {
+        construct: construct.into(),
+    })
 }
 
 fn syntax<T>(msg: impl Into<String>) -> Result<T, SqlError> {
-    Err(SqlError::Syntax { message: msg.into() })
+    Err(SqlError::Syntax {
+        message: msg.into(),
+    })
 }
 
 /// A cursor over the tokens of one statement.
@@ -56,7 +60,11 @@ impl P<'_> {
         }
     }
     fn expect(&mut self, kw: &str) -> Result<(), SqlError> {
-        if self.eat(kw) { Ok(()) } else { syntax(format!("expected {kw} near '{}'", self.rest())) }
+        if self.eat(kw) {
+            Ok(())
+        } else {
+            syntax(format!("expected {kw} near '{}'", self.rest()))
+        }
     }
     fn next(&mut self) -> Option<Tok> {
         let t = self.t.get(self.i).map(|s| s.tok.clone());
@@ -75,7 +83,11 @@ impl P<'_> {
         }
     }
     fn end(&self) -> Result<(), SqlError> {
-        if self.done() { Ok(()) } else { syntax(format!("unexpected '{}'", self.rest())) }
+        if self.done() {
+            Ok(())
+        } else {
+            syntax(format!("unexpected '{}'", self.rest()))
+        }
     }
     /// An identifier (quoted or not).
     fn ident(&mut self) -> Result<String, SqlError> {
@@ -118,7 +130,10 @@ impl P<'_> {
             if self.eat_punct("(") {
                 self.eat_punct(")");
             }
-            return Ok(UserName { user: String::new(), host: String::new() });
+            return Ok(UserName {
+                user: String::new(),
+                host: String::new(),
+            });
         }
         let user = match self.next() {
             Some(Tok::Word(w)) | Some(Tok::Quoted(w)) | Some(Tok::Str(w)) => w,
@@ -161,13 +176,20 @@ fn check_db_name(name: &str) -> Result<(), SqlError> {
 /// Translates the statement if it is one of ours; `Ok(None)` sends it to sqlparser.
 pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, SqlError> {
     // Cheap first look: most statements on the hot path are DML.
-    let first = text.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    let first = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
     let first_up = first.to_ascii_uppercase();
     match first_up.as_str() {
         "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "" => return Ok(None),
         _ => {}
     }
-    let mut p = P { text, t: tokens(text)?, i: 0 };
+    let mut p = P {
+        text,
+        t: tokens(text)?,
+        i: 0,
+    };
     let stmt = match first_up.as_str() {
         "SHOW" => {
             p.i = 1;
@@ -176,9 +198,21 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
         "DESCRIBE" | "DESC" | "EXPLAIN" => {
             let next = p.peek_at(1);
             let is_query = next.is_none_or(|t| {
-                ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "FORMAT", "ANALYZE", "EXTENDED", "PARTITIONS", "TABLE"]
-                    .iter()
-                    .any(|k| t.is(k))
+                [
+                    "SELECT",
+                    "INSERT",
+                    "UPDATE",
+                    "DELETE",
+                    "REPLACE",
+                    "WITH",
+                    "FORMAT",
+                    "ANALYZE",
+                    "EXTENDED",
+                    "PARTITIONS",
+                    "TABLE",
+                ]
+                .iter()
+                .any(|k| t.is(k))
                     || t.is_punct("(")
             });
             if is_query {
@@ -195,7 +229,12 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
             p.end()?;
             let db = db_or_current(db, ctx)?;
             crate::expr::check_table(&db, &table)?;
-            Statement::Show(Show::Columns { db, table, full: false, like })
+            Statement::Show(Show::Columns {
+                db,
+                table,
+                full: false,
+                like,
+            })
         }
         "USE" => {
             p.i = 1;
@@ -205,7 +244,8 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
             Statement::Use(db)
         }
         "CREATE" | "DROP" | "ALTER"
-            if p.peek_at(1).is_some_and(|t| t.is("DATABASE") || t.is("SCHEMA")) =>
+            if p.peek_at(1)
+                .is_some_and(|t| t.is("DATABASE") || t.is("SCHEMA")) =>
         {
             let create = first_up == "CREATE";
             if first_up == "ALTER" {
@@ -228,10 +268,16 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
             check_db_name(&name)?;
             // Character set / collation options are ignored: everything is utf8mb4.
             if create {
-                Statement::CreateDatabase { name, if_not_exists: cond }
+                Statement::CreateDatabase {
+                    name,
+                    if_not_exists: cond,
+                }
             } else {
                 p.end()?;
-                Statement::DropDatabase { name, if_exists: cond }
+                Statement::DropDatabase {
+                    name,
+                    if_exists: cond,
+                }
             }
         }
         "BEGIN" => {
@@ -301,7 +347,9 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
         "LOCK" | "UNLOCK" => Statement::NoOp {
             reason: "LOCK / UNLOCK TABLES: every transaction is serializable",
         },
-        "FLUSH" => Statement::NoOp { reason: "FLUSH: there are no caches or logs to flush" },
+        "FLUSH" => Statement::NoOp {
+            reason: "FLUSH: there are no caches or logs to flush",
+        },
         "ANALYZE" | "OPTIMIZE" | "CHECK" | "REPAIR" | "CHECKSUM" => Statement::NoOp {
             reason: "table maintenance statements have nothing to do on quorate",
         },
@@ -309,9 +357,12 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
             if p.peek_at(1).is_some_and(|t| t.is("TABLE"))
                 && p.t.len() >= 2
                 && p.t[p.t.len() - 1].tok.is("KEYS")
-                && (p.t[p.t.len() - 2].tok.is("DISABLE") || p.t[p.t.len() - 2].tok.is("ENABLE")) =>
+                && (p.t[p.t.len() - 2].tok.is("DISABLE")
+                    || p.t[p.t.len() - 2].tok.is("ENABLE")) =>
         {
-            Statement::NoOp { reason: "ALTER TABLE ... DISABLE / ENABLE KEYS: indexes are always maintained" }
+            Statement::NoOp {
+                reason: "ALTER TABLE ... DISABLE / ENABLE KEYS: indexes are always maintained",
+            }
         }
         "CREATE" | "DROP" | "ALTER" | "RENAME" if p.peek_at(1).is_some_and(|t| t.is("USER")) => {
             users(&mut p, &first_up)?
@@ -342,22 +393,37 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
         "DO" => return unsupported("DO"),
         "CREATE"
             if p.t.iter().skip(1).take(6).any(|s| {
-                ["PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "SPATIAL", "FULLTEXT", "TEMPORARY"]
-                    .iter()
-                    .any(|k| s.tok.is(k))
+                [
+                    "PROCEDURE",
+                    "FUNCTION",
+                    "TRIGGER",
+                    "EVENT",
+                    "SPATIAL",
+                    "FULLTEXT",
+                    "TEMPORARY",
+                ]
+                .iter()
+                .any(|k| s.tok.is(k))
             }) =>
         {
-            let what = p
-                .t
-                .iter()
-                .skip(1)
-                .find(|s| {
-                    ["PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "SPATIAL", "FULLTEXT", "TEMPORARY"]
+            let what =
+                p.t.iter()
+                    .skip(1)
+                    .find(|s| {
+                        [
+                            "PROCEDURE",
+                            "FUNCTION",
+                            "TRIGGER",
+                            "EVENT",
+                            "SPATIAL",
+                            "FULLTEXT",
+                            "TEMPORARY",
+                        ]
                         .iter()
                         .any(|k| s.tok.is(k))
-                })
-                .and_then(|s| s.tok.name().map(str::to_uppercase))
-                .unwrap_or_default();
+                    })
+                    .and_then(|s| s.tok.name().map(str::to_uppercase))
+                    .unwrap_or_default();
             return unsupported(format!("CREATE {what}"));
         }
         _ => return Ok(None),
@@ -393,20 +459,34 @@ fn show(p: &mut P, ctx: &Context) -> Result<Show, SqlError> {
     } else {
         None
     };
-    let what = p.next().and_then(|t| t.name().map(str::to_ascii_uppercase)).unwrap_or_default();
+    let what = p
+        .next()
+        .and_then(|t| t.name().map(str::to_ascii_uppercase))
+        .unwrap_or_default();
     let from_db = |p: &mut P| -> Result<Option<String>, SqlError> {
-        if p.eat("FROM") || p.eat("IN") { Ok(Some(p.ident()?)) } else { Ok(None) }
+        if p.eat("FROM") || p.eat("IN") {
+            Ok(Some(p.ident()?))
+        } else {
+            Ok(None)
+        }
     };
     let s = match what.as_str() {
         "DATABASES" | "SCHEMAS" => Show::Databases { like: p.like()? },
         "TABLES" => {
             let db = db_or_current(from_db(p)?, ctx)?;
-            Show::Tables { db, full, like: p.like()? }
+            Show::Tables {
+                db,
+                full,
+                like: p.like()?,
+            }
         }
         "TABLE" => {
             p.expect("STATUS")?;
             let db = db_or_current(from_db(p)?, ctx)?;
-            Show::TableStatus { db, like: p.like()? }
+            Show::TableStatus {
+                db,
+                like: p.like()?,
+            }
         }
         "COLUMNS" | "FIELDS" => {
             if !(p.eat("FROM") || p.eat("IN")) {
@@ -419,7 +499,12 @@ fn show(p: &mut P, ctx: &Context) -> Result<Show, SqlError> {
             };
             let db = db_or_current(db, ctx)?;
             crate::expr::check_table(&db, &table)?;
-            Show::Columns { db, table, full, like: p.like()? }
+            Show::Columns {
+                db,
+                table,
+                full,
+                like: p.like()?,
+            }
         }
         "INDEX" | "INDEXES" | "KEYS" => {
             if !(p.eat("FROM") || p.eat("IN")) {
@@ -438,7 +523,10 @@ fn show(p: &mut P, ctx: &Context) -> Result<Show, SqlError> {
             Show::Index { db, table }
         }
         "CREATE" => {
-            let kind = p.next().and_then(|t| t.name().map(str::to_ascii_uppercase)).unwrap_or_default();
+            let kind = p
+                .next()
+                .and_then(|t| t.name().map(str::to_ascii_uppercase))
+                .unwrap_or_default();
             match kind.as_str() {
                 "TABLE" | "VIEW" => {
                     let (db, table) = p.object()?;
@@ -456,13 +544,22 @@ fn show(p: &mut P, ctx: &Context) -> Result<Show, SqlError> {
                     };
                     let name = p.ident()?;
                     names::check("database", &name)?;
-                    Show::CreateDatabase { name, if_not_exists }
+                    Show::CreateDatabase {
+                        name,
+                        if_not_exists,
+                    }
                 }
                 other => return unsupported(format!("SHOW CREATE {other}")),
             }
         }
-        "VARIABLES" => Show::Variables { global: scope_global == Some(true), like: p.like()? },
-        "STATUS" => Show::Status { global: scope_global == Some(true), like: p.like()? },
+        "VARIABLES" => Show::Variables {
+            global: scope_global == Some(true),
+            like: p.like()?,
+        },
+        "STATUS" => Show::Status {
+            global: scope_global == Some(true),
+            like: p.like()?,
+        },
         "PROCESSLIST" => Show::Processlist { full },
         "WARNINGS" => Show::Warnings,
         "ERRORS" => Show::Errors,
@@ -497,7 +594,10 @@ fn show(p: &mut P, ctx: &Context) -> Result<Show, SqlError> {
         "" => return syntax("SHOW what?"),
         other => return unsupported(format!("SHOW {other}")),
     };
-    if !matches!(s, Show::WarningCount | Show::ErrorCount | Show::Warnings | Show::Errors) {
+    if !matches!(
+        s,
+        Show::WarningCount | Show::ErrorCount | Show::Warnings | Show::Errors
+    ) {
         p.end()?;
     }
     Ok(s)
@@ -508,8 +608,12 @@ fn set_expr(text: &str, ctx: &Context) -> Result<String, SqlError> {
     let dialect = sqlparser::dialect::MySqlDialect {};
     let mut parser = sqlparser::parser::Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(|e| SqlError::Syntax { message: e.to_string() })?;
-    let mut e = parser.parse_expr().map_err(|e| SqlError::Syntax { message: e.to_string() })?;
+        .map_err(|e| SqlError::Syntax {
+            message: e.to_string(),
+        })?;
+    let mut e = parser.parse_expr().map_err(|e| SqlError::Syntax {
+        message: e.to_string(),
+    })?;
     let mut rw = Rewriter::new(ctx, text);
     let _ = e.visit(&mut rw);
     if let Some(err) = rw.error.take() {
@@ -550,7 +654,9 @@ fn set_value(toks: &[Spanned], text: &str, ctx: &Context) -> Result<SetValue, Sq
     }
     let start = toks[0].start;
     let end = toks[toks.len() - 1].end;
-    Ok(SetValue::Expr { sqlite: set_expr(&text[start..end], ctx)? })
+    Ok(SetValue::Expr {
+        sqlite: set_expr(&text[start..end], ctx)?,
+    })
 }
 
 fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
@@ -560,20 +666,27 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
             Some(t) => t.name().unwrap_or("utf8mb4").to_string(),
             None => return syntax("SET NAMES needs a character set"),
         };
-        let mut vars: Vec<SetVar> = ["character_set_client", "character_set_connection", "character_set_results"]
-            .iter()
-            .map(|n| SetVar {
-                scope: VarScope::Session,
-                name: n.to_string(),
-                value: if cs.eq_ignore_ascii_case("default") {
-                    SetValue::Default
-                } else {
-                    SetValue::Value(Value::Text(cs.to_ascii_lowercase()))
-                },
-            })
-            .collect();
+        let mut vars: Vec<SetVar> = [
+            "character_set_client",
+            "character_set_connection",
+            "character_set_results",
+        ]
+        .iter()
+        .map(|n| SetVar {
+            scope: VarScope::Session,
+            name: n.to_string(),
+            value: if cs.eq_ignore_ascii_case("default") {
+                SetValue::Default
+            } else {
+                SetValue::Value(Value::Text(cs.to_ascii_lowercase()))
+            },
+        })
+        .collect();
         if p.eat("COLLATE") {
-            let c = p.next().and_then(|t| t.name().map(str::to_string)).unwrap_or_default();
+            let c = p
+                .next()
+                .and_then(|t| t.name().map(str::to_string))
+                .unwrap_or_default();
             vars.push(SetVar {
                 scope: VarScope::Session,
                 name: "collation_connection".into(),
@@ -589,16 +702,34 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
         } else {
             p.i += 1;
         }
-        let cs = p.next().and_then(|t| t.name().map(str::to_string)).unwrap_or_default();
+        let cs = p
+            .next()
+            .and_then(|t| t.name().map(str::to_string))
+            .unwrap_or_default();
         p.end()?;
         let v = SetValue::Value(Value::Text(cs.to_ascii_lowercase()));
         return Ok(Statement::Set(vec![
-            SetVar { scope: VarScope::Session, name: "character_set_client".into(), value: v.clone() },
-            SetVar { scope: VarScope::Session, name: "character_set_results".into(), value: v },
+            SetVar {
+                scope: VarScope::Session,
+                name: "character_set_client".into(),
+                value: v.clone(),
+            },
+            SetVar {
+                scope: VarScope::Session,
+                name: "character_set_results".into(),
+                value: v,
+            },
         ]));
     }
     if p.eat("PASSWORD") {
-        let user = if p.eat("FOR") { p.user()? } else { UserName { user: String::new(), host: String::new() } };
+        let user = if p.eat("FOR") {
+            p.user()?
+        } else {
+            UserName {
+                user: String::new(),
+                host: String::new(),
+            }
+        };
         if !(p.eat_punct("=")) {
             return syntax("expected = after SET PASSWORD");
         }
@@ -614,7 +745,10 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
         };
         p.end()?;
         return Ok(Statement::AlterUser {
-            users: vec![UserSpec { name: user, password: Some(password) }],
+            users: vec![UserSpec {
+                name: user,
+                password: Some(password),
+            }],
             if_exists: false,
         });
     }
@@ -669,7 +803,11 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
     loop {
         let mut scope = VarScope::Session;
         let name = match p.next() {
-            Some(Tok::Word(w)) if ["GLOBAL", "SESSION", "LOCAL", "PERSIST", "PERSIST_ONLY"].iter().any(|k| w.eq_ignore_ascii_case(k)) => {
+            Some(Tok::Word(w))
+                if ["GLOBAL", "SESSION", "LOCAL", "PERSIST", "PERSIST_ONLY"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k)) =>
+            {
                 let up = w.to_ascii_uppercase();
                 scope = match up.as_str() {
                     "GLOBAL" => VarScope::Global,
@@ -684,11 +822,15 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
                 if let Some(n) = lower.strip_prefix("global.") {
                     scope = VarScope::Global;
                     n.to_string()
-                } else if let Some(n) =
-                    lower.strip_prefix("session.").or_else(|| lower.strip_prefix("local."))
+                } else if let Some(n) = lower
+                    .strip_prefix("session.")
+                    .or_else(|| lower.strip_prefix("local."))
                 {
                     n.to_string()
-                } else if let Some(n) = lower.strip_prefix("persist.").or_else(|| lower.strip_prefix("persist_only.")) {
+                } else if let Some(n) = lower
+                    .strip_prefix("persist.")
+                    .or_else(|| lower.strip_prefix("persist_only."))
+                {
                     scope = VarScope::Persist;
                     n.to_string()
                 } else {
@@ -717,7 +859,11 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
             p.i += 1;
         }
         let value = set_value(&p.t[start..p.i], p.text, ctx)?;
-        vars.push(SetVar { scope, name: name.to_ascii_lowercase(), value });
+        vars.push(SetVar {
+            scope,
+            name: name.to_ascii_lowercase(),
+            value,
+        });
         if !p.eat_punct(",") {
             break;
         }
@@ -735,7 +881,9 @@ fn user_list_specs(p: &mut P, with_password: bool) -> Result<Vec<UserSpec>, SqlE
             if p.eat("WITH") {
                 let _plugin = p.ident()?;
                 if p.eat("AS") {
-                    return unsupported("IDENTIFIED WITH ... AS 'hash' (give the password with BY)");
+                    return unsupported(
+                        "IDENTIFIED WITH ... AS 'hash' (give the password with BY)",
+                    );
                 }
                 if p.eat("BY") {
                     password = Some(p.string()?);
@@ -769,7 +917,10 @@ fn users(p: &mut P, verb: &str) -> Result<Statement, SqlError> {
             };
             let users = user_list_specs(p, true)?;
             // Account options (REQUIRE, WITH MAX_..., PASSWORD EXPIRE, ...) are ignored.
-            Ok(Statement::CreateUser { users, if_not_exists })
+            Ok(Statement::CreateUser {
+                users,
+                if_not_exists,
+            })
         }
         "DROP" => {
             let if_exists = if p.eat("IF") {
@@ -804,7 +955,10 @@ fn users(p: &mut P, verb: &str) -> Result<Statement, SqlError> {
                 let pw = p.string()?;
                 return Ok(Statement::AlterUser {
                     users: vec![UserSpec {
-                        name: UserName { user: String::new(), host: String::new() },
+                        name: UserName {
+                            user: String::new(),
+                            host: String::new(),
+                        },
                         password: Some(pw),
                     }],
                     if_exists,
@@ -857,22 +1011,37 @@ fn grant_target(p: &mut P, ctx: &Context) -> Result<GrantTarget, SqlError> {
             if !star(p) {
                 return syntax("expected *.*");
             }
-            return Ok(GrantTarget { db: None, table: None });
+            return Ok(GrantTarget {
+                db: None,
+                table: None,
+            });
         }
         // `*` alone: every table of the current database.
         let db = db_or_current(None, ctx)?;
-        return Ok(GrantTarget { db: Some(db), table: None });
+        return Ok(GrantTarget {
+            db: Some(db),
+            table: None,
+        });
     }
     let a = p.ident()?;
     if p.eat_punct(".") {
         if star(p) {
-            return Ok(GrantTarget { db: Some(a), table: None });
+            return Ok(GrantTarget {
+                db: Some(a),
+                table: None,
+            });
         }
         let t = p.ident()?;
-        return Ok(GrantTarget { db: Some(a), table: Some(t) });
+        return Ok(GrantTarget {
+            db: Some(a),
+            table: Some(t),
+        });
     }
     let db = db_or_current(None, ctx)?;
-    Ok(GrantTarget { db: Some(db), table: Some(a) })
+    Ok(GrantTarget {
+        db: Some(db),
+        table: Some(a),
+    })
 }
 
 fn grant(p: &mut P, is_grant: bool, ctx: &Context) -> Result<Statement, SqlError> {
@@ -891,7 +1060,14 @@ fn grant(p: &mut P, is_grant: bool, ctx: &Context) -> Result<Statement, SqlError
             }
         }
         p.end()?;
-        return Ok(Statement::Revoke { privileges, on: GrantTarget { db: None, table: None }, from });
+        return Ok(Statement::Revoke {
+            privileges,
+            on: GrantTarget {
+                db: None,
+                table: None,
+            },
+            from,
+        });
     }
     if !p.eat("ON") {
         return unsupported("GRANT / REVOKE of roles");
@@ -919,8 +1095,17 @@ fn grant(p: &mut P, is_grant: bool, ctx: &Context) -> Result<Statement, SqlError
     }
     p.end()?;
     Ok(if is_grant {
-        Statement::Grant { privileges, on, to: users, with_grant_option }
+        Statement::Grant {
+            privileges,
+            on,
+            to: users,
+            with_grant_option,
+        }
     } else {
-        Statement::Revoke { privileges, on, from: users }
+        Statement::Revoke {
+            privileges,
+            on,
+            from: users,
+        }
     })
 }

@@ -24,7 +24,12 @@ pub const SHAPES_MAX: usize = 4096;
 #[derive(Debug, Clone)]
 enum Entry {
     /// The translation of the shape; literal `k` (0-based) is placeholder `?{params+1+k}`.
-    Template { sqlite: Vec<String>, kind: StatementKind, tables: Vec<String>, params: usize },
+    Template {
+        sqlite: Vec<String>,
+        kind: StatementKind,
+        tables: Vec<String>,
+        params: usize,
+    },
     /// Translate this shape the ordinary way.
     NotCacheable,
 }
@@ -61,7 +66,12 @@ struct Literal {
 impl ShapeCache {
     /// An empty cache holding at most `capacity` shapes.
     pub fn new(capacity: usize) -> Self {
-        ShapeCache { shapes: HashMap::new(), capacity: capacity.max(1), hits: 0, misses: 0 }
+        ShapeCache {
+            shapes: HashMap::new(),
+            capacity: capacity.max(1),
+            hits: 0,
+            misses: 0,
+        }
     }
 
     /// Forgets every shape (call after DDL).
@@ -94,10 +104,18 @@ impl ShapeCache {
         let key = (shape(chunk, &literals), ctx.current_db.map(str::to_string));
         if let Some(entry) = self.shapes.get(&key) {
             return match entry {
-                Entry::Template { sqlite, kind, tables, params } => {
+                Entry::Template {
+                    sqlite,
+                    kind,
+                    tables,
+                    params,
+                } => {
                     self.hits += 1;
                     Ok(vec![Statement::Sql {
-                        sqlite: sqlite.iter().map(|s| instantiate(s, *params, &literals)).collect(),
+                        sqlite: sqlite
+                            .iter()
+                            .map(|s| instantiate(s, *params, &literals))
+                            .collect(),
                         kind: *kind,
                         params: *params,
                         tables: tables.clone(),
@@ -112,12 +130,23 @@ impl ShapeCache {
         self.misses += 1;
         let entry = match translate_bytes(key.0.as_bytes(), ctx) {
             Ok(mut v) if v.len() == 1 => match v.remove(0) {
-                Statement::Sql { sqlite, kind, tables, params }
-                    if kind != StatementKind::Ddl
-                        && params == chunk.params + literals.len()
-                        && sqlite.iter().all(|s| usable_template(s, chunk.params, literals.len())) =>
+                Statement::Sql {
+                    sqlite,
+                    kind,
+                    tables,
+                    params,
+                } if kind != StatementKind::Ddl
+                    && params == chunk.params + literals.len()
+                    && sqlite
+                        .iter()
+                        .all(|s| usable_template(s, chunk.params, literals.len())) =>
                 {
-                    Entry::Template { sqlite, kind, tables, params: chunk.params }
+                    Entry::Template {
+                        sqlite,
+                        kind,
+                        tables,
+                        params: chunk.params,
+                    }
                 }
                 _ => Entry::NotCacheable,
             },
@@ -130,8 +159,16 @@ impl ShapeCache {
         // Translate this statement from its own text: identical result, and it reports
         // errors about the real literals.
         match self.shapes.get(&key) {
-            Some(Entry::Template { sqlite, kind, tables, params }) => Ok(vec![Statement::Sql {
-                sqlite: sqlite.iter().map(|s| instantiate(s, *params, &literals)).collect(),
+            Some(Entry::Template {
+                sqlite,
+                kind,
+                tables,
+                params,
+            }) => Ok(vec![Statement::Sql {
+                sqlite: sqlite
+                    .iter()
+                    .map(|s| instantiate(s, *params, &literals))
+                    .collect(),
                 kind: *kind,
                 params: *params,
                 tables: tables.clone(),
@@ -142,8 +179,13 @@ impl ShapeCache {
 }
 
 fn is_dml(text: &str) -> bool {
-    let first = text.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|k| first.eq_ignore_ascii_case(k))
+    let first = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
 }
 
 /// The literals of a normalised statement that may become placeholders.
@@ -154,17 +196,28 @@ fn literals(text: &str) -> Vec<Literal> {
     while i < b.len() {
         let c = b[i];
         let prev = if i > 0 { b[i - 1] } else { b' ' };
-        let prev_word = prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'$' || prev >= 0x80;
+        let prev_word =
+            prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'$' || prev >= 0x80;
         match c {
             b'\'' | b'"' => {
-                let Some(end) = quoted_end(b, i) else { return v };
+                let Some(end) = quoted_end(b, i) else {
+                    return v;
+                };
                 let body = &text[i + 1..end - 1];
                 // Introducers (_utf8mb4'x', N'x', X'..'), escapes and adjacent-literal
                 // concatenation stay in the shape.
                 let next_quote = b[end..].iter().find(|x| !x.is_ascii_whitespace());
                 if !prev_word && !body.contains('\\') && !matches!(next_quote, Some(b'\'' | b'"')) {
-                    let value = if c == b'\'' { body.replace("''", "'") } else { body.replace("\"\"", "\"") };
-                    v.push(Literal { start: i, end, sqlite: crate::names::literal(&value) });
+                    let value = if c == b'\'' {
+                        body.replace("''", "'")
+                    } else {
+                        body.replace("\"\"", "\"")
+                    };
+                    v.push(Literal {
+                        start: i,
+                        end,
+                        sqlite: crate::names::literal(&value),
+                    });
                 }
                 i = end;
             }
@@ -182,9 +235,14 @@ fn literals(text: &str) -> Vec<Literal> {
                         i += 1;
                     }
                 }
-                let is_word = i < b.len() && (b[i].is_ascii_alphabetic() || b[i] == b'_' || b[i] >= 0x80);
+                let is_word =
+                    i < b.len() && (b[i].is_ascii_alphabetic() || b[i] == b'_' || b[i] >= 0x80);
                 if !is_word {
-                    v.push(Literal { start, end: i, sqlite: text[start..i].to_string() });
+                    v.push(Literal {
+                        start,
+                        end: i,
+                        sqlite: text[start..i].to_string(),
+                    });
                 } else {
                     // 1e5, 0x1F, 12abc (an identifier): keep in the shape.
                     while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
@@ -363,13 +421,18 @@ mod tests {
         for s in statements {
             same(&mut c, s, Some("d"));
         }
-        assert_eq!(c.hits, 4, "point select, range, insert and the b = ? shape repeat");
+        assert_eq!(
+            c.hits, 4,
+            "point select, range, insert and the b = ? shape repeat"
+        );
     }
 
     /// Literals that are not placeholders stay in the shape; strings are re-quoted for SQLite.
     #[test]
     fn literal_scanning() {
-        let l = literals("SELECT a1, 'x''y', \"q\", 12.5, sbtest1 FROM t WHERE b = 0x1F AND c = _utf8'z'");
+        let l = literals(
+            "SELECT a1, 'x''y', \"q\", 12.5, sbtest1 FROM t WHERE b = 0x1F AND c = _utf8'z'",
+        );
         let got: Vec<&str> = l.iter().map(|l| l.sqlite.as_str()).collect();
         assert_eq!(got, vec!["'x''y'", "'q'", "12.5"]);
     }

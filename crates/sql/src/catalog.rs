@@ -119,7 +119,9 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some((kind, sql)) = row else { return Ok(None) };
+    let Some((kind, sql)) = row else {
+        return Ok(None);
+    };
     let (db, table) = names::split_sqlite_name(sqlite_name)
         .map(|(d, t)| (d.to_string(), t.to_string()))
         .unwrap_or_else(|| (String::new(), sqlite_name.to_string()));
@@ -163,8 +165,11 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
     }
 
     let mut indexes = Vec::new();
-    let mut pk_cols: Vec<(u32, String)> =
-        columns.iter().filter(|c| c.pk > 0).map(|c| (c.pk, c.name.clone())).collect();
+    let mut pk_cols: Vec<(u32, String)> = columns
+        .iter()
+        .filter(|c| c.pk > 0)
+        .map(|c| (c.pk, c.name.clone()))
+        .collect();
     pk_cols.sort();
     if !pk_cols.is_empty() {
         indexes.push(IndexInfo {
@@ -189,10 +194,17 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
             )?;
             let cols: Vec<(String, bool)> = s2
                 .query_map([&iname], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?))
+                    Ok((
+                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                        r.get(1)?,
+                    ))
                 })?
                 .collect::<Result<_, _>>()?;
-            indexes.push(IndexInfo { name: names::unmangle_index(&iname), unique, columns: cols });
+            indexes.push(IndexInfo {
+                name: names::unmangle_index(&iname),
+                unique,
+                columns: cols,
+            });
         }
     }
 
@@ -318,7 +330,11 @@ fn sqlite_tokens(sql: &str) -> Vec<T> {
                     j += 1;
                 }
                 let text = String::from_utf8_lossy(&s).into_owned();
-                v.push(if c == b'\'' { T::Str(text) } else { T::Quoted(text) });
+                v.push(if c == b'\'' {
+                    T::Str(text)
+                } else {
+                    T::Quoted(text)
+                });
                 i = j + 1;
             }
             b'(' => {
@@ -348,7 +364,8 @@ fn sqlite_tokens(sql: &str) -> Vec<T> {
             c if c.is_ascii_whitespace() => i += 1,
             c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
                 let s = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
+                {
                     i += 1;
                 }
                 v.push(T::Word(sql[s..i].to_string()));
@@ -416,7 +433,10 @@ fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
             T::Word(w) | T::Quoted(w) => w.clone(),
             _ => continue,
         };
-        let mut c = ScannedColumn { name, ..Default::default() };
+        let mut c = ScannedColumn {
+            name,
+            ..Default::default()
+        };
         for (i, t) in item.iter().enumerate() {
             if is_kw(t, "CONSTRAINT") {
                 if let Some(T::Quoted(n)) = item.get(i + 1) {

@@ -23,7 +23,9 @@ pub const TYPE_MARKER_PREFIX: &str = "mysql_type ";
 pub const ON_UPDATE_MARKER: &str = "mysql_on_update";
 
 fn unsupported<T>(construct: impl Into<String>) -> Result<T, SqlError> {
-    Err(SqlError::Unsupported { construct: construct.into() })
+    Err(SqlError::Unsupported {
+        construct: construct.into(),
+    })
 }
 
 fn visit<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
@@ -39,12 +41,23 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
         Ast::CreateTable(ct) => create_table(rw, ct),
         Ast::CreateIndex(ci) => create_index(rw, ci),
         Ast::AlterTable(at) => alter_table(rw, &at.name.clone(), &mut at.operations),
-        Ast::Drop { object_type, if_exists, names: list, temporary, table, .. } => {
+        Ast::Drop {
+            object_type,
+            if_exists,
+            names: list,
+            temporary,
+            table,
+            ..
+        } => {
             let ie = if *if_exists { "IF EXISTS " } else { "" };
             match object_type {
                 ObjectType::Table if *temporary => Ok(vec![]),
                 ObjectType::Table | ObjectType::View => {
-                    let kw = if matches!(object_type, ObjectType::Table) { "TABLE" } else { "VIEW" };
+                    let kw = if matches!(object_type, ObjectType::Table) {
+                        "TABLE"
+                    } else {
+                        "VIEW"
+                    };
                     let mut v = Vec::new();
                     for n in list.iter() {
                         let (_, _, s) = rw.table(n)?;
@@ -63,7 +76,10 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
                         if idx.eq_ignore_ascii_case("primary") {
                             return unsupported("dropping the PRIMARY KEY");
                         }
-                        v.push(format!("DROP INDEX {ie}{}", names::quote(&names::index(&db, &t, &idx))));
+                        v.push(format!(
+                            "DROP INDEX {ie}{}",
+                            names::quote(&names::index(&db, &t, &idx))
+                        ));
                     }
                     Ok(v)
                 }
@@ -99,9 +115,17 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
             } else {
                 String::new()
             };
-            let ine = if cv.if_not_exists { "IF NOT EXISTS " } else { "" };
+            let ine = if cv.if_not_exists {
+                "IF NOT EXISTS "
+            } else {
+                ""
+            };
             let create = format!("CREATE VIEW {ine}{} AS {}", names::quote(&s), cv.query);
-            Ok(if head.is_empty() { vec![create] } else { vec![head, create] })
+            Ok(if head.is_empty() {
+                vec![create]
+            } else {
+                vec![head, create]
+            })
         }
         other => unsupported(crate::dml::first_words(&other.to_string())),
     }
@@ -111,7 +135,9 @@ fn ident_name(e: &Expr) -> Result<String, SqlError> {
     match e {
         Expr::Identifier(i) => Ok(i.value.clone()),
         // `col(10)`: a prefix index; SQLite indexes the whole value.
-        Expr::Function(f) if f.name.0.len() == 1 => Ok(f.name.to_string().trim_matches(['`', '"']).to_string()),
+        Expr::Function(f) if f.name.0.len() == 1 => {
+            Ok(f.name.to_string().trim_matches(['`', '"']).to_string())
+        }
         other => unsupported(format!("index on expression {other}")),
     }
 }
@@ -157,7 +183,10 @@ fn is_auto_increment(opt: &ColumnOption) -> bool {
 fn default_sql(rw: &mut Rewriter, e: &mut Expr) -> Result<String, SqlError> {
     if let Expr::Function(f) = e {
         let n = f.name.to_string().to_ascii_lowercase();
-        if matches!(n.as_str(), "current_timestamp" | "now" | "localtime" | "localtimestamp") {
+        if matches!(
+            n.as_str(),
+            "current_timestamp" | "now" | "localtime" | "localtimestamp"
+        ) {
             return Ok("CURRENT_TIMESTAMP".into());
         }
     }
@@ -210,7 +239,10 @@ fn column_sql(
             ColumnOption::Comment(_) | ColumnOption::Invisible => {}
             ColumnOption::OnUpdate(e) => {
                 let n = e.to_string().to_ascii_lowercase();
-                if n.starts_with("current_timestamp") || n.starts_with("now(") || n.starts_with("localtimestamp") {
+                if n.starts_with("current_timestamp")
+                    || n.starts_with("now(")
+                    || n.starts_with("localtimestamp")
+                {
                     on_update = true;
                 } else {
                     return unsupported(format!("ON UPDATE {e}"));
@@ -232,11 +264,25 @@ fn column_sql(
                 checks.push(format!("CHECK ({})", c.expr));
             }
             ColumnOption::ForeignKey(f) => {
-                let (_, _, s) = rw.resolve(&f.foreign_table).map(|(d, t)| (d.clone(), t.clone(), names::table(&d, &t)))?;
-                let cols: Vec<String> = f.referred_columns.iter().map(|c| names::quote(&c.value)).collect();
-                fk = Some(format!("REFERENCES {} ({})", names::quote(&s), cols.join(", ")));
+                let (_, _, s) = rw
+                    .resolve(&f.foreign_table)
+                    .map(|(d, t)| (d.clone(), t.clone(), names::table(&d, &t)))?;
+                let cols: Vec<String> = f
+                    .referred_columns
+                    .iter()
+                    .map(|c| names::quote(&c.value))
+                    .collect();
+                fk = Some(format!(
+                    "REFERENCES {} ({})",
+                    names::quote(&s),
+                    cols.join(", ")
+                ));
             }
-            ColumnOption::Generated { generation_expr: Some(e), generation_expr_mode, .. } => {
+            ColumnOption::Generated {
+                generation_expr: Some(e),
+                generation_expr_mode,
+                ..
+            } => {
                 visit(rw, e)?;
                 let mode = match generation_expr_mode {
                     Some(sqlparser::ast::GeneratedExpressionMode::Stored) => " STORED",
@@ -281,7 +327,12 @@ fn column_sql(
         s.push_str(" CONSTRAINT ");
         names::quote_into(&mut s, &format!("{ENUM_CHECK_PREFIX}{name}"));
         let list: Vec<String> = values.iter().map(|v| names::literal(v)).collect();
-        let _ = write!(s, " CHECK ({} IN ({}))", names::quote(&name), list.join(","));
+        let _ = write!(
+            s,
+            " CHECK ({} IN ({}))",
+            names::quote(&name),
+            list.join(",")
+        );
     }
     for c in checks {
         let _ = write!(s, " {c}");
@@ -308,7 +359,11 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
         return unsupported("CREATE OR REPLACE TABLE");
     }
     let (db, t, sqlite_name) = rw.table(&ct.name)?;
-    let ine = if ct.if_not_exists { "IF NOT EXISTS " } else { "" };
+    let ine = if ct.if_not_exists {
+        "IF NOT EXISTS "
+    } else {
+        ""
+    };
     if let Some(like) = &ct.like {
         let src = match like {
             sqlparser::ast::CreateTableLikeKind::Parenthesized(l)
@@ -330,15 +385,33 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
             }
             TableConstraint::Unique(u) => {
                 let (cols, sql_cols) = index_columns(&u.columns)?;
-                let name = u.index_name.as_ref().or(u.name.as_ref()).map(|i| i.value.clone());
-                indexes.push(IndexDef { name, unique: true, columns: cols, sql_cols });
+                let name = u
+                    .index_name
+                    .as_ref()
+                    .or(u.name.as_ref())
+                    .map(|i| i.value.clone());
+                indexes.push(IndexDef {
+                    name,
+                    unique: true,
+                    columns: cols,
+                    sql_cols,
+                });
             }
             TableConstraint::Index(i) => {
                 let (cols, sql_cols) = index_columns(&i.columns)?;
-                indexes.push(IndexDef { name: i.name.as_ref().map(|n| n.value.clone()), unique: false, columns: cols, sql_cols });
+                indexes.push(IndexDef {
+                    name: i.name.as_ref().map(|n| n.value.clone()),
+                    unique: false,
+                    columns: cols,
+                    sql_cols,
+                });
             }
             TableConstraint::FulltextOrSpatial(f) => {
-                return unsupported(if f.fulltext { "FULLTEXT index" } else { "SPATIAL index" });
+                return unsupported(if f.fulltext {
+                    "FULLTEXT index"
+                } else {
+                    "SPATIAL index"
+                });
             }
             TableConstraint::ForeignKey(fk) => {
                 let (rdb, rt) = rw.resolve(&fk.foreign_table)?;
@@ -349,7 +422,11 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
                     s.push(' ');
                 }
                 let cols: Vec<String> = fk.columns.iter().map(|c| names::quote(&c.value)).collect();
-                let rcols: Vec<String> = fk.referred_columns.iter().map(|c| names::quote(&c.value)).collect();
+                let rcols: Vec<String> = fk
+                    .referred_columns
+                    .iter()
+                    .map(|c| names::quote(&c.value))
+                    .collect();
                 let _ = write!(
                     s,
                     "FOREIGN KEY ({}) REFERENCES {} ({})",
@@ -381,7 +458,11 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
     }
     // Column-level PRIMARY KEY.
     for col in ct.columns.iter() {
-        if col.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
+        if col
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+        {
             pk_cols = vec![col.name.value.clone()];
         }
     }
@@ -411,7 +492,9 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
 
     let mut items = Vec::with_capacity(ct.columns.len() + 2);
     for col in ct.columns.iter_mut() {
-        let is_ai = auto_inc.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&col.name.value));
+        let is_ai = auto_inc
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(&col.name.value));
         let mut dummy_pk = Vec::new();
         let s = column_sql(rw, col, binary_default, is_ai, &mut indexes, &mut dummy_pk)?;
         items.push(s);
@@ -423,7 +506,11 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
     items.extend(table_items);
 
     let mut out = Vec::with_capacity(1 + indexes.len());
-    out.push(format!("CREATE TABLE {ine}{} (\n  {}\n)", names::quote(&sqlite_name), items.join(",\n  ")));
+    out.push(format!(
+        "CREATE TABLE {ine}{} (\n  {}\n)",
+        names::quote(&sqlite_name),
+        items.join(",\n  ")
+    ));
     let mut used: Vec<String> = Vec::new();
     for ix in indexes {
         let base = ix.name.clone().unwrap_or_else(|| ix.columns[0].clone());
@@ -495,14 +582,20 @@ fn create_index(rw: &mut Rewriter, ci: &mut CreateIndex) -> Result<Vec<String>, 
         }
     }
     let (db, t, sqlite_name) = rw.table(&ci.table_name)?;
-    let Some(name) = &ci.name else { return unsupported("CREATE INDEX without a name") };
+    let Some(name) = &ci.name else {
+        return unsupported("CREATE INDEX without a name");
+    };
     let iname = name.to_string().trim_matches(['`', '"']).to_string();
     names::check("index", &iname)?;
     let (_, cols) = index_columns(&ci.columns)?;
     Ok(vec![format!(
         "CREATE {}INDEX {}{} ON {} {}",
         if ci.unique { "UNIQUE " } else { "" },
-        if ci.if_not_exists { "IF NOT EXISTS " } else { "" },
+        if ci.if_not_exists {
+            "IF NOT EXISTS "
+        } else {
+            ""
+        },
         names::quote(&names::index(&db, &t, &iname)),
         names::quote(&sqlite_name),
         cols
@@ -512,7 +605,11 @@ fn create_index(rw: &mut Rewriter, ci: &mut CreateIndex) -> Result<Vec<String>, 
 fn rename(rw: &mut Rewriter, old: &ObjectName, new: &ObjectName) -> Result<Vec<String>, SqlError> {
     let (odb, ot, os) = rw.table(old)?;
     let (ndb, nt, ns) = rw.table(new)?;
-    let mut v = vec![format!("ALTER TABLE {} RENAME TO {}", names::quote(&os), names::quote(&ns))];
+    let mut v = vec![format!(
+        "ALTER TABLE {} RENAME TO {}",
+        names::quote(&os),
+        names::quote(&ns)
+    )];
     // Index names carry the table name: recreate them under the new one when the schema
     // is known (SQLite cannot rename an index).
     if let Some(cat) = rw.ctx.catalog {
@@ -520,11 +617,19 @@ fn rename(rw: &mut Rewriter, old: &ObjectName, new: &ObjectName) -> Result<Vec<S
             let old_ix = format!("\"{}.", names::table(&odb, &ot).replace('"', "\"\""));
             let new_ix = format!("\"{}.", names::table(&ndb, &nt).replace('"', "\"\""));
             for s in sqls.iter().skip(1) {
-                let Some(start) = s.find(&old_ix) else { continue };
-                let end = s[start + 1..].find('"').map(|e| start + 1 + e).unwrap_or(s.len());
+                let Some(start) = s.find(&old_ix) else {
+                    continue;
+                };
+                let end = s[start + 1..]
+                    .find('"')
+                    .map(|e| start + 1 + e)
+                    .unwrap_or(s.len());
                 let old_name = &s[start..=end];
                 v.push(format!("DROP INDEX {old_name}"));
-                v.push(s.replacen(&old_ix, &new_ix, 1).replace(&names::quote(&os), &names::quote(&ns)));
+                v.push(
+                    s.replacen(&old_ix, &new_ix, 1)
+                        .replace(&names::quote(&os), &names::quote(&ns)),
+                );
             }
         }
     }
@@ -541,11 +646,19 @@ fn alter_table(
     let mut v = Vec::new();
     for op in ops.iter_mut() {
         match op {
-            AlterTableOperation::AddColumn { column_def, if_not_exists, .. } => {
+            AlterTableOperation::AddColumn {
+                column_def,
+                if_not_exists,
+                ..
+            } => {
                 if *if_not_exists {
                     return unsupported("ADD COLUMN IF NOT EXISTS");
                 }
-                if column_def.options.iter().any(|o| is_auto_increment(&o.option)) {
+                if column_def
+                    .options
+                    .iter()
+                    .any(|o| is_auto_increment(&o.option))
+                {
                     return unsupported("ADD COLUMN ... AUTO_INCREMENT");
                 }
                 let mut uniques = Vec::new();
@@ -566,10 +679,16 @@ fn alter_table(
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
                 for c in column_names.iter() {
-                    v.push(format!("ALTER TABLE {q} DROP COLUMN {}", names::quote(&c.value)));
+                    v.push(format!(
+                        "ALTER TABLE {q} DROP COLUMN {}",
+                        names::quote(&c.value)
+                    ));
                 }
             }
-            AlterTableOperation::RenameColumn { old_column_name, new_column_name } => v.push(format!(
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => v.push(format!(
                 "ALTER TABLE {q} RENAME COLUMN {} TO {}",
                 names::quote(&old_column_name.value),
                 names::quote(&new_column_name.value)
@@ -583,8 +702,15 @@ fn alter_table(
             AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
                 TableConstraint::Index(i) => {
                     let (cols, sql_cols) = index_columns(&i.columns)?;
-                    let n = i.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| cols[0].clone());
-                    v.push(format!("CREATE INDEX {} ON {q} {sql_cols}", names::quote(&names::index(&db, &t, &n))));
+                    let n = i
+                        .name
+                        .as_ref()
+                        .map(|n| n.value.clone())
+                        .unwrap_or_else(|| cols[0].clone());
+                    v.push(format!(
+                        "CREATE INDEX {} ON {q} {sql_cols}",
+                        names::quote(&names::index(&db, &t, &n))
+                    ));
                 }
                 TableConstraint::Unique(u) => {
                     let (cols, sql_cols) = index_columns(&u.columns)?;
@@ -610,23 +736,44 @@ fn alter_table(
                 }
             },
             AlterTableOperation::DropIndex { name } => {
-                v.push(format!("DROP INDEX {}", names::quote(&names::index(&db, &t, &name.value))));
+                v.push(format!(
+                    "DROP INDEX {}",
+                    names::quote(&names::index(&db, &t, &name.value))
+                ));
             }
-            AlterTableOperation::DropConstraint { name, if_exists, .. } => {
+            AlterTableOperation::DropConstraint {
+                name, if_exists, ..
+            } => {
                 // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
                 let ie = if *if_exists { "IF EXISTS " } else { "" };
-                v.push(format!("DROP INDEX {ie}{}", names::quote(&names::index(&db, &t, &name.value))));
+                v.push(format!(
+                    "DROP INDEX {ie}{}",
+                    names::quote(&names::index(&db, &t, &name.value))
+                ));
             }
             AlterTableOperation::AutoIncrement { .. }
             | AlterTableOperation::Algorithm { .. }
             | AlterTableOperation::Lock { .. } => {}
-            AlterTableOperation::DropPrimaryKey { .. } => return unsupported("ALTER TABLE DROP PRIMARY KEY"),
-            AlterTableOperation::DropForeignKey { .. } => return unsupported("ALTER TABLE DROP FOREIGN KEY"),
-            AlterTableOperation::ModifyColumn { .. } => return unsupported("ALTER TABLE MODIFY COLUMN"),
-            AlterTableOperation::ChangeColumn { .. } => return unsupported("ALTER TABLE CHANGE COLUMN"),
-            AlterTableOperation::AlterColumn { .. } => return unsupported("ALTER TABLE ALTER COLUMN"),
+            AlterTableOperation::DropPrimaryKey { .. } => {
+                return unsupported("ALTER TABLE DROP PRIMARY KEY");
+            }
+            AlterTableOperation::DropForeignKey { .. } => {
+                return unsupported("ALTER TABLE DROP FOREIGN KEY");
+            }
+            AlterTableOperation::ModifyColumn { .. } => {
+                return unsupported("ALTER TABLE MODIFY COLUMN");
+            }
+            AlterTableOperation::ChangeColumn { .. } => {
+                return unsupported("ALTER TABLE CHANGE COLUMN");
+            }
+            AlterTableOperation::AlterColumn { .. } => {
+                return unsupported("ALTER TABLE ALTER COLUMN");
+            }
             other => {
-                return unsupported(format!("ALTER TABLE {}", crate::dml::first_words(&other.to_string())));
+                return unsupported(format!(
+                    "ALTER TABLE {}",
+                    crate::dml::first_words(&other.to_string())
+                ));
             }
         }
     }

@@ -18,13 +18,20 @@ pub(crate) fn parse(text: &str) -> Result<Ast, SqlError> {
     let dialect = MySqlDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(|e| SqlError::Syntax { message: parse_message(e) })?;
-    let stmt = parser.parse_statement().map_err(|e| SqlError::Syntax { message: parse_message(e) })?;
+        .map_err(|e| SqlError::Syntax {
+            message: parse_message(e),
+        })?;
+    let stmt = parser.parse_statement().map_err(|e| SqlError::Syntax {
+        message: parse_message(e),
+    })?;
     // Trailing tokens after one complete statement are a syntax error.
     while parser.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
     if parser.peek_token().token != sqlparser::tokenizer::Token::EOF {
         return Err(SqlError::Syntax {
-            message: format!("unexpected '{}' after the end of the statement", parser.peek_token()),
+            message: format!(
+                "unexpected '{}' after the end of the statement",
+                parser.peek_token()
+            ),
         });
     }
     Ok(stmt)
@@ -32,7 +39,9 @@ pub(crate) fn parse(text: &str) -> Result<Ast, SqlError> {
 
 fn parse_message(e: sqlparser::parser::ParserError) -> String {
     let s = e.to_string();
-    s.strip_prefix("sql parser error: ").unwrap_or(&s).to_string()
+    s.strip_prefix("sql parser error: ")
+        .unwrap_or(&s)
+        .to_string()
 }
 
 pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {
@@ -63,14 +72,22 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
                     });
                 }
             };
-            (vec![format!("EXPLAIN QUERY PLAN {inner}")], StatementKind::Read)
+            (
+                vec![format!("EXPLAIN QUERY PLAN {inner}")],
+                StatementKind::Read,
+            )
         }
         other => {
             let sqlite = ddl::translate(&mut rw, other)?;
             (sqlite, StatementKind::Ddl)
         }
     };
-    Ok(Statement::Sql { sqlite, kind, params, tables: rw.tables })
+    Ok(Statement::Sql {
+        sqlite,
+        kind,
+        params,
+        tables: rw.tables,
+    })
 }
 
 fn strip_lock_in_share_mode(text: &str) -> Option<String> {
@@ -88,7 +105,9 @@ fn refine_parse_error(text: &str, e: SqlError) -> SqlError {
         ("INTO DUMPFILE", "SELECT ... INTO DUMPFILE"),
     ] {
         if upper.contains(needle) {
-            return SqlError::Unsupported { construct: construct.into() };
+            return SqlError::Unsupported {
+                construct: construct.into(),
+            };
         }
     }
     e
@@ -96,7 +115,11 @@ fn refine_parse_error(text: &str, e: SqlError) -> SqlError {
 
 /// The first two words of a statement, to name it in an error.
 pub(crate) fn first_words(s: &str) -> String {
-    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase()
+    s.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase()
 }
 
 fn finish<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
@@ -124,11 +147,13 @@ fn assignment_column(a: &Assignment) -> Result<String, SqlError> {
         // SQLite does not accept a qualified column on the left of SET.
         AssignmentTarget::ColumnName(n) => match n.0.last() {
             Some(sqlparser::ast::ObjectNamePart::Identifier(i)) => Ok(names::quote(&i.value)),
-            _ => Err(SqlError::Unsupported { construct: format!("assignment to {n}") }),
+            _ => Err(SqlError::Unsupported {
+                construct: format!("assignment to {n}"),
+            }),
         },
-        AssignmentTarget::Tuple(_) => {
-            Err(SqlError::Unsupported { construct: "tuple assignment".into() })
-        }
+        AssignmentTarget::Tuple(_) => Err(SqlError::Unsupported {
+            construct: "tuple assignment".into(),
+        }),
     }
 }
 
@@ -142,13 +167,21 @@ fn column_name(n: &ObjectName) -> String {
 fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     let name = match &ins.table {
         TableObject::TableName(n) => n.clone(),
-        _ => return Err(SqlError::Unsupported { construct: "INSERT INTO TABLE FUNCTION".into() }),
+        _ => {
+            return Err(SqlError::Unsupported {
+                construct: "INSERT INTO TABLE FUNCTION".into(),
+            });
+        }
     };
     if ins.returning.is_some() {
-        return Err(SqlError::Unsupported { construct: "INSERT ... RETURNING".into() });
+        return Err(SqlError::Unsupported {
+            construct: "INSERT ... RETURNING".into(),
+        });
     }
     if ins.partitioned.is_some() {
-        return Err(SqlError::Unsupported { construct: "INSERT ... PARTITION".into() });
+        return Err(SqlError::Unsupported {
+            construct: "INSERT ... PARTITION".into(),
+        });
     }
     let (tgt, _t, sqlite_name) = target(rw, &name)?;
     if let Some(a) = &ins.insert_alias {
@@ -167,13 +200,19 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
         let mut row = Vec::new();
         columns.clear();
         for a in &ins.assignments {
-            columns.push(assignment_column(a)?.trim_matches('"').replace("\"\"", "\""));
+            columns.push(
+                assignment_column(a)?
+                    .trim_matches('"')
+                    .replace("\"\"", "\""),
+            );
             row.push(a.value.clone());
         }
         source = Some(Box::new(values_query(vec![row])));
     }
     let Some(mut source) = source else {
-        return Err(SqlError::Unsupported { construct: "INSERT without values".into() });
+        return Err(SqlError::Unsupported {
+            construct: "INSERT without values".into(),
+        });
     };
 
     // Columns whose value is the DEFAULT keyword in every row are left out; SQLite has no
@@ -201,7 +240,8 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
         "INSERT INTO "
     });
     s.push_str(&tgt);
-    let empty_row = matches!(&*source.body, SetExpr::Values(v) if v.rows.iter().all(|r| r.content.is_empty()));
+    let empty_row =
+        matches!(&*source.body, SetExpr::Values(v) if v.rows.iter().all(|r| r.content.is_empty()));
     if empty_row {
         if let SetExpr::Values(v) = &*source.body {
             if v.rows.len() != 1 {
@@ -259,9 +299,15 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
             on_update_columns(rw, &sqlite_name, &mut set_cols, &mut s);
         }
         Some(OnInsert::OnConflict(_)) => {
-            return Err(SqlError::Unsupported { construct: "INSERT ... ON CONFLICT".into() });
+            return Err(SqlError::Unsupported {
+                construct: "INSERT ... ON CONFLICT".into(),
+            });
         }
-        Some(_) => return Err(SqlError::Unsupported { construct: "INSERT ... ON".into() }),
+        Some(_) => {
+            return Err(SqlError::Unsupported {
+                construct: "INSERT ... ON".into(),
+            });
+        }
     }
     Ok(s)
 }
@@ -308,7 +354,11 @@ fn drop_default_columns(
     let width = columns.len();
     let mut keep = vec![true; width];
     for (i, k) in keep.iter_mut().enumerate() {
-        let defaults = v.rows.iter().filter(|r| r.content.get(i).is_some_and(is_default)).count();
+        let defaults = v
+            .rows
+            .iter()
+            .filter(|r| r.content.get(i).is_some_and(is_default))
+            .count();
         if defaults == v.rows.len() {
             *k = false;
         } else if defaults > 0 {
@@ -334,8 +384,14 @@ fn drop_default_columns(
 
 /// MySQL generates a value when an AUTO_INCREMENT column is given 0 or NULL; SQLite only
 /// for NULL. A literal 0 becomes NULL; any other expression `e` becomes `nullif(e, 0)`.
-fn auto_increment_zero(info: &crate::TableInfo, columns: &[String], v: &mut sqlparser::ast::Values) {
-    let Some(pos) = info.columns.iter().position(|c| c.auto_increment) else { return };
+fn auto_increment_zero(
+    info: &crate::TableInfo,
+    columns: &[String],
+    v: &mut sqlparser::ast::Values,
+) {
+    let Some(pos) = info.columns.iter().position(|c| c.auto_increment) else {
+        return;
+    };
     let name = &info.columns[pos].name;
     let idx = if columns.is_empty() {
         pos
@@ -362,7 +418,9 @@ fn auto_increment_zero(info: &crate::TableInfo, columns: &[String], v: &mut sqlp
 /// statement does not set itself (needs the catalog).
 fn on_update_columns(rw: &Rewriter, sqlite_name: &str, set_cols: &mut Vec<String>, s: &mut String) {
     let Some(cat) = rw.ctx.catalog else { return };
-    let Some(info) = cat.table(sqlite_name) else { return };
+    let Some(info) = cat.table(sqlite_name) else {
+        return;
+    };
     for c in info.columns.iter().filter(|c| c.on_update) {
         let q = names::quote(&c.name);
         if !set_cols.iter().any(|x| x.eq_ignore_ascii_case(&q)) {
@@ -372,14 +430,22 @@ fn on_update_columns(rw: &Rewriter, sqlite_name: &str, set_cols: &mut Vec<String
     }
 }
 
-fn single_table(rw: &mut Rewriter, from: &[sqlparser::ast::TableWithJoins], what: &str) -> Result<ObjectName, SqlError> {
+fn single_table(
+    rw: &mut Rewriter,
+    from: &[sqlparser::ast::TableWithJoins],
+    what: &str,
+) -> Result<ObjectName, SqlError> {
     let _ = rw;
     if from.len() != 1 || !from[0].joins.is_empty() {
-        return Err(SqlError::Unsupported { construct: format!("multi-table {what}") });
+        return Err(SqlError::Unsupported {
+            construct: format!("multi-table {what}"),
+        });
     }
     match &from[0].relation {
         TableFactor::Table { name, .. } => Ok(name.clone()),
-        _ => Err(SqlError::Unsupported { construct: format!("{what} of a derived table") }),
+        _ => Err(SqlError::Unsupported {
+            construct: format!("{what} of a derived table"),
+        }),
     }
 }
 
@@ -415,10 +481,14 @@ fn limited_where(
 
 fn update(rw: &mut Rewriter, u: &mut Update) -> Result<String, SqlError> {
     if u.from.is_some() {
-        return Err(SqlError::Unsupported { construct: "UPDATE ... FROM".into() });
+        return Err(SqlError::Unsupported {
+            construct: "UPDATE ... FROM".into(),
+        });
     }
     if u.returning.is_some() {
-        return Err(SqlError::Unsupported { construct: "UPDATE ... RETURNING".into() });
+        return Err(SqlError::Unsupported {
+            construct: "UPDATE ... RETURNING".into(),
+        });
     }
     let name = single_table(rw, std::slice::from_ref(&u.table), "UPDATE")?;
     let (tgt, _t, sqlite_name) = target(rw, &name)?;
@@ -448,16 +518,25 @@ fn update(rw: &mut Rewriter, u: &mut Update) -> Result<String, SqlError> {
         set_cols.push(col);
     }
     on_update_columns(rw, &sqlite_name, &mut set_cols, &mut s);
-    s.push_str(&limited_where(&tgt, u.selection.as_ref(), &u.order_by, u.limit.as_ref()));
+    s.push_str(&limited_where(
+        &tgt,
+        u.selection.as_ref(),
+        &u.order_by,
+        u.limit.as_ref(),
+    ));
     Ok(s)
 }
 
 fn delete(rw: &mut Rewriter, d: &mut Delete) -> Result<String, SqlError> {
     if !d.tables.is_empty() || d.using.is_some() {
-        return Err(SqlError::Unsupported { construct: "multi-table DELETE".into() });
+        return Err(SqlError::Unsupported {
+            construct: "multi-table DELETE".into(),
+        });
     }
     if d.returning.is_some() {
-        return Err(SqlError::Unsupported { construct: "DELETE ... RETURNING".into() });
+        return Err(SqlError::Unsupported {
+            construct: "DELETE ... RETURNING".into(),
+        });
     }
     let from = match &d.from {
         FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f.clone(),
@@ -474,6 +553,11 @@ fn delete(rw: &mut Rewriter, d: &mut Delete) -> Result<String, SqlError> {
         finish(rw, l)?;
     }
     let mut s = format!("DELETE FROM {tgt}");
-    s.push_str(&limited_where(&tgt, d.selection.as_ref(), &d.order_by, d.limit.as_ref()));
+    s.push_str(&limited_where(
+        &tgt,
+        d.selection.as_ref(),
+        &d.order_by,
+        d.limit.as_ref(),
+    ));
     Ok(s)
 }

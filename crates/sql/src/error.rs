@@ -17,7 +17,11 @@ pub struct MysqlError {
 impl MysqlError {
     /// Builds an error from its parts.
     pub fn new(code: u16, sqlstate: &[u8; 5], message: impl Into<String>) -> Self {
-        MysqlError { code, sqlstate: *sqlstate, message: message.into() }
+        MysqlError {
+            code,
+            sqlstate: *sqlstate,
+            message: message.into(),
+        }
     }
 }
 
@@ -122,15 +126,18 @@ impl SqlError {
                 b"HY000",
                 format!("Access to system table '{name}' is rejected."),
             ),
-            SqlError::BadName { what: "database", name } => {
-                MysqlError::new(1102, b"42000", format!("Incorrect database name '{name}'"))
-            }
-            SqlError::BadName { what: "column", name } => {
-                MysqlError::new(1166, b"42000", format!("Incorrect column name '{name}'"))
-            }
-            SqlError::BadName { what: "index", name } => {
-                MysqlError::new(1280, b"42000", format!("Incorrect index name '{name}'"))
-            }
+            SqlError::BadName {
+                what: "database",
+                name,
+            } => MysqlError::new(1102, b"42000", format!("Incorrect database name '{name}'")),
+            SqlError::BadName {
+                what: "column",
+                name,
+            } => MysqlError::new(1166, b"42000", format!("Incorrect column name '{name}'")),
+            SqlError::BadName {
+                what: "index",
+                name,
+            } => MysqlError::new(1280, b"42000", format!("Incorrect index name '{name}'")),
             SqlError::BadName { name, .. } => {
                 MysqlError::new(1103, b"42000", format!("Incorrect table name '{name}'"))
             }
@@ -152,9 +159,11 @@ impl SqlError {
 pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
     use rusqlite::ffi;
     let (code, extended, msg) = match err {
-        rusqlite::Error::SqliteFailure(e, m) => {
-            (e.code, e.extended_code, m.clone().unwrap_or_else(|| e.to_string()))
-        }
+        rusqlite::Error::SqliteFailure(e, m) => (
+            e.code,
+            e.extended_code,
+            m.clone().unwrap_or_else(|| e.to_string()),
+        ),
         // Errors found while preparing carry the message apart from the SQL text.
         rusqlite::Error::SqlInputError { error, msg, .. } => {
             (error.code, error.extended_code, msg.clone())
@@ -212,7 +221,10 @@ pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
 /// DELETE is 1451 ("Cannot delete or update a parent row") rather than 1452.
 pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
     let e = mysql_error(err);
-    let is_delete = sqlite.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("DELETE"));
+    let is_delete = sqlite
+        .trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("DELETE"));
     if e.code == 1452 && is_delete {
         return MysqlError::new(
             1451,
@@ -236,10 +248,19 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
                 .collect();
             let table = cols
                 .first()
-                .map(|(t, _)| names::split_sqlite_name(t).map(|(_, t)| t).unwrap_or(t).to_string())
+                .map(|(t, _)| {
+                    names::split_sqlite_name(t)
+                        .map(|(_, t)| t)
+                        .unwrap_or(t)
+                        .to_string()
+                })
                 .unwrap_or_default();
             let list: Vec<&str> = cols.iter().map(|(_, c)| c.as_str()).collect();
-            let key = if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY { "PRIMARY" } else { "" };
+            let key = if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+                "PRIMARY"
+            } else {
+                ""
+            };
             let key = if key.is_empty() {
                 format!("{table}.{}", list.join("_"))
             } else {
@@ -269,12 +290,19 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
         ffi::SQLITE_CONSTRAINT_CHECK => {
             let name = rest("CHECK constraint failed:");
             if let Some(col) = name.strip_prefix(crate::ddl::ENUM_CHECK_PREFIX) {
-                MysqlError::new(1265, b"01000", format!("Data truncated for column '{col}' at row 1"))
+                MysqlError::new(
+                    1265,
+                    b"01000",
+                    format!("Data truncated for column '{col}' at row 1"),
+                )
             } else {
                 MysqlError::new(
                     3819,
                     b"HY000",
-                    format!("Check constraint '{}' is violated.", names::unmangle_message(name)),
+                    format!(
+                        "Check constraint '{}' is violated.",
+                        names::unmangle_message(name)
+                    ),
                 )
             }
         }
@@ -287,7 +315,11 @@ fn message_error(msg: &str) -> Option<MysqlError> {
     let m = msg.trim();
     if let Some(t) = m.strip_prefix("no such table:") {
         let t = names::unmangle_table(t.trim());
-        return Some(MysqlError::new(1146, b"42S02", format!("Table '{t}' doesn't exist")));
+        return Some(MysqlError::new(
+            1146,
+            b"42S02",
+            format!("Table '{t}' doesn't exist"),
+        ));
     }
     if let Some(c) = m.strip_prefix("no such column:") {
         let c = names::unmangle_message(c.trim());
@@ -301,19 +333,30 @@ fn message_error(msg: &str) -> Option<MysqlError> {
         return Some(MysqlError::new(
             1064,
             b"42000",
-            format!("You have an error in your SQL syntax: {}", names::unmangle_message(m)),
+            format!(
+                "You have an error in your SQL syntax: {}",
+                names::unmangle_message(m)
+            ),
         ));
     }
     if let Some(rest) = m.strip_prefix("table ") {
         if let Some(t) = rest.strip_suffix(" already exists") {
             let t = names::unmangle_table(t.trim_matches('"'));
-            return Some(MysqlError::new(1050, b"42S01", format!("Table '{t}' already exists")));
+            return Some(MysqlError::new(
+                1050,
+                b"42S01",
+                format!("Table '{t}' already exists"),
+            ));
         }
     }
     if let Some(rest) = m.strip_prefix("index ") {
         if let Some(i) = rest.strip_suffix(" already exists") {
             let i = names::unmangle_index(i.trim_matches('"'));
-            return Some(MysqlError::new(1061, b"42000", format!("Duplicate key name '{i}'")));
+            return Some(MysqlError::new(
+                1061,
+                b"42000",
+                format!("Duplicate key name '{i}'"),
+            ));
         }
     }
     if let Some(i) = m.strip_prefix("no such index:") {
@@ -325,7 +368,11 @@ fn message_error(msg: &str) -> Option<MysqlError> {
         ));
     }
     if let Some(c) = m.strip_prefix("duplicate column name:") {
-        return Some(MysqlError::new(1060, b"42S21", format!("Duplicate column name '{}'", c.trim())));
+        return Some(MysqlError::new(
+            1060,
+            b"42S21",
+            format!("Duplicate column name '{}'", c.trim()),
+        ));
     }
     if let Some(f) = m.strip_prefix("no such function:") {
         return Some(MysqlError::new(

@@ -7,9 +7,9 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, DateTimeField, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Query, Select, SelectItem, Spanned, TableAlias, TableFactor, TrimWhereField,
-    Value, ValueWithSpan, VisitorMut,
+    FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    Query, Select, SelectItem, Spanned, TableAlias, TableFactor, TrimWhereField, Value,
+    ValueWithSpan, VisitorMut,
 };
 
 use crate::{Context, SqlError, names};
@@ -65,9 +65,9 @@ impl<'a> Rewriter<'a> {
             .iter()
             .map(|p| match p {
                 ObjectNamePart::Identifier(i) => Ok(i),
-                ObjectNamePart::Function(_) => {
-                    Err(SqlError::Unsupported { construct: format!("table name {name}") })
-                }
+                ObjectNamePart::Function(_) => Err(SqlError::Unsupported {
+                    construct: format!("table name {name}"),
+                }),
             })
             .collect::<Result<_, _>>()?;
         let (db, table) = match parts.as_slice() {
@@ -76,7 +76,12 @@ impl<'a> Rewriter<'a> {
                 None => return Err(SqlError::NoDatabaseSelected),
             },
             [d, t] => (d.value.clone(), t.value.clone()),
-            _ => return Err(SqlError::BadName { what: "table", name: name.to_string() }),
+            _ => {
+                return Err(SqlError::BadName {
+                    what: "table",
+                    name: name.to_string(),
+                });
+            }
         };
         check_table(&db, &table)?;
         Ok((db, table))
@@ -183,13 +188,20 @@ pub(crate) fn check_table(db: &str, table: &str) -> Result<(), SqlError> {
     names::check("database", db)?;
     names::check_user_db(db)?;
     let lower_db = db.to_ascii_lowercase();
-    if matches!(lower_db.as_str(), "information_schema" | "performance_schema" | "mysql" | "sys") {
-        return Err(SqlError::Unsupported { construct: format!("system schema {db}") });
+    if matches!(
+        lower_db.as_str(),
+        "information_schema" | "performance_schema" | "mysql" | "sys"
+    ) {
+        return Err(SqlError::Unsupported {
+            construct: format!("system schema {db}"),
+        });
     }
     names::check("table", table)?;
     let lt = table.to_ascii_lowercase();
     if lt.starts_with(names::INTERNAL_PREFIX) || lt.starts_with("sqlite_") {
-        return Err(SqlError::SystemTable { name: table.to_string() });
+        return Err(SqlError::SystemTable {
+            name: table.to_string(),
+        });
     }
     Ok(())
 }
@@ -197,7 +209,13 @@ pub(crate) fn check_table(db: &str, table: &str) -> Result<(), SqlError> {
 /// Words MySQL accepts as unquoted names that SQLite reserves (SQLite 3.54's keywords that
 /// are not "fallback" identifiers, minus those MySQL reserves too).
 const SQLITE_ONLY_KEYWORDS: [&str; 8] = [
-    "TRANSACTION", "ESCAPE", "ISNULL", "NOTNULL", "RETURNING", "NOTHING", "AUTOINCREMENT",
+    "TRANSACTION",
+    "ESCAPE",
+    "ISNULL",
+    "NOTNULL",
+    "RETURNING",
+    "NOTHING",
+    "AUTOINCREMENT",
     "DEFERRABLE",
 ];
 
@@ -224,7 +242,9 @@ impl VisitorMut for Rewriter<'_> {
         // MODE add nothing.
         query.locks.clear();
         if query.for_clause.is_some() {
-            return self.fail(SqlError::Unsupported { construct: "FOR XML/JSON clause".into() });
+            return self.fail(SqlError::Unsupported {
+                construct: "FOR XML/JSON clause".into(),
+            });
         }
         ControlFlow::Continue(())
     }
@@ -236,7 +256,9 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         if select.into.is_some() {
-            return self.fail(SqlError::Unsupported { construct: "SELECT ... INTO".into() });
+            return self.fail(SqlError::Unsupported {
+                construct: "SELECT ... INTO".into(),
+            });
         }
         // SQL_CALC_FOUND_ROWS, SQL_NO_CACHE, HIGH_PRIORITY, STRAIGHT_JOIN: hints only.
         select.select_modifiers = None;
@@ -265,7 +287,10 @@ impl VisitorMut for Rewriter<'_> {
                 let span = e.span();
                 if let Some(text) = self.span_text(span) {
                     let expr = std::mem::replace(e, Expr::Value(Value::Null.into()));
-                    *item = SelectItem::ExprWithAlias { expr, alias: qident(&text) };
+                    *item = SelectItem::ExprWithAlias {
+                        expr,
+                        alias: qident(&text),
+                    };
                 }
             }
         }
@@ -274,14 +299,24 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_table_factor(&mut self, tf: &mut TableFactor) -> ControlFlow<()> {
         match tf {
-            TableFactor::Table { name, alias, args, with_hints, index_directives, partitions, .. } => {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                index_directives,
+                partitions,
+                ..
+            } => {
                 if args.is_some() {
                     return self.fail(SqlError::Unsupported {
                         construct: format!("table function {name}"),
                     });
                 }
                 if !partitions.is_empty() {
-                    return self.fail(SqlError::Unsupported { construct: "PARTITION (...)".into() });
+                    return self.fail(SqlError::Unsupported {
+                        construct: "PARTITION (...)".into(),
+                    });
                 }
                 with_hints.clear();
                 // USE INDEX / FORCE INDEX / IGNORE INDEX: the SQLite planner decides.
@@ -324,7 +359,9 @@ impl VisitorMut for Rewriter<'_> {
         if ident.quote_style == Some('`') {
             ident.quote_style = Some('"');
         } else if ident.quote_style.is_none()
-            && SQLITE_ONLY_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k))
+            && SQLITE_ONLY_KEYWORDS
+                .iter()
+                .any(|k| ident.value.eq_ignore_ascii_case(k))
         {
             // Fine as a MySQL name, a syntax error for SQLite unless quoted.
             ident.quote_style = Some('"');
@@ -359,7 +396,9 @@ impl VisitorMut for Rewriter<'_> {
 }
 
 fn unsupported<T>(construct: impl Into<String>) -> Result<T, SqlError> {
-    Err(SqlError::Unsupported { construct: construct.into() })
+    Err(SqlError::Unsupported {
+        construct: construct.into(),
+    })
 }
 
 fn func_args(f: &Function) -> Result<Vec<String>, SqlError> {
@@ -385,7 +424,10 @@ fn call(name: &str, args: &[String]) -> Expr {
 /// SQLite type for `CAST(x AS type)`; `None` when the cast is better expressed as a call.
 fn cast_target(dt: &DataType) -> Result<&'static str, SqlError> {
     let s = dt.to_string().to_ascii_uppercase();
-    let first = s.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+    let first = s
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
     Ok(match first {
         "SIGNED" | "UNSIGNED" | "INT" | "INTEGER" | "BIGINT" | "TINYINT" | "SMALLINT" => "INTEGER",
         "CHAR" | "VARCHAR" | "NCHAR" | "TEXT" | "JSON" | "CHARACTER" => "TEXT",
@@ -446,7 +488,9 @@ fn date_arith(date: &str, iv: &sqlparser::ast::Interval, negate: bool) -> Result
 
 /// Applies an SQLite date modifier; a DATE (10 characters) stays a DATE, as in MySQL.
 fn date_add_modifier(date: &str, m: &str) -> Expr {
-    raw(format!("iif(length({date}) <= 10, date({date}, {m}), datetime({date}, {m}))"))
+    raw(format!(
+        "iif(length({date}) <= 10, date({date}, {m}), datetime({date}, {m}))"
+    ))
 }
 
 fn strftime_int(fmt: &str, arg: &str) -> Expr {
@@ -508,7 +552,10 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
         "minute" => strftime_int("%M", &a()?.join(", ")),
         "second" => strftime_int("%S", &a()?.join(", ")),
         "dayofyear" => strftime_int("%j", &a()?.join(", ")),
-        "dayofweek" => raw(format!("(CAST(strftime('%w', {}) AS INTEGER) + 1)", a()?.join(", "))),
+        "dayofweek" => raw(format!(
+            "(CAST(strftime('%w', {}) AS INTEGER) + 1)",
+            a()?.join(", ")
+        )),
         "datediff" => {
             let v = a()?;
             if v.len() != 2 {
@@ -541,7 +588,9 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
             }
         }
         "group_concat" => {
-            let FunctionArguments::List(l) = &mut f.args else { return Ok(None) };
+            let FunctionArguments::List(l) = &mut f.args else {
+                return Ok(None);
+            };
             let mut sep = None;
             let mut order = None;
             for c in &l.clauses {
@@ -549,15 +598,18 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
                     FunctionArgumentClause::Separator(v) => sep = Some(v.to_string()),
                     FunctionArgumentClause::OrderBy(o) => {
                         order = Some(
-                            o.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                            o.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         )
                     }
                     other => return unsupported(format!("GROUP_CONCAT clause {other}")),
                 }
             }
-            let distinct = l.duplicate_treatment.is_some_and(|d| {
-                matches!(d, sqlparser::ast::DuplicateTreatment::Distinct)
-            });
+            let distinct = l
+                .duplicate_treatment
+                .is_some_and(|d| matches!(d, sqlparser::ast::DuplicateTreatment::Distinct));
             let args: Vec<String> = func_args(f)?;
             let value = if args.len() == 1 {
                 args[0].clone()
@@ -611,7 +663,10 @@ fn sysvar_call(name: &str) -> Expr {
         _ => (String::new(), name),
     };
     let _ = scope;
-    raw(format!("mysql_sysvar({})", names::literal(&n.to_ascii_lowercase())))
+    raw(format!(
+        "mysql_sysvar({})",
+        names::literal(&n.to_ascii_lowercase())
+    ))
 }
 
 fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlError> {
@@ -619,10 +674,13 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
         Expr::Identifier(i) if i.quote_style.is_none() && i.value.starts_with("@@") => {
             sysvar_call(&i.value[2..])
         }
-        Expr::Identifier(i) if i.quote_style.is_none() && i.value.starts_with('@') => {
-            raw(format!("mysql_uservar({})", names::literal(&i.value[1..].to_ascii_lowercase())))
-        }
-        Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT") => {
+        Expr::Identifier(i) if i.quote_style.is_none() && i.value.starts_with('@') => raw(format!(
+            "mysql_uservar({})",
+            names::literal(&i.value[1..].to_ascii_lowercase())
+        )),
+        Expr::Identifier(i)
+            if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT") =>
+        {
             return unsupported("DEFAULT as a value (name the columns you set instead)");
         }
         Expr::CompoundIdentifier(parts) => {
@@ -654,7 +712,9 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
                 *op = BinaryOperator::Or;
                 return Ok(None);
             }
-            BinaryOperator::MyIntegerDivide => raw(format!("CAST(({left}) / ({right}) AS INTEGER)")),
+            BinaryOperator::MyIntegerDivide => {
+                raw(format!("CAST(({left}) / ({right}) AS INTEGER)"))
+            }
             BinaryOperator::Spaceship => raw(format!("(({left}) IS ({right}))")),
             BinaryOperator::Xor => raw(format!("((({left}) <> 0) <> (({right}) <> 0))")),
             BinaryOperator::Plus | BinaryOperator::Minus => {
@@ -669,7 +729,11 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
             _ => return Ok(None),
         },
         Expr::RLike { .. } => return unsupported("REGEXP / RLIKE"),
-        Expr::Like { escape_char, pattern, .. } => {
+        Expr::Like {
+            escape_char,
+            pattern,
+            ..
+        } => {
             // MySQL's LIKE escape character is the backslash.
             if escape_char.is_none() {
                 let has_backslash = matches!(&**pattern, Expr::Value(v)
@@ -680,27 +744,44 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
             }
             return Ok(None);
         }
-        Expr::Cast { kind, expr: inner, data_type, .. } => {
+        Expr::Cast {
+            kind,
+            expr: inner,
+            data_type,
+            ..
+        } => {
             if matches!(kind, CastKind::DoubleColon) {
                 return unsupported("::cast");
             }
             cast_expr(inner.to_string(), data_type)?
         }
-        Expr::Convert { expr: inner, data_type, charset, .. } => match (data_type, charset) {
+        Expr::Convert {
+            expr: inner,
+            data_type,
+            charset,
+            ..
+        } => match (data_type, charset) {
             (Some(dt), _) => cast_expr(inner.to_string(), dt)?,
             (None, _) => raw(format!("({inner})")),
         },
-        Expr::Collate { expr: inner, collation: c } => {
-            raw(format!("({inner}) COLLATE {}", collation(&c.to_string())))
-        }
+        Expr::Collate {
+            expr: inner,
+            collation: c,
+        } => raw(format!("({inner}) COLLATE {}", collation(&c.to_string()))),
         Expr::Prefixed { value, .. } => (**value).clone(),
         Expr::TypedString(ts) => match ts.data_type {
-            DataType::Date | DataType::Datetime(_) | DataType::Timestamp(..) | DataType::Time(..) => {
-                Expr::Value(ts.value.clone())
-            }
+            DataType::Date
+            | DataType::Datetime(_)
+            | DataType::Timestamp(..)
+            | DataType::Time(..) => Expr::Value(ts.value.clone()),
             _ => return unsupported(format!("typed literal {}", ts.data_type)),
         },
-        Expr::Trim { trim_where, trim_what, expr: inner, trim_characters } => {
+        Expr::Trim {
+            trim_where,
+            trim_what,
+            expr: inner,
+            trim_characters,
+        } => {
             if trim_characters.is_some() {
                 return unsupported("TRIM(..., characters)");
             }
@@ -714,15 +795,25 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
                 None => raw(format!("{f}({inner})")),
             }
         }
-        Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
-            let from = substring_from.as_ref().map(|e| e.to_string()).unwrap_or("1".into());
+        Expr::Substring {
+            expr: inner,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let from = substring_from
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or("1".into());
             match substring_for {
                 Some(n) => raw(format!("substr({inner}, {from}, {n})")),
                 None => raw(format!("substr({inner}, {from})")),
             }
         }
         Expr::Position { expr: needle, r#in } => raw(format!("instr({in}, {needle})", r#in = r#in)),
-        Expr::Extract { field, expr: inner, .. } => {
+        Expr::Extract {
+            field, expr: inner, ..
+        } => {
             let fmt = match field {
                 DateTimeField::Year => "%Y",
                 DateTimeField::Month => "%m",

@@ -88,12 +88,16 @@ impl SessionState {
 
     /// Sets a session system variable (name without `@@`, any case).
     pub fn set_variable(&self, name: &str, value: Value) {
-        self.lock().variables.insert(name.to_ascii_lowercase(), value);
+        self.lock()
+            .variables
+            .insert(name.to_ascii_lowercase(), value);
     }
 
     /// Sets a user variable (name without `@`, any case).
     pub fn set_user_variable(&self, name: &str, value: Value) {
-        self.lock().user_variables.insert(name.to_ascii_lowercase(), value);
+        self.lock()
+            .user_variables
+            .insert(name.to_ascii_lowercase(), value);
     }
 }
 
@@ -103,11 +107,19 @@ pub fn default_variables() -> Vec<(&'static str, Value)> {
     let i = Value::Integer;
     vec![
         ("version", t(crate::MYSQL_VERSION)),
-        ("version_comment", t("quorate (replicated SQLite, MySQL protocol)")),
+        (
+            "version_comment",
+            t("quorate (replicated SQLite, MySQL protocol)"),
+        ),
         ("version_compile_os", t("Linux")),
         ("version_compile_machine", t("x86_64")),
         ("autocommit", i(1)),
-        ("sql_mode", t("ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION")),
+        (
+            "sql_mode",
+            t(
+                "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION",
+            ),
+        ),
         ("character_set_client", t("utf8mb4")),
         ("character_set_connection", t("utf8mb4")),
         ("character_set_results", t("utf8mb4")),
@@ -190,14 +202,23 @@ fn text_of(v: ValueRef<'_>) -> Option<String> {
 }
 
 fn format_real(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{f:.0}") } else { format!("{f}") }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.0}")
+    } else {
+        format!("{f}")
+    }
 }
 
 fn int_of(v: ValueRef<'_>) -> Option<i64> {
     match v {
         ValueRef::Integer(i) => Some(i),
         ValueRef::Real(f) => Some(f as i64),
-        ValueRef::Text(t) => std::str::from_utf8(t).ok()?.trim().parse::<f64>().ok().map(|f| f as i64),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|f| f as i64),
         _ => None,
     }
 }
@@ -218,7 +239,12 @@ fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -250,11 +276,18 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn format_datetime(secs: i64) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 fn now_secs() -> (i64, u32) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs() as i64, d.subsec_micros())
 }
 
@@ -295,14 +328,40 @@ fn parse_datetime(s: &str) -> Option<DateTime> {
             us = format!("{f:0<6}").parse().ok()?;
         }
     }
-    Some(DateTime { y, mo, d, h, mi, s: sec, us })
+    Some(DateTime {
+        y,
+        mo,
+        d,
+        h,
+        mi,
+        s: sec,
+        us,
+    })
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 
 fn date_format(dt: &DateTime, fmt: &str) -> String {
     let mut out = String::with_capacity(fmt.len() + 8);
@@ -311,7 +370,10 @@ fn date_format(dt: &DateTime, fmt: &str) -> String {
     let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
     let yday = days - days_from_civil(dt.y, 1, 1) + 1;
     let h12 = if dt.h % 12 == 0 { 12 } else { dt.h % 12 };
-    let month = MONTHS.get(dt.mo.wrapping_sub(1) as usize).copied().unwrap_or("");
+    let month = MONTHS
+        .get(dt.mo.wrapping_sub(1) as usize)
+        .copied()
+        .unwrap_or("");
     while let Some(c) = chars.next() {
         if c != '%' {
             out.push(c);
@@ -342,11 +404,22 @@ fn date_format(dt: &DateTime, fmt: &str) -> String {
             'i' => write_to(&mut out, format_args!("{:02}", dt.mi)),
             's' | 'S' => write_to(&mut out, format_args!("{:02}", dt.s)),
             'f' => write_to(&mut out, format_args!("{:06}", dt.us)),
-            'p' => write_to(&mut out, format_args!("{}", if dt.h < 12 { "AM" } else { "PM" })),
-            'T' => write_to(&mut out, format_args!("{:02}:{:02}:{:02}", dt.h, dt.mi, dt.s)),
+            'p' => write_to(
+                &mut out,
+                format_args!("{}", if dt.h < 12 { "AM" } else { "PM" }),
+            ),
+            'T' => write_to(
+                &mut out,
+                format_args!("{:02}:{:02}:{:02}", dt.h, dt.mi, dt.s),
+            ),
             'r' => write_to(
                 &mut out,
-                format_args!("{h12:02}:{:02}:{:02} {}", dt.mi, dt.s, if dt.h < 12 { "AM" } else { "PM" }),
+                format_args!(
+                    "{h12:02}:{:02}:{:02} {}",
+                    dt.mi,
+                    dt.s,
+                    if dt.h < 12 { "AM" } else { "PM" }
+                ),
             ),
             'M' => write_to(&mut out, format_args!("{month}")),
             'b' => write_to(&mut out, format_args!("{}", month.get(..3).unwrap_or(""))),
@@ -381,7 +454,11 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         let (s, us) = now_secs();
         let fsp = ctx.get_raw(0).as_i64().unwrap_or(0).clamp(0, 6) as usize;
         let base = format_datetime(s);
-        Ok(if fsp == 0 { base } else { format!("{base}.{}", &format!("{us:06}")[..fsp]) })
+        Ok(if fsp == 0 {
+            base
+        } else {
+            format!("{base}.{}", &format!("{us:06}")[..fsp])
+        })
     })?;
     conn.create_scalar_function("utc_timestamp", 0, nondet, now)?;
     conn.create_scalar_function("curdate", 0, nondet, |_| {
@@ -398,7 +475,9 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
     conn.create_scalar_function("unix_timestamp", 0, nondet, |_| Ok(now_secs().0))?;
     conn.create_scalar_function("unix_timestamp", 1, det, |ctx| {
-        let Some(s) = text_of(ctx.get_raw(0)) else { return Ok(None) };
+        let Some(s) = text_of(ctx.get_raw(0)) else {
+            return Ok(None);
+        };
         Ok(parse_datetime(&s).map(|d| {
             days_from_civil(d.y, d.mo, d.d) * 86_400 + (d.h * 3600 + d.mi * 60 + d.s) as i64
         }))
@@ -407,13 +486,21 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         Ok(int_of(ctx.get_raw(0)).map(format_datetime))
     })?;
     conn.create_scalar_function("from_unixtime", 2, det, |ctx| {
-        let Some(secs) = int_of(ctx.get_raw(0)) else { return Ok(None) };
-        let Some(fmt) = text_of(ctx.get_raw(1)) else { return Ok(None) };
+        let Some(secs) = int_of(ctx.get_raw(0)) else {
+            return Ok(None);
+        };
+        let Some(fmt) = text_of(ctx.get_raw(1)) else {
+            return Ok(None);
+        };
         Ok(parse_datetime(&format_datetime(secs)).map(|d| date_format(&d, &fmt)))
     })?;
     conn.create_scalar_function("date_format", 2, det, |ctx| {
-        let Some(s) = text_of(ctx.get_raw(0)) else { return Ok(None) };
-        let Some(fmt) = text_of(ctx.get_raw(1)) else { return Ok(None) };
+        let Some(s) = text_of(ctx.get_raw(0)) else {
+            return Ok(None);
+        };
+        let Some(fmt) = text_of(ctx.get_raw(1)) else {
+            return Ok(None);
+        };
         Ok(parse_datetime(&s).map(|d| date_format(&d, &fmt)))
     })?;
     conn.create_scalar_function("uuid", 0, nondet, |_| {
@@ -443,7 +530,12 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
 
     let st = state.clone();
-    conn.create_scalar_function("last_insert_id", 0, nondet, move |_| Ok(st.last_insert_id()))?;
+    conn.create_scalar_function(
+        "last_insert_id",
+        0,
+        nondet,
+        move |_| Ok(st.last_insert_id()),
+    )?;
     let st = state.clone();
     conn.create_scalar_function("last_insert_id", 1, nondet, move |ctx| {
         // LAST_INSERT_ID(expr) returns expr and makes it the next LAST_INSERT_ID().
@@ -471,7 +563,9 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
     let st = state.clone();
     conn.create_scalar_function("mysql_sysvar", 1, nondet, move |ctx| {
-        let name = text_of(ctx.get_raw(0)).unwrap_or_default().to_ascii_lowercase();
+        let name = text_of(ctx.get_raw(0))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let v = st.lock();
         if name == "last_insert_id" || name == "identity" {
             return Ok(Value::Integer(v.last_insert_id));
@@ -483,8 +577,15 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
     let st = state;
     conn.create_scalar_function("mysql_uservar", 1, nondet, move |ctx| {
-        let name = text_of(ctx.get_raw(0)).unwrap_or_default().to_ascii_lowercase();
-        Ok(st.lock().user_variables.get(&name).cloned().unwrap_or(Value::Null))
+        let name = text_of(ctx.get_raw(0))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Ok(st
+            .lock()
+            .user_variables
+            .get(&name)
+            .cloned()
+            .unwrap_or(Value::Null))
     })?;
 
     // String functions with MySQL semantics (NULL in, NULL out unless noted).
@@ -500,10 +601,16 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
     conn.create_scalar_function("concat_ws", -1, det, |ctx| {
         if ctx.is_empty() {
-            return Err(user_err("wrong number of arguments to function concat_ws()".into()));
+            return Err(user_err(
+                "wrong number of arguments to function concat_ws()".into(),
+            ));
         }
-        let Some(sep) = text_of(ctx.get_raw(0)) else { return Ok(None) };
-        let parts: Vec<String> = (1..ctx.len()).filter_map(|i| text_of(ctx.get_raw(i))).collect();
+        let Some(sep) = text_of(ctx.get_raw(0)) else {
+            return Ok(None);
+        };
+        let parts: Vec<String> = (1..ctx.len())
+            .filter_map(|i| text_of(ctx.get_raw(i)))
+            .collect();
         Ok(Some(parts.join(&sep)))
     })?;
     conn.create_scalar_function("left", 2, det, |ctx| {
@@ -517,13 +624,19 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
             return Ok(None);
         };
         let len = s.chars().count();
-        Ok(Some(s.chars().skip(len.saturating_sub(n.max(0) as usize)).collect::<String>()))
+        Ok(Some(
+            s.chars()
+                .skip(len.saturating_sub(n.max(0) as usize))
+                .collect::<String>(),
+        ))
     })?;
     for (name, left) in [("lpad", true), ("rpad", false)] {
         conn.create_scalar_function(name, 3, det, move |ctx| {
-            let (Some(s), Some(n), Some(pad)) =
-                (text_of(ctx.get_raw(0)), int_of(ctx.get_raw(1)), text_of(ctx.get_raw(2)))
-            else {
+            let (Some(s), Some(n), Some(pad)) = (
+                text_of(ctx.get_raw(0)),
+                int_of(ctx.get_raw(1)),
+                text_of(ctx.get_raw(2)),
+            ) else {
                 return Ok(None);
             };
             let n = n.max(0) as usize;
@@ -554,7 +667,11 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         let (Some(sub), Some(s)) = (text_of(ctx.get_raw(0)), text_of(ctx.get_raw(1))) else {
             return Ok(None);
         };
-        let start = if ctx.len() > 2 { int_of(ctx.get_raw(2)).unwrap_or(1).max(1) as usize } else { 1 };
+        let start = if ctx.len() > 2 {
+            int_of(ctx.get_raw(2)).unwrap_or(1).max(1) as usize
+        } else {
+            1
+        };
         let chars: Vec<char> = s.chars().collect();
         let subc: Vec<char> = sub.chars().collect();
         if start > chars.len() + 1 {
@@ -585,9 +702,13 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     })?;
     conn.create_scalar_function("field", -1, det, |ctx| {
         if ctx.len() < 2 {
-            return Err(user_err("wrong number of arguments to function field()".into()));
+            return Err(user_err(
+                "wrong number of arguments to function field()".into(),
+            ));
         }
-        let Some(needle) = text_of(ctx.get_raw(0)) else { return Ok(0i64) };
+        let Some(needle) = text_of(ctx.get_raw(0)) else {
+            return Ok(0i64);
+        };
         for i in 1..ctx.len() {
             if text_of(ctx.get_raw(i)).is_some_and(|x| x.eq_ignore_ascii_case(&needle)) {
                 return Ok(i as i64);
@@ -629,7 +750,9 @@ mod tests {
         let (c, _) = conn();
         let ours = q(&c, "SELECT now()");
         let theirs = q(&c, "SELECT datetime('now')");
-        let (Value::Text(a), Value::Text(b)) = (ours, theirs) else { panic!() };
+        let (Value::Text(a), Value::Text(b)) = (ours, theirs) else {
+            panic!()
+        };
         assert_eq!(a.len(), 19);
         assert_eq!(a[..15], b[..15], "now() is UTC like datetime('now')");
     }
@@ -638,9 +761,15 @@ mod tests {
     #[test]
     fn string_functions() {
         let (c, _) = conn();
-        assert_eq!(q(&c, "SELECT concat('a', 1, 'b')"), Value::Text("a1b".into()));
+        assert_eq!(
+            q(&c, "SELECT concat('a', 1, 'b')"),
+            Value::Text("a1b".into())
+        );
         assert_eq!(q(&c, "SELECT concat('a', NULL)"), Value::Null);
-        assert_eq!(q(&c, "SELECT concat_ws('-', 'a', NULL, 'b')"), Value::Text("a-b".into()));
+        assert_eq!(
+            q(&c, "SELECT concat_ws('-', 'a', NULL, 'b')"),
+            Value::Text("a-b".into())
+        );
         assert_eq!(q(&c, "SELECT left('héllo', 2)"), Value::Text("hé".into()));
         assert_eq!(q(&c, "SELECT right('hello', 3)"), Value::Text("llo".into()));
         assert_eq!(q(&c, "SELECT lpad('7', 3, '0')"), Value::Text("007".into()));
@@ -649,21 +778,31 @@ mod tests {
         assert_eq!(q(&c, "SELECT field('b', 'a', 'b')"), Value::Integer(2));
         assert_eq!(q(&c, "SELECT truncate(1.999, 1)"), Value::Real(1.9));
         assert_eq!(
-            q(&c, "SELECT date_format('2024-03-05 14:07:09', '%Y/%m/%d %H:%i:%s %W %b %D %p')"),
+            q(
+                &c,
+                "SELECT date_format('2024-03-05 14:07:09', '%Y/%m/%d %H:%i:%s %W %b %D %p')"
+            ),
             Value::Text("2024/03/05 14:07:09 Tuesday Mar 5th PM".into())
         );
-        assert_eq!(q(&c, "SELECT unix_timestamp('1970-01-02 00:00:00')"), Value::Integer(86_400));
+        assert_eq!(
+            q(&c, "SELECT unix_timestamp('1970-01-02 00:00:00')"),
+            Value::Integer(86_400)
+        );
     }
 
     /// UUID() has the textual UUID form and RAND() stays in [0, 1).
     #[test]
     fn uuid_and_rand() {
         let (c, _) = conn();
-        let Value::Text(u) = q(&c, "SELECT uuid()") else { panic!() };
+        let Value::Text(u) = q(&c, "SELECT uuid()") else {
+            panic!()
+        };
         assert_eq!(u.len(), 36);
         assert_eq!(u.matches('-').count(), 4);
         assert_ne!(q(&c, "SELECT uuid()"), q(&c, "SELECT uuid()"));
-        let Value::Real(r) = q(&c, "SELECT rand()") else { panic!() };
+        let Value::Real(r) = q(&c, "SELECT rand()") else {
+            panic!()
+        };
         assert!((0.0..1.0).contains(&r));
     }
 
@@ -675,7 +814,10 @@ mod tests {
         assert_eq!(q(&c, "SELECT last_insert_id()"), Value::Integer(42));
         assert_eq!(q(&c, "SELECT last_insert_id(7)"), Value::Integer(7));
         assert_eq!(st.last_insert_id(), 7);
-        assert_eq!(q(&c, "SELECT mysql_sysvar('autocommit')"), Value::Integer(1));
+        assert_eq!(
+            q(&c, "SELECT mysql_sysvar('autocommit')"),
+            Value::Integer(1)
+        );
         st.set_user_variable("X", Value::Integer(5));
         assert_eq!(q(&c, "SELECT mysql_uservar('x')"), Value::Integer(5));
         let err = c.query_row("SELECT mysql_sysvar('nope')", [], |r| r.get::<_, Value>(0));

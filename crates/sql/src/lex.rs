@@ -62,7 +62,9 @@ pub(crate) fn split(sql: &[u8]) -> Result<Vec<Chunk>, SqlError> {
                 out.push(b' ');
             }
             b'-' if sql.get(i + 1) == Some(&b'-')
-                && sql.get(i + 2).is_none_or(|c| c.is_ascii_whitespace() || *c < 32) =>
+                && sql
+                    .get(i + 2)
+                    .is_none_or(|c| c.is_ascii_whitespace() || *c < 32) =>
             {
                 i = line_end(sql, i);
                 out.push(b' ');
@@ -102,7 +104,9 @@ pub(crate) fn split(sql: &[u8]) -> Result<Vec<Chunk>, SqlError> {
                 let mut j = i + 1;
                 let mut n = 0usize;
                 while j < n_len(sql) && sql[j].is_ascii_digit() {
-                    n = n.saturating_mul(10).saturating_add((sql[j] - b'0') as usize);
+                    n = n
+                        .saturating_mul(10)
+                        .saturating_add((sql[j] - b'0') as usize);
                     j += 1;
                 }
                 params = params.max(n);
@@ -143,7 +147,12 @@ fn expression_chain(text: &str) -> usize {
         let mut op = false;
         match c {
             b'\'' | b'"' | b'`' => {
-                i = if c == b'`' { backtick_end(b, i) } else { string_end(b, i) }.unwrap_or(b.len());
+                i = if c == b'`' {
+                    backtick_end(b, i)
+                } else {
+                    string_end(b, i)
+                }
+                .unwrap_or(b.len());
                 prev_op = false;
                 continue;
             }
@@ -210,9 +219,15 @@ fn finish(chunks: &mut Vec<Chunk>, out: &mut Vec<u8>, params: &mut usize) -> Res
     })?;
     let depth = expression_chain(&text);
     if depth > EXPRESSION_CHAIN_MAX {
-        return Err(SqlError::TooComplex { operators: depth, max: EXPRESSION_CHAIN_MAX });
+        return Err(SqlError::TooComplex {
+            operators: depth,
+            max: EXPRESSION_CHAIN_MAX,
+        });
     }
-    chunks.push(Chunk { text: text.trim().to_string(), params: count });
+    chunks.push(Chunk {
+        text: text.trim().to_string(),
+        params: count,
+    });
     Ok(())
 }
 
@@ -231,7 +246,9 @@ fn comment_end(sql: &[u8], start: usize) -> Result<usize, SqlError> {
         }
         i += 1;
     }
-    Err(SqlError::Syntax { message: "unterminated /* comment".into() })
+    Err(SqlError::Syntax {
+        message: "unterminated /* comment".into(),
+    })
 }
 
 /// End (exclusive) of the quoted string starting at `start` (MySQL rules: backslash escapes
@@ -253,7 +270,9 @@ fn string_end(sql: &[u8], start: usize) -> Result<usize, SqlError> {
             i += 1;
         }
     }
-    Err(SqlError::Syntax { message: "unterminated string literal".into() })
+    Err(SqlError::Syntax {
+        message: "unterminated string literal".into(),
+    })
 }
 
 fn backtick_end(sql: &[u8], start: usize) -> Result<usize, SqlError> {
@@ -269,7 +288,9 @@ fn backtick_end(sql: &[u8], start: usize) -> Result<usize, SqlError> {
             i += 1;
         }
     }
-    Err(SqlError::Syntax { message: "unterminated `identifier`".into() })
+    Err(SqlError::Syntax {
+        message: "unterminated `identifier`".into(),
+    })
 }
 
 /// The value of a MySQL string literal (quotes included in `lit`), escapes resolved.
@@ -404,18 +425,32 @@ pub(crate) fn tokens(text: &str) -> Result<Vec<Spanned>, SqlError> {
         } else if b == b'@' {
             let sys = s.get(i + 1) == Some(&b'@');
             i += if sys { 2 } else { 1 };
-            if s.get(i).is_some_and(|c| *c == b'\'' || *c == b'"' || *c == b'`') {
-                let end = if s[i] == b'`' { backtick_end(s, i)? } else { string_end(s, i)? };
+            if s.get(i)
+                .is_some_and(|c| *c == b'\'' || *c == b'"' || *c == b'`')
+            {
+                let end = if s[i] == b'`' {
+                    backtick_end(s, i)?
+                } else {
+                    string_end(s, i)?
+                };
                 let name = String::from_utf8_lossy(&unescape(&s[i..end])).into_owned();
                 i = end;
-                if sys { Tok::SysVar(name) } else { Tok::UserVar(name) }
+                if sys {
+                    Tok::SysVar(name)
+                } else {
+                    Tok::UserVar(name)
+                }
             } else {
                 let ns = i;
                 while i < s.len() && (is_word_byte(s[i]) || s[i] == b'.') {
                     i += 1;
                 }
                 let name = text[ns..i].to_string();
-                if sys { Tok::SysVar(name) } else { Tok::UserVar(name) }
+                if sys {
+                    Tok::SysVar(name)
+                } else {
+                    Tok::UserVar(name)
+                }
             }
         } else if b == b'?' {
             i += 1;
@@ -458,7 +493,11 @@ mod tests {
     use super::*;
 
     fn texts(sql: &str) -> Vec<String> {
-        split(sql.as_bytes()).unwrap().into_iter().map(|c| c.text).collect()
+        split(sql.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
     }
 
     /// Statements are split at top-level semicolons only, never inside quotes or comments.

@@ -24,10 +24,10 @@ mod show;
 mod types;
 
 pub use cache::{SHAPES_MAX, ShapeCache};
-pub use lex::EXPRESSION_CHAIN_MAX;
 pub use catalog::{Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};
+pub use lex::EXPRESSION_CHAIN_MAX;
 pub use show::{Show, ShowResult, like_match, show, variables};
 pub use types::{ColumnMeta, MysqlType, column_flags, column_meta};
 
@@ -52,7 +52,10 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// A context with a current database and no catalog.
     pub fn with_db(db: Option<&'a str>) -> Self {
-        Context { current_db: db, catalog: None }
+        Context {
+            current_db: db,
+            catalog: None,
+        }
     }
 }
 
@@ -277,7 +280,10 @@ pub fn translate_bytes(sql: &[u8], ctx: &Context) -> Result<Vec<Statement>, SqlE
         let local;
         let ctx_now = match &current {
             Some(db) => {
-                local = Context { current_db: Some(db.as_str()), catalog: ctx.catalog };
+                local = Context {
+                    current_db: Some(db.as_str()),
+                    catalog: ctx.catalog,
+                };
                 &local
             }
             None => ctx,
@@ -332,9 +338,14 @@ pub fn pragma_for(name: &str, value: &rusqlite::types::Value) -> Option<String> 
     let on = match value {
         Value::Integer(i) => *i != 0,
         Value::Real(f) => *f != 0.0,
-        Value::Text(t) => !(t.eq_ignore_ascii_case("off") || t == "0" || t.eq_ignore_ascii_case("false")),
+        Value::Text(t) => {
+            !(t.eq_ignore_ascii_case("off") || t == "0" || t.eq_ignore_ascii_case("false"))
+        }
         Value::Null => true,
         Value::Blob(_) => return None,
     };
-    Some(format!("PRAGMA foreign_keys = {}", if on { "ON" } else { "OFF" }))
+    Some(format!(
+        "PRAGMA foreign_keys = {}",
+        if on { "ON" } else { "OFF" }
+    ))
 }

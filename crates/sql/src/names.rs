@@ -23,7 +23,10 @@ pub fn check(what: &'static str, name: &str) -> Result<(), SqlError> {
         || name.ends_with(' ')
         || name.contains('\0')
     {
-        return Err(SqlError::BadName { what, name: name.to_string() });
+        return Err(SqlError::BadName {
+            what,
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -32,7 +35,9 @@ pub fn check(what: &'static str, name: &str) -> Result<(), SqlError> {
 pub fn check_user_db(db: &str) -> Result<(), SqlError> {
     let lower = db.to_ascii_lowercase();
     if lower.starts_with(INTERNAL_PREFIX) || lower.starts_with("sqlite_") {
-        return Err(SqlError::SystemTable { name: db.to_string() });
+        return Err(SqlError::SystemTable {
+            name: db.to_string(),
+        });
     }
     Ok(())
 }
@@ -142,7 +147,10 @@ mod tests {
         assert_eq!(quote("a\"b"), "\"a\"\"b\"");
         assert_eq!(unmangle_table("\"main.d.t\""), "d.t");
         assert_eq!(unmangle_index("d.t.k_1"), "k_1");
-        assert_eq!(unmangle_message("near \"d.t\": syntax error"), "near d.t: syntax error");
+        assert_eq!(
+            unmangle_message("near \"d.t\": syntax error"),
+            "near d.t: syntax error"
+        );
         assert_eq!(split_sqlite_name("shop.orders"), Some(("shop", "orders")));
     }
 

@@ -119,9 +119,7 @@ pub fn like_match(pattern: &str, text: &str) -> bool {
             None => t.is_empty(),
             Some('%') => (0..=t.len()).any(|i| rec(&p[1..], &t[i..])),
             Some('_') => !t.is_empty() && rec(&p[1..], &t[1..]),
-            Some('\\') if p.len() > 1 => {
-                !t.is_empty() && eq(p[1], t[0]) && rec(&p[2..], &t[1..])
-            }
+            Some('\\') if p.len() > 1 => !t.is_empty() && eq(p[1], t[0]) && rec(&p[2..], &t[1..]),
             Some(&c) => !t.is_empty() && eq(c, t[0]) && rec(&p[1..], &t[1..]),
         }
     }
@@ -160,14 +158,19 @@ pub fn databases(conn: &Connection) -> Result<Vec<String>, SqlError> {
         .optional()?
         .unwrap_or(false);
     let sql = if has_catalog {
-        format!("SELECT name FROM {} ORDER BY name", names::quote(names::DATABASES_TABLE))
+        format!(
+            "SELECT name FROM {} ORDER BY name",
+            names::quote(names::DATABASES_TABLE)
+        )
     } else {
         "SELECT DISTINCT substr(name, 1, instr(name, '.') - 1) AS d FROM sqlite_schema \
          WHERE type = 'table' AND instr(name, '.') > 0 ORDER BY d"
             .to_string()
     };
     let mut stmt = conn.prepare(&sql)?;
-    let v = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let v = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
     Ok(v)
 }
 
@@ -187,14 +190,18 @@ fn tables(conn: &Connection, db: &str) -> Result<Vec<(String, bool)>, SqlError> 
          WHERE type IN ('table', 'view') AND substr(name, 1, ?2) = ?1 ORDER BY name",
     )?;
     let v = stmt
-        .query_map(rusqlite::params![prefix, prefix.len() as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(rusqlite::params![prefix, prefix.len() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<Vec<(String, bool)>, _>>()?;
     Ok(v)
 }
 
 fn table_or_err(conn: &Connection, db: &str, table: &str) -> Result<TableInfo, SqlError> {
-    table_info(conn, &names::table(db, table))?
-        .ok_or_else(|| SqlError::NoSuchTable { db: db.into(), table: table.into() })
+    table_info(conn, &names::table(db, table))?.ok_or_else(|| SqlError::NoSuchTable {
+        db: db.into(),
+        table: table.into(),
+    })
 }
 
 fn key_of(info: &TableInfo, col: &str) -> &'static str {
@@ -211,7 +218,12 @@ fn key_of(info: &TableInfo, col: &str) -> &'static str {
     };
     if first(true) {
         "UNI"
-    } else if first(false) || info.indexes.iter().any(|i| i.columns.first().is_some_and(|(c, _)| c == col)) {
+    } else if first(false)
+        || info
+            .indexes
+            .iter()
+            .any(|i| i.columns.first().is_some_and(|(c, _)| c == col))
+    {
         "MUL"
     } else {
         ""
@@ -284,7 +296,13 @@ fn create_table_text(conn: &Connection, info: &TableInfo) -> Result<String, SqlE
     }
     let col_list = |cols: &[(String, bool)]| {
         cols.iter()
-            .map(|(c, desc)| if *desc { format!("{} DESC", bq(c)) } else { bq(c) })
+            .map(|(c, desc)| {
+                if *desc {
+                    format!("{} DESC", bq(c))
+                } else {
+                    bq(c)
+                }
+            })
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -295,16 +313,32 @@ fn create_table_text(conn: &Connection, info: &TableInfo) -> Result<String, SqlE
     }
     for i in info.indexes.iter().filter(|i| i.name != "PRIMARY") {
         let kind = if i.unique { "UNIQUE KEY" } else { "KEY" };
-        lines.push(format!("  {kind} {} ({})", bq(&i.name), col_list(&i.columns)));
+        lines.push(format!(
+            "  {kind} {} ({})",
+            bq(&i.name),
+            col_list(&i.columns)
+        ));
     }
     for fk in &info.foreign_keys {
-        let target = if fk.target.0 == info.db { bq(&fk.target.1) } else { format!("{}.{}", bq(&fk.target.0), bq(&fk.target.1)) };
+        let target = if fk.target.0 == info.db {
+            bq(&fk.target.1)
+        } else {
+            format!("{}.{}", bq(&fk.target.0), bq(&fk.target.1))
+        };
         let mut s = format!(
             "  CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
             bq(&fk.name),
-            fk.columns.iter().map(|c| bq(c)).collect::<Vec<_>>().join(","),
+            fk.columns
+                .iter()
+                .map(|c| bq(c))
+                .collect::<Vec<_>>()
+                .join(","),
             target,
-            fk.target_columns.iter().map(|c| bq(c)).collect::<Vec<_>>().join(",")
+            fk.target_columns
+                .iter()
+                .map(|c| bq(c))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         if fk.on_delete != "NO ACTION" {
             s.push_str(&format!(" ON DELETE {}", fk.on_delete));
@@ -317,7 +351,11 @@ fn create_table_text(conn: &Connection, info: &TableInfo) -> Result<String, SqlE
     for c in &info.checks {
         lines.push(format!("  {c}"));
     }
-    let mut s = format!("CREATE TABLE {} (\n{}\n) ENGINE=InnoDB", bq(&info.table), lines.join(",\n"));
+    let mut s = format!(
+        "CREATE TABLE {} (\n{}\n) ENGINE=InnoDB",
+        bq(&info.table),
+        lines.join(",\n")
+    );
     if let Some(seq) = auto_increment(conn, &names::table(&info.db, &info.table))? {
         s.push_str(&format!(" AUTO_INCREMENT={seq}"));
     }
@@ -328,14 +366,22 @@ fn create_table_text(conn: &Connection, info: &TableInfo) -> Result<String, SqlE
 /// The next AUTO_INCREMENT value of a table, if it has one and has used it.
 fn auto_increment(conn: &Connection, sqlite_name: &str) -> Result<Option<i64>, SqlError> {
     let has_seq: bool = conn
-        .query_row("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'", [], |_| Ok(true))
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+            [],
+            |_| Ok(true),
+        )
         .optional()?
         .unwrap_or(false);
     if !has_seq {
         return Ok(None);
     }
     Ok(conn
-        .query_row("SELECT seq + 1 FROM sqlite_sequence WHERE name = ?1", [sqlite_name], |r| r.get(0))
+        .query_row(
+            "SELECT seq + 1 FROM sqlite_sequence WHERE name = ?1",
+            [sqlite_name],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
@@ -392,10 +438,25 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
                 .collect();
             Ok((c, rows))
         }
-        Show::Columns { db, table, full, like } => {
+        Show::Columns {
+            db,
+            table,
+            full,
+            like,
+        } => {
             let info = table_or_err(conn, db, table)?;
             let c = if *full {
-                cols(&["Field", "Type", "Collation", "Null", "Key", "Default", "Extra", "Privileges", "Comment"])
+                cols(&[
+                    "Field",
+                    "Type",
+                    "Collation",
+                    "Null",
+                    "Key",
+                    "Default",
+                    "Extra",
+                    "Privileges",
+                    "Comment",
+                ])
             } else {
                 cols(&["Field", "Type", "Null", "Key", "Default", "Extra"])
             };
@@ -426,7 +487,15 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
             c.extend(cols(&["Column_name", "Collation"]));
             c.push(ColumnMeta::bigint("Cardinality"));
             c.push(ColumnMeta::bigint("Sub_part"));
-            c.extend(cols(&["Packed", "Null", "Index_type", "Comment", "Index_comment", "Visible", "Expression"]));
+            c.extend(cols(&[
+                "Packed",
+                "Null",
+                "Index_type",
+                "Comment",
+                "Index_comment",
+                "Visible",
+                "Expression",
+            ]));
             let mut rows = Vec::new();
             for ix in &info.indexes {
                 for (seq, (col, desc)) in ix.columns.iter().enumerate() {
@@ -463,34 +532,76 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
                 let body = sql.find(" AS ").map(|i| &sql[i + 4..]).unwrap_or("");
                 let create = format!("CREATE VIEW {} AS {}", bq(table), unmangle_sql(body));
                 return Ok((
-                    cols(&["View", "Create View", "character_set_client", "collation_connection"]),
-                    vec![vec![text(table), text(create), text("utf8mb4"), text("utf8mb4_0900_ai_ci")]],
+                    cols(&[
+                        "View",
+                        "Create View",
+                        "character_set_client",
+                        "collation_connection",
+                    ]),
+                    vec![vec![
+                        text(table),
+                        text(create),
+                        text("utf8mb4"),
+                        text("utf8mb4_0900_ai_ci"),
+                    ]],
                 ));
             }
             let create = create_table_text(conn, &info)?;
-            Ok((cols(&["Table", "Create Table"]), vec![vec![text(table), text(create)]]))
+            Ok((
+                cols(&["Table", "Create Table"]),
+                vec![vec![text(table), text(create)]],
+            ))
         }
-        Show::CreateDatabase { name, if_not_exists } => {
+        Show::CreateDatabase {
+            name,
+            if_not_exists,
+        } => {
             check_db(conn, name)?;
-            let ine = if *if_not_exists { "/*!32312 IF NOT EXISTS*/ " } else { "" };
+            let ine = if *if_not_exists {
+                "/*!32312 IF NOT EXISTS*/ "
+            } else {
+                ""
+            };
             let create = format!(
                 "CREATE DATABASE {ine}{} /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */ /*!80016 DEFAULT ENCRYPTION='N' */",
                 bq(name)
             );
-            Ok((cols(&["Database", "Create Database"]), vec![vec![text(name), text(create)]]))
+            Ok((
+                cols(&["Database", "Create Database"]),
+                vec![vec![text(name), text(create)]],
+            ))
         }
         Show::TableStatus { db, like } => {
             check_db(conn, db)?;
             let names_c = [
-                "Name", "Engine", "Version", "Row_format", "Rows", "Avg_row_length", "Data_length",
-                "Max_data_length", "Index_length", "Data_free", "Auto_increment", "Create_time",
-                "Update_time", "Check_time", "Collation", "Checksum", "Create_options", "Comment",
+                "Name",
+                "Engine",
+                "Version",
+                "Row_format",
+                "Rows",
+                "Avg_row_length",
+                "Data_length",
+                "Max_data_length",
+                "Index_length",
+                "Data_free",
+                "Auto_increment",
+                "Create_time",
+                "Update_time",
+                "Check_time",
+                "Collation",
+                "Checksum",
+                "Create_options",
+                "Comment",
             ];
             let c: Vec<ColumnMeta> = names_c
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
-                    if matches!(i, 2 | 4..=10 | 15) { ColumnMeta::bigint(n) } else { ColumnMeta::text(n) }
+                    if matches!(i, 2 | 4..=10 | 15) {
+                        ColumnMeta::bigint(n)
+                    } else {
+                        ColumnMeta::text(n)
+                    }
                 })
                 .collect();
             let mut rows = Vec::new();
@@ -511,7 +622,9 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
                     [],
                     |r| r.get(0),
                 )?;
-                let ai = auto_increment(conn, &sqlite_name)?.map(Value::Integer).unwrap_or(Value::Null);
+                let ai = auto_increment(conn, &sqlite_name)?
+                    .map(Value::Integer)
+                    .unwrap_or(Value::Null);
                 rows.push(vec![
                     text(&t),
                     text("InnoDB"),
@@ -536,7 +649,14 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
             Ok((c, rows))
         }
         Show::Engines => Ok((
-            cols(&["Engine", "Support", "Comment", "Transactions", "XA", "Savepoints"]),
+            cols(&[
+                "Engine",
+                "Support",
+                "Comment",
+                "Transactions",
+                "XA",
+                "Savepoints",
+            ]),
             vec![vec![
                 text("InnoDB"),
                 text("DEFAULT"),
@@ -562,7 +682,15 @@ pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult
                 .iter()
                 .filter(|r| keep(like, r.0))
                 .map(|(n, cs, id, d)| {
-                    vec![text(*n), text(*cs), Value::Integer(*id), text(*d), text("Yes"), Value::Integer(1), text("NO PAD")]
+                    vec![
+                        text(*n),
+                        text(*cs),
+                        Value::Integer(*id),
+                        text(*d),
+                        text("Yes"),
+                        Value::Integer(1),
+                        text("NO PAD"),
+                    ]
                 })
                 .collect();
             Ok((c, rows))

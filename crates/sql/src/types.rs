@@ -245,42 +245,124 @@ pub fn column_meta(decl_type: Option<&str>, name: &str, table: Option<&str>) -> 
             set(&mut m, MysqlType::Double, 22, num, CHARSET_BINARY);
             m.decimals = 31;
         }
-        "BIT" => set(&mut m, MysqlType::Bit, n1.unwrap_or(1), f::BINARY, CHARSET_BINARY),
+        "BIT" => set(
+            &mut m,
+            MysqlType::Bit,
+            n1.unwrap_or(1),
+            f::BINARY,
+            CHARSET_BINARY,
+        ),
         "DATE" => set(&mut m, MysqlType::Date, 10, f::BINARY, CHARSET_BINARY),
         "DATETIME" => {
-            set(&mut m, MysqlType::DateTime, 19 + fsp(n1), f::BINARY, CHARSET_BINARY);
+            set(
+                &mut m,
+                MysqlType::DateTime,
+                19 + fsp(n1),
+                f::BINARY,
+                CHARSET_BINARY,
+            );
             m.decimals = n1.unwrap_or(0) as u8;
         }
         "TIMESTAMP" => {
-            set(&mut m, MysqlType::Timestamp, 19 + fsp(n1), f::BINARY | f::TIMESTAMP, CHARSET_BINARY);
+            set(
+                &mut m,
+                MysqlType::Timestamp,
+                19 + fsp(n1),
+                f::BINARY | f::TIMESTAMP,
+                CHARSET_BINARY,
+            );
             m.decimals = n1.unwrap_or(0) as u8;
         }
         "TIME" => {
-            set(&mut m, MysqlType::Time, 10 + fsp(n1), f::BINARY, CHARSET_BINARY);
+            set(
+                &mut m,
+                MysqlType::Time,
+                10 + fsp(n1),
+                f::BINARY,
+                CHARSET_BINARY,
+            );
             m.decimals = n1.unwrap_or(0) as u8;
         }
-        "YEAR" => set(&mut m, MysqlType::Year, 4, f::NUM | f::UNSIGNED, CHARSET_BINARY),
-        "CHAR" | "NCHAR" | "CHARACTER" | "NATIONAL CHAR" => {
-            set(&mut m, MysqlType::String, n1.unwrap_or(1) * 4, 0, CHARSET_UTF8MB4)
-        }
-        "VARCHAR" | "NVARCHAR" | "CHARACTER VARYING" | "NATIONAL VARCHAR" => {
-            set(&mut m, MysqlType::VarString, n1.unwrap_or(255) * 4, 0, CHARSET_UTF8MB4)
-        }
-        "BINARY BLOB" => set(&mut m, MysqlType::String, n1.unwrap_or(1), f::BINARY, CHARSET_BINARY),
-        "VARBINARY BLOB" => {
-            set(&mut m, MysqlType::VarString, n1.unwrap_or(255), f::BINARY, CHARSET_BINARY)
-        }
+        "YEAR" => set(
+            &mut m,
+            MysqlType::Year,
+            4,
+            f::NUM | f::UNSIGNED,
+            CHARSET_BINARY,
+        ),
+        "CHAR" | "NCHAR" | "CHARACTER" | "NATIONAL CHAR" => set(
+            &mut m,
+            MysqlType::String,
+            n1.unwrap_or(1) * 4,
+            0,
+            CHARSET_UTF8MB4,
+        ),
+        "VARCHAR" | "NVARCHAR" | "CHARACTER VARYING" | "NATIONAL VARCHAR" => set(
+            &mut m,
+            MysqlType::VarString,
+            n1.unwrap_or(255) * 4,
+            0,
+            CHARSET_UTF8MB4,
+        ),
+        "BINARY BLOB" => set(
+            &mut m,
+            MysqlType::String,
+            n1.unwrap_or(1),
+            f::BINARY,
+            CHARSET_BINARY,
+        ),
+        "VARBINARY BLOB" => set(
+            &mut m,
+            MysqlType::VarString,
+            n1.unwrap_or(255),
+            f::BINARY,
+            CHARSET_BINARY,
+        ),
         "TINYTEXT" => set(&mut m, MysqlType::Blob, 255 * 4, f::BLOB, CHARSET_UTF8MB4),
         "TEXT" => set(&mut m, MysqlType::Blob, 65535 * 4, f::BLOB, CHARSET_UTF8MB4),
-        "MEDIUMTEXT" => set(&mut m, MysqlType::Blob, 16_777_215 * 4, f::BLOB, CHARSET_UTF8MB4),
+        "MEDIUMTEXT" => set(
+            &mut m,
+            MysqlType::Blob,
+            16_777_215 * 4,
+            f::BLOB,
+            CHARSET_UTF8MB4,
+        ),
         "LONGTEXT" | "CLOB" => set(&mut m, MysqlType::Blob, u32::MAX, f::BLOB, CHARSET_UTF8MB4),
-        "TINYBLOB" => set(&mut m, MysqlType::Blob, 255, f::BLOB | f::BINARY, CHARSET_BINARY),
-        "BLOB" => set(&mut m, MysqlType::Blob, 65535, f::BLOB | f::BINARY, CHARSET_BINARY),
-        "MEDIUMBLOB" => {
-            set(&mut m, MysqlType::Blob, 16_777_215, f::BLOB | f::BINARY, CHARSET_BINARY)
-        }
-        "LONGBLOB" => set(&mut m, MysqlType::Blob, u32::MAX, f::BLOB | f::BINARY, CHARSET_BINARY),
-        "JSON TEXT" => set(&mut m, MysqlType::Json, u32::MAX, f::BLOB | f::BINARY, CHARSET_BINARY),
+        "TINYBLOB" => set(
+            &mut m,
+            MysqlType::Blob,
+            255,
+            f::BLOB | f::BINARY,
+            CHARSET_BINARY,
+        ),
+        "BLOB" => set(
+            &mut m,
+            MysqlType::Blob,
+            65535,
+            f::BLOB | f::BINARY,
+            CHARSET_BINARY,
+        ),
+        "MEDIUMBLOB" => set(
+            &mut m,
+            MysqlType::Blob,
+            16_777_215,
+            f::BLOB | f::BINARY,
+            CHARSET_BINARY,
+        ),
+        "LONGBLOB" => set(
+            &mut m,
+            MysqlType::Blob,
+            u32::MAX,
+            f::BLOB | f::BINARY,
+            CHARSET_BINARY,
+        ),
+        "JSON TEXT" => set(
+            &mut m,
+            MysqlType::Json,
+            u32::MAX,
+            f::BLOB | f::BINARY,
+            CHARSET_BINARY,
+        ),
         "ENUM TEXT" => set(&mut m, MysqlType::String, 255 * 4, f::ENUM, CHARSET_UTF8MB4),
         _ => {}
     }
@@ -302,7 +384,10 @@ fn split_decl(upper: &str) -> (String, Vec<String>, bool) {
             let end = upper[i..].find(')').map(|e| i + e).unwrap_or(upper.len());
             (
                 format!("{} {}", &upper[..i], upper.get(end + 1..).unwrap_or("")),
-                upper[i + 1..end].split(',').map(|s| s.trim().to_string()).collect(),
+                upper[i + 1..end]
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect(),
             )
         }
         None => (upper.to_string(), vec![]),
@@ -340,7 +425,11 @@ pub(crate) struct Mapped {
 }
 
 fn quote_list(values: &[String]) -> String {
-    values.iter().map(|v| crate::names::literal(v)).collect::<Vec<_>>().join(",")
+    values
+        .iter()
+        .map(|v| crate::names::literal(v))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Maps a MySQL column type.
@@ -387,7 +476,11 @@ pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
     let upper = s.to_ascii_uppercase();
     let (base, args, unsigned) = split_decl(&upper);
     let zerofill = upper.contains("ZEROFILL");
-    let paren = if args.is_empty() { String::new() } else { format!("({})", args.join(",")) };
+    let paren = if args.is_empty() {
+        String::new()
+    } else {
+        format!("({})", args.join(","))
+    };
     let us = if unsigned { " UNSIGNED" } else { "" };
     let lus = if unsigned { " unsigned" } else { "" };
     let int = |name: &str| -> Mapped {
@@ -401,7 +494,10 @@ pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
         } else {
             format!("{lname}{lus}")
         };
-        Mapped { needs_marker: zerofill, ..mk(&format!("{name}{us}"), mysql, false, true) }
+        Mapped {
+            needs_marker: zerofill,
+            ..mk(&format!("{name}{us}"), mysql, false, true)
+        }
     };
     Ok(match base.as_str() {
         "TINYINT" | "SMALLINT" | "MEDIUMINT" | "BIGINT" => int(&base),
@@ -413,31 +509,87 @@ pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
             m
         }
         "BOOL" | "BOOLEAN" => mk("TINYINT(1)", "tinyint(1)".into(), false, true),
-        "SERIAL" => Mapped { needs_marker: true, ..mk("INTEGER", "bigint unsigned".into(), false, true) },
+        "SERIAL" => Mapped {
+            needs_marker: true,
+            ..mk("INTEGER", "bigint unsigned".into(), false, true)
+        },
         "DECIMAL" | "NUMERIC" | "DEC" | "FIXED" => {
-            let p = if args.is_empty() { "(10,0)".to_string() } else if args.len() == 1 { format!("({},0)", args[0]) } else { paren.clone() };
+            let p = if args.is_empty() {
+                "(10,0)".to_string()
+            } else if args.len() == 1 {
+                format!("({},0)", args[0])
+            } else {
+                paren.clone()
+            };
             Mapped {
                 needs_marker: unsigned,
-                ..mk(&format!("DECIMAL{p}"), format!("decimal{p}{lus}"), false, false)
+                ..mk(
+                    &format!("DECIMAL{p}"),
+                    format!("decimal{p}{lus}"),
+                    false,
+                    false,
+                )
             }
         }
-        "FLOAT" => mk(&format!("FLOAT{us}{paren}"), format!("float{}{lus}", paren.to_lowercase()), false, false),
-        "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT8" | "FLOAT64" => {
-            mk(&format!("DOUBLE{us}{paren}"), format!("double{}{lus}", paren.to_lowercase()), false, false)
-        }
-        "BIT" => mk(&format!("BIT{paren}"), format!("bit{}", if paren.is_empty() { "(1)".into() } else { paren.clone() }), false, false),
+        "FLOAT" => mk(
+            &format!("FLOAT{us}{paren}"),
+            format!("float{}{lus}", paren.to_lowercase()),
+            false,
+            false,
+        ),
+        "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT8" | "FLOAT64" => mk(
+            &format!("DOUBLE{us}{paren}"),
+            format!("double{}{lus}", paren.to_lowercase()),
+            false,
+            false,
+        ),
+        "BIT" => mk(
+            &format!("BIT{paren}"),
+            format!(
+                "bit{}",
+                if paren.is_empty() {
+                    "(1)".into()
+                } else {
+                    paren.clone()
+                }
+            ),
+            false,
+            false,
+        ),
         "DATE" => mk("DATE", "date".into(), false, false),
-        "DATETIME" => mk(&format!("DATETIME{paren}"), format!("datetime{paren}"), false, false),
-        "TIMESTAMP" => mk(&format!("TIMESTAMP{paren}"), format!("timestamp{paren}"), false, false),
-        "TIME" => mk(&format!("TIME{paren}"), format!("time{paren}"), false, false),
+        "DATETIME" => mk(
+            &format!("DATETIME{paren}"),
+            format!("datetime{paren}"),
+            false,
+            false,
+        ),
+        "TIMESTAMP" => mk(
+            &format!("TIMESTAMP{paren}"),
+            format!("timestamp{paren}"),
+            false,
+            false,
+        ),
+        "TIME" => mk(
+            &format!("TIME{paren}"),
+            format!("time{paren}"),
+            false,
+            false,
+        ),
         "YEAR" => mk("YEAR", "year".into(), false, false),
         "CHAR" | "CHARACTER" | "NCHAR" | "NATIONAL CHAR" | "NATIONAL CHARACTER" => {
-            let p = if paren.is_empty() { "(1)".to_string() } else { paren.clone() };
+            let p = if paren.is_empty() {
+                "(1)".to_string()
+            } else {
+                paren.clone()
+            };
             mk(&format!("CHAR{p}"), format!("char{p}"), true, false)
         }
-        "VARCHAR" | "CHARACTER VARYING" | "NVARCHAR" | "NATIONAL VARCHAR" | "CHAR VARYING" => {
-            mk(&format!("VARCHAR{paren}"), format!("varchar{paren}"), true, false)
-        }
+        "VARCHAR" | "CHARACTER VARYING" | "NVARCHAR" | "NATIONAL VARCHAR" | "CHAR VARYING" => mk(
+            &format!("VARCHAR{paren}"),
+            format!("varchar{paren}"),
+            true,
+            false,
+        ),
         "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
             mk(&base, base.to_ascii_lowercase(), true, false)
         }
@@ -447,19 +599,45 @@ pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
         }
         "LONG VARBINARY" => mk("MEDIUMBLOB", "mediumblob".into(), false, false),
         "BINARY" => {
-            let p = if paren.is_empty() { "(1)".to_string() } else { paren.clone() };
-            Mapped { needs_marker: true, ..mk(&format!("BINARY BLOB{p}"), format!("binary{p}"), false, false) }
+            let p = if paren.is_empty() {
+                "(1)".to_string()
+            } else {
+                paren.clone()
+            };
+            Mapped {
+                needs_marker: true,
+                ..mk(
+                    &format!("BINARY BLOB{p}"),
+                    format!("binary{p}"),
+                    false,
+                    false,
+                )
+            }
         }
         "VARBINARY" => Mapped {
             needs_marker: true,
-            ..mk(&format!("VARBINARY BLOB{paren}"), format!("varbinary{paren}"), false, false)
+            ..mk(
+                &format!("VARBINARY BLOB{paren}"),
+                format!("varbinary{paren}"),
+                false,
+                false,
+            )
         },
-        "JSON" => Mapped { needs_marker: true, ..mk("JSON TEXT", "json".into(), false, false) },
+        "JSON" => Mapped {
+            needs_marker: true,
+            ..mk("JSON TEXT", "json".into(), false, false)
+        },
         "GEOMETRY" | "POINT" | "LINESTRING" | "POLYGON" | "MULTIPOINT" | "MULTILINESTRING"
         | "MULTIPOLYGON" | "GEOMETRYCOLLECTION" | "GEOMCOLLECTION" => {
-            return Err(SqlError::Unsupported { construct: format!("spatial type {s}") });
+            return Err(SqlError::Unsupported {
+                construct: format!("spatial type {s}"),
+            });
         }
-        _ => return Err(SqlError::Unsupported { construct: format!("column type {s}") }),
+        _ => {
+            return Err(SqlError::Unsupported {
+                construct: format!("column type {s}"),
+            });
+        }
     })
 }
 
@@ -470,7 +648,11 @@ mod tests {
     use sqlparser::parser::Parser;
 
     fn dt(s: &str) -> DataType {
-        Parser::new(&MySqlDialect {}).try_with_sql(s).unwrap().parse_data_type().unwrap()
+        Parser::new(&MySqlDialect {})
+            .try_with_sql(s)
+            .unwrap()
+            .parse_data_type()
+            .unwrap()
     }
 
     /// Declared types keep the MySQL name where SQLite's affinity rules agree with it.
@@ -496,7 +678,11 @@ mod tests {
         ];
         for (mysql, decl, shown) in cases {
             let m = map_type(&dt(mysql)).unwrap();
-            assert_eq!((m.decl.as_str(), m.mysql.as_str()), (decl, shown), "{mysql}");
+            assert_eq!(
+                (m.decl.as_str(), m.mysql.as_str()),
+                (decl, shown),
+                "{mysql}"
+            );
         }
         let e = map_type(&dt("enum('a','b')")).unwrap();
         assert_eq!(e.decl, "ENUM TEXT");
@@ -510,13 +696,28 @@ mod tests {
         let m = column_meta(Some("INT UNSIGNED"), "a", Some("t"));
         assert_eq!(m.column_type, MysqlType::Long);
         assert!(m.flags & column_flags::UNSIGNED != 0);
-        assert_eq!(column_meta(Some("INTEGER"), "id", None).column_type, MysqlType::LongLong);
+        assert_eq!(
+            column_meta(Some("INTEGER"), "id", None).column_type,
+            MysqlType::LongLong
+        );
         let d = column_meta(Some("DECIMAL(10,2)"), "d", None);
         assert_eq!((d.column_type, d.decimals), (MysqlType::NewDecimal, 2));
-        assert_eq!(column_meta(Some("VARCHAR(10)"), "v", None).column_type, MysqlType::VarString);
-        assert_eq!(column_meta(Some("JSON TEXT"), "j", None).column_type, MysqlType::Json);
-        assert_eq!(column_meta(Some("DATETIME"), "d", None).column_type, MysqlType::DateTime);
-        assert_eq!(column_meta(None, "x", None).column_type, MysqlType::VarString);
+        assert_eq!(
+            column_meta(Some("VARCHAR(10)"), "v", None).column_type,
+            MysqlType::VarString
+        );
+        assert_eq!(
+            column_meta(Some("JSON TEXT"), "j", None).column_type,
+            MysqlType::Json
+        );
+        assert_eq!(
+            column_meta(Some("DATETIME"), "d", None).column_type,
+            MysqlType::DateTime
+        );
+        assert_eq!(
+            column_meta(None, "x", None).column_type,
+            MysqlType::VarString
+        );
         let b = column_meta(Some("LONGBLOB"), "b", None);
         assert_eq!(b.charset, CHARSET_BINARY);
     }

@@ -16,7 +16,10 @@ fn load() -> Db {
     let mut sql_statements = 0;
     for piece in split_statements(DUMP) {
         let current = db.current.clone();
-        let ctx = Context { current_db: current.as_deref(), catalog: Some(&db.conn) };
+        let ctx = Context {
+            current_db: current.as_deref(),
+            catalog: Some(&db.conn),
+        };
         let translated = match translate_bytes(&piece, &ctx) {
             Ok(v) => v,
             Err(quorate_sql::SqlError::EmptyQuery) => continue,
@@ -27,11 +30,18 @@ fn load() -> Db {
                 sql_statements += 1;
             }
             if let Err(e) = db.exec(s.clone()) {
-                panic!("{}\n=> {s:?}\n failed: {e}", String::from_utf8_lossy(&piece));
+                panic!(
+                    "{}\n=> {s:?}\n failed: {e}",
+                    String::from_utf8_lossy(&piece)
+                );
             }
         }
     }
-    assert_eq!(sql_statements, 4 * 3, "DROP + CREATE + INSERT for each of the 4 tables");
+    assert_eq!(
+        sql_statements,
+        4 * 3,
+        "DROP + CREATE + INSERT for each of the 4 tables"
+    );
     db
 }
 
@@ -84,15 +94,32 @@ fn dump_imports_with_row_counts() {
     assert_eq!(db.ok("SHOW DATABASES"), vec![vec![t("d")], vec![t("shop")]]);
     assert_eq!(
         db.ok("SHOW TABLES"),
-        vec![vec![t("customers")], vec![t("order_items")], vec![t("orders")], vec![t("products")]]
+        vec![
+            vec![t("customers")],
+            vec![t("order_items")],
+            vec![t("orders")],
+            vec![t("products")]
+        ]
     );
-    for (table, n) in [("customers", 3), ("products", 3), ("orders", 3), ("order_items", 4)] {
-        assert_eq!(db.ok(&format!("SELECT COUNT(*) FROM {table}")), vec![vec![i(n)]], "{table}");
+    for (table, n) in [
+        ("customers", 3),
+        ("products", 3),
+        ("orders", 3),
+        ("order_items", 4),
+    ] {
+        assert_eq!(
+            db.ok(&format!("SELECT COUNT(*) FROM {table}")),
+            vec![vec![i(n)]],
+            "{table}"
+        );
     }
     // Foreign keys hold after the load (the dump disables checks while loading).
     assert!(db.query("PRAGMA foreign_key_check").unwrap().is_empty());
     // Variables restored at the end of the dump.
-    assert_eq!(db.ok("SELECT @@foreign_key_checks, @@time_zone"), vec![vec![i(1), t("+00:00")]]);
+    assert_eq!(
+        db.ok("SELECT @@foreign_key_checks, @@time_zone"),
+        vec![vec![i(1), t("+00:00")]]
+    );
 }
 
 /// Text with quotes, backslashes, newlines, emoji and other non-ASCII characters, NULLs,
@@ -103,8 +130,22 @@ fn dump_text_values() {
     assert_eq!(
         db.ok("SELECT id, email, name, nickname, created_at, tier FROM customers ORDER BY id"),
         vec![
-            vec![i(1), t("ana@example.com"), t("Ana Müller"), t("Ana"), t("2024-01-02 03:04:05"), t("pro")],
-            vec![i(2), t("bo@example.com"), t("Bō 李"), t("🐼 panda"), t("2024-02-03 04:05:06"), t("free")],
+            vec![
+                i(1),
+                t("ana@example.com"),
+                t("Ana Müller"),
+                t("Ana"),
+                t("2024-01-02 03:04:05"),
+                t("pro")
+            ],
+            vec![
+                i(2),
+                t("bo@example.com"),
+                t("Bō 李"),
+                t("🐼 panda"),
+                t("2024-02-03 04:05:06"),
+                t("free")
+            ],
             vec![
                 i(3),
                 t("cy@example.com"),
@@ -126,14 +167,24 @@ fn dump_text_values() {
     assert_eq!(
         db.ok("SELECT title, description, attrs FROM products ORDER BY id"),
         vec![
-            vec![t("Teapot 🫖"), t("Ceramic teapot, 1.2 l"), t("{\"color\": \"blue\", \"tags\": [\"kitchen\", \"tea\"]}")],
+            vec![
+                t("Teapot 🫖"),
+                t("Ceramic teapot, 1.2 l"),
+                t("{\"color\": \"blue\", \"tags\": [\"kitchen\", \"tea\"]}")
+            ],
             vec![t("Cup"), null(), null()],
             vec![t("Кружка"), t("Mug with ünïcödé"), t("{\"size\": 3}")],
         ]
     );
     // The ENUM is still enforced and the e-mail still unique (case-insensitively).
-    assert!(db.err("INSERT INTO customers (email, name, tier) VALUES ('x@y', 'X', 'gold')").contains("1265"));
-    assert!(db.err("INSERT INTO customers (email, name) VALUES ('ANA@example.com', 'X')").contains("1062"));
+    assert!(
+        db.err("INSERT INTO customers (email, name, tier) VALUES ('x@y', 'X', 'gold')")
+            .contains("1265")
+    );
+    assert!(
+        db.err("INSERT INTO customers (email, name) VALUES ('ANA@example.com', 'X')")
+            .contains("1062")
+    );
 }
 
 /// BLOB bytes (including NUL, 0xFF, quotes, backslash, CR/LF, ^Z) arrive byte for byte.
@@ -143,8 +194,13 @@ fn dump_blob_and_numbers() {
     assert_eq!(
         db.ok("SELECT image FROM products ORDER BY id"),
         vec![
-            vec![Value::Blob(vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R'])],
-            vec![Value::Blob(vec![0x00, 0xFF, 0x27, 0x22, 0x5C, 0x0A, 0x0D, 0x1A, 0x00])],
+            vec![Value::Blob(vec![
+                0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D',
+                b'R'
+            ])],
+            vec![Value::Blob(vec![
+                0x00, 0xFF, 0x27, 0x22, 0x5C, 0x0A, 0x0D, 0x1A, 0x00
+            ])],
             vec![null()],
         ]
     );
@@ -173,17 +229,38 @@ fn dump_schema_survives() {
     let mut db = load();
     db.ok("INSERT INTO customers (email, name) VALUES ('new@example.com', 'New')");
     assert_eq!(db.ok("SELECT LAST_INSERT_ID()"), vec![vec![i(4)]]);
-    let idx: Vec<Value> = db.ok("SHOW INDEX FROM orders").into_iter().map(|r| r[2].clone()).collect();
-    assert_eq!(idx, vec![t("PRIMARY"), t("idx_customer_date"), t("idx_customer_date")]);
-    assert!(db.err("INSERT INTO orders (customer_id, ordered_at) VALUES (99, '2024-01-01')").contains("1452"));
+    let idx: Vec<Value> = db
+        .ok("SHOW INDEX FROM orders")
+        .into_iter()
+        .map(|r| r[2].clone())
+        .collect();
+    assert_eq!(
+        idx,
+        vec![t("PRIMARY"), t("idx_customer_date"), t("idx_customer_date")]
+    );
+    assert!(
+        db.err("INSERT INTO orders (customer_id, ordered_at) VALUES (99, '2024-01-01')")
+            .contains("1452")
+    );
     // ON DELETE CASCADE came through.
     db.ok("DELETE FROM order_items WHERE order_id = 2");
     db.ok("DELETE FROM customers WHERE id = 2");
-    assert_eq!(db.ok("SELECT COUNT(*) FROM orders WHERE customer_id = 2"), vec![vec![i(0)]]);
+    assert_eq!(
+        db.ok("SELECT COUNT(*) FROM orders WHERE customer_id = 2"),
+        vec![vec![i(0)]]
+    );
     let create = db.ok("SHOW CREATE TABLE customers");
-    let Value::Text(ddl) = &create[0][1] else { panic!() };
-    assert!(ddl.contains("`id` int unsigned NOT NULL AUTO_INCREMENT"), "{ddl}");
-    assert!(ddl.contains("`tier` enum('free','pro','enterprise') NOT NULL DEFAULT 'free'"), "{ddl}");
+    let Value::Text(ddl) = &create[0][1] else {
+        panic!()
+    };
+    assert!(
+        ddl.contains("`id` int unsigned NOT NULL AUTO_INCREMENT"),
+        "{ddl}"
+    );
+    assert!(
+        ddl.contains("`tier` enum('free','pro','enterprise') NOT NULL DEFAULT 'free'"),
+        "{ddl}"
+    );
     assert!(ddl.contains("ON UPDATE CURRENT_TIMESTAMP"), "{ddl}");
     assert!(ddl.contains("UNIQUE KEY `uq_email` (`email`)"), "{ddl}");
 }

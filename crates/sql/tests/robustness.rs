@@ -6,8 +6,17 @@
 use quorate_sql::{Context, translate};
 
 fn on_small_stack<F: FnOnce() + Send + 'static>(f: F) {
-    let stack = if cfg!(debug_assertions) { 16 << 20 } else { 2 << 20 };
-    std::thread::Builder::new().stack_size(stack).spawn(f).unwrap().join().unwrap();
+    let stack = if cfg!(debug_assertions) {
+        16 << 20
+    } else {
+        2 << 20
+    };
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 /// 100,000 nested parentheses: the parser's depth limit answers with an error.
@@ -24,12 +33,18 @@ fn deep_nesting_is_an_error() {
 #[test]
 fn long_operator_chains_are_bounded() {
     on_small_stack(|| {
-        let ok = format!("SELECT {}", vec!["1"; quorate_sql::EXPRESSION_CHAIN_MAX].join(" + "));
+        let ok = format!(
+            "SELECT {}",
+            vec!["1"; quorate_sql::EXPRESSION_CHAIN_MAX].join(" + ")
+        );
         assert!(translate(&ok, &Context::default()).is_ok());
         let huge = format!("SELECT {}", vec!["1"; 200_000].join(" + "));
         let e = translate(&huge, &Context::default()).unwrap_err();
         assert!(e.to_string().contains("too complex"), "{e}");
-        let ors = format!("SELECT * FROM d.t WHERE {}", vec!["a = 1"; 200_000].join(" OR "));
+        let ors = format!(
+            "SELECT * FROM d.t WHERE {}",
+            vec!["a = 1"; 200_000].join(" OR ")
+        );
         assert!(translate(&ors, &Context::default()).is_err());
         // Nested parentheses count with the chains around them.
         let nested = format!("SELECT {}1{}", "(1 + ".repeat(300), ")".repeat(300));

@@ -28,8 +28,13 @@ fn refused(sql: &str) -> String {
 #[test]
 fn table_names_are_mangled_with_alias() {
     assert_eq!(
-        sqlite_of("SELECT t.a, x.b FROM t JOIN e.u AS x ON t.id = x.id WHERE d.t.c = 1", Some("d")),
-        vec!["SELECT t.a, x.b FROM \"d.t\" AS \"t\" JOIN \"e.u\" AS x ON t.id = x.id WHERE t.c = 1"]
+        sqlite_of(
+            "SELECT t.a, x.b FROM t JOIN e.u AS x ON t.id = x.id WHERE d.t.c = 1",
+            Some("d")
+        ),
+        vec![
+            "SELECT t.a, x.b FROM \"d.t\" AS \"t\" JOIN \"e.u\" AS x ON t.id = x.id WHERE t.c = 1"
+        ]
     );
     assert_eq!(
         sqlite_of("SELECT * FROM `my db`.`odd\"name`", None),
@@ -67,7 +72,10 @@ fn internal_tables_are_unreachable() {
         assert_eq!(e.mysql_error().code, 3554);
     }
     assert!(matches!(
-        translate("SELECT * FROM information_schema.tables", &Context::default()),
+        translate(
+            "SELECT * FROM information_schema.tables",
+            &Context::default()
+        ),
         Err(SqlError::Unsupported { .. })
     ));
 }
@@ -79,22 +87,46 @@ fn sqlite_only_keywords_as_names() {
     db.ok("CREATE TABLE k (transaction INT, escape INT, nothing INT)");
     db.ok("INSERT INTO k (transaction, escape, nothing) VALUES (1, 2, 3)");
     db.ok("UPDATE k SET transaction = transaction + 1 WHERE escape = 2");
-    assert_eq!(db.ok("SELECT transaction, k.escape FROM k ORDER BY nothing"), vec![vec![i(2), i(2)]]);
+    assert_eq!(
+        db.ok("SELECT transaction, k.escape FROM k ORDER BY nothing"),
+        vec![vec![i(2), i(2)]]
+    );
 }
 
 /// Statement kinds, placeholder counts and touched tables are reported.
 #[test]
 fn kinds_params_tables() {
     match one("SELECT c FROM sbtest1 WHERE id BETWEEN ? AND ?", Some("d")) {
-        Statement::Sql { sqlite, kind, params, tables } => {
-            assert_eq!(sqlite, vec!["SELECT c FROM \"d.sbtest1\" AS \"sbtest1\" WHERE id BETWEEN ?1 AND ?2"]);
+        Statement::Sql {
+            sqlite,
+            kind,
+            params,
+            tables,
+        } => {
+            assert_eq!(
+                sqlite,
+                vec!["SELECT c FROM \"d.sbtest1\" AS \"sbtest1\" WHERE id BETWEEN ?1 AND ?2"]
+            );
             assert_eq!((kind, params), (StatementKind::Read, 2));
             assert_eq!(tables, vec!["d.sbtest1".to_string()]);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(one("UPDATE t SET a = ?", Some("d")), Statement::Sql { kind: StatementKind::Write, params: 1, .. }));
-    assert!(matches!(one("CREATE INDEX k ON t (a)", Some("d")), Statement::Sql { kind: StatementKind::Ddl, .. }));
+    assert!(matches!(
+        one("UPDATE t SET a = ?", Some("d")),
+        Statement::Sql {
+            kind: StatementKind::Write,
+            params: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("CREATE INDEX k ON t (a)", Some("d")),
+        Statement::Sql {
+            kind: StatementKind::Ddl,
+            ..
+        }
+    ));
 }
 
 /// LIMIT a,b and LIMIT b OFFSET a keep MySQL's meaning on SQLite.
@@ -103,8 +135,14 @@ fn limit_forms() {
     let mut db = Db::new();
     db.ok("CREATE TABLE n (x INT)");
     db.ok("INSERT INTO n VALUES (1),(2),(3),(4),(5)");
-    assert_eq!(db.ok("SELECT x FROM n ORDER BY x LIMIT 1, 2"), vec![vec![i(2)], vec![i(3)]]);
-    assert_eq!(db.ok("SELECT x FROM n ORDER BY x LIMIT 2 OFFSET 3"), vec![vec![i(4)], vec![i(5)]]);
+    assert_eq!(
+        db.ok("SELECT x FROM n ORDER BY x LIMIT 1, 2"),
+        vec![vec![i(2)], vec![i(3)]]
+    );
+    assert_eq!(
+        db.ok("SELECT x FROM n ORDER BY x LIMIT 2 OFFSET 3"),
+        vec![vec![i(4)], vec![i(5)]]
+    );
 }
 
 /// CREATE TABLE: AUTO_INCREMENT becomes the rowid key, types keep their MySQL names, inline
@@ -138,8 +176,14 @@ fn create_table_translation() {
          \"created\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n  \
          \"updated\" TIMESTAMP DEFAULT NULL CONSTRAINT \"mysql_on_update\" NULL\n)"
     );
-    assert_eq!(sql[1], "CREATE UNIQUE INDEX \"d.users.email\" ON \"d.users\" (\"email\")");
-    assert_eq!(sql[2], "CREATE INDEX \"d.users.name_kind\" ON \"d.users\" (\"name\", \"kind\")");
+    assert_eq!(
+        sql[1],
+        "CREATE UNIQUE INDEX \"d.users.email\" ON \"d.users\" (\"email\")"
+    );
+    assert_eq!(
+        sql[2],
+        "CREATE INDEX \"d.users.name_kind\" ON \"d.users\" (\"name\", \"kind\")"
+    );
 }
 
 /// The sysbench table (with and without AUTO_INCREMENT, with --secondary) creates and works.
@@ -150,10 +194,14 @@ fn create_table_sysbench_variants() {
     db.ok("CREATE TABLE sbtest2(id INTEGER NOT NULL, k INTEGER DEFAULT '0' NOT NULL, c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, PRIMARY KEY (id)) /*! ENGINE = innodb */");
     db.ok("CREATE TABLE sbtest3(id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL, c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, KEY xid (id)) /*! ENGINE = innodb */");
     db.ok("INSERT INTO sbtest3 (k, c, pad) VALUES (1, 'a', 'b'), (2, 'c', 'd')");
-    assert_eq!(db.ok("SELECT id, k FROM sbtest3 ORDER BY id"), vec![vec![i(1), i(1)], vec![i(2), i(2)]]);
+    assert_eq!(
+        db.ok("SELECT id, k FROM sbtest3 ORDER BY id"),
+        vec![vec![i(1), i(1)], vec![i(2), i(2)]]
+    );
     // Both sbtest1.id and sbtest2.id are rowid aliases.
     assert_eq!(
-        db.query("SELECT count(*) FROM pragma_index_list('d.sbtest2')").unwrap(),
+        db.query("SELECT count(*) FROM pragma_index_list('d.sbtest2')")
+            .unwrap(),
         vec![vec![i(0)]]
     );
 }
@@ -175,10 +223,18 @@ fn auto_increment_semantics() {
     let ids: Vec<Value> = rows.into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(ids, vec![i(1), i(2), i(3), i(4), i(10), i(11)]);
     // A placeholder given 0 generates too.
-    let ctx = Context { current_db: Some("d"), catalog: Some(&db.conn) };
+    let ctx = Context {
+        current_db: Some("d"),
+        catalog: Some(&db.conn),
+    };
     let s = translate("INSERT INTO a (id, v) VALUES (?, ?)", &ctx).unwrap();
-    let Statement::Sql { sqlite, .. } = &s[0] else { panic!() };
-    assert_eq!(sqlite[0], "INSERT INTO \"d.a\" AS \"a\" (\"id\", \"v\") VALUES (nullif(?1, 0), ?2)");
+    let Statement::Sql { sqlite, .. } = &s[0] else {
+        panic!()
+    };
+    assert_eq!(
+        sqlite[0],
+        "INSERT INTO \"d.a\" AS \"a\" (\"id\", \"v\") VALUES (nullif(?1, 0), ?2)"
+    );
 }
 
 /// Refused CREATE TABLE forms name the construct.
@@ -188,8 +244,14 @@ fn create_table_refusals() {
     assert!(refused("CREATE TABLE t (g POINT)").contains("spatial"));
     assert!(refused("CREATE TEMPORARY TABLE t (a INT)").contains("TEMPORARY"));
     assert!(refused("CREATE TABLE t AS SELECT 1").contains("SELECT"));
-    assert!(refused("CREATE TABLE t (a INT AUTO_INCREMENT, b INT, PRIMARY KEY (b, a))").contains("AUTO_INCREMENT"));
-    assert!(refused("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1").contains("TRIGGER"));
+    assert!(
+        refused("CREATE TABLE t (a INT AUTO_INCREMENT, b INT, PRIMARY KEY (b, a))")
+            .contains("AUTO_INCREMENT")
+    );
+    assert!(
+        refused("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1")
+            .contains("TRIGGER")
+    );
     assert!(refused("CREATE PROCEDURE p() BEGIN END").contains("PROCEDURE"));
 }
 
@@ -197,8 +259,7 @@ fn create_table_refusals() {
 #[test]
 fn types_and_describe() {
     let mut db = Db::new();
-    db.ok(
-        "CREATE TABLE ty (
+    db.ok("CREATE TABLE ty (
           id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
           ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT, bi BIGINT, b BOOL,
           vc VARCHAR(20), ch CHAR(3), tx TEXT, mt MEDIUMTEXT, lt LONGTEXT,
@@ -206,8 +267,7 @@ fn types_and_describe() {
           de DECIMAL(8,3), f FLOAT, db DOUBLE,
           bl BLOB, lb LONGBLOB, vb VARBINARY(16), bn BINARY(4),
           e ENUM('x','y'), s SET('p','q'), j JSON
-        )",
-    );
+        )");
     let rows = db.ok("DESCRIBE ty");
     let types: Vec<String> = rows
         .iter()
@@ -219,11 +279,32 @@ fn types_and_describe() {
     assert_eq!(
         types,
         [
-            "id:int", "ti:tinyint", "si:smallint unsigned", "mi:mediumint", "bi:bigint",
-            "b:tinyint(1)", "vc:varchar(20)", "ch:char(3)", "tx:text", "mt:mediumtext",
-            "lt:longtext", "dt:datetime", "ts:timestamp", "d:date", "tm:time", "y:year",
-            "de:decimal(8,3)", "f:float", "db:double", "bl:blob", "lb:longblob",
-            "vb:varbinary(16)", "bn:binary(4)", "e:enum('x','y')", "s:set('p','q')", "j:json"
+            "id:int",
+            "ti:tinyint",
+            "si:smallint unsigned",
+            "mi:mediumint",
+            "bi:bigint",
+            "b:tinyint(1)",
+            "vc:varchar(20)",
+            "ch:char(3)",
+            "tx:text",
+            "mt:mediumtext",
+            "lt:longtext",
+            "dt:datetime",
+            "ts:timestamp",
+            "d:date",
+            "tm:time",
+            "y:year",
+            "de:decimal(8,3)",
+            "f:float",
+            "db:double",
+            "bl:blob",
+            "lb:longblob",
+            "vb:varbinary(16)",
+            "bn:binary(4)",
+            "e:enum('x','y')",
+            "s:set('p','q')",
+            "j:json"
         ]
     );
     assert_eq!(rows[0][3], t("PRI"));
@@ -232,7 +313,13 @@ fn types_and_describe() {
     db.ok("INSERT INTO ty (bi, vc, de, vb, j) VALUES ('12', 34, '1.50', '56', '78')");
     assert_eq!(
         db.ok("SELECT typeof(bi), typeof(vc), typeof(de), typeof(vb), typeof(j) FROM ty"),
-        vec![vec![t("integer"), t("text"), t("real"), t("text"), t("text")]]
+        vec![vec![
+            t("integer"),
+            t("text"),
+            t("real"),
+            t("text"),
+            t("text")
+        ]]
     );
 }
 
@@ -245,10 +332,19 @@ fn enum_and_collation() {
     db.ok("INSERT INTO c VALUES ('small', 'Bob', 'Bob')");
     let e = db.err("INSERT INTO c VALUES ('huge', 'x', 'x')");
     assert!(e.contains("1265"), "{e}");
-    assert_eq!(db.ok("SELECT count(*) FROM c WHERE ci = 'BOB'"), vec![vec![i(1)]]);
-    assert_eq!(db.ok("SELECT count(*) FROM c WHERE cs = 'BOB'"), vec![vec![i(0)]]);
+    assert_eq!(
+        db.ok("SELECT count(*) FROM c WHERE ci = 'BOB'"),
+        vec![vec![i(1)]]
+    );
+    assert_eq!(
+        db.ok("SELECT count(*) FROM c WHERE cs = 'BOB'"),
+        vec![vec![i(0)]]
+    );
     let e = db.err("INSERT INTO c VALUES ('large', 'bob', 'x')");
-    assert!(e.contains("1062"), "unique keys are case-insensitive too: {e}");
+    assert!(
+        e.contains("1062"),
+        "unique keys are case-insensitive too: {e}"
+    );
 }
 
 /// INSERT ... ON DUPLICATE KEY UPDATE becomes an upsert; VALUES(col) and row aliases read
@@ -259,7 +355,10 @@ fn on_duplicate_key_update() {
     db.ok("CREATE TABLE u (id INT PRIMARY KEY, n INT, s VARCHAR(10), UNIQUE KEY (s))");
     db.ok("INSERT INTO u VALUES (1, 1, 'a')");
     db.ok("INSERT INTO u VALUES (1, 5, 'b') ON DUPLICATE KEY UPDATE n = n + VALUES(n)");
-    assert_eq!(db.ok("SELECT id, n, s FROM u"), vec![vec![i(1), i(6), t("a")]]);
+    assert_eq!(
+        db.ok("SELECT id, n, s FROM u"),
+        vec![vec![i(1), i(6), t("a")]]
+    );
     // Conflict on a secondary unique key.
     db.ok("INSERT INTO u VALUES (2, 7, 'a') ON DUPLICATE KEY UPDATE n = 100");
     assert_eq!(db.ok("SELECT id, n FROM u"), vec![vec![i(1), i(100)]]);
@@ -278,7 +377,10 @@ fn replace_and_insert_ignore() {
     db.ok("INSERT INTO r VALUES (1, 'a')");
     db.ok("REPLACE INTO r VALUES (1, 'b')");
     db.ok("INSERT IGNORE INTO r VALUES (1, 'c'), (2, 'd')");
-    assert_eq!(db.ok("SELECT id, v FROM r ORDER BY id"), vec![vec![i(1), t("b")], vec![i(2), t("d")]]);
+    assert_eq!(
+        db.ok("SELECT id, v FROM r ORDER BY id"),
+        vec![vec![i(1), t("b")], vec![i(2), t("d")]]
+    );
     db.ok("INSERT INTO r SET id = 3, v = 'e'");
     assert_eq!(db.ok("SELECT v FROM r WHERE id = 3"), vec![vec![t("e")]]);
     db.ok("INSERT INTO r (id, v) VALUES (4, DEFAULT)");
@@ -292,9 +394,15 @@ fn update_delete_with_limit() {
     db.ok("CREATE TABLE l (id INT PRIMARY KEY, v INT)");
     db.ok("INSERT INTO l VALUES (1,0),(2,0),(3,0),(4,0)");
     db.ok("UPDATE l SET l.v = 1 WHERE id > 1 ORDER BY id DESC LIMIT 2");
-    assert_eq!(db.ok("SELECT id FROM l WHERE v = 1 ORDER BY id"), vec![vec![i(3)], vec![i(4)]]);
+    assert_eq!(
+        db.ok("SELECT id FROM l WHERE v = 1 ORDER BY id"),
+        vec![vec![i(3)], vec![i(4)]]
+    );
     db.ok("DELETE FROM l ORDER BY id LIMIT 1");
-    assert_eq!(db.ok("SELECT count(*), min(id) FROM l"), vec![vec![i(3), i(2)]]);
+    assert_eq!(
+        db.ok("SELECT count(*), min(id) FROM l"),
+        vec![vec![i(3), i(2)]]
+    );
     db.ok("DELETE FROM d.l WHERE d.l.id = 2");
     assert_eq!(db.ok("SELECT count(*) FROM l"), vec![vec![i(2)]]);
 }
@@ -308,9 +416,15 @@ fn on_update_current_timestamp() {
     assert_eq!(db.ok("SELECT ts FROM o"), vec![vec![null()]]);
     db.ok("UPDATE o SET v = 2");
     let rows = db.ok("SELECT ts FROM o");
-    assert!(matches!(&rows[0][0], Value::Text(s) if s.len() == 19), "{rows:?}");
+    assert!(
+        matches!(&rows[0][0], Value::Text(s) if s.len() == 19),
+        "{rows:?}"
+    );
     db.ok("UPDATE o SET ts = '2000-01-01 00:00:00'");
-    assert_eq!(db.ok("SELECT ts FROM o"), vec![vec![t("2000-01-01 00:00:00")]]);
+    assert_eq!(
+        db.ok("SELECT ts FROM o"),
+        vec![vec![t("2000-01-01 00:00:00")]]
+    );
     let rows = db.ok("SHOW COLUMNS FROM o LIKE 'ts'");
     assert_eq!(rows[0][5], t("on update CURRENT_TIMESTAMP"));
 }
@@ -319,25 +433,37 @@ fn on_update_current_timestamp() {
 #[test]
 fn variables_and_session_functions() {
     let mut db = Db::new();
-    let rows = db.ok("SELECT @@version, @@version_comment, @@autocommit, @@session.autocommit, DATABASE()");
+    let rows = db
+        .ok("SELECT @@version, @@version_comment, @@autocommit, @@session.autocommit, DATABASE()");
     assert_eq!(rows[0][0], t(quorate_sql::MYSQL_VERSION));
     assert_eq!(rows[0][2], i(1));
     assert_eq!(rows[0][4], t("d"));
     db.ok("SET @x = 5, @y := @x * 2");
-    assert_eq!(db.ok("SELECT @x, @y, @unset"), vec![vec![i(5), i(10), null()]]);
+    assert_eq!(
+        db.ok("SELECT @x, @y, @unset"),
+        vec![vec![i(5), i(10), null()]]
+    );
     db.ok("SET autocommit = OFF");
     assert_eq!(db.ok("SELECT @@autocommit"), vec![vec![i(0)]]);
     let e = db.err("SELECT @@no_such_variable");
     assert!(e.contains("1193"), "{e}");
     // Result column names are the MySQL text of the expression.
     let ctx = Context::with_db(Some("d"));
-    let Statement::Sql { sqlite, .. } = translate("SELECT @@version, COUNT(*), NOW( ), 1+1", &ctx).unwrap().remove(0) else { panic!() };
+    let Statement::Sql { sqlite, .. } = translate("SELECT @@version, COUNT(*), NOW( ), 1+1", &ctx)
+        .unwrap()
+        .remove(0)
+    else {
+        panic!()
+    };
     assert_eq!(
         sqlite[0],
         "SELECT mysql_sysvar('version') AS \"@@version\", COUNT(*) AS \"COUNT(*)\", now() AS \"NOW( )\", 1 + 1 AS \"1+1\""
     );
     let mut stmt = db.conn.prepare(&sqlite[0]).unwrap();
-    assert_eq!(stmt.column_names().collect::<Vec<_>>(), vec!["@@version", "COUNT(*)", "NOW( )", "1+1"]);
+    assert_eq!(
+        stmt.column_names().collect::<Vec<_>>(),
+        vec!["@@version", "COUNT(*)", "NOW( )", "1+1"]
+    );
     let _ = stmt.query([]).unwrap();
 }
 
@@ -365,13 +491,28 @@ fn functions_and_operators() {
     assert_eq!(q(&mut db, "CAST('12abc' AS SIGNED)"), i(12));
     assert_eq!(q(&mut db, "CAST(5 AS CHAR)"), t("5"));
     assert_eq!(q(&mut db, "CONVERT('x' USING utf8mb4)"), t("x"));
-    assert_eq!(q(&mut db, "DATE_ADD('2024-01-31', INTERVAL 1 DAY)"), t("2024-02-01"));
-    assert_eq!(q(&mut db, "DATE_SUB('2024-01-01 10:00:00', INTERVAL 2 HOUR)"), t("2024-01-01 08:00:00"));
-    assert_eq!(q(&mut db, "'2024-01-01' + INTERVAL 1 WEEK"), t("2024-01-08"));
+    assert_eq!(
+        q(&mut db, "DATE_ADD('2024-01-31', INTERVAL 1 DAY)"),
+        t("2024-02-01")
+    );
+    assert_eq!(
+        q(&mut db, "DATE_SUB('2024-01-01 10:00:00', INTERVAL 2 HOUR)"),
+        t("2024-01-01 08:00:00")
+    );
+    assert_eq!(
+        q(&mut db, "'2024-01-01' + INTERVAL 1 WEEK"),
+        t("2024-01-08")
+    );
     assert_eq!(q(&mut db, "YEAR('2024-05-06')"), i(2024));
     assert_eq!(q(&mut db, "EXTRACT(MONTH FROM '2024-05-06')"), i(5));
     assert_eq!(q(&mut db, "DATEDIFF('2024-03-01', '2024-02-01')"), i(29));
-    assert_eq!(q(&mut db, "DATE_FORMAT('2024-05-06 07:08:09', '%d.%m.%Y %H:%i')"), t("06.05.2024 07:08"));
+    assert_eq!(
+        q(
+            &mut db,
+            "DATE_FORMAT('2024-05-06 07:08:09', '%d.%m.%Y %H:%i')"
+        ),
+        t("06.05.2024 07:08")
+    );
     assert_eq!(q(&mut db, "\"double quoted\""), t("double quoted"));
     assert_eq!(q(&mut db, "_utf8mb4'intro'"), t("intro"));
     assert_eq!(q(&mut db, "'a_b' LIKE 'a\\_b'"), i(1));
@@ -382,11 +523,16 @@ fn functions_and_operators() {
     db.ok("CREATE TABLE g (k INT, v VARCHAR(5))");
     db.ok("INSERT INTO g VALUES (1, 'a'), (1, 'b'), (2, 'c')");
     assert_eq!(
-        db.ok("SELECT k, GROUP_CONCAT(v ORDER BY v DESC SEPARATOR '|') FROM g GROUP BY k ORDER BY k"),
+        db.ok(
+            "SELECT k, GROUP_CONCAT(v ORDER BY v DESC SEPARATOR '|') FROM g GROUP BY k ORDER BY k"
+        ),
         vec![vec![i(1), t("b|a")], vec![i(2), t("c")]]
     );
     assert_eq!(db.ok("SELECT 1 FROM DUAL"), vec![vec![i(1)]]);
-    assert_eq!(db.ok("SELECT v FROM g FORCE INDEX (PRIMARY) WHERE k = 2 FOR UPDATE"), vec![vec![t("c")]]);
+    assert_eq!(
+        db.ok("SELECT v FROM g FORCE INDEX (PRIMARY) WHERE k = 2 FOR UPDATE"),
+        vec![vec![t("c")]]
+    );
     assert!(refused("SELECT MATCH (v) AGAINST ('x') FROM g").contains("MATCH"));
     assert!(refused("SELECT 'a' REGEXP 'b'").contains("REGEXP"));
 }
@@ -411,15 +557,25 @@ fn non_deterministic_functions() {
 fn placeholders_survive_rewrites() {
     let mut db = Db::new();
     db.ok("CREATE TABLE p (id INT PRIMARY KEY, v INT)");
-    let ctx = Context { current_db: Some("d"), catalog: None };
+    let ctx = Context {
+        current_db: Some("d"),
+        catalog: None,
+    };
     let Statement::Sql { sqlite, params, .. } =
-        translate("UPDATE p SET v = ? WHERE id > ? ORDER BY id LIMIT ?", &ctx).unwrap().remove(0)
+        translate("UPDATE p SET v = ? WHERE id > ? ORDER BY id LIMIT ?", &ctx)
+            .unwrap()
+            .remove(0)
     else {
         panic!()
     };
     assert_eq!(params, 3);
-    db.conn.execute("INSERT INTO \"d.p\" VALUES (1, 0), (2, 0), (3, 0)", []).unwrap();
-    let n = db.conn.execute(&sqlite[0], rusqlite::params![9, 1, 1]).unwrap();
+    db.conn
+        .execute("INSERT INTO \"d.p\" VALUES (1, 0), (2, 0), (3, 0)", [])
+        .unwrap();
+    let n = db
+        .conn
+        .execute(&sqlite[0], rusqlite::params![9, 1, 1])
+        .unwrap();
     assert_eq!(n, 1);
     assert_eq!(db.ok("SELECT id FROM p WHERE v = 9"), vec![vec![i(2)]]);
 }
@@ -430,7 +586,10 @@ fn multi_statement_and_comments() {
     let mut db = Db::new();
     db.ok("/*!40101 SET NAMES utf8mb4 */; CREATE TABLE m (a INT); -- comment; here\nINSERT INTO m VALUES (1); # more\nINSERT INTO m VALUES (2) /* ; */;");
     assert_eq!(db.ok("SELECT count(*) FROM m"), vec![vec![i(2)]]);
-    assert_eq!(translate("  -- nothing\n", &Context::default()).unwrap_err(), SqlError::EmptyQuery);
+    assert_eq!(
+        translate("  -- nothing\n", &Context::default()).unwrap_err(),
+        SqlError::EmptyQuery
+    );
 }
 
 /// USE, CREATE / DROP DATABASE, SHOW DATABASES / TABLES.
@@ -439,10 +598,22 @@ fn databases_and_use() {
     let mut db = Db::new();
     assert_eq!(one("USE `shop`", None), Statement::Use("shop".into()));
     assert_eq!(
-        one("CREATE DATABASE IF NOT EXISTS shop DEFAULT CHARACTER SET utf8mb4", None),
-        Statement::CreateDatabase { name: "shop".into(), if_not_exists: true }
+        one(
+            "CREATE DATABASE IF NOT EXISTS shop DEFAULT CHARACTER SET utf8mb4",
+            None
+        ),
+        Statement::CreateDatabase {
+            name: "shop".into(),
+            if_not_exists: true
+        }
     );
-    assert_eq!(one("DROP SCHEMA IF EXISTS shop", None), Statement::DropDatabase { name: "shop".into(), if_exists: true });
+    assert_eq!(
+        one("DROP SCHEMA IF EXISTS shop", None),
+        Statement::DropDatabase {
+            name: "shop".into(),
+            if_exists: true
+        }
+    );
     assert!(translate("CREATE DATABASE `a.b`", &Context::default()).is_err());
     assert!(translate("CREATE DATABASE _quorate_x", &Context::default()).is_err());
     db.ok("CREATE DATABASE shop");
@@ -451,9 +622,15 @@ fn databases_and_use() {
     db.ok("CREATE TABLE orders (id INT PRIMARY KEY)");
     db.ok("CREATE VIEW v AS SELECT id FROM items");
     assert_eq!(db.ok("SHOW DATABASES"), vec![vec![t("d")], vec![t("shop")]]);
-    assert_eq!(db.ok("SHOW TABLES"), vec![vec![t("items")], vec![t("orders")], vec![t("v")]]);
+    assert_eq!(
+        db.ok("SHOW TABLES"),
+        vec![vec![t("items")], vec![t("orders")], vec![t("v")]]
+    );
     assert_eq!(db.ok("SHOW TABLES LIKE 'o%'"), vec![vec![t("orders")]]);
-    assert_eq!(db.ok("SHOW FULL TABLES FROM shop LIKE 'v'"), vec![vec![t("v"), t("VIEW")]]);
+    assert_eq!(
+        db.ok("SHOW FULL TABLES FROM shop LIKE 'v'"),
+        vec![vec![t("v"), t("VIEW")]]
+    );
     assert_eq!(db.ok("SHOW TABLES FROM d"), Vec::<Vec<Value>>::new());
     let e = db.err("SHOW TABLES FROM nope");
     assert!(e.contains("1049"), "{e}");
@@ -474,8 +651,10 @@ fn show_index_create_status() {
     db.ok("INSERT INTO p VALUES (1)");
     db.ok("INSERT INTO c (p, name) VALUES (1, 'a'), (1, 'b')");
     let idx = db.ok("SHOW INDEX FROM c");
-    let summary: Vec<(Value, Value, Value, Value)> =
-        idx.iter().map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone())).collect();
+    let summary: Vec<(Value, Value, Value, Value)> = idx
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone()))
+        .collect();
     assert_eq!(
         summary,
         vec![
@@ -486,7 +665,9 @@ fn show_index_create_status() {
         ]
     );
     let create = db.ok("SHOW CREATE TABLE c");
-    let Value::Text(ddl) = &create[0][1] else { panic!() };
+    let Value::Text(ddl) = &create[0][1] else {
+        panic!()
+    };
     assert_eq!(
         ddl,
         "CREATE TABLE `c` (\n  `id` bigint unsigned NOT NULL AUTO_INCREMENT,\n  `p` int DEFAULT NULL,\n  \
@@ -518,23 +699,90 @@ fn show_index_create_status() {
 #[test]
 fn show_statements_parse() {
     let cases = [
-        ("SHOW VARIABLES LIKE 'char%'", quorate_sql::Show::Variables { global: false, like: Some("char%".into()) }),
-        ("SHOW GLOBAL STATUS LIKE 'quorate%'", quorate_sql::Show::Status { global: true, like: Some("quorate%".into()) }),
-        ("SHOW FULL PROCESSLIST", quorate_sql::Show::Processlist { full: true }),
+        (
+            "SHOW VARIABLES LIKE 'char%'",
+            quorate_sql::Show::Variables {
+                global: false,
+                like: Some("char%".into()),
+            },
+        ),
+        (
+            "SHOW GLOBAL STATUS LIKE 'quorate%'",
+            quorate_sql::Show::Status {
+                global: true,
+                like: Some("quorate%".into()),
+            },
+        ),
+        (
+            "SHOW FULL PROCESSLIST",
+            quorate_sql::Show::Processlist { full: true },
+        ),
         ("SHOW WARNINGS", quorate_sql::Show::Warnings),
         ("SHOW ENGINES", quorate_sql::Show::Engines),
         ("SHOW GRANTS", quorate_sql::Show::Grants { user: None }),
         (
             "SHOW GRANTS FOR 'app'@'%'",
-            quorate_sql::Show::Grants { user: Some(UserName { user: "app".into(), host: "%".into() }) },
+            quorate_sql::Show::Grants {
+                user: Some(UserName {
+                    user: "app".into(),
+                    host: "%".into(),
+                }),
+            },
         ),
-        ("SHOW CREATE DATABASE d", quorate_sql::Show::CreateDatabase { name: "d".into(), if_not_exists: false }),
-        ("SHOW KEYS FROM t IN d", quorate_sql::Show::Index { db: "d".into(), table: "t".into() }),
-        ("SHOW FIELDS FROM d.t", quorate_sql::Show::Columns { db: "d".into(), table: "t".into(), full: false, like: None }),
-        ("DESC t", quorate_sql::Show::Columns { db: "d".into(), table: "t".into(), full: false, like: None }),
-        ("EXPLAIN t c", quorate_sql::Show::Columns { db: "d".into(), table: "t".into(), full: false, like: Some("c".into()) }),
-        ("SHOW TABLE STATUS", quorate_sql::Show::TableStatus { db: "d".into(), like: None }),
-        ("SHOW COLLATION LIKE 'utf8mb4%'", quorate_sql::Show::Collation { like: Some("utf8mb4%".into()) }),
+        (
+            "SHOW CREATE DATABASE d",
+            quorate_sql::Show::CreateDatabase {
+                name: "d".into(),
+                if_not_exists: false,
+            },
+        ),
+        (
+            "SHOW KEYS FROM t IN d",
+            quorate_sql::Show::Index {
+                db: "d".into(),
+                table: "t".into(),
+            },
+        ),
+        (
+            "SHOW FIELDS FROM d.t",
+            quorate_sql::Show::Columns {
+                db: "d".into(),
+                table: "t".into(),
+                full: false,
+                like: None,
+            },
+        ),
+        (
+            "DESC t",
+            quorate_sql::Show::Columns {
+                db: "d".into(),
+                table: "t".into(),
+                full: false,
+                like: None,
+            },
+        ),
+        (
+            "EXPLAIN t c",
+            quorate_sql::Show::Columns {
+                db: "d".into(),
+                table: "t".into(),
+                full: false,
+                like: Some("c".into()),
+            },
+        ),
+        (
+            "SHOW TABLE STATUS",
+            quorate_sql::Show::TableStatus {
+                db: "d".into(),
+                like: None,
+            },
+        ),
+        (
+            "SHOW COLLATION LIKE 'utf8mb4%'",
+            quorate_sql::Show::Collation {
+                like: Some("utf8mb4%".into()),
+            },
+        ),
     ];
     for (sql, want) in cases {
         assert_eq!(one(sql, Some("d")), Statement::Show(want), "{sql}");
@@ -542,7 +790,13 @@ fn show_statements_parse() {
     assert!(refused("SHOW VARIABLES WHERE Variable_name = 'x'").contains("WHERE"));
     assert!(refused("SHOW MASTER STATUS").contains("MASTER"));
     // EXPLAIN of a query is a read.
-    assert!(matches!(one("EXPLAIN SELECT * FROM t", Some("d")), Statement::Sql { kind: StatementKind::Read, .. }));
+    assert!(matches!(
+        one("EXPLAIN SELECT * FROM t", Some("d")),
+        Statement::Sql {
+            kind: StatementKind::Read,
+            ..
+        }
+    ));
 }
 
 /// SET in all its forms.
@@ -555,22 +809,43 @@ fn set_statements() {
     let v = s("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci");
     assert_eq!(v.len(), 4);
     assert_eq!(v[3].name, "collation_connection");
-    let v = s("SET SESSION sql_mode = 'ANSI', @@GLOBAL.max_connections = 10, time_zone = '+00:00', FOREIGN_KEY_CHECKS=0");
-    assert_eq!((v[0].scope, v[0].name.as_str()), (VarScope::Session, "sql_mode"));
+    let v = s(
+        "SET SESSION sql_mode = 'ANSI', @@GLOBAL.max_connections = 10, time_zone = '+00:00', FOREIGN_KEY_CHECKS=0",
+    );
+    assert_eq!(
+        (v[0].scope, v[0].name.as_str()),
+        (VarScope::Session, "sql_mode")
+    );
     assert_eq!(v[0].value, SetValue::Value(t("ANSI")));
-    assert_eq!((v[1].scope, v[1].name.as_str()), (VarScope::Global, "max_connections"));
+    assert_eq!(
+        (v[1].scope, v[1].name.as_str()),
+        (VarScope::Global, "max_connections")
+    );
     assert_eq!(v[3].value, SetValue::Value(i(0)));
-    assert_eq!(quorate_sql::pragma_for(&v[3].name, &i(0)).as_deref(), Some("PRAGMA foreign_keys = OFF"));
+    assert_eq!(
+        quorate_sql::pragma_for(&v[3].name, &i(0)).as_deref(),
+        Some("PRAGMA foreign_keys = OFF")
+    );
     let v = s("SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0");
     assert_eq!(v[0].scope, VarScope::User);
-    assert_eq!(v[0].value, SetValue::Expr { sqlite: "mysql_sysvar('foreign_key_checks')".into() });
+    assert_eq!(
+        v[0].value,
+        SetValue::Expr {
+            sqlite: "mysql_sysvar('foreign_key_checks')".into()
+        }
+    );
     let v = s("SET character_set_client = utf8mb4");
     assert_eq!(v[0].value, SetValue::Value(t("utf8mb4")));
     let v = s("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
     assert_eq!(v[0].value, SetValue::Value(t("READ-COMMITTED")));
     let v = s("SET unique_checks = DEFAULT, tmp_table_size=2*1024*1024*1024");
     assert_eq!(v[0].value, SetValue::Default);
-    assert_eq!(v[1].value, SetValue::Expr { sqlite: "2 * 1024 * 1024 * 1024".into() });
+    assert_eq!(
+        v[1].value,
+        SetValue::Expr {
+            sqlite: "2 * 1024 * 1024 * 1024".into()
+        }
+    );
     let v = s("SET CHARACTER SET utf8");
     assert_eq!(v.len(), 2);
 }
@@ -579,14 +854,32 @@ fn set_statements() {
 #[test]
 fn transactions() {
     assert_eq!(one("BEGIN", None), Statement::Begin { read_only: false });
-    assert_eq!(one("START TRANSACTION READ ONLY", None), Statement::Begin { read_only: true });
-    assert_eq!(one("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ WRITE", None), Statement::Begin { read_only: false });
+    assert_eq!(
+        one("START TRANSACTION READ ONLY", None),
+        Statement::Begin { read_only: true }
+    );
+    assert_eq!(
+        one(
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ WRITE",
+            None
+        ),
+        Statement::Begin { read_only: false }
+    );
     assert_eq!(one("COMMIT WORK", None), Statement::Commit);
     assert_eq!(one("ROLLBACK", None), Statement::Rollback);
     assert_eq!(one("SAVEPOINT s1", None), Statement::Savepoint("s1".into()));
-    assert_eq!(one("RELEASE SAVEPOINT s1", None), Statement::ReleaseSavepoint("s1".into()));
-    assert_eq!(one("ROLLBACK TO SAVEPOINT s1", None), Statement::RollbackToSavepoint("s1".into()));
-    assert_eq!(one("ROLLBACK WORK TO s1", None), Statement::RollbackToSavepoint("s1".into()));
+    assert_eq!(
+        one("RELEASE SAVEPOINT s1", None),
+        Statement::ReleaseSavepoint("s1".into())
+    );
+    assert_eq!(
+        one("ROLLBACK TO SAVEPOINT s1", None),
+        Statement::RollbackToSavepoint("s1".into())
+    );
+    assert_eq!(
+        one("ROLLBACK WORK TO s1", None),
+        Statement::RollbackToSavepoint("s1".into())
+    );
     let mut db = Db::new();
     db.ok("CREATE TABLE x (a INT)");
     db.ok("BEGIN; INSERT INTO x VALUES (1); SAVEPOINT s; INSERT INTO x VALUES (2); ROLLBACK TO SAVEPOINT s; COMMIT");
@@ -596,9 +889,18 @@ fn transactions() {
 /// Users, grants, KILL and the accepted no-ops.
 #[test]
 fn users_grants_and_noops() {
-    let u = |user: &str, host: &str| UserName { user: user.into(), host: host.into() };
-    match one("CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 's3cret', bob IDENTIFIED WITH mysql_native_password BY 'x'", None) {
-        Statement::CreateUser { users, if_not_exists } => {
+    let u = |user: &str, host: &str| UserName {
+        user: user.into(),
+        host: host.into(),
+    };
+    match one(
+        "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 's3cret', bob IDENTIFIED WITH mysql_native_password BY 'x'",
+        None,
+    ) {
+        Statement::CreateUser {
+            users,
+            if_not_exists,
+        } => {
             assert!(if_not_exists);
             assert_eq!(users[0].name, u("app", "%"));
             assert_eq!(users[0].password.as_deref(), Some("s3cret"));
@@ -608,15 +910,30 @@ fn users_grants_and_noops() {
     }
     assert_eq!(
         one("DROP USER IF EXISTS app@localhost", None),
-        Statement::DropUser { users: vec![u("app", "localhost")], if_exists: true }
+        Statement::DropUser {
+            users: vec![u("app", "localhost")],
+            if_exists: true
+        }
     );
-    assert!(matches!(one("ALTER USER 'app'@'%' IDENTIFIED BY 'n'", None), Statement::AlterUser { .. }));
-    assert!(matches!(one("SET PASSWORD FOR 'app'@'%' = 'n'", None), Statement::AlterUser { .. }));
+    assert!(matches!(
+        one("ALTER USER 'app'@'%' IDENTIFIED BY 'n'", None),
+        Statement::AlterUser { .. }
+    ));
+    assert!(matches!(
+        one("SET PASSWORD FOR 'app'@'%' = 'n'", None),
+        Statement::AlterUser { .. }
+    ));
     assert_eq!(
-        one("GRANT ALL PRIVILEGES ON shop.* TO 'app'@'%' WITH GRANT OPTION", None),
+        one(
+            "GRANT ALL PRIVILEGES ON shop.* TO 'app'@'%' WITH GRANT OPTION",
+            None
+        ),
         Statement::Grant {
             privileges: Privileges::All,
-            on: GrantTarget { db: Some("shop".into()), table: None },
+            on: GrantTarget {
+                db: Some("shop".into()),
+                table: None
+            },
             to: vec![u("app", "%")],
             with_grant_option: true
         }
@@ -625,12 +942,27 @@ fn users_grants_and_noops() {
         one("REVOKE SELECT, INSERT ON *.* FROM ro", None),
         Statement::Revoke {
             privileges: Privileges::List(vec!["SELECT".into(), "INSERT".into()]),
-            on: GrantTarget { db: None, table: None },
+            on: GrantTarget {
+                db: None,
+                table: None
+            },
             from: vec![u("ro", "%")]
         }
     );
-    assert_eq!(one("KILL 42", None), Statement::Kill { id: 42, query_only: false });
-    assert_eq!(one("KILL QUERY 7", None), Statement::Kill { id: 7, query_only: true });
+    assert_eq!(
+        one("KILL 42", None),
+        Statement::Kill {
+            id: 42,
+            query_only: false
+        }
+    );
+    assert_eq!(
+        one("KILL QUERY 7", None),
+        Statement::Kill {
+            id: 7,
+            query_only: true
+        }
+    );
     for sql in [
         "LOCK TABLES `t` WRITE",
         "UNLOCK TABLES",
@@ -639,7 +971,10 @@ fn users_grants_and_noops() {
         "ALTER TABLE `t` DISABLE KEYS",
         "/*!40000 ALTER TABLE `t` ENABLE KEYS */",
     ] {
-        assert!(matches!(one(sql, Some("d")), Statement::NoOp { .. }), "{sql}");
+        assert!(
+            matches!(one(sql, Some("d")), Statement::NoOp { .. }),
+            "{sql}"
+        );
     }
 }
 
@@ -660,7 +995,10 @@ fn ddl_changes() {
     db.ok("CREATE TABLE a2 LIKE a");
     db.ok("INSERT INTO a2 (v) VALUES ('x')");
     assert_eq!(
-        db.ok("SHOW INDEX FROM a2").iter().map(|r| r[2].clone()).collect::<Vec<_>>(),
+        db.ok("SHOW INDEX FROM a2")
+            .iter()
+            .map(|r| r[2].clone())
+            .collect::<Vec<_>>(),
         vec![t("PRIMARY"), t("kv"), t("uv")]
     );
     db.ok("RENAME TABLE a TO a3");
@@ -685,7 +1023,10 @@ fn refusals_name_the_construct() {
     assert!(refused("LOAD DATA INFILE 'x' INTO TABLE t").contains("LOAD DATA"));
     assert!(refused("SELECT * INTO OUTFILE '/tmp/x' FROM t").contains("INTO"));
     assert!(refused("CALL p()").contains("CALL"));
-    let e = SqlError::Unsupported { construct: "X".into() }.mysql_error();
+    let e = SqlError::Unsupported {
+        construct: "X".into(),
+    }
+    .mysql_error();
     assert_eq!((e.code, &e.sqlstate), (1235, b"42000"));
 }
 
@@ -712,7 +1053,11 @@ fn error_mapping() {
         ("SELECT * FROM nope", "1146", "42S02"),
         ("SELECT nope FROM e", "1054", "42S22"),
         ("INSERT INTO f VALUES (1, 99)", "1452", "23000"),
-        ("INSERT INTO f VALUES (1, 1); DELETE FROM e WHERE id = 1", "1451", "23000"),
+        (
+            "INSERT INTO f VALUES (1, 1); DELETE FROM e WHERE id = 1",
+            "1451",
+            "23000",
+        ),
         ("CREATE TABLE e (x INT)", "1050", "42S01"),
         ("SELECT no_such_fn(1)", "1305", "42000"),
     ];
@@ -721,8 +1066,14 @@ fn error_mapping() {
         assert!(e.contains(&format!("ERROR {code} ({state})")), "{sql}: {e}");
         assert!(!e.contains("\"d."), "mangled name leaked: {e}");
     }
-    assert!(db.err("SELECT * FROM nope").contains("Table 'd.nope' doesn't exist"));
-    assert!(db.err("INSERT INTO e VALUES (3, NULL, 'c')").contains("Column 'n' cannot be null"));
+    assert!(
+        db.err("SELECT * FROM nope")
+            .contains("Table 'd.nope' doesn't exist")
+    );
+    assert!(
+        db.err("INSERT INTO e VALUES (3, NULL, 'c')")
+            .contains("Column 'n' cannot be null")
+    );
     // Busy / locked map to retryable lock errors.
     let busy = rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
@@ -746,8 +1097,14 @@ fn binary_literals() {
     sql.extend_from_slice(b"', 'nul\\0inside')");
     db.run_bytes(&sql).unwrap();
     let r = db.ok("SELECT b, t FROM bl");
-    assert_eq!(r[0][0], Value::Blob(vec![0, 0xff, 0xfe, 0, b'\'', b'\\', b'\n']));
+    assert_eq!(
+        r[0][0],
+        Value::Blob(vec![0, 0xff, 0xfe, 0, b'\'', b'\\', b'\n'])
+    );
     assert_eq!(r[0][1], t("nul\0inside"));
     db.ok("INSERT INTO bl VALUES (2, 0x00FF, X'41')");
-    assert_eq!(db.ok("SELECT hex(b) FROM bl WHERE id = 2"), vec![vec![t("00FF")]]);
+    assert_eq!(
+        db.ok("SELECT hex(b) FROM bl WHERE id = 2"),
+        vec![vec![t("00FF")]]
+    );
 }

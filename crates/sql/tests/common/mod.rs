@@ -30,7 +30,11 @@ impl Db {
              INSERT INTO \"_quorate_databases\" VALUES ('d');",
         )
         .unwrap();
-        Db { conn, state, current: Some("d".into()) }
+        Db {
+            conn,
+            state,
+            current: Some("d".into()),
+        }
     }
 
     /// Translates `sql` and runs every statement; returns the rows of the last one.
@@ -40,8 +44,12 @@ impl Db {
 
     pub fn run_bytes(&mut self, sql: &[u8]) -> Result<Rows, String> {
         let current = self.current.clone();
-        let ctx = Context { current_db: current.as_deref(), catalog: Some(&self.conn) };
-        let stmts = translate_bytes(sql, &ctx).map_err(|e: SqlError| e.mysql_error().to_string())?;
+        let ctx = Context {
+            current_db: current.as_deref(),
+            catalog: Some(&self.conn),
+        };
+        let stmts =
+            translate_bytes(sql, &ctx).map_err(|e: SqlError| e.mysql_error().to_string())?;
         let mut rows = Vec::new();
         for s in stmts {
             rows = self.exec(s).map_err(|e| e)?;
@@ -55,7 +63,9 @@ impl Db {
             Statement::Sql { sqlite, kind, .. } => {
                 let mut rows = Vec::new();
                 for q in sqlite {
-                    rows = self.query(&q).map_err(|e| quorate_sql::mysql_error_for(&e, &q).to_string())?;
+                    rows = self
+                        .query(&q)
+                        .map_err(|e| quorate_sql::mysql_error_for(&e, &q).to_string())?;
                     if kind == StatementKind::Write {
                         let id = self.conn.last_insert_rowid();
                         if q.starts_with("INSERT") || q.starts_with("REPLACE") {
@@ -69,8 +79,15 @@ impl Db {
                 self.current = Some(db);
                 Ok(vec![])
             }
-            Statement::CreateDatabase { name, if_not_exists } => {
-                let verb = if if_not_exists { "INSERT OR IGNORE" } else { "INSERT" };
+            Statement::CreateDatabase {
+                name,
+                if_not_exists,
+            } => {
+                let verb = if if_not_exists {
+                    "INSERT OR IGNORE"
+                } else {
+                    "INSERT"
+                };
                 self.conn
                     .execute(
                         &format!("{verb} INTO \"_quorate_databases\" VALUES (?1)"),
@@ -83,7 +100,9 @@ impl Db {
                 for q in quorate_sql::drop_database_sql(&self.conn, &name).unwrap() {
                     self.conn.execute_batch(&q).unwrap();
                 }
-                self.conn.execute("DELETE FROM \"_quorate_databases\" WHERE name = ?1", [name]).unwrap();
+                self.conn
+                    .execute("DELETE FROM \"_quorate_databases\" WHERE name = ?1", [name])
+                    .unwrap();
                 Ok(vec![])
             }
             Statement::Set(vars) => {
@@ -119,9 +138,15 @@ impl Db {
             Statement::Begin { .. } => self.query("BEGIN").map_err(|e| e.to_string()),
             Statement::Commit => self.query("COMMIT").map_err(|e| e.to_string()),
             Statement::Rollback => self.query("ROLLBACK").map_err(|e| e.to_string()),
-            Statement::Savepoint(n) => self.query(&format!("SAVEPOINT {}", names::quote(&n))).map_err(|e| e.to_string()),
-            Statement::ReleaseSavepoint(n) => self.query(&format!("RELEASE {}", names::quote(&n))).map_err(|e| e.to_string()),
-            Statement::RollbackToSavepoint(n) => self.query(&format!("ROLLBACK TO {}", names::quote(&n))).map_err(|e| e.to_string()),
+            Statement::Savepoint(n) => self
+                .query(&format!("SAVEPOINT {}", names::quote(&n)))
+                .map_err(|e| e.to_string()),
+            Statement::ReleaseSavepoint(n) => self
+                .query(&format!("RELEASE {}", names::quote(&n)))
+                .map_err(|e| e.to_string()),
+            Statement::RollbackToSavepoint(n) => self
+                .query(&format!("ROLLBACK TO {}", names::quote(&n)))
+                .map_err(|e| e.to_string()),
             _ => Ok(vec![]),
         }
     }
@@ -133,7 +158,11 @@ impl Db {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push((0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>()?);
+            out.push(
+                (0..n)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
         }
         Ok(out)
     }
@@ -169,7 +198,10 @@ pub fn null() -> Value {
 /// The SQLite text of a single translated statement.
 pub fn sqlite_of(sql: &str, db: Option<&str>) -> Vec<String> {
     let ctx = Context::with_db(db);
-    match quorate_sql::translate(sql, &ctx).unwrap_or_else(|e| panic!("{sql}: {e}")).remove(0) {
+    match quorate_sql::translate(sql, &ctx)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .remove(0)
+    {
         Statement::Sql { sqlite, .. } => sqlite,
         other => panic!("{sql}: not SQL: {other:?}"),
     }
