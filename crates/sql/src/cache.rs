@@ -367,12 +367,12 @@ fn instantiate(template: &str, params: usize, literals: &[Literal]) -> String {
             b'\'' | b'"' => i = skip_sqlite_quoted(b, i),
             b'?' => {
                 let (n, end) = number_at(b, i + 1);
-                if n > params {
-                    if let Some(l) = literals.get(n - params - 1) {
-                        out.push_str(&template[last..i]);
-                        out.push_str(&l.sqlite);
-                        last = end;
-                    }
+                if n > params
+                    && let Some(l) = literals.get(n - params - 1)
+                {
+                    out.push_str(&template[last..i]);
+                    out.push_str(&l.sqlite);
+                    last = end;
                 }
                 i = end;
             }

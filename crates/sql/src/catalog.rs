@@ -448,10 +448,10 @@ fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
                 }
             } else if is_kw(t, "AUTOINCREMENT") {
                 c.autoincrement = true;
-            } else if is_kw(t, "COLLATE") {
-                if let Some(T::Word(w)) = item.get(i + 1) {
-                    c.collation = Some(w.to_ascii_uppercase());
-                }
+            } else if is_kw(t, "COLLATE")
+                && let Some(T::Word(w)) = item.get(i + 1)
+            {
+                c.collation = Some(w.to_ascii_uppercase());
             }
         }
         out.push(c);

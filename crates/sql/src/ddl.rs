@@ -612,25 +612,25 @@ fn rename(rw: &mut Rewriter, old: &ObjectName, new: &ObjectName) -> Result<Vec<S
     )];
     // Index names carry the table name: recreate them under the new one when the schema
     // is known (SQLite cannot rename an index).
-    if let Some(cat) = rw.ctx.catalog {
-        if let Some(sqls) = cat.schema_sql(&os) {
-            let old_ix = format!("\"{}.", names::table(&odb, &ot).replace('"', "\"\""));
-            let new_ix = format!("\"{}.", names::table(&ndb, &nt).replace('"', "\"\""));
-            for s in sqls.iter().skip(1) {
-                let Some(start) = s.find(&old_ix) else {
-                    continue;
-                };
-                let end = s[start + 1..]
-                    .find('"')
-                    .map(|e| start + 1 + e)
-                    .unwrap_or(s.len());
-                let old_name = &s[start..=end];
-                v.push(format!("DROP INDEX {old_name}"));
-                v.push(
-                    s.replacen(&old_ix, &new_ix, 1)
-                        .replace(&names::quote(&os), &names::quote(&ns)),
-                );
-            }
+    if let Some(cat) = rw.ctx.catalog
+        && let Some(sqls) = cat.schema_sql(&os)
+    {
+        let old_ix = format!("\"{}.", names::table(&odb, &ot).replace('"', "\"\""));
+        let new_ix = format!("\"{}.", names::table(&ndb, &nt).replace('"', "\"\""));
+        for s in sqls.iter().skip(1) {
+            let Some(start) = s.find(&old_ix) else {
+                continue;
+            };
+            let end = s[start + 1..]
+                .find('"')
+                .map(|e| start + 1 + e)
+                .unwrap_or(s.len());
+            let old_name = &s[start..=end];
+            v.push(format!("DROP INDEX {old_name}"));
+            v.push(
+                s.replacen(&old_ix, &new_ix, 1)
+                    .replace(&names::quote(&os), &names::quote(&ns)),
+            );
         }
     }
     Ok(v)

@@ -219,10 +219,10 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     // DEFAULT in VALUES.
     if let SetExpr::Values(v) = &mut *source.body {
         drop_default_columns(&mut columns, v)?;
-        if let Some(cat) = rw.ctx.catalog {
-            if let Some(info) = cat.table(&sqlite_name) {
-                auto_increment_zero(&info, &columns, v);
-            }
+        if let Some(cat) = rw.ctx.catalog
+            && let Some(info) = cat.table(&sqlite_name)
+        {
+            auto_increment_zero(&info, &columns, v);
         }
     }
     finish(rw, &mut source)?;
@@ -243,12 +243,12 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     let empty_row =
         matches!(&*source.body, SetExpr::Values(v) if v.rows.iter().all(|r| r.content.is_empty()));
     if empty_row {
-        if let SetExpr::Values(v) = &*source.body {
-            if v.rows.len() != 1 {
-                return Err(SqlError::Unsupported {
-                    construct: "several rows of VALUES ()".into(),
-                });
-            }
+        if let SetExpr::Values(v) = &*source.body
+            && v.rows.len() != 1
+        {
+            return Err(SqlError::Unsupported {
+                construct: "several rows of VALUES ()".into(),
+            });
         }
         s.push_str(" DEFAULT VALUES");
         if on.is_some() {
@@ -271,10 +271,10 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     s.push(' ');
     if on.is_some() {
         // SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse the upsert.
-        if let SetExpr::Select(sel) = &mut *source.body {
-            if sel.selection.is_none() {
-                sel.selection = Some(raw("true".into()));
-            }
+        if let SetExpr::Select(sel) = &mut *source.body
+            && sel.selection.is_none()
+        {
+            sel.selection = Some(raw("true".into()));
         }
     }
     let _ = write!(s, "{source}");

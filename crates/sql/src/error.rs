@@ -339,25 +339,25 @@ fn message_error(msg: &str) -> Option<MysqlError> {
             ),
         ));
     }
-    if let Some(rest) = m.strip_prefix("table ") {
-        if let Some(t) = rest.strip_suffix(" already exists") {
-            let t = names::unmangle_table(t.trim_matches('"'));
-            return Some(MysqlError::new(
-                1050,
-                b"42S01",
-                format!("Table '{t}' already exists"),
-            ));
-        }
+    if let Some(rest) = m.strip_prefix("table ")
+        && let Some(t) = rest.strip_suffix(" already exists")
+    {
+        let t = names::unmangle_table(t.trim_matches('"'));
+        return Some(MysqlError::new(
+            1050,
+            b"42S01",
+            format!("Table '{t}' already exists"),
+        ));
     }
-    if let Some(rest) = m.strip_prefix("index ") {
-        if let Some(i) = rest.strip_suffix(" already exists") {
-            let i = names::unmangle_index(i.trim_matches('"'));
-            return Some(MysqlError::new(
-                1061,
-                b"42000",
-                format!("Duplicate key name '{i}'"),
-            ));
-        }
+    if let Some(rest) = m.strip_prefix("index ")
+        && let Some(i) = rest.strip_suffix(" already exists")
+    {
+        let i = names::unmangle_index(i.trim_matches('"'));
+        return Some(MysqlError::new(
+            1061,
+            b"42000",
+            format!("Duplicate key name '{i}'"),
+        ));
     }
     if let Some(i) = m.strip_prefix("no such index:") {
         let i = names::unmangle_index(i.trim());

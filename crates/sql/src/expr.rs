@@ -102,7 +102,7 @@ impl<'a> Rewriter<'a> {
             return false;
         }
         let n = name.to_string().trim_matches('`').to_ascii_lowercase();
-        self.ctes.iter().any(|scope| scope.iter().any(|c| *c == n))
+        self.ctes.iter().any(|scope| scope.contains(&n))
     }
 
     /// The source text of a span (1-based line/column positions, columns in characters).
@@ -264,12 +264,13 @@ impl VisitorMut for Rewriter<'_> {
         select.select_modifiers = None;
         select.optimizer_hints.clear();
         // FROM DUAL
-        if select.from.len() == 1 && select.from[0].joins.is_empty() {
-            if let TableFactor::Table { name, .. } = &select.from[0].relation {
-                if name.0.len() == 1 && name.to_string().eq_ignore_ascii_case("dual") {
-                    select.from.clear();
-                }
-            }
+        if select.from.len() == 1
+            && select.from[0].joins.is_empty()
+            && let TableFactor::Table { name, .. } = &select.from[0].relation
+            && name.0.len() == 1
+            && name.to_string().eq_ignore_ascii_case("dual")
+        {
+            select.from.clear();
         }
         // MySQL names an unaliased expression column by its text as written.
         for item in select.projection.iter_mut() {
@@ -688,17 +689,15 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
                 let joined: Vec<&str> = parts.iter().map(|p| p.value.as_str()).collect();
                 return Ok(Some(sysvar_call(&joined.join(".")[2..])));
             }
-            if let (Some(alias), 2) = (&rw.insert_row_alias, parts.len()) {
-                if parts[0].value.eq_ignore_ascii_case(alias) {
-                    return Ok(Some(raw(format!("excluded.{}", parts[1]))));
-                }
+            if let (Some(alias), 2) = (&rw.insert_row_alias, parts.len())
+                && parts[0].value.eq_ignore_ascii_case(alias)
+            {
+                return Ok(Some(raw(format!("excluded.{}", parts[1]))));
             }
             if parts.len() == 3 {
                 // db.table.column -> table.column (the table carries its bare name as alias).
                 let (db, _) = (parts[0].value.clone(), ());
-                if let Err(e) = check_table(&db, &parts[1].value) {
-                    return Err(e);
-                }
+                check_table(&db, &parts[1].value)?;
                 parts.remove(0);
             } else if parts.len() > 3 {
                 return unsupported(format!("column reference {expr}"));

@@ -369,7 +369,11 @@ fn date_format(dt: &DateTime, fmt: &str) -> String {
     let days = days_from_civil(dt.y, dt.mo, dt.d);
     let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
     let yday = days - days_from_civil(dt.y, 1, 1) + 1;
-    let h12 = if dt.h % 12 == 0 { 12 } else { dt.h % 12 };
+    let h12 = if dt.h.is_multiple_of(12) {
+        12
+    } else {
+        dt.h % 12
+    };
     let month = MONTHS
         .get(dt.mo.wrapping_sub(1) as usize)
         .copied()

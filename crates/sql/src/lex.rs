@@ -157,10 +157,8 @@ fn expression_chain(text: &str) -> usize {
                 continue;
             }
             b'(' => levels.push(0),
-            b')' => {
-                if levels.len() > 1 {
-                    levels.pop();
-                }
+            b')' if levels.len() > 1 => {
+                levels.pop();
             }
             b',' => {
                 if let Some(l) = levels.last_mut() {

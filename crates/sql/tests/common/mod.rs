@@ -52,7 +52,7 @@ impl Db {
             translate_bytes(sql, &ctx).map_err(|e: SqlError| e.mysql_error().to_string())?;
         let mut rows = Vec::new();
         for s in stmts {
-            rows = self.exec(s).map_err(|e| e)?;
+            rows = self.exec(s)?;
         }
         Ok(rows)
     }
@@ -115,10 +115,10 @@ impl Db {
                             .query_row(&format!("SELECT {sqlite}"), [], |r| r.get(0))
                             .map_err(|e| quorate_sql::mysql_error(&e).to_string())?,
                     };
-                    if v.scope != VarScope::User {
-                        if let Some(p) = quorate_sql::pragma_for(&v.name, &value) {
-                            self.conn.execute_batch(&p).unwrap();
-                        }
+                    if v.scope != VarScope::User
+                        && let Some(p) = quorate_sql::pragma_for(&v.name, &value)
+                    {
+                        self.conn.execute_batch(&p).unwrap();
                     }
                     if v.scope == VarScope::User {
                         self.state.set_user_variable(&v.name, value);
