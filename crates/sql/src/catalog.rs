@@ -40,6 +40,61 @@ impl Catalog for Connection {
     }
 }
 
+/// A [`Catalog`] over a connection that keeps what it read until the schema changes: every
+/// lookup first reads `PRAGMA schema_version` (cheap) and forgets everything when it moved.
+/// Not shareable between threads; make one per connection.
+pub struct CachedCatalog<'c> {
+    conn: &'c Connection,
+    state: std::cell::RefCell<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    schema_version: i64,
+    tables: std::collections::HashMap<String, Option<TableInfo>>,
+}
+
+impl<'c> CachedCatalog<'c> {
+    /// A cache over `conn`.
+    pub fn new(conn: &'c Connection) -> Self {
+        CachedCatalog {
+            conn,
+            state: Default::default(),
+        }
+    }
+
+    fn check_version(&self) {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA schema_version", [], |r| r.get(0))
+            .unwrap_or(-1);
+        let mut st = self.state.borrow_mut();
+        if st.schema_version != v {
+            st.tables.clear();
+            st.schema_version = v;
+        }
+    }
+}
+
+impl Catalog for CachedCatalog<'_> {
+    fn table(&self, sqlite_name: &str) -> Option<TableInfo> {
+        self.check_version();
+        if let Some(t) = self.state.borrow().tables.get(sqlite_name) {
+            return t.clone();
+        }
+        let t = table_info(self.conn, sqlite_name).ok().flatten();
+        self.state
+            .borrow_mut()
+            .tables
+            .insert(sqlite_name.to_string(), t.clone());
+        t
+    }
+
+    fn schema_sql(&self, sqlite_name: &str) -> Option<Vec<String>> {
+        self.conn.schema_sql(sqlite_name)
+    }
+}
+
 /// One column, in MySQL terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnInfo {
@@ -527,6 +582,19 @@ mod tests {
         assert!(c[1].on_update);
         assert_eq!(c[2].collation.as_deref(), Some("NOCASE"));
         assert_eq!(scanned_fk_name(sql, 0).as_deref(), Some("fk1"));
+    }
+
+    /// The cached catalog sees a schema change on its next lookup.
+    #[test]
+    fn cached_catalog_follows_schema_changes() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE \"d.t\" (a INT)").unwrap();
+        let cat = CachedCatalog::new(&conn);
+        assert_eq!(cat.table("d.t").unwrap().columns.len(), 1);
+        conn.execute_batch("ALTER TABLE \"d.t\" ADD COLUMN b INT")
+            .unwrap();
+        assert_eq!(cat.table("d.t").unwrap().columns.len(), 2);
+        assert!(cat.table("d.nope").is_none());
     }
 
     /// Declared types without markers print as MySQL 8 prints them.

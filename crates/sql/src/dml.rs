@@ -77,6 +77,8 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
                 StatementKind::Read,
             )
         }
+        // TRUNCATE deletes rows: its effects replicate as row changes like a DELETE.
+        Ast::Truncate(_) => (ddl::translate(&mut rw, &mut ast)?, StatementKind::Write),
         other => {
             let sqlite = ddl::translate(&mut rw, other)?;
             (sqlite, StatementKind::Ddl)
@@ -431,11 +433,9 @@ fn on_update_columns(rw: &Rewriter, sqlite_name: &str, set_cols: &mut Vec<String
 }
 
 fn single_table(
-    rw: &mut Rewriter,
     from: &[sqlparser::ast::TableWithJoins],
     what: &str,
 ) -> Result<ObjectName, SqlError> {
-    let _ = rw;
     if from.len() != 1 || !from[0].joins.is_empty() {
         return Err(SqlError::Unsupported {
             construct: format!("multi-table {what}"),
@@ -490,7 +490,7 @@ fn update(rw: &mut Rewriter, u: &mut Update) -> Result<String, SqlError> {
             construct: "UPDATE ... RETURNING".into(),
         });
     }
-    let name = single_table(rw, std::slice::from_ref(&u.table), "UPDATE")?;
+    let name = single_table(std::slice::from_ref(&u.table), "UPDATE")?;
     let (tgt, _t, sqlite_name) = target(rw, &name)?;
     for a in u.assignments.iter_mut() {
         finish(rw, &mut a.value)?;
@@ -541,7 +541,7 @@ fn delete(rw: &mut Rewriter, d: &mut Delete) -> Result<String, SqlError> {
     let from = match &d.from {
         FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f.clone(),
     };
-    let name = single_table(rw, &from, "DELETE")?;
+    let name = single_table(&from, "DELETE")?;
     let (tgt, _, _) = target(rw, &name)?;
     if let Some(sel) = &mut d.selection {
         finish(rw, sel)?;

@@ -654,16 +654,19 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
     }))
 }
 
+/// `@@[scope.]name` as a call of `mysql_sysvar('name')`. Sessions hold one value per
+/// variable: `@@global.x` reads the session's value too (see docs/MYSQL-COMPAT.md).
 fn sysvar_call(name: &str) -> Expr {
-    let (scope, n) = match name.split_once('.') {
+    let n = match name.split_once('.') {
         Some((s, n))
-            if ["global", "session", "local"].contains(&s.to_ascii_lowercase().as_str()) =>
+            if ["global", "session", "local"]
+                .iter()
+                .any(|k| s.eq_ignore_ascii_case(k)) =>
         {
-            (s.to_ascii_lowercase(), n)
+            n
         }
-        _ => (String::new(), name),
+        _ => name,
     };
-    let _ = scope;
     raw(format!(
         "mysql_sysvar({})",
         names::literal(&n.to_ascii_lowercase())

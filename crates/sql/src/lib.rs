@@ -24,7 +24,7 @@ mod show;
 mod types;
 
 pub use cache::{SHAPES_MAX, ShapeCache};
-pub use catalog::{Catalog, ColumnInfo, TableInfo, table_info};
+pub use catalog::{CachedCatalog, Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};
 pub use lex::EXPRESSION_CHAIN_MAX;
