@@ -10,6 +10,8 @@
 //! `"d.t.i"`; see [`names`]. What is translated how, and what is refused, is listed in
 //! `docs/MYSQL-COMPAT.md`.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod cache;
 pub mod catalog;
