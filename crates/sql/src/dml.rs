@@ -220,6 +220,13 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
     // Columns whose value is the DEFAULT keyword in every row are left out; SQLite has no
     // DEFAULT in VALUES.
     if let SetExpr::Values(v) = &mut *source.body {
+        // SQLite has no DEFAULT in VALUES: with the schema, put each column's default
+        // there; without it, leave out columns that are DEFAULT in every row.
+        if v.rows.iter().any(|r| r.content.iter().any(is_default))
+            && let Some(info) = rw.ctx.catalog.and_then(|c| c.table(&sqlite_name))
+        {
+            fill_defaults(&info, &columns, v);
+        }
         drop_default_columns(&mut columns, v)?;
         if let Some(cat) = rw.ctx.catalog
             && let Some(info) = cat.table(&sqlite_name)
@@ -338,6 +345,31 @@ fn values_query(rows: Vec<Vec<Expr>>) -> Query {
 
 fn is_default(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("DEFAULT"))
+}
+
+/// Replaces every `DEFAULT` in VALUES by the column's default (NULL when it has none,
+/// which also makes an AUTO_INCREMENT key generate its value).
+fn fill_defaults(info: &crate::TableInfo, columns: &[String], v: &mut sqlparser::ast::Values) {
+    let names: Vec<&str> = if columns.is_empty() {
+        info.columns.iter().map(|c| c.name.as_str()).collect()
+    } else {
+        columns.iter().map(String::as_str).collect()
+    };
+    for r in v.rows.iter_mut() {
+        for (i, e) in r.content.iter_mut().enumerate() {
+            if !is_default(e) {
+                continue;
+            }
+            let default = names
+                .get(i)
+                .and_then(|n| info.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)))
+                .and_then(|c| c.default.clone());
+            *e = raw(match default {
+                Some(d) => format!("({d})"),
+                None => "NULL".to_string(),
+            });
+        }
+    }
 }
 
 fn drop_default_columns(

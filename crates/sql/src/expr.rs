@@ -145,8 +145,83 @@ impl<'a> Rewriter<'a> {
                 None => break,
             };
         }
+        // ... and may stop before the closing parentheses of the last argument.
+        let mut open = unclosed_parens(&self.source[a..b]);
+        while open > 0 {
+            match self.source[b..].find(')') {
+                Some(p) if self.source[b..b + p].trim().is_empty() => {
+                    b += p + 1;
+                    open -= 1;
+                }
+                _ => break,
+            }
+        }
+        // An INTERVAL's span ends at its value: take the unit too.
+        if self.source[a..b].to_ascii_uppercase().contains("INTERVAL") {
+            let rest = &self.source[b..];
+            let word_start = rest.len() - rest.trim_start().len();
+            let word: String = rest[word_start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
+                .collect();
+            if !word.is_empty() && INTERVAL_UNITS.iter().any(|u| word.eq_ignore_ascii_case(u)) {
+                b += word_start + word.len();
+            }
+        }
         (a < b).then(|| self.source[a..b].to_string())
     }
+}
+
+/// Units that may follow `INTERVAL value`.
+const INTERVAL_UNITS: [&str; 20] = [
+    "MICROSECOND",
+    "SECOND",
+    "MINUTE",
+    "HOUR",
+    "DAY",
+    "WEEK",
+    "MONTH",
+    "QUARTER",
+    "YEAR",
+    "SECOND_MICROSECOND",
+    "MINUTE_MICROSECOND",
+    "MINUTE_SECOND",
+    "HOUR_MICROSECOND",
+    "HOUR_SECOND",
+    "HOUR_MINUTE",
+    "DAY_MICROSECOND",
+    "DAY_SECOND",
+    "DAY_MINUTE",
+    "DAY_HOUR",
+    "YEAR_MONTH",
+];
+
+/// Number of `(` without their `)` in `s`, outside quotes.
+fn unclosed_parens(s: &str) -> usize {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'(' => depth += 1,
+                b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    depth
 }
 
 /// The end (exclusive) of the parenthesised group starting at `open` (a `(`), skipping
@@ -274,6 +349,16 @@ impl VisitorMut for Rewriter<'_> {
         }
         // MySQL names an unaliased expression column by its text as written.
         for item in select.projection.iter_mut() {
+            // `d.t.*` -> `t.*` (the table carries its bare name as alias).
+            if let SelectItem::QualifiedWildcard(
+                sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) = item
+                && n.0.len() == 2
+            {
+                n.0.remove(0);
+                continue;
+            }
             if let SelectItem::UnnamedExpr(e) = item {
                 if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                     let is_var = match e {

@@ -31,7 +31,9 @@ pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};
 pub use lex::EXPRESSION_CHAIN_MAX;
 pub use show::{Show, ShowResult, like_match, show, variables};
-pub use types::{ColumnMeta, MysqlType, column_flags, column_meta};
+pub use types::{
+    CHARSET_BINARY, CHARSET_UTF8MB4, ColumnMeta, MysqlType, column_flags, column_meta,
+};
 
 /// The MySQL version quorate reports (`@@version`, `VERSION()`, the handshake).
 pub const MYSQL_VERSION: &str = "8.0.36-quorate";

@@ -385,6 +385,21 @@ fn replace_and_insert_ignore() {
     assert_eq!(db.ok("SELECT v FROM r WHERE id = 3"), vec![vec![t("e")]]);
     db.ok("INSERT INTO r (id, v) VALUES (4, DEFAULT)");
     assert_eq!(db.ok("SELECT v FROM r WHERE id = 4"), vec![vec![null()]]);
+    // Without a column list the schema names the columns.
+    db.ok("CREATE TABLE r2 (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, v VARCHAR(5) DEFAULT 'z')");
+    db.ok("INSERT INTO r2 VALUES (DEFAULT, 'a'), (DEFAULT, DEFAULT)");
+    db.ok("INSERT INTO r2 VALUES (5, DEFAULT)");
+    assert_eq!(
+        db.ok("SELECT id, v FROM r2 ORDER BY id"),
+        vec![vec![i(1), t("a")], vec![i(2), t("z")], vec![i(5), t("z")]]
+    );
+    // Without a schema catalog, DEFAULT in only some rows is refused by name.
+    let ctx = Context::with_db(Some("d"));
+    let e = translate(
+        "INSERT INTO r2 (id, v) VALUES (DEFAULT, 'a'), (3, DEFAULT)",
+        &ctx,
+    );
+    assert!(matches!(e, Err(SqlError::Unsupported { .. })), "{e:?}");
 }
 
 /// UPDATE / DELETE with ORDER BY and LIMIT touch exactly the rows MySQL would.
@@ -465,6 +480,30 @@ fn variables_and_session_functions() {
         vec!["@@version", "COUNT(*)", "NOW( )", "1+1"]
     );
     let _ = stmt.query([]).unwrap();
+    let Statement::Sql { sqlite, .. } = translate(
+        "SELECT COUNT(DISTINCT a), JSON_EXTRACT(j, '$.a'), NOW() - INTERVAL 1 DAY, d.t.* FROM d.t",
+        &ctx,
+    )
+    .unwrap()
+    .remove(0) else {
+        panic!()
+    };
+    assert!(
+        sqlite[0].contains("AS \"COUNT(DISTINCT a)\""),
+        "{}",
+        sqlite[0]
+    );
+    assert!(
+        sqlite[0].contains("AS \"JSON_EXTRACT(j, '$.a')\""),
+        "{}",
+        sqlite[0]
+    );
+    assert!(
+        sqlite[0].contains("AS \"NOW() - INTERVAL 1 DAY\""),
+        "{}",
+        sqlite[0]
+    );
+    assert!(sqlite[0].contains(", t.* FROM"), "{}", sqlite[0]);
 }
 
 /// MySQL functions and operators that SQLite spells differently.
