@@ -1147,3 +1147,27 @@ fn binary_literals() {
         vec![vec![t("00FF")]]
     );
 }
+
+/// Views, generated columns and ADD COLUMN ... UNIQUE work through the same rewriter.
+#[test]
+fn views_generated_columns_unique_add() {
+    let mut db = Db::new();
+    db.ok("CREATE TABLE g (a INT, b INT AS (a * 2) STORED, c INT GENERATED ALWAYS AS (a + 1) VIRTUAL)");
+    db.ok("INSERT INTO g (a) VALUES (3)");
+    assert_eq!(db.ok("SELECT a, b, c FROM g"), vec![vec![i(3), i(6), i(4)]]);
+    db.ok("CREATE VIEW v AS SELECT a, b FROM g WHERE a > 1");
+    db.ok("CREATE OR REPLACE VIEW v AS SELECT a FROM g");
+    assert_eq!(db.ok("SELECT * FROM v"), vec![vec![i(3)]]);
+    let create = db.ok("SHOW CREATE TABLE v");
+    assert_eq!(
+        create[0][1],
+        t("CREATE VIEW `v` AS SELECT a FROM `d`.`g` AS `g`")
+    );
+    db.ok("DROP VIEW v");
+    db.ok("ALTER TABLE g ADD COLUMN u VARCHAR(10) UNIQUE");
+    db.ok("UPDATE g SET u = 'x'");
+    assert!(
+        db.err("INSERT INTO g (a, u) VALUES (1, 'X')")
+            .contains("1062")
+    );
+}
