@@ -264,3 +264,63 @@ fn dump_schema_survives() {
     assert!(ddl.contains("ON UPDATE CURRENT_TIMESTAMP"), "{ddl}");
     assert!(ddl.contains("UNIQUE KEY `uq_email` (`email`)"), "{ddl}");
 }
+
+/// Lines that MySQL 8's mysqldump writes (and MariaDB's does not) are accepted too.
+#[test]
+fn mysql8_mysqldump_lines() {
+    let mut db = Db::new();
+    db.current = None;
+    let dump = "
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!50503 SET NAMES utf8mb4 */;
+/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;
+SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;
+SET @@SESSION.SQL_LOG_BIN= 0;
+CREATE DATABASE /*!32312 IF NOT EXISTS*/ `app` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */ /*!80016 DEFAULT ENCRYPTION='N' */;
+USE `app`;
+DROP TABLE IF EXISTS `t`;
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+/*!50503 SET character_set_client = utf8mb4 */;
+CREATE TABLE `t` (
+  `id` int NOT NULL AUTO_INCREMENT,
+  `qty` int NOT NULL,
+  `name` varchar(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci DEFAULT NULL,
+  `created` datetime(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (`id`),
+  KEY `name_idx` (`name`) USING BTREE,
+  CONSTRAINT `qty_positive` CHECK ((`qty` > 0))
+) ENGINE=InnoDB AUTO_INCREMENT=3 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;
+/*!40101 SET character_set_client = @saved_cs_client */;
+LOCK TABLES `t` WRITE;
+/*!40000 ALTER TABLE `t` DISABLE KEYS */;
+INSERT INTO `t` VALUES (1,5,'a','2024-01-01 00:00:00.123'),(2,7,NULL,'2024-01-02 00:00:00.000');
+/*!40000 ALTER TABLE `t` ENABLE KEYS */;
+UNLOCK TABLES;
+SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;
+/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;
+";
+    for piece in split_statements(dump.as_bytes()) {
+        let current = db.current.clone();
+        let ctx = Context {
+            current_db: current.as_deref(),
+            catalog: Some(&db.conn),
+        };
+        match translate_bytes(&piece, &ctx) {
+            Ok(v) => {
+                for s in v {
+                    db.exec(s)
+                        .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(&piece)));
+                }
+            }
+            Err(quorate_sql::SqlError::EmptyQuery) => {}
+            Err(e) => panic!("{}: {e}", String::from_utf8_lossy(&piece)),
+        }
+    }
+    assert_eq!(
+        db.ok("SELECT id, qty, name FROM t ORDER BY id"),
+        vec![vec![i(1), i(5), t("a")], vec![i(2), i(7), null()]]
+    );
+    assert!(db.err("INSERT INTO t (qty) VALUES (0)").contains("3819"));
+    db.ok("INSERT INTO t (qty) VALUES (1)");
+    assert_eq!(db.ok("SELECT LAST_INSERT_ID()"), vec![vec![i(3)]]);
+}
