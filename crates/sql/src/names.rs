@@ -132,7 +132,23 @@ pub fn unmangle_message(msg: &str) -> String {
         }
     }
     out.push_str(rest);
-    out.replace("main.", "")
+    // Drop SQLite's schema prefix `main.` where it starts a name, not inside other words.
+    let mut clean = String::with_capacity(out.len());
+    let mut prev: Option<char> = None;
+    let mut i = 0;
+    while i < out.len() {
+        let starts_name = prev.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        if starts_name && out[i..].starts_with("main.") {
+            i += "main.".len();
+            prev = Some('.');
+            continue;
+        }
+        let c = out[i..].chars().next().unwrap_or(' ');
+        clean.push(c);
+        prev = Some(c);
+        i += c.len_utf8();
+    }
+    clean
 }
 
 #[cfg(test)]
