@@ -1,0 +1,781 @@
+//! CREATE / ALTER / DROP / RENAME / TRUNCATE TABLE, CREATE / DROP INDEX, CREATE / DROP VIEW.
+//!
+//! A MySQL CREATE TABLE becomes one SQLite CREATE TABLE followed by one CREATE INDEX per
+//! KEY / INDEX / UNIQUE KEY of the definition (SQLite has no named inline indexes).
+
+use std::fmt::Write as _;
+
+use sqlparser::ast::{
+    AlterTableOperation, ColumnDef, ColumnOption, CreateIndex, CreateTable, Expr, IndexColumn,
+    ObjectName, ObjectType, RenameTableNameKind, Statement as Ast, TableConstraint, VisitMut,
+};
+
+use crate::expr::{Rewriter, collation};
+use crate::types::map_type;
+use crate::{SqlError, names};
+
+/// Name prefix of the CHECK constraint that enforces an ENUM's values; the column name
+/// follows. [`crate::mysql_error`] turns its violation into 1265 "Data truncated".
+pub const ENUM_CHECK_PREFIX: &str = "mysql_enum ";
+/// Name prefix of the marker constraint holding a column's exact MySQL type.
+pub const TYPE_MARKER_PREFIX: &str = "mysql_type ";
+/// Name of the marker constraint of an `ON UPDATE CURRENT_TIMESTAMP` column.
+pub const ON_UPDATE_MARKER: &str = "mysql_on_update";
+
+fn unsupported<T>(construct: impl Into<String>) -> Result<T, SqlError> {
+    Err(SqlError::Unsupported {
+        construct: construct.into(),
+    })
+}
+
+fn visit<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
+    let _ = node.visit(rw);
+    match rw.error.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>, SqlError> {
+    match ast {
+        Ast::CreateTable(ct) => create_table(rw, ct),
+        Ast::CreateIndex(ci) => create_index(rw, ci),
+        Ast::AlterTable(at) => alter_table(rw, &at.name.clone(), &mut at.operations),
+        Ast::Drop {
+            object_type,
+            if_exists,
+            names: list,
+            temporary,
+            table,
+            ..
+        } => {
+            let ie = if *if_exists { "IF EXISTS " } else { "" };
+            match object_type {
+                ObjectType::Table if *temporary => Ok(vec![]),
+                ObjectType::Table | ObjectType::View => {
+                    let kw = if matches!(object_type, ObjectType::Table) {
+                        "TABLE"
+                    } else {
+                        "VIEW"
+                    };
+                    let mut v = Vec::new();
+                    for n in list.iter() {
+                        let (_, _, s) = rw.table(n)?;
+                        v.push(format!("DROP {kw} {ie}{}", names::quote(&s)));
+                    }
+                    Ok(v)
+                }
+                ObjectType::Index => {
+                    let Some(t) = table else {
+                        return unsupported("DROP INDEX without ON table");
+                    };
+                    let (db, t, _) = rw.table(t)?;
+                    let mut v = Vec::new();
+                    for n in list.iter() {
+                        let idx = n.to_string().trim_matches('`').to_string();
+                        if idx.eq_ignore_ascii_case("primary") {
+                            return unsupported("dropping the PRIMARY KEY");
+                        }
+                        v.push(format!(
+                            "DROP INDEX {ie}{}",
+                            names::quote(&names::index(&db, &t, &idx))
+                        ));
+                    }
+                    Ok(v)
+                }
+                other => unsupported(format!("DROP {other}")),
+            }
+        }
+        Ast::Truncate(t) => {
+            // TRUNCATE is a plain DELETE of every row. AUTO_INCREMENT is not reset: the
+            // counter (sqlite_sequence) is not replicated row by row, and every replica
+            // derives it from the ids it has seen, so it must only ever grow.
+            let mut v = Vec::new();
+            for target in &t.table_names {
+                let (_, _, s) = rw.table(&target.name)?;
+                v.push(format!("DELETE FROM {}", names::quote(&s)));
+            }
+            Ok(v)
+        }
+        Ast::RenameTable(list) => {
+            let mut v = Vec::new();
+            for r in list.iter() {
+                v.extend(rename(rw, &r.old_name, &r.new_name)?);
+            }
+            Ok(v)
+        }
+        Ast::CreateView(cv) => {
+            if cv.materialized || !cv.columns.is_empty() {
+                return unsupported("CREATE VIEW with a column list or MATERIALIZED");
+            }
+            let (_, _, s) = rw.table(&cv.name)?;
+            visit(rw, &mut cv.query)?;
+            let head = if cv.or_replace {
+                format!("DROP VIEW IF EXISTS {}", names::quote(&s))
+            } else {
+                String::new()
+            };
+            let ine = if cv.if_not_exists {
+                "IF NOT EXISTS "
+            } else {
+                ""
+            };
+            let create = format!("CREATE VIEW {ine}{} AS {}", names::quote(&s), cv.query);
+            Ok(if head.is_empty() {
+                vec![create]
+            } else {
+                vec![head, create]
+            })
+        }
+        other => unsupported(crate::dml::first_words(&other.to_string())),
+    }
+}
+
+fn ident_name(e: &Expr) -> Result<String, SqlError> {
+    match e {
+        Expr::Identifier(i) => Ok(i.value.clone()),
+        // `col(10)`: a prefix index; SQLite indexes the whole value.
+        Expr::Function(f) if f.name.0.len() == 1 => {
+            Ok(f.name.to_string().trim_matches(['`', '"']).to_string())
+        }
+        other => unsupported(format!("index on expression {other}")),
+    }
+}
+
+fn index_columns(cols: &[IndexColumn]) -> Result<(Vec<String>, String), SqlError> {
+    let mut names_v = Vec::new();
+    let mut sql = String::from("(");
+    for (i, c) in cols.iter().enumerate() {
+        let n = ident_name(&c.column.expr)?;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        names::quote_into(&mut sql, &n);
+        if c.column.options.sort == Some(sqlparser::ast::OrderBySort::Desc) {
+            sql.push_str(" DESC");
+        }
+        names_v.push(n);
+    }
+    sql.push(')');
+    Ok((names_v, sql))
+}
+
+struct IndexDef {
+    name: Option<String>,
+    unique: bool,
+    columns: Vec<String>,
+    sql_cols: String,
+}
+
+/// Table-level default collation: binary when the table's COLLATE / CHARSET say so.
+fn table_binary_collation(ct: &CreateTable) -> bool {
+    let opts = ct.table_options.to_string().to_ascii_lowercase();
+    opts.split(|c: char| c.is_whitespace() || c == '=')
+        .any(|w| w.ends_with("_bin") || w.ends_with("_cs") || w == "binary")
+        && (opts.contains("collate") || opts.contains("charset") || opts.contains("character set"))
+}
+
+fn is_auto_increment(opt: &ColumnOption) -> bool {
+    matches!(opt, ColumnOption::DialectSpecific(toks)
+        if toks.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")))
+}
+
+fn default_sql(rw: &mut Rewriter, e: &mut Expr) -> Result<String, SqlError> {
+    if let Expr::Function(f) = e {
+        let n = f.name.to_string().to_ascii_lowercase();
+        if matches!(
+            n.as_str(),
+            "current_timestamp" | "now" | "localtime" | "localtimestamp"
+        ) {
+            return Ok("CURRENT_TIMESTAMP".into());
+        }
+    }
+    match e {
+        Expr::Value(_) => {
+            visit(rw, e)?;
+            Ok(e.to_string())
+        }
+        Expr::UnaryOp { expr, .. } if matches!(**expr, Expr::Value(_)) => Ok(e.to_string()),
+        _ => {
+            visit(rw, e)?;
+            Ok(format!("({e})"))
+        }
+    }
+}
+
+/// One column definition in SQLite syntax; `pk_here` makes it the AUTOINCREMENT rowid key.
+fn column_sql(
+    rw: &mut Rewriter,
+    col: &mut ColumnDef,
+    binary_default: bool,
+    auto_inc_pk: bool,
+    uniques: &mut Vec<IndexDef>,
+    pk_cols: &mut Vec<String>,
+) -> Result<String, SqlError> {
+    let name = col.name.value.clone();
+    names::check("column", &name)?;
+    let mapped = map_type(&col.data_type)?;
+    let mut s = String::with_capacity(64);
+    names::quote_into(&mut s, &name);
+    s.push(' ');
+    let mut not_null = false;
+    let mut default = None;
+    let mut coll: Option<&'static str> = None;
+    let mut on_update = false;
+    let mut checks = Vec::new();
+    let mut generated = None;
+    let mut fk = None;
+    for o in col.options.iter_mut() {
+        match &mut o.option {
+            ColumnOption::NotNull => not_null = true,
+            ColumnOption::Null => {}
+            ColumnOption::Default(e) => default = Some(default_sql(rw, e)?),
+            ColumnOption::CharacterSet(cs) => {
+                if cs.to_string().eq_ignore_ascii_case("binary") {
+                    coll = Some("BINARY");
+                }
+            }
+            ColumnOption::Collation(c) => coll = Some(collation(&c.to_string())),
+            ColumnOption::Comment(_) | ColumnOption::Invisible => {}
+            ColumnOption::OnUpdate(e) => {
+                let n = e.to_string().to_ascii_lowercase();
+                if n.starts_with("current_timestamp")
+                    || n.starts_with("now(")
+                    || n.starts_with("localtimestamp")
+                {
+                    on_update = true;
+                } else {
+                    return unsupported(format!("ON UPDATE {e}"));
+                }
+            }
+            ColumnOption::PrimaryKey(_) => {
+                if !pk_cols.contains(&name) {
+                    pk_cols.push(name.clone());
+                }
+            }
+            ColumnOption::Unique(_) => uniques.push(IndexDef {
+                name: Some(name.clone()),
+                unique: true,
+                columns: vec![name.clone()],
+                sql_cols: format!("({})", names::quote(&name)),
+            }),
+            ColumnOption::Check(c) => {
+                visit(rw, &mut c.expr)?;
+                checks.push(format!("CHECK ({})", c.expr));
+            }
+            ColumnOption::ForeignKey(f) => {
+                let (_, _, s) = rw
+                    .resolve(&f.foreign_table)
+                    .map(|(d, t)| (d.clone(), t.clone(), names::table(&d, &t)))?;
+                let cols: Vec<String> = f
+                    .referred_columns
+                    .iter()
+                    .map(|c| names::quote(&c.value))
+                    .collect();
+                fk = Some(format!(
+                    "REFERENCES {} ({})",
+                    names::quote(&s),
+                    cols.join(", ")
+                ));
+            }
+            ColumnOption::Generated {
+                generation_expr: Some(e),
+                generation_expr_mode,
+                ..
+            } => {
+                visit(rw, e)?;
+                let mode = match generation_expr_mode {
+                    Some(sqlparser::ast::GeneratedExpressionMode::Stored) => " STORED",
+                    _ => " VIRTUAL",
+                };
+                generated = Some(format!("GENERATED ALWAYS AS ({e}){mode}"));
+            }
+            opt if is_auto_increment(opt) => {}
+            ColumnOption::DialectSpecific(toks) => {
+                let t: Vec<String> = toks.iter().map(|t| t.to_string()).collect();
+                return unsupported(format!("column option {}", t.join(" ")));
+            }
+            other => return unsupported(format!("column option {other}")),
+        }
+    }
+    if auto_inc_pk {
+        s.push_str("INTEGER NOT NULL CONSTRAINT ");
+        names::quote_into(&mut s, &format!("{TYPE_MARKER_PREFIX}{}", mapped.mysql));
+        s.push_str(" PRIMARY KEY AUTOINCREMENT");
+        return Ok(s);
+    }
+    s.push_str(&mapped.decl);
+    if not_null {
+        s.push_str(" NOT NULL");
+    }
+    if mapped.needs_marker {
+        s.push_str(" CONSTRAINT ");
+        names::quote_into(&mut s, &format!("{TYPE_MARKER_PREFIX}{}", mapped.mysql));
+        s.push_str(" NULL");
+    }
+    if let Some(d) = default {
+        let _ = write!(s, " DEFAULT {d}");
+    }
+    if mapped.text {
+        let c = coll.unwrap_or(if binary_default { "BINARY" } else { "NOCASE" });
+        let _ = write!(s, " COLLATE {c}");
+    }
+    if let Some(g) = generated {
+        let _ = write!(s, " {g}");
+    }
+    if let Some(values) = &mapped.enum_values {
+        s.push_str(" CONSTRAINT ");
+        names::quote_into(&mut s, &format!("{ENUM_CHECK_PREFIX}{name}"));
+        let list: Vec<String> = values.iter().map(|v| names::literal(v)).collect();
+        let _ = write!(
+            s,
+            " CHECK ({} IN ({}))",
+            names::quote(&name),
+            list.join(",")
+        );
+    }
+    for c in checks {
+        let _ = write!(s, " {c}");
+    }
+    if let Some(f) = fk {
+        let _ = write!(s, " {f}");
+    }
+    if on_update {
+        s.push_str(" CONSTRAINT ");
+        names::quote_into(&mut s, ON_UPDATE_MARKER);
+        s.push_str(" NULL");
+    }
+    Ok(s)
+}
+
+fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, SqlError> {
+    if ct.temporary {
+        return unsupported("CREATE TEMPORARY TABLE");
+    }
+    if ct.query.is_some() {
+        return unsupported("CREATE TABLE ... AS SELECT / ... SELECT");
+    }
+    if ct.or_replace {
+        return unsupported("CREATE OR REPLACE TABLE");
+    }
+    let (db, t, sqlite_name) = rw.table(&ct.name)?;
+    let ine = if ct.if_not_exists {
+        "IF NOT EXISTS "
+    } else {
+        ""
+    };
+    if let Some(like) = &ct.like {
+        let src = match like {
+            sqlparser::ast::CreateTableLikeKind::Parenthesized(l)
+            | sqlparser::ast::CreateTableLikeKind::Plain(l) => l.name.clone(),
+        };
+        return create_like(rw, &src, &db, &t, &sqlite_name, ine);
+    }
+    let binary_default = table_binary_collation(ct);
+
+    // Primary key and AUTO_INCREMENT column.
+    let mut pk_cols: Vec<String> = Vec::new();
+    let mut indexes: Vec<IndexDef> = Vec::new();
+    let mut table_items: Vec<String> = Vec::new();
+    for c in ct.constraints.iter_mut() {
+        match c {
+            TableConstraint::PrimaryKey(pk) => {
+                let (cols, _) = index_columns(&pk.columns)?;
+                pk_cols = cols;
+            }
+            TableConstraint::Unique(u) => {
+                let (cols, sql_cols) = index_columns(&u.columns)?;
+                let name = u
+                    .index_name
+                    .as_ref()
+                    .or(u.name.as_ref())
+                    .map(|i| i.value.clone());
+                indexes.push(IndexDef {
+                    name,
+                    unique: true,
+                    columns: cols,
+                    sql_cols,
+                });
+            }
+            TableConstraint::Index(i) => {
+                let (cols, sql_cols) = index_columns(&i.columns)?;
+                indexes.push(IndexDef {
+                    name: i.name.as_ref().map(|n| n.value.clone()),
+                    unique: false,
+                    columns: cols,
+                    sql_cols,
+                });
+            }
+            TableConstraint::FulltextOrSpatial(f) => {
+                return unsupported(if f.fulltext {
+                    "FULLTEXT index"
+                } else {
+                    "SPATIAL index"
+                });
+            }
+            TableConstraint::ForeignKey(fk) => {
+                let (rdb, rt) = rw.resolve(&fk.foreign_table)?;
+                let mut s = String::new();
+                if let Some(n) = &fk.name {
+                    s.push_str("CONSTRAINT ");
+                    names::quote_into(&mut s, &n.value);
+                    s.push(' ');
+                }
+                let cols: Vec<String> = fk.columns.iter().map(|c| names::quote(&c.value)).collect();
+                let rcols: Vec<String> = fk
+                    .referred_columns
+                    .iter()
+                    .map(|c| names::quote(&c.value))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "FOREIGN KEY ({}) REFERENCES {} ({})",
+                    cols.join(", "),
+                    names::quote(&names::table(&rdb, &rt)),
+                    rcols.join(", ")
+                );
+                if let Some(a) = &fk.on_delete {
+                    let _ = write!(s, " ON DELETE {a}");
+                }
+                if let Some(a) = &fk.on_update {
+                    let _ = write!(s, " ON UPDATE {a}");
+                }
+                table_items.push(s);
+            }
+            TableConstraint::Check(ch) => {
+                visit(rw, &mut ch.expr)?;
+                let mut s = String::new();
+                if let Some(n) = &ch.name {
+                    s.push_str("CONSTRAINT ");
+                    names::quote_into(&mut s, &n.value);
+                    s.push(' ');
+                }
+                let _ = write!(s, "CHECK ({})", ch.expr);
+                table_items.push(s);
+            }
+            other => return unsupported(format!("table constraint {other}")),
+        }
+    }
+    // Column-level PRIMARY KEY.
+    for col in ct.columns.iter() {
+        if col
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+        {
+            pk_cols = vec![col.name.value.clone()];
+        }
+    }
+    let auto_inc: Vec<String> = ct
+        .columns
+        .iter()
+        .filter(|c| {
+            c.options.iter().any(|o| is_auto_increment(&o.option))
+                || c.data_type.to_string().eq_ignore_ascii_case("SERIAL")
+        })
+        .map(|c| c.name.value.clone())
+        .collect();
+    if auto_inc.len() > 1 {
+        return unsupported("more than one AUTO_INCREMENT column");
+    }
+    let auto_inc = auto_inc.into_iter().next();
+    if let Some(a) = &auto_inc {
+        let indexed = indexes.iter().any(|i| i.columns.first() == Some(a));
+        if pk_cols.is_empty() && indexed {
+            // An AUTO_INCREMENT column with only a secondary KEY becomes the PRIMARY KEY:
+            // SQLite generates values only for its rowid key.
+            pk_cols = vec![a.clone()];
+        } else if pk_cols.len() != 1 || !pk_cols[0].eq_ignore_ascii_case(a) {
+            return unsupported("AUTO_INCREMENT on a column that is not the whole PRIMARY KEY");
+        }
+    }
+
+    let mut items = Vec::with_capacity(ct.columns.len() + 2);
+    for col in ct.columns.iter_mut() {
+        let is_ai = auto_inc
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(&col.name.value));
+        let mut dummy_pk = Vec::new();
+        let s = column_sql(rw, col, binary_default, is_ai, &mut indexes, &mut dummy_pk)?;
+        items.push(s);
+    }
+    if auto_inc.is_none() && !pk_cols.is_empty() {
+        let cols: Vec<String> = pk_cols.iter().map(|c| names::quote(c)).collect();
+        items.push(format!("PRIMARY KEY ({})", cols.join(", ")));
+    }
+    items.extend(table_items);
+
+    let mut out = Vec::with_capacity(1 + indexes.len());
+    out.push(format!(
+        "CREATE TABLE {ine}{} (\n  {}\n)",
+        names::quote(&sqlite_name),
+        items.join(",\n  ")
+    ));
+    let mut used: Vec<String> = Vec::new();
+    for ix in indexes {
+        let base = ix.name.clone().unwrap_or_else(|| ix.columns[0].clone());
+        if base.eq_ignore_ascii_case("primary") {
+            continue;
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while used.iter().any(|u| u.eq_ignore_ascii_case(&name)) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        names::check("index", &name)?;
+        used.push(name.clone());
+        out.push(format!(
+            "CREATE {}INDEX {ine}{} ON {} {}",
+            if ix.unique { "UNIQUE " } else { "" },
+            names::quote(&names::index(&db, &t, &name)),
+            names::quote(&sqlite_name),
+            ix.sql_cols
+        ));
+    }
+    Ok(out)
+}
+
+/// `CREATE TABLE new LIKE old`: the stored definition of `old` under the new names.
+fn create_like(
+    rw: &mut Rewriter,
+    src: &ObjectName,
+    db: &str,
+    t: &str,
+    sqlite_name: &str,
+    ine: &str,
+) -> Result<Vec<String>, SqlError> {
+    let (sdb, st) = rw.resolve(src)?;
+    let src_sqlite = names::table(&sdb, &st);
+    let Some(cat) = rw.ctx.catalog else {
+        return unsupported("CREATE TABLE ... LIKE without a schema catalog");
+    };
+    let Some(sqls) = cat.schema_sql(&src_sqlite) else {
+        return Err(SqlError::NoSuchTable { db: sdb, table: st });
+    };
+    let old_q = names::quote(&src_sqlite);
+    let new_q = names::quote(sqlite_name);
+    let old_ix = format!("\"{}.", src_sqlite.replace('"', "\"\""));
+    let new_ix = format!("\"{}.", names::table(db, t).replace('"', "\"\""));
+    let mut out = Vec::new();
+    for (i, s) in sqls.iter().enumerate() {
+        let s = s.replacen(&old_ix, &new_ix, 1).replace(&old_q, &new_q);
+        let s = if i == 0 {
+            s.replacen("CREATE TABLE ", &format!("CREATE TABLE {ine}"), 1)
+        } else if let Some(rest) = s.strip_prefix("CREATE UNIQUE INDEX ") {
+            format!("CREATE UNIQUE INDEX {ine}{rest}")
+        } else if let Some(rest) = s.strip_prefix("CREATE INDEX ") {
+            format!("CREATE INDEX {ine}{rest}")
+        } else {
+            s
+        };
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn create_index(rw: &mut Rewriter, ci: &mut CreateIndex) -> Result<Vec<String>, SqlError> {
+    if let Some(u) = &ci.using {
+        let u = u.to_string().to_ascii_uppercase();
+        if u.contains("FULLTEXT") || u.contains("SPATIAL") {
+            return unsupported(format!("{u} index"));
+        }
+    }
+    let (db, t, sqlite_name) = rw.table(&ci.table_name)?;
+    let Some(name) = &ci.name else {
+        return unsupported("CREATE INDEX without a name");
+    };
+    let iname = name.to_string().trim_matches(['`', '"']).to_string();
+    names::check("index", &iname)?;
+    let (_, cols) = index_columns(&ci.columns)?;
+    Ok(vec![format!(
+        "CREATE {}INDEX {}{} ON {} {}",
+        if ci.unique { "UNIQUE " } else { "" },
+        if ci.if_not_exists {
+            "IF NOT EXISTS "
+        } else {
+            ""
+        },
+        names::quote(&names::index(&db, &t, &iname)),
+        names::quote(&sqlite_name),
+        cols
+    )])
+}
+
+fn rename(rw: &mut Rewriter, old: &ObjectName, new: &ObjectName) -> Result<Vec<String>, SqlError> {
+    let (odb, ot, os) = rw.table(old)?;
+    let (ndb, nt, ns) = rw.table(new)?;
+    let mut v = vec![format!(
+        "ALTER TABLE {} RENAME TO {}",
+        names::quote(&os),
+        names::quote(&ns)
+    )];
+    // Index names carry the table name: recreate them under the new one when the schema
+    // is known (SQLite cannot rename an index).
+    if let Some(cat) = rw.ctx.catalog
+        && let Some(sqls) = cat.schema_sql(&os)
+    {
+        let old_ix = format!("\"{}.", names::table(&odb, &ot).replace('"', "\"\""));
+        let new_ix = format!("\"{}.", names::table(&ndb, &nt).replace('"', "\"\""));
+        for s in sqls.iter().skip(1) {
+            let Some(start) = s.find(&old_ix) else {
+                continue;
+            };
+            let end = s[start + 1..]
+                .find('"')
+                .map(|e| start + 1 + e)
+                .unwrap_or(s.len());
+            let old_name = &s[start..=end];
+            v.push(format!("DROP INDEX {old_name}"));
+            v.push(
+                s.replacen(&old_ix, &new_ix, 1)
+                    .replace(&names::quote(&os), &names::quote(&ns)),
+            );
+        }
+    }
+    Ok(v)
+}
+
+fn alter_table(
+    rw: &mut Rewriter,
+    name: &ObjectName,
+    ops: &mut [AlterTableOperation],
+) -> Result<Vec<String>, SqlError> {
+    let (db, t, s) = rw.table(name)?;
+    let q = names::quote(&s);
+    let mut v = Vec::new();
+    for op in ops.iter_mut() {
+        match op {
+            AlterTableOperation::AddColumn {
+                column_def,
+                if_not_exists,
+                ..
+            } => {
+                if *if_not_exists {
+                    return unsupported("ADD COLUMN IF NOT EXISTS");
+                }
+                if column_def
+                    .options
+                    .iter()
+                    .any(|o| is_auto_increment(&o.option))
+                {
+                    return unsupported("ADD COLUMN ... AUTO_INCREMENT");
+                }
+                let mut uniques = Vec::new();
+                let mut pk = Vec::new();
+                let col = column_sql(rw, column_def, false, false, &mut uniques, &mut pk)?;
+                if !pk.is_empty() {
+                    return unsupported("ADD COLUMN ... PRIMARY KEY");
+                }
+                v.push(format!("ALTER TABLE {q} ADD COLUMN {col}"));
+                for u in uniques {
+                    let n = u.name.unwrap_or_default();
+                    v.push(format!(
+                        "CREATE UNIQUE INDEX {} ON {q} {}",
+                        names::quote(&names::index(&db, &t, &n)),
+                        u.sql_cols
+                    ));
+                }
+            }
+            AlterTableOperation::DropColumn { column_names, .. } => {
+                for c in column_names.iter() {
+                    v.push(format!(
+                        "ALTER TABLE {q} DROP COLUMN {}",
+                        names::quote(&c.value)
+                    ));
+                }
+            }
+            AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => v.push(format!(
+                "ALTER TABLE {q} RENAME COLUMN {} TO {}",
+                names::quote(&old_column_name.value),
+                names::quote(&new_column_name.value)
+            )),
+            AlterTableOperation::RenameTable { table_name } => {
+                let new = match table_name {
+                    RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n.clone(),
+                };
+                v.extend(rename(rw, name, &new)?);
+            }
+            AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
+                TableConstraint::Index(i) => {
+                    let (cols, sql_cols) = index_columns(&i.columns)?;
+                    let n = i
+                        .name
+                        .as_ref()
+                        .map(|n| n.value.clone())
+                        .unwrap_or_else(|| cols[0].clone());
+                    v.push(format!(
+                        "CREATE INDEX {} ON {q} {sql_cols}",
+                        names::quote(&names::index(&db, &t, &n))
+                    ));
+                }
+                TableConstraint::Unique(u) => {
+                    let (cols, sql_cols) = index_columns(&u.columns)?;
+                    let n = u
+                        .index_name
+                        .as_ref()
+                        .or(u.name.as_ref())
+                        .map(|n| n.value.clone())
+                        .unwrap_or_else(|| cols[0].clone());
+                    v.push(format!(
+                        "CREATE UNIQUE INDEX {} ON {q} {sql_cols}",
+                        names::quote(&names::index(&db, &t, &n))
+                    ));
+                }
+                TableConstraint::FulltextOrSpatial(_) => {
+                    return unsupported("ADD FULLTEXT / SPATIAL index");
+                }
+                other => {
+                    return unsupported(format!(
+                        "ALTER TABLE ADD {} (SQLite cannot add constraints to a table)",
+                        crate::dml::first_words(&other.to_string())
+                    ));
+                }
+            },
+            AlterTableOperation::DropIndex { name } => {
+                v.push(format!(
+                    "DROP INDEX {}",
+                    names::quote(&names::index(&db, &t, &name.value))
+                ));
+            }
+            AlterTableOperation::DropConstraint {
+                name, if_exists, ..
+            } => {
+                // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
+                let ie = if *if_exists { "IF EXISTS " } else { "" };
+                v.push(format!(
+                    "DROP INDEX {ie}{}",
+                    names::quote(&names::index(&db, &t, &name.value))
+                ));
+            }
+            AlterTableOperation::AutoIncrement { .. }
+            | AlterTableOperation::Algorithm { .. }
+            | AlterTableOperation::Lock { .. } => {}
+            AlterTableOperation::DropPrimaryKey { .. } => {
+                return unsupported("ALTER TABLE DROP PRIMARY KEY");
+            }
+            AlterTableOperation::DropForeignKey { .. } => {
+                return unsupported("ALTER TABLE DROP FOREIGN KEY");
+            }
+            AlterTableOperation::ModifyColumn { .. } => {
+                return unsupported("ALTER TABLE MODIFY COLUMN");
+            }
+            AlterTableOperation::ChangeColumn { .. } => {
+                return unsupported("ALTER TABLE CHANGE COLUMN");
+            }
+            AlterTableOperation::AlterColumn { .. } => {
+                return unsupported("ALTER TABLE ALTER COLUMN");
+            }
+            other => {
+                return unsupported(format!(
+                    "ALTER TABLE {}",
+                    crate::dml::first_words(&other.to_string())
+                ));
+            }
+        }
+    }
+    Ok(v)
+}

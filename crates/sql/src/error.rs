@@ -1,0 +1,410 @@
+//! Errors of this crate and their MySQL form, and the mapping of SQLite errors to MySQL
+//! error codes.
+
+use crate::names;
+
+/// A MySQL error as sent in an ERR packet: code, SQLSTATE and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlError {
+    /// MySQL error number, e.g. 1062.
+    pub code: u16,
+    /// Five-character SQLSTATE, e.g. `*b"23000"`.
+    pub sqlstate: [u8; 5],
+    /// Human readable message, with table names as the user wrote them (never `"d.t"`).
+    pub message: String,
+}
+
+impl MysqlError {
+    /// Builds an error from its parts.
+    pub fn new(code: u16, sqlstate: &[u8; 5], message: impl Into<String>) -> Self {
+        MysqlError {
+            code,
+            sqlstate: *sqlstate,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for MysqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ERROR {} ({}): {}",
+            self.code,
+            String::from_utf8_lossy(&self.sqlstate),
+            self.message
+        )
+    }
+}
+
+/// Why a statement could not be translated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SqlError {
+    /// A MySQL construct this translator does not support; `construct` names it.
+    #[error("not supported by quorate: {construct}")]
+    Unsupported {
+        /// The construct, as the user would recognise it (e.g. "FULLTEXT index").
+        construct: String,
+    },
+    /// The statement is not valid MySQL (or not a form we can parse).
+    #[error("syntax error: {message}")]
+    Syntax {
+        /// What the parser reported.
+        message: String,
+    },
+    /// An unqualified table name was used with no current database.
+    #[error("No database selected")]
+    NoDatabaseSelected,
+    /// The statement names an internal table (`_quorate_*`) or an SQLite schema table.
+    #[error("access to system table '{name}' is rejected")]
+    SystemTable {
+        /// The table as written.
+        name: String,
+    },
+    /// A database, table, column or index name MySQL would not accept, or that cannot be
+    /// mapped (names may not contain '.', and are at most 64 characters).
+    #[error("incorrect {what} name '{name}'")]
+    BadName {
+        /// "database", "table", "column" or "index".
+        what: &'static str,
+        /// The name as written.
+        name: String,
+    },
+    /// An expression chain longer than [`crate::EXPRESSION_CHAIN_MAX`] operators.
+    #[error("statement too complex: an expression chain of {operators} operators (at most {max})")]
+    TooComplex {
+        /// Operators counted.
+        operators: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The COM_QUERY text held no statement.
+    #[error("Query was empty")]
+    EmptyQuery,
+    /// `show` was asked for a SHOW that the session layer answers itself.
+    #[error("SHOW {0} is answered by the session layer, not by the catalog")]
+    NotCatalog(&'static str),
+    /// `show` was asked about a table that does not exist.
+    #[error("Table '{db}.{table}' doesn't exist")]
+    NoSuchTable {
+        /// Database name.
+        db: String,
+        /// Table name.
+        table: String,
+    },
+    /// `show` was asked about a database that does not exist.
+    #[error("Unknown database '{0}'")]
+    UnknownDatabase(String),
+    /// A catalog query failed in SQLite.
+    #[error("catalog query failed: {0}")]
+    Sqlite(String),
+}
+
+impl From<rusqlite::Error> for SqlError {
+    fn from(e: rusqlite::Error) -> Self {
+        SqlError::Sqlite(names::unmangle_message(&e.to_string()))
+    }
+}
+
+impl SqlError {
+    /// The MySQL error a client should receive for this error.
+    pub fn mysql_error(&self) -> MysqlError {
+        match self {
+            SqlError::Unsupported { construct } => MysqlError::new(
+                1235,
+                b"42000",
+                format!("This version of quorate doesn't yet support '{construct}'"),
+            ),
+            SqlError::Syntax { message } => MysqlError::new(
+                1064,
+                b"42000",
+                format!("You have an error in your SQL syntax: {message}"),
+            ),
+            SqlError::NoDatabaseSelected => MysqlError::new(1046, b"3D000", "No database selected"),
+            SqlError::SystemTable { name } => MysqlError::new(
+                3554,
+                b"HY000",
+                format!("Access to system table '{name}' is rejected."),
+            ),
+            SqlError::BadName {
+                what: "database",
+                name,
+            } => MysqlError::new(1102, b"42000", format!("Incorrect database name '{name}'")),
+            SqlError::BadName {
+                what: "column",
+                name,
+            } => MysqlError::new(1166, b"42000", format!("Incorrect column name '{name}'")),
+            SqlError::BadName {
+                what: "index",
+                name,
+            } => MysqlError::new(1280, b"42000", format!("Incorrect index name '{name}'")),
+            SqlError::BadName { name, .. } => {
+                MysqlError::new(1103, b"42000", format!("Incorrect table name '{name}'"))
+            }
+            SqlError::EmptyQuery => MysqlError::new(1065, b"42000", "Query was empty"),
+            SqlError::TooComplex { .. } => MysqlError::new(1436, b"HY000", self.to_string()),
+            SqlError::NotCatalog(_) => MysqlError::new(1105, b"HY000", self.to_string()),
+            SqlError::NoSuchTable { .. } => MysqlError::new(1146, b"42S02", self.to_string()),
+            SqlError::UnknownDatabase(_) => MysqlError::new(1049, b"42000", self.to_string()),
+            SqlError::Sqlite(m) => MysqlError::new(1105, b"HY000", m.clone()),
+        }
+    }
+}
+
+/// The MySQL error for an error SQLite returned while running translated SQL.
+///
+/// Table names in the message are un-mangled (`d.t`, never `"d.t"`). SQLite does not report
+/// the duplicate value of a unique violation, so 1062 names the key and its columns:
+/// `Duplicate entry for key 't.PRIMARY' (id)`.
+pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
+    use rusqlite::ffi;
+    let (code, extended, msg) = match err {
+        rusqlite::Error::SqliteFailure(e, m) => (
+            e.code,
+            e.extended_code,
+            m.clone().unwrap_or_else(|| e.to_string()),
+        ),
+        // Errors found while preparing carry the message apart from the SQL text.
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            (error.code, error.extended_code, msg.clone())
+        }
+        rusqlite::Error::InvalidParameterCount(got, want) => {
+            return MysqlError::new(
+                1210,
+                b"HY000",
+                format!("Incorrect arguments to mysqld_stmt_execute: {got} given, {want} expected"),
+            );
+        }
+        rusqlite::Error::UserFunctionError(e) => {
+            return message_error(&e.to_string()).unwrap_or_else(|| {
+                MysqlError::new(1105, b"HY000", names::unmangle_message(&e.to_string()))
+            });
+        }
+        other => {
+            let m = other.to_string();
+            return message_error(&m)
+                .unwrap_or_else(|| MysqlError::new(1105, b"HY000", names::unmangle_message(&m)));
+        }
+    };
+    match code {
+        ffi::ErrorCode::DatabaseBusy if extended == ffi::SQLITE_BUSY_SNAPSHOT => MysqlError::new(
+            1213,
+            b"40001",
+            "Deadlock found when trying to get lock; try restarting transaction",
+        ),
+        ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => MysqlError::new(
+            1205,
+            b"HY000",
+            "Lock wait timeout exceeded; try restarting transaction",
+        ),
+        ffi::ErrorCode::OperationInterrupted => {
+            MysqlError::new(1317, b"70100", "Query execution was interrupted")
+        }
+        ffi::ErrorCode::ReadOnly => MysqlError::new(
+            1792,
+            b"25006",
+            "Cannot execute statement in a READ ONLY transaction.",
+        ),
+        ffi::ErrorCode::TooBig => MysqlError::new(1406, b"22001", "Data too long"),
+        ffi::ErrorCode::ConstraintViolation => constraint_error(extended, &msg),
+        ffi::ErrorCode::TypeMismatch => MysqlError::new(
+            1366,
+            b"HY000",
+            format!("Incorrect integer value: {}", names::unmangle_message(&msg)),
+        ),
+        _ => message_error(&msg)
+            .unwrap_or_else(|| MysqlError::new(1105, b"HY000", names::unmangle_message(&msg))),
+    }
+}
+
+/// [`mysql_error`] for an error of the SQLite statement `sqlite`: a foreign key failure of a
+/// DELETE is 1451 ("Cannot delete or update a parent row") rather than 1452.
+pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
+    let e = mysql_error(err);
+    let is_delete = sqlite
+        .trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("DELETE"));
+    if e.code == 1452 && is_delete {
+        return MysqlError::new(
+            1451,
+            b"23000",
+            "Cannot delete or update a parent row: a foreign key constraint fails",
+        );
+    }
+    e
+}
+
+fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
+    use rusqlite::ffi;
+    let rest = |prefix: &str| msg.strip_prefix(prefix).map(str::trim).unwrap_or("");
+    match extended {
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            let cols = rest("UNIQUE constraint failed:");
+            let cols: Vec<(String, String)> = cols
+                .split(", ")
+                .filter_map(|c| c.rsplit_once('.'))
+                .map(|(t, c)| (t.to_string(), c.to_string()))
+                .collect();
+            let table = cols
+                .first()
+                .map(|(t, _)| {
+                    names::split_sqlite_name(t)
+                        .map(|(_, t)| t)
+                        .unwrap_or(t)
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let list: Vec<&str> = cols.iter().map(|(_, c)| c.as_str()).collect();
+            let key = if extended == ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+                "PRIMARY"
+            } else {
+                ""
+            };
+            let key = if key.is_empty() {
+                format!("{table}.{}", list.join("_"))
+            } else {
+                format!("{table}.{key}")
+            };
+            MysqlError::new(
+                1062,
+                b"23000",
+                format!("Duplicate entry for key '{key}' ({})", list.join(", ")),
+            )
+        }
+        ffi::SQLITE_CONSTRAINT_ROWID => MysqlError::new(
+            1062,
+            b"23000",
+            "Duplicate entry for key 'PRIMARY'".to_string(),
+        ),
+        ffi::SQLITE_CONSTRAINT_NOTNULL => {
+            let col = rest("NOT NULL constraint failed:");
+            let col = col.rsplit_once('.').map(|(_, c)| c).unwrap_or(col);
+            MysqlError::new(1048, b"23000", format!("Column '{col}' cannot be null"))
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => MysqlError::new(
+            1452,
+            b"23000",
+            "Cannot add or update a child row: a foreign key constraint fails",
+        ),
+        ffi::SQLITE_CONSTRAINT_CHECK => {
+            let name = rest("CHECK constraint failed:");
+            if let Some(col) = name.strip_prefix(crate::ddl::ENUM_CHECK_PREFIX) {
+                MysqlError::new(
+                    1265,
+                    b"01000",
+                    format!("Data truncated for column '{col}' at row 1"),
+                )
+            } else {
+                MysqlError::new(
+                    3819,
+                    b"HY000",
+                    format!(
+                        "Check constraint '{}' is violated.",
+                        names::unmangle_message(name)
+                    ),
+                )
+            }
+        }
+        _ => MysqlError::new(1105, b"HY000", names::unmangle_message(msg)),
+    }
+}
+
+/// Errors recognised by their message text (SQLite reports most of them as SQLITE_ERROR).
+fn message_error(msg: &str) -> Option<MysqlError> {
+    let m = msg.trim();
+    if let Some(t) = m.strip_prefix("no such table:") {
+        let t = names::unmangle_table(t.trim());
+        return Some(MysqlError::new(
+            1146,
+            b"42S02",
+            format!("Table '{t}' doesn't exist"),
+        ));
+    }
+    if let Some(c) = m.strip_prefix("no such column:") {
+        let c = names::unmangle_message(c.trim());
+        return Some(MysqlError::new(
+            1054,
+            b"42S22",
+            format!("Unknown column '{c}' in 'field list'"),
+        ));
+    }
+    if m.contains("syntax error") || m.starts_with("incomplete input") {
+        return Some(MysqlError::new(
+            1064,
+            b"42000",
+            format!(
+                "You have an error in your SQL syntax: {}",
+                names::unmangle_message(m)
+            ),
+        ));
+    }
+    if let Some(rest) = m.strip_prefix("table ")
+        && let Some(t) = rest.strip_suffix(" already exists")
+    {
+        let t = names::unmangle_table(t.trim_matches('"'));
+        return Some(MysqlError::new(
+            1050,
+            b"42S01",
+            format!("Table '{t}' already exists"),
+        ));
+    }
+    if let Some(rest) = m.strip_prefix("index ")
+        && let Some(i) = rest.strip_suffix(" already exists")
+    {
+        let i = names::unmangle_index(i.trim_matches('"'));
+        return Some(MysqlError::new(
+            1061,
+            b"42000",
+            format!("Duplicate key name '{i}'"),
+        ));
+    }
+    if let Some(i) = m.strip_prefix("no such index:") {
+        let i = names::unmangle_index(i.trim());
+        return Some(MysqlError::new(
+            1091,
+            b"42000",
+            format!("Can't DROP '{i}'; check that column/key exists"),
+        ));
+    }
+    if let Some(c) = m.strip_prefix("duplicate column name:") {
+        return Some(MysqlError::new(
+            1060,
+            b"42S21",
+            format!("Duplicate column name '{}'", c.trim()),
+        ));
+    }
+    if let Some(f) = m.strip_prefix("no such function:") {
+        return Some(MysqlError::new(
+            1305,
+            b"42000",
+            format!("FUNCTION {} does not exist", f.trim()),
+        ));
+    }
+    if let Some(f) = m.strip_prefix("wrong number of arguments to function ") {
+        let f = f.trim_end_matches("()").trim();
+        return Some(MysqlError::new(
+            1582,
+            b"42000",
+            format!("Incorrect parameter count in the call to native function '{f}'"),
+        ));
+    }
+    if m.starts_with("Unknown system variable") {
+        return Some(MysqlError::new(1193, b"HY000", m.to_string()));
+    }
+    if m.starts_with("cannot start a transaction within a transaction") {
+        return Some(MysqlError::new(
+            1399,
+            b"XAE07",
+            "a transaction is already active".to_string(),
+        ));
+    }
+    if let Some(s) = m.strip_prefix("no such savepoint:") {
+        return Some(MysqlError::new(
+            1305,
+            b"42000",
+            format!("SAVEPOINT {} does not exist", s.trim()),
+        ));
+    }
+    None
+}
