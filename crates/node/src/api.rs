@@ -123,6 +123,10 @@ pub struct Statement {
     pub sql: String,
     #[serde(default)]
     pub params: Vec<SqlValue>,
+    /// Opaque context for the front end's connection hook (the MySQL session's variables);
+    /// empty from HTTP clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_bytes")]
+    pub context: Vec<u8>,
 }
 
 /// Statements executed as one atomic transaction.
@@ -186,6 +190,9 @@ pub struct QueryRequest {
     /// Required with `bounded`.
     #[serde(default)]
     pub max_staleness_ms: Option<u64>,
+    /// Opaque context for the front end's connection hook; empty from HTTP clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_bytes")]
+    pub context: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -92,6 +92,12 @@ impl Node {
     /// Starts a node from its configuration: opens its data, joins the peer network and
     /// starts Raft. Returns once it is listening for peers.
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        Self::start_with_hook(config, None).await
+    }
+
+    /// [`Node::start`] with a connection hook for the store (the MySQL front end's SQL
+    /// functions and per-statement session context).
+    pub async fn start_with_hook(config: NodeConfig, hook: Option<quorate_store::Hook>) -> Result<Node, StartError> {
         config.validate()?;
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
@@ -127,6 +133,7 @@ impl Node {
                 max_result_bytes: config.limits.max_result_bytes,
                 max_tx_bytes: config.limits.max_tx_bytes,
                 witness,
+                hook,
             },
         )?;
         let log = LogStore::open(&data_dir.join("raft"))?;

@@ -65,7 +65,12 @@ impl Node {
 
     /// A linearizable read on this node as leader, returning the store's output directly
     /// (the MySQL front end's path).
-    pub(crate) async fn read_local_linearizable(&self, sql: &str, params: &[Value]) -> Result<quorate_store::StmtOutput, NodeError> {
+    pub(crate) async fn read_local_linearizable(
+        &self,
+        sql: &str,
+        params: &[Value],
+        context: &[u8],
+    ) -> Result<quorate_store::StmtOutput, NodeError> {
         if !self.lease_holds() {
             if !self.inner.raft.is_leader() {
                 return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
@@ -73,7 +78,7 @@ impl Node {
             self.ensure_leader_ready().await?;
             self.confirm_leadership().await?;
         }
-        let (out, seen) = self.inner.store.query(sql, params)?;
+        let (out, seen) = self.inner.store.query_with(sql, params, context)?;
         if seen.visible_seq > seen.committed_seq {
             self.wait_committed(seen).await?;
         }
@@ -94,7 +99,7 @@ impl Node {
 
     async fn query_local(&self, req: QueryRequest, staleness_ms: Option<u64>) -> Result<QueryResponse, NodeError> {
         let params: Vec<Value> = req.params.iter().cloned().map(Into::into).collect();
-        let (out, seen) = self.inner.store.query(&req.sql, &params)?;
+        let (out, seen) = self.inner.store.query_with(&req.sql, &params, &req.context)?;
         // Never answer from a leader's speculative (not yet committed) transactions.
         self.wait_committed(seen).await?;
         let applied_index = self.inner.store.applied().last_applied.map(|l| l.index).unwrap_or(0);

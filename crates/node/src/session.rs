@@ -70,7 +70,13 @@ impl From<SessionOutput> for StmtOutput {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SessionRequest {
     Begin { session: u64, foreign_keys: bool },
-    Exec { session: u64, sql: String, params: Vec<SqlValue> },
+    Exec {
+        session: u64,
+        sql: String,
+        params: Vec<SqlValue>,
+        #[serde(default, with = "serde_bytes")]
+        context: Vec<u8>,
+    },
     Savepoint { session: u64, name: String },
     Release { session: u64, name: String },
     RollbackTo { session: u64, name: String },
@@ -235,16 +241,28 @@ impl Session {
 
     /// Runs one statement: inside the open transaction, or on its own (autocommit).
     pub async fn execute(&mut self, sql: &str, params: Vec<Value>, kind: StatementKind) -> Result<StmtOutput, NodeError> {
+        self.execute_with(sql, params, kind, &[]).await
+    }
+
+    /// [`Session::execute`] with an opaque context for the store's connection hook (it
+    /// reaches the connection that runs the statement, on whichever node that is).
+    pub async fn execute_with(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        kind: StatementKind,
+        context: &[u8],
+    ) -> Result<StmtOutput, NodeError> {
         if matches!(self.state, TxState::Begun) {
             self.open().await?;
         }
         match &mut self.state {
             TxState::Idle => match kind {
-                StatementKind::Read => self.autocommit_read(sql, params).await,
-                StatementKind::Write | StatementKind::Ddl => Box::pin(self.autocommit_write(sql, params)).await,
+                StatementKind::Read => self.autocommit_read(sql, params, context).await,
+                StatementKind::Write | StatementKind::Ddl => Box::pin(self.autocommit_write(sql, params, context)).await,
             },
             TxState::Begun => unreachable!("opened above"),
-            TxState::Local { tx, .. } => match tx.execute(sql, &params).await {
+            TxState::Local { tx, .. } => match tx.execute_with(sql, &params, context).await {
                 Ok(out) => Ok(out),
                 Err(e) => {
                     let e = NodeError::from(e);
@@ -256,7 +274,12 @@ impl Session {
             },
             TxState::Remote { leader, info } => {
                 let (leader, info) = (*leader, info.clone());
-                let req = SessionRequest::Exec { session: self.id, sql: sql.to_string(), params: params.into_iter().map(SqlValue::from).collect() };
+                let req = SessionRequest::Exec {
+                    session: self.id,
+                    sql: sql.to_string(),
+                    params: params.into_iter().map(SqlValue::from).collect(),
+                    context: context.to_vec(),
+                };
                 match self.call(leader, &info, req).await {
                     Ok(SessionReply::Output(o)) => Ok(o.into()),
                     Ok(_) => Err(NodeError::internal("unexpected answer from the leader")),
@@ -271,10 +294,10 @@ impl Session {
         }
     }
 
-    async fn autocommit_read(&self, sql: &str, params: Vec<Value>) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_read(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
         let consistency = self.options.read_consistency;
         if consistency == Consistency::Linearizable && self.node.inner.raft.is_leader() {
-            match self.node.read_local_linearizable(sql, &params).await {
+            match self.node.read_local_linearizable(sql, &params, context).await {
                 Err(e) if e.code == ErrorCode::NotLeader => {}
                 other => return other,
             }
@@ -284,6 +307,7 @@ impl Session {
             params: params.into_iter().map(SqlValue::from).collect(),
             consistency,
             max_staleness_ms: Some(self.options.max_staleness_ms),
+            context: context.to_vec(),
         };
         let r = self.node.query(req).await?;
         Ok(StmtOutput {
@@ -295,11 +319,15 @@ impl Session {
         })
     }
 
-    async fn autocommit_write(&self, sql: &str, params: Vec<Value>) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_write(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
         if self.options.foreign_keys && !self.node.inner.raft.is_leader() {
             // One round trip to the leader instead of begin / exec / commit.
             let req = crate::api::ExecuteRequest {
-                statements: vec![crate::api::Statement { sql: sql.to_string(), params: params.into_iter().map(SqlValue::from).collect() }],
+                statements: vec![crate::api::Statement {
+                    sql: sql.to_string(),
+                    params: params.into_iter().map(SqlValue::from).collect(),
+                    context: context.to_vec(),
+                }],
             };
             let r = self.node.execute(req).await?;
             let res = r.results.into_iter().next().unwrap_or_default();
@@ -319,7 +347,7 @@ impl Session {
         };
         // `execute` on a begun session never comes back here; boxing breaks the type-level
         // recursion of the two async functions.
-        let out = Box::pin(s.execute(sql, params, StatementKind::Write)).await?;
+        let out = Box::pin(s.execute_with(sql, params, StatementKind::Write, context)).await?;
         s.commit().await?;
         Ok(out)
     }
@@ -420,10 +448,10 @@ impl Node {
                 sessions.open.lock().insert((from, session), RemoteTx { tx, leader, last_used: Instant::now() });
                 Ok(SessionReply::Done)
             }
-            SessionRequest::Exec { session, sql, params } => {
+            SessionRequest::Exec { session, sql, params, context } => {
                 let mut t = self.take_remote(from, session)?;
                 let params: Vec<Value> = params.into_iter().map(Value::from).collect();
-                let r = t.tx.execute(&sql, &params).await;
+                let r = t.tx.execute_with(&sql, &params, &context).await;
                 match r {
                     Ok(out) => {
                         t.last_used = Instant::now();

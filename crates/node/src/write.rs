@@ -233,7 +233,7 @@ impl Node {
         let mut results = Vec::with_capacity(req.statements.len());
         for (i, st) in req.statements.iter().enumerate() {
             let params: Vec<Value> = st.params.iter().cloned().map(Into::into).collect();
-            match tx.execute(&st.sql, &params).await {
+            match tx.execute_with(&st.sql, &params, &st.context).await {
                 Ok(out) => results.push(StatementResult {
                     rows_affected: out.rows_affected,
                     last_insert_id: out.last_insert_rowid,

@@ -38,6 +38,26 @@ pub use spec::Frontier;
 pub use stmt::{ColumnInfo, StmtOutput};
 pub use writer::{CommitOutcome, ProposeError, Proposer, TxOptions, WriteTx};
 
+/// Lets a front end prepare every connection the store opens (register SQL functions) and
+/// pass per-statement context to them (the MySQL session's variables, last insert id...).
+pub trait ConnectionHook: Send + Sync + 'static {
+    /// Called once for every connection the store opens (the writer and each reader).
+    fn on_open(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()>;
+    /// Called on the connection, on the calling thread, right before a statement runs,
+    /// with the opaque context the caller passed (empty when none).
+    fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8]);
+}
+
+/// A shared [`ConnectionHook`] (Debug so configs can be printed).
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn ConnectionHook>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
 /// Tunables of the store. Every one shapes behaviour an operator may need to change.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -53,6 +73,8 @@ pub struct StoreConfig {
     pub max_tx_bytes: usize,
     /// A witness stores no data: it applies nothing and snapshots only metadata.
     pub witness: bool,
+    /// Connection preparation by the front end (SQL functions, statement context).
+    pub hook: Option<Hook>,
 }
 
 impl Default for StoreConfig {
@@ -64,6 +86,7 @@ impl Default for StoreConfig {
             max_result_bytes: 256 << 20,
             max_tx_bytes: 64 << 20,
             witness: false,
+            hook: None,
         }
     }
 }
@@ -140,7 +163,8 @@ impl Store {
         std::fs::create_dir_all(dir)?;
         let db_path = dir.join("db.sqlite");
         let snapshots = snapshot::SnapshotDir::open(&dir.join("snapshots"))?;
-        let mut writer = writer::Writer::open(&db_path)?;
+        let hook = config.hook.clone().map(|h| h.0);
+        let mut writer = writer::Writer::open(&db_path, hook.clone())?;
         let undone = writer.undo_all_speculation()?;
         if undone > 0 {
             tracing::info!(undone, "undid speculative transactions left by the previous run");
@@ -152,7 +176,7 @@ impl Store {
         let frontier = spec.frontier.subscribe();
         let (leader_epoch, _) = watch::channel(0);
         let (applied_tx, _) = watch::channel(applied.last_applied.clone());
-        let readers = read::ReadPool::new(&db_path, config.read_connections);
+        let readers = read::ReadPool::new(&db_path, config.read_connections, hook);
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path,
@@ -251,10 +275,15 @@ impl Store {
         sql: &str,
         params: &[Value],
     ) -> Result<(StmtOutput, Frontier), StoreError> {
+        self.query_with(sql, params, &[])
+    }
+
+    /// [`Store::query`] with a context for the connection hook.
+    pub fn query_with(&self, sql: &str, params: &[Value], context: &[u8]) -> Result<(StmtOutput, Frontier), StoreError> {
         if self.is_witness() {
             return Err(StoreError::Witness);
         }
-        self.inner.readers.query(sql, params, self.inner.config.max_result_bytes, &self.inner.frontier)
+        self.inner.readers.query(sql, params, self.inner.config.max_result_bytes, &self.inner.frontier, context)
     }
 
     /// Reads quorate's own catalog tables (no user-SQL checks). Does not wait for the

@@ -16,6 +16,7 @@ use crate::{Inner, StoreError};
 
 pub(crate) struct ReadPool {
     path: PathBuf,
+    hook: Option<std::sync::Arc<dyn crate::ConnectionHook>>,
     keep: usize,
     idle: Mutex<Vec<(Connection, Guard)>>,
     /// Held shared by every reader, exclusively while the database file is replaced.
@@ -25,8 +26,8 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: &Path, keep: usize) -> Self {
-        Self { path: path.to_path_buf(), keep: keep.max(1), idle: Mutex::new(Vec::new()), gate: RwLock::new(()), generation: Default::default() }
+    pub(crate) fn new(path: &Path, keep: usize, hook: Option<std::sync::Arc<dyn crate::ConnectionHook>>) -> Self {
+        Self { path: path.to_path_buf(), hook, keep: keep.max(1), idle: Mutex::new(Vec::new()), gate: RwLock::new(()), generation: Default::default() }
     }
 
     fn take(&self) -> Result<(Connection, Guard), StoreError> {
@@ -37,6 +38,9 @@ impl ReadPool {
         // Readers get the same rules as the writer: quorate's own tables stay hidden.
         let guard = Guard::default();
         guard.install(&mut conn)?;
+        if let Some(h) = &self.hook {
+            h.on_open(&conn)?;
+        }
         Ok((conn, guard))
     }
 
@@ -85,8 +89,12 @@ impl ReadPool {
         params: &[Value],
         max_bytes: usize,
         frontier: &watch::Receiver<Frontier>,
+        context: &[u8],
     ) -> Result<(StmtOutput, Frontier), StoreError> {
         self.with_user_conn(|conn| {
+            if let Some(h) = &self.hook {
+                h.before_statement(conn, context);
+            }
             let out = stmt::run(conn, sql, params, max_bytes, true)?;
             Ok((out, *frontier.borrow()))
         })
@@ -124,12 +132,20 @@ impl ReadTx {
     /// Runs a read-only statement in this transaction's snapshot. Returns the frontier the
     /// caller must wait for (the same for every statement of the transaction).
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<(StmtOutput, Frontier), StoreError> {
+        self.query_with(sql, params, &[])
+    }
+
+    /// [`ReadTx::query`] with a context for the connection hook.
+    pub fn query_with(&mut self, sql: &str, params: &[Value], context: &[u8]) -> Result<(StmtOutput, Frontier), StoreError> {
         let (conn, guard) = self.conn.as_ref().ok_or_else(|| StoreError::Aborted("read transaction ended".into()))?;
         let _gate = self.inner.readers.gate.read();
         if self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst) != self.generation {
             return Err(StoreError::Aborted("the database was replaced by a snapshot during this transaction".into()));
         }
         guard.reset();
+        if let Some(h) = &self.inner.readers.hook {
+            h.before_statement(conn, context);
+        }
         let out = refine(stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true), guard)?;
         let seen = *self.seen.get_or_insert_with(|| *self.inner.frontier.borrow());
         Ok((out, seen))

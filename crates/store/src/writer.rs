@@ -29,16 +29,26 @@ pub(crate) struct Writer {
     // Field order matters: the session must be dropped before the connection.
     session: Option<CaptureSession>,
     conn: Connection,
+    hook: Option<Arc<dyn crate::ConnectionHook>>,
     guard: Guard,
     classified: HashMap<String, Classification>,
 }
 
 impl Writer {
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path, hook: Option<Arc<dyn crate::ConnectionHook>>) -> Result<Self, StoreError> {
         let mut conn = schema::open_writer(path)?;
         let guard = Guard::default();
         guard.install(&mut conn)?;
-        Ok(Self { session: None, conn, guard, classified: HashMap::new() })
+        if let Some(h) = &hook {
+            h.on_open(&conn)?;
+        }
+        Ok(Self { session: None, conn, hook, guard, classified: HashMap::new() })
+    }
+
+    fn before_statement(&self, context: &[u8]) {
+        if let Some(h) = &self.hook {
+            h.before_statement(&self.conn, context);
+        }
     }
 
     /// The applied state recorded in SQLite.
@@ -54,6 +64,9 @@ impl Writer {
         drop(std::mem::replace(&mut self.conn, placeholder));
         let mut conn = schema::open_writer(path)?;
         self.guard.install(&mut conn)?;
+        if let Some(h) = &self.hook {
+            h.on_open(&conn)?;
+        }
         self.conn = conn;
         Ok(())
     }
@@ -438,11 +451,17 @@ impl WriteTx {
 
     /// Runs one statement inside the transaction.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<StmtOutput, StoreError> {
+        self.execute_with(sql, params, &[]).await
+    }
+
+    /// [`WriteTx::execute`] with a context for the connection hook.
+    pub async fn execute_with(&mut self, sql: &str, params: &[Value], context: &[u8]) -> Result<StmtOutput, StoreError> {
         self.check_epoch()?;
         let max = self.inner.config.max_result_bytes;
         let class = self.writer()?.classify(sql)?;
         if !class.ddl {
             let w = self.writer()?;
+            w.before_statement(context);
             return stmt::run(&w.conn, sql, params, max, false);
         }
         if !params.is_empty() {
@@ -455,6 +474,7 @@ impl WriteTx {
         self.flush_session(false)?;
         let result = {
             let w = self.writer()?;
+            w.before_statement(context);
             stmt::run(&w.conn, sql, params, max, false)
         };
         if result.is_ok() {
