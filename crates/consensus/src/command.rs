@@ -9,6 +9,12 @@ pub struct Origin {
     /// Random per process start, so that sequence numbers of two runs never collide.
     pub incarnation: u64,
     pub seq: u64,
+    /// The leader's previous transaction whose uncommitted effects this one may have seen.
+    /// Every replica applies this entry only if that one was applied just before it (from
+    /// the same origin); otherwise the entry is skipped everywhere. This keeps pipelined
+    /// transactions consistent when an earlier one never made it into the log.
+    #[serde(default)]
+    pub depends_on: Option<u64>,
 }
 
 /// One step of a transaction's effects, applied in order.
@@ -46,4 +52,8 @@ impl std::fmt::Display for Command {
 pub struct Response {
     /// Log index the entry was applied at.
     pub index: u64,
+    /// The entry was committed but skipped (a transaction it depended on never committed):
+    /// it has no effect anywhere.
+    #[serde(default)]
+    pub skipped: bool,
 }

@@ -322,7 +322,7 @@ mod tests {
 
     fn entry(term: u64, index: u64) -> Entry {
         let cmd = Command::Tx {
-            origin: Origin { node: 1, incarnation: 7, seq: index },
+            origin: Origin { node: 1, incarnation: 7, seq: index, depends_on: None },
             ops: vec![Op::Ddl(format!("CREATE TABLE t{index}(x)")), Op::Changeset(vec![1, 2, 3])],
         };
         Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Normal(cmd) }

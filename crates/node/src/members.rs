@@ -19,6 +19,8 @@ pub enum MembershipOp {
     Add(AddMemberRequest),
     Promote(NodeId),
     Remove(NodeId),
+    /// Move leadership to this voter (or, with None, to the most up-to-date data voter).
+    TransferLeader(Option<NodeId>),
 }
 
 /// The outcome of `init`.
@@ -180,6 +182,55 @@ impl Node {
         }
     }
 
+    /// Moves leadership from this node (the leader) to `to`, or to the most up-to-date data
+    /// voter. Returns once another node leads.
+    pub(crate) async fn transfer_leadership_local(&self, to: Option<NodeId>) -> Result<NodeId, NodeError> {
+        let me = self.id();
+        let m = self.metrics();
+        let membership = m.membership_config.membership().clone();
+        let is_data_voter =
+            |id: &NodeId| membership.voter_ids().any(|v| v == *id) && membership.get_node(id).map(|n| n.role != Role::Witness).unwrap_or(false);
+        let target = match to {
+            Some(t) if t == me => return Ok(me),
+            Some(t) if !membership.voter_ids().any(|v| v == t) => {
+                return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{t} is not a voter")));
+            }
+            Some(t) if !is_data_voter(&t) => {
+                return Err(NodeError::new(ErrorCode::Refused, format!("n{t} is a witness and cannot lead")));
+            }
+            Some(t) => t,
+            None => {
+                let mut best: Option<(u64, NodeId)> = None;
+                for id in membership.voter_ids().filter(|v| *v != me && is_data_voter(v)) {
+                    let matched = m.replication.as_ref().and_then(|r| r.get(&id)).and_then(|l| l.as_ref()).map(|l| l.index).unwrap_or(0);
+                    if best.map(|(b, _)| matched > b).unwrap_or(true) {
+                        best = Some((matched, id));
+                    }
+                }
+                best.map(|(_, id)| id).ok_or_else(|| NodeError::new(ErrorCode::Refused, "no other data voter to lead"))?
+            }
+        };
+        self.inner.raft.trigger().transfer_leader(target).await.map_err(|e| NodeError::internal(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut rx = self.inner.raft.metrics();
+        loop {
+            {
+                use openraft::async_runtime::WatchReceiver;
+                let m = rx.borrow_watched();
+                if let Some(l) = m.current_leader {
+                    if l != me {
+                        return Ok(l);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(NodeError::new(ErrorCode::Aborted, format!("leadership did not move to n{target} within 5 s")));
+            }
+            use openraft::async_runtime::WatchReceiver;
+            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
+        }
+    }
+
     pub(crate) async fn membership_local(&self, op: MembershipOp) -> Result<Vec<NodeId>, NodeError> {
         let raft = &self.inner.raft;
         if !raft.is_leader() {
@@ -220,9 +271,20 @@ impl Node {
                 raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await.map_err(map_err)?;
                 tracing::info!(node = id, "learner promoted to voter");
             }
+            MembershipOp::TransferLeader(to) => {
+                let to = self.transfer_leadership_local(to).await?;
+                return Ok(vec![to]);
+            }
             MembershipOp::Remove(id) => {
                 if !is_member(&id) {
                     return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not a member")));
+                }
+                if id == self.id() {
+                    // Never leave a removed leader to pick its successor (it might pick a
+                    // witness): hand leadership to a data voter first, then ask it.
+                    let new = self.transfer_leadership_local(None).await?;
+                    tracing::info!(new_leader = new, "moved leadership away before removing this node");
+                    return Box::pin(self.membership(MembershipOp::Remove(id))).await;
                 }
                 if is_voter(&id) {
                     raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await.map_err(map_err)?;

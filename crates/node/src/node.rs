@@ -422,6 +422,24 @@ impl Node {
         }
     }
 
+    /// True if this node can reach a majority of the voters (itself included) over at least
+    /// one path each.
+    pub(crate) fn majority_reachable(&self) -> bool {
+        let me = self.id();
+        let m = self.metrics();
+        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        if voters.is_empty() {
+            return false;
+        }
+        let status: HashMap<NodeId, quorate_transport::PeerStatus> =
+            self.inner.transport.status().into_iter().map(|s| (s.node_id, s)).collect();
+        let reachable = voters
+            .iter()
+            .filter(|v| **v == me || status.get(v).map(|s| s.paths_up() > 0).unwrap_or(false))
+            .count();
+        reachable * 2 > voters.len()
+    }
+
     /// One sentence on which voters are reachable, over which paths, since when.
     pub fn describe_reachability(&self) -> String {
         let me = self.id();

@@ -16,6 +16,10 @@ use crate::error::{ErrorCode, NodeError};
 use crate::network::{decode, encode, method};
 use crate::node::Node;
 
+/// Extra time a request waits for a leader when a majority of voters is reachable (an
+/// election is running and will finish).
+const ELECTION_GRACE: Duration = Duration::from_millis(2000);
+
 /// Most statements in one atomic batch.
 const BATCH_STATEMENTS_MAX: usize = 10_000;
 
@@ -38,6 +42,9 @@ impl Proposer for RaftProposer {
                 .map_err(|e| ProposeError::NotAppended(format!("raft stopped: {e}")))?;
             let waiter: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
                 match rx.await {
+                    Ok(Ok(resp)) if resp.data.skipped => Err(ProposeError::NotAppended(
+                        "an earlier transaction it ran on top of was not committed; it was not applied".into(),
+                    )),
                     Ok(Ok(resp)) => Ok(resp.log_id),
                     Ok(Err(ClientWriteError::ForwardToLeader(_))) | Ok(Err(ClientWriteError::PreconditionFailed(_))) => {
                         Err(ProposeError::NotAppended("leadership changed before the transaction was appended".into()))
@@ -88,6 +95,13 @@ impl Node {
             }
             let now = Instant::now();
             if now >= deadline {
+                // No leader yet. If a majority of voters is reachable an election is under way
+                // and will succeed: wait for it (bounded), instead of failing a write that a
+                // second later would work. Without a reachable majority, fail now.
+                if now < deadline + ELECTION_GRACE && self.majority_reachable() {
+                    let _ = tokio::time::timeout(Duration::from_millis(50), rx.changed()).await;
+                    continue;
+                }
                 return Err(self.no_quorum());
             }
             let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(50)), rx.changed()).await;

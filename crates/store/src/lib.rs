@@ -236,8 +236,14 @@ impl Store {
         }
         let n = seqs.len();
         tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
-        tracing::info!(undone = n, "leadership changed: undid speculative transactions not known committed");
+        tracing::info!(undone = n, "undid speculative transactions not known committed");
         Ok(n)
+    }
+
+    /// Same as [`Store::on_leadership_change`]: used when one of this leader's transactions
+    /// was refused or skipped, so those executed on top of it must go too.
+    pub async fn abandon_speculation(&self) -> Result<usize, StoreError> {
+        self.on_leadership_change().await
     }
 
     /// Waits until every speculative transaction visible at `frontier.visible_seq` is

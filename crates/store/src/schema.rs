@@ -88,6 +88,32 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 pub struct AppliedState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// Per leader process (node, incarnation): the last of its transactions applied, to
+    /// check each next one's `depends_on` (see `Origin`). Identical on every replica.
+    pub chains: Vec<(u64, u64, u64)>,
+}
+
+/// Origins remembered in [`AppliedState::chains`] (older ones are forgotten; a leader
+/// process that old has long been replaced).
+const CHAINS_MAX: usize = 32;
+
+impl AppliedState {
+    /// Whether an entry from `origin` may apply: its predecessor was the last one applied.
+    pub(crate) fn chain_ok(&self, origin: &quorate_consensus::Origin) -> bool {
+        match origin.depends_on {
+            None => true,
+            Some(d) => self.chains.iter().any(|(n, i, s)| *n == origin.node && *i == origin.incarnation && *s == d),
+        }
+    }
+
+    /// Records that the entry from `origin` was applied.
+    pub(crate) fn chain_advance(&mut self, origin: &quorate_consensus::Origin) {
+        self.chains.retain(|(n, i, _)| !(*n == origin.node && *i == origin.incarnation));
+        self.chains.push((origin.node, origin.incarnation, origin.seq));
+        if self.chains.len() > CHAINS_MAX {
+            self.chains.remove(0);
+        }
+    }
 }
 
 pub(crate) fn read_applied(conn: &Connection) -> Result<AppliedState, StoreError> {
@@ -104,7 +130,11 @@ pub(crate) fn read_applied(conn: &Connection) -> Result<AppliedState, StoreError
         Some(bytes) => decode(&bytes, "membership")?,
         None => StoredMembership::default(),
     };
-    Ok(AppliedState { last_applied, membership })
+    let chains = match get("chains")? {
+        Some(bytes) => decode(&bytes, "chains")?,
+        None => Vec::new(),
+    };
+    Ok(AppliedState { last_applied, membership, chains })
 }
 
 /// Writes the applied state; must run inside the transaction that holds the data it covers.
@@ -116,6 +146,7 @@ pub(crate) fn write_applied(conn: &Connection, state: &AppliedState) -> Result<(
         stmt.execute(params!["last_applied", encode(last)?])?;
     }
     stmt.execute(params!["membership", encode(&state.membership)?])?;
+    stmt.execute(params!["chains", encode(&state.chains)?])?;
     Ok(())
 }
 

@@ -88,20 +88,35 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = ForeignBatch::default();
         let mut responses = Vec::new();
         let mut last = None;
+        let mut abandon = false;
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id.clone();
             let index = log_id.index;
             let mut membership = None;
             let mut foreign_ops = None;
+            let mut skipped = false;
             match entry.payload {
                 EntryPayload::Blank | EntryPayload::Normal(Command::Noop) => {}
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(log_id.clone()), m));
                 }
                 EntryPayload::Normal(Command::Tx { origin, ops }) => {
-                    let own = inner.spec.lock().claim(&origin, &log_id);
-                    if !own && !witness {
-                        foreign_ops = Some(ops);
+                    let mut spec = inner.spec.lock();
+                    if !witness && !spec.applied.chain_ok(&origin) {
+                        // A transaction this one depended on never committed: skip it, on
+                        // every replica alike. If it is ours, its effects (and those of our
+                        // later ones) must be undone here.
+                        skipped = true;
+                        if spec.is_ours(&origin) {
+                            abandon = true;
+                        }
+                        tracing::warn!(index, seq = origin.seq, node = origin.node, "skipped a transaction whose predecessor never committed");
+                    } else {
+                        spec.applied.chain_advance(&origin);
+                        let own = spec.claim(&origin, &log_id);
+                        if !own && !witness {
+                            foreign_ops = Some(ops);
+                        }
                     }
                 }
             }
@@ -118,7 +133,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             last = Some(log_id);
             if let Some(r) = responder {
-                responses.push((r, index));
+                responses.push((r, index, skipped));
             }
             // Bound the size of one SQLite transaction.
             if batch.entries.len() >= 256 {
@@ -130,11 +145,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else if let Err(e) = self.store.persist_applied_if_idle() {
             tracing::warn!(error = %e, "could not persist the applied index (will retry)");
         }
-        for (r, index) in responses {
-            r.send(Response { index });
+        for (r, index, skipped) in responses {
+            r.send(Response { index, skipped });
         }
         if let Some(l) = last {
             inner.applied.send_replace(Some(l));
+        }
+        if abandon {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.abandon_speculation().await {
+                    tracing::error!(error = %e, "could not undo speculative transactions");
+                }
+            });
         }
         Ok(())
     }

@@ -58,6 +58,9 @@ pub(crate) struct SpecState {
     /// Highest spec sequence number whose row can be deleted from `_quorate_spec`.
     pub deletable_upto: u64,
     pub frontier: watch::Sender<Frontier>,
+    /// Our last speculative transaction not undone (the one a new transaction may depend
+    /// on); None after an undo, so the next transaction starts a new chain.
+    pub chain_tip: Option<u64>,
 }
 
 impl SpecState {
@@ -72,11 +75,12 @@ impl SpecState {
             dirty: false,
             deletable_upto: 0,
             frontier,
+            chain_tip: None,
         }
     }
 
-    pub(crate) fn origin(&self, seq: u64) -> Origin {
-        Origin { node: self.node_id, incarnation: self.incarnation, seq }
+    pub(crate) fn origin(&self, seq: u64, depends_on: Option<u64>) -> Origin {
+        Origin { node: self.node_id, incarnation: self.incarnation, seq, depends_on }
     }
 
     /// Registers a new entry of ours; returns its sequence number.
@@ -87,6 +91,7 @@ impl SpecState {
         if kind == SpecKind::Speculative {
             self.frontier.send_modify(|f| f.visible_seq = seq);
         }
+        self.chain_tip = Some(seq);
         seq
     }
 
@@ -131,7 +136,16 @@ impl SpecState {
     /// if apply claimed it first.
     pub(crate) fn finish_held(&mut self, seq: u64) -> Option<LogId> {
         let pos = self.entries.iter().position(|e| e.seq == seq)?;
-        self.entries.remove(pos).and_then(|e| e.applied_at)
+        let applied = self.entries.remove(pos).and_then(|e| e.applied_at);
+        if applied.is_none() {
+            self.chain_tip = None;
+        }
+        applied
+    }
+
+    /// True if `origin` is one of this process's entries.
+    pub(crate) fn is_ours(&self, origin: &Origin) -> bool {
+        origin.node == self.node_id && origin.incarnation == self.incarnation
     }
 
     /// Takes every speculative entry not yet claimed by apply, newest last, for undo.
@@ -150,6 +164,7 @@ impl SpecState {
                 f.undo_epoch += 1;
                 f.visible_seq = f.committed_seq;
             });
+            self.chain_tip = None;
         }
         taken
     }
@@ -165,6 +180,7 @@ impl SpecState {
             return false;
         }
         self.entries.remove(pos);
+        self.chain_tip = None;
         let newest = self
             .entries
             .iter()

@@ -354,6 +354,8 @@ pub struct WriteTx {
     seen: Frontier,
     /// Savepoints by name, with the number of ops recorded when each was set.
     savepoints: Vec<(String, usize)>,
+    /// Our previous transaction whose effects this one may see (see `Origin::depends_on`).
+    depends_on: Option<u64>,
 }
 
 impl WriteTx {
@@ -373,7 +375,18 @@ impl WriteTx {
             return Err(e);
         }
         let seen = *inner.frontier.borrow();
-        Ok(Self { w: Some(w), inner, ops: Vec::new(), ops_bytes: 0, held: false, epoch, seen, savepoints: Vec::new() })
+        let depends_on = inner.spec.lock().chain_tip;
+        Ok(Self {
+            w: Some(w),
+            inner,
+            ops: Vec::new(),
+            ops_bytes: 0,
+            held: false,
+            epoch,
+            seen,
+            savepoints: Vec::new(),
+            depends_on,
+        })
     }
 
     fn writer(&mut self) -> Result<&mut Writer, StoreError> {
@@ -620,7 +633,7 @@ impl WriteTx {
                 spec.remove_unclaimed(seq);
                 spec.dirty = true;
             }
-            r.map(|_| spec.origin(seq))
+            r.map(|_| spec.origin(seq, self.depends_on))
         };
         let origin = local?;
         let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };
@@ -642,7 +655,16 @@ impl WriteTx {
         drop(w);
         match tokio::time::timeout(inner.config.commit_timeout, waiter).await {
             Ok(Ok(log_id)) => Ok(CommitOutcome::Committed { log_id }),
-            Ok(Err(ProposeError::NotAppended(m))) => Err(StoreError::Aborted(m)),
+            Ok(Err(ProposeError::NotAppended(m))) => {
+                // Transactions after this one may have run on top of it: they must not
+                // survive it. Undo every speculative transaction not known committed (those
+                // already appended will be skipped everywhere by their `depends_on`).
+                let store = crate::Store { inner: inner.clone() };
+                if let Err(e) = store.abandon_speculation().await {
+                    tracing::error!(error = %e, "could not undo speculative transactions");
+                }
+                Err(StoreError::Aborted(m))
+            }
             Ok(Err(ProposeError::Unknown(m))) => Err(StoreError::OutcomeUnknown(m)),
             Err(_) => Err(StoreError::OutcomeUnknown(format!(
                 "not committed within {:?} (no quorum?)",
@@ -656,7 +678,7 @@ impl WriteTx {
         let seq = {
             let mut spec = inner.spec.lock();
             let seq = spec.register(SpecKind::Held);
-            (seq, spec.origin(seq))
+            (seq, spec.origin(seq, self.depends_on))
         };
         let (seq, origin) = seq;
         let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };

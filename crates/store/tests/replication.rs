@@ -44,6 +44,9 @@ struct FakeLog {
     refuse: std::sync::atomic::AtomicBool,
     /// When set, proposals are accepted but never committed (no quorum).
     stall: std::sync::atomic::AtomicBool,
+    /// When set, the next proposal is refused after a delay (as openraft does when the
+    /// leader's lease expired), without being appended.
+    reject_next_after: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<Entry>>,
 }
 
@@ -55,6 +58,7 @@ impl FakeLog {
             follower: Mutex::new(c.follower.state_machine()),
             refuse: Default::default(),
             stall: Default::default(),
+            reject_next_after: Mutex::new(None),
             log: Mutex::new(Vec::new()),
         })
     }
@@ -76,6 +80,13 @@ impl Proposer for FakeProposer {
         Box::pin(async move {
             if log.refuse.load(Ordering::SeqCst) {
                 return Err(ProposeError::NotAppended("not the leader".into()));
+            }
+            if let Some(delay) = log.reject_next_after.lock().take() {
+                let late: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    Err(ProposeError::NotAppended("lease expired".into()))
+                });
+                return Ok(late);
             }
             let index = log.next.fetch_add(1, Ordering::SeqCst);
             let entry = Entry { log_id: log_id(1, 1, index), payload: EntryPayload::Normal(cmd) };
@@ -346,4 +357,43 @@ async fn snapshot_holds_committed_state_only() {
     let err = fresh_sm.install_snapshot(&snap.meta, bad).await.unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
     assert_eq!(rows(&fresh, "SELECT count(*) FROM t"), vec![vec![Value::Integer(50)]]);
+}
+
+/// A transaction that ran on top of an earlier one which was then refused (never appended)
+/// is skipped on every replica, and the leader undoes both: the replicas stay identical and
+/// hold only what was committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])]).await.unwrap();
+    write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])]).await.unwrap();
+    *log.reject_next_after.lock() = Some(std::time::Duration::from_millis(300));
+    let leader = c.leader.clone();
+    let log2 = log.clone();
+    let a = tokio::spawn(async move { write(&leader, &FakeProposer(log2), &[("INSERT INTO t VALUES (2)", vec![])]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // B sees A's uncommitted row and builds on it.
+    let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
+    let seen = tx.execute("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(seen.rows, vec![vec![Value::Integer(2)]]);
+    tx.execute("INSERT INTO t SELECT max(id) + 1 FROM t", &[]).await.unwrap();
+    let _ = tx.commit(&p).await;
+    let err = a.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Aborted(_)), "{err}");
+    // Give the leader's undo a moment (it runs after the refusal).
+    for _ in 0..50 {
+        if c.leader.speculative_in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows(&c.leader, "SELECT id FROM t"), vec![vec![Value::Integer(1)]]);
+    assert_eq!(rows(&c.follower, "SELECT id FROM t"), vec![vec![Value::Integer(1)]]);
+    assert_same(&c);
+    // The leader carries on with a new chain.
+    write(&c.leader, &p, &[("INSERT INTO t VALUES (10)", vec![])]).await.unwrap();
+    assert_eq!(rows(&c.follower, "SELECT count(*) FROM t"), vec![vec![Value::Integer(2)]]);
+    assert_same(&c);
 }
