@@ -87,6 +87,7 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .route("/v1/members", get(members).post(add_member))
         .route("/v1/members/{id}/promote", post(promote_member))
         .route("/v1/members/{id}", delete(remove_member))
+        .route("/v1/leader", post(transfer_leader))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         // The status page of one node reads the status of the others.
@@ -193,6 +194,24 @@ async fn promote_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiRe
 
 async fn remove_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<MembersChanged> {
     Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Remove(id)).await? }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    /// The voter to lead; omitted: the most up-to-date data voter.
+    #[serde(default)]
+    to: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Leader {
+    leader: u64,
+}
+
+async fn transfer_leader(State(s): State<AppState>, JsonBody(req): JsonBody<TransferRequest>) -> ApiResult<Leader> {
+    let r = s.node.membership(MembershipOp::TransferLeader(req.to)).await?;
+    Ok(Json(Leader { leader: r.first().copied().unwrap_or(0) }))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -59,7 +59,7 @@ impl Node {
             )
             .await?;
         }
-        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader };
+        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader, lease_ms: self.lease().as_millis() as u64 };
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => tracing::info!(index = log_id.index, "catalog initialised"),
             CommitOutcome::ReadOnly { .. } => {}

@@ -26,10 +26,12 @@ pub struct PeerConfig {
 pub struct Timeouts {
     /// Leader heartbeat interval.
     pub heartbeat_ms: u64,
-    /// A follower that hears nothing from the leader for a random time in
-    /// [election_timeout_min_ms, election_timeout_max_ms] starts a (pre-)vote. The leader
-    /// stops accepting writes once a majority has not acknowledged it for
-    /// election_timeout_max_ms (its lease).
+    /// A follower grants no vote while it heard from the leader within
+    /// election_timeout_max_ms (the leader's lease), so a failed leader is replaced about
+    /// election_timeout_max_ms after its last heartbeat; a candidate that lost a round
+    /// retries after a random time in [election_timeout_min_ms, election_timeout_max_ms].
+    /// The leader stops accepting writes once a majority has not acknowledged it for
+    /// election_timeout_max_ms.
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
     /// Keepalive interval on every network path.
@@ -53,8 +55,8 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             heartbeat_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 700,
+            election_timeout_min_ms: 250,
+            election_timeout_max_ms: 500,
             path_keepalive_ms: 100,
             path_timeout_ms: 400,
             commit_timeout_ms: 5000,
@@ -278,10 +280,10 @@ impl NodeConfig {
         if t.election_timeout_min_ms >= t.election_timeout_max_ms {
             return Err(invalid("timeouts.election_timeout_max_ms", "must be larger than election_timeout_min_ms"));
         }
-        if t.heartbeat_ms * 3 > t.election_timeout_min_ms {
+        if t.heartbeat_ms * 4 > t.election_timeout_max_ms {
             return Err(invalid(
                 "timeouts.heartbeat_ms",
-                "must be at most a third of election_timeout_min_ms (or followers start elections during normal operation)",
+                "must be at most a quarter of election_timeout_max_ms (or followers start elections during normal operation)",
             ));
         }
         if t.path_keepalive_ms == 0 || t.path_timeout_ms <= t.path_keepalive_ms {

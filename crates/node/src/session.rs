@@ -357,7 +357,7 @@ impl Session {
         match std::mem::replace(&mut self.state, TxState::Idle) {
             TxState::Idle | TxState::Begun => Ok(None),
             TxState::Local { tx, leader } => {
-                let proposer = RaftProposer { raft: self.node.inner.raft.clone(), leader };
+                let proposer = RaftProposer { raft: self.node.inner.raft.clone(), leader, lease_ms: self.node.lease().as_millis() as u64 };
                 match tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(Some(log_id.index)),
                     CommitOutcome::ReadOnly { seen } => {
@@ -475,7 +475,7 @@ impl Node {
             }
             SessionRequest::Commit { session } => {
                 let t = self.take_remote(from, session)?;
-                let proposer = RaftProposer { raft: self.inner.raft.clone(), leader: t.leader };
+                let proposer = RaftProposer { raft: self.inner.raft.clone(), leader: t.leader, lease_ms: self.lease().as_millis() as u64 };
                 match t.tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(SessionReply::Committed { log_index: Some(log_id.index) }),
                     CommitOutcome::ReadOnly { seen } => {

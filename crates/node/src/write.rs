@@ -28,6 +28,8 @@ const BATCH_STATEMENTS_MAX: usize = 10_000;
 pub(crate) struct RaftProposer {
     pub raft: Raft<StateMachine>,
     pub leader: CommittedLeaderId,
+    /// The leader's lease: without a quorum acknowledgement for this long, commits stall.
+    pub lease_ms: u64,
 }
 
 impl Proposer for RaftProposer {
@@ -54,6 +56,23 @@ impl Proposer for RaftProposer {
                 }
             });
             Ok(waiter)
+        })
+    }
+
+    fn stalled(&self) -> BoxFuture<'static, String> {
+        let raft = self.raft.clone();
+        let lease_ms = self.lease_ms;
+        Box::pin(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if !raft.is_leader() {
+                    return "this node stopped leading".to_string();
+                }
+                let m = { use openraft::async_runtime::WatchReceiver; raft.metrics().borrow_watched().clone() };
+                if crate::node::quorum_ack_ms(&m).map(|ms| ms >= lease_ms).unwrap_or(false) {
+                    return "the leader lost contact with a majority of voters".to_string();
+                }
+            }
         })
     }
 }
@@ -118,6 +137,11 @@ impl Node {
         timeout: Duration,
     ) -> Result<Option<T>, NodeError> {
         let deadline = Instant::now() + self.no_quorum_wait();
+        // Past the deadline, keep trying only while an election can still succeed.
+        let keep_trying = |node: &Node| {
+            let now = Instant::now();
+            now < deadline || (now < deadline + ELECTION_GRACE && node.majority_reachable())
+        };
         loop {
             let (leader, info) = match self.leader_target(deadline).await? {
                 Target::Local => return Ok(None),
@@ -129,7 +153,9 @@ impl Node {
                     let r: Result<T, NodeError> =
                         decode(&reply).map_err(|e| NodeError::internal(format!("leader n{leader} answered: {e}")))?;
                     match r {
-                        Err(e) if e.code == ErrorCode::NotLeader && Instant::now() < deadline => {
+                        Err(e) if matches!(e.code, ErrorCode::NotLeader | ErrorCode::NoQuorum) && keep_trying(self) => {
+                            // That node stopped leading (or lost its quorum): a new leader
+                            // may be elected right now.
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             continue;
                         }
@@ -137,7 +163,7 @@ impl Node {
                     }
                 }
                 Err(TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_))
-                    if Instant::now() < deadline =>
+                    if keep_trying(self) =>
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -147,7 +173,7 @@ impl Node {
                 Err(e @ (TransportError::Interrupted { .. } | TransportError::Timeout { .. })) if !idempotent => {
                     return Err(NodeError::new(ErrorCode::OutcomeUnknown, format!("forwarded to leader n{leader}: {e}")));
                 }
-                Err(e) if Instant::now() < deadline => {
+                Err(e) if keep_trying(self) => {
                     tracing::debug!(error = %e, "forward failed; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -193,6 +219,32 @@ impl Node {
             .map_err(|_| NodeError::new(ErrorCode::NotLeader, "this node is not the leader"))?;
         let lid = leader.leader_id().clone();
         let committed = leader.to_committed_leader_id();
+        // A leader that lost its quorum refuses at once rather than run a transaction that
+        // cannot commit.
+        let m = self.metrics();
+        if crate::node::quorum_ack_ms(&m).map(|ms| ms >= self.lease().as_millis() as u64).unwrap_or(false) {
+            return Err(self.no_quorum());
+        }
+        if self.inner.store.resync_needed() {
+            // Our undone transactions may still be in the log: apply everything appended so
+            // far before running new ones on top.
+            let target = m.last_log_index.unwrap_or(0);
+            let mut applied = self.inner.store.watch_applied();
+            let wait = async {
+                loop {
+                    if applied.borrow_and_update().as_ref().map(|l| l.index).unwrap_or(0) >= target {
+                        return;
+                    }
+                    if applied.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            if tokio::time::timeout(self.no_quorum_wait(), wait).await.is_err() {
+                return Err(self.no_quorum());
+            }
+            self.inner.store.clear_resync();
+        }
         if self.inner.ready_leader.lock().as_ref() == Some(&lid) {
             return Ok(committed);
         }
@@ -264,7 +316,7 @@ impl Node {
                 }
             }
         }
-        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader };
+        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader, lease_ms: self.lease().as_millis() as u64 };
         let log_index = match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => Some(log_id.index),
             CommitOutcome::ReadOnly { seen } => {

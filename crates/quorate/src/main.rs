@@ -4,6 +4,7 @@
 mod bench;
 mod client;
 mod demo;
+mod drill;
 mod ops;
 mod start;
 
@@ -65,6 +66,8 @@ enum Command {
     },
     /// Measure durable single-row inserts (writes/s, p50/p99) at several client counts.
     Bench(bench::BenchArgs),
+    /// Run a failure drill (D1-D7) in network namespaces (Linux, root).
+    Drill(drill::DrillArgs),
 }
 
 fn main() {
@@ -79,6 +82,7 @@ fn main() {
         Command::Members { addr, action } => ops::members(&addr, action),
         Command::Checksum { addr, wait_s } => ops::checksum(&addr, wait_s),
         Command::Bench(args) => bench::run(args),
+        Command::Drill(args) => drill::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

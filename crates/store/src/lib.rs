@@ -154,6 +154,10 @@ pub(crate) struct Inner {
     /// Last applied log id, for waiters (bounded reads, status).
     pub applied: watch::Sender<Option<LogId>>,
     pub snapshots: snapshot::SnapshotDir,
+    /// Set when speculative transactions were undone while the node may still lead: entries
+    /// of ours may still be in the log (appended, fate unknown), so new transactions must
+    /// wait until everything appended so far is applied.
+    pub resync_needed: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -188,6 +192,7 @@ impl Store {
                 leader_epoch,
                 applied: applied_tx,
                 snapshots,
+                resync_needed: Default::default(),
             }),
         })
     }
@@ -235,9 +240,20 @@ impl Store {
             return Ok(0);
         }
         let n = seqs.len();
+        self.inner.resync_needed.store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
         tracing::info!(undone = n, "undid speculative transactions not known committed");
         Ok(n)
+    }
+
+    /// True if transactions were undone since the last [`Store::clear_resync`]: before new
+    /// transactions run, everything already in the log must be applied (see `resync_needed`).
+    pub fn resync_needed(&self) -> bool {
+        self.inner.resync_needed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn clear_resync(&self) {
+        self.inner.resync_needed.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Same as [`Store::on_leadership_change`]: used when one of this leader's transactions

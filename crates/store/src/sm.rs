@@ -190,6 +190,16 @@ struct ForeignBatch {
 impl ForeignBatch {
     fn flush(&mut self, store: &Store) -> Result<(), io::Error> {
         let Some(mut w) = self.writer.take() else { return Ok(()) };
+        // Effects of entries that were not executed here must land on committed state: if
+        // this node still holds speculative transactions (it led and its entries are now
+        // being applied from the log), those go first.
+        let stale = store.inner.spec.lock().take_unclaimed();
+        if !stale.is_empty() {
+            store.inner.leader_epoch.send_modify(|e| *e += 1);
+            store.inner.resync_needed.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(undone = stale.len(), "undid speculative transactions before applying entries from the log");
+            tokio::task::block_in_place(|| w.undo_speculation(&stale)).map_err(io_err)?;
+        }
         let entries = std::mem::take(&mut self.entries);
         let marks = std::mem::take(&mut self.marks);
         let r = tokio::task::block_in_place(|| w.apply_entries(&entries, &marks, &store.inner.spec));

@@ -330,6 +330,26 @@ pub trait Proposer: Send + Sync {
         &self,
         cmd: Command,
     ) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>>;
+
+    /// Resolves (with a reason) when waiting for a commit is pointless for now: the leader
+    /// has lost its quorum. A COMMIT waiting then reports "outcome unknown" at once instead
+    /// of hanging until its timeout. The default never resolves.
+    fn stalled(&self) -> BoxFuture<'static, String> {
+        Box::pin(futures::future::pending())
+    }
+}
+
+/// Waits for a proposed entry: its waiter, the commit timeout, or the proposer stalling.
+async fn await_commit(
+    waiter: BoxFuture<'static, Result<LogId, ProposeError>>,
+    timeout: std::time::Duration,
+    stalled: BoxFuture<'static, String>,
+) -> Result<LogId, ProposeError> {
+    tokio::select! {
+        r = waiter => r,
+        _ = tokio::time::sleep(timeout) => Err(ProposeError::Unknown(format!("not committed within {timeout:?} (no quorum?)"))),
+        why = stalled => Err(ProposeError::Unknown(format!("{why}; the transaction may still commit if the quorum returns"))),
+    }
 }
 
 /// How a COMMIT ended when it did not fail.
@@ -653,9 +673,9 @@ impl WriteTx {
             }
         };
         drop(w);
-        match tokio::time::timeout(inner.config.commit_timeout, waiter).await {
-            Ok(Ok(log_id)) => Ok(CommitOutcome::Committed { log_id }),
-            Ok(Err(ProposeError::NotAppended(m))) => {
+        match await_commit(waiter, inner.config.commit_timeout, proposer.stalled()).await {
+            Ok(log_id) => Ok(CommitOutcome::Committed { log_id }),
+            Err(ProposeError::NotAppended(m)) => {
                 // Transactions after this one may have run on top of it: they must not
                 // survive it. Undo every speculative transaction not known committed (those
                 // already appended will be skipped everywhere by their `depends_on`).
@@ -665,11 +685,7 @@ impl WriteTx {
                 }
                 Err(StoreError::Aborted(m))
             }
-            Ok(Err(ProposeError::Unknown(m))) => Err(StoreError::OutcomeUnknown(m)),
-            Err(_) => Err(StoreError::OutcomeUnknown(format!(
-                "not committed within {:?} (no quorum?)",
-                inner.config.commit_timeout
-            ))),
+            Err(ProposeError::Unknown(m)) => Err(StoreError::OutcomeUnknown(m)),
         }
     }
 
@@ -685,13 +701,7 @@ impl WriteTx {
         let proposed = proposer.propose(cmd).await;
         let result = match proposed {
             Err(e) => Err(e),
-            Ok(waiter) => match tokio::time::timeout(inner.config.commit_timeout, waiter).await {
-                Ok(r) => r,
-                Err(_) => Err(ProposeError::Unknown(format!(
-                    "not committed within {:?} (no quorum?)",
-                    inner.config.commit_timeout
-                ))),
-            },
+            Ok(waiter) => await_commit(waiter, inner.config.commit_timeout, proposer.stalled()).await,
         };
         let mut w = self.w.take().expect("writer held until commit");
         let mut spec = inner.spec.lock();

@@ -171,8 +171,11 @@ impl Peer {
         loop {
             let conn = match self.healthy() {
                 Some(c) => c,
+                None if !self.first_connect_pending() => {
+                    return Err(TransportError::Unreachable { node: self.node, reason: self.down_reason() });
+                }
                 None => {
-                    // Give a connecting path a moment, then report unreachable.
+                    // A path is connecting for the first time: give it a moment.
                     let wait = self.config.connect_timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
                     let up = tokio::time::timeout(wait, self.path_up.notified()).await.is_ok();
                     if up && let Some(c) = self.healthy() {
@@ -211,6 +214,14 @@ impl Peer {
                 Reply::PathDown => return Err(TransportError::Interrupted { node: self.node }),
             }
         }
+    }
+
+    /// True while some path has not yet tried to connect (just created).
+    fn first_connect_pending(&self) -> bool {
+        self.paths.iter().any(|p| {
+            let st = p.status.lock();
+            !st.up && st.last_error.is_none()
+        })
     }
 
     fn down_reason(&self) -> String {

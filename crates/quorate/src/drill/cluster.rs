@@ -1,0 +1,269 @@
+//! A drill cluster: quorate nodes running inside the drill network's namespaces, and an
+//! HTTP client that lives in the client namespace.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::netns::Net;
+
+type Job = Box<dyn FnOnce(&ureq::Agent) -> Value + Send>;
+
+/// Runs HTTP requests from a thread inside the client namespace.
+pub struct Http {
+    tx: mpsc::Sender<(Job, mpsc::Sender<Value>)>,
+}
+
+impl Http {
+    pub fn start(net: &Net) -> anyhow::Result<Http> {
+        let (tx, rx) = mpsc::channel::<(Job, mpsc::Sender<Value>)>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let path = format!("/var/run/netns/{}c", net.prefix);
+        std::thread::spawn(move || {
+            let entered = enter(&path);
+            let _ = ready_tx.send(entered.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            if entered.is_err() {
+                return;
+            }
+            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+            while let Ok((job, reply)) = rx.recv() {
+                let _ = reply.send(job(&agent));
+            }
+        });
+        ready_rx.recv()?.map_err(anyhow::Error::msg)?;
+        Ok(Http { tx })
+    }
+
+    pub fn run(&self, job: impl FnOnce(&ureq::Agent) -> Value + Send + 'static) -> Value {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send((Box::new(job), tx)).is_err() {
+            return Value::Null;
+        }
+        rx.recv().unwrap_or(Value::Null)
+    }
+
+    pub fn get(&self, addr: &str, path: &str) -> Value {
+        let url = format!("http://{addr}{path}");
+        self.run(move |a| a.get(&url).timeout(Duration::from_millis(800)).call().ok().and_then(|r| r.into_json().ok()).unwrap_or(Value::Null))
+    }
+
+    pub fn post(&self, addr: &str, path: &str, body: Value) -> Value {
+        let url = format!("http://{addr}{path}");
+        self.run(move |a| match a.post(&url).send_json(body) {
+            Ok(r) => r.into_json().unwrap_or(Value::Null),
+            Err(ureq::Error::Status(_, r)) => r.into_json().unwrap_or(Value::Null),
+            Err(e) => json!({"error": {"code": "transport", "message": e.to_string()}}),
+        })
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+pub fn enter(path: &str) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {path}"))?;
+    // SAFETY: setns on a namespace fd changes only this thread's network namespace.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        bail!("setns: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub struct DrillNode {
+    pub id: usize,
+    pub http: String,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub child: Option<Child>,
+    pub witness: bool,
+}
+
+pub struct DrillCluster {
+    pub net: Net,
+    pub http: Http,
+    pub nodes: Vec<DrillNode>,
+    pub dir: PathBuf,
+    temporary: bool,
+}
+
+impl DrillCluster {
+    /// Starts `data_nodes` data nodes (and a witness if asked) in a fresh drill network.
+    pub fn start(data_nodes: usize, witness: bool, paths: usize, keep: bool) -> anyhow::Result<DrillCluster> {
+        let total = data_nodes + usize::from(witness);
+        let net = Net::create(total, paths, keep)?;
+        let dir = std::env::temp_dir().join(format!("quorate-drill-{}", net.prefix));
+        std::fs::create_dir_all(&dir)?;
+        let secret = dir.join("secret");
+        std::fs::write(&secret, hex::encode(rand::random::<[u8; 16]>()))?;
+        let mut nodes = Vec::new();
+        for i in 1..=total {
+            let is_witness = witness && i == total;
+            let peers: String = (1..=total)
+                .filter(|j| *j != i)
+                .map(|j| {
+                    let addrs: Vec<String> = (1..=paths).map(|k| format!("\"{}:7000\"", net.addr(j, k))).collect();
+                    format!("[[peers]]\nid = {j}\naddrs = [{}]\n", addrs.join(", "))
+                })
+                .collect();
+            let own: Vec<String> = (1..=paths).map(|k| format!("\"{}:7000\"", net.addr(i, k))).collect();
+            let data_dir = dir.join(format!("n{i}"));
+            let cfg = format!(
+                "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
+                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_password = \"quorate\"\n\n{peers}",
+                if is_witness { "witness" } else { "voter" },
+                data_dir.display().to_string(),
+                own.join(", "),
+                net.addr(i, 1),
+                net.addr(i, 1),
+                secret.display().to_string(),
+                if is_witness { String::new() } else { format!("bootstrap_expect = {total}") },
+            );
+            let config = dir.join(format!("n{i}.toml"));
+            std::fs::write(&config, cfg)?;
+            nodes.push(DrillNode {
+                id: i,
+                http: format!("{}:8000", net.addr(i, 1)),
+                config,
+                data_dir,
+                log: dir.join(format!("n{i}.log")),
+                child: None,
+                witness: is_witness,
+            });
+        }
+        let http = Http::start(&net)?;
+        let mut c = DrillCluster { net, http, nodes, dir, temporary: !keep };
+        for i in 1..=total {
+            c.spawn(i)?;
+        }
+        c.wait_writable(Duration::from_secs(30))?;
+        Ok(c)
+    }
+
+    pub fn node(&self, i: usize) -> &DrillNode {
+        &self.nodes[i - 1]
+    }
+
+    pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
+        let exe = std::env::current_exe()?;
+        let n = &self.nodes[i - 1];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log)?;
+        let child = self
+            .net
+            .command(i, &exe)
+            .args(["start", "--config"])
+            .arg(&n.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting a node in its namespace")?;
+        self.nodes[i - 1].child = Some(child);
+        Ok(())
+    }
+
+    /// kill -9 (a crash or power loss of that node).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i - 1].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A clean stop (SIGTERM), as for planned maintenance.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i - 1].child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn status(&self, i: usize) -> Value {
+        self.http.get(&self.node(i).http, "/v1/status")
+    }
+
+    /// The leader all running nodes agree on, if any, that can serve writes.
+    pub fn leader(&self) -> Option<usize> {
+        for n in &self.nodes {
+            if n.child.is_none() {
+                continue;
+            }
+            let s = self.status(n.id);
+            if s["state"] == "leader" && s["writable"] == true {
+                return Some(n.id);
+            }
+        }
+        None
+    }
+
+    pub fn wait_writable(&self, timeout: Duration) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(l) = self.leader() {
+                return Ok(l);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("no writable leader within {timeout:?}; logs in {}", self.dir.display())
+    }
+
+    /// Highest term any running node reports.
+    pub fn term(&self) -> u64 {
+        self.nodes.iter().filter(|n| n.child.is_some()).map(|n| self.status(n.id)["term"].as_u64().unwrap_or(0)).max().unwrap_or(0)
+    }
+
+    pub fn execute(&self, i: usize, sql: &str, params: Value) -> Value {
+        self.http.post(&self.node(i).http, "/v1/execute", json!({"statements": [{"sql": sql, "params": params}]}))
+    }
+
+    /// Makes node `to` the leader.
+    pub fn make_leader(&self, to: usize) -> anyhow::Result<()> {
+        let Some(l) = self.leader() else { bail!("no leader") };
+        if l == to {
+            return Ok(());
+        }
+        let r = self.http.post(&self.node(l).http, "/v1/leader", json!({"to": to}));
+        if r.get("error").is_some() {
+            bail!("moving leadership to n{to}: {r}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.leader() == Some(to) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("n{to} did not become leader")
+    }
+}
+
+impl Drop for DrillCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                unsafe {
+                    libc::kill(c.id() as libc::pid_t, libc::SIGCONT);
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
