@@ -11,8 +11,8 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::OptionalSend;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use raft_log::api::raft_log_writer::RaftLogWriter;
 use raft_log::codeq::{Decode, Encode};
 use serde::Serialize;
@@ -46,10 +46,14 @@ impl LogStore {
             source,
         })?;
         let config = Arc::new(raft_log::Config::new(dir.display().to_string()));
-        let log = raft_log::RaftLog::<RlTypes>::open(config).map_err(|source| {
-            LogStoreError::Open { dir: dir.display().to_string(), source }
-        })?;
-        Ok(Self { log: Arc::new(Mutex::new(log)) })
+        let log =
+            raft_log::RaftLog::<RlTypes>::open(config).map_err(|source| LogStoreError::Open {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            log: Arc::new(Mutex::new(log)),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, raft_log::RaftLog<RlTypes>> {
@@ -60,7 +64,7 @@ impl LogStore {
 
     /// The last log id in the log, if any (for status screens).
     pub fn last_log_id(&self) -> Option<LogId> {
-        self.lock().log_state().last().map(|l| l.0.clone())
+        self.lock().log_state().last().map(|l| l.0)
     }
 
     /// True when nothing was ever written: no vote and no entry. Such a node has never been
@@ -80,7 +84,8 @@ impl LogStore {
     async fn flush_and_wait(&self, sync: bool) -> io::Result<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.lock().flush(sync, Some(FlushCallback::Oneshot(tx)))?;
-        rx.await.map_err(|_| io::Error::other("raft log flush worker stopped"))?
+        rx.await
+            .map_err(|_| io::Error::other("raft log flush worker stopped"))?
     }
 }
 
@@ -104,13 +109,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
         for item in log.read(start, end) {
             let (log_id, payload) = item?;
             let payload: EntryPayload = decode_payload(&payload.0)?;
-            entries.push(Entry { log_id: log_id.0, payload });
+            entries.push(Entry {
+                log_id: log_id.0,
+                payload,
+            });
         }
         Ok(entries)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.lock().log_state().vote().map(|v| v.0.clone()))
+        Ok(self.lock().log_state().vote().map(|v| v.0))
     }
 }
 
@@ -120,9 +128,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let log = self.lock();
         let state = log.log_state();
-        let last_purged_log_id = state.purged().map(|l| l.0.clone());
-        let last_log_id = state.last().map(|l| l.0.clone()).or_else(|| last_purged_log_id.clone());
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let last_purged_log_id = state.purged().map(|l| l.0);
+        let last_log_id = state.last().map(|l| l.0).or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -130,7 +141,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        self.lock().save_vote(RlVote(vote.clone()))?;
+        self.lock().save_vote(RlVote(*vote))?;
         // A vote must be durable before it is acted upon (a node must never vote twice in
         // one term across a crash), so this waits for the fsync.
         self.flush_and_wait(true).await
@@ -148,10 +159,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(self.lock().log_state().committed().map(|l| l.0.clone()))
+        Ok(self.lock().log_state().committed().map(|l| l.0))
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -159,7 +174,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut records = Vec::new();
         for entry in entries {
             let payload = encode_payload(&entry.payload)?;
-            records.push((RlLogId(entry.log_id.clone()), RlPayload(payload)));
+            records.push((RlLogId(entry.log_id), RlPayload(payload)));
         }
         let mut log = self.lock();
         log.append(records)?;
@@ -289,7 +304,10 @@ fn decode_bytes<R: Read>(mut r: R) -> io::Result<Vec<u8>> {
     r.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len > PAYLOAD_BYTES_MAX {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("log record of {len} bytes")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("log record of {len} bytes"),
+        ));
     }
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf)?;
@@ -322,10 +340,21 @@ mod tests {
 
     fn entry(term: u64, index: u64) -> Entry {
         let cmd = Command::Tx {
-            origin: Origin { node: 1, incarnation: 7, seq: index, depends_on: None },
-            ops: vec![Op::Ddl(format!("CREATE TABLE t{index}(x)")), Op::Changeset(vec![1, 2, 3])],
+            origin: Origin {
+                node: 1,
+                incarnation: 7,
+                seq: index,
+                depends_on: None,
+            },
+            ops: vec![
+                Op::Ddl(format!("CREATE TABLE t{index}(x)")),
+                Op::Changeset(vec![1, 2, 3]),
+            ],
         };
-        Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Normal(cmd) }
+        Entry {
+            log_id: log_id(term, 1, index),
+            payload: EntryPayload::Normal(cmd),
+        }
     }
 
     async fn append(store: &mut LogStore, entries: Vec<Entry>) {
@@ -376,6 +405,9 @@ mod tests {
         }
         let mut huge = Vec::new();
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(RlPayload::decode(&huge[..]).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            RlPayload::decode(&huge[..]).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 }

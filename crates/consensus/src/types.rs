@@ -41,7 +41,13 @@ pub struct NodeInfo {
 
 impl fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}[{}] http={}", self.role, self.peer_addrs.join(","), self.http_addr)
+        write!(
+            f,
+            "{}[{}] http={}",
+            self.role,
+            self.peer_addrs.join(","),
+            self.http_addr
+        )
     }
 }
 
@@ -71,5 +77,11 @@ pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
 
 /// Builds a log id from its parts (term, leader node, index).
 pub fn log_id(term: u64, node: NodeId, index: u64) -> LogId {
-    LogId::new(CommittedLeaderId { term, node_id: node }, index)
+    LogId::new(
+        CommittedLeaderId {
+            term,
+            node_id: node,
+        },
+        index,
+    )
 }

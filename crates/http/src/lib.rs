@@ -44,7 +44,8 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(ErrorBody { error: &self.0 })).into_response()
     }
 }
@@ -61,12 +62,21 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::TooLarge } else { ErrorCode::BadRequest };
-            ApiError(NodeError::new(code, format!("cannot read the request body: {}", e.body_text())))
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorCode::TooLarge
+            } else {
+                ErrorCode::BadRequest
+            };
+            ApiError(NodeError::new(
+                code,
+                format!("cannot read the request body: {}", e.body_text()),
+            ))
         })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError(NodeError::bad_request(format!(
+                "invalid JSON request body: {e}"
+            )))
+        })
     }
 }
 
@@ -97,9 +107,9 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
 
 /// Serves the API on `addr` until the future is dropped.
 pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"))
+    })?;
     let local = listener.local_addr()?;
     let app = router(node, counters);
     tokio::spawn(async move {
@@ -114,22 +124,34 @@ async fn allow_status_reads(req: Request, next: axum::middleware::Next) -> Respo
     let is_status = req.method() == axum::http::Method::GET && req.uri().path() == "/v1/status";
     let mut r = next.run(req).await;
     if is_status {
-        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        r.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
     r
 }
 
 async fn not_found() -> ApiError {
-    ApiError(NodeError::new(ErrorCode::BadRequest, "no such endpoint; see docs/API.md"))
+    ApiError(NodeError::new(
+        ErrorCode::BadRequest,
+        "no such endpoint; see docs/API.md",
+    ))
 }
 
-async fn execute(State(s): State<AppState>, JsonBody(req): JsonBody<ExecuteRequest>) -> ApiResult<quorate_node::api::ExecuteResponse> {
+async fn execute(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<ExecuteRequest>,
+) -> ApiResult<quorate_node::api::ExecuteResponse> {
     let r = s.node.execute(req).await;
     s.counters.record("execute", r.as_ref().err());
     Ok(Json(r?))
 }
 
-async fn query(State(s): State<AppState>, JsonBody(req): JsonBody<QueryRequest>) -> ApiResult<quorate_node::api::QueryResponse> {
+async fn query(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<QueryRequest>,
+) -> ApiResult<quorate_node::api::QueryResponse> {
     let r = s.node.query(req).await;
     s.counters.record("query", r.as_ref().err());
     Ok(Json(r?))
@@ -152,9 +174,22 @@ struct Health {
 /// 200 only when this node can serve linearizable writes now; else 503 with the reason.
 async fn health(State(s): State<AppState>) -> Response {
     let (ok, reason) = s.node.writable();
-    let warnings = if ok { s.node.status().await.warnings } else { Vec::new() };
-    let body = Health { status: if ok { "ok" } else { "unavailable" }, node_id: s.node.id(), reason, warnings };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let warnings = if ok {
+        s.node.status().await.warnings
+    } else {
+        Vec::new()
+    };
+    let body = Health {
+        status: if ok { "ok" } else { "unavailable" },
+        node_id: s.node.id(),
+        reason,
+        warnings,
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
@@ -170,7 +205,11 @@ async fn init(State(s): State<AppState>, body: Bytes) -> ApiResult<quorate_node:
     let req = if body.iter().all(|b| b.is_ascii_whitespace()) {
         InitRequest { members: None }
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(NodeError::bad_request(format!(
+                "invalid JSON request body: {e}"
+            )))
+        })?
     };
     Ok(Json(s.node.init(req).await?))
 }
@@ -184,16 +223,31 @@ struct MembersChanged {
     members: Vec<u64>,
 }
 
-async fn add_member(State(s): State<AppState>, JsonBody(req): JsonBody<AddMemberRequest>) -> ApiResult<MembersChanged> {
-    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Add(req)).await? }))
+async fn add_member(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<AddMemberRequest>,
+) -> ApiResult<MembersChanged> {
+    Ok(Json(MembersChanged {
+        members: s.node.membership(MembershipOp::Add(req)).await?,
+    }))
 }
 
-async fn promote_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<MembersChanged> {
-    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Promote(id)).await? }))
+async fn promote_member(
+    State(s): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<MembersChanged> {
+    Ok(Json(MembersChanged {
+        members: s.node.membership(MembershipOp::Promote(id)).await?,
+    }))
 }
 
-async fn remove_member(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<MembersChanged> {
-    Ok(Json(MembersChanged { members: s.node.membership(MembershipOp::Remove(id)).await? }))
+async fn remove_member(
+    State(s): State<AppState>,
+    Path(id): Path<u64>,
+) -> ApiResult<MembersChanged> {
+    Ok(Json(MembersChanged {
+        members: s.node.membership(MembershipOp::Remove(id)).await?,
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -209,15 +263,26 @@ struct Leader {
     leader: u64,
 }
 
-async fn transfer_leader(State(s): State<AppState>, JsonBody(req): JsonBody<TransferRequest>) -> ApiResult<Leader> {
-    let r = s.node.membership(MembershipOp::TransferLeader(req.to)).await?;
-    Ok(Json(Leader { leader: r.first().copied().unwrap_or(0) }))
+async fn transfer_leader(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<TransferRequest>,
+) -> ApiResult<Leader> {
+    let r = s
+        .node
+        .membership(MembershipOp::TransferLeader(req.to))
+        .await?;
+    Ok(Json(Leader {
+        leader: r.first().copied().unwrap_or(0),
+    }))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     let text = metrics::render(&s.node, &s.counters).await;
     let mut r = text.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }
 

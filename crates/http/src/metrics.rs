@@ -19,7 +19,10 @@ impl Counters {
     pub fn record(&self, endpoint: &str, error: Option<&NodeError>) {
         let code = match error {
             None => "ok".to_string(),
-            Some(e) => serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Some(e) => serde_json::to_value(e.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
         };
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         *c.entry((endpoint.to_string(), code)).or_insert(0) += 1;
@@ -35,43 +38,113 @@ pub(crate) async fn render(node: &Node, counters: &Counters) -> String {
     let s = node.status().await;
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     };
-    gauge("quorate_is_leader", "1 if this node is the leader", f64::from(u8::from(s.state == "leader")));
-    gauge("quorate_writable", "1 if this node can serve linearizable writes now", f64::from(u8::from(s.writable)));
+    gauge(
+        "quorate_is_leader",
+        "1 if this node is the leader",
+        f64::from(u8::from(s.state == "leader")),
+    );
+    gauge(
+        "quorate_writable",
+        "1 if this node can serve linearizable writes now",
+        f64::from(u8::from(s.writable)),
+    );
     gauge("quorate_term", "current Raft term", s.term as f64);
-    gauge("quorate_commit_index", "last committed log index", s.commit_index.unwrap_or(0) as f64);
-    gauge("quorate_applied_index", "last applied log index", s.applied_index.unwrap_or(0) as f64);
-    gauge("quorate_last_log_index", "last log index", s.last_log_index.unwrap_or(0) as f64);
-    gauge("quorate_speculative_in_flight", "leader transactions executed and not yet committed", s.speculative_in_flight as f64);
-    gauge("quorate_log_bytes", "bytes of the Raft log on disk", s.log_bytes as f64);
-    gauge("quorate_members", "members in the current configuration", s.members.len() as f64);
-    gauge("quorate_uptime_seconds", "seconds since this node started", s.uptime_s as f64);
+    gauge(
+        "quorate_commit_index",
+        "last committed log index",
+        s.commit_index.unwrap_or(0) as f64,
+    );
+    gauge(
+        "quorate_applied_index",
+        "last applied log index",
+        s.applied_index.unwrap_or(0) as f64,
+    );
+    gauge(
+        "quorate_last_log_index",
+        "last log index",
+        s.last_log_index.unwrap_or(0) as f64,
+    );
+    gauge(
+        "quorate_speculative_in_flight",
+        "leader transactions executed and not yet committed",
+        s.speculative_in_flight as f64,
+    );
+    gauge(
+        "quorate_log_bytes",
+        "bytes of the Raft log on disk",
+        s.log_bytes as f64,
+    );
+    gauge(
+        "quorate_members",
+        "members in the current configuration",
+        s.members.len() as f64,
+    );
+    gauge(
+        "quorate_uptime_seconds",
+        "seconds since this node started",
+        s.uptime_s as f64,
+    );
     if let Some(st) = s.staleness_ms {
-        gauge("quorate_staleness_ms", "upper bound of how far behind the leader this node's data may be", st as f64);
+        gauge(
+            "quorate_staleness_ms",
+            "upper bound of how far behind the leader this node's data may be",
+            st as f64,
+        );
     }
-    let _ = writeln!(out, "# HELP quorate_member_reachable 1 if this node can reach the member over at least one path");
+    let _ = writeln!(
+        out,
+        "# HELP quorate_member_reachable 1 if this node can reach the member over at least one path"
+    );
     let _ = writeln!(out, "# TYPE quorate_member_reachable gauge");
     for m in &s.members {
-        let _ = writeln!(out, "quorate_member_reachable{{member=\"{}\",role=\"{}\"}} {}", m.id, m.role, u8::from(m.reachable));
+        let _ = writeln!(
+            out,
+            "quorate_member_reachable{{member=\"{}\",role=\"{}\"}} {}",
+            m.id,
+            m.role,
+            u8::from(m.reachable)
+        );
     }
-    let _ = writeln!(out, "# HELP quorate_member_paths_up network paths up to the member");
+    let _ = writeln!(
+        out,
+        "# HELP quorate_member_paths_up network paths up to the member"
+    );
     let _ = writeln!(out, "# TYPE quorate_member_paths_up gauge");
     for m in s.members.iter().filter(|m| !m.paths.is_empty()) {
         let up = m.paths.iter().filter(|p| p.up).count();
-        let _ = writeln!(out, "quorate_member_paths_up{{member=\"{}\",paths=\"{}\"}} {}", m.id, m.paths.len(), up);
+        let _ = writeln!(
+            out,
+            "quorate_member_paths_up{{member=\"{}\",paths=\"{}\"}} {}",
+            m.id,
+            m.paths.len(),
+            up
+        );
     }
-    let _ = writeln!(out, "# HELP quorate_member_lag entries the member is behind the leader (leader only)");
+    let _ = writeln!(
+        out,
+        "# HELP quorate_member_lag entries the member is behind the leader (leader only)"
+    );
     let _ = writeln!(out, "# TYPE quorate_member_lag gauge");
     for m in &s.members {
         if let Some(lag) = m.lag {
             let _ = writeln!(out, "quorate_member_lag{{member=\"{}\"}} {}", m.id, lag);
         }
     }
-    let _ = writeln!(out, "# HELP quorate_http_requests_total HTTP API requests by endpoint and outcome");
+    let _ = writeln!(
+        out,
+        "# HELP quorate_http_requests_total HTTP API requests by endpoint and outcome"
+    );
     let _ = writeln!(out, "# TYPE quorate_http_requests_total counter");
     for ((endpoint, code), n) in counters.snapshot() {
-        let _ = writeln!(out, "quorate_http_requests_total{{endpoint=\"{endpoint}\",code=\"{code}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "quorate_http_requests_total{{endpoint=\"{endpoint}\",code=\"{code}\"}} {n}"
+        );
     }
     out
 }

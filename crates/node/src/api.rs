@@ -81,7 +81,9 @@ impl<'de> Deserialize<'de> for SqlValue {
                 Ok(SqlValue::Integer(i))
             }
             fn visit_u64<E: de::Error>(self, u: u64) -> Result<SqlValue, E> {
-                i64::try_from(u).map(SqlValue::Integer).map_err(|_| E::custom("integer larger than 2^63-1"))
+                i64::try_from(u)
+                    .map(SqlValue::Integer)
+                    .map_err(|_| E::custom("integer larger than 2^63-1"))
             }
             fn visit_f64<E: de::Error>(self, f: f64) -> Result<SqlValue, E> {
                 Ok(SqlValue::Real(f))
@@ -103,13 +105,18 @@ impl<'de> Deserialize<'de> for SqlValue {
                         blob = Some(
                             base64::engine::general_purpose::STANDARD
                                 .decode(s.as_bytes())
-                                .map_err(|e| de::Error::custom(format!("blob is not base64: {e}")))?,
+                                .map_err(|e| {
+                                    de::Error::custom(format!("blob is not base64: {e}"))
+                                })?,
                         );
                     } else {
-                        return Err(de::Error::custom(format!("unknown key `{key}` in a value (only `blob`)")));
+                        return Err(de::Error::custom(format!(
+                            "unknown key `{key}` in a value (only `blob`)"
+                        )));
                     }
                 }
-                blob.map(SqlValue::Blob).ok_or_else(|| de::Error::custom("object value without `blob`"))
+                blob.map(SqlValue::Blob)
+                    .ok_or_else(|| de::Error::custom("object value without `blob`"))
             }
         }
         d.deserialize_any(V)

@@ -33,7 +33,10 @@ impl Node {
 
     fn catalog_exists(&self) -> bool {
         self.store()
-            .query_internal("SELECT count(*) FROM sqlite_schema WHERE name = ?1", &[Value::Text(CLUSTER_TABLE.into())])
+            .query_internal(
+                "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+                &[Value::Text(CLUSTER_TABLE.into())],
+            )
             .ok()
             .and_then(|o| o.rows.first().and_then(|r| r.first()).cloned())
             == Some(Value::Integer(1))
@@ -46,12 +49,18 @@ impl Node {
         }
         let leader = self.ensure_leader_ready().await?;
         let cluster_id = self.inner.persisted.lock().cluster_id.clone();
-        if self.catalog_exists() && (cluster_id.is_none() || self.replicated_cluster_id().is_some()) {
+        if self.catalog_exists() && (cluster_id.is_none() || self.replicated_cluster_id().is_some())
+        {
             return Ok(());
         }
         let mut tx = self.store().begin_write(TxOptions::default()).await?;
-        tx.execute_internal(&format!("CREATE TABLE IF NOT EXISTS {CLUSTER_TABLE} (k TEXT PRIMARY KEY, v TEXT NOT NULL)"), &[])
-            .await?;
+        tx.execute_internal(
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {CLUSTER_TABLE} (k TEXT PRIMARY KEY, v TEXT NOT NULL)"
+            ),
+            &[],
+        )
+        .await?;
         if let Some(id) = cluster_id {
             tx.execute_internal(
                 &format!("INSERT OR IGNORE INTO {CLUSTER_TABLE} (k, v) VALUES ('cluster_id', ?1)"),
@@ -59,9 +68,15 @@ impl Node {
             )
             .await?;
         }
-        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader, lease_ms: self.lease().as_millis() as u64 };
+        let proposer = RaftProposer {
+            raft: self.inner.raft.clone(),
+            leader,
+            lease_ms: self.lease().as_millis() as u64,
+        };
         match tx.commit(&proposer).await? {
-            CommitOutcome::Committed { log_id } => tracing::info!(index = log_id.index, "catalog initialised"),
+            CommitOutcome::Committed { log_id } => {
+                tracing::info!(index = log_id.index, "catalog initialised")
+            }
             CommitOutcome::ReadOnly { .. } => {}
         }
         Ok(())

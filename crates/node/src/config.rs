@@ -84,7 +84,12 @@ pub struct SnapshotConfig {
 
 impl Default for SnapshotConfig {
     fn default() -> Self {
-        Self { logs_since_last: 20_000, keep_logs: 2_000, send_mib_per_s: 200, chunk_kib: 1024 }
+        Self {
+            logs_since_last: 20_000,
+            keep_logs: 2_000,
+            send_mib_per_s: 200,
+            chunk_kib: 1024,
+        }
     }
 }
 
@@ -104,7 +109,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_request_bytes: 32 << 20, max_result_bytes: 256 << 20, max_tx_bytes: 64 << 20, read_connections: 4 }
+        Self {
+            max_request_bytes: 32 << 20,
+            max_result_bytes: 256 << 20,
+            max_tx_bytes: 64 << 20,
+            read_connections: 4,
+        }
     }
 }
 
@@ -122,7 +132,12 @@ pub struct MysqlConfig {
 
 impl Default for MysqlConfig {
     fn default() -> Self {
-        Self { admin_user: "root".into(), admin_password: None, admin_password_file: None, max_connections: 512 }
+        Self {
+            admin_user: "root".into(),
+            admin_password: None,
+            admin_password_file: None,
+            max_connections: 512,
+        }
     }
 }
 
@@ -177,7 +192,10 @@ fn default_cluster_name() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("config field `{field}`: {message}")]
@@ -185,7 +203,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.to_string(),
+        message: message.into(),
+    }
 }
 
 fn check_addr(field: &str, addr: &str) -> Result<(), ConfigError> {
@@ -202,10 +223,14 @@ fn check_addr(field: &str, addr: &str) -> Result<(), ConfigError> {
 impl NodeConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let cfg: NodeConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -222,7 +247,10 @@ impl NodeConfig {
             return Err(invalid("data_dir", "must be set"));
         }
         if self.peer_addrs.is_empty() {
-            return Err(invalid("peer_addrs", "needs at least one address (one per network path)"));
+            return Err(invalid(
+                "peer_addrs",
+                "needs at least one address (one per network path)",
+            ));
         }
         for a in &self.peer_addrs {
             check_addr("peer_addrs", a)?;
@@ -236,13 +264,22 @@ impl NodeConfig {
         for (i, p) in self.peers.iter().enumerate() {
             let field = format!("peers[{i}]");
             if p.id == 0 {
-                return Err(invalid(&format!("{field}.id"), "must be a positive integer"));
+                return Err(invalid(
+                    &format!("{field}.id"),
+                    "must be a positive integer",
+                ));
             }
             if !ids.insert(p.id) {
-                return Err(invalid(&format!("{field}.id"), format!("node id {} appears twice", p.id)));
+                return Err(invalid(
+                    &format!("{field}.id"),
+                    format!("node id {} appears twice", p.id),
+                ));
             }
             if p.addrs.is_empty() {
-                return Err(invalid(&format!("{field}.addrs"), "needs at least one address"));
+                return Err(invalid(
+                    &format!("{field}.addrs"),
+                    "needs at least one address",
+                ));
             }
             for a in &p.addrs {
                 check_addr(&format!("{field}.addrs"), a)?;
@@ -255,30 +292,48 @@ impl NodeConfig {
             if n > self.peers.len() + 1 {
                 return Err(invalid(
                     "bootstrap_expect",
-                    format!("expects {n} members but only {} are configured (this node + peers)", self.peers.len() + 1),
+                    format!(
+                        "expects {n} members but only {} are configured (this node + peers)",
+                        self.peers.len() + 1
+                    ),
                 ));
             }
             if self.role != Role::Voter {
-                return Err(invalid("bootstrap_expect", "only a voter can form the cluster"));
+                return Err(invalid(
+                    "bootstrap_expect",
+                    "only a voter can form the cluster",
+                ));
             }
         }
         if self.cluster_secret.is_some() && self.cluster_secret_file.is_some() {
-            return Err(invalid("cluster_secret", "set either cluster_secret or cluster_secret_file, not both"));
+            return Err(invalid(
+                "cluster_secret",
+                "set either cluster_secret or cluster_secret_file, not both",
+            ));
         }
         if self.cluster_secret.is_none() && self.cluster_secret_file.is_none() {
-            return Err(invalid("cluster_secret_file", "a cluster secret is required (peers authenticate with it)"));
+            return Err(invalid(
+                "cluster_secret_file",
+                "a cluster secret is required (peers authenticate with it)",
+            ));
         }
-        if let Some(s) = &self.cluster_secret {
-            if s.len() < 16 {
-                return Err(invalid("cluster_secret", "must be at least 16 characters"));
-            }
+        if let Some(s) = &self.cluster_secret
+            && s.len() < 16
+        {
+            return Err(invalid("cluster_secret", "must be at least 16 characters"));
         }
         let t = &self.timeouts;
         if t.heartbeat_ms == 0 || t.election_timeout_min_ms == 0 {
-            return Err(invalid("timeouts", "heartbeat_ms and election_timeout_min_ms must be positive"));
+            return Err(invalid(
+                "timeouts",
+                "heartbeat_ms and election_timeout_min_ms must be positive",
+            ));
         }
         if t.election_timeout_min_ms >= t.election_timeout_max_ms {
-            return Err(invalid("timeouts.election_timeout_max_ms", "must be larger than election_timeout_min_ms"));
+            return Err(invalid(
+                "timeouts.election_timeout_max_ms",
+                "must be larger than election_timeout_min_ms",
+            ));
         }
         if t.heartbeat_ms * 4 > t.election_timeout_max_ms {
             return Err(invalid(
@@ -287,10 +342,16 @@ impl NodeConfig {
             ));
         }
         if t.path_keepalive_ms == 0 || t.path_timeout_ms <= t.path_keepalive_ms {
-            return Err(invalid("timeouts.path_timeout_ms", "must be larger than path_keepalive_ms"));
+            return Err(invalid(
+                "timeouts.path_timeout_ms",
+                "must be larger than path_keepalive_ms",
+            ));
         }
         if self.snapshot.chunk_kib == 0 || self.snapshot.send_mib_per_s == 0 {
-            return Err(invalid("snapshot", "chunk_kib and send_mib_per_s must be positive"));
+            return Err(invalid(
+                "snapshot",
+                "chunk_kib and send_mib_per_s must be positive",
+            ));
         }
         if self.limits.read_connections == 0 {
             return Err(invalid("limits.read_connections", "must be at least 1"));
@@ -303,12 +364,22 @@ impl NodeConfig {
         if let Some(s) = &self.cluster_secret {
             return Ok(s.as_bytes().to_vec());
         }
-        let path = self.cluster_secret_file.as_ref().ok_or_else(|| invalid("cluster_secret_file", "not set"))?;
-        let s = std::fs::read_to_string(path)
-            .map_err(|e| invalid("cluster_secret_file", format!("cannot read {}: {e}", path.display())))?;
+        let path = self
+            .cluster_secret_file
+            .as_ref()
+            .ok_or_else(|| invalid("cluster_secret_file", "not set"))?;
+        let s = std::fs::read_to_string(path).map_err(|e| {
+            invalid(
+                "cluster_secret_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
         let s = s.trim();
         if s.len() < 16 {
-            return Err(invalid("cluster_secret_file", "the secret must be at least 16 characters"));
+            return Err(invalid(
+                "cluster_secret_file",
+                "the secret must be at least 16 characters",
+            ));
         }
         Ok(s.as_bytes().to_vec())
     }
@@ -322,7 +393,12 @@ impl NodeConfig {
             None => Ok(None),
             Some(path) => std::fs::read_to_string(path)
                 .map(|s| Some(s.trim().to_string()))
-                .map_err(|e| invalid("mysql.admin_password_file", format!("cannot read {}: {e}", path.display()))),
+                .map_err(|e| {
+                    invalid(
+                        "mysql.admin_password_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                }),
         }
     }
 
@@ -369,12 +445,27 @@ addrs = ["127.0.0.1:7103"]
         let cases = [
             (base().replace("node_id = 1", "node_id = 0"), "node_id"),
             (base().replace("id = 3", "id = 2"), "peers[1].id"),
-            (base().replace("\"127.0.0.1:7103\"", "\"nonsense\""), "peers[1].addrs"),
-            (base().replace("bootstrap_expect = 3", "bootstrap_expect = 5"), "bootstrap_expect"),
-            (base().replace("cluster_secret = \"0123456789abcdef0123\"", ""), "cluster_secret_file"),
-            (base() + "\n[timeouts]\nelection_timeout_min_ms = 900\n", "timeouts.election_timeout_max_ms"),
+            (
+                base().replace("\"127.0.0.1:7103\"", "\"nonsense\""),
+                "peers[1].addrs",
+            ),
+            (
+                base().replace("bootstrap_expect = 3", "bootstrap_expect = 5"),
+                "bootstrap_expect",
+            ),
+            (
+                base().replace("cluster_secret = \"0123456789abcdef0123\"", ""),
+                "cluster_secret_file",
+            ),
+            (
+                base() + "\n[timeouts]\nelection_timeout_min_ms = 900\n",
+                "timeouts.election_timeout_max_ms",
+            ),
             (base() + "\nunknown_field = 1\n", "unknown field"),
-            (base().replace("node_id = 1", "node_id = 1\nrole = \"boss\""), "role"),
+            (
+                base().replace("node_id = 1", "node_id = 1\nrole = \"boss\""),
+                "role",
+            ),
         ];
         for (text, field) in cases {
             let err = parse(&text).unwrap_err();

@@ -59,7 +59,12 @@ pub struct NodeError {
 
 impl NodeError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), statement_index: None, sqlite_code: None }
+        Self {
+            code,
+            message: message.into(),
+            statement_index: None,
+            sqlite_code: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -77,7 +82,13 @@ impl NodeError {
 
     /// True if the same request may simply be sent again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.code, ErrorCode::Aborted | ErrorCode::NoQuorum | ErrorCode::LockTimeout | ErrorCode::NotLeader)
+        matches!(
+            self.code,
+            ErrorCode::Aborted
+                | ErrorCode::NoQuorum
+                | ErrorCode::LockTimeout
+                | ErrorCode::NotLeader
+        )
     }
 
     /// HTTP status for this error.
@@ -87,7 +98,12 @@ impl NodeError {
             ErrorCode::UnknownNode => 404,
             ErrorCode::Aborted | ErrorCode::LockTimeout | ErrorCode::AlreadyInitialized => 409,
             ErrorCode::TooLarge => 413,
-            ErrorCode::NoQuorum | ErrorCode::NotLeader | ErrorCode::TooStale | ErrorCode::NotInitialized | ErrorCode::Witness | ErrorCode::Diverged => 503,
+            ErrorCode::NoQuorum
+            | ErrorCode::NotLeader
+            | ErrorCode::TooStale
+            | ErrorCode::NotInitialized
+            | ErrorCode::Witness
+            | ErrorCode::Diverged => 503,
             ErrorCode::OutcomeUnknown => 504,
             ErrorCode::Internal => 500,
         }
@@ -103,7 +119,12 @@ impl From<StoreError> for NodeError {
                     quorate_store::rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
                     _ => None,
                 };
-                NodeError { code: ErrorCode::SqlError, message, statement_index: None, sqlite_code: code }
+                NodeError {
+                    code: ErrorCode::SqlError,
+                    message,
+                    statement_index: None,
+                    sqlite_code: code,
+                }
             }
             StoreError::Refused(_) => NodeError::new(ErrorCode::Refused, message),
             StoreError::Aborted(_) => NodeError::new(ErrorCode::Aborted, message),

@@ -34,21 +34,42 @@ pub struct InitOutcome {
 }
 
 impl Node {
-    async fn probe(&self, id: NodeId, addrs: &[String], timeout: Duration) -> Result<NodeInfoReply, NodeError> {
+    async fn probe(
+        &self,
+        id: NodeId,
+        addrs: &[String],
+        timeout: Duration,
+    ) -> Result<NodeInfoReply, NodeError> {
         let peer = self.inner.transport.peer(id, addrs);
         let body = peer
             .call(method::NODE_INFO, Vec::new(), timeout, true)
             .await
-            .map_err(|e| NodeError::new(ErrorCode::UnknownNode, format!("cannot reach n{id} at {}: {e}", addrs.join(","))))?;
+            .map_err(|e| {
+                NodeError::new(
+                    ErrorCode::UnknownNode,
+                    format!("cannot reach n{id} at {}: {e}", addrs.join(",")),
+                )
+            })?;
         let reply: NodeInfoReply = decode(&body).map_err(NodeError::internal)?;
         if reply.node_id != id {
-            return Err(NodeError::new(ErrorCode::UnknownNode, format!("the node at {} is n{}, not n{id}", addrs.join(","), reply.node_id)));
+            return Err(NodeError::new(
+                ErrorCode::UnknownNode,
+                format!(
+                    "the node at {} is n{}, not n{id}",
+                    addrs.join(","),
+                    reply.node_id
+                ),
+            ));
         }
         Ok(reply)
     }
 
     fn current_voters(&self) -> BTreeSet<NodeId> {
-        self.metrics().membership_config.membership().voter_ids().collect()
+        self.metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
     }
 
     /// Forms the cluster with `members` (default: this node and every configured peer).
@@ -59,10 +80,14 @@ impl Node {
         let me = self.id();
         let wanted: BTreeSet<NodeId> = match req.members {
             Some(m) => m.into_iter().collect(),
-            None => std::iter::once(me).chain(cfg.peers.iter().map(|p| p.id)).collect(),
+            None => std::iter::once(me)
+                .chain(cfg.peers.iter().map(|p| p.id))
+                .collect(),
         };
         if !wanted.contains(&me) {
-            return Err(NodeError::bad_request(format!("init must be run on one of the members; n{me} is not in {wanted:?}")));
+            return Err(NodeError::bad_request(format!(
+                "init must be run on one of the members; n{me} is not in {wanted:?}"
+            )));
         }
         if self.inner.raft.is_initialized().await.unwrap_or(false) {
             let voters = self.current_voters();
@@ -88,17 +113,25 @@ impl Node {
                 continue;
             }
             let peer = cfg.peers.iter().find(|p| p.id == *id).ok_or_else(|| {
-                NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not in this node's `peers` config"))
+                NodeError::new(
+                    ErrorCode::UnknownNode,
+                    format!("n{id} is not in this node's `peers` config"),
+                )
             })?;
             let reply = self.probe(*id, &peer.addrs, Duration::from_secs(2)).await?;
             if reply.initialized {
                 return Err(NodeError::new(
                     ErrorCode::AlreadyInitialized,
-                    format!("n{id} already belongs to a formed cluster ({:?}); this node will be caught up by that cluster's leader instead", reply.cluster_id),
+                    format!(
+                        "n{id} already belongs to a formed cluster ({:?}); this node will be caught up by that cluster's leader instead",
+                        reply.cluster_id
+                    ),
                 ));
             }
             if reply.info.role == Role::Learner {
-                return Err(NodeError::bad_request(format!("n{id} is configured as a learner; learners are added with `quorate members add`")));
+                return Err(NodeError::bad_request(format!(
+                    "n{id} is configured as a learner; learners are added with `quorate members add`"
+                )));
             }
             nodes.insert(*id, reply.info);
         }
@@ -106,21 +139,35 @@ impl Node {
         {
             let mut p = self.inner.persisted.lock();
             p.cluster_id = Some(cluster_id.clone());
-            self.inner.persist_file.save(&p).map_err(NodeError::internal)?;
+            self.inner
+                .persist_file
+                .save(&p)
+                .map_err(NodeError::internal)?;
             self.inner.identity.set_cluster_id(Some(cluster_id.clone()));
         }
         match self.inner.raft.initialize(nodes).await {
             Ok(()) => {
                 tracing::info!(members = ?wanted, %cluster_id, "cluster formed");
-                Ok(InitOutcome { members: wanted.into_iter().collect(), formed_now: true, cluster_id: Some(cluster_id) })
+                Ok(InitOutcome {
+                    members: wanted.into_iter().collect(),
+                    formed_now: true,
+                    cluster_id: Some(cluster_id),
+                })
             }
             Err(e) => {
                 // Lost a race with another init: report what exists.
                 let voters = self.current_voters();
                 if voters == wanted {
-                    Ok(InitOutcome { members: voters.into_iter().collect(), formed_now: false, cluster_id: Some(cluster_id) })
+                    Ok(InitOutcome {
+                        members: voters.into_iter().collect(),
+                        formed_now: false,
+                        cluster_id: Some(cluster_id),
+                    })
                 } else {
-                    Err(NodeError::new(ErrorCode::AlreadyInitialized, format!("cannot form the cluster: {e}")))
+                    Err(NodeError::new(
+                        ErrorCode::AlreadyInitialized,
+                        format!("cannot form the cluster: {e}"),
+                    ))
                 }
             }
         }
@@ -130,7 +177,9 @@ impl Node {
     /// talk and none of them belongs to a cluster yet, the lowest node id among them forms
     /// the cluster. Never runs again once the log holds anything.
     pub(crate) async fn bootstrap_when_expected(self) {
-        let Some(expect) = self.inner.config.bootstrap_expect else { return };
+        let Some(expect) = self.inner.config.bootstrap_expect else {
+            return;
+        };
         let me = self.id();
         let mut last_report = Instant::now() - Duration::from_secs(60);
         loop {
@@ -149,16 +198,25 @@ impl Node {
                 }
             }
             if someone_formed {
-                tracing::info!("peers already formed a cluster; waiting for its leader to catch this node up");
+                tracing::info!(
+                    "peers already formed a cluster; waiting for its leader to catch this node up"
+                );
                 return;
             }
             if reachable.len() >= expect && reachable.iter().next() == Some(&me) {
-                match self.init(InitRequest { members: Some(reachable.iter().copied().collect()) }).await {
+                match self
+                    .init(InitRequest {
+                        members: Some(reachable.iter().copied().collect()),
+                    })
+                    .await
+                {
                     Ok(o) => {
                         tracing::info!(members = ?o.members, "bootstrap: cluster formed");
                         return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "bootstrap: could not form the cluster yet"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bootstrap: could not form the cluster yet")
+                    }
                 }
             } else if last_report.elapsed() > Duration::from_secs(10) {
                 tracing::info!(reachable = ?reachable, expect, "bootstrap: waiting for members");
@@ -172,7 +230,10 @@ impl Node {
     pub async fn membership(&self, op: MembershipOp) -> Result<Vec<NodeId>, NodeError> {
         let timeout = Duration::from_secs(60);
         loop {
-            match self.forward::<Vec<NodeId>>(method::MEMBERSHIP, encode(&op), false, timeout).await? {
+            match self
+                .forward::<Vec<NodeId>>(method::MEMBERSHIP, encode(&op), false, timeout)
+                .await?
+            {
                 Some(r) => return Ok(r),
                 None => match self.membership_local(op.clone()).await {
                     Err(e) if e.code == ErrorCode::NotLeader => continue,
@@ -184,91 +245,150 @@ impl Node {
 
     /// Moves leadership from this node (the leader) to `to`, or to the most up-to-date data
     /// voter. Returns once another node leads.
-    pub(crate) async fn transfer_leadership_local(&self, to: Option<NodeId>) -> Result<NodeId, NodeError> {
+    pub(crate) async fn transfer_leadership_local(
+        &self,
+        to: Option<NodeId>,
+    ) -> Result<NodeId, NodeError> {
         let me = self.id();
         let m = self.metrics();
         let membership = m.membership_config.membership().clone();
-        let is_data_voter =
-            |id: &NodeId| membership.voter_ids().any(|v| v == *id) && membership.get_node(id).map(|n| n.role != Role::Witness).unwrap_or(false);
+        let is_data_voter = |id: &NodeId| {
+            membership.voter_ids().any(|v| v == *id)
+                && membership
+                    .get_node(id)
+                    .map(|n| n.role != Role::Witness)
+                    .unwrap_or(false)
+        };
         let target = match to {
             Some(t) if t == me => return Ok(me),
             Some(t) if !membership.voter_ids().any(|v| v == t) => {
-                return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{t} is not a voter")));
+                return Err(NodeError::new(
+                    ErrorCode::UnknownNode,
+                    format!("n{t} is not a voter"),
+                ));
             }
             Some(t) if !is_data_voter(&t) => {
-                return Err(NodeError::new(ErrorCode::Refused, format!("n{t} is a witness and cannot lead")));
+                return Err(NodeError::new(
+                    ErrorCode::Refused,
+                    format!("n{t} is a witness and cannot lead"),
+                ));
             }
             Some(t) => t,
             None => {
                 let mut best: Option<(u64, NodeId)> = None;
-                for id in membership.voter_ids().filter(|v| *v != me && is_data_voter(v)) {
-                    let matched = m.replication.as_ref().and_then(|r| r.get(&id)).and_then(|l| l.as_ref()).map(|l| l.index).unwrap_or(0);
+                for id in membership
+                    .voter_ids()
+                    .filter(|v| *v != me && is_data_voter(v))
+                {
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id))
+                        .and_then(|l| l.as_ref())
+                        .map(|l| l.index)
+                        .unwrap_or(0);
                     if best.map(|(b, _)| matched > b).unwrap_or(true) {
                         best = Some((matched, id));
                     }
                 }
-                best.map(|(_, id)| id).ok_or_else(|| NodeError::new(ErrorCode::Refused, "no other data voter to lead"))?
+                best.map(|(_, id)| id).ok_or_else(|| {
+                    NodeError::new(ErrorCode::Refused, "no other data voter to lead")
+                })?
             }
         };
-        self.inner.raft.trigger().transfer_leader(target).await.map_err(|e| NodeError::internal(e.to_string()))?;
+        self.inner
+            .raft
+            .trigger()
+            .transfer_leader(target)
+            .await
+            .map_err(|e| NodeError::internal(e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut rx = self.inner.raft.metrics();
         loop {
             {
                 use openraft::async_runtime::WatchReceiver;
                 let m = rx.borrow_watched();
-                if let Some(l) = m.current_leader {
-                    if l != me {
-                        return Ok(l);
-                    }
+                if let Some(l) = m.current_leader
+                    && l != me
+                {
+                    return Ok(l);
                 }
             }
             if Instant::now() >= deadline {
-                return Err(NodeError::new(ErrorCode::Aborted, format!("leadership did not move to n{target} within 5 s")));
+                return Err(NodeError::new(
+                    ErrorCode::Aborted,
+                    format!("leadership did not move to n{target} within 5 s"),
+                ));
             }
             use openraft::async_runtime::WatchReceiver;
             let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
         }
     }
 
-    pub(crate) async fn membership_local(&self, op: MembershipOp) -> Result<Vec<NodeId>, NodeError> {
+    pub(crate) async fn membership_local(
+        &self,
+        op: MembershipOp,
+    ) -> Result<Vec<NodeId>, NodeError> {
         let raft = &self.inner.raft;
         if !raft.is_leader() {
-            return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+            return Err(NodeError::new(
+                ErrorCode::NotLeader,
+                "this node is not the leader",
+            ));
         }
         let membership = self.metrics().membership_config.membership().clone();
         let is_member = |id: &NodeId| membership.get_node(id).is_some();
         let is_voter = |id: &NodeId| membership.voter_ids().any(|v| v == *id);
-        let map_err = |e: openraft::errors::RaftError<quorate_consensus::TypeConfig, openraft::errors::ClientWriteError<quorate_consensus::TypeConfig>>| {
+        let map_err = |e: openraft::errors::RaftError<
+            quorate_consensus::TypeConfig,
+            openraft::errors::ClientWriteError<quorate_consensus::TypeConfig>,
+        >| {
             NodeError::new(ErrorCode::Aborted, format!("membership change failed: {e}"))
         };
         match op {
             MembershipOp::Add(req) => {
                 if req.id == 0 || req.peer_addrs.is_empty() {
-                    return Err(NodeError::bad_request("a member needs a positive id and at least one peer address"));
+                    return Err(NodeError::bad_request(
+                        "a member needs a positive id and at least one peer address",
+                    ));
                 }
                 if is_member(&req.id) {
-                    return Err(NodeError::bad_request(format!("n{} is already a member", req.id)));
+                    return Err(NodeError::bad_request(format!(
+                        "n{} is already a member",
+                        req.id
+                    )));
                 }
-                let reply = self.probe(req.id, &req.peer_addrs, Duration::from_secs(2)).await?;
+                let reply = self
+                    .probe(req.id, &req.peer_addrs, Duration::from_secs(2))
+                    .await?;
                 let mut info: NodeInfo = reply.info;
                 info.role = req.role;
-                raft.add_learner(req.id, info, true).await.map_err(map_err)?;
+                raft.add_learner(req.id, info, true)
+                    .await
+                    .map_err(map_err)?;
                 if req.role != Role::Learner {
-                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([req.id])), false)
-                        .await
-                        .map_err(map_err)?;
+                    raft.change_membership(
+                        ChangeMembers::AddVoterIds(BTreeSet::from([req.id])),
+                        false,
+                    )
+                    .await
+                    .map_err(map_err)?;
                 }
                 tracing::info!(node = req.id, role = %req.role, "member added");
             }
             MembershipOp::Promote(id) => {
                 if !is_member(&id) {
-                    return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not a member")));
+                    return Err(NodeError::new(
+                        ErrorCode::UnknownNode,
+                        format!("n{id} is not a member"),
+                    ));
                 }
                 if is_voter(&id) {
                     return Err(NodeError::bad_request(format!("n{id} is already a voter")));
                 }
-                raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    .await
+                    .map_err(map_err)?;
                 tracing::info!(node = id, "learner promoted to voter");
             }
             MembershipOp::TransferLeader(to) => {
@@ -277,23 +397,42 @@ impl Node {
             }
             MembershipOp::Remove(id) => {
                 if !is_member(&id) {
-                    return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{id} is not a member")));
+                    return Err(NodeError::new(
+                        ErrorCode::UnknownNode,
+                        format!("n{id} is not a member"),
+                    ));
                 }
                 if id == self.id() {
                     // Never leave a removed leader to pick its successor (it might pick a
                     // witness): hand leadership to a data voter first, then ask it.
                     let new = self.transfer_leadership_local(None).await?;
-                    tracing::info!(new_leader = new, "moved leadership away before removing this node");
+                    tracing::info!(
+                        new_leader = new,
+                        "moved leadership away before removing this node"
+                    );
                     return Box::pin(self.membership(MembershipOp::Remove(id))).await;
                 }
                 if is_voter(&id) {
-                    raft.change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                    raft.change_membership(
+                        ChangeMembers::RemoveVoters(BTreeSet::from([id])),
+                        false,
+                    )
+                    .await
+                    .map_err(map_err)?;
                 } else {
-                    raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false).await.map_err(map_err)?;
+                    raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(map_err)?;
                 }
                 tracing::info!(node = id, "member removed");
             }
         }
-        Ok(self.metrics().membership_config.membership().nodes().map(|(id, _)| *id).collect())
+        Ok(self
+            .metrics()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect())
     }
 }

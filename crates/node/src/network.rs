@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::OptionalSend;
-use openraft::errors::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::errors::{
+    NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::Snapshot;
 use quorate_consensus::{NodeId, NodeInfo, SnapshotMeta, TypeConfig, Vote};
@@ -88,9 +90,9 @@ pub struct PeerNetwork {
 
 fn rpc_err(e: TransportError) -> RPCError<C> {
     match e {
-        TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_) => {
-            RPCError::Unreachable(Unreachable::new(&e))
-        }
+        TransportError::Unreachable { .. }
+        | TransportError::Refused(_)
+        | TransportError::Handshake(_) => RPCError::Unreachable(Unreachable::new(&e)),
         _ => RPCError::Network(NetworkError::new(&e)),
     }
 }
@@ -102,8 +104,13 @@ impl PeerNetwork {
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, RPCError<C>> {
-        let body = self.peer.call(method, encode(req), timeout, true).await.map_err(rpc_err)?;
-        let r: Result<Resp, RaftError<C>> = decode(&body).map_err(|e| RPCError::Network(NetworkError::from_string(e)))?;
+        let body = self
+            .peer
+            .call(method, encode(req), timeout, true)
+            .await
+            .map_err(rpc_err)?;
+        let r: Result<Resp, RaftError<C>> =
+            decode(&body).map_err(|e| RPCError::Network(NetworkError::from_string(e)))?;
         r.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }
 }
@@ -125,19 +132,28 @@ impl RaftNetworkV2<C> for PeerNetwork {
             rpc.entries.truncate(keep);
             truncated = true;
         }
-        let last = rpc.entries.last().map(|e| e.log_id.clone());
-        let resp: AppendEntriesResponse<C> = self.call(method::APPEND, &rpc, option.soft_ttl()).await?;
+        let last = rpc.entries.last().map(|e| e.log_id);
+        let resp: AppendEntriesResponse<C> =
+            self.call(method::APPEND, &rpc, option.soft_ttl()).await?;
         Ok(match (truncated, resp) {
             (true, AppendEntriesResponse::Success) => AppendEntriesResponse::PartialSuccess(last),
             (_, r) => r,
         })
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         self.call(method::VOTE, &rpc, option.soft_ttl()).await
     }
 
-    async fn pre_vote(&mut self, rpc: VoteRequest<C>, option: RPCOption) -> Result<VoteResponse<C>, RPCError<C>> {
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
         self.call(method::PRE_VOTE, &rpc, option.soft_ttl()).await
     }
 
@@ -146,7 +162,8 @@ impl RaftNetworkV2<C> for PeerNetwork {
         req: TransferLeaderRequest<C>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
-        self.call(method::TRANSFER_LEADER, &req, option.soft_ttl()).await
+        self.call(method::TRANSFER_LEADER, &req, option.soft_ttl())
+            .await
     }
 
     async fn full_snapshot(
@@ -179,11 +196,18 @@ impl PeerNetwork {
         let started = Instant::now();
         let mut offset = 0u64;
         let mut buf = vec![0u8; self.chunk_bytes];
-        tracing::info!(peer = self.peer.node_id(), bytes = file.size, "sending snapshot");
+        tracing::info!(
+            peer = self.peer.node_id(),
+            bytes = file.size,
+            "sending snapshot"
+        );
         loop {
             let mut n = 0;
             while n < buf.len() {
-                let r = f.read(&mut buf[n..]).await.map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+                let r = f
+                    .read(&mut buf[n..])
+                    .await
+                    .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
                 if r == 0 {
                     break;
                 }
@@ -192,7 +216,7 @@ impl PeerNetwork {
             let last = offset + n as u64 >= file.size;
             let chunk = SnapshotChunk {
                 transfer,
-                vote: vote.clone(),
+                vote,
                 meta: snapshot.meta.clone(),
                 size: file.size,
                 sha256: file.sha256.clone(),
@@ -202,10 +226,17 @@ impl PeerNetwork {
             };
             let body = self
                 .peer
-                .call(method::SNAPSHOT_CHUNK, encode(&chunk), Duration::from_secs(60), true)
+                .call(
+                    method::SNAPSHOT_CHUNK,
+                    encode(&chunk),
+                    Duration::from_secs(60),
+                    true,
+                )
                 .await
                 .map_err(|e| match e {
-                    TransportError::Unreachable { .. } => StreamingError::Unreachable(Unreachable::new(&e)),
+                    TransportError::Unreachable { .. } => {
+                        StreamingError::Unreachable(Unreachable::new(&e))
+                    }
                     other => StreamingError::Network(NetworkError::new(&other)),
                 })?;
             offset += n as u64;

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::{Config as RaftConfig, SnapshotPolicy};
 use parking_lot::Mutex;
 use quorate_consensus::{LeaderId, LogStore, NodeId, NodeInfo, Raft, RaftMetrics, Role};
 use quorate_store::{StateMachine, Store, StoreConfig};
 use quorate_transport::{Identity, Transport, TransportConfig};
-use openraft::async_runtime::WatchReceiver;
 
 use crate::config::NodeConfig;
 use crate::network::NetworkFactory;
@@ -97,13 +97,22 @@ impl Node {
 
     /// [`Node::start`] with a connection hook for the store (the MySQL front end's SQL
     /// functions and per-statement session context).
-    pub async fn start_with_hook(config: NodeConfig, hook: Option<quorate_store::Hook>) -> Result<Node, StartError> {
+    pub async fn start_with_hook(
+        config: NodeConfig,
+        hook: Option<quorate_store::Hook>,
+    ) -> Result<Node, StartError> {
         config.validate()?;
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| StartError::DataDir(format!("cannot create data_dir {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            StartError::DataDir(format!(
+                "cannot create data_dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
         let persist_file = PersistFile::new(&data_dir);
-        let persisted = persist_file.load_or_create(config.node_id).map_err(StartError::DataDir)?;
+        let persisted = persist_file
+            .load_or_create(config.node_id)
+            .map_err(StartError::DataDir)?;
         let secret = config.secret()?;
         let identity = Arc::new(Identity::new(
             config.node_id,
@@ -164,9 +173,15 @@ impl Node {
             chunk_bytes: (config.snapshot.chunk_kib as usize) * 1024,
             send_bytes_per_s: config.snapshot.send_mib_per_s * 1024 * 1024,
         };
-        let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log.clone(), store.state_machine())
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            network,
+            log.clone(),
+            store.state_machine(),
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
         let inner = Arc::new(NodeInner {
             config: config.clone(),
             raft,
@@ -183,9 +198,15 @@ impl Node {
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
             catalog_retry: Default::default(),
-            vote_guard: Mutex::new(if pristine { VoteGuard::Pending } else { VoteGuard::Open }),
+            vote_guard: Mutex::new(if pristine {
+                VoteGuard::Pending
+            } else {
+                VoteGuard::Open
+            }),
         });
-        let handler = Arc::new(RpcHandler { node: inner.clone() });
+        let handler = Arc::new(RpcHandler {
+            node: inner.clone(),
+        });
         let bound = transport.listen(&config.peer_addrs, handler).await?;
         tracing::info!(node = config.node_id, role = %config.role, peer = ?bound, "node started");
         let node = Node { inner };
@@ -294,7 +315,9 @@ impl Node {
             let key = (m.current_leader, m.current_term);
             if last_key != Some(key) {
                 match m.current_leader {
-                    Some(l) if l == me => tracing::info!(term = m.current_term, "this node is now the leader"),
+                    Some(l) if l == me => {
+                        tracing::info!(term = m.current_term, "this node is now the leader")
+                    }
                     Some(l) => tracing::info!(leader = l, term = m.current_term, "leader changed"),
                     None => tracing::info!(term = m.current_term, "no leader"),
                 }
@@ -303,8 +326,13 @@ impl Node {
                     self.inner.sessions.abort_all();
                     match self.inner.store.on_leadership_change().await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(undone = n, "undid speculative transactions after losing leadership"),
-                        Err(e) => tracing::error!(error = %e, "could not undo speculative transactions"),
+                        Ok(n) => tracing::info!(
+                            undone = n,
+                            "undid speculative transactions after losing leadership"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not undo speculative transactions")
+                        }
                     }
                 }
                 last_key = Some(key);
@@ -314,7 +342,9 @@ impl Node {
             }
             if is_leader {
                 // No acknowledgement yet right after an election is not a loss.
-                let ok = quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(true);
+                let ok = quorum_ack_ms(&m)
+                    .map(|ms| ms < self.lease().as_millis() as u64)
+                    .unwrap_or(true);
                 if ok != quorum_ok {
                     if ok {
                         tracing::info!("quorum regained");
@@ -330,21 +360,32 @@ impl Node {
                 tokio::spawn(async move {
                     if let Err(e) = node.ensure_catalog().await {
                         tracing::warn!(error = %e, "could not initialise the catalog yet; will retry");
-                        node.inner.catalog_retry.store(true, std::sync::atomic::Ordering::SeqCst);
+                        node.inner
+                            .catalog_retry
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                 });
             }
-            if self.inner.catalog_retry.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            if self
+                .inner
+                .catalog_retry
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
                 catalog_ready = false;
             }
-            if self.inner.persisted.lock().cluster_id.is_none() {
-                if let Some(id) = self.replicated_cluster_id() {
-                    let epoch = self.inner.persisted.lock().epoch;
-                    self.adopt(Some(id), epoch);
-                }
+            if self.inner.persisted.lock().cluster_id.is_none()
+                && let Some(id) = self.replicated_cluster_id()
+            {
+                let epoch = self.inner.persisted.lock().epoch;
+                self.adopt(Some(id), epoch);
             }
             // Keep clients only for current members.
-            let members: Vec<NodeId> = m.membership_config.membership().nodes().map(|(id, _)| *id).collect();
+            let members: Vec<NodeId> = m
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect();
             if !members.is_empty() {
                 self.inner.transport.retain_peers(&members);
             }
@@ -371,13 +412,19 @@ impl Node {
                 } else {
                     Err(quorate_transport::RemoteError::new(
                         "refused",
-                        format!("n{} lost its data and is catching up (log {last} of {i}); it does not vote yet", self.id()),
+                        format!(
+                            "n{} lost its data and is catching up (log {last} of {i}); it does not vote yet",
+                            self.id()
+                        ),
                     ))
                 }
             }
             VoteGuard::Pending => Err(quorate_transport::RemoteError::new(
                 "refused",
-                format!("n{} started with an empty log and has not yet asked its peers whether a cluster exists", self.id()),
+                format!(
+                    "n{} started with an empty log and has not yet asked its peers whether a cluster exists",
+                    self.id()
+                ),
             )),
         }
     }
@@ -390,13 +437,20 @@ impl Node {
             let mut required = 0u64;
             for p in &self.inner.config.peers {
                 let peer = self.inner.transport.peer(p.id, &p.addrs);
-                if let Ok(body) = peer.call(crate::network::method::NODE_INFO, Vec::new(), Duration::from_millis(800), true).await {
-                    if let Ok(r) = crate::network::decode::<crate::rpc::NodeInfoReply>(&body) {
-                        answered += 1;
-                        if r.initialized {
-                            formed = true;
-                            required = required.max(r.committed_index);
-                        }
+                if let Ok(body) = peer
+                    .call(
+                        crate::network::method::NODE_INFO,
+                        Vec::new(),
+                        Duration::from_millis(800),
+                        true,
+                    )
+                    .await
+                    && let Ok(r) = crate::network::decode::<crate::rpc::NodeInfoReply>(&body)
+                {
+                    answered += 1;
+                    if r.initialized {
+                        formed = true;
+                        required = required.max(r.committed_index);
                     }
                 }
             }
@@ -405,10 +459,14 @@ impl Node {
                 if *g != VoteGuard::Pending {
                     true
                 } else if formed {
-                    tracing::warn!(required, "this node started with an empty log but the cluster exists: it rejoins and will not vote until caught up");
+                    tracing::warn!(
+                        required,
+                        "this node started with an empty log but the cluster exists: it rejoins and will not vote until caught up"
+                    );
                     *g = VoteGuard::UntilIndex(required);
                     true
-                } else if answered == self.inner.config.peers.len() || !self.inner.log.is_pristine() {
+                } else if answered == self.inner.config.peers.len() || !self.inner.log.is_pristine()
+                {
                     *g = VoteGuard::Open;
                     true
                 } else {
@@ -431,8 +489,13 @@ impl Node {
         if voters.is_empty() {
             return false;
         }
-        let status: HashMap<NodeId, quorate_transport::PeerStatus> =
-            self.inner.transport.status().into_iter().map(|s| (s.node_id, s)).collect();
+        let status: HashMap<NodeId, quorate_transport::PeerStatus> = self
+            .inner
+            .transport
+            .status()
+            .into_iter()
+            .map(|s| (s.node_id, s))
+            .collect();
         let reachable = voters
             .iter()
             .filter(|v| **v == me || status.get(v).map(|s| s.paths_up() > 0).unwrap_or(false))
@@ -446,8 +509,13 @@ impl Node {
         let m = self.metrics();
         let membership = m.membership_config.membership().clone();
         let voters: Vec<NodeId> = membership.voter_ids().collect();
-        let status: HashMap<NodeId, quorate_transport::PeerStatus> =
-            self.inner.transport.status().into_iter().map(|s| (s.node_id, s)).collect();
+        let status: HashMap<NodeId, quorate_transport::PeerStatus> = self
+            .inner
+            .transport
+            .status()
+            .into_iter()
+            .map(|s| (s.node_id, s))
+            .collect();
         let mut reachable = 0;
         let mut parts = Vec::new();
         for v in &voters {
@@ -464,12 +532,18 @@ impl Node {
                         "n{v} reachable over {} of {} paths{}",
                         s.paths_up(),
                         s.paths.len(),
-                        since.map(|t| format!(" since {}", clock(t))).unwrap_or_default()
+                        since
+                            .map(|t| format!(" since {}", clock(t)))
+                            .unwrap_or_default()
                     ));
                 }
                 Some(s) => {
                     let since = s.paths.iter().map(|p| p.since).max();
-                    let why = s.paths.iter().find_map(|p| p.last_error.clone()).unwrap_or_default();
+                    let why = s
+                        .paths
+                        .iter()
+                        .find_map(|p| p.last_error.clone())
+                        .unwrap_or_default();
                     let over = match s.paths.len() {
                         1 => "its only path".to_string(),
                         2 => "both paths".to_string(),
@@ -477,8 +551,14 @@ impl Node {
                     };
                     parts.push(format!(
                         "n{v} unreachable over {over}{}{}",
-                        since.map(|t| format!(" since {}", clock(t))).unwrap_or_default(),
-                        if why.is_empty() { String::new() } else { format!(" ({why})") }
+                        since
+                            .map(|t| format!(" since {}", clock(t)))
+                            .unwrap_or_default(),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({why})")
+                        }
                     ));
                 }
                 None => parts.push(format!("n{v} not contacted yet")),
@@ -496,17 +576,24 @@ impl Node {
 /// Milliseconds since a majority last acknowledged this leader.
 pub(crate) fn quorum_ack_ms(m: &RaftMetrics) -> Option<u64> {
     use openraft::Instant as _;
-    m.last_quorum_acked.as_ref().map(|t| (**t).elapsed().as_millis() as u64)
+    m.last_quorum_acked
+        .as_ref()
+        .map(|t| (**t).elapsed().as_millis() as u64)
 }
 
 /// Wall-clock time of day, UTC, for messages ("12:36:02").
 pub(crate) fn clock(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let day = secs % 86_400;
     format!("{:02}:{:02}:{:02}", day / 3600, (day % 3600) / 60, day % 60)
 }
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -21,7 +21,9 @@ pub(crate) struct PersistFile {
 
 impl PersistFile {
     pub(crate) fn new(data_dir: &Path) -> Self {
-        Self { path: data_dir.join("node.json") }
+        Self {
+            path: data_dir.join("node.json"),
+        }
     }
 
     /// Loads the file, or creates it for `node_id`. Refuses a data dir of another node.
@@ -33,7 +35,10 @@ impl PersistFile {
                 if p.node_id != node_id {
                     return Err(format!(
                         "data_dir {} belongs to node {}, but this config is node {} (wrong data_dir or node_id?)",
-                        self.path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+                        self.path
+                            .parent()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
                         p.node_id,
                         node_id
                     ));
@@ -41,7 +46,11 @@ impl PersistFile {
                 Ok(p)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let p = Persisted { node_id, cluster_id: None, epoch: 0 };
+                let p = Persisted {
+                    node_id,
+                    cluster_id: None,
+                    epoch: 0,
+                };
                 self.save(&p)?;
                 Ok(p)
             }

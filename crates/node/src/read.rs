@@ -14,8 +14,12 @@ impl Node {
     pub async fn query(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
         match req.consistency {
             Consistency::Linearizable => loop {
-                let timeout = Duration::from_millis(self.inner.config.timeouts.commit_timeout_ms + 2_000);
-                match self.forward::<QueryResponse>(method::QUERY, encode(&req), true, timeout).await? {
+                let timeout =
+                    Duration::from_millis(self.inner.config.timeouts.commit_timeout_ms + 2_000);
+                match self
+                    .forward::<QueryResponse>(method::QUERY, encode(&req), true, timeout)
+                    .await?
+                {
                     Some(r) => return Ok(r),
                     None => match self.query_local_linearizable(req.clone()).await {
                         Err(e) if e.code == ErrorCode::NotLeader => continue,
@@ -32,11 +36,16 @@ impl Node {
                     Some(s) if s <= max => self.query_local(req, staleness).await,
                     Some(s) => Err(NodeError::new(
                         ErrorCode::TooStale,
-                        format!("this node's data may be {s} ms behind the leader, more than the {max} ms allowed; read from the leader or allow more staleness"),
+                        format!(
+                            "this node's data may be {s} ms behind the leader, more than the {max} ms allowed; read from the leader or allow more staleness"
+                        ),
                     )),
                     None => Err(NodeError::new(
                         ErrorCode::TooStale,
-                        format!("this node has no recent contact with a leader ({})", self.describe_reachability()),
+                        format!(
+                            "this node has no recent contact with a leader ({})",
+                            self.describe_reachability()
+                        ),
                     )),
                 }
             }
@@ -59,7 +68,9 @@ impl Node {
             return false;
         }
         let lease_ms = self.inner.config.timeouts.election_timeout_min_ms;
-        let fresh = crate::node::quorum_ack_ms(&m).map(|ms| ms < lease_ms).unwrap_or(false);
+        let fresh = crate::node::quorum_ack_ms(&m)
+            .map(|ms| ms < lease_ms)
+            .unwrap_or(false);
         fresh && self.inner.ready_leader.lock().as_ref() == Some(m.vote.leader_id())
     }
 
@@ -73,7 +84,10 @@ impl Node {
     ) -> Result<quorate_store::StmtOutput, NodeError> {
         if !self.lease_holds() {
             if !self.inner.raft.is_leader() {
-                return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+                return Err(NodeError::new(
+                    ErrorCode::NotLeader,
+                    "this node is not the leader",
+                ));
             }
             self.ensure_leader_ready().await?;
             self.confirm_leadership().await?;
@@ -86,10 +100,16 @@ impl Node {
     }
 
     /// A linearizable read on this node, which must be the leader.
-    pub(crate) async fn query_local_linearizable(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
+    pub(crate) async fn query_local_linearizable(
+        &self,
+        req: QueryRequest,
+    ) -> Result<QueryResponse, NodeError> {
         if !self.lease_holds() {
             if !self.inner.raft.is_leader() {
-                return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+                return Err(NodeError::new(
+                    ErrorCode::NotLeader,
+                    "this node is not the leader",
+                ));
             }
             self.ensure_leader_ready().await?;
             self.confirm_leadership().await?;
@@ -97,15 +117,39 @@ impl Node {
         self.query_local(req, None).await
     }
 
-    async fn query_local(&self, req: QueryRequest, staleness_ms: Option<u64>) -> Result<QueryResponse, NodeError> {
+    async fn query_local(
+        &self,
+        req: QueryRequest,
+        staleness_ms: Option<u64>,
+    ) -> Result<QueryResponse, NodeError> {
         let params: Vec<Value> = req.params.iter().cloned().map(Into::into).collect();
-        let (out, seen) = self.inner.store.query_with(&req.sql, &params, &req.context)?;
+        let (out, seen) = self
+            .inner
+            .store
+            .query_with(&req.sql, &params, &req.context)?;
         // Never answer from a leader's speculative (not yet committed) transactions.
         self.wait_committed(seen).await?;
-        let applied_index = self.inner.store.applied().last_applied.map(|l| l.index).unwrap_or(0);
+        let applied_index = self
+            .inner
+            .store
+            .applied()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0);
         Ok(QueryResponse {
-            columns: out.columns.into_iter().map(|c| ColumnDesc { name: c.name, decl_type: c.decl_type }).collect(),
-            rows: out.rows.into_iter().map(|r| r.into_iter().map(SqlValue::from).collect()).collect(),
+            columns: out
+                .columns
+                .into_iter()
+                .map(|c| ColumnDesc {
+                    name: c.name,
+                    decl_type: c.decl_type,
+                })
+                .collect(),
+            rows: out
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(SqlValue::from).collect())
+                .collect(),
             consistency: req.consistency,
             served_by: self.id(),
             applied_index,
@@ -121,7 +165,9 @@ impl Node {
     pub async fn staleness_ms(&self) -> Option<u64> {
         let m = self.metrics();
         if m.state.is_leader()
-            && crate::node::quorum_ack_ms(&m).map(|ms| ms < self.lease().as_millis() as u64).unwrap_or(false)
+            && crate::node::quorum_ack_ms(&m)
+                .map(|ms| ms < self.lease().as_millis() as u64)
+                .unwrap_or(false)
         {
             return Some(0);
         }
@@ -132,7 +178,11 @@ impl Node {
         let deadline = Instant::now() + Duration::from_millis(100);
         let mut applied = self.inner.store.watch_applied();
         loop {
-            let idx = applied.borrow_and_update().as_ref().map(|l| l.index).unwrap_or(0);
+            let idx = applied
+                .borrow_and_update()
+                .as_ref()
+                .map(|l| l.index)
+                .unwrap_or(0);
             if idx >= f.leader_commit {
                 return Some(contact.elapsed().as_millis() as u64);
             }

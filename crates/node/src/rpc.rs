@@ -56,11 +56,21 @@ fn remote(e: impl std::fmt::Display) -> RemoteError {
 
 impl Handler for RpcHandler {
     fn on_peer(&self, peer: &PeerIdentity) {
-        Node { inner: self.node.clone() }.adopt(peer.cluster_id.clone(), peer.epoch);
+        Node {
+            inner: self.node.clone(),
+        }
+        .adopt(peer.cluster_id.clone(), peer.epoch);
     }
 
-    fn handle(&self, from: u64, m: u16, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
-        let node = Node { inner: self.node.clone() };
+    fn handle(
+        &self,
+        from: u64,
+        m: u16,
+        body: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
+        let node = Node {
+            inner: self.node.clone(),
+        };
         Box::pin(async move {
             let raft = &node.inner.raft;
             match m {
@@ -89,9 +99,15 @@ impl Handler for RpcHandler {
                     let req: TransferLeaderRequest<TypeConfig> = decode(&body).map_err(remote)?;
                     if node.config().role == Role::Witness && req.to_node_id() == &node.id() {
                         // A witness holds no data and must never lead.
-                        return Err(RemoteError::new("refused", "a witness cannot become leader"));
+                        return Err(RemoteError::new(
+                            "refused",
+                            "a witness cannot become leader",
+                        ));
                     }
-                    let r = raft.handle_transfer_leader(req).await.map_err(RaftError::<TypeConfig>::Fatal);
+                    let r = raft
+                        .handle_transfer_leader(req)
+                        .await
+                        .map_err(RaftError::<TypeConfig>::Fatal);
                     Ok(encode(&r))
                 }
                 method::SNAPSHOT_CHUNK => {
@@ -129,32 +145,56 @@ impl Handler for RpcHandler {
                         cluster_id: p.cluster_id,
                         epoch: p.epoch,
                         term: m.current_term,
-                        committed_index: m.cluster_committed.as_ref().or(m.local_committed.as_ref()).map(|l| l.index).unwrap_or(0),
+                        committed_index: m
+                            .cluster_committed
+                            .as_ref()
+                            .or(m.local_committed.as_ref())
+                            .map(|l| l.index)
+                            .unwrap_or(0),
                     }))
                 }
                 method::STATUS => Ok(encode(&node.status().await)),
-                other => Err(RemoteError::new("unknown_method", format!("unknown method {other}"))),
+                other => Err(RemoteError::new(
+                    "unknown_method",
+                    format!("unknown method {other}"),
+                )),
             }
         })
     }
 }
 
 impl Node {
-    async fn receive_snapshot_chunk(&self, from: u64, chunk: SnapshotChunk) -> Result<Vec<u8>, RemoteError> {
+    async fn receive_snapshot_chunk(
+        &self,
+        from: u64,
+        chunk: SnapshotChunk,
+    ) -> Result<Vec<u8>, RemoteError> {
         if chunk.size > SNAPSHOT_BYTES_MAX {
-            return Err(RemoteError::new("too_large", format!("snapshot of {} bytes refused", chunk.size)));
+            return Err(RemoteError::new(
+                "too_large",
+                format!("snapshot of {} bytes refused", chunk.size),
+            ));
         }
         let done = {
             let mut incoming = self.inner.incoming.lock();
             incoming.retain(|_, t| t.last_seen.elapsed() < SNAPSHOT_IDLE);
-            if !incoming.contains_key(&chunk.transfer) {
+            if let std::collections::hash_map::Entry::Vacant(e) = incoming.entry(chunk.transfer) {
                 if chunk.offset != 0 {
-                    return Err(RemoteError::new("out_of_order", "snapshot transfer not started here; restart it"));
+                    return Err(RemoteError::new(
+                        "out_of_order",
+                        "snapshot transfer not started here; restart it",
+                    ));
                 }
                 let path = self.inner.store.snapshot_temp_path("receive");
-                let file = std::fs::File::create(&path).map_err(|e| RemoteError::new("io", e.to_string()))?;
+                let file = std::fs::File::create(&path)
+                    .map_err(|e| RemoteError::new("io", e.to_string()))?;
                 tracing::info!(from, bytes = chunk.size, "receiving snapshot");
-                incoming.insert(chunk.transfer, IncomingSnapshot { file, path, received: 0, last_seen: Instant::now() });
+                e.insert(IncomingSnapshot {
+                    file,
+                    path,
+                    received: 0,
+                    last_seen: Instant::now(),
+                });
             }
             let t = incoming.get_mut(&chunk.transfer).expect("just inserted");
             t.last_seen = Instant::now();
@@ -165,25 +205,39 @@ impl Node {
                 use std::io::Write;
                 if end > chunk.size {
                     incoming.remove(&chunk.transfer);
-                    return Err(RemoteError::new("bad_request", "snapshot chunk past the announced size"));
+                    return Err(RemoteError::new(
+                        "bad_request",
+                        "snapshot chunk past the announced size",
+                    ));
                 }
                 if let Err(e) = t.file.write_all(&chunk.data) {
                     let path = t.path.clone();
                     incoming.remove(&chunk.transfer);
                     let _ = std::fs::remove_file(path);
-                    return Err(RemoteError::new("io", format!("cannot store snapshot: {e}")));
+                    return Err(RemoteError::new(
+                        "io",
+                        format!("cannot store snapshot: {e}"),
+                    ));
                 }
                 t.received = end;
             } else {
-                return Err(RemoteError::new("out_of_order", "snapshot chunk out of order"));
+                return Err(RemoteError::new(
+                    "out_of_order",
+                    "snapshot chunk out of order",
+                ));
             }
             if chunk.last {
                 let t = incoming.remove(&chunk.transfer).expect("present");
                 if t.received != chunk.size {
                     let _ = std::fs::remove_file(&t.path);
-                    return Err(RemoteError::new("bad_request", "snapshot ended before its announced size"));
+                    return Err(RemoteError::new(
+                        "bad_request",
+                        "snapshot ended before its announced size",
+                    ));
                 }
-                t.file.sync_all().map_err(|e| RemoteError::new("io", e.to_string()))?;
+                t.file
+                    .sync_all()
+                    .map_err(|e| RemoteError::new("io", e.to_string()))?;
                 Some(t.path)
             } else {
                 None
@@ -192,9 +246,20 @@ impl Node {
         let Some(path) = done else {
             return Ok(Vec::new());
         };
-        let file = SnapshotFile { path: path.clone(), size: chunk.size, sha256: chunk.sha256 };
-        let snapshot = Snapshot { meta: chunk.meta, snapshot: file };
-        let r = self.inner.raft.install_full_snapshot(chunk.vote, snapshot).await;
+        let file = SnapshotFile {
+            path: path.clone(),
+            size: chunk.size,
+            sha256: chunk.sha256,
+        };
+        let snapshot = Snapshot {
+            meta: chunk.meta,
+            snapshot: file,
+        };
+        let r = self
+            .inner
+            .raft
+            .install_full_snapshot(chunk.vote, snapshot)
+            .await;
         let _ = std::fs::remove_file(&path);
         let r: Result<_, String> = r.map_err(|e| e.to_string());
         Ok(encode(&r))

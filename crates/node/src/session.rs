@@ -46,8 +46,16 @@ impl From<StmtOutput> for SessionOutput {
     fn from(o: StmtOutput) -> Self {
         SessionOutput {
             is_query: o.is_query,
-            columns: o.columns.into_iter().map(|c| (c.name, c.decl_type)).collect(),
-            rows: o.rows.into_iter().map(|r| r.into_iter().map(SqlValue::from).collect()).collect(),
+            columns: o
+                .columns
+                .into_iter()
+                .map(|c| (c.name, c.decl_type))
+                .collect(),
+            rows: o
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(SqlValue::from).collect())
+                .collect(),
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
         }
@@ -58,8 +66,16 @@ impl From<SessionOutput> for StmtOutput {
     fn from(o: SessionOutput) -> Self {
         StmtOutput {
             is_query: o.is_query,
-            columns: o.columns.into_iter().map(|(name, decl_type)| ColumnInfo { name, decl_type }).collect(),
-            rows: o.rows.into_iter().map(|r| r.into_iter().map(Value::from).collect()).collect(),
+            columns: o
+                .columns
+                .into_iter()
+                .map(|(name, decl_type)| ColumnInfo { name, decl_type })
+                .collect(),
+            rows: o
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(Value::from).collect())
+                .collect(),
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
         }
@@ -69,7 +85,10 @@ impl From<SessionOutput> for StmtOutput {
 /// A step of a transaction run on the leader for another node's session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SessionRequest {
-    Begin { session: u64, foreign_keys: bool },
+    Begin {
+        session: u64,
+        foreign_keys: bool,
+    },
     Exec {
         session: u64,
         sql: String,
@@ -77,11 +96,24 @@ pub enum SessionRequest {
         #[serde(default, with = "serde_bytes")]
         context: Vec<u8>,
     },
-    Savepoint { session: u64, name: String },
-    Release { session: u64, name: String },
-    RollbackTo { session: u64, name: String },
-    Commit { session: u64 },
-    Rollback { session: u64 },
+    Savepoint {
+        session: u64,
+        name: String,
+    },
+    Release {
+        session: u64,
+        name: String,
+    },
+    RollbackTo {
+        session: u64,
+        name: String,
+    },
+    Commit {
+        session: u64,
+    },
+    Rollback {
+        session: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,8 +157,14 @@ enum TxState {
     Idle,
     /// BEGIN was sent; nothing held until the first statement.
     Begun,
-    Local { tx: WriteTx, leader: CommittedLeaderId },
-    Remote { leader: NodeId, info: NodeInfo },
+    Local {
+        tx: WriteTx,
+        leader: CommittedLeaderId,
+    },
+    Remote {
+        leader: NodeId,
+        info: NodeInfo,
+    },
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -142,7 +180,11 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { foreign_keys: true, read_consistency: Consistency::Linearizable, max_staleness_ms: 1000 }
+        Self {
+            foreign_keys: true,
+            read_consistency: Consistency::Linearizable,
+            max_staleness_ms: 1000,
+        }
     }
 }
 
@@ -157,7 +199,12 @@ pub struct Session {
 impl Node {
     /// Opens a session for an interactive client.
     pub fn session(&self) -> Session {
-        Session { node: self.clone(), id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed), state: TxState::Idle, options: SessionOptions::default() }
+        Session {
+            node: self.clone(),
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            state: TxState::Idle,
+            options: SessionOptions::default(),
+        }
     }
 }
 
@@ -207,7 +254,9 @@ impl Session {
                         let tx = self
                             .node
                             .store()
-                            .begin_write(TxOptions { foreign_keys: self.options.foreign_keys })
+                            .begin_write(TxOptions {
+                                foreign_keys: self.options.foreign_keys,
+                            })
                             .await?;
                         self.state = TxState::Local { tx, leader };
                         return Ok(());
@@ -216,8 +265,15 @@ impl Session {
                     Err(e) => return Err(e),
                 },
                 crate::write::Target::Remote(leader, info) => {
-                    self.call(leader, &info, SessionRequest::Begin { session: self.id, foreign_keys: self.options.foreign_keys })
-                        .await?;
+                    self.call(
+                        leader,
+                        &info,
+                        SessionRequest::Begin {
+                            session: self.id,
+                            foreign_keys: self.options.foreign_keys,
+                        },
+                    )
+                    .await?;
                     self.state = TxState::Remote { leader, info };
                     return Ok(());
                 }
@@ -225,22 +281,45 @@ impl Session {
         }
     }
 
-    async fn call(&self, leader: NodeId, info: &NodeInfo, req: SessionRequest) -> Result<SessionReply, NodeError> {
+    async fn call(
+        &self,
+        leader: NodeId,
+        info: &NodeInfo,
+        req: SessionRequest,
+    ) -> Result<SessionReply, NodeError> {
         let peer = self.node.inner.transport.peer(leader, &info.peer_addrs);
         let commit = matches!(req, SessionRequest::Commit { .. });
-        let reply = peer.call(method::SESSION, encode(&req), self.node.forward_write_timeout(), false).await;
+        let reply = peer
+            .call(
+                method::SESSION,
+                encode(&req),
+                self.node.forward_write_timeout(),
+                false,
+            )
+            .await;
         match reply {
             Ok(body) => {
-                let r: Result<SessionReply, NodeError> = decode(&body).map_err(NodeError::internal)?;
+                let r: Result<SessionReply, NodeError> =
+                    decode(&body).map_err(NodeError::internal)?;
                 r
             }
-            Err(e) if commit => Err(NodeError::new(ErrorCode::OutcomeUnknown, format!("COMMIT sent to leader n{leader}: {e}"))),
-            Err(e) => Err(aborted(format!("lost the leader n{leader} during the transaction ({e}); it was rolled back"))),
+            Err(e) if commit => Err(NodeError::new(
+                ErrorCode::OutcomeUnknown,
+                format!("COMMIT sent to leader n{leader}: {e}"),
+            )),
+            Err(e) => Err(aborted(format!(
+                "lost the leader n{leader} during the transaction ({e}); it was rolled back"
+            ))),
         }
     }
 
     /// Runs one statement: inside the open transaction, or on its own (autocommit).
-    pub async fn execute(&mut self, sql: &str, params: Vec<Value>, kind: StatementKind) -> Result<StmtOutput, NodeError> {
+    pub async fn execute(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        kind: StatementKind,
+    ) -> Result<StmtOutput, NodeError> {
         self.execute_with(sql, params, kind, &[]).await
     }
 
@@ -259,7 +338,9 @@ impl Session {
         match &mut self.state {
             TxState::Idle => match kind {
                 StatementKind::Read => self.autocommit_read(sql, params, context).await,
-                StatementKind::Write | StatementKind::Ddl => Box::pin(self.autocommit_write(sql, params, context)).await,
+                StatementKind::Write | StatementKind::Ddl => {
+                    Box::pin(self.autocommit_write(sql, params, context)).await
+                }
             },
             TxState::Begun => unreachable!("opened above"),
             TxState::Local { tx, .. } => match tx.execute_with(sql, &params, context).await {
@@ -294,10 +375,19 @@ impl Session {
         }
     }
 
-    async fn autocommit_read(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_read(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+        context: &[u8],
+    ) -> Result<StmtOutput, NodeError> {
         let consistency = self.options.read_consistency;
         if consistency == Consistency::Linearizable && self.node.inner.raft.is_leader() {
-            match self.node.read_local_linearizable(sql, &params, context).await {
+            match self
+                .node
+                .read_local_linearizable(sql, &params, context)
+                .await
+            {
                 Err(e) if e.code == ErrorCode::NotLeader => {}
                 other => return other,
             }
@@ -312,14 +402,30 @@ impl Session {
         let r = self.node.query(req).await?;
         Ok(StmtOutput {
             is_query: true,
-            columns: r.columns.into_iter().map(|c| ColumnInfo { name: c.name, decl_type: c.decl_type }).collect(),
-            rows: r.rows.into_iter().map(|row| row.into_iter().map(Value::from).collect()).collect(),
+            columns: r
+                .columns
+                .into_iter()
+                .map(|c| ColumnInfo {
+                    name: c.name,
+                    decl_type: c.decl_type,
+                })
+                .collect(),
+            rows: r
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(Value::from).collect())
+                .collect(),
             rows_affected: 0,
             last_insert_rowid: 0,
         })
     }
 
-    async fn autocommit_write(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_write(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+        context: &[u8],
+    ) -> Result<StmtOutput, NodeError> {
         if self.options.foreign_keys && !self.node.inner.raft.is_leader() {
             // One round trip to the leader instead of begin / exec / commit.
             let req = crate::api::ExecuteRequest {
@@ -333,8 +439,19 @@ impl Session {
             let res = r.results.into_iter().next().unwrap_or_default();
             return Ok(StmtOutput {
                 is_query: !res.columns.is_empty(),
-                columns: res.columns.into_iter().map(|name| ColumnInfo { name, decl_type: None }).collect(),
-                rows: res.rows.into_iter().map(|row| row.into_iter().map(Value::from).collect()).collect(),
+                columns: res
+                    .columns
+                    .into_iter()
+                    .map(|name| ColumnInfo {
+                        name,
+                        decl_type: None,
+                    })
+                    .collect(),
+                rows: res
+                    .rows
+                    .into_iter()
+                    .map(|row| row.into_iter().map(Value::from).collect())
+                    .collect(),
                 rows_affected: res.rows_affected,
                 last_insert_rowid: res.last_insert_id,
             });
@@ -357,7 +474,11 @@ impl Session {
         match std::mem::replace(&mut self.state, TxState::Idle) {
             TxState::Idle | TxState::Begun => Ok(None),
             TxState::Local { tx, leader } => {
-                let proposer = RaftProposer { raft: self.node.inner.raft.clone(), leader, lease_ms: self.node.lease().as_millis() as u64 };
+                let proposer = RaftProposer {
+                    raft: self.node.inner.raft.clone(),
+                    leader,
+                    lease_ms: self.node.lease().as_millis() as u64,
+                };
                 match tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(Some(log_id.index)),
                     CommitOutcome::ReadOnly { seen } => {
@@ -366,7 +487,10 @@ impl Session {
                     }
                 }
             }
-            TxState::Remote { leader, info } => match self.call(leader, &info, SessionRequest::Commit { session: self.id }).await? {
+            TxState::Remote { leader, info } => match self
+                .call(leader, &info, SessionRequest::Commit { session: self.id })
+                .await?
+            {
                 SessionReply::Committed { log_index } => Ok(log_index),
                 _ => Err(NodeError::internal("unexpected answer from the leader")),
             },
@@ -379,14 +503,24 @@ impl Session {
             TxState::Idle | TxState::Begun => {}
             TxState::Local { tx, .. } => tx.rollback(),
             TxState::Remote { leader, info } => {
-                let _ = self.call(leader, &info, SessionRequest::Rollback { session: self.id }).await;
+                let _ = self
+                    .call(leader, &info, SessionRequest::Rollback { session: self.id })
+                    .await;
             }
         }
     }
 
-    async fn savepoint_op(&mut self, make: impl Fn(u64, String) -> SessionRequest, name: &str, op: u8) -> Result<(), NodeError> {
+    async fn savepoint_op(
+        &mut self,
+        make: impl Fn(u64, String) -> SessionRequest,
+        name: &str,
+        op: u8,
+    ) -> Result<(), NodeError> {
         if matches!(self.state, TxState::Idle) {
-            return Err(NodeError::new(ErrorCode::Refused, "SAVEPOINT needs an open transaction"));
+            return Err(NodeError::new(
+                ErrorCode::Refused,
+                "SAVEPOINT needs an open transaction",
+            ));
         }
         if matches!(self.state, TxState::Begun) {
             self.open().await?;
@@ -402,35 +536,58 @@ impl Session {
             }
             TxState::Remote { leader, info } => {
                 let (leader, info) = (*leader, info.clone());
-                self.call(leader, &info, make(self.id, name.to_string())).await.map(|_| ())
+                self.call(leader, &info, make(self.id, name.to_string()))
+                    .await
+                    .map(|_| ())
             }
             _ => Ok(()),
         }
     }
 
     pub async fn savepoint(&mut self, name: &str) -> Result<(), NodeError> {
-        self.savepoint_op(|session, name| SessionRequest::Savepoint { session, name }, name, 0).await
+        self.savepoint_op(
+            |session, name| SessionRequest::Savepoint { session, name },
+            name,
+            0,
+        )
+        .await
     }
 
     pub async fn release_savepoint(&mut self, name: &str) -> Result<(), NodeError> {
-        self.savepoint_op(|session, name| SessionRequest::Release { session, name }, name, 1).await
+        self.savepoint_op(
+            |session, name| SessionRequest::Release { session, name },
+            name,
+            1,
+        )
+        .await
     }
 
     pub async fn rollback_to_savepoint(&mut self, name: &str) -> Result<(), NodeError> {
-        self.savepoint_op(|session, name| SessionRequest::RollbackTo { session, name }, name, 2).await
+        self.savepoint_op(
+            |session, name| SessionRequest::RollbackTo { session, name },
+            name,
+            2,
+        )
+        .await
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let TxState::Remote { leader, info } = std::mem::replace(&mut self.state, TxState::Idle) {
+        if let TxState::Remote { leader, info } = std::mem::replace(&mut self.state, TxState::Idle)
+        {
             // Tell the leader to roll back; best effort (it also expires idle ones).
             let node = self.node.clone();
             let id = self.id;
             tokio::spawn(async move {
                 let peer = node.inner.transport.peer(leader, &info.peer_addrs);
                 let _ = peer
-                    .call(method::SESSION, encode(&SessionRequest::Rollback { session: id }), Duration::from_secs(2), true)
+                    .call(
+                        method::SESSION,
+                        encode(&SessionRequest::Rollback { session: id }),
+                        Duration::from_secs(2),
+                        true,
+                    )
                     .await;
             });
         }
@@ -439,16 +596,35 @@ impl Drop for Session {
 
 impl Node {
     /// Serves a step of another node's session (this node must lead).
-    pub(crate) async fn serve_remote_session(&self, from: NodeId, req: SessionRequest) -> Result<SessionReply, NodeError> {
+    pub(crate) async fn serve_remote_session(
+        &self,
+        from: NodeId,
+        req: SessionRequest,
+    ) -> Result<SessionReply, NodeError> {
         let sessions = &self.inner.sessions;
         match req {
-            SessionRequest::Begin { session, foreign_keys } => {
+            SessionRequest::Begin {
+                session,
+                foreign_keys,
+            } => {
                 let leader = self.ensure_leader_ready().await?;
                 let tx = self.store().begin_write(TxOptions { foreign_keys }).await?;
-                sessions.open.lock().insert((from, session), RemoteTx { tx, leader, last_used: Instant::now() });
+                sessions.open.lock().insert(
+                    (from, session),
+                    RemoteTx {
+                        tx,
+                        leader,
+                        last_used: Instant::now(),
+                    },
+                );
                 Ok(SessionReply::Done)
             }
-            SessionRequest::Exec { session, sql, params, context } => {
+            SessionRequest::Exec {
+                session,
+                sql,
+                params,
+                context,
+            } => {
                 let mut t = self.take_remote(from, session)?;
                 let params: Vec<Value> = params.into_iter().map(Value::from).collect();
                 let r = t.tx.execute_with(&sql, &params, &context).await;
@@ -468,16 +644,26 @@ impl Node {
                     }
                 }
             }
-            SessionRequest::Savepoint { session, name } => self.remote_savepoint(from, session, |tx| tx.savepoint(&name)),
-            SessionRequest::Release { session, name } => self.remote_savepoint(from, session, |tx| tx.release_savepoint(&name)),
+            SessionRequest::Savepoint { session, name } => {
+                self.remote_savepoint(from, session, |tx| tx.savepoint(&name))
+            }
+            SessionRequest::Release { session, name } => {
+                self.remote_savepoint(from, session, |tx| tx.release_savepoint(&name))
+            }
             SessionRequest::RollbackTo { session, name } => {
                 self.remote_savepoint(from, session, |tx| tx.rollback_to_savepoint(&name))
             }
             SessionRequest::Commit { session } => {
                 let t = self.take_remote(from, session)?;
-                let proposer = RaftProposer { raft: self.inner.raft.clone(), leader: t.leader, lease_ms: self.lease().as_millis() as u64 };
+                let proposer = RaftProposer {
+                    raft: self.inner.raft.clone(),
+                    leader: t.leader,
+                    lease_ms: self.lease().as_millis() as u64,
+                };
                 match t.tx.commit(&proposer).await? {
-                    CommitOutcome::Committed { log_id } => Ok(SessionReply::Committed { log_index: Some(log_id.index) }),
+                    CommitOutcome::Committed { log_id } => Ok(SessionReply::Committed {
+                        log_index: Some(log_id.index),
+                    }),
                     CommitOutcome::ReadOnly { seen } => {
                         self.confirm_read(seen).await?;
                         Ok(SessionReply::Committed { log_index: None })
@@ -510,4 +696,3 @@ impl Node {
         })
     }
 }
-

@@ -90,7 +90,12 @@ impl Node {
         if let Err(e) = &m.running_state {
             return (false, Some(format!("raft stopped: {e}")));
         }
-        if m.membership_config.membership().voter_ids().next().is_none() {
+        if m.membership_config
+            .membership()
+            .voter_ids()
+            .next()
+            .is_none()
+        {
             return (false, Some("not initialized: no cluster formed yet".into()));
         }
         let lease_ms = self.lease().as_millis() as u64;
@@ -98,17 +103,29 @@ impl Node {
             Some(l) if l == self.id() && m.state.is_leader() => {
                 match crate::node::quorum_ack_ms(&m) {
                     Some(ms) if ms < lease_ms => (true, None),
-                    _ => (false, Some(format!("no quorum: {}", self.describe_reachability()))),
+                    _ => (
+                        false,
+                        Some(format!("no quorum: {}", self.describe_reachability())),
+                    ),
                 }
             }
             Some(l) => {
                 let contact = self.inner.freshness.lock().last_contact;
                 match contact {
                     Some(t) if (t.elapsed().as_millis() as u64) < lease_ms => (true, None),
-                    _ => (false, Some(format!("leader n{l} not heard from recently; {}", self.describe_reachability()))),
+                    _ => (
+                        false,
+                        Some(format!(
+                            "leader n{l} not heard from recently; {}",
+                            self.describe_reachability()
+                        )),
+                    ),
                 }
             }
-            None => (false, Some(format!("no leader: {}", self.describe_reachability()))),
+            None => (
+                false,
+                Some(format!("no leader: {}", self.describe_reachability())),
+            ),
         }
     }
 
@@ -118,8 +135,13 @@ impl Node {
         let me = self.id();
         let membership = m.membership_config.membership().clone();
         let voters: Vec<NodeId> = membership.voter_ids().collect();
-        let transport: HashMap<NodeId, quorate_transport::PeerStatus> =
-            self.inner.transport.status().into_iter().map(|s| (s.node_id, s)).collect();
+        let transport: HashMap<NodeId, quorate_transport::PeerStatus> = self
+            .inner
+            .transport
+            .status()
+            .into_iter()
+            .map(|s| (s.node_id, s))
+            .collect();
         let last_log = m.last_log_index.unwrap_or(0);
         let mut members = Vec::new();
         let mut warnings = Vec::new();
@@ -152,14 +174,26 @@ impl Node {
             };
             let up = paths.iter().filter(|p| p.up).count();
             if *id != me && up > 0 && up < paths.len() {
-                let since = paths.iter().filter(|p| !p.up).map(|p| p.since_ms).min().unwrap_or(0);
+                let since = paths
+                    .iter()
+                    .filter(|p| !p.up)
+                    .map(|p| p.since_ms)
+                    .min()
+                    .unwrap_or(0);
                 warnings.push(format!(
                     "redundancy lost: n{id} reachable over {up} of {} paths since {}",
                     paths.len(),
-                    crate::node::clock(std::time::UNIX_EPOCH + std::time::Duration::from_millis(since))
+                    crate::node::clock(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_millis(since)
+                    )
                 ));
             }
-            let matched = m.replication.as_ref().and_then(|r| r.get(id)).and_then(|l| l.as_ref()).map(|l| l.index);
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id))
+                .and_then(|l| l.as_ref())
+                .map(|l| l.index);
             let last_ack_ms = m
                 .heartbeat
                 .as_ref()
@@ -177,7 +211,11 @@ impl Node {
                 mysql_addr: info.mysql_addr.clone(),
                 reachable: *id == me || up > 0,
                 paths,
-                matched_index: if *id == me && m.state.is_leader() { m.last_log_index } else { matched },
+                matched_index: if *id == me && m.state.is_leader() {
+                    m.last_log_index
+                } else {
+                    matched
+                },
                 lag: matched.map(|x| last_log.saturating_sub(x)),
                 last_ack_ms,
             });
@@ -195,7 +233,11 @@ impl Node {
             epoch: p.epoch,
             initialized: !voters.is_empty(),
             last_log_index: m.last_log_index,
-            commit_index: m.cluster_committed.as_ref().or(m.local_committed.as_ref()).map(|l| l.index),
+            commit_index: m
+                .cluster_committed
+                .as_ref()
+                .or(m.local_committed.as_ref())
+                .map(|l| l.index),
             applied_index: m.last_applied.as_ref().map(|l| l.index),
             snapshot_index: m.snapshot.as_ref().map(|l| l.index),
             purged_index: m.purged.as_ref().map(|l| l.index),

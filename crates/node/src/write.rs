@@ -4,12 +4,14 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use openraft::ReadPolicy;
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::ClientWriteError;
 use openraft::impls::ProgressResponder;
 use quorate_consensus::{Command, CommittedLeaderId, LogId, NodeId, NodeInfo, Raft, TypeConfig};
-use quorate_store::{CommitOutcome, Frontier, ProposeError, Proposer, StateMachine, TxOptions, Value};
+use quorate_store::{
+    CommitOutcome, Frontier, ProposeError, Proposer, StateMachine, TxOptions, Value,
+};
 use quorate_transport::TransportError;
-use openraft::async_runtime::WatchReceiver;
 
 use crate::api::{ExecuteRequest, ExecuteResponse, SqlValue, StatementResult};
 use crate::error::{ErrorCode, NodeError};
@@ -33,12 +35,15 @@ pub(crate) struct RaftProposer {
 }
 
 impl Proposer for RaftProposer {
-    fn propose(&self, cmd: Command) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>> {
+    fn propose(
+        &self,
+        cmd: Command,
+    ) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>> {
         Box::pin(async move {
             let (responder, rx) = ProgressResponder::<TypeConfig, _>::complete_only();
             self.raft
                 .write(cmd)
-                .with_leader(self.leader.clone())
+                .with_leader(self.leader)
                 .responder(responder)
                 .await
                 .map_err(|e| ProposeError::NotAppended(format!("raft stopped: {e}")))?;
@@ -68,8 +73,14 @@ impl Proposer for RaftProposer {
                 if !raft.is_leader() {
                     return "this node stopped leading".to_string();
                 }
-                let m = { use openraft::async_runtime::WatchReceiver; raft.metrics().borrow_watched().clone() };
-                if crate::node::quorum_ack_ms(&m).map(|ms| ms >= lease_ms).unwrap_or(false) {
+                let m = {
+                    use openraft::async_runtime::WatchReceiver;
+                    raft.metrics().borrow_watched().clone()
+                };
+                if crate::node::quorum_ack_ms(&m)
+                    .map(|ms| ms >= lease_ms)
+                    .unwrap_or(false)
+                {
                     return "the leader lost contact with a majority of voters".to_string();
                 }
             }
@@ -86,7 +97,10 @@ pub(crate) enum Target {
 impl Node {
     /// The error for "no leader with a majority", naming who is unreachable.
     pub(crate) fn no_quorum(&self) -> NodeError {
-        NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {}", self.describe_reachability()))
+        NodeError::new(
+            ErrorCode::NoQuorum,
+            format!("no quorum: {}", self.describe_reachability()),
+        )
     }
 
     /// Finds the leader, waiting at most until `deadline` (under a second by default).
@@ -96,7 +110,12 @@ impl Node {
         loop {
             {
                 let m = rx.borrow_watched().clone();
-                if m.membership_config.membership().voter_ids().next().is_none() {
+                if m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .next()
+                    .is_none()
+                {
                     return Err(NodeError::new(
                         ErrorCode::NotInitialized,
                         "this node is not part of a formed cluster yet (run `quorate init`, or wait for --bootstrap-expect)",
@@ -123,7 +142,11 @@ impl Node {
                 }
                 return Err(self.no_quorum());
             }
-            let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(50)), rx.changed()).await;
+            let _ = tokio::time::timeout(
+                (deadline - now).min(Duration::from_millis(50)),
+                rx.changed(),
+            )
+            .await;
         }
     }
 
@@ -150,10 +173,14 @@ impl Node {
             let peer = self.inner.transport.peer(leader, &info.peer_addrs);
             match peer.call(m, body.clone(), timeout, idempotent).await {
                 Ok(reply) => {
-                    let r: Result<T, NodeError> =
-                        decode(&reply).map_err(|e| NodeError::internal(format!("leader n{leader} answered: {e}")))?;
+                    let r: Result<T, NodeError> = decode(&reply).map_err(|e| {
+                        NodeError::internal(format!("leader n{leader} answered: {e}"))
+                    })?;
                     match r {
-                        Err(e) if matches!(e.code, ErrorCode::NotLeader | ErrorCode::NoQuorum) && keep_trying(self) => {
+                        Err(e)
+                            if matches!(e.code, ErrorCode::NotLeader | ErrorCode::NoQuorum)
+                                && keep_trying(self) =>
+                        {
                             // That node stopped leading (or lost its quorum): a new leader
                             // may be elected right now.
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -162,22 +189,38 @@ impl Node {
                         other => return other.map(Some),
                     }
                 }
-                Err(TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_))
-                    if keep_trying(self) =>
-                {
+                Err(
+                    TransportError::Unreachable { .. }
+                    | TransportError::Refused(_)
+                    | TransportError::Handshake(_),
+                ) if keep_trying(self) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(TransportError::Unreachable { .. } | TransportError::Refused(_) | TransportError::Handshake(_)) => {
+                Err(
+                    TransportError::Unreachable { .. }
+                    | TransportError::Refused(_)
+                    | TransportError::Handshake(_),
+                ) => {
                     return Err(self.no_quorum());
                 }
-                Err(e @ (TransportError::Interrupted { .. } | TransportError::Timeout { .. })) if !idempotent => {
-                    return Err(NodeError::new(ErrorCode::OutcomeUnknown, format!("forwarded to leader n{leader}: {e}")));
+                Err(e @ (TransportError::Interrupted { .. } | TransportError::Timeout { .. }))
+                    if !idempotent =>
+                {
+                    return Err(NodeError::new(
+                        ErrorCode::OutcomeUnknown,
+                        format!("forwarded to leader n{leader}: {e}"),
+                    ));
                 }
                 Err(e) if keep_trying(self) => {
                     tracing::debug!(error = %e, "forward failed; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => return Err(NodeError::new(ErrorCode::NoQuorum, format!("leader n{leader}: {e}"))),
+                Err(e) => {
+                    return Err(NodeError::new(
+                        ErrorCode::NoQuorum,
+                        format!("leader n{leader}: {e}"),
+                    ));
+                }
             }
         }
     }
@@ -195,10 +238,20 @@ impl Node {
             return Err(NodeError::bad_request("no statements to execute"));
         }
         if req.statements.len() > BATCH_STATEMENTS_MAX {
-            return Err(NodeError::bad_request(format!("more than {BATCH_STATEMENTS_MAX} statements in one batch")));
+            return Err(NodeError::bad_request(format!(
+                "more than {BATCH_STATEMENTS_MAX} statements in one batch"
+            )));
         }
         loop {
-            match self.forward::<ExecuteResponse>(method::EXECUTE, encode(&req), false, self.forward_write_timeout()).await? {
+            match self
+                .forward::<ExecuteResponse>(
+                    method::EXECUTE,
+                    encode(&req),
+                    false,
+                    self.forward_write_timeout(),
+                )
+                .await?
+            {
                 Some(r) => return Ok(r),
                 None => match self.execute_local(req.clone()).await {
                     Err(e) if e.code == ErrorCode::NotLeader => continue,
@@ -217,12 +270,15 @@ impl Node {
             .raft
             .as_leader()
             .map_err(|_| NodeError::new(ErrorCode::NotLeader, "this node is not the leader"))?;
-        let lid = leader.leader_id().clone();
+        let lid = *leader.leader_id();
         let committed = leader.to_committed_leader_id();
         // A leader that lost its quorum refuses at once rather than run a transaction that
         // cannot commit.
         let m = self.metrics();
-        if crate::node::quorum_ack_ms(&m).map(|ms| ms >= self.lease().as_millis() as u64).unwrap_or(false) {
+        if crate::node::quorum_ack_ms(&m)
+            .map(|ms| ms >= self.lease().as_millis() as u64)
+            .unwrap_or(false)
+        {
             return Err(self.no_quorum());
         }
         if self.inner.store.resync_needed() {
@@ -232,7 +288,13 @@ impl Node {
             let mut applied = self.inner.store.watch_applied();
             let wait = async {
                 loop {
-                    if applied.borrow_and_update().as_ref().map(|l| l.index).unwrap_or(0) >= target {
+                    if applied
+                        .borrow_and_update()
+                        .as_ref()
+                        .map(|l| l.index)
+                        .unwrap_or(0)
+                        >= target
+                    {
                         return;
                     }
                     if applied.changed().await.is_err() {
@@ -240,7 +302,10 @@ impl Node {
                     }
                 }
             };
-            if tokio::time::timeout(self.no_quorum_wait(), wait).await.is_err() {
+            if tokio::time::timeout(self.no_quorum_wait(), wait)
+                .await
+                .is_err()
+            {
                 return Err(self.no_quorum());
             }
             self.inner.store.clear_resync();
@@ -248,12 +313,20 @@ impl Node {
         if self.inner.ready_leader.lock().as_ref() == Some(&lid) {
             return Ok(committed);
         }
-        match tokio::time::timeout(self.no_quorum_wait(), self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex)).await {
+        match tokio::time::timeout(
+            self.no_quorum_wait(),
+            self.inner.raft.ensure_linearizable(ReadPolicy::ReadIndex),
+        )
+        .await
+        {
             Ok(Ok(_)) => {
                 *self.inner.ready_leader.lock() = Some(lid);
                 Ok(committed)
             }
-            Ok(Err(e)) => Err(NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {e}; {}", self.describe_reachability()))),
+            Ok(Err(e)) => Err(NodeError::new(
+                ErrorCode::NoQuorum,
+                format!("no quorum: {e}; {}", self.describe_reachability()),
+            )),
             Err(_) => Err(self.no_quorum()),
         }
     }
@@ -271,15 +344,24 @@ impl Node {
             match raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
                 Ok(_) => Ok(()),
                 // The lease ran out (e.g. an idle leader): one heartbeat round decides.
-                Err(_) if raft.is_leader() => raft.ensure_linearizable(ReadPolicy::ReadIndex).await.map(|_| ()),
+                Err(_) if raft.is_leader() => raft
+                    .ensure_linearizable(ReadPolicy::ReadIndex)
+                    .await
+                    .map(|_| ()),
                 Err(e) => Err(e),
             }
         })
         .await;
         match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if !raft.is_leader() => Err(NodeError::new(ErrorCode::NotLeader, format!("not the leader: {e}"))),
-            Ok(Err(e)) => Err(NodeError::new(ErrorCode::NoQuorum, format!("no quorum: {e}; {}", self.describe_reachability()))),
+            Ok(Err(e)) if !raft.is_leader() => Err(NodeError::new(
+                ErrorCode::NotLeader,
+                format!("not the leader: {e}"),
+            )),
+            Ok(Err(e)) => Err(NodeError::new(
+                ErrorCode::NoQuorum,
+                format!("no quorum: {e}; {}", self.describe_reachability()),
+            )),
             Err(_) => Err(self.no_quorum()),
         }
     }
@@ -293,7 +375,10 @@ impl Node {
     }
 
     /// Runs a batch as one transaction on this node, which must be the leader.
-    pub(crate) async fn execute_local(&self, req: ExecuteRequest) -> Result<ExecuteResponse, NodeError> {
+    pub(crate) async fn execute_local(
+        &self,
+        req: ExecuteRequest,
+    ) -> Result<ExecuteResponse, NodeError> {
         let leader = self.ensure_leader_ready().await?;
         let mut tx = self.inner.store.begin_write(TxOptions::default()).await?;
         let mut results = Vec::with_capacity(req.statements.len());
@@ -304,19 +389,32 @@ impl Node {
                     rows_affected: out.rows_affected,
                     last_insert_id: out.last_insert_rowid,
                     columns: out.columns.into_iter().map(|c| c.name).collect(),
-                    rows: out.rows.into_iter().map(|r| r.into_iter().map(SqlValue::from).collect()).collect(),
+                    rows: out
+                        .rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(SqlValue::from).collect())
+                        .collect(),
                 }),
                 Err(e) => {
                     tx.rollback();
                     let mut err = NodeError::from(e).at_statement(i);
                     if req.statements.len() > 1 {
-                        err.message = format!("statement {} of {}: {}; nothing was applied", i + 1, req.statements.len(), err.message);
+                        err.message = format!(
+                            "statement {} of {}: {}; nothing was applied",
+                            i + 1,
+                            req.statements.len(),
+                            err.message
+                        );
                     }
                     return Err(err);
                 }
             }
         }
-        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader, lease_ms: self.lease().as_millis() as u64 };
+        let proposer = RaftProposer {
+            raft: self.inner.raft.clone(),
+            leader,
+            lease_ms: self.lease().as_millis() as u64,
+        };
         let log_index = match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => Some(log_id.index),
             CommitOutcome::ReadOnly { seen } => {
@@ -324,6 +422,10 @@ impl Node {
                 None
             }
         };
-        Ok(ExecuteResponse { results, log_index, executed_by: self.id() })
+        Ok(ExecuteResponse {
+            results,
+            log_index,
+            executed_by: self.id(),
+        })
     }
 }

@@ -40,15 +40,28 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         &json!({"statements": [{"sql": "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, client INTEGER, payload TEXT)"}]}),
     )?;
     if !a.json {
-        println!("durable single-row inserts, {} s per run, against {}", a.seconds, a.addr.join(","));
-        println!("{:>8} {:>12} {:>10} {:>10} {:>10} {:>8}", "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors");
+        println!(
+            "durable single-row inserts, {} s per run, against {}",
+            a.seconds,
+            a.addr.join(",")
+        );
+        println!(
+            "{:>8} {:>12} {:>10} {:>10} {:>10} {:>8}",
+            "clients", "writes/s", "p50 ms", "p99 ms", "max ms", "errors"
+        );
     }
     for &clients in &a.clients {
         let r = run_once(&a.addr, clients, Duration::from_secs(a.seconds));
         if a.json {
-            println!("{}", json!({"clients": clients, "writes_per_s": r.rate, "p50_ms": r.p50, "p99_ms": r.p99, "max_ms": r.max, "errors": r.errors, "seconds": a.seconds}));
+            println!(
+                "{}",
+                json!({"clients": clients, "writes_per_s": r.rate, "p50_ms": r.p50, "p99_ms": r.p99, "max_ms": r.max, "errors": r.errors, "seconds": a.seconds})
+            );
         } else {
-            println!("{:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>8}", clients, r.rate, r.p50, r.p99, r.max, r.errors);
+            println!(
+                "{:>8} {:>12.0} {:>10.2} {:>10.2} {:>10.2} {:>8}",
+                clients, r.rate, r.p50, r.p99, r.max, r.errors
+            );
         }
     }
     Ok(())
@@ -92,7 +105,10 @@ fn run_once(addrs: &[String], clients: usize, duration: Duration) -> Result {
     }
     std::thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
-    let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
+    let mut all: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect();
     let elapsed = start.elapsed().as_secs_f64();
     all.sort();
     let pct = |p: f64| -> f64 {

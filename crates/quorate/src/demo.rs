@@ -68,14 +68,29 @@ struct Ports {
 fn choose_ports(n: u64, base: u16) -> anyhow::Result<Vec<Ports>> {
     if base >= 6000 {
         let fixed: Vec<Ports> = (0..n as u16)
-            .map(|i| Ports { http: base + i, mysql: base - 4794 + i, peer: base - 1000 + i })
+            .map(|i| Ports {
+                http: base + i,
+                mysql: base - 4794 + i,
+                peer: base - 1000 + i,
+            })
             .collect();
-        if fixed.iter().all(|p| port_free(p.http) && port_free(p.mysql) && port_free(p.peer)) {
+        if fixed
+            .iter()
+            .all(|p| port_free(p.http) && port_free(p.mysql) && port_free(p.peer))
+        {
             return Ok(fixed);
         }
         eprintln!("some of the default ports are taken; using free ports instead");
     }
-    (0..n).map(|_| Ok(Ports { http: any_free_port()?, mysql: any_free_port()?, peer: any_free_port()? })).collect()
+    (0..n)
+        .map(|_| {
+            Ok(Ports {
+                http: any_free_port()?,
+                mysql: any_free_port()?,
+                peer: any_free_port()?,
+            })
+        })
+        .collect()
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -108,7 +123,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(j, q)| format!("[[peers]]\nid = {}\naddrs = [\"127.0.0.1:{}\"]\n", j + 1, q.peer))
+            .map(|(j, q)| {
+                format!(
+                    "[[peers]]\nid = {}\naddrs = [\"127.0.0.1:{}\"]\n",
+                    j + 1,
+                    q.peer
+                )
+            })
             .collect();
         let node_dir = dir.join(format!("n{id}"));
         let config = format!(
@@ -126,7 +147,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let config_path = dir.join(format!("n{id}.toml"));
         fs::write(&config_path, config)?;
         let log_path = dir.join(format!("n{id}.log"));
-        let log = fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let child = Command::new(crate::self_exe()?)
             .arg("start")
             .arg("--config")
@@ -155,11 +179,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         admin_password: admin_password.clone(),
         nodes: entries,
     };
-    fs::write(dir.join("cluster.json"), serde_json::to_vec_pretty(&cluster)?)?;
+    fs::write(
+        dir.join("cluster.json"),
+        serde_json::to_vec_pretty(&cluster)?,
+    )?;
     let ready = wait_until_serving(&cluster, &mut children, Duration::from_secs(60));
     match &ready {
         Ok(leader) => print_banner(&cluster, *leader, &dir),
-        Err(e) => eprintln!("the cluster did not become ready: {e:#}\nlogs are in {}", dir.display()),
+        Err(e) => eprintln!(
+            "the cluster did not become ready: {e:#}\nlogs are in {}",
+            dir.display()
+        ),
     }
     if ready.is_ok() {
         wait_for_ctrl_c(&mut children);
@@ -172,7 +202,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     ready.map(|_| ())
 }
 
-fn wait_until_serving(cluster: &ClusterFile, children: &mut [(u64, Child)], timeout: Duration) -> anyhow::Result<u64> {
+fn wait_until_serving(
+    cluster: &ClusterFile,
+    children: &mut [(u64, Child)],
+    timeout: Duration,
+) -> anyhow::Result<u64> {
     let agent = client::agent(Duration::from_millis(500));
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -182,10 +216,11 @@ fn wait_until_serving(cluster: &ClusterFile, children: &mut [(u64, Child)], time
             }
         }
         for n in &cluster.nodes {
-            if let Ok(s) = client::get(&agent, &n.http_addr, "/v1/status") {
-                if s["writable"].as_bool() == Some(true) && s["members"].as_array().map(|m| m.len()) == Some(cluster.nodes.len()) {
-                    return Ok(s["leader"].as_u64().unwrap_or(0));
-                }
+            if let Ok(s) = client::get(&agent, &n.http_addr, "/v1/status")
+                && s["writable"].as_bool() == Some(true)
+                && s["members"].as_array().map(|m| m.len()) == Some(cluster.nodes.len())
+            {
+                return Ok(s["leader"].as_u64().unwrap_or(0));
             }
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -194,29 +229,60 @@ fn wait_until_serving(cluster: &ClusterFile, children: &mut [(u64, Child)], time
 }
 
 fn print_banner(cluster: &ClusterFile, leader: u64, dir: &Path) {
-    println!("quorate demo: {} nodes on loopback, leader n{leader}", cluster.nodes.len());
+    println!(
+        "quorate demo: {} nodes on loopback, leader n{leader}",
+        cluster.nodes.len()
+    );
     println!();
     for n in &cluster.nodes {
-        println!("  n{}  http http://{}   mysql {}   pid {}   log {}", n.id, n.http_addr, n.mysql_addr, n.pid, n.log);
+        println!(
+            "  n{}  http http://{}   mysql {}   pid {}   log {}",
+            n.id, n.http_addr, n.mysql_addr, n.pid, n.log
+        );
     }
     let first = &cluster.nodes[0];
-    let (mhost, mport) = first.mysql_addr.split_once(':').unwrap_or(("127.0.0.1", "3307"));
+    let (mhost, mport) = first
+        .mysql_addr
+        .split_once(':')
+        .unwrap_or(("127.0.0.1", "3307"));
     println!();
     println!("Try:");
     println!("  quorate status --addr {}", first.http_addr);
-    println!("  quorate sql --addr {} \"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)\"", first.http_addr);
-    println!("  curl -s http://{}/v1/execute -d '{{\"statements\":[{{\"sql\":\"INSERT INTO kv VALUES (?, ?)\",\"params\":[\"a\",\"1\"]}}]}}'", first.http_addr);
-    println!("  curl -s http://{}/v1/query -d '{{\"sql\":\"SELECT * FROM kv\"}}'", cluster.nodes.last().map(|n| n.http_addr.as_str()).unwrap_or(""));
-    println!("  mysql -h {mhost} -P {mport} -u {} -p{}", cluster.admin_user, cluster.admin_password);
+    println!(
+        "  quorate sql --addr {} \"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)\"",
+        first.http_addr
+    );
+    println!(
+        "  curl -s http://{}/v1/execute -d '{{\"statements\":[{{\"sql\":\"INSERT INTO kv VALUES (?, ?)\",\"params\":[\"a\",\"1\"]}}]}}'",
+        first.http_addr
+    );
+    println!(
+        "  curl -s http://{}/v1/query -d '{{\"sql\":\"SELECT * FROM kv\"}}'",
+        cluster
+            .nodes
+            .last()
+            .map(|n| n.http_addr.as_str())
+            .unwrap_or("")
+    );
+    println!(
+        "  mysql -h {mhost} -P {mport} -u {} -p{}",
+        cluster.admin_user, cluster.admin_password
+    );
     println!("  open http://{}/ for the status page", first.http_addr);
     println!();
-    println!("Cluster description: {}", dir.join("cluster.json").display());
+    println!(
+        "Cluster description: {}",
+        dir.join("cluster.json").display()
+    );
     println!("Press Ctrl-C to stop the cluster.");
 }
 
 fn wait_for_ctrl_c(children: &mut [(u64, Child)]) {
     let (tx, rx) = std::sync::mpsc::channel();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     std::thread::spawn(move || {
         rt.block_on(async {
             use tokio::signal::unix::{SignalKind, signal};
@@ -234,10 +300,12 @@ fn wait_for_ctrl_c(children: &mut [(u64, Child)]) {
             return;
         }
         for (id, child) in children.iter_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                if reported.insert(*id) {
-                    eprintln!("node n{id} exited ({status}); the others keep serving if they are a majority");
-                }
+            if let Ok(Some(status)) = child.try_wait()
+                && reported.insert(*id)
+            {
+                eprintln!(
+                    "node n{id} exited ({status}); the others keep serving if they are a majority"
+                );
             }
         }
     }
@@ -255,7 +323,9 @@ fn stop_all(children: &mut [(u64, Child)]) {
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 _ => {
                     eprintln!("n{id} did not stop in time; killing it");
                     let _ = child.kill();

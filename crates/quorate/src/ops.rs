@@ -11,9 +11,19 @@ use crate::client::{self, DEFAULT_ADDR};
 pub fn init(addr: &str, members: Option<Vec<u64>>) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(30));
     let r = client::post(&agent, addr, "/v1/init", &json!({ "members": members }))?;
-    let list: Vec<String> = r["members"].as_array().cloned().unwrap_or_default().iter().map(|v| format!("n{v}")).collect();
+    let list: Vec<String> = r["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| format!("n{v}"))
+        .collect();
     if r["formed_now"].as_bool() == Some(true) {
-        println!("cluster formed with {} (cluster id {})", list.join(", "), r["cluster_id"].as_str().unwrap_or("?"));
+        println!(
+            "cluster formed with {} (cluster id {})",
+            list.join(", "),
+            r["cluster_id"].as_str().unwrap_or("?")
+        );
     } else {
         println!("already formed with {}; nothing to do", list.join(", "));
     }
@@ -40,13 +50,17 @@ pub fn status(addr: &str, json_out: bool) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for m in &members {
         let http = m["http_addr"].as_str().unwrap_or("");
-        let st = if m["id"] == me["node_id"] { Ok(me.clone()) } else { client::get(&agent, http, "/v1/status") };
+        let st = if m["id"] == me["node_id"] {
+            Ok(me.clone())
+        } else {
+            client::get(&agent, http, "/v1/status")
+        };
         all.push((m.clone(), st));
     }
     if json_out {
         let list: Vec<Value> = all
             .iter()
-            .map(|(m, st)| json!({"member": m, "status": st.as_ref().map(|v| v.clone()).unwrap_or_else(|e| json!({"error": e.to_string()}))}))
+            .map(|(m, st)| json!({"member": m, "status": st.as_ref().cloned().unwrap_or_else(|e| json!({"error": e.to_string()}))}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
@@ -56,30 +70,56 @@ pub fn status(addr: &str, json_out: bool) -> anyhow::Result<()> {
         "cluster {}  epoch {}  leader {}  term {}  this node n{}: {}",
         s(&me["cluster_id"]),
         s(&me["epoch"]),
-        leader.map(|l| format!("n{l}")).unwrap_or_else(|| "NONE".into()),
+        leader
+            .map(|l| format!("n{l}"))
+            .unwrap_or_else(|| "NONE".into()),
         s(&me["term"]),
         s(&me["node_id"]),
-        if me["writable"].as_bool() == Some(true) { "serving writes".to_string() } else { format!("NOT serving writes: {}", s(&me["reason"])) }
+        if me["writable"].as_bool() == Some(true) {
+            "serving writes".to_string()
+        } else {
+            format!("NOT serving writes: {}", s(&me["reason"]))
+        }
     );
     println!(
-        "{:<6} {:<8} {:<10} {:<10} {:<28} {:>8} {:>8} {:>6}  {:<22} {}",
-        "MEMBER", "ROLE", "STATE", "REACHABLE", "PATHS (from this node)", "COMMIT", "APPLIED", "LAG", "HTTP", "MYSQL"
+        "{:<6} {:<8} {:<10} {:<10} {:<28} {:>8} {:>8} {:>6}  {:<22} MYSQL",
+        "MEMBER",
+        "ROLE",
+        "STATE",
+        "REACHABLE",
+        "PATHS (from this node)",
+        "COMMIT",
+        "APPLIED",
+        "LAG",
+        "HTTP"
     );
     for (m, st) in &all {
         let paths = m["paths"].as_array().cloned().unwrap_or_default();
         let paths_desc = if paths.is_empty() {
             "(this node)".to_string()
         } else {
-            let up = paths.iter().filter(|p| p["up"].as_bool() == Some(true)).count();
+            let up = paths
+                .iter()
+                .filter(|p| p["up"].as_bool() == Some(true))
+                .count();
             if up == paths.len() {
                 format!("{up}/{} up", paths.len())
             } else {
-                let since = paths.iter().filter(|p| p["up"].as_bool() != Some(true)).filter_map(|p| p["since_ms"].as_u64()).min().unwrap_or(0);
+                let since = paths
+                    .iter()
+                    .filter(|p| p["up"].as_bool() != Some(true))
+                    .filter_map(|p| p["since_ms"].as_u64())
+                    .min()
+                    .unwrap_or(0);
                 format!("{up}/{} up, down since {}", paths.len(), clock(since))
             }
         };
         let (state, commit, applied) = match st {
-            Ok(v) => (s(&v["state"]), s(&v["commit_index"]), s(&v["applied_index"])),
+            Ok(v) => (
+                s(&v["state"]),
+                s(&v["commit_index"]),
+                s(&v["applied_index"]),
+            ),
             Err(_) => ("unreachable".to_string(), "-".into(), "-".into()),
         };
         println!(
@@ -87,7 +127,11 @@ pub fn status(addr: &str, json_out: bool) -> anyhow::Result<()> {
             s(&m["id"]),
             s(&m["role"]),
             state,
-            if m["reachable"].as_bool() == Some(true) { "yes" } else { "NO" },
+            if m["reachable"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "NO"
+            },
             paths_desc,
             commit,
             applied,
@@ -115,7 +159,11 @@ pub fn health(addr: &str) -> anyhow::Result<()> {
         }
         Err(ureq::Error::Status(_, r)) => {
             let v: Value = r.into_json().unwrap_or(Value::Null);
-            bail!("n{} cannot serve writes: {}", s(&v["node_id"]), s(&v["reason"]))
+            bail!(
+                "n{} cannot serve writes: {}",
+                s(&v["node_id"]),
+                s(&v["reason"])
+            )
         }
         Err(e) => bail!("cannot reach {addr}: {e}"),
     }
@@ -141,8 +189,16 @@ pub struct SqlArgs {
 }
 
 fn is_read(sql: &str) -> bool {
-    let first = sql.trim_start().split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("").to_ascii_lowercase();
-    matches!(first.as_str(), "select" | "with" | "explain" | "values" | "pragma")
+    let first = sql
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "select" | "with" | "explain" | "values" | "pragma"
+    )
 }
 
 pub fn sql(a: SqlArgs) -> anyhow::Result<()> {
@@ -160,7 +216,12 @@ pub fn sql(a: SqlArgs) -> anyhow::Result<()> {
             &json!({"sql": a.sql, "params": params, "consistency": a.consistency, "max_staleness_ms": a.max_staleness_ms}),
         )?
     } else {
-        client::post(&agent, &a.addr, "/v1/execute", &json!({"statements": [{"sql": a.sql, "params": params}]}))?
+        client::post(
+            &agent,
+            &a.addr,
+            "/v1/execute",
+            &json!({"statements": [{"sql": a.sql, "params": params}]}),
+        )?
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -170,11 +231,21 @@ pub fn sql(a: SqlArgs) -> anyhow::Result<()> {
         let names: Vec<String> = cols.iter().map(|c| s(&c["name"])).collect();
         println!("{}", names.join("\t"));
         for row in r["rows"].as_array().cloned().unwrap_or_default() {
-            let vals: Vec<String> = row.as_array().cloned().unwrap_or_default().iter().map(s).collect();
+            let vals: Vec<String> = row
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(s)
+                .collect();
             println!("{}", vals.join("\t"));
         }
         if let Some(st) = r["staleness_ms"].as_u64() {
-            eprintln!("({} rows from n{}, at most {st} ms stale)", r["rows"].as_array().map(|x| x.len()).unwrap_or(0), s(&r["served_by"]));
+            eprintln!(
+                "({} rows from n{}, at most {st} ms stale)",
+                r["rows"].as_array().map(|x| x.len()).unwrap_or(0),
+                s(&r["served_by"])
+            );
         }
     } else {
         let res = &r["results"][0];
@@ -214,12 +285,29 @@ pub fn members(addr: &str, action: MembersAction) -> anyhow::Result<()> {
         MembersAction::List => {
             let list = client::get(&agent, addr, "/v1/members")?;
             for m in list.as_array().cloned().unwrap_or_default() {
-                println!("n{}\t{}\tpeer {}\thttp {}\tmysql {}", s(&m["id"]), s(&m["role"]), s(&m["peer_addrs"]), s(&m["http_addr"]), s(&m["mysql_addr"]));
+                println!(
+                    "n{}\t{}\tpeer {}\thttp {}\tmysql {}",
+                    s(&m["id"]),
+                    s(&m["role"]),
+                    s(&m["peer_addrs"]),
+                    s(&m["http_addr"]),
+                    s(&m["mysql_addr"])
+                );
             }
             return Ok(());
         }
-        MembersAction::Add { id, peer, role } => client::post(&agent, addr, "/v1/members", &json!({"id": id, "peer_addrs": peer, "role": role}))?,
-        MembersAction::Promote { id } => client::post(&agent, addr, &format!("/v1/members/{id}/promote"), &json!({}))?,
+        MembersAction::Add { id, peer, role } => client::post(
+            &agent,
+            addr,
+            "/v1/members",
+            &json!({"id": id, "peer_addrs": peer, "role": role}),
+        )?,
+        MembersAction::Promote { id } => client::post(
+            &agent,
+            addr,
+            &format!("/v1/members/{id}/promote"),
+            &json!({}),
+        )?,
         MembersAction::Remove { id } => client::delete(&agent, addr, &format!("/v1/members/{id}"))?,
     };
     println!("members now: {}", s(&r["members"]));
@@ -238,23 +326,40 @@ pub fn checksum(addr: &str, wait_s: u64) -> anyhow::Result<()> {
         .unwrap_or_default()
         .iter()
         .filter(|m| m["role"] != "witness")
-        .map(|m| (m["id"].as_u64().unwrap_or(0), m["http_addr"].as_str().unwrap_or("").to_string()))
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap_or(0),
+                m["http_addr"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     loop {
         let mut sums = Vec::new();
         for (id, http) in &data_members {
-            let c = client::get(&agent, http, "/v1/checksum").with_context(|| format!("checksum of n{id}"))?;
+            let c = client::get(&agent, http, "/v1/checksum")
+                .with_context(|| format!("checksum of n{id}"))?;
             sums.push((*id, c));
         }
-        let indexes: Vec<u64> = sums.iter().map(|(_, c)| c["applied_index"].as_u64().unwrap_or(0)).collect();
-        let quiet = sums.iter().all(|(_, c)| c["speculative_in_flight"].as_u64() == Some(0));
+        let indexes: Vec<u64> = sums
+            .iter()
+            .map(|(_, c)| c["applied_index"].as_u64().unwrap_or(0))
+            .collect();
+        let quiet = sums
+            .iter()
+            .all(|(_, c)| c["speculative_in_flight"].as_u64() == Some(0));
         let same_index = indexes.windows(2).all(|w| w[0] == w[1]);
         if (same_index && quiet) || Instant::now() >= deadline {
             for (id, c) in &sums {
-                println!("n{id}\tapplied {}\t{}", s(&c["applied_index"]), s(&c["sha256"]));
+                println!(
+                    "n{id}\tapplied {}\t{}",
+                    s(&c["applied_index"]),
+                    s(&c["sha256"])
+                );
             }
             if !same_index {
-                bail!("replicas did not reach the same applied index within {wait_s}s: {indexes:?}");
+                bail!(
+                    "replicas did not reach the same applied index within {wait_s}s: {indexes:?}"
+                );
             }
             let first = &sums[0].1["sha256"];
             if sums.iter().all(|(_, c)| &c["sha256"] == first) {

@@ -35,7 +35,10 @@ pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("QUORATE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 pub fn run(args: StartArgs) -> anyhow::Result<()> {
@@ -64,7 +67,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .thread_name("quorate-client")
         .enable_all()
         .build()?;
-    let node = control.block_on(Node::start(cfg.clone())).context("starting the node")?;
+    let node = control
+        .block_on(Node::start(cfg.clone()))
+        .context("starting the node")?;
     let counters = Arc::new(quorate_http::Counters::default());
     let http = client.block_on(quorate_http::serve(node.clone(), &cfg.http_addr, counters))?;
     tracing::info!(%http, "HTTP API listening");

@@ -16,7 +16,12 @@ fn addrs(c: &Cluster) -> Vec<String> {
 
 fn create_table(c: &Cluster, name: &str) {
     let l = c.wait_writable(Duration::from_secs(10));
-    c.execute(l, &format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT)"), json!([])).unwrap();
+    c.execute(
+        l,
+        &format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT)"),
+        json!([]),
+    )
+    .unwrap();
 }
 
 /// Cluster: kill -9 of the leader under a steady writer: writes resume on a new leader and
@@ -35,12 +40,28 @@ fn leader_killed_writes_resume_nothing_acknowledged_lost() {
     let failover = killed_at.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     let log = w.finish();
-    assert!(log.acked.len() > 50, "writer made progress: {}", log.acked.len());
+    assert!(
+        log.acked.len() > 50,
+        "writer made progress: {}",
+        log.acked.len()
+    );
     assert_no_acked_write_lost(&c, new, "t", &log);
     // Writes resumed: the writer succeeded after the kill.
-    let last_ok = log.timeline.iter().rev().find(|(_, ok)| *ok).map(|(t, _)| *t).unwrap();
-    assert!(last_ok > Duration::from_secs(3), "writes resumed after the kill");
-    eprintln!("failover observed by polling: {failover:?}; writer's longest gap {:?}", log.longest_gap());
+    let last_ok = log
+        .timeline
+        .iter()
+        .rev()
+        .find(|(_, ok)| *ok)
+        .map(|(t, _)| *t)
+        .unwrap();
+    assert!(
+        last_ok > Duration::from_secs(3),
+        "writes resumed after the kill"
+    );
+    eprintln!(
+        "failover observed by polling: {failover:?}; writer's longest gap {:?}",
+        log.longest_gap()
+    );
 }
 
 /// Cluster: all three nodes killed with -9 in the middle of writes and restarted: the cluster
@@ -61,7 +82,12 @@ fn whole_cluster_killed_and_restarted_keeps_every_acknowledged_row() {
     }
     let l = c.wait_writable(Duration::from_secs(20));
     assert_no_acked_write_lost(&c, l, "t", &log);
-    c.execute(l, "INSERT INTO t (id, v) VALUES (-1, 'after restart')", json!([])).unwrap();
+    c.execute(
+        l,
+        "INSERT INTO t (id, v) VALUES (-1, 'after restart')",
+        json!([]),
+    )
+    .unwrap();
     c.assert_identical(Duration::from_secs(20));
 }
 
@@ -72,7 +98,8 @@ fn two_of_three_restarted_serve_without_operator_action() {
     let mut c = Cluster::start(Opts::default());
     create_table(&c, "t");
     for i in 0..50 {
-        c.execute(1, "INSERT INTO t (id, v) VALUES (?, 'x')", json!([i])).unwrap();
+        c.execute(1, "INSERT INTO t (id, v) VALUES (?, 'x')", json!([i]))
+            .unwrap();
     }
     for id in 1..=3 {
         c.kill(id);
@@ -84,7 +111,12 @@ fn two_of_three_restarted_serve_without_operator_action() {
     eprintln!("serving {:?} after restart", started.elapsed());
     assert!(l == 1 || l == 2);
     assert_eq!(c.scalar(l, "SELECT count(*) FROM t"), 50);
-    c.execute(1, "INSERT INTO t (id, v) VALUES (1000, 'two of three')", json!([])).unwrap();
+    c.execute(
+        1,
+        "INSERT INTO t (id, v) VALUES (1000, 'two of three')",
+        json!([]),
+    )
+    .unwrap();
     assert_eq!(c.scalar(2, "SELECT count(*) FROM t"), 51);
 }
 
@@ -95,14 +127,24 @@ fn wiped_follower_rejoins_and_converges() {
     let mut c = Cluster::start(Opts::default());
     create_table(&c, "t");
     for i in 0..100 {
-        c.execute(1, "INSERT INTO t (id, v) VALUES (?, randomblob(100))", json!([i])).unwrap();
+        c.execute(
+            1,
+            "INSERT INTO t (id, v) VALUES (?, randomblob(100))",
+            json!([i]),
+        )
+        .unwrap();
     }
     let l = c.wait_writable(Duration::from_secs(5));
     let victim = (1..=3).find(|i| *i != l).unwrap();
     c.kill(victim);
     c.wipe(victim);
     for i in 100..200 {
-        c.execute(l, "INSERT INTO t (id, v) VALUES (?, randomblob(100))", json!([i])).unwrap();
+        c.execute(
+            l,
+            "INSERT INTO t (id, v) VALUES (?, randomblob(100))",
+            json!([i]),
+        )
+        .unwrap();
     }
     c.spawn(victim);
     c.assert_identical(Duration::from_secs(30));
@@ -115,13 +157,18 @@ fn wiped_follower_rejoins_and_converges() {
 /// catches up by snapshot (the leader no longer has the log it missed).
 #[test]
 fn lagging_follower_catches_up_by_snapshot() {
-    let mut c = Cluster::start(Opts { logs_since_last: 200, keep_logs: 20, ..Opts::default() });
+    let mut c = Cluster::start(Opts {
+        logs_since_last: 200,
+        keep_logs: 20,
+        ..Opts::default()
+    });
     create_table(&c, "t");
     let l = c.wait_writable(Duration::from_secs(5));
     let victim = (1..=3).find(|i| *i != l).unwrap();
     c.kill(victim);
     for i in 0..600 {
-        c.execute(l, "INSERT INTO t (id, v) VALUES (?, 'x')", json!([i])).unwrap();
+        c.execute(l, "INSERT INTO t (id, v) VALUES (?, 'x')", json!([i]))
+            .unwrap();
     }
     // The leader compacted its log past what the victim has.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -130,13 +177,19 @@ fn lagging_follower_catches_up_by_snapshot() {
         if s["purged_index"].as_u64().unwrap_or(0) > 100 {
             break;
         }
-        assert!(Instant::now() < deadline, "leader never purged its log: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "leader never purged its log: {s}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     c.spawn(victim);
     c.assert_identical(Duration::from_secs(30));
     let log = std::fs::read_to_string(&c.node(victim).log).unwrap();
-    assert!(log.contains("snapshot installed"), "the victim caught up by snapshot");
+    assert!(
+        log.contains("snapshot installed"),
+        "the victim caught up by snapshot"
+    );
 }
 
 /// Cluster: writers through all three nodes at once for a minute: the replicas' checksums
@@ -151,12 +204,19 @@ fn writers_through_every_node_leave_identical_replicas() {
         .enumerate()
         .map(|(i, n)| Writer::start(vec![n.http.clone()], "t", (i as i64 + 1) * 10_000_000, None))
         .collect();
-    let secs = std::env::var("QUORATE_TEST_WRITE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs = std::env::var("QUORATE_TEST_WRITE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     std::thread::sleep(Duration::from_secs(secs));
     let mut total = 0;
     for w in writers {
         let log = w.finish();
-        assert!(log.failed.is_empty(), "no write failed in a healthy cluster: {:?}", &log.failed[..log.failed.len().min(5)]);
+        assert!(
+            log.failed.is_empty(),
+            "no write failed in a healthy cluster: {:?}",
+            &log.failed[..log.failed.len().min(5)]
+        );
         total += log.acked.len();
     }
     let l = c.wait_writable(Duration::from_secs(5));
@@ -170,7 +230,8 @@ fn writers_through_every_node_leave_identical_replicas() {
 fn bad_input_gets_clear_errors_and_changes_nothing() {
     let c = Cluster::start(Opts::default());
     create_table(&c, "t");
-    c.execute(1, "INSERT INTO t VALUES (1, 'one')", json!([])).unwrap();
+    c.execute(1, "INSERT INTO t VALUES (1, 'one')", json!([]))
+        .unwrap();
     let http = &c.node(2).http;
     let raw = |body: &str| -> (u16, serde_json::Value) {
         match ureq::post(&format!("http://{http}/v1/execute")).send_string(body) {
@@ -186,14 +247,19 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert!(v["error"]["message"].as_str().unwrap().contains("JSON"));
     // Wrong shape.
     let (code, v) = raw(r#"{"statements": "DROP TABLE t"}"#);
-    assert_eq!((code, v["error"]["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
     // Oversized request: refused with 413 before it is read in full (raw TCP, because the
     // server answers and closes while the client is still sending).
     {
         use std::io::{Read, Write};
         let body_len = 40usize << 20;
         let mut s = std::net::TcpStream::connect(http).unwrap();
-        let head = format!("POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n");
+        let head = format!(
+            "POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n"
+        );
         s.write_all(head.as_bytes()).unwrap();
         let mut w = s.try_clone().unwrap();
         let sender = std::thread::spawn(move || {
@@ -212,18 +278,30 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         assert!(text.contains("too_large"), "{text}");
     }
     // SQL syntax error, with the failing statement named; the batch is atomic.
-    let r = c.post(2, "/v1/execute", &json!({"statements": [
-        {"sql": "INSERT INTO t VALUES (3, 'three')"},
-        {"sql": "INSERT INTO t VALUES (4, 'four') GARBAGE"}
-    ]}));
+    let r = c.post(
+        2,
+        "/v1/execute",
+        &json!({"statements": [
+            {"sql": "INSERT INTO t VALUES (3, 'three')"},
+            {"sql": "INSERT INTO t VALUES (4, 'four') GARBAGE"}
+        ]}),
+    );
     let e = r.unwrap_err();
     assert_eq!(e["error"]["code"], "sql_error");
     assert_eq!(e["error"]["statement_index"], 1);
     let msg = e["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("syntax error") && msg.contains("nothing was applied"), "{e}");
+    assert!(
+        msg.contains("syntax error") && msg.contains("nothing was applied"),
+        "{e}"
+    );
     // A constraint violation names it.
-    let e = c.execute(3, "INSERT INTO t VALUES (1, 'dup')", json!([])).unwrap_err();
-    assert!(e["error"]["message"].as_str().unwrap().contains("UNIQUE"), "{e}");
+    let e = c
+        .execute(3, "INSERT INTO t VALUES (1, 'dup')", json!([]))
+        .unwrap_err();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("UNIQUE"),
+        "{e}"
+    );
     // Unknown node in a membership call.
     let e = c.post(1, "/v1/members/99/promote", &json!({})).unwrap_err();
     assert_eq!(e["error"]["code"], "unknown_node");
@@ -233,16 +311,21 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     };
     assert_eq!(e["error"]["code"], "unknown_node");
     // A second init with a different member list is refused; the same list is a no-op.
-    let e = c.post(1, "/v1/init", &json!({"members": [1, 2]})).unwrap_err();
+    let e = c
+        .post(1, "/v1/init", &json!({"members": [1, 2]}))
+        .unwrap_err();
     assert_eq!(e["error"]["code"], "already_initialized");
-    let ok = c.post(2, "/v1/init", &json!({"members": [1, 2, 3]})).unwrap();
+    let ok = c
+        .post(2, "/v1/init", &json!({"members": [1, 2, 3]}))
+        .unwrap();
     assert_eq!(ok["formed_now"], false);
     // A write sent as a query is refused.
     let e = c.query(1, "DELETE FROM t", "linearizable").unwrap_err();
     assert_eq!(e["error"]["code"], "refused");
     // Nothing of the above changed the data; the cluster still works.
     assert_eq!(c.scalar(3, "SELECT count(*) FROM t"), 1);
-    c.execute(2, "INSERT INTO t VALUES (5, 'five')", json!([])).unwrap();
+    c.execute(2, "INSERT INTO t VALUES (5, 'five')", json!([]))
+        .unwrap();
     c.assert_identical(Duration::from_secs(10));
 }
 
@@ -253,7 +336,8 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
 fn consistency_levels_and_fast_no_quorum() {
     let mut c = Cluster::start(Opts::default());
     create_table(&c, "t");
-    c.execute(1, "INSERT INTO t VALUES (1, 'one')", json!([])).unwrap();
+    c.execute(1, "INSERT INTO t VALUES (1, 'one')", json!([]))
+        .unwrap();
     for id in 1..=3 {
         for level in ["linearizable", "bounded", "stale"] {
             let r = c.query(id, "SELECT v FROM t WHERE id = 1", level).unwrap();
@@ -270,13 +354,29 @@ fn consistency_levels_and_fast_no_quorum() {
     }
     std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
-    let e = c.execute(survivor, "INSERT INTO t VALUES (2, 'two')", json!([])).unwrap_err();
-    assert!(t.elapsed() < Duration::from_secs(2), "no-quorum write failed in {:?}", t.elapsed());
+    let e = c
+        .execute(survivor, "INSERT INTO t VALUES (2, 'two')", json!([]))
+        .unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "no-quorum write failed in {:?}",
+        t.elapsed()
+    );
     assert_eq!(e["error"]["code"], "no_quorum", "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("unreachable"), "{e}");
-    let e = c.query(survivor, "SELECT v FROM t", "linearizable").unwrap_err();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{e}"
+    );
+    let e = c
+        .query(survivor, "SELECT v FROM t", "linearizable")
+        .unwrap_err();
     assert_eq!(e["error"]["code"], "no_quorum");
-    let r = c.query(survivor, "SELECT v FROM t WHERE id = 1", "stale").unwrap();
+    let r = c
+        .query(survivor, "SELECT v FROM t WHERE id = 1", "stale")
+        .unwrap();
     assert_eq!(r["rows"][0][0], "one");
     assert!(r["staleness_ms"].as_u64().unwrap() >= 1000, "{r}");
     let health = ureq::get(&format!("http://{}/v1/health", c.node(survivor).http)).call();

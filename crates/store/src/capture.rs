@@ -5,10 +5,10 @@
 //! changes to tables that have no PRIMARY KEY would be silently left out of the changeset,
 //! and replicas would diverge. That one option is why this file talks to the C API.
 
-use std::ffi::{CStr, c_char, c_int, c_void};
-use std::ptr;
 use rusqlite::Connection;
 use rusqlite::ffi;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr;
 
 use crate::schema::is_local_table;
 
@@ -128,9 +128,13 @@ unsafe extern "C" fn on_conflict(
     if ctx.conflict.is_none() {
         let mut table: *const c_char = ptr::null();
         let (mut ncol, mut op, mut indirect) = (0, 0, 0);
-        let rc = unsafe { ffi::sqlite3changeset_op(iter, &mut table, &mut ncol, &mut op, &mut indirect) };
+        let rc = unsafe {
+            ffi::sqlite3changeset_op(iter, &mut table, &mut ncol, &mut op, &mut indirect)
+        };
         let table = if rc == ffi::SQLITE_OK && !table.is_null() {
-            unsafe { CStr::from_ptr(table) }.to_string_lossy().to_string()
+            unsafe { CStr::from_ptr(table) }
+                .to_string_lossy()
+                .to_string()
         } else {
             "?".to_string()
         };
@@ -189,7 +193,12 @@ pub(crate) fn invert_changeset(changeset: &[u8]) -> rusqlite::Result<Vec<u8>> {
     unsafe {
         let mut n: c_int = 0;
         let mut out: *mut c_void = ptr::null_mut();
-        let rc = ffi::sqlite3changeset_invert(len, changeset.as_ptr().cast::<c_void>(), &mut n, &mut out);
+        let rc = ffi::sqlite3changeset_invert(
+            len,
+            changeset.as_ptr().cast::<c_void>(),
+            &mut n,
+            &mut out,
+        );
         if rc != ffi::SQLITE_OK {
             return Err(failure(rc, "sqlite3changeset_invert"));
         }

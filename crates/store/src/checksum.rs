@@ -30,20 +30,29 @@ pub struct Checksum {
     pub tables: Vec<TableChecksum>,
 }
 
-pub(crate) fn compute(conn: &Connection, applied_index: u64, speculative: usize) -> Result<Checksum, StoreError> {
+pub(crate) fn compute(
+    conn: &Connection,
+    applied_index: u64,
+    speculative: usize,
+) -> Result<Checksum, StoreError> {
     conn.execute_batch("BEGIN")?;
     let result = compute_in_tx(conn, applied_index, speculative);
     let _ = conn.execute_batch("COMMIT");
     result
 }
 
-fn compute_in_tx(conn: &Connection, applied_index: u64, speculative: usize) -> Result<Checksum, StoreError> {
+fn compute_in_tx(
+    conn: &Connection,
+    applied_index: u64,
+    speculative: usize,
+) -> Result<Checksum, StoreError> {
     let objects: Vec<(String, String, String)> = {
         let mut stmt = conn.prepare(
             "SELECT type, name, COALESCE(sql, '') FROM sqlite_schema
              WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?
     };
     let mut all = Sha256::new();
     let mut tables = Vec::new();
@@ -62,7 +71,11 @@ fn compute_in_tx(conn: &Connection, applied_index: u64, speculative: usize) -> R
         }
         let (rows, sha) = table_hash(conn, name)?;
         all.update(sha);
-        tables.push(TableChecksum { table: name.clone(), rows, sha256: hex::encode(sha) });
+        tables.push(TableChecksum {
+            table: name.clone(),
+            rows,
+            sha256: hex::encode(sha),
+        });
     }
     Ok(Checksum {
         applied_index,
@@ -79,12 +92,19 @@ fn quote(name: &str) -> String {
 fn table_hash(conn: &Connection, table: &str) -> Result<(u64, [u8; 32]), StoreError> {
     // Rows in primary-key order: rowid tables by rowid, WITHOUT ROWID tables by their key.
     let without_rowid: bool = conn
-        .query_row("SELECT wr FROM pragma_table_list WHERE name = ?1", [table], |r| r.get::<_, i64>(0))
+        .query_row(
+            "SELECT wr FROM pragma_table_list WHERE name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )
         .map(|v| v != 0)
         .unwrap_or(false);
     let order = if without_rowid {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
-        let cols: Vec<String> = stmt.query_map([table], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt =
+            conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+        let cols: Vec<String> = stmt
+            .query_map([table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
     } else {
         "rowid".to_string()

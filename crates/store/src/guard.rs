@@ -114,7 +114,9 @@ fn internal_name(name: &str) -> bool {
 fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
     use AuthAction::*;
     match ctx.action {
-        Read { table_name, .. } | Insert { table_name } | Update { table_name, .. }
+        Read { table_name, .. }
+        | Insert { table_name }
+        | Update { table_name, .. }
         | Delete { table_name } => {
             if internal_name(table_name) {
                 return deny(c, format!("{table_name} is internal to quorate"));
@@ -162,21 +164,32 @@ fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
             }
             Authorization::Allow
         }
-        Pragma { pragma_name, pragma_value } => {
+        Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
             let name = pragma_name.to_ascii_lowercase();
-            if READ_PRAGMAS.contains(&name.as_str()) {
-                Authorization::Allow
-            } else if pragma_value.is_none() && is_harmless_read_pragma(&name) {
+            if READ_PRAGMAS.contains(&name.as_str())
+                || (pragma_value.is_none() && is_harmless_read_pragma(&name))
+            {
                 Authorization::Allow
             } else {
-                deny(c, format!("PRAGMA {pragma_name} is not allowed (it is node-local or changes settings quorate manages)"))
+                deny(
+                    c,
+                    format!(
+                        "PRAGMA {pragma_name} is not allowed (it is node-local or changes settings quorate manages)"
+                    ),
+                )
             }
         }
         Transaction { .. } | Savepoint { .. } => deny(
             c,
             "transaction control inside a statement is not allowed: use the API's transactions",
         ),
-        Attach { .. } | Detach { .. } => deny(c, "ATTACH / DETACH are not allowed: one database file per node"),
+        Attach { .. } | Detach { .. } => deny(
+            c,
+            "ATTACH / DETACH are not allowed: one database file per node",
+        ),
         CreateTempIndex { .. }
         | CreateTempTable { .. }
         | CreateTempTrigger { .. }
@@ -185,9 +198,10 @@ fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
         | DropTempTable { .. }
         | DropTempTrigger { .. }
         | DropTempView { .. } => deny(c, "temporary tables, views and triggers are not supported"),
-        CreateVtable { .. } | DropVtable { .. } => {
-            deny(c, "virtual tables are not supported (their contents cannot be replicated safely)")
-        }
+        CreateVtable { .. } | DropVtable { .. } => deny(
+            c,
+            "virtual tables are not supported (their contents cannot be replicated safely)",
+        ),
         _ => deny(c, "this statement is not supported"),
     }
 }
@@ -196,7 +210,14 @@ fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
 fn is_harmless_read_pragma(name: &str) -> bool {
     matches!(
         name,
-        "foreign_keys" | "user_version" | "schema_version" | "page_count" | "page_size" | "encoding"
-            | "compile_options" | "integrity_check" | "quick_check"
+        "foreign_keys"
+            | "user_version"
+            | "schema_version"
+            | "page_count"
+            | "page_size"
+            | "encoding"
+            | "compile_options"
+            | "integrity_check"
+            | "quick_check"
     )
 }

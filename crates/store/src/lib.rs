@@ -171,7 +171,10 @@ impl Store {
         let mut writer = writer::Writer::open(&db_path, hook.clone())?;
         let undone = writer.undo_all_speculation()?;
         if undone > 0 {
-            tracing::info!(undone, "undid speculative transactions left by the previous run");
+            tracing::info!(
+                undone,
+                "undid speculative transactions left by the previous run"
+            );
         }
         writer.check_witness_flag(config.witness)?;
         let applied = writer.read_applied()?;
@@ -179,7 +182,7 @@ impl Store {
         let spec = spec::SpecState::new(node_id, incarnation, applied.clone());
         let frontier = spec.frontier.subscribe();
         let (leader_epoch, _) = watch::channel(0);
-        let (applied_tx, _) = watch::channel(applied.last_applied.clone());
+        let (applied_tx, _) = watch::channel(applied.last_applied);
         let readers = read::ReadPool::new(&db_path, config.read_connections, hook);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -240,20 +243,29 @@ impl Store {
             return Ok(0);
         }
         let n = seqs.len();
-        self.inner.resync_needed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .resync_needed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
-        tracing::info!(undone = n, "undid speculative transactions not known committed");
+        tracing::info!(
+            undone = n,
+            "undid speculative transactions not known committed"
+        );
         Ok(n)
     }
 
     /// True if transactions were undone since the last [`Store::clear_resync`]: before new
     /// transactions run, everything already in the log must be applied (see `resync_needed`).
     pub fn resync_needed(&self) -> bool {
-        self.inner.resync_needed.load(std::sync::atomic::Ordering::SeqCst)
+        self.inner
+            .resync_needed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn clear_resync(&self) {
-        self.inner.resync_needed.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .resync_needed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Same as [`Store::on_leadership_change`]: used when one of this leader's transactions
@@ -292,20 +304,27 @@ impl Store {
     /// Runs a read-only statement on a read connection. The caller must then wait for
     /// [`Store::wait_visible_committed`] with the returned frontier before answering
     /// (nothing is ever answered from uncommitted data).
-    pub fn query(
-        &self,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<(StmtOutput, Frontier), StoreError> {
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<(StmtOutput, Frontier), StoreError> {
         self.query_with(sql, params, &[])
     }
 
     /// [`Store::query`] with a context for the connection hook.
-    pub fn query_with(&self, sql: &str, params: &[Value], context: &[u8]) -> Result<(StmtOutput, Frontier), StoreError> {
+    pub fn query_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        context: &[u8],
+    ) -> Result<(StmtOutput, Frontier), StoreError> {
         if self.is_witness() {
             return Err(StoreError::Witness);
         }
-        self.inner.readers.query(sql, params, self.inner.config.max_result_bytes, &self.inner.frontier, context)
+        self.inner.readers.query(
+            sql,
+            params,
+            self.inner.config.max_result_bytes,
+            &self.inner.frontier,
+            context,
+        )
     }
 
     /// Reads quorate's own catalog tables (no user-SQL checks). Does not wait for the
@@ -315,7 +334,9 @@ impl Store {
             return Err(StoreError::Witness);
         }
         let max = self.inner.config.max_result_bytes;
-        self.inner.readers.with_conn(|conn| stmt::run(conn, sql, params, max, true))
+        self.inner
+            .readers
+            .with_conn(|conn| stmt::run(conn, sql, params, max, true))
     }
 
     /// Starts a read-only transaction on one snapshot (a read connection inside BEGIN).
@@ -343,7 +364,9 @@ impl Store {
         }
         let applied = self.applied().last_applied.map(|l| l.index).unwrap_or(0);
         let speculative = self.speculative_in_flight();
-        self.inner.readers.with_conn(|conn| checksum::compute(conn, applied, speculative))
+        self.inner
+            .readers
+            .with_conn(|conn| checksum::compute(conn, applied, speculative))
     }
 
     /// Writes the in-memory applied state to SQLite if it is ahead, when the writer is free.

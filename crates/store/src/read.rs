@@ -26,8 +26,19 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: &Path, keep: usize, hook: Option<std::sync::Arc<dyn crate::ConnectionHook>>) -> Self {
-        Self { path: path.to_path_buf(), hook, keep: keep.max(1), idle: Mutex::new(Vec::new()), gate: RwLock::new(()), generation: Default::default() }
+    pub(crate) fn new(
+        path: &Path,
+        keep: usize,
+        hook: Option<std::sync::Arc<dyn crate::ConnectionHook>>,
+    ) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            hook,
+            keep: keep.max(1),
+            idle: Mutex::new(Vec::new()),
+            gate: RwLock::new(()),
+            generation: Default::default(),
+        }
     }
 
     fn take(&self) -> Result<(Connection, Guard), StoreError> {
@@ -105,7 +116,8 @@ impl ReadPool {
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
         let _gate = self.gate.write();
         self.idle.lock().clear();
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         f()
     }
 }
@@ -123,31 +135,67 @@ impl ReadTx {
     pub(crate) fn begin(inner: Arc<Inner>) -> Result<Self, StoreError> {
         let (conn, generation) = {
             let _gate = inner.readers.gate.read();
-            (inner.readers.take()?, inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst))
+            (
+                inner.readers.take()?,
+                inner
+                    .readers
+                    .generation
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            )
         };
         conn.0.execute_batch("BEGIN")?;
-        Ok(Self { inner, conn: Some(conn), seen: None, generation })
+        Ok(Self {
+            inner,
+            conn: Some(conn),
+            seen: None,
+            generation,
+        })
     }
 
     /// Runs a read-only statement in this transaction's snapshot. Returns the frontier the
     /// caller must wait for (the same for every statement of the transaction).
-    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<(StmtOutput, Frontier), StoreError> {
+    pub fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(StmtOutput, Frontier), StoreError> {
         self.query_with(sql, params, &[])
     }
 
     /// [`ReadTx::query`] with a context for the connection hook.
-    pub fn query_with(&mut self, sql: &str, params: &[Value], context: &[u8]) -> Result<(StmtOutput, Frontier), StoreError> {
-        let (conn, guard) = self.conn.as_ref().ok_or_else(|| StoreError::Aborted("read transaction ended".into()))?;
+    pub fn query_with(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        context: &[u8],
+    ) -> Result<(StmtOutput, Frontier), StoreError> {
+        let (conn, guard) = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Aborted("read transaction ended".into()))?;
         let _gate = self.inner.readers.gate.read();
-        if self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst) != self.generation {
-            return Err(StoreError::Aborted("the database was replaced by a snapshot during this transaction".into()));
+        if self
+            .inner
+            .readers
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            != self.generation
+        {
+            return Err(StoreError::Aborted(
+                "the database was replaced by a snapshot during this transaction".into(),
+            ));
         }
         guard.reset();
         if let Some(h) = &self.inner.readers.hook {
             h.before_statement(conn, context);
         }
-        let out = refine(stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true), guard)?;
-        let seen = *self.seen.get_or_insert_with(|| *self.inner.frontier.borrow());
+        let out = refine(
+            stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
+            guard,
+        )?;
+        let seen = *self
+            .seen
+            .get_or_insert_with(|| *self.inner.frontier.borrow());
         Ok((out, seen))
     }
 
@@ -158,8 +206,15 @@ impl ReadTx {
 
     fn end(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let current = self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst);
-            if conn.0.execute_batch("COMMIT").is_ok() && conn.0.is_autocommit() && current == self.generation {
+            let current = self
+                .inner
+                .readers
+                .generation
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if conn.0.execute_batch("COMMIT").is_ok()
+                && conn.0.is_autocommit()
+                && current == self.generation
+            {
                 self.inner.readers.give_back(conn);
             }
         }

@@ -51,7 +51,11 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
          CREATE TABLE IF NOT EXISTS {SPEC_TABLE} (seq INTEGER PRIMARY KEY, inverse BLOB NOT NULL);"
     ))?;
     let version: Option<i64> = conn
-        .query_row(&format!("SELECT v FROM {META_TABLE} WHERE k = 'format'"), [], |r| r.get(0))
+        .query_row(
+            &format!("SELECT v FROM {META_TABLE} WHERE k = 'format'"),
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     match version {
         None => {
@@ -102,14 +106,19 @@ impl AppliedState {
     pub(crate) fn chain_ok(&self, origin: &quorate_consensus::Origin) -> bool {
         match origin.depends_on {
             None => true,
-            Some(d) => self.chains.iter().any(|(n, i, s)| *n == origin.node && *i == origin.incarnation && *s == d),
+            Some(d) => self
+                .chains
+                .iter()
+                .any(|(n, i, s)| *n == origin.node && *i == origin.incarnation && *s == d),
         }
     }
 
     /// Records that the entry from `origin` was applied.
     pub(crate) fn chain_advance(&mut self, origin: &quorate_consensus::Origin) {
-        self.chains.retain(|(n, i, _)| !(*n == origin.node && *i == origin.incarnation));
-        self.chains.push((origin.node, origin.incarnation, origin.seq));
+        self.chains
+            .retain(|(n, i, _)| !(*n == origin.node && *i == origin.incarnation));
+        self.chains
+            .push((origin.node, origin.incarnation, origin.seq));
         if self.chains.len() > CHAINS_MAX {
             self.chains.remove(0);
         }
@@ -119,7 +128,11 @@ impl AppliedState {
 pub(crate) fn read_applied(conn: &Connection) -> Result<AppliedState, StoreError> {
     let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
         Ok(conn
-            .query_row(&format!("SELECT v FROM {META_TABLE} WHERE k = ?1"), [key], |r| r.get(0))
+            .query_row(
+                &format!("SELECT v FROM {META_TABLE} WHERE k = ?1"),
+                [key],
+                |r| r.get(0),
+            )
             .optional()?)
     };
     let last_applied = match get("last_applied")? {
@@ -134,7 +147,11 @@ pub(crate) fn read_applied(conn: &Connection) -> Result<AppliedState, StoreError
         Some(bytes) => decode(&bytes, "chains")?,
         None => Vec::new(),
     };
-    Ok(AppliedState { last_applied, membership, chains })
+    Ok(AppliedState {
+        last_applied,
+        membership,
+        chains,
+    })
 }
 
 /// Writes the applied state; must run inside the transaction that holds the data it covers.
@@ -152,9 +169,11 @@ pub(crate) fn write_applied(conn: &Connection, state: &AppliedState) -> Result<(
 
 pub(crate) fn read_flag(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT CAST(v AS TEXT) FROM {META_TABLE} WHERE k = ?1"), [key], |r| {
-            r.get(0)
-        })
+        .query_row(
+            &format!("SELECT CAST(v AS TEXT) FROM {META_TABLE} WHERE k = ?1"),
+            [key],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 

@@ -5,12 +5,15 @@ use std::io;
 use futures::{Stream, TryStreamExt};
 use openraft::OptionalSend;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use quorate_consensus::{Command, EntryPayload, LogId, Op, Response, SnapshotMeta, StoredMembership, TypeConfig};
+use quorate_consensus::{
+    Command, EntryPayload, LogId, Op, Response, SnapshotMeta, StoredMembership, TypeConfig,
+};
 
 use crate::snapshot::{self, SnapshotFile};
 use crate::{Store, StoreError};
 
-type SnapshotOf = Snapshot<quorate_consensus::CommittedLeaderId, u64, quorate_consensus::NodeInfo, SnapshotFile>;
+type SnapshotOf =
+    Snapshot<quorate_consensus::CommittedLeaderId, u64, quorate_consensus::NodeInfo, SnapshotFile>;
 
 fn io_err(e: StoreError) -> io::Error {
     match e {
@@ -55,11 +58,19 @@ fn build(store: &Store) -> Result<SnapshotOf, StoreError> {
     let _ = store.persist_applied_if_idle();
     let tmp = inner.snapshots.temp_path("build");
     let result = (|| {
-        let applied = inner.readers.with_conn(|_| snapshot::build_copy(&inner.db_path, &tmp))?;
-        let meta = SnapshotMeta { last_log_id: applied.last_applied, last_membership: applied.membership };
+        let applied = inner
+            .readers
+            .with_conn(|_| snapshot::build_copy(&inner.db_path, &tmp))?;
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership,
+        };
         let file = inner.snapshots.keep(&meta, &tmp)?;
         tracing::info!(last_log_id = ?meta.last_log_id.as_ref().map(|l| l.index), bytes = file.size, "snapshot built");
-        Ok(Snapshot { meta, snapshot: file })
+        Ok(Snapshot {
+            meta,
+            snapshot: file,
+        })
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -90,7 +101,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut last = None;
         let mut abandon = false;
         while let Some((entry, responder)) = entries.try_next().await? {
-            let log_id = entry.log_id.clone();
+            let log_id = entry.log_id;
             let index = log_id.index;
             let mut membership = None;
             let mut foreign_ops = None;
@@ -98,7 +109,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank | EntryPayload::Normal(Command::Noop) => {}
                 EntryPayload::Membership(m) => {
-                    membership = Some(StoredMembership::new(Some(log_id.clone()), m));
+                    membership = Some(StoredMembership::new(Some(log_id), m));
                 }
                 EntryPayload::Normal(Command::Tx { origin, ops }) => {
                     let mut spec = inner.spec.lock();
@@ -110,7 +121,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         if spec.is_ours(&origin) {
                             abandon = true;
                         }
-                        tracing::warn!(index, seq = origin.seq, node = origin.node, "skipped a transaction whose predecessor never committed");
+                        tracing::warn!(
+                            index,
+                            seq = origin.seq,
+                            node = origin.node,
+                            "skipped a transaction whose predecessor never committed"
+                        );
                     } else {
                         spec.applied.chain_advance(&origin);
                         let own = spec.claim(&origin, &log_id);
@@ -124,10 +140,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 if batch.writer.is_none() {
                     batch.writer = Some(inner.writer.clone().lock_owned().await);
                 }
-                batch.entries.push((log_id.clone(), ops));
+                batch.entries.push((log_id, ops));
             }
             if batch.writer.is_some() {
-                batch.marks.push((log_id.clone(), membership));
+                batch.marks.push((log_id, membership));
             } else {
                 inner.spec.lock().mark_applied(&log_id, membership);
             }
@@ -163,10 +179,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { store: self.store.clone() }
+        SnapshotBuilder {
+            store: self.store.clone(),
+        }
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotFile) -> Result<(), io::Error> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotFile,
+    ) -> Result<(), io::Error> {
         install(&self.store, meta, snapshot).await.map_err(|e| {
             tracing::error!(error = %e, "snapshot refused");
             io_err(e)
@@ -189,20 +211,29 @@ struct ForeignBatch {
 
 impl ForeignBatch {
     fn flush(&mut self, store: &Store) -> Result<(), io::Error> {
-        let Some(mut w) = self.writer.take() else { return Ok(()) };
+        let Some(mut w) = self.writer.take() else {
+            return Ok(());
+        };
         // Effects of entries that were not executed here must land on committed state: if
         // this node still holds speculative transactions (it led and its entries are now
         // being applied from the log), those go first.
         let stale = store.inner.spec.lock().take_unclaimed();
         if !stale.is_empty() {
             store.inner.leader_epoch.send_modify(|e| *e += 1);
-            store.inner.resync_needed.store(true, std::sync::atomic::Ordering::SeqCst);
-            tracing::warn!(undone = stale.len(), "undid speculative transactions before applying entries from the log");
+            store
+                .inner
+                .resync_needed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(
+                undone = stale.len(),
+                "undid speculative transactions before applying entries from the log"
+            );
             tokio::task::block_in_place(|| w.undo_speculation(&stale)).map_err(io_err)?;
         }
         let entries = std::mem::take(&mut self.entries);
         let marks = std::mem::take(&mut self.marks);
-        let r = tokio::task::block_in_place(|| w.apply_entries(&entries, &marks, &store.inner.spec));
+        let r =
+            tokio::task::block_in_place(|| w.apply_entries(&entries, &marks, &store.inner.spec));
         if let Err(e) = r {
             // Divergence or a storage failure: stop applying. openraft treats this as fatal
             // for the node, which then refuses service and says why in its status.
@@ -236,7 +267,10 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
             for suffix in ["-wal", "-shm"] {
                 let p = db_path.with_file_name(format!(
                     "{}{suffix}",
-                    db_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                    db_path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default()
                 ));
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
@@ -258,7 +292,7 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
     })?;
     let mut spec = inner.spec.lock();
     spec.entries.clear();
-    spec.applied.last_applied = meta.last_log_id.clone();
+    spec.applied.last_applied = meta.last_log_id;
     spec.applied.membership = meta.last_membership.clone();
     spec.dirty = false;
     spec.frontier.send_modify(|f| {
@@ -266,7 +300,7 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
         f.visible_seq = f.committed_seq;
     });
     drop(spec);
-    inner.applied.send_replace(meta.last_log_id.clone());
+    inner.applied.send_replace(meta.last_log_id);
     tracing::info!(last_log_id = ?meta.last_log_id.as_ref().map(|l| l.index), "snapshot installed");
     Ok(())
 }

@@ -14,9 +14,9 @@ use rusqlite::config::DbConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::StoreError;
 use crate::capture;
 use crate::schema::{self, SPEC_TABLE};
-use crate::StoreError;
 
 /// A snapshot file on disk, with its size and SHA-256 (checked again by the receiver).
 #[derive(Debug, Clone)]
@@ -47,18 +47,24 @@ impl SnapshotDir {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// A fresh temporary path inside the snapshot directory (same filesystem as the
     /// database, so renames are atomic).
     pub(crate) fn temp_path(&self, what: &str) -> PathBuf {
-        self.dir.join(format!("tmp-{what}-{:016x}.db", rand::random::<u64>()))
+        self.dir
+            .join(format!("tmp-{what}-{:016x}.db", rand::random::<u64>()))
     }
 
     fn name_for(meta: &SnapshotMeta) -> String {
         match &meta.last_log_id {
-            Some(l) => format!("snap-{:020}-{}-{}", l.index, l.leader_id.term, l.leader_id.node_id),
+            Some(l) => format!(
+                "snap-{:020}-{}-{}",
+                l.index, l.leader_id.term, l.leader_id.node_id
+            ),
             None => "snap-empty".to_string(),
         }
     }
@@ -69,7 +75,11 @@ impl SnapshotDir {
         let name = Self::name_for(meta);
         let path = self.dir.join(format!("{name}.db"));
         std::fs::rename(tmp, &path)?;
-        let sidecar = Sidecar { meta: meta.clone(), size, sha256: sha256.clone() };
+        let sidecar = Sidecar {
+            meta: meta.clone(),
+            size,
+            sha256: sha256.clone(),
+        };
         let json_tmp = self.dir.join(format!("tmp-{name}.json"));
         {
             let mut f = std::fs::File::create(&json_tmp)?;
@@ -101,7 +111,9 @@ impl SnapshotDir {
             if !(name.starts_with("snap-") && name.ends_with(".json")) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
             let Ok(sidecar) = serde_json::from_slice::<Sidecar>(&bytes) else {
                 tracing::warn!(file = %name, "unreadable snapshot sidecar; ignoring it");
                 continue;
@@ -115,7 +127,14 @@ impl SnapshotDir {
                 Some((m, _)) => sidecar.meta.last_log_id > m.last_log_id,
             };
             if newer {
-                best = Some((sidecar.meta, SnapshotFile { path, size: sidecar.size, sha256: sidecar.sha256 }));
+                best = Some((
+                    sidecar.meta,
+                    SnapshotFile {
+                        path,
+                        size: sidecar.size,
+                        sha256: sidecar.sha256,
+                    },
+                ));
             }
         }
         Ok(best)
@@ -156,12 +175,17 @@ pub(crate) fn build_copy(db_path: &Path, tmp: &Path) -> Result<schema::AppliedSt
     copy.pragma_update(None, "foreign_keys", false)?;
     copy.execute_batch("BEGIN IMMEDIATE")?;
     let spec: Vec<(i64, Vec<u8>)> = {
-        let mut stmt = copy.prepare(&format!("SELECT seq, inverse FROM {SPEC_TABLE} ORDER BY seq DESC"))?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        let mut stmt = copy.prepare(&format!(
+            "SELECT seq, inverse FROM {SPEC_TABLE} ORDER BY seq DESC"
+        ))?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
     };
     for (seq, inverse) in &spec {
         capture::apply_changeset(&copy, inverse).map_err(|e| {
-            StoreError::Corrupt(format!("cannot undo speculative transaction {seq} in a snapshot: {e}"))
+            StoreError::Corrupt(format!(
+                "cannot undo speculative transaction {seq} in a snapshot: {e}"
+            ))
         })?;
     }
     copy.execute(&format!("DELETE FROM {SPEC_TABLE}"), [])?;
@@ -175,7 +199,11 @@ pub(crate) fn build_copy(db_path: &Path, tmp: &Path) -> Result<schema::AppliedSt
 
 /// Checks a received snapshot before it replaces anything: SHA-256, SQLite's integrity
 /// check, and that the log id recorded inside is the one the leader announced.
-pub(crate) fn verify(file: &SnapshotFile, meta: &SnapshotMeta, witness: bool) -> Result<(), StoreError> {
+pub(crate) fn verify(
+    file: &SnapshotFile,
+    meta: &SnapshotMeta,
+    witness: bool,
+) -> Result<(), StoreError> {
     let (size, sha256) = hash_file(&file.path)?;
     if size != file.size || sha256 != file.sha256 {
         return Err(StoreError::Corrupt(format!(
@@ -189,7 +217,9 @@ pub(crate) fn verify(file: &SnapshotFile, meta: &SnapshotMeta, witness: bool) ->
     )?;
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if check != "ok" {
-        return Err(StoreError::Corrupt(format!("snapshot fails SQLite's integrity check: {check}")));
+        return Err(StoreError::Corrupt(format!(
+            "snapshot fails SQLite's integrity check: {check}"
+        )));
     }
     let applied = schema::read_applied(&conn)?;
     if applied.last_applied != meta.last_log_id {
@@ -202,7 +232,9 @@ pub(crate) fn verify(file: &SnapshotFile, meta: &SnapshotMeta, witness: bool) ->
     if flag.as_deref() == Some("1") && !witness {
         // A witness has no data; installing its snapshot would wipe this node (a trap other
         // Raft databases fell into). A witness never leads, so this means a bug or an attack.
-        return Err(StoreError::Corrupt("refusing a witness's (data-less) snapshot on a data node".into()));
+        return Err(StoreError::Corrupt(
+            "refusing a witness's (data-less) snapshot on a data node".into(),
+        ));
     }
     Ok(())
 }

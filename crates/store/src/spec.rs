@@ -80,14 +80,23 @@ impl SpecState {
     }
 
     pub(crate) fn origin(&self, seq: u64, depends_on: Option<u64>) -> Origin {
-        Origin { node: self.node_id, incarnation: self.incarnation, seq, depends_on }
+        Origin {
+            node: self.node_id,
+            incarnation: self.incarnation,
+            seq,
+            depends_on,
+        }
     }
 
     /// Registers a new entry of ours; returns its sequence number.
     pub(crate) fn register(&mut self, kind: SpecKind) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.entries.push_back(SpecEntry { seq, kind, applied_at: None });
+        self.entries.push_back(SpecEntry {
+            seq,
+            kind,
+            applied_at: None,
+        });
         if kind == SpecKind::Speculative {
             self.frontier.send_modify(|f| f.visible_seq = seq);
         }
@@ -105,7 +114,7 @@ impl SpecState {
             return false;
         };
         let entry = &mut self.entries[pos];
-        entry.applied_at = Some(log_id.clone());
+        entry.applied_at = Some(*log_id);
         if entry.kind == SpecKind::Speculative {
             // Entries commit in log order, which is the order we registered them, so every
             // speculative entry before this one is committed too.
@@ -118,14 +127,15 @@ impl SpecState {
                 }
             }
             self.deletable_upto = self.deletable_upto.max(seq);
-            self.frontier.send_modify(|f| f.committed_seq = f.committed_seq.max(seq));
+            self.frontier
+                .send_modify(|f| f.committed_seq = f.committed_seq.max(seq));
         }
         true
     }
 
     /// Records that `log_id` was applied (any entry), with the membership it carries.
     pub(crate) fn mark_applied(&mut self, log_id: &LogId, membership: Option<StoredMembership>) {
-        self.applied.last_applied = Some(log_id.clone());
+        self.applied.last_applied = Some(*log_id);
         if let Some(m) = membership {
             self.applied.membership = m;
         }
@@ -194,5 +204,4 @@ impl SpecState {
         });
         true
     }
-
 }

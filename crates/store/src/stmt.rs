@@ -63,13 +63,19 @@ pub(crate) fn run(
     }
     let column_count = stmt.column_count();
     let writes = !stmt.readonly();
-    let mut out = StmtOutput { is_query: column_count > 0, ..Default::default() };
+    let mut out = StmtOutput {
+        is_query: column_count > 0,
+        ..Default::default()
+    };
     if column_count == 0 {
         stmt.raw_execute()?;
     } else {
         out.columns = stmt
             .columns()
-            .map(|c| ColumnInfo { name: c.name().to_string(), decl_type: c.decl_type().map(str::to_string) })
+            .map(|c| ColumnInfo {
+                name: c.name().to_string(),
+                decl_type: c.decl_type().map(str::to_string),
+            })
             .collect();
         let mut bytes = 0usize;
         let mut rows = stmt.raw_query();

@@ -35,14 +35,23 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn open(path: &Path, hook: Option<Arc<dyn crate::ConnectionHook>>) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        hook: Option<Arc<dyn crate::ConnectionHook>>,
+    ) -> Result<Self, StoreError> {
         let mut conn = schema::open_writer(path)?;
         let guard = Guard::default();
         guard.install(&mut conn)?;
         if let Some(h) = &hook {
             h.on_open(&conn)?;
         }
-        Ok(Self { session: None, conn, hook, guard, classified: HashMap::new() })
+        Ok(Self {
+            session: None,
+            conn,
+            hook,
+            guard,
+            classified: HashMap::new(),
+        })
     }
 
     fn before_statement(&self, context: &[u8]) {
@@ -115,9 +124,11 @@ impl Writer {
     /// triggers fire) and applying replicated effects (neither: the effects of triggers and
     /// cascades are already in the changeset). Must be called outside a transaction.
     fn set_apply_mode(&self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
-        self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
         self.guard.internal(|| {
-            self.conn.pragma_update(None, "foreign_keys", !applying && foreign_keys)
+            self.conn
+                .pragma_update(None, "foreign_keys", !applying && foreign_keys)
         })?;
         Ok(())
     }
@@ -126,8 +137,12 @@ impl Writer {
     /// Used at start: afterwards the database is exactly at its recorded last applied id.
     pub(crate) fn undo_all_speculation(&mut self) -> Result<usize, StoreError> {
         let seqs: Vec<u64> = self.guard.internal(|| -> rusqlite::Result<Vec<u64>> {
-            let mut stmt = self.conn.prepare(&format!("SELECT seq FROM {SPEC_TABLE} ORDER BY seq"))?;
-            stmt.query_map([], |r| r.get::<_, i64>(0))?.map(|r| r.map(|s| s as u64)).collect()
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT seq FROM {SPEC_TABLE} ORDER BY seq"))?;
+            stmt.query_map([], |r| r.get::<_, i64>(0))?
+                .map(|r| r.map(|s| s as u64))
+                .collect()
         })?;
         if seqs.is_empty() {
             return Ok(0);
@@ -153,10 +168,16 @@ impl Writer {
                 })?;
                 self.guard
                     .internal(|| capture::apply_changeset(&self.conn, &inverse))
-                    .map_err(|e| StoreError::Corrupt(format!("cannot undo speculative transaction {seq}: {e}")))?;
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "cannot undo speculative transaction {seq}: {e}"
+                        ))
+                    })?;
                 self.guard.internal(|| {
-                    self.conn
-                        .execute(&format!("DELETE FROM {SPEC_TABLE} WHERE seq = ?1"), [*seq as i64])
+                    self.conn.execute(
+                        &format!("DELETE FROM {SPEC_TABLE} WHERE seq = ?1"),
+                        [*seq as i64],
+                    )
                 })?;
             }
             self.internal("COMMIT")
@@ -170,7 +191,9 @@ impl Writer {
 
     /// Refuses to open a data node's file as a witness or the reverse.
     pub(crate) fn check_witness_flag(&mut self, witness: bool) -> Result<(), StoreError> {
-        let flag = self.guard.internal(|| schema::read_flag(&self.conn, "witness"))?;
+        let flag = self
+            .guard
+            .internal(|| schema::read_flag(&self.conn, "witness"))?;
         match flag.as_deref() {
             None => {
                 self.guard.internal(|| {
@@ -195,7 +218,8 @@ impl Writer {
             let mut stmt = self.conn.prepare(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
             )?;
-            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
         };
         self.set_apply_mode(true, false)?;
         for t in tables {
@@ -205,7 +229,8 @@ impl Writer {
             self.internal(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))?;
         }
         self.set_apply_mode(false, true)?;
-        self.guard.internal(|| schema::write_flag(&self.conn, "witness", "1"))?;
+        self.guard
+            .internal(|| schema::write_flag(&self.conn, "witness", "1"))?;
         Ok(())
     }
 
@@ -215,7 +240,8 @@ impl Writer {
         if !spec.dirty {
             return Ok(());
         }
-        self.guard.internal(|| schema::write_applied(&self.conn, &spec.applied))?;
+        self.guard
+            .internal(|| schema::write_applied(&self.conn, &spec.applied))?;
         if spec.deletable_upto > 0 {
             self.guard.internal(|| {
                 self.conn.execute(
@@ -238,7 +264,9 @@ impl Writer {
             return Ok(false);
         }
         self.internal("BEGIN IMMEDIATE")?;
-        let result = self.write_applied_in_tx(&mut s).and_then(|_| self.internal("COMMIT"));
+        let result = self
+            .write_applied_in_tx(&mut s)
+            .and_then(|_| self.internal("COMMIT"));
         if result.is_err() {
             let _ = self.internal("ROLLBACK");
             s.dirty = true;
@@ -265,9 +293,10 @@ impl Writer {
                             .guard
                             .internal(|| capture::apply_changeset(&self.conn, cs))
                             .map_err(|e| match e {
-                                capture::ApplyError::Diverged(detail) => {
-                                    StoreError::Diverged { index: log_id.index, detail }
-                                }
+                                capture::ApplyError::Diverged(detail) => StoreError::Diverged {
+                                    index: log_id.index,
+                                    detail,
+                                },
                                 capture::ApplyError::Sqlite(e) => StoreError::Diverged {
                                     index: log_id.index,
                                     detail: format!("changeset failed to apply: {e}"),
@@ -275,7 +304,9 @@ impl Writer {
                             })?,
                         Op::Ddl(sql) => self.internal(sql).map_err(|e| StoreError::Diverged {
                             index: log_id.index,
-                            detail: format!("schema statement failed here but not on the leader: {e}"),
+                            detail: format!(
+                                "schema statement failed here but not on the leader: {e}"
+                            ),
                         })?,
                     }
                 }
@@ -386,7 +417,9 @@ impl WriteTx {
             .await
             .map_err(|_| StoreError::LockTimeout(timeout))?;
         if *inner.leader_epoch.borrow() != epoch {
-            return Err(StoreError::Aborted("leadership changed while waiting for the writer".into()));
+            return Err(StoreError::Aborted(
+                "leadership changed while waiting for the writer".into(),
+            ));
         }
         w.set_apply_mode(false, options.foreign_keys)?;
         w.internal("BEGIN IMMEDIATE")?;
@@ -410,12 +443,16 @@ impl WriteTx {
     }
 
     fn writer(&mut self) -> Result<&mut Writer, StoreError> {
-        self.w.as_deref_mut().ok_or_else(|| StoreError::Aborted("transaction already ended".into()))
+        self.w
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Aborted("transaction already ended".into()))
     }
 
     fn check_epoch(&self) -> Result<(), StoreError> {
         if *self.inner.leader_epoch.borrow() != self.epoch {
-            return Err(StoreError::Aborted("leadership changed during the transaction".into()));
+            return Err(StoreError::Aborted(
+                "leadership changed during the transaction".into(),
+            ));
         }
         Ok(())
     }
@@ -474,11 +511,19 @@ impl WriteTx {
     /// undone by a changeset).
     async fn wait_drained(&mut self) -> Result<(), StoreError> {
         let target = *self.inner.frontier.borrow();
-        let store = crate::Store { inner: self.inner.clone() };
-        let waited = tokio::time::timeout(self.inner.config.commit_timeout, store.wait_visible_committed(target)).await;
+        let store = crate::Store {
+            inner: self.inner.clone(),
+        };
+        let waited = tokio::time::timeout(
+            self.inner.config.commit_timeout,
+            store.wait_visible_committed(target),
+        )
+        .await;
         match waited {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Aborted("earlier transactions did not commit in time".into())),
+            Err(_) => Err(StoreError::Aborted(
+                "earlier transactions did not commit in time".into(),
+            )),
         }
     }
 
@@ -488,7 +533,12 @@ impl WriteTx {
     }
 
     /// [`WriteTx::execute`] with a context for the connection hook.
-    pub async fn execute_with(&mut self, sql: &str, params: &[Value], context: &[u8]) -> Result<StmtOutput, StoreError> {
+    pub async fn execute_with(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        context: &[u8],
+    ) -> Result<StmtOutput, StoreError> {
         self.check_epoch()?;
         let max = self.inner.config.max_result_bytes;
         let class = self.writer()?.classify(sql)?;
@@ -498,7 +548,9 @@ impl WriteTx {
             return stmt::run(&w.conn, sql, params, max, false);
         }
         if !params.is_empty() {
-            return Err(StoreError::Refused("schema statements take no parameters".into()));
+            return Err(StoreError::Refused(
+                "schema statements take no parameters".into(),
+            ));
         }
         if !self.held {
             self.wait_drained().await?;
@@ -519,11 +571,19 @@ impl WriteTx {
 
     /// Runs one of quorate's own statements (on its `_quorate_*` catalog tables), bypassing
     /// the checks user SQL gets. Its effects replicate like any other.
-    pub async fn execute_internal(&mut self, sql: &str, params: &[Value]) -> Result<StmtOutput, StoreError> {
+    pub async fn execute_internal(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<StmtOutput, StoreError> {
         self.check_epoch()?;
         let max = self.inner.config.max_result_bytes;
         let is_ddl = {
-            let first = sql.trim_start().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let first = sql
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             matches!(first.as_str(), "CREATE" | "DROP" | "ALTER")
         };
         if is_ddl {
@@ -535,7 +595,8 @@ impl WriteTx {
         }
         let result = {
             let w = self.writer()?;
-            w.guard.internal(|| stmt::run(&w.conn, sql, params, max, false))
+            w.guard
+                .internal(|| stmt::run(&w.conn, sql, params, max, false))
         };
         if is_ddl {
             if result.is_ok() {
@@ -617,13 +678,22 @@ impl WriteTx {
             self.abandon();
             return Ok(CommitOutcome::ReadOnly { seen: self.seen });
         }
-        if self.held { self.commit_held(proposer).await } else { self.commit_speculative(proposer).await }
+        if self.held {
+            self.commit_held(proposer).await
+        } else {
+            self.commit_speculative(proposer).await
+        }
     }
 
-    async fn commit_speculative(mut self, proposer: &dyn Proposer) -> Result<CommitOutcome, StoreError> {
+    async fn commit_speculative(
+        mut self,
+        proposer: &dyn Proposer,
+    ) -> Result<CommitOutcome, StoreError> {
         let Some(Op::Changeset(cs)) = self.ops.first() else {
             self.abandon();
-            return Err(StoreError::Corrupt("speculative transaction without a changeset".into()));
+            return Err(StoreError::Corrupt(
+                "speculative transaction without a changeset".into(),
+            ));
         };
         let inverse = match capture::invert_changeset(cs) {
             Ok(i) => i,
@@ -656,7 +726,10 @@ impl WriteTx {
             r.map(|_| spec.origin(seq, self.depends_on))
         };
         let origin = local?;
-        let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };
+        let cmd = Command::Tx {
+            origin,
+            ops: std::mem::take(&mut self.ops),
+        };
         let waiter = match proposer.propose(cmd).await {
             Ok(waiter) => waiter,
             Err(e) => {
@@ -679,7 +752,9 @@ impl WriteTx {
                 // Transactions after this one may have run on top of it: they must not
                 // survive it. Undo every speculative transaction not known committed (those
                 // already appended will be skipped everywhere by their `depends_on`).
-                let store = crate::Store { inner: inner.clone() };
+                let store = crate::Store {
+                    inner: inner.clone(),
+                };
                 if let Err(e) = store.abandon_speculation().await {
                     tracing::error!(error = %e, "could not undo speculative transactions");
                 }
@@ -697,11 +772,16 @@ impl WriteTx {
             (seq, spec.origin(seq, self.depends_on))
         };
         let (seq, origin) = seq;
-        let cmd = Command::Tx { origin, ops: std::mem::take(&mut self.ops) };
+        let cmd = Command::Tx {
+            origin,
+            ops: std::mem::take(&mut self.ops),
+        };
         let proposed = proposer.propose(cmd).await;
         let result = match proposed {
             Err(e) => Err(e),
-            Ok(waiter) => await_commit(waiter, inner.config.commit_timeout, proposer.stalled()).await,
+            Ok(waiter) => {
+                await_commit(waiter, inner.config.commit_timeout, proposer.stalled()).await
+            }
         };
         let mut w = self.w.take().expect("writer held until commit");
         let mut spec = inner.spec.lock();
@@ -710,7 +790,9 @@ impl WriteTx {
                 // Apply claimed it: it is committed. Make it durable locally with the
                 // applied state; if that fails the node must not continue (its memory says
                 // applied, its file does not), and a restart re-applies from the log.
-                let r = w.write_applied_in_tx(&mut spec).and_then(|_| w.internal("COMMIT"));
+                let r = w
+                    .write_applied_in_tx(&mut spec)
+                    .and_then(|_| w.internal("COMMIT"));
                 if let Err(e) = r {
                     tracing::error!(error = %e, "cannot commit an applied entry locally; stopping");
                     std::process::abort();

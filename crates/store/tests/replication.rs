@@ -13,7 +13,8 @@ use openraft::storage::RaftStateMachine;
 use parking_lot::Mutex;
 use quorate_consensus::{Command, Entry, EntryPayload, LogId, log_id};
 use quorate_store::{
-    CommitOutcome, ProposeError, Proposer, StateMachine, Store, StoreConfig, StoreError, TxOptions, Value,
+    CommitOutcome, ProposeError, Proposer, StateMachine, Store, StoreConfig, StoreError, TxOptions,
+    Value,
 };
 
 struct Cluster {
@@ -31,7 +32,11 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let leader = open(dir.path(), "n1", 1);
         let follower = open(dir.path(), "n2", 2);
-        Self { _dir: dir, leader, follower }
+        Self {
+            _dir: dir,
+            leader,
+            follower,
+        }
     }
 }
 
@@ -89,14 +94,18 @@ impl Proposer for FakeProposer {
                 return Ok(late);
             }
             let index = log.next.fetch_add(1, Ordering::SeqCst);
-            let entry = Entry { log_id: log_id(1, 1, index), payload: EntryPayload::Normal(cmd) };
+            let entry = Entry {
+                log_id: log_id(1, 1, index),
+                payload: EntryPayload::Normal(cmd),
+            };
             log.log.lock().push(entry.clone());
             if log.stall.load(Ordering::SeqCst) {
-                let never: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(futures::future::pending());
+                let never: BoxFuture<'static, Result<LogId, ProposeError>> =
+                    Box::pin(futures::future::pending());
                 return Ok(never);
             }
             let waiter: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
-                let id = entry.log_id.clone();
+                let id = entry.log_id;
                 let mut leader = log.leader.lock().clone();
                 FakeLog::apply_to(&mut leader, entry.clone()).await;
                 let mut follower = log.follower.lock().clone();
@@ -108,7 +117,11 @@ impl Proposer for FakeProposer {
     }
 }
 
-async fn write(store: &Store, proposer: &FakeProposer, stmts: &[(&str, Vec<Value>)]) -> Result<CommitOutcome, StoreError> {
+async fn write(
+    store: &Store,
+    proposer: &FakeProposer,
+    stmts: &[(&str, Vec<Value>)],
+) -> Result<CommitOutcome, StoreError> {
     let mut tx = store.begin_write(TxOptions::default()).await?;
     for (sql, params) in stmts {
         tx.execute(sql, params).await?;
@@ -123,7 +136,11 @@ fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
 fn assert_same(c: &Cluster) {
     let a = c.leader.checksum().unwrap();
     let b = c.follower.checksum().unwrap();
-    assert_eq!(a.sha256, b.sha256, "leader {:?}\nfollower {:?}", a.tables, b.tables);
+    assert_eq!(
+        a.sha256, b.sha256,
+        "leader {:?}\nfollower {:?}",
+        a.tables, b.tables
+    );
 }
 
 /// A transaction's effects, captured on the leader and applied on a follower, leave both
@@ -145,30 +162,62 @@ async fn effects_replicate_exactly() {
     .await
     .unwrap();
     for i in 0..20 {
-        write(&c.leader, &p, &[
-            ("INSERT INTO t (v, r) VALUES (?1, random())", vec![Value::Text(format!("row {i}"))]),
-            ("INSERT INTO nopk VALUES (?1, randomblob(8))", vec![Value::Integer(i)]),
-            ("INSERT INTO parent VALUES (?1)", vec![Value::Integer(i)]),
-            ("INSERT INTO child VALUES (?1, ?1)", vec![Value::Integer(i)]),
-        ])
+        write(
+            &c.leader,
+            &p,
+            &[
+                (
+                    "INSERT INTO t (v, r) VALUES (?1, random())",
+                    vec![Value::Text(format!("row {i}"))],
+                ),
+                (
+                    "INSERT INTO nopk VALUES (?1, randomblob(8))",
+                    vec![Value::Integer(i)],
+                ),
+                ("INSERT INTO parent VALUES (?1)", vec![Value::Integer(i)]),
+                ("INSERT INTO child VALUES (?1, ?1)", vec![Value::Integer(i)]),
+            ],
+        )
         .await
         .unwrap();
     }
-    write(&c.leader, &p, &[
-        ("DELETE FROM t WHERE id > 15", vec![]),
-        ("UPDATE nopk SET a = a * 10 WHERE a % 2 = 0", vec![]),
-        ("DELETE FROM parent WHERE id < 5", vec![]),
-    ])
+    write(
+        &c.leader,
+        &p,
+        &[
+            ("DELETE FROM t WHERE id > 15", vec![]),
+            ("UPDATE nopk SET a = a * 10 WHERE a % 2 = 0", vec![]),
+            ("DELETE FROM parent WHERE id < 5", vec![]),
+        ],
+    )
     .await
     .unwrap();
     // AUTOINCREMENT never reuses ids, on either node.
-    write(&c.leader, &p, &[("INSERT INTO t (v) VALUES ('after delete')", vec![])]).await.unwrap();
-    assert_eq!(rows(&c.leader, "SELECT max(id) FROM t"), vec![vec![Value::Integer(21)]]);
-    assert_eq!(rows(&c.follower, "SELECT max(id) FROM t"), vec![vec![Value::Integer(21)]]);
+    write(
+        &c.leader,
+        &p,
+        &[("INSERT INTO t (v) VALUES ('after delete')", vec![])],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&c.leader, "SELECT max(id) FROM t"),
+        vec![vec![Value::Integer(21)]]
+    );
+    assert_eq!(
+        rows(&c.follower, "SELECT max(id) FROM t"),
+        vec![vec![Value::Integer(21)]]
+    );
     // Trigger rows exist once per insert on both (not fired again by apply).
-    assert_eq!(rows(&c.follower, "SELECT count(*) FROM log"), vec![vec![Value::Integer(21)]]);
+    assert_eq!(
+        rows(&c.follower, "SELECT count(*) FROM log"),
+        vec![vec![Value::Integer(21)]]
+    );
     // The cascade removed children on both.
-    assert_eq!(rows(&c.follower, "SELECT count(*) FROM child"), vec![vec![Value::Integer(15)]]);
+    assert_eq!(
+        rows(&c.follower, "SELECT count(*) FROM child"),
+        vec![vec![Value::Integer(15)]]
+    );
     assert_same(&c);
 }
 
@@ -179,15 +228,26 @@ async fn empty_and_rolled_back_transactions_replicate_nothing() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])]).await.unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])],
+    )
+    .await
+    .unwrap();
     let before = log.log.lock().len();
-    let out = write(&c.leader, &p, &[("DELETE FROM t WHERE id = 42", vec![])]).await.unwrap();
+    let out = write(&c.leader, &p, &[("DELETE FROM t WHERE id = 42", vec![])])
+        .await
+        .unwrap();
     assert!(matches!(out, CommitOutcome::ReadOnly { .. }));
     let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
     tx.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
     tx.rollback();
     assert_eq!(log.log.lock().len(), before);
-    assert_eq!(rows(&c.leader, "SELECT count(*) FROM t"), vec![vec![Value::Integer(0)]]);
+    assert_eq!(
+        rows(&c.leader, "SELECT count(*) FROM t"),
+        vec![vec![Value::Integer(0)]]
+    );
     assert_same(&c);
 }
 
@@ -198,23 +258,45 @@ async fn leadership_change_undoes_uncommitted_speculation() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])]).await.unwrap();
-    write(&c.leader, &p, &[("INSERT INTO t VALUES (1, 'committed')", vec![])]).await.unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])],
+    )
+    .await
+    .unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("INSERT INTO t VALUES (1, 'committed')", vec![])],
+    )
+    .await
+    .unwrap();
     log.stall.store(true, Ordering::SeqCst);
     // Two transactions run speculatively on the leader; neither commits.
     let leader = c.leader.clone();
     let log2 = log.clone();
     let pending = tokio::spawn(async move {
         let p = FakeProposer(log2);
-        let a = write(&leader, &p, &[("INSERT INTO t VALUES (2, 'speculative')", vec![])]).await;
-        a
+
+        write(
+            &leader,
+            &p,
+            &[("INSERT INTO t VALUES (2, 'speculative')", vec![])],
+        )
+        .await
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let leader = c.leader.clone();
     let log3 = log.clone();
     let pending2 = tokio::spawn(async move {
         let p = FakeProposer(log3);
-        write(&leader, &p, &[("UPDATE t SET v = 'changed' WHERE id = 1", vec![])]).await
+        write(
+            &leader,
+            &p,
+            &[("UPDATE t SET v = 'changed' WHERE id = 1", vec![])],
+        )
+        .await
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(c.leader.speculative_in_flight(), 2);
@@ -225,7 +307,10 @@ async fn leadership_change_undoes_uncommitted_speculation() {
     let reader = tokio::spawn(async move { store.wait_visible_committed(seen).await });
     let undone = c.leader.on_leadership_change().await.unwrap();
     assert_eq!(undone, 2);
-    assert!(reader.await.unwrap().is_err(), "a read of undone data must fail");
+    assert!(
+        reader.await.unwrap().is_err(),
+        "a read of undone data must fail"
+    );
     assert_eq!(
         rows(&c.leader, "SELECT id, v FROM t ORDER BY id"),
         vec![vec![Value::Integer(1), Value::Text("committed".into())]]
@@ -240,21 +325,46 @@ async fn leadership_change_undoes_uncommitted_speculation() {
 async fn restart_undoes_speculation() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let c = Cluster { leader: open(dir.path(), "n1", 1), follower: open(dir.path(), "n2", 2), _dir: tempfile::tempdir().unwrap() };
+        let c = Cluster {
+            leader: open(dir.path(), "n1", 1),
+            follower: open(dir.path(), "n2", 2),
+            _dir: tempfile::tempdir().unwrap(),
+        };
         let log = FakeLog::new(&c);
         let p = FakeProposer(log.clone());
-        write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])]).await.unwrap();
-        write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])]).await.unwrap();
+        write(
+            &c.leader,
+            &p,
+            &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])],
+        )
+        .await
+        .unwrap();
+        write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])])
+            .await
+            .unwrap();
         log.stall.store(true, Ordering::SeqCst);
         let leader = c.leader.clone();
         let log2 = log.clone();
-        let h = tokio::spawn(async move { write(&leader, &FakeProposer(log2), &[("INSERT INTO t VALUES (2)", vec![])]).await });
+        let h = tokio::spawn(async move {
+            write(
+                &leader,
+                &FakeProposer(log2),
+                &[("INSERT INTO t VALUES (2)", vec![])],
+            )
+            .await
+        });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert_eq!(rows(&c.leader, "SELECT count(*) FROM t"), vec![vec![Value::Integer(2)]]);
+        assert_eq!(
+            rows(&c.leader, "SELECT count(*) FROM t"),
+            vec![vec![Value::Integer(2)]]
+        );
         h.abort();
     }
     let leader = open(dir.path(), "n1", 1);
-    assert_eq!(rows(&leader, "SELECT id FROM t"), vec![vec![Value::Integer(1)]]);
+    assert_eq!(
+        rows(&leader, "SELECT id FROM t"),
+        vec![vec![Value::Integer(1)]]
+    );
 }
 
 /// Refused statements name the reason and change nothing.
@@ -262,7 +372,9 @@ async fn restart_undoes_speculation() {
 async fn unsafe_statements_are_refused() {
     let c = Cluster::new();
     let p = FakeProposer(FakeLog::new(&c));
-    write(&c.leader, &p, &[("CREATE TABLE t (x)", vec![])]).await.unwrap();
+    write(&c.leader, &p, &[("CREATE TABLE t (x)", vec![])])
+        .await
+        .unwrap();
     for sql in [
         "ATTACH DATABASE '/tmp/x.db' AS x",
         "CREATE TEMP TABLE tt (x)",
@@ -276,7 +388,10 @@ async fn unsafe_statements_are_refused() {
         let err = write(&c.leader, &p, &[(sql, vec![])]).await.unwrap_err();
         assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err}");
     }
-    let err = c.leader.query("SELECT * FROM _quorate_meta", &[]).unwrap_err();
+    let err = c
+        .leader
+        .query("SELECT * FROM _quorate_meta", &[])
+        .unwrap_err();
     assert!(matches!(err, StoreError::Refused(_)), "{err}");
     let err = c.leader.query("INSERT INTO t VALUES (1)", &[]).unwrap_err();
     assert!(matches!(err, StoreError::Refused(_)), "{err}");
@@ -290,26 +405,41 @@ async fn divergence_is_detected() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v)", vec![])]).await.unwrap();
-    write(&c.leader, &p, &[("INSERT INTO t VALUES (1, 'a')", vec![])]).await.unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v)", vec![])],
+    )
+    .await
+    .unwrap();
+    write(&c.leader, &p, &[("INSERT INTO t VALUES (1, 'a')", vec![])])
+        .await
+        .unwrap();
     // Tamper with the follower's file behind quorate's back.
     {
         let conn = rusqlite::Connection::open(c.follower.db_path()).unwrap();
         conn.execute("UPDATE t SET v = 'tampered'", []).unwrap();
     }
     let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
-    tx.execute("UPDATE t SET v = 'b' WHERE id = 1", &[]).await.unwrap();
+    tx.execute("UPDATE t SET v = 'b' WHERE id = 1", &[])
+        .await
+        .unwrap();
     drop(tx);
     let entry = {
         let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
-        tx.execute("UPDATE t SET v = 'b' WHERE id = 1", &[]).await.unwrap();
+        tx.execute("UPDATE t SET v = 'b' WHERE id = 1", &[])
+            .await
+            .unwrap();
         // Capture the command by committing through a proposer that only records it.
         log.stall.store(true, Ordering::SeqCst);
         let _ = tokio::time::timeout(std::time::Duration::from_millis(100), tx.commit(&p)).await;
         log.log.lock().last().cloned().unwrap()
     };
     let mut sm = c.follower.state_machine();
-    let err = sm.apply(futures::stream::iter(vec![Ok((entry, None))])).await.unwrap_err();
+    let err = sm
+        .apply(futures::stream::iter(vec![Ok((entry, None))]))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
 }
 
@@ -321,14 +451,31 @@ async fn snapshot_holds_committed_state_only() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", vec![])]).await.unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", vec![])],
+    )
+    .await
+    .unwrap();
     for i in 0..50 {
-        write(&c.leader, &p, &[("INSERT INTO t VALUES (?1, randomblob(1000))", vec![Value::Integer(i)])]).await.unwrap();
+        write(
+            &c.leader,
+            &p,
+            &[(
+                "INSERT INTO t VALUES (?1, randomblob(1000))",
+                vec![Value::Integer(i)],
+            )],
+        )
+        .await
+        .unwrap();
     }
     log.stall.store(true, Ordering::SeqCst);
     let leader = c.leader.clone();
     let log2 = log.clone();
-    let h = tokio::spawn(async move { write(&leader, &FakeProposer(log2), &[("DELETE FROM t", vec![])]).await });
+    let h = tokio::spawn(async move {
+        write(&leader, &FakeProposer(log2), &[("DELETE FROM t", vec![])]).await
+    });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut sm = c.leader.state_machine();
     let mut builder = sm.get_snapshot_builder().await;
@@ -341,10 +488,22 @@ async fn snapshot_holds_committed_state_only() {
     // Hand over a copy, as the transport would.
     let copy = dir.path().join("received.db");
     std::fs::copy(&snap.snapshot.path, &copy).unwrap();
-    let received = quorate_store::SnapshotFile { path: copy, ..snap.snapshot.clone() };
-    fresh_sm.install_snapshot(&snap.meta, received).await.unwrap();
-    assert_eq!(rows(&fresh, "SELECT count(*) FROM t"), vec![vec![Value::Integer(50)]]);
-    assert_eq!(fresh.checksum().unwrap().sha256, c.follower.checksum().unwrap().sha256);
+    let received = quorate_store::SnapshotFile {
+        path: copy,
+        ..snap.snapshot.clone()
+    };
+    fresh_sm
+        .install_snapshot(&snap.meta, received)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&fresh, "SELECT count(*) FROM t"),
+        vec![vec![Value::Integer(50)]]
+    );
+    assert_eq!(
+        fresh.checksum().unwrap().sha256,
+        c.follower.checksum().unwrap().sha256
+    );
     h.abort();
 
     // A corrupted transfer is refused.
@@ -353,10 +512,19 @@ async fn snapshot_holds_committed_state_only() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&copy, bytes).unwrap();
-    let bad = quorate_store::SnapshotFile { path: copy, ..snap.snapshot.clone() };
-    let err = fresh_sm.install_snapshot(&snap.meta, bad).await.unwrap_err();
+    let bad = quorate_store::SnapshotFile {
+        path: copy,
+        ..snap.snapshot.clone()
+    };
+    let err = fresh_sm
+        .install_snapshot(&snap.meta, bad)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
-    assert_eq!(rows(&fresh, "SELECT count(*) FROM t"), vec![vec![Value::Integer(50)]]);
+    assert_eq!(
+        rows(&fresh, "SELECT count(*) FROM t"),
+        vec![vec![Value::Integer(50)]]
+    );
 }
 
 /// A transaction that ran on top of an earlier one which was then refused (never appended)
@@ -367,18 +535,35 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(&c.leader, &p, &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])]).await.unwrap();
-    write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])]).await.unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY)", vec![])],
+    )
+    .await
+    .unwrap();
+    write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])])
+        .await
+        .unwrap();
     *log.reject_next_after.lock() = Some(std::time::Duration::from_millis(300));
     let leader = c.leader.clone();
     let log2 = log.clone();
-    let a = tokio::spawn(async move { write(&leader, &FakeProposer(log2), &[("INSERT INTO t VALUES (2)", vec![])]).await });
+    let a = tokio::spawn(async move {
+        write(
+            &leader,
+            &FakeProposer(log2),
+            &[("INSERT INTO t VALUES (2)", vec![])],
+        )
+        .await
+    });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     // B sees A's uncommitted row and builds on it.
     let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
     let seen = tx.execute("SELECT count(*) FROM t", &[]).await.unwrap();
     assert_eq!(seen.rows, vec![vec![Value::Integer(2)]]);
-    tx.execute("INSERT INTO t SELECT max(id) + 1 FROM t", &[]).await.unwrap();
+    tx.execute("INSERT INTO t SELECT max(id) + 1 FROM t", &[])
+        .await
+        .unwrap();
     let _ = tx.commit(&p).await;
     let err = a.await.unwrap().unwrap_err();
     assert!(matches!(err, StoreError::Aborted(_)), "{err}");
@@ -389,11 +574,22 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(rows(&c.leader, "SELECT id FROM t"), vec![vec![Value::Integer(1)]]);
-    assert_eq!(rows(&c.follower, "SELECT id FROM t"), vec![vec![Value::Integer(1)]]);
+    assert_eq!(
+        rows(&c.leader, "SELECT id FROM t"),
+        vec![vec![Value::Integer(1)]]
+    );
+    assert_eq!(
+        rows(&c.follower, "SELECT id FROM t"),
+        vec![vec![Value::Integer(1)]]
+    );
     assert_same(&c);
     // The leader carries on with a new chain.
-    write(&c.leader, &p, &[("INSERT INTO t VALUES (10)", vec![])]).await.unwrap();
-    assert_eq!(rows(&c.follower, "SELECT count(*) FROM t"), vec![vec![Value::Integer(2)]]);
+    write(&c.leader, &p, &[("INSERT INTO t VALUES (10)", vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c.follower, "SELECT count(*) FROM t"),
+        vec![vec![Value::Integer(2)]]
+    );
     assert_same(&c);
 }

@@ -53,7 +53,12 @@ pub(crate) struct Frame {
 
 impl Frame {
     pub(crate) fn new(kind: Kind, id: u64, method: u16, body: Vec<u8>) -> Self {
-        Self { kind, id, method, body }
+        Self {
+            kind,
+            id,
+            method,
+            body,
+        }
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
@@ -67,7 +72,10 @@ impl Frame {
 }
 
 /// Reads one frame. `Ok(None)` on a clean end of stream before a frame starts.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max_bytes: usize) -> io::Result<Option<Frame>> {
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_bytes: usize,
+) -> io::Result<Option<Frame>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -89,13 +97,25 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max_bytes: usize
 /// Decodes a frame without its length prefix.
 pub(crate) fn decode(buf: &[u8]) -> io::Result<Frame> {
     if buf.len() < HEADER_BYTES {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "short peer frame"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "short peer frame",
+        ));
     }
-    let kind = Kind::from_u8(buf[0])
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {}", buf[0])))?;
+    let kind = Kind::from_u8(buf[0]).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown frame kind {}", buf[0]),
+        )
+    })?;
     let id = u64::from_be_bytes(buf[1..9].try_into().expect("8 bytes"));
     let method = u16::from_be_bytes(buf[9..11].try_into().expect("2 bytes"));
-    Ok(Frame { kind, id, method, body: buf[HEADER_BYTES..].to_vec() })
+    Ok(Frame {
+        kind,
+        id,
+        method,
+        body: buf[HEADER_BYTES..].to_vec(),
+    })
 }
 
 pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> io::Result<()> {
@@ -117,7 +137,10 @@ mod tests {
         let mut buf = Vec::new();
         f.encode(&mut buf);
         let got = read_frame(&mut &buf[..], 1024).await.unwrap().unwrap();
-        assert_eq!((got.kind, got.id, got.method, got.body.as_slice()), (Kind::Request, 42, 7, &b"hello"[..]));
+        assert_eq!(
+            (got.kind, got.id, got.method, got.body.as_slice()),
+            (Kind::Request, 42, 7, &b"hello"[..])
+        );
 
         let mut huge = Vec::new();
         huge.extend_from_slice(&u32::MAX.to_be_bytes());

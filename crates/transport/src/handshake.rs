@@ -80,7 +80,8 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, TransportError> {
-    rmp_serde::from_slice(b).map_err(|e| TransportError::Handshake(format!("malformed handshake message: {e}")))
+    rmp_serde::from_slice(b)
+        .map_err(|e| TransportError::Handshake(format!("malformed handshake message: {e}")))
 }
 
 fn cluster_ids_compatible(a: &Option<String>, b: &Option<String>) -> bool {
@@ -95,16 +96,25 @@ async fn expect<S: AsyncRead + Unpin>(s: &mut S, kind: Kind) -> Result<Frame, Tr
         .await?
         .ok_or_else(|| TransportError::Handshake("connection closed during handshake".into()))?;
     if frame.kind == Kind::Reject {
-        return Err(TransportError::Refused(String::from_utf8_lossy(&frame.body).to_string()));
+        return Err(TransportError::Refused(
+            String::from_utf8_lossy(&frame.body).to_string(),
+        ));
     }
     if frame.kind != kind {
-        return Err(TransportError::Handshake(format!("expected {kind:?}, got {:?}", frame.kind)));
+        return Err(TransportError::Handshake(format!(
+            "expected {kind:?}, got {:?}",
+            frame.kind
+        )));
     }
     Ok(frame)
 }
 
 async fn reject<S: AsyncWrite + Unpin>(s: &mut S, reason: &str) -> TransportError {
-    let _ = write_frame(s, &Frame::new(Kind::Reject, 0, 0, reason.as_bytes().to_vec())).await;
+    let _ = write_frame(
+        s,
+        &Frame::new(Kind::Reject, 0, 0, reason.as_bytes().to_vec()),
+    )
+    .await;
     TransportError::Refused(reason.to_string())
 }
 

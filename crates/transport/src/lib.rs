@@ -72,8 +72,20 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn new(node_id: u64, cluster_name: String, secret: Vec<u8>, cluster_id: Option<String>, epoch: u64) -> Self {
-        Self { node_id, cluster_name, secret, cluster_id: RwLock::new(cluster_id), epoch: AtomicU64::new(epoch) }
+    pub fn new(
+        node_id: u64,
+        cluster_name: String,
+        secret: Vec<u8>,
+        cluster_id: Option<String>,
+        epoch: u64,
+    ) -> Self {
+        Self {
+            node_id,
+            cluster_name,
+            secret,
+            cluster_id: RwLock::new(cluster_id),
+            epoch: AtomicU64::new(epoch),
+        }
     }
     pub fn cluster_id(&self) -> Option<String> {
         self.cluster_id.read().clone()
@@ -102,7 +114,10 @@ pub struct RemoteError {
 
 impl RemoteError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -116,7 +131,9 @@ pub enum TransportError {
     #[error("node {node} did not answer within {timeout:?}")]
     Timeout { node: u64, timeout: Duration },
     /// The connection broke after a non-idempotent call was sent: it may have run.
-    #[error("connection to node {node} lost while the call was in flight; it may or may not have run")]
+    #[error(
+        "connection to node {node} lost while the call was in flight; it may or may not have run"
+    )]
     Interrupted { node: u64 },
     /// The peer answered with an error.
     #[error("node {node} answered: {error}")]
@@ -133,7 +150,12 @@ pub enum TransportError {
 
 /// Serves requests from peers. `from` is the authenticated node id of the caller.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, from: u64, method: u16, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>>;
+    fn handle(
+        &self,
+        from: u64,
+        method: u16,
+        body: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>>;
     /// Called once per accepted connection after the handshake (to adopt a cluster id).
     fn on_peer(&self, _peer: &PeerIdentity) {}
 }
@@ -176,7 +198,12 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(identity: Arc<Identity>, config: TransportConfig) -> Arc<Self> {
-        Arc::new(Self { identity, config, peers: RwLock::new(HashMap::new()), runtime: tokio::runtime::Handle::current() })
+        Arc::new(Self {
+            identity,
+            config,
+            peers: RwLock::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     pub fn identity(&self) -> &Arc<Identity> {
@@ -198,10 +225,10 @@ impl Transport {
 
     /// The client for `node`, created (or updated) with these path addresses.
     pub fn peer(&self, node: u64, addrs: &[String]) -> Arc<Peer> {
-        if let Some(p) = self.peers.read().get(&node) {
-            if p.addrs() == addrs {
-                return p.clone();
-            }
+        if let Some(p) = self.peers.read().get(&node)
+            && p.addrs() == addrs
+        {
+            return p.clone();
         }
         let mut peers = self.peers.write();
         if let Some(p) = peers.get(&node) {
@@ -210,7 +237,13 @@ impl Transport {
             }
             p.shutdown();
         }
-        let p = Peer::start(node, addrs.to_vec(), self.identity.clone(), self.config.clone(), &self.runtime);
+        let p = Peer::start(
+            node,
+            addrs.to_vec(),
+            self.identity.clone(),
+            self.config.clone(),
+            &self.runtime,
+        );
         peers.insert(node, p.clone());
         p
     }

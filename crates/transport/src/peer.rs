@@ -13,7 +13,9 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::frame::{Frame, Kind, read_frame};
-use crate::{Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake};
+use crate::{
+    Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake,
+};
 
 enum Reply {
     Ok(Vec<u8>),
@@ -74,7 +76,13 @@ impl Peer {
                 Arc::new(PathSlot {
                     addr: a.clone(),
                     conn: Mutex::new(None),
-                    status: Mutex::new(PathStatus { addr: a.clone(), up: false, since: now, rtt_us: None, last_error: None }),
+                    status: Mutex::new(PathStatus {
+                        addr: a.clone(),
+                        up: false,
+                        since: now,
+                        rtt_us: None,
+                        last_error: None,
+                    }),
                 })
             })
             .collect();
@@ -125,7 +133,10 @@ impl Peer {
 
     /// Path health, for status screens.
     pub fn status(&self) -> PeerStatus {
-        PeerStatus { node_id: self.node, paths: self.paths.iter().map(|p| p.status.lock().clone()).collect() }
+        PeerStatus {
+            node_id: self.node,
+            paths: self.paths.iter().map(|p| p.status.lock().clone()).collect(),
+        }
     }
 
     fn set_status(&self, slot: &PathSlot, up: bool, error: Option<String>) {
@@ -172,16 +183,27 @@ impl Peer {
             let conn = match self.healthy() {
                 Some(c) => c,
                 None if !self.first_connect_pending() => {
-                    return Err(TransportError::Unreachable { node: self.node, reason: self.down_reason() });
+                    return Err(TransportError::Unreachable {
+                        node: self.node,
+                        reason: self.down_reason(),
+                    });
                 }
                 None => {
                     // A path is connecting for the first time: give it a moment.
-                    let wait = self.config.connect_timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-                    let up = tokio::time::timeout(wait, self.path_up.notified()).await.is_ok();
+                    let wait = self
+                        .config
+                        .connect_timeout
+                        .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    let up = tokio::time::timeout(wait, self.path_up.notified())
+                        .await
+                        .is_ok();
                     if up && let Some(c) = self.healthy() {
                         c
                     } else {
-                        return Err(TransportError::Unreachable { node: self.node, reason: self.down_reason() });
+                        return Err(TransportError::Unreachable {
+                            node: self.node,
+                            reason: self.down_reason(),
+                        });
                     }
                 }
             };
@@ -209,7 +231,12 @@ impl Peer {
             };
             match reply {
                 Reply::Ok(body) => return Ok(body),
-                Reply::Err(error) => return Err(TransportError::Remote { node: self.node, error }),
+                Reply::Err(error) => {
+                    return Err(TransportError::Remote {
+                        node: self.node,
+                        error,
+                    });
+                }
                 Reply::PathDown if idempotent => continue,
                 Reply::PathDown => return Err(TransportError::Interrupted { node: self.node }),
             }
@@ -230,7 +257,11 @@ impl Peer {
             .iter()
             .map(|p| {
                 let st = p.status.lock();
-                format!("{} {}", p.addr, st.last_error.clone().unwrap_or_else(|| "down".into()))
+                format!(
+                    "{} {}",
+                    p.addr,
+                    st.last_error.clone().unwrap_or_else(|| "down".into())
+                )
             })
             .collect();
         format!("no path up ({})", reasons.join("; "))
@@ -261,12 +292,26 @@ impl Peer {
         }
     }
 
-    async fn connect(&self, slot: &PathSlot, identity: &Identity) -> Result<TcpStream, TransportError> {
-        let mut stream = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
-            .await
-            .map_err(|_| TransportError::Unreachable { node: self.node, reason: "connect timed out".into() })??;
+    async fn connect(
+        &self,
+        slot: &PathSlot,
+        identity: &Identity,
+    ) -> Result<TcpStream, TransportError> {
+        let mut stream =
+            tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+                .await
+                .map_err(|_| TransportError::Unreachable {
+                    node: self.node,
+                    reason: "connect timed out".into(),
+                })??;
         stream.set_nodelay(true)?;
-        handshake::client(&mut stream, identity, self.node, self.config.handshake_timeout).await?;
+        handshake::client(
+            &mut stream,
+            identity,
+            self.node,
+            self.config.handshake_timeout,
+        )
+        .await?;
         Ok(stream)
     }
 
@@ -313,7 +358,9 @@ impl Peer {
                 match frame.kind {
                     Kind::Pong => reader_rtt.store(now.saturating_sub(frame.id), Ordering::Relaxed),
                     Kind::ResponseOk | Kind::ResponseErr => {
-                        let Some(waiter) = reader_conn.pending.lock().remove(&frame.id) else { continue };
+                        let Some(waiter) = reader_conn.pending.lock().remove(&frame.id) else {
+                            continue;
+                        };
                         let reply = if frame.kind == Kind::ResponseOk {
                             Reply::Ok(frame.body)
                         } else {

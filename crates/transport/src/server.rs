@@ -18,7 +18,10 @@ pub(crate) async fn listen(
     let mut bound = Vec::new();
     for addr in addrs {
         let listener = TcpListener::bind(addr).await.map_err(|e| {
-            TransportError::Io(std::io::Error::new(e.kind(), format!("cannot listen on peer address {addr}: {e}")))
+            TransportError::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on peer address {addr}: {e}"),
+            ))
         })?;
         bound.push(listener.local_addr()?);
         let transport = transport.clone();
@@ -53,16 +56,21 @@ pub(crate) async fn listen(
     Ok(bound)
 }
 
-async fn serve(mut stream: TcpStream, transport: Arc<Transport>, handler: Arc<dyn Handler>) -> Result<(), TransportError> {
+async fn serve(
+    mut stream: TcpStream,
+    transport: Arc<Transport>,
+    handler: Arc<dyn Handler>,
+) -> Result<(), TransportError> {
     stream.set_nodelay(true)?;
     let cfg = transport.config.clone();
-    let peer = match handshake::server(&mut stream, &transport.identity, cfg.handshake_timeout).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "refused a peer connection");
-            return Err(e);
-        }
-    };
+    let peer =
+        match handshake::server(&mut stream, &transport.identity, cfg.handshake_timeout).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused a peer connection");
+                return Err(e);
+            }
+        };
     handler.on_peer(&peer);
     let from = peer.node_id;
     let (mut rd, wr) = stream.into_split();
@@ -86,15 +94,20 @@ async fn serve(mut stream: TcpStream, transport: Arc<Transport>, handler: Arc<dy
         }
     });
     let result = loop {
-        let frame = match tokio::time::timeout(cfg.idle_timeout, read_frame(&mut rd, cfg.max_frame_bytes)).await {
-            Err(_) => break Ok(()),
-            Ok(Ok(None)) => break Ok(()),
-            Ok(Err(e)) => break Err(TransportError::Io(e)),
-            Ok(Ok(Some(f))) => f,
-        };
+        let frame =
+            match tokio::time::timeout(cfg.idle_timeout, read_frame(&mut rd, cfg.max_frame_bytes))
+                .await
+            {
+                Err(_) => break Ok(()),
+                Ok(Ok(None)) => break Ok(()),
+                Ok(Err(e)) => break Err(TransportError::Io(e)),
+                Ok(Ok(Some(f))) => f,
+            };
         match frame.kind {
             Kind::Ping => {
-                let _ = tx.send(Frame::new(Kind::Pong, frame.id, 0, Vec::new())).await;
+                let _ = tx
+                    .send(Frame::new(Kind::Pong, frame.id, 0, Vec::new()))
+                    .await;
             }
             Kind::Request => {
                 let handler = handler.clone();

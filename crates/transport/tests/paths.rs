@@ -8,14 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use quorate_transport::{Handler, Identity, RemoteError, Transport, TransportConfig, TransportError};
+use quorate_transport::{
+    Handler, Identity, RemoteError, Transport, TransportConfig, TransportError,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 struct Echo;
 
 impl Handler for Echo {
-    fn handle(&self, from: u64, method: u16, body: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
+    fn handle(
+        &self,
+        from: u64,
+        method: u16,
+        body: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, RemoteError>> {
         Box::pin(async move {
             if method == 99 {
                 return Err(RemoteError::new("nope", "method 99 always fails"));
@@ -28,7 +35,13 @@ impl Handler for Echo {
 }
 
 fn identity(node: u64, secret: &[u8], cluster: Option<&str>, epoch: u64) -> Arc<Identity> {
-    Arc::new(Identity::new(node, "test".into(), secret.to_vec(), cluster.map(str::to_string), epoch))
+    Arc::new(Identity::new(
+        node,
+        "test".into(),
+        secret.to_vec(),
+        cluster.map(str::to_string),
+        epoch,
+    ))
 }
 
 async fn server(id: Arc<Identity>, n_paths: usize) -> (Arc<Transport>, Vec<String>) {
@@ -55,21 +68,31 @@ async fn freezable_proxy(target: String) -> (String, Arc<AtomicBool>) {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 loop {
-                    let n = match ri.read(&mut buf).await { Ok(0) | Err(_) => return, Ok(n) => n };
+                    let n = match ri.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
                     while f1.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    if wo.write_all(&buf[..n]).await.is_err() { return; }
+                    if wo.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
                 }
             });
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 loop {
-                    let n = match ro.read(&mut buf).await { Ok(0) | Err(_) => return, Ok(n) => n };
+                    let n = match ro.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
                     while f2.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    if wi.write_all(&buf[..n]).await.is_err() { return; }
+                    if wi.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
                 }
             });
         }
@@ -82,11 +105,20 @@ async fn freezable_proxy(target: String) -> (String, Arc<AtomicBool>) {
 #[tokio::test]
 async fn authenticated_call_round_trip() {
     let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 1).await;
-    let client = Transport::new(identity(1, b"secret", Some("c1"), 0), TransportConfig::default());
+    let client = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig::default(),
+    );
     let peer = client.peer(2, &addrs);
-    let out = peer.call(7, b"hi".to_vec(), Duration::from_secs(2), true).await.unwrap();
+    let out = peer
+        .call(7, b"hi".to_vec(), Duration::from_secs(2), true)
+        .await
+        .unwrap();
     assert_eq!(out, b"from 1 method 7: hi");
-    let err = peer.call(99, vec![], Duration::from_secs(2), true).await.unwrap_err();
+    let err = peer
+        .call(99, vec![], Duration::from_secs(2), true)
+        .await
+        .unwrap_err();
     assert!(matches!(err, TransportError::Remote { .. }), "{err}");
 }
 
@@ -104,15 +136,28 @@ async fn wrong_credentials_are_refused() {
     for (what, id, target) in cases {
         let client = Transport::new(id, TransportConfig::default());
         let peer = client.peer(target, &addrs);
-        let err = peer.call(1, vec![], Duration::from_millis(1500), true).await.unwrap_err();
-        assert!(matches!(err, TransportError::Unreachable { .. }), "{what}: {err}");
+        let err = peer
+            .call(1, vec![], Duration::from_millis(1500), true)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, TransportError::Unreachable { .. }),
+            "{what}: {err}"
+        );
         let status = peer.status();
         let last = status.paths[0].last_error.clone().unwrap_or_default();
-        assert!(last.contains("refused") || last.contains("could not prove"), "{what}: {last}");
+        assert!(
+            last.contains("refused") || last.contains("could not prove"),
+            "{what}: {last}"
+        );
     }
     // A node that has not adopted a cluster id yet (wiped) may connect with the secret.
     let client = Transport::new(identity(1, b"secret", None, 5), TransportConfig::default());
-    client.peer(2, &addrs).call(1, vec![], Duration::from_secs(2), true).await.unwrap();
+    client
+        .peer(2, &addrs)
+        .call(1, vec![], Duration::from_secs(2), true)
+        .await
+        .unwrap();
 }
 
 /// With two paths, silencing the one in use (a pulled cable) moves calls to the other
@@ -121,9 +166,14 @@ async fn wrong_credentials_are_refused() {
 async fn calls_fail_over_when_a_path_goes_silent() {
     let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 2).await;
     let (proxy, frozen) = freezable_proxy(addrs[0].clone()).await;
-    let client = Transport::new(identity(1, b"secret", Some("c1"), 0), TransportConfig::default());
+    let client = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig::default(),
+    );
     let peer = client.peer(2, &[proxy, addrs[1].clone()]);
-    peer.call(1, b"warm".to_vec(), Duration::from_secs(2), true).await.unwrap();
+    peer.call(1, b"warm".to_vec(), Duration::from_secs(2), true)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(peer.status().paths_up(), 2);
 
@@ -132,13 +182,18 @@ async fn calls_fail_over_when_a_path_goes_silent() {
     let mut worst = Duration::ZERO;
     while start.elapsed() < Duration::from_secs(2) {
         let t = Instant::now();
-        peer.call(1, b"x".to_vec(), Duration::from_secs(3), true).await.unwrap();
+        peer.call(1, b"x".to_vec(), Duration::from_secs(3), true)
+            .await
+            .unwrap();
         worst = worst.max(t.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The behaviour: no call failed; the slowest waited for one path timeout at most
     // (default 400 ms plus a keepalive interval), not for TCP's retransmission timeouts.
-    assert!(worst < Duration::from_millis(1000), "slowest call {worst:?}");
+    assert!(
+        worst < Duration::from_millis(1000),
+        "slowest call {worst:?}"
+    );
     let status = peer.status();
     assert_eq!(status.paths_up(), 1, "{status:?}");
     assert!(!status.paths[0].up);
@@ -158,13 +213,21 @@ async fn calls_fail_over_when_a_path_goes_silent() {
 async fn non_idempotent_calls_are_not_resent() {
     let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 2).await;
     let (proxy, frozen) = freezable_proxy(addrs[0].clone()).await;
-    let client = Transport::new(identity(1, b"secret", Some("c1"), 0), TransportConfig::default());
+    let client = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig::default(),
+    );
     let peer = client.peer(2, &[proxy, addrs[1].clone()]);
-    peer.call(1, vec![], Duration::from_secs(2), true).await.unwrap();
+    peer.call(1, vec![], Duration::from_secs(2), true)
+        .await
+        .unwrap();
     while peer.status().paths_up() < 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     frozen.store(true, Ordering::SeqCst);
-    let err = peer.call(1, vec![], Duration::from_secs(3), false).await.unwrap_err();
+    let err = peer
+        .call(1, vec![], Duration::from_secs(3), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, TransportError::Interrupted { .. }), "{err}");
 }

@@ -29,7 +29,9 @@ impl Http {
             if entered.is_err() {
                 return;
             }
-            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build();
             while let Ok((job, reply)) = rx.recv() {
                 let _ = reply.send(job(&agent));
             }
@@ -48,7 +50,14 @@ impl Http {
 
     pub fn get(&self, addr: &str, path: &str) -> Value {
         let url = format!("http://{addr}{path}");
-        self.run(move |a| a.get(&url).timeout(Duration::from_millis(800)).call().ok().and_then(|r| r.into_json().ok()).unwrap_or(Value::Null))
+        self.run(move |a| {
+            a.get(&url)
+                .timeout(Duration::from_millis(800))
+                .call()
+                .ok()
+                .and_then(|r| r.into_json().ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     pub fn post(&self, addr: &str, path: &str, body: Value) -> Value {
@@ -79,7 +88,6 @@ pub struct DrillNode {
     pub data_dir: PathBuf,
     pub log: PathBuf,
     pub child: Option<Child>,
-    pub witness: bool,
 }
 
 pub struct DrillCluster {
@@ -92,7 +100,12 @@ pub struct DrillCluster {
 
 impl DrillCluster {
     /// Starts `data_nodes` data nodes (and a witness if asked) in a fresh drill network.
-    pub fn start(data_nodes: usize, witness: bool, paths: usize, keep: bool) -> anyhow::Result<DrillCluster> {
+    pub fn start(
+        data_nodes: usize,
+        witness: bool,
+        paths: usize,
+        keep: bool,
+    ) -> anyhow::Result<DrillCluster> {
         let total = data_nodes + usize::from(witness);
         let net = Net::create(total, paths, keep)?;
         let dir = std::env::temp_dir().join(format!("quorate-drill-{}", net.prefix));
@@ -105,11 +118,15 @@ impl DrillCluster {
             let peers: String = (1..=total)
                 .filter(|j| *j != i)
                 .map(|j| {
-                    let addrs: Vec<String> = (1..=paths).map(|k| format!("\"{}:7000\"", net.addr(j, k))).collect();
+                    let addrs: Vec<String> = (1..=paths)
+                        .map(|k| format!("\"{}:7000\"", net.addr(j, k)))
+                        .collect();
                     format!("[[peers]]\nid = {j}\naddrs = [{}]\n", addrs.join(", "))
                 })
                 .collect();
-            let own: Vec<String> = (1..=paths).map(|k| format!("\"{}:7000\"", net.addr(i, k))).collect();
+            let own: Vec<String> = (1..=paths)
+                .map(|k| format!("\"{}:7000\"", net.addr(i, k)))
+                .collect();
             let data_dir = dir.join(format!("n{i}"));
             let cfg = format!(
                 "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
@@ -120,7 +137,11 @@ impl DrillCluster {
                 net.addr(i, 1),
                 net.addr(i, 1),
                 secret.display().to_string(),
-                if is_witness { String::new() } else { format!("bootstrap_expect = {total}") },
+                if is_witness {
+                    String::new()
+                } else {
+                    format!("bootstrap_expect = {total}")
+                },
             );
             let config = dir.join(format!("n{i}.toml"));
             std::fs::write(&config, cfg)?;
@@ -131,11 +152,16 @@ impl DrillCluster {
                 data_dir,
                 log: dir.join(format!("n{i}.log")),
                 child: None,
-                witness: is_witness,
             });
         }
         let http = Http::start(&net)?;
-        let mut c = DrillCluster { net, http, nodes, dir, temporary: !keep };
+        let mut c = DrillCluster {
+            net,
+            http,
+            nodes,
+            dir,
+            temporary: !keep,
+        };
         for i in 1..=total {
             c.spawn(i)?;
         }
@@ -150,7 +176,10 @@ impl DrillCluster {
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
         let exe = std::env::current_exe()?;
         let n = &self.nodes[i - 1];
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)?;
         let child = self
             .net
             .command(i, &exe)
@@ -218,25 +247,41 @@ impl DrillCluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("no writable leader within {timeout:?}; logs in {}", self.dir.display())
+        bail!(
+            "no writable leader within {timeout:?}; logs in {}",
+            self.dir.display()
+        )
     }
 
     /// Highest term any running node reports.
     pub fn term(&self) -> u64 {
-        self.nodes.iter().filter(|n| n.child.is_some()).map(|n| self.status(n.id)["term"].as_u64().unwrap_or(0)).max().unwrap_or(0)
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| self.status(n.id)["term"].as_u64().unwrap_or(0))
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn execute(&self, i: usize, sql: &str, params: Value) -> Value {
-        self.http.post(&self.node(i).http, "/v1/execute", json!({"statements": [{"sql": sql, "params": params}]}))
+        self.http.post(
+            &self.node(i).http,
+            "/v1/execute",
+            json!({"statements": [{"sql": sql, "params": params}]}),
+        )
     }
 
     /// Makes node `to` the leader.
     pub fn make_leader(&self, to: usize) -> anyhow::Result<()> {
-        let Some(l) = self.leader() else { bail!("no leader") };
+        let Some(l) = self.leader() else {
+            bail!("no leader")
+        };
         if l == to {
             return Ok(());
         }
-        let r = self.http.post(&self.node(l).http, "/v1/leader", json!({"to": to}));
+        let r = self
+            .http
+            .post(&self.node(l).http, "/v1/leader", json!({"to": to}));
         if r.get("error").is_some() {
             bail!("moving leadership to n{to}: {r}");
         }

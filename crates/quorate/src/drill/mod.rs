@@ -63,7 +63,18 @@ pub struct Report {
     pub timeline: Vec<String>,
 }
 
-pub const SCENARIOS: &[&str] = &["d1", "d1b", "d2", "d3", "d4", "d5", "d5-follower", "d6", "d6-follower", "d7"];
+pub const SCENARIOS: &[&str] = &[
+    "d1",
+    "d1b",
+    "d2",
+    "d3",
+    "d4",
+    "d5",
+    "d5-follower",
+    "d6",
+    "d6-follower",
+    "d7",
+];
 
 pub fn run(args: DrillArgs) -> anyhow::Result<()> {
     if let Some(why) = netns::unavailable() {
@@ -92,7 +103,11 @@ pub fn run(args: DrillArgs) -> anyhow::Result<()> {
 
 fn print_report(r: &Report) {
     println!("== {}: {}", r.scenario.to_uppercase(), r.description);
-    println!("   cluster: 3 data nodes{}, {} path(s) per node", if r.witness { " + 1 witness" } else { "" }, r.paths);
+    println!(
+        "   cluster: 3 data nodes{}, {} path(s) per node",
+        if r.witness { " + 1 witness" } else { "" },
+        r.paths
+    );
     for line in &r.timeline {
         println!("   {line}");
     }
@@ -100,17 +115,29 @@ fn print_report(r: &Report) {
         "   writes {} | failed {} {} | slowest failure {} | longest gap {} ms | resume {} | stale reads served {} | elections {}",
         r.writes,
         r.failed_writes,
-        if r.failure_codes.is_empty() { String::new() } else { format!("({})", r.failure_codes.join(",")) },
-        r.slowest_failure_ms.map(|m| format!("{m} ms")).unwrap_or_else(|| "-".into()),
+        if r.failure_codes.is_empty() {
+            String::new()
+        } else {
+            format!("({})", r.failure_codes.join(","))
+        },
+        r.slowest_failure_ms
+            .map(|m| format!("{m} ms"))
+            .unwrap_or_else(|| "-".into()),
         r.longest_write_gap_ms,
-        r.time_to_resume_ms.map(|m| format!("{m} ms")).unwrap_or_else(|| "-".into()),
+        r.time_to_resume_ms
+            .map(|m| format!("{m} ms"))
+            .unwrap_or_else(|| "-".into()),
         r.stale_reads_served,
         r.elections
     );
     for (k, v) in &r.extra {
         println!("   {k}: {v}");
     }
-    println!("   goal: {} -> {}", r.goal, if r.met { "MET" } else { "MISSED" });
+    println!(
+        "   goal: {} -> {}",
+        r.goal,
+        if r.met { "MET" } else { "MISSED" }
+    );
     println!("   Galera on this machine: {}", r.galera);
     println!();
 }
@@ -124,19 +151,40 @@ struct Run {
 }
 
 impl Run {
-    fn start(data_nodes: usize, witness: bool, paths: usize, args: &DrillArgs, reader: bool) -> anyhow::Result<Run> {
+    fn start(
+        data_nodes: usize,
+        witness: bool,
+        paths: usize,
+        args: &DrillArgs,
+        reader: bool,
+    ) -> anyhow::Result<Run> {
         let c = DrillCluster::start(data_nodes, witness, paths, args.keep)?;
         let l = c.wait_writable(Duration::from_secs(20))?;
-        let r = c.execute(l, "CREATE TABLE drill (id INTEGER PRIMARY KEY, t_ms INTEGER)", json!([]));
+        let r = c.execute(
+            l,
+            "CREATE TABLE drill (id INTEGER PRIMARY KEY, t_ms INTEGER)",
+            json!([]),
+        );
         if r.get("error").is_some() {
             bail!("creating the drill table: {r}");
         }
         let origin = Instant::now();
         let ns = format!("/var/run/netns/{}c", c.net.prefix);
-        let writer = Some(Probe::start(ns.clone(), c.node(1).http.clone(), origin, true));
+        let writer = Some(Probe::start(
+            ns.clone(),
+            c.node(1).http.clone(),
+            origin,
+            true,
+        ));
         let reader = reader.then(|| Probe::start(ns, c.node(1).http.clone(), origin, false));
         let term0 = c.term();
-        Ok(Run { c, origin, writer, reader, term0 })
+        Ok(Run {
+            c,
+            origin,
+            writer,
+            reader,
+            term0,
+        })
     }
 
     fn now(&self) -> Duration {
@@ -173,7 +221,9 @@ impl Run {
             failure_codes: codes,
             slowest_failure_ms: failed.iter().map(|a| a.latency.as_millis() as u64).max(),
             longest_write_gap_ms: probe::longest_gap(&writes).as_millis() as u64,
-            time_to_resume_ms: resume_since.and_then(|s| probe::time_to_success_after(&writes, s)).map(|d| d.as_millis() as u64),
+            time_to_resume_ms: resume_since
+                .and_then(|s| probe::time_to_success_after(&writes, s))
+                .map(|d| d.as_millis() as u64),
             stale_reads_served: reads.iter().filter(|a| a.ok).count(),
             stale_reads_failed: reads.iter().filter(|a| !a.ok).count(),
             elections: term1.saturating_sub(self.term0),
@@ -183,9 +233,14 @@ impl Run {
             galera: galera.into(),
             timeline: probe::timeline(&writes),
         };
-        let unknown = writes.iter().filter(|a| a.code.as_deref() == Some("outcome_unknown")).count();
+        let unknown = writes
+            .iter()
+            .filter(|a| a.code.as_deref() == Some("outcome_unknown"))
+            .count();
         if unknown > 0 {
-            report.extra.insert("outcome_unknown_writes".into(), json!(unknown));
+            report
+                .extra
+                .insert("outcome_unknown_writes".into(), json!(unknown));
         }
         report.met = met(&writes, &reads, &report);
         report
@@ -266,19 +321,39 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             }
             sleep(Duration::from_secs(1));
             let restarted = r.now();
-            let back: Vec<usize> = if scenario == "d2" { vec![1, 2, 3] } else { vec![1, 2] };
+            let back: Vec<usize> = if scenario == "d2" {
+                vec![1, 2, 3]
+            } else {
+                vec![1, 2]
+            };
             for i in &back {
                 r.c.spawn(*i)?;
             }
             sleep(Duration::from_secs(6));
             let (desc, goal, galera) = if scenario == "d2" {
-                ("power loss of all three nodes (kill -9), all three restart", "serving within 2 s of the processes starting", "writes again after 4.2 s")
+                (
+                    "power loss of all three nodes (kill -9), all three restart",
+                    "serving within 2 s of the processes starting",
+                    "writes again after 4.2 s",
+                )
             } else {
-                ("power loss of all three nodes (kill -9), only nodes 1 and 2 restart", "serving within 2 s, no human step", "never: stays down until a human bootstraps by hand")
+                (
+                    "power loss of all three nodes (kill -9), only nodes 1 and 2 restart",
+                    "serving within 2 s, no human step",
+                    "never: stays down until a human bootstraps by hand",
+                )
             };
-            Ok(r.finish(scenario, desc, false, 1, Some(restarted), serde_json::Map::new(), goal, galera, |_, _, rep| {
-                rep.time_to_resume_ms.map(|m| m <= 2000).unwrap_or(false)
-            }))
+            Ok(r.finish(
+                scenario,
+                desc,
+                false,
+                1,
+                Some(restarted),
+                serde_json::Map::new(),
+                goal,
+                galera,
+                |_, _, rep| rep.time_to_resume_ms.map(|m| m <= 2000).unwrap_or(false),
+            ))
         }
         "d4" => {
             let mut r = Run::start(3, false, 1, args, false)?;
@@ -286,7 +361,8 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             r.c.stop(3);
             let l = r.c.wait_writable(Duration::from_secs(5))?;
             for i in 0..300 {
-                let v = r.c.execute(l, "INSERT INTO drill (t_ms) VALUES (?)", json!([-i]));
+                let v =
+                    r.c.execute(l, "INSERT INTO drill (t_ms) VALUES (?)", json!([-i]));
                 if v.get("error").is_some() {
                     bail!("write during maintenance failed: {v}");
                 }
@@ -306,7 +382,10 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             sleep(Duration::from_secs(2));
             let mut extra = serde_json::Map::new();
             extra.insert("missed_writes".into(), json!(300));
-            extra.insert("caught_up_ms_after_process_start".into(), json!(caught_up.map(|d| d.as_millis() as u64)));
+            extra.insert(
+                "caught_up_ms_after_process_start".into(),
+                json!(caught_up.map(|d| d.as_millis() as u64)),
+            );
             Ok(r.finish(
                 "d4",
                 "node 3 back from maintenance with 300 writes missed",
@@ -316,7 +395,12 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
                 extra,
                 "caught up within 1 s (of the process starting)",
                 "synced after 2.6 s (incremental state transfer)",
-                move |_, _, rep| caught_up.map(|d| d <= Duration::from_secs(1)).unwrap_or(false) && rep.failed_writes == 0,
+                move |_, _, rep| {
+                    caught_up
+                        .map(|d| d <= Duration::from_secs(1))
+                        .unwrap_or(false)
+                        && rep.failed_writes == 0
+                },
             ))
         }
         "d5" | "d5-follower" | "d6" | "d6-follower" => {
@@ -340,21 +424,59 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
                 sleep(Duration::from_secs(2));
             }
             let (desc, goal, galera, limit) = match (crash, leader_case) {
-                (true, true) => ("kill -9 of the leader", "writes resume within 1 s", "writes stall 6.5 s (kill -9 of one node)", 1000),
-                (true, false) => ("kill -9 of a follower", "no stall (no gap over 300 ms)", "writes stall 6.5 s (kill -9 of one node)", 300),
-                (false, true) => ("the leader's only cable pulled", "writes resume within 1.5 s", "writes stall 6.5 s (one node's cable pulled)", 1500),
-                (false, false) => ("a follower's only cable pulled", "no stall (no gap over 300 ms)", "writes stall 6.5 s (one node's cable pulled)", 300),
+                (true, true) => (
+                    "kill -9 of the leader",
+                    "writes resume within 1 s",
+                    "writes stall 6.5 s (kill -9 of one node)",
+                    1000,
+                ),
+                (true, false) => (
+                    "kill -9 of a follower",
+                    "no stall (no gap over 300 ms)",
+                    "writes stall 6.5 s (kill -9 of one node)",
+                    300,
+                ),
+                (false, true) => (
+                    "the leader's only cable pulled",
+                    "writes resume within 1.5 s",
+                    "writes stall 6.5 s (one node's cable pulled)",
+                    1500,
+                ),
+                (false, false) => (
+                    "a follower's only cable pulled",
+                    "no stall (no gap over 300 ms)",
+                    "writes stall 6.5 s (one node's cable pulled)",
+                    300,
+                ),
             };
-            Ok(r.finish(scenario, desc, false, 1, Some(at), serde_json::Map::new(), goal, galera, move |w, _, rep| {
-                // The one write in flight to the leader at the moment of the fault may end
-                // as outcome_unknown (it may or may not have committed); nothing else fails.
-                let window = at + Duration::from_secs(1);
-                let failures_ok = w.iter().filter(|a| !a.ok).all(|a| a.code.as_deref() == Some("outcome_unknown") && a.at < window);
-                rep.longest_write_gap_ms <= limit && failures_ok && (leader_case || rep.failed_writes == 0)
-            }))
+            Ok(r.finish(
+                scenario,
+                desc,
+                false,
+                1,
+                Some(at),
+                serde_json::Map::new(),
+                goal,
+                galera,
+                move |w, _, rep| {
+                    // The one write in flight to the leader at the moment of the fault may end
+                    // as outcome_unknown (it may or may not have committed); nothing else fails.
+                    let window = at + Duration::from_secs(1);
+                    let failures_ok = w
+                        .iter()
+                        .filter(|a| !a.ok)
+                        .all(|a| a.code.as_deref() == Some("outcome_unknown") && a.at < window);
+                    rep.longest_write_gap_ms <= limit
+                        && failures_ok
+                        && (leader_case || rep.failed_writes == 0)
+                },
+            ))
         }
         "d7" => d7(args),
-        other => bail!("unknown scenario `{other}`; one of {} or all", SCENARIOS.join(", ")),
+        other => bail!(
+            "unknown scenario `{other}`; one of {} or all",
+            SCENARIOS.join(", ")
+        ),
     }
 }
 
@@ -363,13 +485,21 @@ fn d1_witness(args: &DrillArgs, outage: Duration) -> anyhow::Result<Report> {
     sleep(Duration::from_secs(3));
     // Guarded maintenance of node 3: preflight, leadership away, membership adjusted.
     let l = r.c.leader().context("no leader")?;
-    let begin = r.c.http.post(&r.c.node(l).http, "/v1/maintenance/3/begin", json!({"operator": "drill", "yes": true}));
+    let begin = r.c.http.post(
+        &r.c.node(l).http,
+        "/v1/maintenance/3/begin",
+        json!({"operator": "drill", "yes": true}),
+    );
     if begin.get("error").is_some() {
         bail!("maintenance begin: {begin}");
     }
     for _ in 0..10 {
         let l = r.c.leader().context("no leader")?;
-        let st = r.c.http.post(&r.c.node(l).http, "/v1/maintenance/3/ack", json!({"operator": "drill"}));
+        let st = r.c.http.post(
+            &r.c.node(l).http,
+            "/v1/maintenance/3/ack",
+            json!({"operator": "drill"}),
+        );
         if st.get("error").is_some() {
             bail!("maintenance ack: {st}");
         }
@@ -403,7 +533,11 @@ fn d7(args: &DrillArgs) -> anyhow::Result<Report> {
     let mut r = Run::start(3, false, 1, args, false)?;
     let l = r.c.wait_writable(Duration::from_secs(5))?;
     let c = &r.c;
-    c.execute(l, "CREATE TABLE bulk (id INTEGER PRIMARY KEY, payload BLOB)", json!([]));
+    c.execute(
+        l,
+        "CREATE TABLE bulk (id INTEGER PRIMARY KEY, payload BLOB)",
+        json!([]),
+    );
     // Fill ~d7_mb MB in 1 MB transactions (1,000 rows of 1 KB each).
     for i in 0..args.d7_mb {
         let v = c.execute(
@@ -435,9 +569,15 @@ fn d7(args: &DrillArgs) -> anyhow::Result<Report> {
     let db_bytes = dir_size(&r.c.node(victim).data_dir.join("db"));
     let mut extra = serde_json::Map::new();
     extra.insert("database_mb".into(), json!(args.d7_mb));
-    extra.insert("rejoin_ms".into(), json!(caught_up.map(|d| d.as_millis() as u64)));
+    extra.insert(
+        "rejoin_ms".into(),
+        json!(caught_up.map(|d| d.as_millis() as u64)),
+    );
     if let Some(d) = caught_up {
-        extra.insert("transfer_mb_per_s".into(), json!((db_bytes as f64 / 1e6) / d.as_secs_f64()));
+        extra.insert(
+            "transfer_mb_per_s".into(),
+            json!((db_bytes as f64 / 1e6) / d.as_secs_f64()),
+        );
     }
     Ok(r.finish(
         "d7",
@@ -460,7 +600,11 @@ fn dir_size(p: &std::path::Path) -> u64 {
                 Ok(m) => m,
                 Err(_) => continue,
             };
-            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+            total += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     total

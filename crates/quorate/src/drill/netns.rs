@@ -4,7 +4,6 @@
 //! Everything gets a unique prefix and is deleted on drop. Traffic stays inside the
 //! namespaces this creates: the bridges carry no address in the host namespace.
 
-use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
@@ -20,9 +19,17 @@ pub struct Net {
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip").args(args).stdin(Stdio::null()).output().context("running `ip` (iproute2)")?;
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running `ip` (iproute2)")?;
     if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -33,7 +40,13 @@ pub fn unavailable() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("drills need root (network namespaces); run as root".into());
     }
-    if Command::new("ip").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
         return Some("drills need `ip` from iproute2".into());
     }
     None
@@ -47,13 +60,23 @@ impl Net {
         }
         let tag: u16 = rand::random();
         let prefix = format!("qd{tag:04x}");
-        let net = Net { prefix, nodes, paths, keep };
-        net.build().with_context(|| format!("building drill network {}", net.prefix))?;
+        let net = Net {
+            prefix,
+            nodes,
+            paths,
+            keep,
+        };
+        net.build()
+            .with_context(|| format!("building drill network {}", net.prefix))?;
         Ok(net)
     }
 
     fn ns(&self, i: usize) -> String {
-        if i == CLIENT { format!("{}c", self.prefix) } else { format!("{}n{i}", self.prefix) }
+        if i == CLIENT {
+            format!("{}c", self.prefix)
+        } else {
+            format!("{}n{i}", self.prefix)
+        }
     }
 
     fn bridge(&self, k: usize) -> String {
@@ -62,7 +85,11 @@ impl Net {
 
     /// Host-side end of node `i`'s cable to switch `k`.
     fn cable_name(&self, i: usize, k: usize) -> String {
-        let who = if i == CLIENT { "c".to_string() } else { i.to_string() };
+        let who = if i == CLIENT {
+            "c".to_string()
+        } else {
+            i.to_string()
+        };
         format!("{}h{who}{k}", self.prefix)
     }
 
@@ -84,10 +111,20 @@ impl Net {
             for k in 1..=self.paths {
                 let host = self.cable_name(i, k);
                 let inside = format!("e{k}");
-                ip(&["link", "add", &host, "type", "veth", "peer", "name", &inside, "netns", &ns])?;
+                ip(&[
+                    "link", "add", &host, "type", "veth", "peer", "name", &inside, "netns", &ns,
+                ])?;
                 ip(&["link", "set", &host, "master", &self.bridge(k)])?;
                 ip(&["link", "set", &host, "up"])?;
-                ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.addr(i, k)), "dev", &inside])?;
+                ip(&[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", self.addr(i, k)),
+                    "dev",
+                    &inside,
+                ])?;
                 ip(&["-n", &ns, "link", "set", &inside, "up"])?;
             }
         }
@@ -96,7 +133,12 @@ impl Net {
 
     /// Plugs (`up`) or pulls (`down`) node `i`'s cable to switch `k`.
     pub fn cable(&self, i: usize, k: usize, up: bool) -> anyhow::Result<()> {
-        ip(&["link", "set", &self.cable_name(i, k), if up { "up" } else { "down" }])
+        ip(&[
+            "link",
+            "set",
+            &self.cable_name(i, k),
+            if up { "up" } else { "down" },
+        ])
     }
 
     /// A command that runs `program` inside node `i`'s namespace.
@@ -105,26 +147,15 @@ impl Net {
         c.args(["netns", "exec", &self.ns(i)]).arg(program);
         c
     }
-
-    /// Moves the calling thread into the client namespace (sockets it opens afterwards
-    /// live there). Network namespaces are per thread.
-    pub fn enter_client(&self) -> anyhow::Result<()> {
-        let path = format!("/var/run/netns/{}", self.ns(CLIENT));
-        let f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
-        // SAFETY: setns on a valid namespace fd affects only the calling thread's network
-        // namespace.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            bail!("setns into the client namespace failed: {}", std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
         if self.keep {
-            eprintln!("keeping drill network {} (delete with: ip netns del {}n1 ... ; ip link del {}s1)", self.prefix, self.prefix, self.prefix);
+            eprintln!(
+                "keeping drill network {} (delete with: ip netns del {}n1 ... ; ip link del {}s1)",
+                self.prefix, self.prefix, self.prefix
+            );
             return;
         }
         for i in (1..=self.nodes).chain(std::iter::once(CLIENT)) {

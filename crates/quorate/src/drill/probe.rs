@@ -38,7 +38,9 @@ impl Probe {
             if enter(&netns_path).is_err() {
                 return out;
             }
-            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build();
             let mut seq: i64 = 0;
             let mut next = Instant::now();
             while !s.load(Ordering::Relaxed) {
@@ -50,18 +52,34 @@ impl Probe {
                         json!({"statements": [{"sql": "INSERT INTO drill (t_ms) VALUES (?)", "params": [origin.elapsed().as_millis() as i64]}]}),
                     )
                 } else {
-                    ("/v1/query", json!({"sql": "SELECT count(*) FROM drill", "consistency": "stale"}))
+                    (
+                        "/v1/query",
+                        json!({"sql": "SELECT count(*) FROM drill", "consistency": "stale"}),
+                    )
                 };
                 let r = agent.post(&format!("http://{addr}{path}")).send_json(body);
                 let (ok, code) = match r {
                     Ok(_) => (true, None),
                     Err(ureq::Error::Status(_, resp)) => {
                         let v: Value = resp.into_json().unwrap_or(Value::Null);
-                        (false, Some(v["error"]["code"].as_str().unwrap_or("http_error").to_string()))
+                        (
+                            false,
+                            Some(
+                                v["error"]["code"]
+                                    .as_str()
+                                    .unwrap_or("http_error")
+                                    .to_string(),
+                            ),
+                        )
                     }
                     Err(e) => (false, Some(format!("transport: {}", e.kind()))),
                 };
-                out.push(Attempt { at: started - origin, ok, code, latency: started.elapsed() });
+                out.push(Attempt {
+                    at: started - origin,
+                    ok,
+                    code,
+                    latency: started.elapsed(),
+                });
                 next += PROBE_INTERVAL;
                 let now = Instant::now();
                 if next > now {
@@ -73,12 +91,18 @@ impl Probe {
             let _ = seq;
             out
         });
-        Probe { stop, handle: Some(handle) }
+        Probe {
+            stop,
+            handle: Some(handle),
+        }
     }
 
     pub fn finish(mut self) -> Vec<Attempt> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -99,7 +123,9 @@ pub fn longest_gap(a: &[Attempt]) -> Duration {
 /// Time from `since` until the first attempt that started after it and succeeded
 /// (completion time).
 pub fn time_to_success_after(a: &[Attempt], since: Duration) -> Option<Duration> {
-    a.iter().find(|x| x.ok && x.at >= since).map(|x| (x.at + x.latency).saturating_sub(since))
+    a.iter()
+        .find(|x| x.ok && x.at >= since)
+        .map(|x| (x.at + x.latency).saturating_sub(since))
 }
 
 /// Human-readable availability timeline: runs of successes and failures.
@@ -120,9 +146,17 @@ pub fn timeline(a: &[Attempt]) -> Vec<String> {
             let mut codes: Vec<String> = a[i..=j].iter().filter_map(|x| x.code.clone()).collect();
             codes.sort();
             codes.dedup();
-            format!("{n} writes FAILED ({}), each failed within {} ms", codes.join(", "), slowest.as_millis())
+            format!(
+                "{n} writes FAILED ({}), each failed within {} ms",
+                codes.join(", "),
+                slowest.as_millis()
+            )
         };
-        out.push(format!("{:>7.1}s - {:>6.1}s  {what}", a[i].at.as_secs_f64(), (a[j].at + a[j].latency).as_secs_f64()));
+        out.push(format!(
+            "{:>7.1}s - {:>6.1}s  {what}",
+            a[i].at.as_secs_f64(),
+            (a[j].at + a[j].latency).as_secs_f64()
+        ));
         i = j + 1;
     }
     out

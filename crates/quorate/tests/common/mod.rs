@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 pub const BIN: &str = env!("CARGO_BIN_EXE_quorate");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[derive(Clone, Debug)]
@@ -30,7 +34,12 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { nodes: 3, logs_since_last: 20_000, keep_logs: 2_000, extra: String::new() }
+        Self {
+            nodes: 3,
+            logs_since_last: 20_000,
+            keep_logs: 2_000,
+            extra: String::new(),
+        }
     }
 }
 
@@ -57,7 +66,9 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "test-secret-0123456789abcdef").unwrap();
-        let ports: Vec<(u16, u16, u16)> = (0..opts.nodes).map(|_| (free_port(), free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16, u16)> = (0..opts.nodes)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
         let mut nodes = Vec::new();
         for (i, (http, mysql, peer)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
@@ -65,7 +76,13 @@ impl Cluster {
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(j, p)| format!("[[peers]]\nid = {}\naddrs = [\"127.0.0.1:{}\"]\n", j + 1, p.2))
+                .map(|(j, p)| {
+                    format!(
+                        "[[peers]]\nid = {}\naddrs = [\"127.0.0.1:{}\"]\n",
+                        j + 1,
+                        p.2
+                    )
+                })
                 .collect();
             let data_dir = dir.path().join(format!("n{id}"));
             let config = format!(
@@ -91,7 +108,9 @@ impl Cluster {
                 child: None,
             });
         }
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(15)).build();
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(15))
+            .build();
         let mut c = Cluster { dir, nodes, agent };
         for id in 1..=opts.nodes {
             c.spawn(id);
@@ -108,7 +127,11 @@ impl Cluster {
     pub fn spawn(&mut self, id: u64) {
         let n = &mut self.nodes[(id - 1) as usize];
         assert!(n.child.is_none(), "n{id} already running");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .unwrap();
         let child = Command::new(BIN)
             .args(["start", "--config"])
             .arg(&n.config)
@@ -147,8 +170,14 @@ impl Cluster {
     }
 
     pub fn status(&self, id: u64) -> Option<Value> {
-        let a = ureq::AgentBuilder::new().timeout(Duration::from_millis(800)).build();
-        a.get(&format!("http://{}/v1/status", self.node(id).http)).call().ok()?.into_json().ok()
+        let a = ureq::AgentBuilder::new()
+            .timeout(Duration::from_millis(800))
+            .build();
+        a.get(&format!("http://{}/v1/status", self.node(id).http))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()
     }
 
     /// The node every running node agrees is leader, if any.
@@ -158,13 +187,18 @@ impl Cluster {
             if n.child.is_none() {
                 continue;
             }
-            if let Some(s) = self.status(n.id) {
-                if s["state"] == "leader" && s["writable"] == true {
-                    seen.insert(n.id);
-                }
+            if let Some(s) = self.status(n.id)
+                && s["state"] == "leader"
+                && s["writable"] == true
+            {
+                seen.insert(n.id);
             }
         }
-        if seen.len() == 1 { seen.into_iter().next() } else { None }
+        if seen.len() == 1 {
+            seen.into_iter().next()
+        } else {
+            None
+        }
     }
 
     pub fn wait_writable(&self, timeout: Duration) -> u64 {
@@ -180,19 +214,35 @@ impl Cluster {
     }
 
     pub fn running(&self) -> Vec<u64> {
-        self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.id).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.id)
+            .collect()
     }
 
     pub fn execute(&self, id: u64, sql: &str, params: Value) -> Result<Value, Value> {
-        self.post(id, "/v1/execute", &json!({"statements": [{"sql": sql, "params": params}]}))
+        self.post(
+            id,
+            "/v1/execute",
+            &json!({"statements": [{"sql": sql, "params": params}]}),
+        )
     }
 
     pub fn query(&self, id: u64, sql: &str, consistency: &str) -> Result<Value, Value> {
-        self.post(id, "/v1/query", &json!({"sql": sql, "consistency": consistency, "max_staleness_ms": 5000}))
+        self.post(
+            id,
+            "/v1/query",
+            &json!({"sql": sql, "consistency": consistency, "max_staleness_ms": 5000}),
+        )
     }
 
     pub fn post(&self, id: u64, path: &str, body: &Value) -> Result<Value, Value> {
-        match self.agent.post(&format!("http://{}{path}", self.node(id).http)).send_json(body.clone()) {
+        match self
+            .agent
+            .post(&format!("http://{}{path}", self.node(id).http))
+            .send_json(body.clone())
+        {
             Ok(r) => Ok(r.into_json().unwrap_or(Value::Null)),
             Err(ureq::Error::Status(code, r)) => {
                 let mut v: Value = r.into_json().unwrap_or(Value::Null);
@@ -205,7 +255,9 @@ impl Cluster {
 
     /// Integer from a one-row, one-column answer.
     pub fn scalar(&self, id: u64, sql: &str) -> i64 {
-        let r = self.query(id, sql, "linearizable").unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let r = self
+            .query(id, sql, "linearizable")
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         r["rows"][0][0].as_i64().unwrap()
     }
 
@@ -216,10 +268,18 @@ impl Cluster {
         loop {
             let mut sums = Vec::new();
             for id in self.running() {
-                let r = self.agent.get(&format!("http://{}/v1/checksum", self.node(id).http)).call();
+                let r = self
+                    .agent
+                    .get(&format!("http://{}/v1/checksum", self.node(id).http))
+                    .call();
                 if let Ok(r) = r {
                     let v: Value = r.into_json().unwrap();
-                    sums.push((id, v["applied_index"].as_u64().unwrap(), v["speculative_in_flight"].as_u64().unwrap(), v["sha256"].as_str().unwrap().to_string()));
+                    sums.push((
+                        id,
+                        v["applied_index"].as_u64().unwrap(),
+                        v["speculative_in_flight"].as_u64().unwrap(),
+                        v["sha256"].as_str().unwrap().to_string(),
+                    ));
                 }
             }
             let same = sums.len() == self.running().len()
@@ -230,7 +290,10 @@ impl Cluster {
             }
             if Instant::now() > deadline {
                 self.dump_logs();
-                panic!("replicas did not converge: {:?}", sums.iter().map(|s| (s.0, s.1, s.2)).collect::<Vec<_>>());
+                panic!(
+                    "replicas did not converge: {:?}",
+                    sums.iter().map(|s| (s.0, s.1, s.2)).collect::<Vec<_>>()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -239,7 +302,10 @@ impl Cluster {
     pub fn assert_identical(&self, timeout: Duration) {
         let sums = self.converged_checksums(timeout);
         let first = &sums[0].1;
-        assert!(sums.iter().all(|(_, s)| s == first), "replicas differ: {sums:?}");
+        assert!(
+            sums.iter().all(|(_, s)| s == first),
+            "replicas differ: {sums:?}"
+        );
     }
 
     pub fn dump_logs(&self) {
@@ -255,7 +321,14 @@ impl Cluster {
                         break;
                     }
                 }
-                let tail: Vec<&str> = text.lines().filter(|l| !l.contains("HeartbeatWorker") && !l.contains("failed to send RaftMsg")).rev().take(40).collect();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| {
+                        !l.contains("HeartbeatWorker") && !l.contains("failed to send RaftMsg")
+                    })
+                    .rev()
+                    .take(40)
+                    .collect();
                 eprintln!("----- n{} log (last 40 lines) -----", n.id);
                 for l in tail.iter().rev() {
                     eprintln!("{l}");
@@ -309,7 +382,9 @@ impl Writer {
         let s = stop.clone();
         let table = table.to_string();
         let handle = std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(10))
+                .build();
             let mut log = WriterLog::default();
             let start = Instant::now();
             let mut id = first_id;
@@ -317,7 +392,9 @@ impl Writer {
             while !s.load(std::sync::atomic::Ordering::Relaxed) {
                 let addr = &addrs[target % addrs.len()];
                 let body = json!({"statements": [{"sql": format!("INSERT INTO {table} (id, v) VALUES (?, ?)"), "params": [id, format!("v{id}")]}]});
-                let r = agent.post(&format!("http://{addr}/v1/execute")).send_json(body);
+                let r = agent
+                    .post(&format!("http://{addr}/v1/execute"))
+                    .send_json(body);
                 let ok = match r {
                     Ok(_) => {
                         log.acked.push(id);
@@ -326,7 +403,11 @@ impl Writer {
                     Err(ureq::Error::Status(_, resp)) => {
                         let v: Value = resp.into_json().unwrap_or(Value::Null);
                         let code = v["error"]["code"].as_str().unwrap_or("").to_string();
-                        if code == "outcome_unknown" { log.unknown.push(id) } else { log.failed.push(id) }
+                        if code == "outcome_unknown" {
+                            log.unknown.push(id)
+                        } else {
+                            log.failed.push(id)
+                        }
                         target += 1;
                         false
                     }
@@ -345,7 +426,10 @@ impl Writer {
             }
             log
         });
-        Writer { stop, handle: Some(handle) }
+        Writer {
+            stop,
+            handle: Some(handle),
+        }
     }
 
     pub fn finish(mut self) -> WriterLog {
@@ -373,15 +457,41 @@ impl WriterLog {
 
 /// Ids present in `table`, read linearizably from node `id`.
 pub fn ids_in(c: &Cluster, id: u64, table: &str) -> BTreeSet<i64> {
-    let r = c.query(id, &format!("SELECT id FROM {table}"), "linearizable").expect("read ids");
-    r["rows"].as_array().unwrap().iter().map(|row| row[0].as_i64().unwrap()).collect()
+    let r = c
+        .query(id, &format!("SELECT id FROM {table}"), "linearizable")
+        .expect("read ids");
+    r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[0].as_i64().unwrap())
+        .collect()
 }
 
 /// Every acknowledged id is present; no definitely-failed id is.
 pub fn assert_no_acked_write_lost(c: &Cluster, node: u64, table: &str, log: &WriterLog) {
     let present = ids_in(c, node, table);
-    let lost: Vec<i64> = log.acked.iter().filter(|id| !present.contains(id)).copied().collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost (of {}): {:?}", lost.len(), log.acked.len(), &lost[..lost.len().min(20)]);
-    let phantom: Vec<i64> = log.failed.iter().filter(|id| present.contains(id)).copied().collect();
-    assert!(phantom.is_empty(), "writes reported failed are present: {phantom:?}");
+    let lost: Vec<i64> = log
+        .acked
+        .iter()
+        .filter(|id| !present.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost (of {}): {:?}",
+        lost.len(),
+        log.acked.len(),
+        &lost[..lost.len().min(20)]
+    );
+    let phantom: Vec<i64> = log
+        .failed
+        .iter()
+        .filter(|id| present.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        phantom.is_empty(),
+        "writes reported failed are present: {phantom:?}"
+    );
 }
