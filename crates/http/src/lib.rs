@@ -98,6 +98,9 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .route("/v1/members/{id}/promote", post(promote_member))
         .route("/v1/members/{id}", delete(remove_member))
         .route("/v1/leader", post(transfer_leader))
+        .route("/v1/maintenance", get(maintenance_list))
+        .route("/v1/maintenance/log", get(maintenance_log))
+        .route("/v1/maintenance/{id}/{action}", post(maintenance_action))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         // The status page of one node reads the status of the others.
@@ -274,6 +277,57 @@ async fn transfer_leader(
     Ok(Json(Leader {
         leader: r.first().copied().unwrap_or(0),
     }))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct MaintenanceRequest {
+    /// Who is acting (recorded in the audit log).
+    operator: Option<String>,
+    /// Proceed although the plan is not safe (recorded).
+    accept_risk: bool,
+    /// Proceed outside the configured maintenance windows.
+    yes: bool,
+}
+
+async fn maintenance_action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(u64, String)>,
+    body: Bytes,
+) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
+    use quorate_node::maintenance::MaintenanceOp;
+    let req: MaintenanceRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        MaintenanceRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))?
+    };
+    let operator = req.operator.unwrap_or_else(|| "api".into());
+    let op = match action.as_str() {
+        "plan" => MaintenanceOp::Plan { node: id },
+        "begin" => MaintenanceOp::Begin { node: id, operator, accept_risk: req.accept_risk, outside_window_ok: req.yes },
+        "ack" => MaintenanceOp::Ack { node: id, operator },
+        "abort" => MaintenanceOp::Abort { node: id, operator },
+        "end" => MaintenanceOp::End { node: id, operator },
+        other => return Err(ApiError(NodeError::bad_request(format!("unknown maintenance action `{other}` (plan, begin, ack, abort, end)")))),
+    };
+    Ok(Json(s.node.maintenance(op).await?))
+}
+
+async fn maintenance_list(State(s): State<AppState>) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
+    Ok(Json(s.node.maintenance(quorate_node::maintenance::MaintenanceOp::List).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    limit: Option<u32>,
+}
+
+async fn maintenance_log(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LogQuery>,
+) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    Ok(Json(s.node.maintenance(quorate_node::maintenance::MaintenanceOp::Log { limit }).await?))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

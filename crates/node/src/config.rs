@@ -182,6 +182,17 @@ pub struct NodeConfig {
     pub limits: Limits,
     #[serde(default)]
     pub mysql: MysqlConfig,
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// Guarded maintenance settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Windows (UTC) in which maintenance is expected, e.g. `["Sat 02:00-06:00", "* 03:00-04:00"]`.
+    /// Outside them `maintenance begin` asks for an explicit confirmation. Empty: no windows.
+    pub windows: Vec<String>,
 }
 
 fn default_cluster_name() -> String {
@@ -352,6 +363,9 @@ impl NodeConfig {
                 "snapshot",
                 "chunk_kib and send_mib_per_s must be positive",
             ));
+        }
+        for w in &self.maintenance.windows {
+            crate::maintenance::parse_window(w).map_err(|e| invalid("maintenance.windows", e))?;
         }
         if self.limits.read_connections == 0 {
             return Err(invalid("limits.read_connections", "must be at least 1"));

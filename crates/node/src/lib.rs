@@ -6,6 +6,7 @@ pub mod api;
 mod catalog;
 pub mod config;
 pub mod error;
+pub mod maintenance;
 mod members;
 mod network;
 mod node;

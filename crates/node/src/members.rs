@@ -336,6 +336,7 @@ impl Node {
                 "this node is not the leader",
             ));
         }
+        let op_desc = format!("{op:?}");
         let membership = self.metrics().membership_config.membership().clone();
         let is_member = |id: &NodeId| membership.get_node(id).is_some();
         let is_voter = |id: &NodeId| membership.voter_ids().any(|v| v == *id);
@@ -427,12 +428,13 @@ impl Node {
                 tracing::info!(node = id, "member removed");
             }
         }
-        Ok(self
-            .metrics()
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(id, _)| *id)
-            .collect())
+        let membership = self.metrics().membership_config.membership().clone();
+        let members: Vec<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let detail = format!("{op_desc}; members now {members:?}, voters {voters:?}");
+        if let Err(e) = self.audit("api", "membership change", None, &detail).await {
+            tracing::warn!(error = %e, "could not record the membership change in the audit log");
+        }
+        Ok(members)
     }
 }

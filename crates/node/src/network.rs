@@ -35,6 +35,7 @@ pub(crate) mod method {
     pub const NODE_INFO: u16 = 30;
     pub const STATUS: u16 = 31;
     pub const MEMBERSHIP: u16 = 32;
+    pub const MAINTENANCE: u16 = 33;
 }
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {

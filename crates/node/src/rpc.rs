@@ -134,6 +134,11 @@ impl Handler for RpcHandler {
                     let r: Result<_, NodeError> = node.membership_local(req).await;
                     Ok(encode(&r))
                 }
+                method::MAINTENANCE => {
+                    let req: crate::maintenance::MaintenanceOp = decode(&body).map_err(remote)?;
+                    let r: Result<_, NodeError> = node.maintenance_local(req).await;
+                    Ok(encode(&r))
+                }
                 method::NODE_INFO => {
                     let initialized = raft.is_initialized().await.unwrap_or(false);
                     let p = node.inner.persisted.lock().clone();

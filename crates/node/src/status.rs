@@ -71,6 +71,9 @@ pub struct Status {
     pub uptime_s: u64,
     pub started_at_ms: u64,
     pub log_bytes: u64,
+    /// Free space on the data directory's filesystem.
+    #[serde(default)]
+    pub disk_free_bytes: Option<u64>,
 }
 
 fn state_name(s: &ServerState) -> &'static str {
@@ -250,6 +253,17 @@ impl Node {
             uptime_s: self.inner.started.elapsed().as_secs(),
             started_at_ms: unix_ms(self.inner.started_at),
             log_bytes: self.inner.log.on_disk_bytes(),
+            disk_free_bytes: disk_free(&self.inner.config.data_dir),
         }
     }
+}
+
+/// Free bytes on the filesystem holding `path`.
+fn disk_free(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }

@@ -56,6 +56,21 @@ enum Command {
         #[command(subcommand)]
         action: ops::MembersAction,
     },
+    /// Guarded maintenance of one node: plan, begin, ack (each next step), end, abort; status; log.
+    Maintenance {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        #[command(subcommand)]
+        action: ops::MaintenanceAction,
+    },
+    /// Move leadership to another voter (default: the most up-to-date data voter).
+    Leader {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// The voter to lead.
+        #[arg(long)]
+        to: Option<u64>,
+    },
     /// Compare the data checksums of every replica (waits until they are at the same index).
     Checksum {
         #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
@@ -81,6 +96,8 @@ fn main() {
         Command::Sql(args) => ops::sql(args),
         Command::Members { addr, action } => ops::members(&addr, action),
         Command::Checksum { addr, wait_s } => ops::checksum(&addr, wait_s),
+        Command::Maintenance { addr, action } => ops::maintenance(&addr, action),
+        Command::Leader { addr, to } => ops::leader(&addr, to),
         Command::Bench(args) => bench::run(args),
         Command::Drill(args) => drill::run(args),
     };

@@ -371,3 +371,132 @@ pub fn checksum(addr: &str, wait_s: u64) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[derive(Subcommand)]
+pub enum MaintenanceAction {
+    /// Run the preflight checks and show what the maintenance would do.
+    Plan { node: u64 },
+    /// Start maintenance of NODE (after the checks pass; asks for confirmation).
+    Begin {
+        node: u64,
+        /// Proceed although one more failure would lose quorum (recorded in the audit log).
+        #[arg(long)]
+        accept_risk: bool,
+        /// Do not ask for confirmation (also outside the maintenance windows).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Acknowledge the current step: perform and verify the next one.
+    Ack { node: u64 },
+    /// The node is back: wait until it caught up, restore its vote.
+    End { node: u64 },
+    /// Undo the maintenance's membership changes.
+    Abort { node: u64 },
+    /// Maintenance procedures and their steps.
+    Status,
+    /// The replicated audit log (maintenance steps, membership changes, recoveries).
+    Log {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn operator() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    if host.is_empty() { user } else { format!("{user}@{host}") }
+}
+
+fn print_state(v: &Value) {
+    println!(
+        "n{}: step {}{}; next: {}",
+        s(&v["node"]),
+        s(&v["step"]),
+        if v["ready_for_shutdown"] == true { " (safe to stop now)" } else { "" },
+        s(&v["next"])
+    );
+}
+
+fn print_plan(p: &Value) {
+    println!("maintenance plan for n{}:", s(&p["node"]));
+    for c in p["checks"].as_array().cloned().unwrap_or_default() {
+        println!("  [{}] {}: {}", if c["ok"] == true { " ok " } else { "FAIL" }, s(&c["name"]), s(&c["detail"]));
+    }
+    println!(
+        "  voters now {} (tolerates {} failure(s)); during maintenance {} (tolerates {})",
+        s(&p["voters_now"]),
+        s(&p["fault_tolerance_now"]),
+        s(&p["voters_during"]),
+        s(&p["fault_tolerance_during"])
+    );
+    println!("  steps:");
+    for (i, st) in p["steps"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+        println!("    {}. {}", i + 1, s(st));
+    }
+    if let Some(w) = p["outside_window"].as_str() {
+        println!("  warning: {w}");
+    }
+    if let Some(r) = p["refusal"].as_str() {
+        println!("  NOT SAFE: {r}");
+    }
+}
+
+fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> {
+    let agent = client::agent(Duration::from_secs(120));
+    let who = operator();
+    match action {
+        MaintenanceAction::Plan { node } => print_plan(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/plan"), &json!({}))?),
+        MaintenanceAction::Begin { node, accept_risk, yes } => {
+            let plan = client::post(&agent, addr, &format!("/v1/maintenance/{node}/plan"), &json!({}))?;
+            print_plan(&plan);
+            if plan["safe"] != true && !accept_risk {
+                bail!("refusing: the plan is not safe (pass --accept-risk to proceed anyway; it is recorded)");
+            }
+            if !yes {
+                let q = if plan["outside_window"].is_string() { "Begin maintenance OUTSIDE the maintenance windows?" } else { "Begin maintenance?" };
+                if !confirm(q) {
+                    bail!("not started");
+                }
+            }
+            let st = client::post(&agent, addr, &format!("/v1/maintenance/{node}/begin"), &json!({"operator": who, "accept_risk": accept_risk, "yes": true}))?;
+            print_state(&st);
+            println!("acknowledge each step with: quorate maintenance ack {node}");
+        }
+        MaintenanceAction::Ack { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/ack"), &json!({"operator": who}))?),
+        MaintenanceAction::End { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/end"), &json!({"operator": who}))?),
+        MaintenanceAction::Abort { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/abort"), &json!({"operator": who}))?),
+        MaintenanceAction::Status => {
+            let list = client::get(&agent, addr, "/v1/maintenance")?;
+            let list = list.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no maintenance recorded");
+            }
+            for v in list {
+                print_state(&v);
+            }
+        }
+        MaintenanceAction::Log { limit } => {
+            let log = client::get(&agent, addr, &format!("/v1/maintenance/log?limit={limit}"))?;
+            for e in log.as_array().cloned().unwrap_or_default() {
+                let ms = e["at_ms"].as_u64().unwrap_or(0);
+                println!("{} UTC  {:<20} {:<24} {}  {}", clock(ms), s(&e["operator"]), s(&e["action"]), e["node"].as_u64().map(|n| format!("n{n}")).unwrap_or_default(), s(&e["detail"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn leader(addr: &str, to: Option<u64>) -> anyhow::Result<()> {
+    let agent = client::agent(Duration::from_secs(30));
+    let r = client::post(&agent, addr, "/v1/leader", &json!({"to": to}))?;
+    println!("leader is now n{}", s(&r["leader"]));
+    Ok(())
+}
