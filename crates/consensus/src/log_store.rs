@@ -75,6 +75,16 @@ impl LogStore {
         state.vote().is_none() && state.last().is_none() && state.purged().is_none()
     }
 
+    /// Makes an empty log start after `last` (everything up to it is in the state machine):
+    /// used when a node starts from a recovery file instead of its own log.
+    pub async fn start_after(&self, last: LogId) -> io::Result<()> {
+        {
+            let mut log = self.lock();
+            log.purge(RlLogId(last))?;
+        }
+        self.flush_and_wait(true).await
+    }
+
     /// Bytes the log occupies on disk.
     pub fn on_disk_bytes(&self) -> u64 {
         self.lock().on_disk_size()

@@ -98,6 +98,9 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .route("/v1/members/{id}/promote", post(promote_member))
         .route("/v1/members/{id}", delete(remove_member))
         .route("/v1/leader", post(transfer_leader))
+        .route("/v1/recover/prepare", post(recover_prepare))
+        .route("/v1/recover/install", post(recover_install))
+        .route("/v1/audit", post(audit_record))
         .route("/v1/maintenance", get(maintenance_list))
         .route("/v1/maintenance/log", get(maintenance_log))
         .route("/v1/maintenance/{id}/{action}", post(maintenance_action))
@@ -299,22 +302,89 @@ async fn maintenance_action(
     let req: MaintenanceRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
         MaintenanceRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError(NodeError::bad_request(format!("invalid JSON request body: {e}"))))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(NodeError::bad_request(format!(
+                "invalid JSON request body: {e}"
+            )))
+        })?
     };
     let operator = req.operator.unwrap_or_else(|| "api".into());
     let op = match action.as_str() {
         "plan" => MaintenanceOp::Plan { node: id },
-        "begin" => MaintenanceOp::Begin { node: id, operator, accept_risk: req.accept_risk, outside_window_ok: req.yes },
+        "begin" => MaintenanceOp::Begin {
+            node: id,
+            operator,
+            accept_risk: req.accept_risk,
+            outside_window_ok: req.yes,
+        },
         "ack" => MaintenanceOp::Ack { node: id, operator },
         "abort" => MaintenanceOp::Abort { node: id, operator },
         "end" => MaintenanceOp::End { node: id, operator },
-        other => return Err(ApiError(NodeError::bad_request(format!("unknown maintenance action `{other}` (plan, begin, ack, abort, end)")))),
+        other => {
+            return Err(ApiError(NodeError::bad_request(format!(
+                "unknown maintenance action `{other}` (plan, begin, ack, abort, end)"
+            ))));
+        }
     };
     Ok(Json(s.node.maintenance(op).await?))
 }
 
-async fn maintenance_list(State(s): State<AppState>) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
-    Ok(Json(s.node.maintenance(quorate_node::maintenance::MaintenanceOp::List).await?))
+async fn recover_prepare(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<quorate_node::recover::RecoverPrepareRequest>,
+) -> ApiResult<quorate_node::recover::RecoverPrepared> {
+    Ok(Json(s.node.recover_prepare(req).await?))
+}
+
+#[derive(Serialize)]
+struct Staged {
+    staged: bool,
+    restarting: bool,
+}
+
+async fn recover_install(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<quorate_node::recover::RecoverInstallRequest>,
+) -> ApiResult<Staged> {
+    s.node.recover_install(req).await?;
+    Ok(Json(Staged {
+        staged: true,
+        restarting: true,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditRequest {
+    operator: String,
+    action: String,
+    detail: String,
+}
+
+async fn audit_record(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<AuditRequest>,
+) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
+    use quorate_node::maintenance::MaintenanceOp;
+    Ok(Json(
+        s.node
+            .maintenance(MaintenanceOp::Record {
+                operator: req.operator,
+                action: req.action,
+                detail: req.detail,
+            })
+            .await?,
+    ))
+}
+
+async fn maintenance_list(
+    State(s): State<AppState>,
+) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
+    Ok(Json(
+        s.node
+            .maintenance(quorate_node::maintenance::MaintenanceOp::List)
+            .await?,
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -327,7 +397,11 @@ async fn maintenance_log(
     axum::extract::Query(q): axum::extract::Query<LogQuery>,
 ) -> ApiResult<quorate_node::maintenance::MaintenanceReply> {
     let limit = q.limit.unwrap_or(100).min(10_000);
-    Ok(Json(s.node.maintenance(quorate_node::maintenance::MaintenanceOp::Log { limit }).await?))
+    Ok(Json(
+        s.node
+            .maintenance(quorate_node::maintenance::MaintenanceOp::Log { limit })
+            .await?,
+    ))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

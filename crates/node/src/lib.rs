@@ -12,6 +12,7 @@ mod network;
 mod node;
 mod persist;
 mod read;
+pub mod recover;
 mod rpc;
 mod session;
 mod status;

@@ -37,13 +37,37 @@ const AUDIT_TABLE: &str = "_quorate_audit";
 /// A maintenance request (forwarded to the leader).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MaintenanceOp {
-    Plan { node: NodeId },
-    Begin { node: NodeId, operator: String, accept_risk: bool, outside_window_ok: bool },
-    Ack { node: NodeId, operator: String },
-    Abort { node: NodeId, operator: String },
-    End { node: NodeId, operator: String },
+    Plan {
+        node: NodeId,
+    },
+    Begin {
+        node: NodeId,
+        operator: String,
+        accept_risk: bool,
+        outside_window_ok: bool,
+    },
+    Ack {
+        node: NodeId,
+        operator: String,
+    },
+    Abort {
+        node: NodeId,
+        operator: String,
+    },
+    End {
+        node: NodeId,
+        operator: String,
+    },
     List,
-    Log { limit: u32 },
+    Log {
+        limit: u32,
+    },
+    /// Records an operator action (e.g. a recovery) in the audit log.
+    Record {
+        operator: String,
+        action: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -125,7 +149,10 @@ fn fault_tolerance(voters: usize) -> usize {
 
 /// Parses "Sat 02:00-06:00" or "* 02:00-06:00" (UTC) into (weekday 0=Mon.., start_min, end_min).
 pub fn parse_window(w: &str) -> Result<(Option<u32>, u32, u32), String> {
-    let (day, span) = w.trim().split_once(' ').ok_or_else(|| format!("`{w}`: expected `DAY HH:MM-HH:MM`"))?;
+    let (day, span) = w
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| format!("`{w}`: expected `DAY HH:MM-HH:MM`"))?;
     let day = match day.to_ascii_lowercase().as_str() {
         "*" | "daily" => None,
         "mon" => Some(0),
@@ -137,11 +164,18 @@ pub fn parse_window(w: &str) -> Result<(Option<u32>, u32, u32), String> {
         "sun" => Some(6),
         other => return Err(format!("`{w}`: unknown day `{other}` (Mon..Sun or *)")),
     };
-    let (a, b) = span.trim().split_once('-').ok_or_else(|| format!("`{w}`: expected HH:MM-HH:MM"))?;
+    let (a, b) = span
+        .trim()
+        .split_once('-')
+        .ok_or_else(|| format!("`{w}`: expected HH:MM-HH:MM"))?;
     let minutes = |t: &str| -> Result<u32, String> {
-        let (h, m) = t.split_once(':').ok_or_else(|| format!("`{w}`: bad time `{t}`"))?;
+        let (h, m) = t
+            .split_once(':')
+            .ok_or_else(|| format!("`{w}`: bad time `{t}`"))?;
         let h: u32 = h.parse().map_err(|_| format!("`{w}`: bad hour in `{t}`"))?;
-        let m: u32 = m.parse().map_err(|_| format!("`{w}`: bad minute in `{t}`"))?;
+        let m: u32 = m
+            .parse()
+            .map_err(|_| format!("`{w}`: bad minute in `{t}`"))?;
         if h > 24 || m > 59 {
             return Err(format!("`{w}`: bad time `{t}`"));
         }
@@ -154,21 +188,37 @@ fn in_window(windows: &[String], now: SystemTime) -> Option<bool> {
     if windows.is_empty() {
         return None;
     }
-    let secs = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = secs / 86_400;
     // 1970-01-01 was a Thursday (weekday 3 with Monday = 0).
     let weekday = ((days + 3) % 7) as u32;
     let minute = ((secs % 86_400) / 60) as u32;
-    Some(windows.iter().filter_map(|w| parse_window(w).ok()).any(|(day, a, b)| {
-        day.map(|d| d == weekday).unwrap_or(true) && minute >= a && minute < b
-    }))
+    Some(
+        windows
+            .iter()
+            .filter_map(|w| parse_window(w).ok())
+            .any(|(day, a, b)| {
+                day.map(|d| d == weekday).unwrap_or(true) && minute >= a && minute < b
+            }),
+    )
 }
 
 impl Node {
     /// A maintenance request, run on the leader (forwarded when asked on a follower).
     pub async fn maintenance(&self, op: MaintenanceOp) -> Result<MaintenanceReply, NodeError> {
         loop {
-            match self.forward::<MaintenanceReply>(method::MAINTENANCE, encode(&op), false, Duration::from_secs(90)).await? {
+            match self
+                .forward::<MaintenanceReply>(
+                    method::MAINTENANCE,
+                    encode(&op),
+                    false,
+                    Duration::from_secs(90),
+                )
+                .await?
+            {
                 Some(r) => return Ok(r),
                 None => match self.maintenance_local(op.clone()).await {
                     Err(e) if e.code == ErrorCode::NotLeader => continue,
@@ -178,34 +228,71 @@ impl Node {
         }
     }
 
-    pub(crate) async fn maintenance_local(&self, op: MaintenanceOp) -> Result<MaintenanceReply, NodeError> {
+    pub(crate) async fn maintenance_local(
+        &self,
+        op: MaintenanceOp,
+    ) -> Result<MaintenanceReply, NodeError> {
         if !self.inner.raft.is_leader() {
-            return Err(NodeError::new(ErrorCode::NotLeader, "this node is not the leader"));
+            return Err(NodeError::new(
+                ErrorCode::NotLeader,
+                "this node is not the leader",
+            ));
         }
         self.ensure_maintenance_tables().await?;
         match op {
-            MaintenanceOp::Plan { node } => Ok(MaintenanceReply::Plan(self.plan_maintenance(node).await?)),
+            MaintenanceOp::Plan { node } => {
+                Ok(MaintenanceReply::Plan(self.plan_maintenance(node).await?))
+            }
             MaintenanceOp::List => Ok(MaintenanceReply::List(self.maintenance_states()?)),
             MaintenanceOp::Log { limit } => Ok(MaintenanceReply::Log(self.audit_log(limit)?)),
-            MaintenanceOp::Begin { node, operator, accept_risk, outside_window_ok } => {
+            MaintenanceOp::Record {
+                operator,
+                action,
+                detail,
+            } => {
+                self.audit(&operator, &action, None, &detail).await?;
+                Ok(MaintenanceReply::Log(self.audit_log(1)?))
+            }
+            MaintenanceOp::Begin {
+                node,
+                operator,
+                accept_risk,
+                outside_window_ok,
+            } => {
                 if let Some(s) = self.maintenance_state(node)? {
                     if !matches!(s.step, Step::Ended | Step::Aborted) {
-                        return Err(NodeError::new(ErrorCode::Refused, format!("n{node} is already in maintenance (step {:?}); ack, end or abort it", s.step)));
+                        return Err(NodeError::new(
+                            ErrorCode::Refused,
+                            format!(
+                                "n{node} is already in maintenance (step {:?}); ack, end or abort it",
+                                s.step
+                            ),
+                        ));
                     }
                 }
                 let plan = self.plan_maintenance(node).await?;
                 if let Some(w) = &plan.outside_window {
                     if !outside_window_ok {
-                        return Err(NodeError::new(ErrorCode::Refused, format!("{w}; confirm to proceed outside the maintenance windows")));
+                        return Err(NodeError::new(
+                            ErrorCode::Refused,
+                            format!("{w}; confirm to proceed outside the maintenance windows"),
+                        ));
                     }
                 }
                 if !plan.safe && !accept_risk {
                     return Err(NodeError::new(
                         ErrorCode::Refused,
-                        plan.refusal.clone().unwrap_or_else(|| "preflight checks failed".into()),
+                        plan.refusal
+                            .clone()
+                            .unwrap_or_else(|| "preflight checks failed".into()),
                     ));
                 }
-                let was_voter = self.metrics().membership_config.membership().voter_ids().any(|v| v == node);
+                let was_voter = self
+                    .metrics()
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == node);
                 let now = unix_ms(SystemTime::now());
                 let state = MaintenanceState {
                     node,
@@ -217,82 +304,158 @@ impl Node {
                     promoted_spare: plan.promote_spare,
                     accepted_risk: !plan.safe,
                     ready_for_shutdown: false,
-                    next: plan.steps.first().cloned().unwrap_or_else(|| "nothing".into()),
+                    next: plan
+                        .steps
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "nothing".into()),
                 };
                 let detail = format!(
                     "preflight: {}; fault tolerance now {} during {}{}{}",
-                    plan.checks.iter().map(|c| format!("{} {}", c.name, if c.ok { "ok" } else { "FAILED" })).collect::<Vec<_>>().join(", "),
+                    plan.checks
+                        .iter()
+                        .map(|c| format!("{} {}", c.name, if c.ok { "ok" } else { "FAILED" }))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     plan.fault_tolerance_now,
                     plan.fault_tolerance_during,
-                    if plan.safe { String::new() } else { "; RISK ACCEPTED by the operator".into() },
-                    plan.outside_window.as_ref().map(|w| format!("; {w}, confirmed")).unwrap_or_default(),
+                    if plan.safe {
+                        String::new()
+                    } else {
+                        "; RISK ACCEPTED by the operator".into()
+                    },
+                    plan.outside_window
+                        .as_ref()
+                        .map(|w| format!("; {w}, confirmed"))
+                        .unwrap_or_default(),
                 );
-                self.save_maintenance(&state, &operator, "begin", &detail).await?;
+                self.save_maintenance(&state, &operator, "begin", &detail)
+                    .await?;
                 Ok(MaintenanceReply::State(state))
             }
             MaintenanceOp::Ack { node, operator } => {
-                let mut state = self.maintenance_state(node)?.ok_or_else(|| no_maintenance(node))?;
+                let mut state = self
+                    .maintenance_state(node)?
+                    .ok_or_else(|| no_maintenance(node))?;
                 let (action, detail) = match state.step {
                     Step::Preflight => {
                         let leader = self.metrics().current_leader;
                         state.step = Step::LeadershipMoved;
-                        state.next = if state.was_voter { format!("make n{node} a learner") } else { "mark ready".into() };
+                        state.next = if state.was_voter {
+                            format!("make n{node} a learner")
+                        } else {
+                            "mark ready".into()
+                        };
                         state.updated_ms = unix_ms(SystemTime::now());
                         if leader == Some(node) {
                             // Record the step first: once leadership moves, this node can no
                             // longer write the log; the new leader continues from the record.
-                            self.save_maintenance(&state, &operator, "ack: leadership", &format!("moving leadership away from n{node}")).await?;
+                            self.save_maintenance(
+                                &state,
+                                &operator,
+                                "ack: leadership",
+                                &format!("moving leadership away from n{node}"),
+                            )
+                            .await?;
                             let new = self.transfer_leadership_local(None).await?;
                             tracing::info!(node, new_leader = new, "maintenance: leadership moved");
                             return Ok(MaintenanceReply::State(state));
                         }
-                        ("ack: leadership", format!("n{node} does not lead (leader n{}); nothing to move", leader.unwrap_or(0)))
+                        (
+                            "ack: leadership",
+                            format!(
+                                "n{node} does not lead (leader n{}); nothing to move",
+                                leader.unwrap_or(0)
+                            ),
+                        )
                     }
                     Step::LeadershipMoved => {
                         if self.metrics().current_leader == Some(node) {
                             // Still (or again) leading: move it now.
                             let new = self.transfer_leadership_local(None).await?;
-                            return Err(NodeError::new(ErrorCode::Aborted, format!("leadership has just moved to n{new}; ack again")));
+                            return Err(NodeError::new(
+                                ErrorCode::Aborted,
+                                format!("leadership has just moved to n{new}; ack again"),
+                            ));
                         }
                         let mut did = Vec::new();
                         if let Some(spare) = state.promoted_spare {
                             self.inner
                                 .raft
-                                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([spare])), false)
+                                .change_membership(
+                                    ChangeMembers::AddVoterIds(BTreeSet::from([spare])),
+                                    false,
+                                )
                                 .await
-                                .map_err(|e| NodeError::new(ErrorCode::Aborted, format!("promoting n{spare}: {e}")))?;
+                                .map_err(|e| {
+                                    NodeError::new(
+                                        ErrorCode::Aborted,
+                                        format!("promoting n{spare}: {e}"),
+                                    )
+                                })?;
                             did.push(format!("n{spare} promoted to voter"));
                         }
                         if state.was_voter {
                             self.inner
                                 .raft
-                                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([node])), true)
+                                .change_membership(
+                                    ChangeMembers::RemoveVoters(BTreeSet::from([node])),
+                                    true,
+                                )
                                 .await
-                                .map_err(|e| NodeError::new(ErrorCode::Aborted, format!("making n{node} a learner: {e}")))?;
+                                .map_err(|e| {
+                                    NodeError::new(
+                                        ErrorCode::Aborted,
+                                        format!("making n{node} a learner: {e}"),
+                                    )
+                                })?;
                             did.push(format!("n{node} is now a learner"));
                         }
-                        let voters: Vec<NodeId> = self.metrics().membership_config.membership().voter_ids().collect();
+                        let voters: Vec<NodeId> = self
+                            .metrics()
+                            .membership_config
+                            .membership()
+                            .voter_ids()
+                            .collect();
                         let (writable, reason) = self.writable();
                         if !writable {
-                            return Err(NodeError::new(ErrorCode::Aborted, format!("verification failed after the membership change: {}", reason.unwrap_or_default())));
+                            return Err(NodeError::new(
+                                ErrorCode::Aborted,
+                                format!(
+                                    "verification failed after the membership change: {}",
+                                    reason.unwrap_or_default()
+                                ),
+                            ));
                         }
                         state.step = Step::Ready;
                         state.ready_for_shutdown = true;
-                        state.next = format!("stop n{node}, do the work, start it, then run `quorate maintenance end {node}`");
+                        state.next = format!(
+                            "stop n{node}, do the work, start it, then run `quorate maintenance end {node}`"
+                        );
                         (
                             "ack: membership",
-                            format!("{}; voters now {voters:?}, fault tolerance {}; verified: cluster serving writes", did.join("; "), fault_tolerance(voters.len())),
+                            format!(
+                                "{}; voters now {voters:?}, fault tolerance {}; verified: cluster serving writes",
+                                did.join("; "),
+                                fault_tolerance(voters.len())
+                            ),
                         )
                     }
-                    Step::Ready => ("ack: ready", format!("n{node} is safe to stop; nothing more to do until `end`")),
+                    Step::Ready => (
+                        "ack: ready",
+                        format!("n{node} is safe to stop; nothing more to do until `end`"),
+                    ),
                     Step::Ended | Step::Aborted => return Err(no_maintenance(node)),
                 };
                 state.updated_ms = unix_ms(SystemTime::now());
-                self.save_maintenance(&state, &operator, action, &detail).await?;
+                self.save_maintenance(&state, &operator, action, &detail)
+                    .await?;
                 Ok(MaintenanceReply::State(state))
             }
             MaintenanceOp::End { node, operator } => {
-                let mut state = self.maintenance_state(node)?.ok_or_else(|| no_maintenance(node))?;
+                let mut state = self
+                    .maintenance_state(node)?
+                    .ok_or_else(|| no_maintenance(node))?;
                 if matches!(state.step, Step::Ended | Step::Aborted) {
                     return Err(no_maintenance(node));
                 }
@@ -302,11 +465,19 @@ impl Node {
                 state.ready_for_shutdown = false;
                 state.next = "nothing".into();
                 state.updated_ms = unix_ms(SystemTime::now());
-                self.save_maintenance(&state, &operator, "end", &format!("n{node} caught up in {} ms; {detail}", waited.as_millis())).await?;
+                self.save_maintenance(
+                    &state,
+                    &operator,
+                    "end",
+                    &format!("n{node} caught up in {} ms; {detail}", waited.as_millis()),
+                )
+                .await?;
                 Ok(MaintenanceReply::State(state))
             }
             MaintenanceOp::Abort { node, operator } => {
-                let mut state = self.maintenance_state(node)?.ok_or_else(|| no_maintenance(node))?;
+                let mut state = self
+                    .maintenance_state(node)?
+                    .ok_or_else(|| no_maintenance(node))?;
                 if matches!(state.step, Step::Ended | Step::Aborted) {
                     return Err(no_maintenance(node));
                 }
@@ -315,7 +486,8 @@ impl Node {
                 state.ready_for_shutdown = false;
                 state.next = "nothing".into();
                 state.updated_ms = unix_ms(SystemTime::now());
-                self.save_maintenance(&state, &operator, "abort", &detail).await?;
+                self.save_maintenance(&state, &operator, "abort", &detail)
+                    .await?;
                 Ok(MaintenanceReply::State(state))
             }
         }
@@ -326,14 +498,22 @@ impl Node {
         loop {
             let m = self.metrics();
             let last = m.last_log_index.unwrap_or(0);
-            let matched = m.replication.as_ref().and_then(|r| r.get(&node)).and_then(|l| l.as_ref()).map(|l| l.index).unwrap_or(0);
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&node))
+                .and_then(|l| l.as_ref())
+                .map(|l| l.index)
+                .unwrap_or(0);
             if last.saturating_sub(matched) <= 10 {
                 return Ok(started.elapsed());
             }
             if started.elapsed() > timeout {
                 return Err(NodeError::new(
                     ErrorCode::Refused,
-                    format!("n{node} has not caught up ({matched} of {last}); is it running and reachable?"),
+                    format!(
+                        "n{node} has not caught up ({matched} of {last}); is it running and reachable?"
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -349,21 +529,47 @@ impl Node {
                 .raft
                 .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node])), false)
                 .await
-                .map_err(|e| NodeError::new(ErrorCode::Aborted, format!("restoring n{node}'s vote: {e}")))?;
+                .map_err(|e| {
+                    NodeError::new(ErrorCode::Aborted, format!("restoring n{node}'s vote: {e}"))
+                })?;
             did.push(format!("n{node} votes again"));
         }
         if let Some(spare) = state.promoted_spare {
-            if self.metrics().membership_config.membership().voter_ids().any(|v| v == spare) {
+            if self
+                .metrics()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == spare)
+            {
                 self.inner
                     .raft
                     .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([spare])), true)
                     .await
-                    .map_err(|e| NodeError::new(ErrorCode::Aborted, format!("returning n{spare} to learner: {e}")))?;
+                    .map_err(|e| {
+                        NodeError::new(
+                            ErrorCode::Aborted,
+                            format!("returning n{spare} to learner: {e}"),
+                        )
+                    })?;
                 did.push(format!("n{spare} is a learner again"));
             }
         }
-        let voters: Vec<NodeId> = self.metrics().membership_config.membership().voter_ids().collect();
-        Ok(format!("{}; voters {voters:?}, fault tolerance {}", if did.is_empty() { "membership unchanged".into() } else { did.join("; ") }, fault_tolerance(voters.len())))
+        let voters: Vec<NodeId> = self
+            .metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        Ok(format!(
+            "{}; voters {voters:?}, fault tolerance {}",
+            if did.is_empty() {
+                "membership unchanged".into()
+            } else {
+                did.join("; ")
+            },
+            fault_tolerance(voters.len())
+        ))
     }
 
     /// Runs the preflight checks and computes the plan for taking `node` out.
@@ -371,7 +577,10 @@ impl Node {
         let m = self.metrics();
         let membership = m.membership_config.membership().clone();
         if membership.get_node(&node).is_none() {
-            return Err(NodeError::new(ErrorCode::UnknownNode, format!("n{node} is not a member")));
+            return Err(NodeError::new(
+                ErrorCode::UnknownNode,
+                format!("n{node} is not a member"),
+            ));
         }
         let voters: Vec<NodeId> = membership.voter_ids().collect();
         let commit = m.last_log_index.unwrap_or(0);
@@ -384,25 +593,45 @@ impl Node {
                 Ok(self.status().await)
             } else {
                 let peer = self.inner.transport.peer(*id, &info.peer_addrs);
-                match peer.call(method::STATUS, Vec::new(), Duration::from_secs(2), true).await {
+                match peer
+                    .call(method::STATUS, Vec::new(), Duration::from_secs(2), true)
+                    .await
+                {
                     Ok(body) => decode::<Status>(&body),
                     Err(e) => Err(e.to_string()),
                 }
             };
             match st {
-                Err(e) => checks.push(Check { name: format!("n{id} reachable"), ok: false, detail: e }),
+                Err(e) => checks.push(Check {
+                    name: format!("n{id} reachable"),
+                    ok: false,
+                    detail: e,
+                }),
                 Ok(s) => {
-                    checks.push(Check { name: format!("n{id} reachable"), ok: true, detail: format!("{} in term {}", s.state, s.term) });
+                    checks.push(Check {
+                        name: format!("n{id} reachable"),
+                        ok: true,
+                        detail: format!("{} in term {}", s.state, s.term),
+                    });
                     let down: Vec<String> = s
                         .members
                         .iter()
                         .filter(|p| p.id != node)
-                        .flat_map(|p| p.paths.iter().filter(|x| !x.up).map(move |x| format!("n{}->n{} {}", id, p.id, x.addr)))
+                        .flat_map(|p| {
+                            p.paths
+                                .iter()
+                                .filter(|x| !x.up)
+                                .map(move |x| format!("n{}->n{} {}", id, p.id, x.addr))
+                        })
                         .collect();
                     checks.push(Check {
                         name: format!("n{id} all paths up"),
                         ok: down.is_empty(),
-                        detail: if down.is_empty() { "every configured path to the other members is up".into() } else { format!("down: {}", down.join(", ")) },
+                        detail: if down.is_empty() {
+                            "every configured path to the other members is up".into()
+                        } else {
+                            format!("down: {}", down.join(", "))
+                        },
                     });
                     if info.role != Role::Witness {
                         let applied = s.applied_index.unwrap_or(0);
@@ -428,9 +657,21 @@ impl Node {
             let m2 = self.metrics();
             let spare = membership
                 .learner_ids()
-                .filter(|l| *l != node && membership.get_node(l).map(|n| n.role != Role::Witness).unwrap_or(false))
+                .filter(|l| {
+                    *l != node
+                        && membership
+                            .get_node(l)
+                            .map(|n| n.role != Role::Witness)
+                            .unwrap_or(false)
+                })
                 .find(|l| {
-                    let matched = m2.replication.as_ref().and_then(|r| r.get(l)).and_then(|x| x.as_ref()).map(|x| x.index).unwrap_or(0);
+                    let matched = m2
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(l))
+                        .and_then(|x| x.as_ref())
+                        .map(|x| x.index)
+                        .unwrap_or(0);
                     commit.saturating_sub(matched) <= CAUGHT_UP_LAG_MAX
                 });
             if let Some(s) = spare {
@@ -449,14 +690,22 @@ impl Node {
             steps.push(format!("promote learner n{s} to voter"));
         }
         if voters.contains(&node) {
-            steps.push(format!("make n{node} a learner (voters during maintenance: {during:?})"));
+            steps.push(format!(
+                "make n{node} a learner (voters during maintenance: {during:?})"
+            ));
         }
-        steps.push(format!("n{node} may then be stopped; `end` brings it back and restores its vote"));
+        steps.push(format!(
+            "n{node} may then be stopped; `end` brings it back and restores its vote"
+        ));
         let failed: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
         let refusal = if !failed.is_empty() {
             Some(format!(
                 "preflight failed: {}",
-                failed.iter().map(|c| format!("{} ({})", c.name, c.detail)).collect::<Vec<_>>().join("; ")
+                failed
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name, c.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ))
         } else if ft_during == 0 {
             Some(format!(
@@ -465,13 +714,14 @@ impl Node {
         } else {
             None
         };
-        let outside_window = match in_window(&self.inner.config.maintenance.windows, SystemTime::now()) {
-            Some(false) => Some(format!(
-                "now is outside every maintenance window ({})",
-                self.inner.config.maintenance.windows.join(", ")
-            )),
-            _ => None,
-        };
+        let outside_window =
+            match in_window(&self.inner.config.maintenance.windows, SystemTime::now()) {
+                Some(false) => Some(format!(
+                    "now is outside every maintenance window ({})",
+                    self.inner.config.maintenance.windows.join(", ")
+                )),
+                _ => None,
+            };
         Ok(Plan {
             node,
             safe: refusal.is_none(),
@@ -490,7 +740,13 @@ impl Node {
     async fn ensure_maintenance_tables(&self) -> Result<(), NodeError> {
         let exists = self
             .store()
-            .query_internal("SELECT count(*) FROM sqlite_schema WHERE name IN (?1, ?2)", &[Value::Text(STATE_TABLE.into()), Value::Text(AUDIT_TABLE.into())])
+            .query_internal(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN (?1, ?2)",
+                &[
+                    Value::Text(STATE_TABLE.into()),
+                    Value::Text(AUDIT_TABLE.into()),
+                ],
+            )
             .map(|o| o.rows.first().and_then(|r| r.first()).cloned() == Some(Value::Integer(2)))
             .unwrap_or(false);
         if exists {
@@ -509,20 +765,33 @@ impl Node {
     }
 
     /// Runs quorate's own statements as one replicated transaction (this node must lead).
-    pub(crate) async fn internal_write(&self, statements: Vec<(String, Vec<Value>)>) -> Result<(), NodeError> {
+    pub(crate) async fn internal_write(
+        &self,
+        statements: Vec<(String, Vec<Value>)>,
+    ) -> Result<(), NodeError> {
         let leader = self.ensure_leader_ready().await?;
         let mut tx = self.store().begin_write(TxOptions::default()).await?;
         for (sql, params) in &statements {
             tx.execute_internal(sql, params).await?;
         }
-        let proposer = RaftProposer { raft: self.inner.raft.clone(), leader, lease_ms: self.lease().as_millis() as u64 };
+        let proposer = RaftProposer {
+            raft: self.inner.raft.clone(),
+            leader,
+            lease_ms: self.lease().as_millis() as u64,
+        };
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { .. } | CommitOutcome::ReadOnly { .. } => Ok(()),
         }
     }
 
     /// Appends to the replicated audit log (this node must lead).
-    pub(crate) async fn audit(&self, operator: &str, action: &str, node: Option<NodeId>, detail: &str) -> Result<(), NodeError> {
+    pub(crate) async fn audit(
+        &self,
+        operator: &str,
+        action: &str,
+        node: Option<NodeId>,
+        detail: &str,
+    ) -> Result<(), NodeError> {
         self.ensure_maintenance_tables().await?;
         self.internal_write(vec![(
             format!("INSERT INTO {AUDIT_TABLE} (at_ms, operator, action, node, detail) VALUES (?1, ?2, ?3, ?4, ?5)"),
@@ -537,7 +806,13 @@ impl Node {
         .await
     }
 
-    async fn save_maintenance(&self, state: &MaintenanceState, operator: &str, action: &str, detail: &str) -> Result<(), NodeError> {
+    async fn save_maintenance(
+        &self,
+        state: &MaintenanceState,
+        operator: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), NodeError> {
         let json = serde_json::to_string(state).map_err(|e| NodeError::internal(e.to_string()))?;
         self.internal_write(vec![
             (
@@ -561,7 +836,10 @@ impl Node {
     }
 
     fn maintenance_states(&self) -> Result<Vec<MaintenanceState>, NodeError> {
-        let out = self.store().query_internal(&format!("SELECT state FROM {STATE_TABLE} ORDER BY node"), &[])?;
+        let out = self.store().query_internal(
+            &format!("SELECT state FROM {STATE_TABLE} ORDER BY node"),
+            &[],
+        )?;
         Ok(out
             .rows
             .iter()
@@ -573,7 +851,10 @@ impl Node {
     }
 
     fn maintenance_state(&self, node: NodeId) -> Result<Option<MaintenanceState>, NodeError> {
-        Ok(self.maintenance_states()?.into_iter().find(|s| s.node == node))
+        Ok(self
+            .maintenance_states()?
+            .into_iter()
+            .find(|s| s.node == node))
     }
 
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, NodeError> {
@@ -593,7 +874,13 @@ impl Node {
                     Value::Integer(i) => Some(*i as u64),
                     _ => None,
                 };
-                AuditEntry { at_ms: int(&r[0]).unwrap_or(0), operator: text(&r[1]), action: text(&r[2]), node: int(&r[3]), detail: text(&r[4]) }
+                AuditEntry {
+                    at_ms: int(&r[0]).unwrap_or(0),
+                    operator: text(&r[1]),
+                    action: text(&r[2]),
+                    node: int(&r[3]),
+                    detail: text(&r[4]),
+                }
             })
             .collect();
         entries.reverse();

@@ -36,6 +36,7 @@ pub(crate) mod method {
     pub const STATUS: u16 = 31;
     pub const MEMBERSHIP: u16 = 32;
     pub const MAINTENANCE: u16 = 33;
+    pub const RECOVERY_CHUNK: u16 = 34;
 }
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {

@@ -84,6 +84,12 @@ pub(crate) struct NodeInner {
     pub sessions: crate::session::RemoteSessions,
     /// Whether this node may vote (a node that lost its data must not, until caught up).
     pub vote_guard: Mutex<VoteGuard>,
+    /// The recovery file this node prepared as the source of an unsafe recovery.
+    pub recovery_source: Mutex<Option<std::path::PathBuf>>,
+    /// Set to true when the process should restart (a staged recovery).
+    pub restart: tokio::sync::watch::Sender<bool>,
+    /// Set when this node's cluster epoch is older than its peers' (fenced by a recovery).
+    pub fenced_logged: std::sync::atomic::AtomicBool,
     /// Set when creating the catalog failed and should be tried again.
     pub catalog_retry: std::sync::atomic::AtomicBool,
 }
@@ -110,9 +116,34 @@ impl Node {
             ))
         })?;
         let persist_file = PersistFile::new(&data_dir);
-        let persisted = persist_file
+        let mut persisted = persist_file
             .load_or_create(config.node_id)
             .map_err(StartError::DataDir)?;
+        // A staged unsafe recovery (see recover.rs) replaces the database and the log before
+        // anything opens them, and raises the epoch.
+        let staged = crate::recover::staged(&data_dir).map_err(StartError::DataDir)?;
+        if let Some(r) = &staged {
+            tracing::warn!(
+                epoch = r.epoch,
+                index = r.last_applied.index,
+                "applying a staged recovery: starting a new lineage"
+            );
+            quorate_store::replace_database(
+                &data_dir.join("db"),
+                &crate::recover::staged_db(&data_dir),
+            )?;
+            match std::fs::remove_dir_all(data_dir.join("raft")) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StartError::DataDir(format!(
+                        "cannot reset the raft log: {e}"
+                    )));
+                }
+            }
+            persisted.epoch = persisted.epoch.max(r.epoch);
+            persist_file.save(&persisted).map_err(StartError::DataDir)?;
+        }
         let secret = config.secret()?;
         let identity = Arc::new(Identity::new(
             config.node_id,
@@ -146,6 +177,12 @@ impl Node {
             },
         )?;
         let log = LogStore::open(&data_dir.join("raft"))?;
+        if let Some(r) = &staged {
+            log.start_after(r.last_applied)
+                .await
+                .map_err(|e| StartError::DataDir(format!("cannot reset the raft log: {e}")))?;
+            crate::recover::clear_staged(&data_dir);
+        }
         let pristine = log.is_pristine();
         let raft_config = RaftConfig {
             cluster_name: config.cluster_name.clone(),
@@ -198,6 +235,9 @@ impl Node {
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
             catalog_retry: Default::default(),
+            recovery_source: Mutex::new(None),
+            restart: tokio::sync::watch::channel(false).0,
+            fenced_logged: Default::default(),
             vote_guard: Mutex::new(if pristine {
                 VoteGuard::Pending
             } else {
@@ -309,6 +349,17 @@ impl Node {
             let m = rx.borrow_watched().clone();
             if let Err(e) = &m.running_state {
                 tracing::error!(error = %e, "raft stopped");
+                return;
+            }
+            if let Some(why) = self.inner.identity.fenced() {
+                if !self
+                    .inner
+                    .fenced_logged
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    tracing::error!(reason = %why, "this node was fenced off by a recovery of the cluster: it stops serving (wipe its data dir to rejoin as a new member)");
+                    let _ = self.inner.raft.shutdown().await;
+                }
                 return;
             }
             let is_leader = m.state.is_leader();
@@ -576,6 +627,11 @@ impl Node {
 /// Milliseconds since a majority last acknowledged this leader.
 pub(crate) fn quorum_ack_ms(m: &RaftMetrics) -> Option<u64> {
     use openraft::Instant as _;
+    // A sole voter is its own quorum: nobody else acknowledges it, and nobody needs to.
+    let mut voters = m.membership_config.membership().voter_ids();
+    if voters.next() == Some(m.id) && voters.next().is_none() {
+        return Some(0);
+    }
     m.last_quorum_acked
         .as_ref()
         .map(|t| (**t).elapsed().as_millis() as u64)

@@ -134,6 +134,10 @@ impl Handler for RpcHandler {
                     let r: Result<_, NodeError> = node.membership_local(req).await;
                     Ok(encode(&r))
                 }
+                method::RECOVERY_CHUNK => {
+                    let req: crate::recover::ChunkRequest = decode(&body).map_err(remote)?;
+                    Ok(encode(&node.recovery_chunk(req)))
+                }
                 method::MAINTENANCE => {
                     let req: crate::maintenance::MaintenanceOp = decode(&body).map_err(remote)?;
                     let r: Result<_, NodeError> = node.maintenance_local(req).await;

@@ -89,6 +89,9 @@ fn state_name(s: &ServerState) -> &'static str {
 impl Node {
     /// Whether this node can serve linearizable writes now, and if not why.
     pub fn writable(&self) -> (bool, Option<String>) {
+        if let Some(why) = self.inner.identity.fenced() {
+            return (false, Some(format!("fenced: {why}")));
+        }
         let m = self.metrics();
         if let Err(e) = &m.running_state {
             return (false, Some(format!("raft stopped: {e}")));

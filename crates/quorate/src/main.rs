@@ -63,6 +63,18 @@ enum Command {
         #[command(subcommand)]
         action: ops::MaintenanceAction,
     },
+    /// Rebuild a working cluster from the survivors when a majority is permanently gone
+    /// (unsafe: shows what may be lost and asks before doing anything).
+    Recover {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// The surviving members to keep (ids).
+        #[arg(long, value_delimiter = ',', required = true)]
+        survivors: Vec<u64>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Move leadership to another voter (default: the most up-to-date data voter).
     Leader {
         #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
@@ -98,6 +110,11 @@ fn main() {
         Command::Checksum { addr, wait_s } => ops::checksum(&addr, wait_s),
         Command::Maintenance { addr, action } => ops::maintenance(&addr, action),
         Command::Leader { addr, to } => ops::leader(&addr, to),
+        Command::Recover {
+            addr,
+            survivors,
+            yes,
+        } => ops::recover(&addr, survivors, yes),
         Command::Bench(args) => bench::run(args),
         Command::Drill(args) => drill::run(args),
     };

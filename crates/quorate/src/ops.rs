@@ -402,9 +402,17 @@ pub enum MaintenanceAction {
 }
 
 fn operator() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    if host.is_empty() { user } else { format!("{user}@{host}") }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
 }
 
 fn print_state(v: &Value) {
@@ -412,7 +420,11 @@ fn print_state(v: &Value) {
         "n{}: step {}{}; next: {}",
         s(&v["node"]),
         s(&v["step"]),
-        if v["ready_for_shutdown"] == true { " (safe to stop now)" } else { "" },
+        if v["ready_for_shutdown"] == true {
+            " (safe to stop now)"
+        } else {
+            ""
+        },
         s(&v["next"])
     );
 }
@@ -420,7 +432,12 @@ fn print_state(v: &Value) {
 fn print_plan(p: &Value) {
     println!("maintenance plan for n{}:", s(&p["node"]));
     for c in p["checks"].as_array().cloned().unwrap_or_default() {
-        println!("  [{}] {}: {}", if c["ok"] == true { " ok " } else { "FAIL" }, s(&c["name"]), s(&c["detail"]));
+        println!(
+            "  [{}] {}: {}",
+            if c["ok"] == true { " ok " } else { "FAIL" },
+            s(&c["name"]),
+            s(&c["detail"])
+        );
     }
     println!(
         "  voters now {} (tolerates {} failure(s)); during maintenance {} (tolerates {})",
@@ -430,7 +447,13 @@ fn print_plan(p: &Value) {
         s(&p["fault_tolerance_during"])
     );
     println!("  steps:");
-    for (i, st) in p["steps"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+    for (i, st) in p["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         println!("    {}. {}", i + 1, s(st));
     }
     if let Some(w) = p["outside_window"].as_str() {
@@ -453,26 +476,66 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
     let agent = client::agent(Duration::from_secs(120));
     let who = operator();
     match action {
-        MaintenanceAction::Plan { node } => print_plan(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/plan"), &json!({}))?),
-        MaintenanceAction::Begin { node, accept_risk, yes } => {
-            let plan = client::post(&agent, addr, &format!("/v1/maintenance/{node}/plan"), &json!({}))?;
+        MaintenanceAction::Plan { node } => print_plan(&client::post(
+            &agent,
+            addr,
+            &format!("/v1/maintenance/{node}/plan"),
+            &json!({}),
+        )?),
+        MaintenanceAction::Begin {
+            node,
+            accept_risk,
+            yes,
+        } => {
+            let plan = client::post(
+                &agent,
+                addr,
+                &format!("/v1/maintenance/{node}/plan"),
+                &json!({}),
+            )?;
             print_plan(&plan);
             if plan["safe"] != true && !accept_risk {
-                bail!("refusing: the plan is not safe (pass --accept-risk to proceed anyway; it is recorded)");
+                bail!(
+                    "refusing: the plan is not safe (pass --accept-risk to proceed anyway; it is recorded)"
+                );
             }
             if !yes {
-                let q = if plan["outside_window"].is_string() { "Begin maintenance OUTSIDE the maintenance windows?" } else { "Begin maintenance?" };
+                let q = if plan["outside_window"].is_string() {
+                    "Begin maintenance OUTSIDE the maintenance windows?"
+                } else {
+                    "Begin maintenance?"
+                };
                 if !confirm(q) {
                     bail!("not started");
                 }
             }
-            let st = client::post(&agent, addr, &format!("/v1/maintenance/{node}/begin"), &json!({"operator": who, "accept_risk": accept_risk, "yes": true}))?;
+            let st = client::post(
+                &agent,
+                addr,
+                &format!("/v1/maintenance/{node}/begin"),
+                &json!({"operator": who, "accept_risk": accept_risk, "yes": true}),
+            )?;
             print_state(&st);
             println!("acknowledge each step with: quorate maintenance ack {node}");
         }
-        MaintenanceAction::Ack { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/ack"), &json!({"operator": who}))?),
-        MaintenanceAction::End { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/end"), &json!({"operator": who}))?),
-        MaintenanceAction::Abort { node } => print_state(&client::post(&agent, addr, &format!("/v1/maintenance/{node}/abort"), &json!({"operator": who}))?),
+        MaintenanceAction::Ack { node } => print_state(&client::post(
+            &agent,
+            addr,
+            &format!("/v1/maintenance/{node}/ack"),
+            &json!({"operator": who}),
+        )?),
+        MaintenanceAction::End { node } => print_state(&client::post(
+            &agent,
+            addr,
+            &format!("/v1/maintenance/{node}/end"),
+            &json!({"operator": who}),
+        )?),
+        MaintenanceAction::Abort { node } => print_state(&client::post(
+            &agent,
+            addr,
+            &format!("/v1/maintenance/{node}/abort"),
+            &json!({"operator": who}),
+        )?),
         MaintenanceAction::Status => {
             let list = client::get(&agent, addr, "/v1/maintenance")?;
             let list = list.as_array().cloned().unwrap_or_default();
@@ -487,7 +550,17 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
             let log = client::get(&agent, addr, &format!("/v1/maintenance/log?limit={limit}"))?;
             for e in log.as_array().cloned().unwrap_or_default() {
                 let ms = e["at_ms"].as_u64().unwrap_or(0);
-                println!("{} UTC  {:<20} {:<24} {}  {}", clock(ms), s(&e["operator"]), s(&e["action"]), e["node"].as_u64().map(|n| format!("n{n}")).unwrap_or_default(), s(&e["detail"]));
+                println!(
+                    "{} UTC  {:<20} {:<24} {}  {}",
+                    clock(ms),
+                    s(&e["operator"]),
+                    s(&e["action"]),
+                    e["node"]
+                        .as_u64()
+                        .map(|n| format!("n{n}"))
+                        .unwrap_or_default(),
+                    s(&e["detail"])
+                );
             }
         }
     }
@@ -498,5 +571,159 @@ pub fn leader(addr: &str, to: Option<u64>) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(30));
     let r = client::post(&agent, addr, "/v1/leader", &json!({"to": to}))?;
     println!("leader is now n{}", s(&r["leader"]));
+    Ok(())
+}
+
+/// `quorate recover`: see crates/node/src/recover.rs for what happens on the nodes.
+pub fn recover(addr: &str, survivors: Vec<u64>, yes: bool) -> anyhow::Result<()> {
+    let agent = client::agent(Duration::from_secs(5));
+    let me = client::get(&agent, addr, "/v1/status")?;
+    let members = me["members"].as_array().cloned().unwrap_or_default();
+    let http_of = |id: u64| -> Option<String> {
+        members
+            .iter()
+            .find(|m| m["id"].as_u64() == Some(id))
+            .and_then(|m| m["http_addr"].as_str().map(str::to_string))
+    };
+    let mut survivor_status = Vec::new();
+    for id in &survivors {
+        let http = http_of(*id).ok_or_else(|| anyhow!("n{id} is not a member"))?;
+        let st = client::get(&agent, &http, "/v1/status")
+            .with_context(|| format!("survivor n{id} must be running"))?;
+        if st["writable"] == true {
+            bail!(
+                "n{id} can serve writes: the cluster has a quorum; recovery is only for a majority permanently gone (use `quorate members` instead)"
+            );
+        }
+        survivor_status.push((*id, http, st));
+    }
+    let lost: Vec<u64> = members
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .filter(|id| !survivors.contains(id))
+        .collect();
+    let quick = client::agent(Duration::from_millis(800));
+    for id in &lost {
+        if let Some(http) = http_of(*id) {
+            if client::get(&quick, &http, "/v1/status").is_ok() {
+                bail!(
+                    "n{id} is reachable: recovery is only for members that are permanently gone; bring the cluster back by reconnecting them instead"
+                );
+            }
+        }
+    }
+    let source = survivor_status
+        .iter()
+        .filter(|(_, _, st)| st["role"] != "witness")
+        .max_by_key(|(_, _, st)| {
+            (
+                st["applied_index"].as_u64().unwrap_or(0),
+                st["last_log_index"].as_u64().unwrap_or(0),
+            )
+        })
+        .ok_or_else(|| anyhow!("no survivor holds data"))?
+        .clone();
+    let epoch = survivor_status
+        .iter()
+        .map(|(_, _, st)| st["epoch"].as_u64().unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let start_index = source.2["applied_index"].as_u64().unwrap_or(0);
+    let max_log = survivor_status
+        .iter()
+        .map(|(_, _, st)| st["last_log_index"].as_u64().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    println!("UNSAFE RECOVERY");
+    for (id, _, st) in &survivor_status {
+        println!(
+            "  survivor n{id}: applied {}, log up to {}, epoch {}",
+            s(&st["applied_index"]),
+            s(&st["last_log_index"]),
+            s(&st["epoch"])
+        );
+    }
+    println!(
+        "  lost (will be fenced off): {}",
+        lost.iter()
+            .map(|l| format!("n{l}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  the new cluster starts from n{}'s data at log index {start_index}, epoch {epoch}",
+        source.0
+    );
+    println!(
+        "  MAY BE LOST: anything the lost members committed after index {start_index} that no survivor applied;"
+    );
+    if max_log > start_index {
+        println!(
+            "  entries {}..={max_log} present in a survivor's log were never confirmed committed and are discarded",
+            start_index + 1
+        );
+    }
+    println!(
+        "  if a lost member comes back it is refused (older epoch) and stops serving; wipe it to rejoin as a new member"
+    );
+    if !yes {
+        use std::io::Write;
+        print!("Type `recover` to proceed: ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if line.trim() != "recover" {
+            bail!("not recovered");
+        }
+    }
+    let slow = client::agent(Duration::from_secs(600));
+    let prepared = client::post(
+        &slow,
+        &source.1,
+        "/v1/recover/prepare",
+        &json!({"survivors": survivors, "epoch": epoch}),
+    )?;
+    let mut order: Vec<&(u64, String, Value)> = survivor_status
+        .iter()
+        .filter(|(id, _, _)| *id != source.0)
+        .collect();
+    order.push(&source);
+    for (id, http, _) in order {
+        client::post(
+            &slow,
+            http,
+            "/v1/recover/install",
+            &json!({"source": source.0, "epoch": epoch, "size": prepared["size"], "sha256": prepared["sha256"], "last_applied": prepared["last_applied"]}),
+        )
+        .with_context(|| format!("staging the recovery on n{id}"))?;
+        println!("  n{id}: recovery staged, restarting");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let leader = loop {
+        if let Some(l) = survivor_status.iter().find_map(|(_, http, _)| {
+            client::get(&quick, http, "/v1/status")
+                .ok()
+                .filter(|st| st["writable"] == true && st["epoch"].as_u64() == Some(epoch))
+                .map(|_| http.clone())
+        }) {
+            break l;
+        }
+        if Instant::now() > deadline {
+            bail!("the survivors did not form the new cluster within 60 s; see their logs");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let detail = format!(
+        "unsafe recovery: survivors {survivors:?}, lost {lost:?} fenced; new epoch {epoch}; started from n{} at index {start_index}; log entries up to {max_log} existed",
+        source.0
+    );
+    client::post(
+        &agent,
+        &leader,
+        "/v1/audit",
+        &json!({"operator": operator(), "action": "recover", "detail": detail}),
+    )?;
+    println!("recovered: the survivors serve again (epoch {epoch}); recorded in the audit log");
     Ok(())
 }

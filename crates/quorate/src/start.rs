@@ -73,11 +73,30 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     let counters = Arc::new(quorate_http::Counters::default());
     let http = client.block_on(quorate_http::serve(node.clone(), &cfg.http_addr, counters))?;
     tracing::info!(%http, "HTTP API listening");
-    client.block_on(wait_for_shutdown_signal());
-    tracing::info!("shutting down");
+    let mut restart = node.restart_requested();
+    let restart_wanted = client.block_on(async {
+        tokio::select! {
+            _ = wait_for_shutdown_signal() => false,
+            r = restart.wait_for(|r| *r) => r.is_ok(),
+        }
+    });
+    tracing::info!(restart = restart_wanted, "shutting down");
+    // Give the HTTP answer that requested the restart a moment to leave.
+    if restart_wanted {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     control.block_on(node.shutdown());
     client.shutdown_timeout(std::time::Duration::from_secs(2));
     control.shutdown_timeout(std::time::Duration::from_secs(2));
+    if restart_wanted {
+        // Same binary, same arguments, same pid: the staged recovery is applied at start.
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe()?;
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .exec();
+        anyhow::bail!("cannot restart: {err}");
+    }
     Ok(())
 }
 

@@ -27,10 +27,21 @@ fn drill(args: &[&str]) -> Option<Value> {
         eprintln!("SKIPPED: drills need network namespaces ({why})");
         return None;
     }
-    let out = Command::new(common::BIN).arg("drill").args(args).arg("--json").output().expect("run quorate drill");
+    let out = Command::new(common::BIN)
+        .arg("drill")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run quorate drill");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no report; stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no report; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
     eprintln!("{}", serde_json::to_string_pretty(&v).unwrap());
     Some(v)
 }
@@ -45,7 +56,10 @@ fn assert_met(v: &Value) {
 fn d1_seed_outage_fails_fast_and_resumes() {
     if let Some(v) = drill(&["d1", "--outage-s", "10"]) {
         assert_met(&v);
-        assert!(v["failed_writes"].as_u64().unwrap() > 0, "the outage really cost the quorum");
+        assert!(
+            v["failed_writes"].as_u64().unwrap() > 0,
+            "the outage really cost the quorum"
+        );
         assert!(v["stale_reads_served"].as_u64().unwrap() > 50);
     }
 }
@@ -90,7 +104,12 @@ fn d4_node_back_from_maintenance_catches_up() {
         // The 1 s goal is a benchmark figure (docs/DRILLS.md, release build); the test
         // checks the behaviour: caught up by itself, with no failed write.
         assert_eq!(v["failed_writes"], 0);
-        assert!(v["extra"]["caught_up_ms_after_process_start"].as_u64().is_some(), "{v}");
+        assert!(
+            v["extra"]["caught_up_ms_after_process_start"]
+                .as_u64()
+                .is_some(),
+            "{v}"
+        );
     }
 }
 
@@ -111,7 +130,10 @@ fn d5_leader_and_follower_crash() {
 fn d6_leader_and_follower_cable_pulled() {
     if let Some(v) = drill(&["d6"]) {
         let unknown = v["extra"]["outcome_unknown_writes"].as_u64().unwrap_or(0);
-        assert!(v["failed_writes"].as_u64().unwrap() <= unknown.max(1), "{v}");
+        assert!(
+            v["failed_writes"].as_u64().unwrap() <= unknown.max(1),
+            "{v}"
+        );
         assert!(v["time_to_resume_ms"].as_u64().is_some());
     }
     if let Some(v) = drill(&["d6-follower"]) {

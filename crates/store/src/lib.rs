@@ -33,7 +33,7 @@ pub use rusqlite;
 pub use rusqlite::types::Value;
 pub use schema::{AppliedState, INTERNAL_PREFIX};
 pub use sm::{SnapshotBuilder, StateMachine};
-pub use snapshot::SnapshotFile;
+pub use snapshot::{SnapshotFile, hash_file};
 pub use spec::Frontier;
 pub use stmt::{ColumnInfo, StmtOutput};
 pub use writer::{CommitOutcome, ProposeError, Proposer, TxOptions, WriteTx};
@@ -377,6 +377,40 @@ impl Store {
         w.persist_applied(&self.inner.spec)
     }
 
+    /// Builds the file an unsafe recovery starts from: a consistent copy of this node's
+    /// committed data whose recorded membership is replaced by `membership` (the
+    /// survivors). Returns the log id it is at and the file (in the snapshot directory).
+    pub fn build_recovery_file(
+        &self,
+        membership: quorate_consensus::Membership,
+    ) -> Result<(LogId, SnapshotFile), StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        let _ = self.persist_applied_if_idle();
+        let tmp = self.inner.snapshots.temp_path("recovery");
+        let applied = self
+            .inner
+            .readers
+            .with_conn(|_| snapshot::build_copy(&self.inner.db_path, &tmp))?;
+        let last = applied.last_applied.clone().ok_or_else(|| {
+            StoreError::Corrupt("nothing applied yet: nothing to recover from".into())
+        })?;
+        {
+            let conn = rusqlite::Connection::open(&tmp)?;
+            let state = AppliedState {
+                last_applied: Some(last.clone()),
+                membership: StoredMembership::new(Some(last.clone()), membership),
+                chains: applied.chains,
+            };
+            schema::write_applied(&conn, &state)?;
+        }
+        let (size, sha256) = snapshot::hash_file(&tmp)?;
+        let path = self.inner.db_path.with_file_name("recovery-source.db");
+        std::fs::rename(&tmp, &path)?;
+        Ok((last, SnapshotFile { path, size, sha256 }))
+    }
+
     /// A fresh temporary file path next to the snapshots (to receive one into).
     pub fn snapshot_temp_path(&self, what: &str) -> PathBuf {
         self.inner.snapshots.temp_path(what)
@@ -386,4 +420,25 @@ impl Store {
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path
     }
+}
+
+/// Replaces the database in `dir` (a store directory, closed) with `file`, removing the WAL
+/// and snapshots that belonged to the old database. Used by unsafe recovery at start-up.
+pub fn replace_database(dir: &Path, file: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir)?;
+    let db = dir.join("db.sqlite");
+    for suffix in ["-wal", "-shm"] {
+        match std::fs::remove_file(dir.join(format!("db.sqlite{suffix}"))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let snaps = dir.join("snapshots");
+    if snaps.exists() {
+        std::fs::remove_dir_all(&snaps)?;
+    }
+    std::fs::copy(file, &db)?;
+    std::fs::File::open(&db)?.sync_all()?;
+    Ok(())
 }

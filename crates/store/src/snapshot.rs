@@ -142,7 +142,7 @@ impl SnapshotDir {
 }
 
 /// Size and SHA-256 (hex) of a file.
-pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), StoreError> {
+pub fn hash_file(path: &Path) -> Result<(u64, String), StoreError> {
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -69,6 +69,8 @@ pub struct Identity {
     secret: Vec<u8>,
     cluster_id: RwLock<Option<String>>,
     epoch: AtomicU64,
+    /// Why a peer refused this node as fenced (its epoch is older), if one did.
+    fenced: RwLock<Option<String>>,
 }
 
 impl Identity {
@@ -85,6 +87,7 @@ impl Identity {
             secret,
             cluster_id: RwLock::new(cluster_id),
             epoch: AtomicU64::new(epoch),
+            fenced: RwLock::new(None),
         }
     }
     pub fn cluster_id(&self) -> Option<String> {
@@ -98,6 +101,16 @@ impl Identity {
     }
     pub fn set_epoch(&self, epoch: u64) {
         self.epoch.store(epoch, Ordering::SeqCst);
+    }
+    /// Set when a peer refused this node because a recovery fenced it off.
+    pub fn fenced(&self) -> Option<String> {
+        self.fenced.read().clone()
+    }
+    pub(crate) fn set_fenced(&self, why: String) {
+        let mut f = self.fenced.write();
+        if f.is_none() {
+            *f = Some(why);
+        }
     }
     pub(crate) fn secret(&self) -> &[u8] {
         &self.secret

@@ -277,6 +277,11 @@ impl Peer {
                     self.run_connection(&slot, stream).await;
                 }
                 Err(e) => {
+                    if let TransportError::Refused(why) = &e
+                        && why.contains("is fenced")
+                    {
+                        identity.set_fenced(why.clone());
+                    }
                     self.set_status(&slot, false, Some(e.to_string()));
                     // A refused handshake is not going to fix itself quickly.
                     if matches!(e, TransportError::Refused(_)) {
