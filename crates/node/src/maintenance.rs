@@ -259,25 +259,25 @@ impl Node {
                 accept_risk,
                 outside_window_ok,
             } => {
-                if let Some(s) = self.maintenance_state(node)? {
-                    if !matches!(s.step, Step::Ended | Step::Aborted) {
-                        return Err(NodeError::new(
-                            ErrorCode::Refused,
-                            format!(
-                                "n{node} is already in maintenance (step {:?}); ack, end or abort it",
-                                s.step
-                            ),
-                        ));
-                    }
+                if let Some(s) = self.maintenance_state(node)?
+                    && !matches!(s.step, Step::Ended | Step::Aborted)
+                {
+                    return Err(NodeError::new(
+                        ErrorCode::Refused,
+                        format!(
+                            "n{node} is already in maintenance (step {:?}); ack, end or abort it",
+                            s.step
+                        ),
+                    ));
                 }
                 let plan = self.plan_maintenance(node).await?;
-                if let Some(w) = &plan.outside_window {
-                    if !outside_window_ok {
-                        return Err(NodeError::new(
-                            ErrorCode::Refused,
-                            format!("{w}; confirm to proceed outside the maintenance windows"),
-                        ));
-                    }
+                if let Some(w) = &plan.outside_window
+                    && !outside_window_ok
+                {
+                    return Err(NodeError::new(
+                        ErrorCode::Refused,
+                        format!("{w}; confirm to proceed outside the maintenance windows"),
+                    ));
                 }
                 if !plan.safe && !accept_risk {
                     return Err(NodeError::new(
@@ -534,26 +534,25 @@ impl Node {
                 })?;
             did.push(format!("n{node} votes again"));
         }
-        if let Some(spare) = state.promoted_spare {
-            if self
+        if let Some(spare) = state.promoted_spare
+            && self
                 .metrics()
                 .membership_config
                 .membership()
                 .voter_ids()
                 .any(|v| v == spare)
-            {
-                self.inner
-                    .raft
-                    .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([spare])), true)
-                    .await
-                    .map_err(|e| {
-                        NodeError::new(
-                            ErrorCode::Aborted,
-                            format!("returning n{spare} to learner: {e}"),
-                        )
-                    })?;
-                did.push(format!("n{spare} is a learner again"));
-            }
+        {
+            self.inner
+                .raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([spare])), true)
+                .await
+                .map_err(|e| {
+                    NodeError::new(
+                        ErrorCode::Aborted,
+                        format!("returning n{spare} to learner: {e}"),
+                    )
+                })?;
+            did.push(format!("n{spare} is a learner again"));
         }
         let voters: Vec<NodeId> = self
             .metrics()

@@ -604,12 +604,12 @@ pub fn recover(addr: &str, survivors: Vec<u64>, yes: bool) -> anyhow::Result<()>
         .collect();
     let quick = client::agent(Duration::from_millis(800));
     for id in &lost {
-        if let Some(http) = http_of(*id) {
-            if client::get(&quick, &http, "/v1/status").is_ok() {
-                bail!(
-                    "n{id} is reachable: recovery is only for members that are permanently gone; bring the cluster back by reconnecting them instead"
-                );
-            }
+        if let Some(http) = http_of(*id)
+            && client::get(&quick, &http, "/v1/status").is_ok()
+        {
+            bail!(
+                "n{id} is reachable: recovery is only for members that are permanently gone; bring the cluster back by reconnecting them instead"
+            );
         }
     }
     let source = survivor_status

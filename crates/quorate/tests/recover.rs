@@ -92,15 +92,14 @@ fn recover_from_survivor_and_fence_the_lost() {
     c.spawn(3);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Some(s) = c.status(3) {
-            if s["reason"]
+        if let Some(s) = c.status(3)
+            && s["reason"]
                 .as_str()
                 .map(|r| r.contains("fenced"))
                 .unwrap_or(false)
-            {
-                assert_eq!(s["writable"], false);
-                break;
-            }
+        {
+            assert_eq!(s["writable"], false);
+            break;
         }
         assert!(
             Instant::now() < deadline,

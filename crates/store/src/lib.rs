@@ -393,14 +393,14 @@ impl Store {
             .inner
             .readers
             .with_conn(|_| snapshot::build_copy(&self.inner.db_path, &tmp))?;
-        let last = applied.last_applied.clone().ok_or_else(|| {
+        let last = applied.last_applied.ok_or_else(|| {
             StoreError::Corrupt("nothing applied yet: nothing to recover from".into())
         })?;
         {
             let conn = rusqlite::Connection::open(&tmp)?;
             let state = AppliedState {
-                last_applied: Some(last.clone()),
-                membership: StoredMembership::new(Some(last.clone()), membership),
+                last_applied: Some(last),
+                membership: StoredMembership::new(Some(last), membership),
                 chains: applied.chains,
             };
             schema::write_applied(&conn, &state)?;
