@@ -257,6 +257,23 @@ impl Node {
         if pristine {
             tokio::spawn(node.clone().resolve_vote_guard());
         }
+        // When a path comes back (a cable plugged in again), replicate at once instead of
+        // waiting out the replication backoff the failures built up.
+        let mut ups = node.inner.transport.path_up_events();
+        let raft = node.inner.raft.clone();
+        tokio::spawn(async move {
+            while ups.changed().await.is_ok() {
+                if raft.is_leader()
+                    && raft
+                        .trigger()
+                        .reset_backoff(Vec::<NodeId>::new())
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
         Ok(node)
     }
 

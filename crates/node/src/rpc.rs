@@ -73,6 +73,20 @@ impl Handler for RpcHandler {
         };
         Box::pin(async move {
             let raft = &node.inner.raft;
+            // A stopped (or fenced) node answers nothing from Raft; asking Raft anyway would
+            // log an error per call.
+            if node.inner.identity.fenced().is_some() {
+                return Err(RemoteError::new(
+                    "fenced",
+                    "this node was fenced off by a recovery",
+                ));
+            }
+            if node.metrics().running_state.is_err() {
+                return Err(RemoteError::new(
+                    "unavailable",
+                    "raft is stopped on this node",
+                ));
+            }
             match m {
                 method::APPEND => {
                     let req: AppendEntriesRequest<TypeConfig> = decode(&body).map_err(remote)?;

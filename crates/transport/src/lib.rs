@@ -52,7 +52,7 @@ impl Default for TransportConfig {
         Self {
             keepalive: Duration::from_millis(100),
             path_timeout: Duration::from_millis(400),
-            connect_timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(300),
             handshake_timeout: Duration::from_secs(2),
             max_frame_bytes: 128 << 20,
             idle_timeout: Duration::from_secs(10),
@@ -207,6 +207,8 @@ pub struct Transport {
     /// Runtime that runs connection tasks, whichever runtime a call comes from (the node
     /// keeps peer traffic on its own runtime so client load cannot delay heartbeats).
     runtime: tokio::runtime::Handle,
+    /// Bumped whenever a path to some peer comes up (so Raft can retry at once).
+    path_up: tokio::sync::watch::Sender<u64>,
 }
 
 impl Transport {
@@ -216,6 +218,7 @@ impl Transport {
             config,
             peers: RwLock::new(HashMap::new()),
             runtime: tokio::runtime::Handle::current(),
+            path_up: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -256,6 +259,7 @@ impl Transport {
             self.identity.clone(),
             self.config.clone(),
             &self.runtime,
+            self.path_up.clone(),
         );
         peers.insert(node, p.clone());
         p
@@ -276,6 +280,11 @@ impl Transport {
             }
             keep
         });
+    }
+
+    /// Changes whenever a path to some peer comes up.
+    pub fn path_up_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.path_up.subscribe()
     }
 
     /// Path health of every peer.

@@ -17,6 +17,11 @@ use crate::{
     Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake,
 };
 
+/// Longest pause between reconnection attempts on a path that is down.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// Pause after the peer refused our handshake (wrong secret, fenced, ...).
+const REFUSED_BACKOFF: Duration = Duration::from_secs(2);
+
 enum Reply {
     Ok(Vec<u8>),
     Err(RemoteError),
@@ -59,6 +64,7 @@ pub struct Peer {
     path_up: Notify,
     shutdown: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    path_up_events: tokio::sync::watch::Sender<u64>,
 }
 
 impl Peer {
@@ -68,6 +74,7 @@ impl Peer {
         identity: Arc<Identity>,
         config: TransportConfig,
         runtime: &tokio::runtime::Handle,
+        path_up_events: tokio::sync::watch::Sender<u64>,
     ) -> Arc<Self> {
         let now = SystemTime::now();
         let paths = addrs
@@ -96,6 +103,7 @@ impl Peer {
             path_up: Notify::new(),
             shutdown: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            path_up_events,
         });
         let mut tasks = Vec::new();
         for i in 0..peer.paths.len() {
@@ -285,7 +293,7 @@ impl Peer {
                     self.set_status(&slot, false, Some(e.to_string()));
                     // A refused handshake is not going to fix itself quickly.
                     if matches!(e, TransportError::Refused(_)) {
-                        backoff = Duration::from_secs(2);
+                        backoff = REFUSED_BACKOFF;
                     }
                 }
             }
@@ -293,7 +301,9 @@ impl Peer {
                 return;
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            // Retrying stays cheap (one SYN), and a reconnected cable must be noticed within
+            // a fraction of a second: the cap is kept low on purpose.
+            backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
         }
     }
 
@@ -382,6 +392,7 @@ impl Peer {
         *slot.conn.lock() = Some(conn.clone());
         self.set_status(slot, true, None);
         self.path_up.notify_waiters();
+        self.path_up_events.send_modify(|n| *n += 1);
 
         let mut tick = tokio::time::interval(self.config.keepalive);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -56,18 +56,47 @@ pub(crate) async fn listen(
     Ok(bound)
 }
 
+/// Logs refused peer connections without flooding: the first from an address, then one
+/// summary per minute with the count (a misconfigured or fenced node retries every second).
+fn refused_log(remote: &str, e: &TransportError) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    static SEEN: OnceLock<Mutex<HashMap<String, (Instant, u64)>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    match seen.get_mut(remote) {
+        None => {
+            seen.insert(remote.to_string(), (Instant::now(), 0));
+            tracing::warn!(%remote, error = %e, "refused a peer connection");
+        }
+        Some((since, n)) => {
+            *n += 1;
+            if since.elapsed() >= Duration::from_secs(60) {
+                tracing::warn!(%remote, error = %e, repeats = *n, "still refusing peer connections from this address");
+                *since = Instant::now();
+                *n = 0;
+            }
+        }
+    }
+}
+
 async fn serve(
     mut stream: TcpStream,
     transport: Arc<Transport>,
     handler: Arc<dyn Handler>,
 ) -> Result<(), TransportError> {
     stream.set_nodelay(true)?;
+    let remote_ip = stream
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let cfg = transport.config.clone();
     let peer =
         match handshake::server(&mut stream, &transport.identity, cfg.handshake_timeout).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(error = %e, "refused a peer connection");
+                refused_log(&remote_ip, &e);
                 return Err(e);
             }
         };
