@@ -184,6 +184,39 @@ pub struct NodeConfig {
     pub mysql: MysqlConfig,
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// TLS: mutual TLS between peers with the cluster CA (and the certificate offered to
+    /// MySQL clients). Create the files with `quorate certs init` / `quorate certs issue`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The cluster CA certificate (PEM).
+    pub ca_file: PathBuf,
+    /// This node's certificate (PEM), issued by the cluster CA for `quorate-node-<id>`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// Offer TLS on the MySQL port with this certificate.
+    #[serde(default = "yes")]
+    pub mysql: bool,
+    /// Refuse MySQL logins over plaintext (`require_secure_transport`).
+    #[serde(default)]
+    pub mysql_require: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TlsConfig {
+    /// Loads the certificate files.
+    pub fn identity(&self) -> Result<quorate_tls::Identity, ConfigError> {
+        quorate_tls::Identity::load(&self.ca_file, &self.cert_file, &self.key_file)
+            .map_err(|e| invalid("tls", e.to_string()))
+    }
 }
 
 /// Guarded maintenance settings.
@@ -363,6 +396,9 @@ impl NodeConfig {
                 "snapshot",
                 "chunk_kib and send_mib_per_s must be positive",
             ));
+        }
+        if let Some(t) = &self.tls {
+            t.identity()?;
         }
         for w in &self.maintenance.windows {
             crate::maintenance::parse_window(w).map_err(|e| invalid("maintenance.windows", e))?;

@@ -159,6 +159,20 @@ impl Node {
                 keepalive: Duration::from_millis(t.path_keepalive_ms),
                 path_timeout: Duration::from_millis(t.path_timeout_ms),
                 max_frame_bytes: config.limits.max_tx_bytes.max(8 << 20) * 2,
+                tls: match &config.tls {
+                    None => None,
+                    Some(t) => {
+                        let id = t.identity()?;
+                        Some(quorate_transport::PeerTls {
+                            server: id
+                                .peer_server()
+                                .map_err(|e| StartError::DataDir(e.to_string()))?,
+                            client: id
+                                .peer_client()
+                                .map_err(|e| StartError::DataDir(e.to_string()))?,
+                        })
+                    }
+                },
                 ..TransportConfig::default()
             },
         );
@@ -248,7 +262,13 @@ impl Node {
             node: inner.clone(),
         });
         let bound = transport.listen(&config.peer_addrs, handler).await?;
-        tracing::info!(node = config.node_id, role = %config.role, peer = ?bound, "node started");
+        tracing::info!(
+            node = config.node_id,
+            role = %config.role,
+            peer = ?bound,
+            peer_security = if config.tls.is_some() { "mutual TLS (cluster CA) + HMAC handshake" } else { "HMAC handshake only (not encrypted)" },
+            "node started"
+        );
         let node = Node { inner };
         tokio::spawn(node.clone().watch_leadership());
         if config.bootstrap_expect.is_some() {

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::BoxStream;
 use crate::frame::{Frame, Kind, read_frame};
 use crate::{
     Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake,
@@ -311,15 +312,28 @@ impl Peer {
         &self,
         slot: &PathSlot,
         identity: &Identity,
-    ) -> Result<TcpStream, TransportError> {
-        let mut stream =
-            tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+    ) -> Result<BoxStream, TransportError> {
+        let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+            .await
+            .map_err(|_| TransportError::Unreachable {
+                node: self.node,
+                reason: "connect timed out".into(),
+            })??;
+        tcp.set_nodelay(true)?;
+        let mut stream: BoxStream = match &self.config.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                // The server must prove it is node `self.node` of this cluster's CA.
+                let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+                let connected = tokio::time::timeout(
+                    self.config.handshake_timeout,
+                    connector.connect(quorate_tls::server_name(self.node), tcp),
+                )
                 .await
-                .map_err(|_| TransportError::Unreachable {
-                    node: self.node,
-                    reason: "connect timed out".into(),
-                })??;
-        stream.set_nodelay(true)?;
+                .map_err(|_| TransportError::Handshake("TLS handshake timed out".into()))?;
+                Box::new(connected.map_err(|e| TransportError::Refused(format!("TLS: {e}")))?)
+            }
+        };
         handshake::client(
             &mut stream,
             identity,
@@ -330,8 +344,8 @@ impl Peer {
         Ok(stream)
     }
 
-    async fn run_connection(&self, slot: &PathSlot, stream: TcpStream) {
-        let (mut rd, wr) = stream.into_split();
+    async fn run_connection(&self, slot: &PathSlot, stream: BoxStream) {
+        let (mut rd, wr) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Frame>(1024);
         let conn = Arc::new(Conn {
             tx: tx.clone(),
