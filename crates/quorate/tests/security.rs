@@ -101,7 +101,7 @@ fn wrong_ca_or_secret_cannot_join_or_disturb() {
         "membership unchanged"
     );
     assert_eq!(s["term"].as_u64().unwrap(), term, "no election was caused");
-    assert_eq!(s["leader"].as_u64().unwrap(), l as u64);
+    assert_eq!(s["leader"].as_u64().unwrap(), l);
     let _ = a.kill();
     let _ = b.kill();
     let _ = a.wait();
