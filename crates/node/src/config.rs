@@ -184,10 +184,34 @@ pub struct NodeConfig {
     pub mysql: MysqlConfig,
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
     /// TLS: mutual TLS between peers with the cluster CA (and the certificate offered to
     /// MySQL clients). Create the files with `quorate certs init` / `quorate certs issue`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+/// HTTP front-end limits (slow or flooding clients cannot take the node down).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Most HTTP connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time (slowloris).
+    pub header_timeout_ms: u64,
+    /// A whole request (body included) must be handled within this time.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

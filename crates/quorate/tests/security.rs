@@ -107,3 +107,60 @@ fn wrong_ca_or_secret_cannot_join_or_disturb() {
     let _ = a.wait();
     let _ = b.wait();
 }
+
+/// Security: slow clients (slowloris: headers trickled byte by byte) and a flood of idle
+/// connections do not stop the node from serving other clients, and the slow connections
+/// are closed once the header timeout passes.
+#[test]
+fn slowloris_and_connection_flood_are_bounded() {
+    use std::io::{Read, Write};
+    let c = Cluster::start(Opts {
+        extra: "[http]\nheader_timeout_ms = 2000\nmax_connections = 400\n".into(),
+        ..Opts::default()
+    });
+    let l = c.wait_writable(Duration::from_secs(10));
+    c.execute(l, "CREATE TABLE t (id INTEGER PRIMARY KEY)", json!([]))
+        .unwrap();
+    let http = c.node(l).http.clone();
+    // 300 idle connections and 50 slow ones.
+    let mut idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&http).unwrap())
+        .collect();
+    let mut slow: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&http).unwrap();
+            s.write_all(b"POST /v1/execute HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Normal clients keep being served meanwhile.
+    for i in 0..20 {
+        for s in &mut slow {
+            let _ = s.write_all(b"X");
+        }
+        c.execute(l, "INSERT INTO t VALUES (?)", json!([i]))
+            .expect("served despite slow clients");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The slow connections are closed by the server after the header timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut closed = 0;
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(0) => closed += 1,
+            Ok(_) => closed += 1, // an error answer, then the close
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            Err(_) => {}
+        }
+    }
+    assert!(
+        closed >= 45,
+        "only {closed} of 50 slow connections were closed"
+    );
+    idle.clear();
+    assert_eq!(c.scalar(l, "SELECT count(*) FROM t"), 20);
+}
