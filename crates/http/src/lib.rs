@@ -457,3 +457,15 @@ async fn metrics(State(s): State<AppState>) -> Response {
 async fn status_page() -> Html<&'static str> {
     Html(page::PAGE)
 }
+
+/// Fuzzing entry point: parses `data` as every JSON request body the API accepts. Must
+/// never panic.
+pub fn fuzz_decode_body(data: &[u8]) {
+    let _ = serde_json::from_slice::<ExecuteRequest>(data);
+    let _ = serde_json::from_slice::<QueryRequest>(data);
+    let _ = serde_json::from_slice::<AddMemberRequest>(data);
+    let _ = serde_json::from_slice::<InitRequest>(data);
+    let _ = serde_json::from_slice::<MaintenanceRequest>(data);
+    let _ = serde_json::from_slice::<TransferRequest>(data);
+    let _ = serde_json::from_slice::<quorate_node::recover::RecoverInstallRequest>(data);
+}

@@ -288,3 +288,31 @@ impl Node {
         Ok(encode(&r))
     }
 }
+
+/// See [`crate::fuzz_decode_peer_message`].
+pub(crate) fn fuzz_decode(data: &[u8]) {
+    use openraft::raft::{AppendEntriesResponse, SnapshotResponse, VoteResponse};
+    let Some((kind, body)) = data.split_first() else {
+        return;
+    };
+    match kind % 14 {
+        0 => drop(decode::<AppendEntriesRequest<TypeConfig>>(body)),
+        1 => drop(decode::<VoteRequest<TypeConfig>>(body)),
+        2 => drop(decode::<TransferLeaderRequest<TypeConfig>>(body)),
+        3 => drop(decode::<SnapshotChunk>(body)),
+        4 => drop(decode::<ExecuteRequest>(body)),
+        5 => drop(decode::<QueryRequest>(body)),
+        6 => drop(decode::<crate::session::SessionRequest>(body)),
+        7 => drop(decode::<crate::members::MembershipOp>(body)),
+        8 => drop(decode::<crate::maintenance::MaintenanceOp>(body)),
+        9 => drop(decode::<crate::recover::ChunkRequest>(body)),
+        10 => drop(decode::<
+            Result<AppendEntriesResponse<TypeConfig>, RaftError<TypeConfig>>,
+        >(body)),
+        11 => drop(decode::<
+            Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>>,
+        >(body)),
+        12 => drop(decode::<Result<SnapshotResponse<TypeConfig>, String>>(body)),
+        _ => drop(decode::<NodeInfoReply>(body)),
+    }
+}

@@ -26,6 +26,23 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 pub use handshake::PeerIdentity;
+
+/// Fuzzing entry point: every decoder of bytes a peer sends before and after the
+/// handshake (frames with their size bound, and the handshake messages). Must never panic.
+pub fn fuzz_decode(data: &[u8]) {
+    let mut rest = data;
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len > 1 << 20 || rest.len() < 4 + len {
+            break;
+        }
+        if let Ok(f) = frame::decode(&rest[4..4 + len]) {
+            handshake::fuzz_messages(&f.body);
+        }
+        rest = &rest[4 + len..];
+    }
+    handshake::fuzz_messages(data);
+}
 pub use peer::Peer;
 
 /// Tunables of the transport. Defaults give fail-over between paths in well under a second.
