@@ -225,7 +225,7 @@ impl Session {
         }
     }
 
-    async fn call(&self, leader: NodeId, info: &NodeInfo, req: SessionRequest) -> Result<SessionReply, NodeError> {
+    async fn call(&mut self, leader: NodeId, info: &NodeInfo, req: SessionRequest) -> Result<SessionReply, NodeError> {
         let peer = self.node.inner.transport.peer(leader, &info.peer_addrs);
         let commit = matches!(req, SessionRequest::Commit { .. });
         let reply = peer.call(method::SESSION, encode(&req), self.node.forward_write_timeout(), false).await;
@@ -294,7 +294,7 @@ impl Session {
         }
     }
 
-    async fn autocommit_read(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_read(&mut self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
         let consistency = self.options.read_consistency;
         if consistency == Consistency::Linearizable && self.node.inner.raft.is_leader() {
             match self.node.read_local_linearizable(sql, &params, context).await {
@@ -319,7 +319,7 @@ impl Session {
         })
     }
 
-    async fn autocommit_write(&self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
+    async fn autocommit_write(&mut self, sql: &str, params: Vec<Value>, context: &[u8]) -> Result<StmtOutput, NodeError> {
         if self.options.foreign_keys && !self.node.inner.raft.is_leader() {
             // One round trip to the leader instead of begin / exec / commit.
             let req = crate::api::ExecuteRequest {
