@@ -96,7 +96,8 @@ pub(crate) fn catalog_state(store: &Store) -> (bool, bool) {
     let tables = scalar(&format!(
         "SELECT count(*) FROM sqlite_schema WHERE name IN ('{DATABASES}', '{USERS}', '{GRANTS}')"
     )) == Some(Value::Integer(3));
-    let users = tables && scalar(&format!("SELECT EXISTS (SELECT 1 FROM {USERS})")) == Some(Value::Integer(1));
+    let users = tables
+        && scalar(&format!("SELECT EXISTS (SELECT 1 FROM {USERS})")) == Some(Value::Integer(1));
     (tables, users)
 }
 
@@ -344,7 +345,11 @@ impl Privileges {
 /// The rows of SHOW GRANTS for `user`@`host`.
 pub(crate) fn show_grants(store: &Store, user: &str, host: &str) -> Vec<String> {
     let p = Privileges::load(store, user, host);
-    let who = format!("`{}`@`{}`", user.replace('`', "``"), host.replace('`', "``"));
+    let who = format!(
+        "`{}`@`{}`",
+        user.replace('`', "``"),
+        host.replace('`', "``")
+    );
     let with = |g: bool| if g { " WITH GRANT OPTION" } else { "" };
     let mut rows = vec![format!(
         "GRANT {} ON *.* TO {who}{}",

@@ -56,7 +56,10 @@ pub(crate) fn from_node(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
         ErrorCode::LockTimeout => err(
             1205,
             b"HY000",
-            format!("Lock wait timeout exceeded; try restarting transaction ({})", e.message),
+            format!(
+                "Lock wait timeout exceeded; try restarting transaction ({})",
+                e.message
+            ),
         ),
         ErrorCode::NoQuorum
         | ErrorCode::NotLeader
@@ -108,10 +111,8 @@ fn from_sqlite(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
         msg = &msg[..pos];
     }
     let code = e.sqlite_code.unwrap_or(1);
-    let failure = rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(code),
-        Some(msg.to_string()),
-    );
+    let failure =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(msg.to_string()));
     from_mysql(quorate_sql::mysql_error_for(&failure, sqlite.unwrap_or("")))
 }
 
@@ -155,7 +156,11 @@ mod tests {
     #[test]
     fn cluster_errors_map_to_documented_codes() {
         let q = from_node(
-            &node_err(ErrorCode::NoQuorum, "no quorum: 1 of 3 voters reachable", None),
+            &node_err(
+                ErrorCode::NoQuorum,
+                "no quorum: 1 of 3 voters reachable",
+                None,
+            ),
             None,
         );
         assert_eq!((q.code, &q.sqlstate), (1047, b"08S01"));

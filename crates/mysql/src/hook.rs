@@ -237,7 +237,10 @@ mod tests {
             scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
             Value::Text("ANSI".into())
         );
-        assert_eq!(scalar(&conn, "SELECT mysql_uservar('x')"), Value::Integer(5));
+        assert_eq!(
+            scalar(&conn, "SELECT mysql_uservar('x')"),
+            Value::Integer(5)
+        );
         let b = SessionContext {
             connection_id: 8,
             user: "bob@%".into(),

@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     pub grants_gen: AtomicU64,
     /// Whether a table (SQLite name) has an AUTO_INCREMENT column, for LAST_INSERT_ID().
     pub auto_increment: Mutex<HashMap<String, bool>>,
+    /// When this node was first seen not serving writes (none while it serves).
+    pub unwritable_since: Mutex<Option<Instant>>,
     pub started: Instant,
     pub questions: AtomicU64,
     pub connections: AtomicU64,
@@ -143,6 +145,7 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         schema_gen: AtomicU64::new(0),
         grants_gen: AtomicU64::new(0),
         auto_increment: Default::default(),
+        unwritable_since: Default::default(),
         started: Instant::now(),
         questions: AtomicU64::new(0),
         connections: AtomicU64::new(0),

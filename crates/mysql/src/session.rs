@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use quorate_mysql_wire::{
-    Backend, Column, ColumnType, ConnectInfo, ErrInfo, IdleEvent, OkInfo, PrepareInfo,
-    QueryResult, ResultSet, SessionStatus, Value as WireValue,
+    Backend, Column, ColumnType, ConnectInfo, ErrInfo, IdleEvent, OkInfo, PrepareInfo, QueryResult,
+    ResultSet, SessionStatus, Value as WireValue,
 };
 use quorate_node::api::{Consistency, QueryRequest, SqlValue};
 use quorate_node::{Session, StatementKind};
@@ -101,6 +101,8 @@ pub(crate) struct Conn {
     autocommit: bool,
     /// A write or DDL ran in the open transaction.
     tx_wrote: bool,
+    /// The open transaction checked that the cluster serves (at its first statement).
+    tx_checked: bool,
     /// Session variables that differ from the defaults (lower-case names).
     vars: BTreeMap<String, Value>,
     user_vars: BTreeMap<String, Value>,
@@ -160,7 +162,10 @@ fn wrong_value(name: &str, v: &Value) -> ErrInfo {
     err(
         1231,
         b"42000",
-        format!("Variable '{name}' can't be set to the value of '{}'", value_text(v)),
+        format!(
+            "Variable '{name}' can't be set to the value of '{}'",
+            value_text(v)
+        ),
     )
 }
 
@@ -180,7 +185,11 @@ fn needed(kind: quorate_sql::StatementKind, sqlite: &str) -> u32 {
         K::Read => accounts::SELECT,
         K::Write => {
             let upper = sqlite.trim_start();
-            let head: String = upper.chars().take(24).collect::<String>().to_ascii_uppercase();
+            let head: String = upper
+                .chars()
+                .take(24)
+                .collect::<String>()
+                .to_ascii_uppercase();
             let mut need = match first_word(sqlite).as_str() {
                 "INSERT" if head.starts_with("INSERT OR REPLACE") => {
                     accounts::INSERT | accounts::DELETE
@@ -226,6 +235,7 @@ impl Conn {
             db: None,
             autocommit: true,
             tx_wrote: false,
+            tx_checked: false,
             vars: BTreeMap::new(),
             user_vars: BTreeMap::new(),
             last_insert_id: 0,
@@ -263,7 +273,10 @@ impl Conn {
                 "max_allowed_packet",
                 Value::Integer(self.shared.max_allowed_packet as i64),
             ),
-            ("quorate_read_consistency", Value::Text("linearizable".into())),
+            (
+                "quorate_read_consistency",
+                Value::Text("linearizable".into()),
+            ),
             (
                 "quorate_max_staleness_ms",
                 Value::Integer(self.session.options.max_staleness_ms as i64),
@@ -284,7 +297,8 @@ impl Conn {
     }
 
     fn client_host(&self) -> String {
-        self.peer.map_or_else(|| "localhost".to_string(), |p| p.ip().to_string())
+        self.peer
+            .map_or_else(|| "localhost".to_string(), |p| p.ip().to_string())
     }
 
     /// The encoded context for the next statement.
@@ -434,6 +448,7 @@ impl Conn {
             Statement::Begin { .. } => match self.session.begin().await {
                 Ok(()) => {
                     self.tx_wrote = false;
+                    self.tx_checked = false;
                     ok()
                 }
                 Err(e) => QueryResult::Err(from_node(&e, None)),
@@ -442,6 +457,7 @@ impl Conn {
             Statement::Rollback => {
                 self.session.rollback().await;
                 self.tx_wrote = false;
+                self.tx_checked = false;
                 ok()
             }
             Statement::Savepoint(name) => {
@@ -549,6 +565,7 @@ impl Conn {
                 return QueryResult::Err(from_node(&e, None));
             }
             self.tx_wrote = false;
+            self.tx_checked = false;
         }
         let in_tx = self.session.in_transaction();
         let node_kind = if kind == K::Read {
@@ -559,12 +576,16 @@ impl Conn {
         if kind == K::Read && !in_tx && tables.is_empty() && sqlite.len() == 1 {
             return self.local_read(&sqlite[0], params);
         }
-        if kind == K::Write {
-            if in_tx {
-                self.tx_wrote = true;
-            } else if let Err(e) = self.wait_writable().await {
-                return QueryResult::Err(e);
-            }
+        // Fail at once (within a second) without quorum, rather than at COMMIT: writes,
+        // and the first statement of a transaction.
+        if (kind == K::Write || (in_tx && !self.tx_checked))
+            && let Err(e) = self.wait_writable().await
+        {
+            return QueryResult::Err(e);
+        }
+        if in_tx {
+            self.tx_checked = true;
+            self.tx_wrote |= kind == K::Write;
         }
         if sqlite.len() == 1 || in_tx {
             let mut params = params;
@@ -648,6 +669,7 @@ impl Conn {
             Err(e) => {
                 if e.code == quorate_node::error::ErrorCode::Aborted {
                     self.tx_wrote = false;
+                    self.tx_checked = false;
                 }
                 QueryResult::Err(from_node(&e, Some(sql)))
             }
@@ -681,26 +703,49 @@ impl Conn {
     /// A read that touches no table: any node answers it from its own connection.
     fn local_read(&mut self, sql: &str, params: Vec<Value>) -> QueryResult {
         self.context();
-        match self.shared.node.store().query_with(sql, &params, &self.context) {
+        match self
+            .shared
+            .node
+            .store()
+            .query_with(sql, &params, &self.context)
+        {
             Ok((out, _)) => values::result_set(out),
             Err(e) => QueryResult::Err(from_node(&e.into(), Some(sql))),
         }
     }
 
     /// Waits (briefly) until this node sees a leader serving writes; else "no quorum".
+    ///
+    /// The wait rides over an election; it is counted from when the node was first seen
+    /// not serving, so during a lasting outage every statement fails at once.
     async fn wait_writable(&mut self) -> Result<(), ErrInfo> {
         let node = self.shared.node.clone();
         let (ok, _) = node.writable();
         if ok {
+            *self
+                .shared
+                .unwritable_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
             return Ok(());
         }
-        let wait = Duration::from_millis(node.config().timeouts.no_quorum_fail_ms)
-            .min(WRITABLE_WAIT_MAX);
-        let deadline = Instant::now() + wait;
+        let wait =
+            Duration::from_millis(node.config().timeouts.no_quorum_fail_ms).min(WRITABLE_WAIT_MAX);
+        let since = *self
+            .shared
+            .unwritable_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(Instant::now);
+        let deadline = since + wait;
         loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
             let (ok, reason) = node.writable();
             if ok {
+                *self
+                    .shared
+                    .unwritable_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -716,6 +761,7 @@ impl Conn {
                     format!("Node is not ready for application use: {reason}"),
                 ));
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -760,9 +806,11 @@ impl Conn {
             // Not proposed yet: failing it now is definite (nothing was applied).
             self.session.rollback().await;
             self.tx_wrote = false;
+            self.tx_checked = false;
             return QueryResult::Err(e);
         }
         self.tx_wrote = false;
+        self.tx_checked = false;
         match self.session.commit().await {
             Ok(_) => ok(),
             Err(e) => QueryResult::Err(from_node(&e, None)),
@@ -986,8 +1034,7 @@ impl Conn {
                     self.implicit_commit().await?;
                 }
                 self.autocommit = on;
-                self.vars
-                    .insert(name.into(), Value::Integer(i64::from(on)));
+                self.vars.insert(name.into(), Value::Integer(i64::from(on)));
                 return Ok(());
             }
             "foreign_key_checks" => {
@@ -996,8 +1043,7 @@ impl Conn {
                     Some(v) => truthy(v).ok_or_else(|| wrong_value(name, v))?,
                 };
                 opts.foreign_keys = on;
-                self.vars
-                    .insert(name.into(), Value::Integer(i64::from(on)));
+                self.vars.insert(name.into(), Value::Integer(i64::from(on)));
                 return Ok(());
             }
             "quorate_read_consistency" => {
@@ -1025,8 +1071,7 @@ impl Conn {
                     },
                 };
                 opts.max_staleness_ms = ms;
-                self.vars
-                    .insert(name.into(), Value::Integer(ms as i64));
+                self.vars.insert(name.into(), Value::Integer(ms as i64));
                 return Ok(());
             }
             // Transactions are always serializable (one writer runs them one at a time);
@@ -1050,7 +1095,8 @@ impl Conn {
     async fn show(&mut self, show: &Show) -> QueryResult {
         match show {
             Show::Variables { like, .. } => {
-                let (columns, rows) = quorate_sql::variables(&self.session_values(), like.as_deref());
+                let (columns, rows) =
+                    quorate_sql::variables(&self.session_values(), like.as_deref());
                 show_result(columns, rows)
             }
             Show::Status { like, .. } => status::show_status(&self.shared, like.as_deref()).await,
@@ -1133,7 +1179,9 @@ impl Conn {
         err(
             1227,
             b"42000",
-            format!("Access denied; you need (at least one of) the {what} privilege(s) for this operation"),
+            format!(
+                "Access denied; you need (at least one of) the {what} privilege(s) for this operation"
+            ),
         )
     }
 
@@ -1245,13 +1293,21 @@ impl Conn {
             .collect::<Vec<_>>()
             .join(",");
         self.change_accounts(statements, || {
-            err(1396, b"HY000", format!("Operation CREATE USER failed for {names}"))
+            err(
+                1396,
+                b"HY000",
+                format!("Operation CREATE USER failed for {names}"),
+            )
         })
         .await
     }
 
     /// Fails with 1396 unless every account exists (after catching up with the leader).
-    async fn require_accounts(&mut self, users: &[(String, String)], op: &str) -> Result<(), ErrInfo> {
+    async fn require_accounts(
+        &mut self,
+        users: &[(String, String)],
+        op: &str,
+    ) -> Result<(), ErrInfo> {
         self.catch_up().await;
         let missing: Vec<String> = users
             .iter()
@@ -1274,9 +1330,7 @@ impl Conn {
             return QueryResult::Err(self.need_privilege("CREATE USER"));
         }
         let names: Vec<(String, String)> = users.iter().map(|u| self.resolve_user(u)).collect();
-        if !if_exists
-            && let Err(e) = self.require_accounts(&names, "DROP USER").await
-        {
+        if !if_exists && let Err(e) = self.require_accounts(&names, "DROP USER").await {
             return QueryResult::Err(e);
         }
         let mut statements = Vec::new();
@@ -1288,8 +1342,10 @@ impl Conn {
                 ));
             }
         }
-        self.change_accounts(statements, || err(1396, b"HY000", "Operation DROP USER failed"))
-            .await
+        self.change_accounts(statements, || {
+            err(1396, b"HY000", "Operation DROP USER failed")
+        })
+        .await
     }
 
     async fn alter_user(&mut self, users: &[UserSpec], if_exists: bool) -> QueryResult {
@@ -1298,7 +1354,9 @@ impl Conn {
         let mut statements = Vec::new();
         for u in users {
             let (user, host) = self.resolve_user(&u.name);
-            let is_me = me.as_ref().is_some_and(|a| a.user == user && a.host == host);
+            let is_me = me
+                .as_ref()
+                .is_some_and(|a| a.user == user && a.host == host);
             if !is_me && !self.privileges().allows_global(accounts::CREATE_USER) {
                 return QueryResult::Err(self.need_privilege("CREATE USER"));
             }
@@ -1313,21 +1371,28 @@ impl Conn {
                     "UPDATE {} SET native_hash = ?3 WHERE user = ?1 AND host = ?2",
                     accounts::USERS
                 ),
-                vec![SqlValue::Text(user.clone()), SqlValue::Text(host.clone()), hash],
+                vec![
+                    SqlValue::Text(user.clone()),
+                    SqlValue::Text(host.clone()),
+                    hash,
+                ],
             ));
             names.push((user, host));
         }
-        if !if_exists
-            && let Err(e) = self.require_accounts(&names, "ALTER USER").await
-        {
+        if !if_exists && let Err(e) = self.require_accounts(&names, "ALTER USER").await {
             return QueryResult::Err(e);
         }
-        self.change_accounts(statements, || err(1396, b"HY000", "Operation ALTER USER failed"))
-            .await
+        self.change_accounts(statements, || {
+            err(1396, b"HY000", "Operation ALTER USER failed")
+        })
+        .await
     }
 
     /// The privilege bits and database (`*` for every one) of a GRANT / REVOKE.
-    fn grant_scope(privileges: &PrivList, on: &GrantTarget) -> Result<(u32, bool, String), ErrInfo> {
+    fn grant_scope(
+        privileges: &PrivList,
+        on: &GrantTarget,
+    ) -> Result<(u32, bool, String), ErrInfo> {
         if on.table.is_some() {
             return Err(err(
                 1235,
@@ -1339,14 +1404,17 @@ impl Conn {
         let (bits, grant_option) = match privileges {
             PrivList::All => (accounts::ALL, false),
             PrivList::List(names) => {
-                let bits = accounts::bits_of(names).map_err(|n| {
-                    err(1064, b"42000", format!("Unknown privilege '{n}'"))
-                })?;
+                let bits = accounts::bits_of(names)
+                    .map_err(|n| err(1064, b"42000", format!("Unknown privilege '{n}'")))?;
                 let g = names.iter().any(|n| n.eq_ignore_ascii_case("GRANT OPTION"));
                 (bits, g)
             }
         };
-        Ok((bits, grant_option, on.db.clone().unwrap_or_else(|| "*".into())))
+        Ok((
+            bits,
+            grant_option,
+            on.db.clone().unwrap_or_else(|| "*".into()),
+        ))
     }
 
     async fn grant(
@@ -1372,7 +1440,10 @@ impl Conn {
             return QueryResult::Err(err(
                 1410,
                 b"42000",
-                format!("You are not allowed to create a user with GRANT ({})", e.message),
+                format!(
+                    "You are not allowed to create a user with GRANT ({})",
+                    e.message
+                ),
             ));
         }
         let grant_option = i64::from(g || with_grant_option);
@@ -1428,7 +1499,10 @@ impl Conn {
             if everything {
                 // REVOKE ALL [PRIVILEGES] [, GRANT OPTION] ON *.*: every level.
                 statements.push(accounts::internal(
-                    format!("DELETE FROM {} WHERE user = ?1 AND host = ?2", accounts::GRANTS),
+                    format!(
+                        "DELETE FROM {} WHERE user = ?1 AND host = ?2",
+                        accounts::GRANTS
+                    ),
                     who,
                 ));
                 continue;
@@ -1507,8 +1581,13 @@ impl Conn {
         }
     }
 
-    async fn prepare_statement(&mut self, sql: &str) -> Result<(Statement, usize, Vec<Column>), ErrInfo> {
-        let mut stmts = self.translate(sql.as_bytes(), false).map_err(|e| from_sql(&e))?;
+    async fn prepare_statement(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Statement, usize, Vec<Column>), ErrInfo> {
+        let mut stmts = self
+            .translate(sql.as_bytes(), false)
+            .map_err(|e| from_sql(&e))?;
         if stmts.len() != 1 {
             return Err(err(
                 1064,
@@ -1567,6 +1646,7 @@ impl Backend for Conn {
         if info.reset {
             self.session.rollback().await;
             self.tx_wrote = false;
+            self.tx_checked = false;
             self.prepared.clear();
             self.pending = None;
             self.last_insert_id = 0;
@@ -1606,10 +1686,7 @@ impl Backend for Conn {
 
     async fn on_auth_failed(&mut self, user: &str) {
         self.shared.aborted_connects.fetch_add(1, Ordering::Relaxed);
-        let delay = self
-            .shared
-            .throttle
-            .failed(user, self.peer.map(|p| p.ip()));
+        let delay = self.shared.throttle.failed(user, self.peer.map(|p| p.ip()));
         tracing::debug!(user, peer = ?self.peer, ?delay, "failed MySQL login");
         tokio::time::sleep(delay).await;
     }
@@ -1676,7 +1753,9 @@ impl Backend for Conn {
             return QueryResult::Err(err(
                 1243,
                 b"HY000",
-                format!("Unknown prepared statement handler ({stmt_id}) given to mysqld_stmt_execute"),
+                format!(
+                    "Unknown prepared statement handler ({stmt_id}) given to mysqld_stmt_execute"
+                ),
             ));
         };
         let statement = if p.schema_gen != gen_now {
@@ -1729,7 +1808,13 @@ impl Backend for Conn {
             .with_read_connection(|c| quorate_sql::table_info(c, &name).ok().flatten())
             .ok()
             .flatten()
-            .ok_or_else(|| err(1146, b"42S02", format!("Table '{db}.{table}' doesn't exist")))?;
+            .ok_or_else(|| {
+                err(
+                    1146,
+                    b"42S02",
+                    format!("Table '{db}.{table}' doesn't exist"),
+                )
+            })?;
         Ok(info
             .columns
             .iter()
@@ -1759,6 +1844,7 @@ impl Backend for Conn {
             _ = aborted => {
                 self.session.rollback().await;
                 self.tx_wrote = false;
+        self.tx_checked = false;
                 self.pending = Some(errors::deadlock(
                     "the leader changed while the transaction was open; it was rolled back",
                 ));
@@ -1770,6 +1856,7 @@ impl Backend for Conn {
             _ = tokio::time::sleep(idle_limit), if in_tx => {
                 self.session.rollback().await;
                 self.tx_wrote = false;
+        self.tx_checked = false;
                 self.pending = Some(errors::deadlock(&format!(
                     "the transaction was idle for more than {} ms and was rolled back \
                      (SQLite has one writer: an idle transaction delays every other write)",
@@ -1806,7 +1893,10 @@ mod tests {
     #[test]
     fn privileges_needed_per_statement() {
         assert_eq!(needed(K::Read, "SELECT 1"), accounts::SELECT);
-        assert_eq!(needed(K::Write, "INSERT INTO \"d.t\" VALUES (1)"), accounts::INSERT);
+        assert_eq!(
+            needed(K::Write, "INSERT INTO \"d.t\" VALUES (1)"),
+            accounts::INSERT
+        );
         assert_eq!(
             needed(K::Write, "INSERT OR REPLACE INTO \"d.t\" VALUES (1)"),
             accounts::INSERT | accounts::DELETE
@@ -1818,7 +1908,10 @@ mod tests {
             ),
             accounts::INSERT | accounts::UPDATE
         );
-        assert_eq!(needed(K::Write, "UPDATE \"d.t\" SET a = 1"), accounts::UPDATE);
+        assert_eq!(
+            needed(K::Write, "UPDATE \"d.t\" SET a = 1"),
+            accounts::UPDATE
+        );
         assert_eq!(needed(K::Write, "DELETE FROM \"d.t\""), accounts::DELETE);
         assert_eq!(needed(K::Ddl, "CREATE TABLE \"d.t\" (a)"), accounts::CREATE);
         assert_eq!(

@@ -32,7 +32,9 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
     let applied = s.applied_index.unwrap_or(0);
     let apply_lag = commit.saturating_sub(applied);
     let replication_lag = s.members.iter().filter_map(|m| m.lag).max().unwrap_or(0);
-    let synced = s.writable && s.staleness_ms.is_some_and(|ms| ms <= SYNCED_STALENESS_MS_MAX);
+    let synced = s.writable
+        && s.staleness_ms
+            .is_some_and(|ms| ms <= SYNCED_STALENESS_MS_MAX);
     let (state, comment) = match (s.writable, synced) {
         (true, true) => (4, "Synced"),
         (true, false) => (3, "Joined"),
@@ -41,7 +43,8 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
     let mut ids: Vec<u64> = s.members.iter().map(|m| m.id).collect();
     ids.sort_unstable();
     let local_index = ids.iter().position(|id| *id == s.node_id).unwrap_or(0);
-    let connected = s.members.len() <= 1 || s.members.iter().any(|m| m.id != s.node_id && m.reachable);
+    let connected =
+        s.members.len() <= 1 || s.members.iter().any(|m| m.id != s.node_id && m.reachable);
     let threads = shared
         .registry
         .lock()
@@ -49,22 +52,37 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
         .len();
     let cluster_status = if s.writable { "Primary" } else { "non-Primary" };
     let mut v: Vec<(&str, String)> = vec![
-        ("Aborted_connects", shared.aborted_connects.load(Ordering::Relaxed).to_string()),
-        ("Connections", shared.connections.load(Ordering::Relaxed).to_string()),
+        (
+            "Aborted_connects",
+            shared.aborted_connects.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "Connections",
+            shared.connections.load(Ordering::Relaxed).to_string(),
+        ),
         ("Max_connections", shared.max_connections.to_string()),
-        ("Questions", shared.questions.load(Ordering::Relaxed).to_string()),
+        (
+            "Questions",
+            shared.questions.load(Ordering::Relaxed).to_string(),
+        ),
         ("Threads_connected", threads.to_string()),
         ("Threads_running", "1".to_string()),
         ("Uptime", shared.started.elapsed().as_secs().to_string()),
         ("quorate_applied_index", applied.to_string()),
         ("quorate_apply_lag", apply_lag.to_string()),
-        ("quorate_cluster_id", s.cluster_id.clone().unwrap_or_default()),
+        (
+            "quorate_cluster_id",
+            s.cluster_id.clone().unwrap_or_default(),
+        ),
         (
             "quorate_cluster_status",
             if s.writable { "serving" } else { "no quorum" }.to_string(),
         ),
         ("quorate_commit_index", commit.to_string()),
-        ("quorate_last_log_index", s.last_log_index.unwrap_or(0).to_string()),
+        (
+            "quorate_last_log_index",
+            s.last_log_index.unwrap_or(0).to_string(),
+        ),
         (
             "quorate_leader",
             s.leader.map(|l| format!("n{l}")).unwrap_or_default(),
@@ -75,7 +93,10 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
         ("quorate_replication_lag", replication_lag.to_string()),
         ("quorate_role", s.role.to_string()),
         ("quorate_serving", on_off(s.writable)),
-        ("quorate_speculative_in_flight", s.speculative_in_flight.to_string()),
+        (
+            "quorate_speculative_in_flight",
+            s.speculative_in_flight.to_string(),
+        ),
         (
             "quorate_staleness_ms",
             s.staleness_ms.map(|m| m.to_string()).unwrap_or_default(),
@@ -88,11 +109,17 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
         ("quorate_voters_reachable", reachable_voters.to_string()),
         ("quorate_warnings", s.warnings.join("; ")),
         ("wsrep_cluster_size", reachable_voters.to_string()),
-        ("wsrep_cluster_state_uuid", s.cluster_id.clone().unwrap_or_default()),
+        (
+            "wsrep_cluster_state_uuid",
+            s.cluster_id.clone().unwrap_or_default(),
+        ),
         ("wsrep_cluster_status", cluster_status.to_string()),
         ("wsrep_connected", on_off(connected)),
         ("wsrep_desync_count", "0".to_string()),
-        ("wsrep_evs_state", if s.writable { "OPERATIONAL" } else { "GATHER" }.to_string()),
+        (
+            "wsrep_evs_state",
+            if s.writable { "OPERATIONAL" } else { "GATHER" }.to_string(),
+        ),
         ("wsrep_flow_control_paused", "0.000000".to_string()),
         (
             "wsrep_incoming_addresses",
@@ -107,7 +134,10 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
         ("wsrep_local_recv_queue", apply_lag.to_string()),
         ("wsrep_local_state", state.to_string()),
         ("wsrep_local_state_comment", comment.to_string()),
-        ("wsrep_local_state_uuid", s.cluster_id.clone().unwrap_or_default()),
+        (
+            "wsrep_local_state_uuid",
+            s.cluster_id.clone().unwrap_or_default(),
+        ),
         ("wsrep_node_name", format!("n{}", s.node_id)),
         ("wsrep_provider_name", "quorate".to_string()),
         ("wsrep_provider_version", s.version.clone()),

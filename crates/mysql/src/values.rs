@@ -37,8 +37,7 @@ pub(crate) fn param(v: WireValue) -> Value {
             second,
             micros,
         } => {
-            let mut s =
-                format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+            let mut s = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
             if micros > 0 {
                 s.push_str(&format!(".{micros:06}"));
             }
