@@ -32,6 +32,8 @@ pub(crate) struct Writer {
     hook: Option<Arc<dyn crate::ConnectionHook>>,
     guard: Guard,
     classified: HashMap<String, Classification>,
+    /// The mode `set_apply_mode` last set (applying, foreign keys); `None` when unknown.
+    mode: Option<(bool, bool)>,
 }
 
 impl Writer {
@@ -42,7 +44,7 @@ impl Writer {
         if let Some(h) = &hook {
             h.on_open(&conn)?;
         }
-        Ok(Self { session: None, conn, hook, guard, classified: HashMap::new() })
+        Ok(Self { session: None, conn, hook, guard, classified: HashMap::new(), mode: None })
     }
 
     fn before_statement(&self, context: &[u8]) {
@@ -59,6 +61,7 @@ impl Writer {
     /// Replaces the connection (after a snapshot replaced the file).
     pub(crate) fn reopen(&mut self, path: &Path) -> Result<(), StoreError> {
         self.session = None;
+        self.mode = None;
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
@@ -74,6 +77,7 @@ impl Writer {
     /// Closes the connection so the file can be replaced; `reopen` must follow.
     pub(crate) fn close_for_replace(&mut self) -> Result<(), StoreError> {
         self.session = None;
+        self.mode = None;
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
@@ -114,11 +118,19 @@ impl Writer {
     /// Switches the connection between executing user transactions (foreign keys enforced,
     /// triggers fire) and applying replicated effects (neither: the effects of triggers and
     /// cascades are already in the changeset). Must be called outside a transaction.
-    fn set_apply_mode(&self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
+    ///
+    /// Does nothing when the connection is already in that mode: both settings expire every
+    /// prepared statement of the connection when they run, so switching at every transaction
+    /// would re-prepare every statement of every transaction.
+    fn set_apply_mode(&mut self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
+        let mode = (applying, !applying && foreign_keys);
+        if self.mode == Some(mode) {
+            return Ok(());
+        }
+        self.mode = None;
         self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
-        self.guard.internal(|| {
-            self.conn.pragma_update(None, "foreign_keys", !applying && foreign_keys)
-        })?;
+        self.guard.internal(|| self.conn.pragma_update(None, "foreign_keys", mode.1))?;
+        self.mode = Some(mode);
         Ok(())
     }
 
@@ -291,7 +303,8 @@ impl Writer {
         if result.is_err() {
             let _ = self.internal("ROLLBACK");
         }
-        self.set_apply_mode(false, true)?;
+        // The connection stays in apply mode for the next batch: every other user of the
+        // writer sets the mode it needs first (`WriteTx::begin`, undo).
         result
     }
 }
