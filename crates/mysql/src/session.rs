@@ -103,6 +103,15 @@ pub(crate) struct Conn {
     tx_wrote: bool,
     /// The open transaction checked that the cluster serves (at its first statement).
     tx_checked: bool,
+    /// START TRANSACTION READ ONLY.
+    tx_read_only: bool,
+    /// The open transaction runs in read mode: `Some(None)` before its first read,
+    /// `Some(Some(snapshot))` after.
+    read_tx: Option<Option<quorate_store::ReadTx>>,
+    /// The snapshot of a read-mode transaction whose first write is running.
+    upgraded_from: Option<quorate_store::ReadTx>,
+    /// The previous transaction wrote (the next one then starts on the writer).
+    last_tx_wrote: bool,
     /// Session variables that differ from the defaults (lower-case names).
     vars: BTreeMap<String, Value>,
     user_vars: BTreeMap<String, Value>,
@@ -236,6 +245,10 @@ impl Conn {
             autocommit: true,
             tx_wrote: false,
             tx_checked: false,
+            tx_read_only: false,
+            read_tx: None,
+            upgraded_from: None,
+            last_tx_wrote: true,
             vars: BTreeMap::new(),
             user_vars: BTreeMap::new(),
             last_insert_id: 0,
@@ -445,24 +458,19 @@ impl Conn {
             Statement::DropDatabase { name, if_exists } => {
                 self.drop_database(name, *if_exists).await
             }
-            Statement::Begin { .. } => match self.session.begin().await {
-                Ok(()) => {
-                    self.tx_wrote = false;
-                    self.tx_checked = false;
-                    ok()
-                }
-                Err(e) => QueryResult::Err(from_node(&e, None)),
+            Statement::Begin { read_only } => match self.begin_tx(*read_only).await {
+                Ok(()) => ok(),
+                Err(e) => QueryResult::Err(e),
             },
             Statement::Commit => self.commit().await,
             Statement::Rollback => {
-                self.session.rollback().await;
-                self.tx_wrote = false;
-                self.tx_checked = false;
+                self.rollback().await;
                 ok()
             }
             Statement::Savepoint(name) => {
                 if !self.session.in_transaction() {
-                    // MySQL accepts it outside a transaction; there is nothing to mark.
+                    // Outside a transaction MySQL accepts it and there is nothing to mark;
+                    // a transaction that has only read has nothing to roll back to.
                     return ok();
                 }
                 match self.session.savepoint(name).await {
@@ -471,6 +479,9 @@ impl Conn {
                 }
             }
             Statement::ReleaseSavepoint(name) | Statement::RollbackToSavepoint(name) => {
+                if self.read_tx.is_some() {
+                    return ok();
+                }
                 if !self.session.in_transaction() {
                     return QueryResult::Err(err(
                         1305,
@@ -560,12 +571,25 @@ impl Conn {
         if kind == K::Ddl {
             return self.run_ddl(sqlite, params).await;
         }
-        if !self.autocommit && !self.session.in_transaction() {
-            if let Err(e) = self.session.begin().await {
-                return QueryResult::Err(from_node(&e, None));
+        if !self.autocommit
+            && !self.in_tx()
+            && let Err(e) = self.begin_tx(false).await
+        {
+            return QueryResult::Err(e);
+        }
+        if self.read_tx.is_some() {
+            if kind == K::Read && sqlite.len() == 1 {
+                return self.read_in_snapshot(&sqlite[0], params).await;
             }
-            self.tx_wrote = false;
-            self.tx_checked = false;
+            if self.tx_read_only {
+                return QueryResult::Err(read_only_tx());
+            }
+            if let Err(e) = self.leave_read_mode().await {
+                return QueryResult::Err(e);
+            }
+        }
+        if kind == K::Write && self.tx_read_only && self.in_tx() {
+            return QueryResult::Err(read_only_tx());
         }
         let in_tx = self.session.in_transaction();
         let node_kind = if kind == K::Read {
@@ -600,6 +624,11 @@ impl Conn {
                 if matches!(last, QueryResult::Err(_)) {
                     break;
                 }
+            }
+            if let Some(snapshot) = self.upgraded_from.take()
+                && let Err(e) = self.check_upgrade(snapshot).await
+            {
+                return QueryResult::Err(e);
             }
             return last;
         }
@@ -788,7 +817,7 @@ impl Conn {
 
     /// MySQL commits the open transaction before DDL and similar statements.
     async fn implicit_commit(&mut self) -> Result<(), ErrInfo> {
-        if self.session.in_transaction() {
+        if self.in_tx() {
             if let QueryResult::Err(e) = self.commit().await {
                 return Err(e);
             }
@@ -797,9 +826,20 @@ impl Conn {
     }
 
     async fn commit(&mut self) -> QueryResult {
+        self.tx_read_only = false;
+        if let Some(ro) = self.read_tx.take() {
+            // Its reads were answered from one committed snapshot, confirmed linearizable
+            // when it was taken: nothing is left to do.
+            if let Some(tx) = ro {
+                tx.finish();
+            }
+            self.last_tx_wrote = false;
+            return ok();
+        }
         if !self.session.in_transaction() {
             return ok();
         }
+        self.last_tx_wrote = self.tx_wrote;
         if self.tx_wrote
             && let Err(e) = self.wait_writable().await
         {
@@ -815,6 +855,132 @@ impl Conn {
             Ok(_) => ok(),
             Err(e) => QueryResult::Err(from_node(&e, None)),
         }
+    }
+
+    /// The client's transaction is open (in read mode, or in the node session).
+    fn in_tx(&self) -> bool {
+        self.read_tx.is_some() || self.session.in_transaction()
+    }
+
+    /// BEGIN / START TRANSACTION [READ ONLY], and the implicit start under autocommit=0.
+    ///
+    /// A transaction starts in read mode, on a snapshot of this node without taking the
+    /// writer, when this node leads, the session reads linearizably, and the transaction
+    /// is declared READ ONLY or the connection's previous transaction wrote nothing. Its
+    /// first write leaves read mode (see `leave_read_mode`).
+    async fn begin_tx(&mut self, read_only: bool) -> Result<(), ErrInfo> {
+        self.implicit_commit().await?;
+        self.tx_wrote = false;
+        self.tx_checked = false;
+        self.tx_read_only = read_only;
+        let node = &self.shared.node;
+        if (read_only || !self.last_tx_wrote)
+            && self.session.options.read_consistency == Consistency::Linearizable
+            && node.raft().is_leader()
+        {
+            self.read_tx = Some(None);
+            return Ok(());
+        }
+        self.session.begin().await.map_err(|e| from_node(&e, None))
+    }
+
+    async fn rollback(&mut self) {
+        if let Some(snapshot) = self.read_tx.take() {
+            if let Some(tx) = snapshot {
+                tx.finish();
+            }
+            self.last_tx_wrote = false;
+        }
+        if self.session.in_transaction() {
+            self.last_tx_wrote = self.tx_wrote;
+        }
+        self.session.rollback().await;
+        self.tx_wrote = false;
+        self.tx_checked = false;
+        self.tx_read_only = false;
+    }
+
+    /// A read of a transaction in read mode: on its snapshot, taken at its first read.
+    async fn read_in_snapshot(&mut self, sql: &str, params: Vec<Value>) -> QueryResult {
+        let node = self.shared.node.clone();
+        if matches!(self.read_tx, Some(None)) {
+            match node.confirm_linearizable_point().await {
+                Ok(()) => {}
+                Err(e) if e.code == quorate_node::error::ErrorCode::NotLeader => {
+                    // Leadership moved before the first read: run on the leader instead.
+                    self.read_tx = None;
+                    if let Err(e) = self.session.begin().await {
+                        return QueryResult::Err(from_node(&e, None));
+                    }
+                    return self.run_one(sql, params, StatementKind::Read, &[]).await;
+                }
+                Err(e) => return QueryResult::Err(from_node(&e, None)),
+            }
+            match node.store().begin_read() {
+                Ok(tx) => self.read_tx = Some(Some(tx)),
+                Err(e) => return QueryResult::Err(from_node(&e.into(), None)),
+            }
+        }
+        self.context();
+        let Some(Some(tx)) = self.read_tx.as_mut() else {
+            return QueryResult::Err(err(1105, b"HY000", "read transaction missing"));
+        };
+        let (out, seen) = match tx.query_with(sql, &params, &self.context) {
+            Ok(r) => r,
+            Err(e) => return QueryResult::Err(from_node(&e.into(), Some(sql))),
+        };
+        // Never answer from the leader's speculative transactions before they commit.
+        let wait = Duration::from_millis(node.config().timeouts.commit_timeout_ms);
+        match tokio::time::timeout(wait, node.store().wait_visible_committed(seen)).await {
+            Ok(Ok(())) => values::result_set(out),
+            Ok(Err(e)) => {
+                self.rollback().await;
+                QueryResult::Err(from_node(&e.into(), Some(sql)))
+            }
+            Err(_) => QueryResult::Err(err(
+                errors::ER_NOT_READY,
+                b"08S01",
+                "Node is not ready for application use: the transactions this read saw did not \
+                 commit in time (no quorum?)",
+            )),
+        }
+    }
+
+    /// The first write of a transaction in read mode: the transaction continues on the
+    /// writer. Its reads stay valid only if nothing committed since its snapshot; that is
+    /// checked once the write holds the writer (`check_upgrade`).
+    async fn leave_read_mode(&mut self) -> Result<(), ErrInfo> {
+        let Some(snapshot) = self.read_tx.take() else {
+            return Ok(());
+        };
+        self.session
+            .begin()
+            .await
+            .map_err(|e| from_node(&e, None))?;
+        self.upgraded_from = snapshot;
+        Ok(())
+    }
+
+    /// After the first write of a transaction that began in read mode: keep it only if it
+    /// runs on this node's writer and nothing committed since its read snapshot (then its
+    /// reads and writes are one serializable transaction); else roll back with 1213.
+    async fn check_upgrade(&mut self, snapshot: quorate_store::ReadTx) -> Result<(), ErrInfo> {
+        self.last_tx_wrote = true;
+        if !self.session.in_transaction() {
+            // The write failed and ended the transaction (for example a leader change).
+            snapshot.finish();
+            return Ok(());
+        }
+        let unchanged =
+            self.session.runs_locally() && snapshot.unchanged_since_start().unwrap_or(false);
+        if unchanged {
+            return Ok(());
+        }
+        self.rollback().await;
+        Err(errors::deadlock(
+            "the transaction began with reads on a snapshot and another transaction \
+             committed before its first write; it was rolled back",
+        ))
     }
 
     /// Lets this node catch up with the leader before a catalog read (so a follower's
@@ -1644,7 +1810,7 @@ impl Backend for Conn {
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {
         let ip = self.peer.map(|p| p.ip());
         if info.reset {
-            self.session.rollback().await;
+            self.rollback().await;
             self.tx_wrote = false;
             self.tx_checked = false;
             self.prepared.clear();
@@ -1829,7 +1995,7 @@ impl Backend for Conn {
         if self.kill.killed.load(Ordering::SeqCst) {
             return IdleEvent::Close(Some(err(1927, b"70100", "Connection was killed")));
         }
-        let in_tx = self.session.in_transaction();
+        let in_tx = self.in_tx();
         let aborted = self.session.aborted();
         let idle_limit = if in_tx {
             match self.shared.node.config().timeouts.idle_in_transaction_ms {
@@ -1842,7 +2008,7 @@ impl Backend for Conn {
         let kill = self.kill.clone();
         tokio::select! {
             _ = aborted => {
-                self.session.rollback().await;
+                self.rollback().await;
                 self.tx_wrote = false;
         self.tx_checked = false;
                 self.pending = Some(errors::deadlock(
@@ -1854,7 +2020,7 @@ impl Backend for Conn {
                 IdleEvent::Close(Some(err(1927, b"70100", "Connection was killed")))
             }
             _ = tokio::time::sleep(idle_limit), if in_tx => {
-                self.session.rollback().await;
+                self.rollback().await;
                 self.tx_wrote = false;
         self.tx_checked = false;
                 self.pending = Some(errors::deadlock(&format!(
@@ -1869,13 +2035,13 @@ impl Backend for Conn {
 
     fn status(&self) -> SessionStatus {
         SessionStatus {
-            in_transaction: self.session.in_transaction(),
+            in_transaction: self.in_tx(),
             autocommit: self.autocommit,
         }
     }
 
     async fn on_disconnect(&mut self) {
-        self.session.rollback().await;
+        self.rollback().await;
         self.shared
             .registry
             .lock()
@@ -1944,4 +2110,12 @@ mod tests {
         };
         assert_eq!(tables.len(), 2, "{tables:?}");
     }
+}
+
+fn read_only_tx() -> ErrInfo {
+    err(
+        1792,
+        b"25006",
+        "Cannot execute statement in a READ ONLY transaction.",
+    )
 }

@@ -179,6 +179,12 @@ impl Session {
         !matches!(self.state, TxState::Idle)
     }
 
+    /// The open transaction runs on this node and holds its writer (this node leads);
+    /// false before its first statement, on a follower, and outside a transaction.
+    pub fn runs_locally(&self) -> bool {
+        matches!(self.state, TxState::Local { .. })
+    }
+
     /// Resolves when this session's local transaction was aborted by a leadership change
     /// (never resolves otherwise); front ends wait on it while their client is idle.
     pub fn aborted(&self) -> futures::future::BoxFuture<'static, ()> {

@@ -958,6 +958,97 @@ fn leader_change_aborts_open_transaction_with_1213() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// Read-only transactions on the leader run on a snapshot without holding the single
+/// writer (a write from another client proceeds while one is open), see their snapshot
+/// only, and stay serializable when they turn into write transactions: the first write
+/// succeeds if nothing committed since the snapshot and fails with 1213, rolled back,
+/// otherwise. `START TRANSACTION READ ONLY` refuses writes (1792).
+#[test]
+fn read_only_transactions_do_not_hold_the_writer() {
+    let c = start();
+    let (leader, _) = follower_of(&c);
+    rt().block_on(async {
+        let mut a = connect(&c, leader, None).await;
+        let mut b = connect(&c, leader, None).await;
+        a.query_drop("CREATE DATABASE ro").await.unwrap();
+        a.query_drop("CREATE TABLE ro.t (id INT PRIMARY KEY, v INT)")
+            .await
+            .unwrap();
+        a.query_drop("INSERT INTO ro.t VALUES (1, 10), (2, 20)")
+            .await
+            .unwrap();
+        // A read-only transaction: afterwards this connection starts in read mode.
+        a.query_drop("BEGIN").await.unwrap();
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(10));
+        a.query_drop("COMMIT").await.unwrap();
+
+        a.query_drop("BEGIN").await.unwrap();
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(10));
+        // Another client writes while the transaction is open: no wait for the writer.
+        let t = Instant::now();
+        b.query_drop("UPDATE ro.t SET v = 11 WHERE id = 1")
+            .await
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the write waited {:?}",
+            t.elapsed()
+        );
+        // The open transaction keeps its snapshot.
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(10));
+        // Its first write comes after a commit it did not see: 1213, nothing applied.
+        let e = a
+            .query_drop("UPDATE ro.t SET v = v + 100 WHERE id = 2")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1213, "{e}");
+        let rows: Vec<(i32, i32)> = b.query("SELECT id, v FROM ro.t ORDER BY id").await.unwrap();
+        assert_eq!(rows, vec![(1, 11), (2, 20)]);
+
+        // Without a commit in between, reads then writes form one transaction.
+        a.query_drop("BEGIN").await.unwrap();
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(11));
+        a.query_drop("UPDATE ro.t SET v = v + 1 WHERE id = 1")
+            .await
+            .unwrap();
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(12));
+        a.query_drop("COMMIT").await.unwrap();
+        let v: Option<i32> = b
+            .query_first("SELECT v FROM ro.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(12));
+
+        a.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+        let e = a.query_drop("DELETE FROM ro.t").await.unwrap_err();
+        assert_eq!(server_code(&e), 1792, "{e}");
+        a.query_drop("ROLLBACK").await.unwrap();
+        a.disconnect().await.unwrap();
+        b.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// Runs sysbench with the given arguments against node `id`; returns stdout.
 fn sysbench(c: &Cluster, id: u64, args: &[&str]) -> String {
     let out = Command::new("sysbench")
