@@ -369,10 +369,13 @@ pub(crate) fn show_grants(store: &Store, user: &str, host: &str) -> Vec<String> 
     rows
 }
 
+/// Failures of one (user, peer address): how many, and the last one.
+type Failures = HashMap<(String, Option<IpAddr>), (u32, Instant)>;
+
 /// Failed logins per (user, peer address), for the growing delay.
 #[derive(Default)]
 pub(crate) struct LoginThrottle {
-    failures: Mutex<HashMap<(String, Option<IpAddr>), (u32, Instant)>>,
+    failures: Mutex<Failures>,
 }
 
 impl LoginThrottle {

@@ -817,10 +817,10 @@ impl Conn {
 
     /// MySQL commits the open transaction before DDL and similar statements.
     async fn implicit_commit(&mut self) -> Result<(), ErrInfo> {
-        if self.in_tx() {
-            if let QueryResult::Err(e) = self.commit().await {
-                return Err(e);
-            }
+        if self.in_tx()
+            && let QueryResult::Err(e) = self.commit().await
+        {
+            return Err(e);
         }
         Ok(())
     }
@@ -1732,7 +1732,6 @@ impl Conn {
             let st = c.prepare_cached(sqlite)?;
             Ok::<_, quorate_store::rusqlite::Error>(
                 st.columns()
-                    .into_iter()
                     .map(|col| quorate_store::ColumnInfo {
                         name: col.name().to_string(),
                         decl_type: col.decl_type().map(str::to_string),
@@ -2050,6 +2049,14 @@ impl Backend for Conn {
     }
 }
 
+fn read_only_tx() -> ErrInfo {
+    err(
+        1792,
+        b"25006",
+        "Cannot execute statement in a READ ONLY transaction.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2110,12 +2117,4 @@ mod tests {
         };
         assert_eq!(tables.len(), 2, "{tables:?}");
     }
-}
-
-fn read_only_tx() -> ErrInfo {
-    err(
-        1792,
-        b"25006",
-        "Cannot execute statement in a READ ONLY transaction.",
-    )
 }

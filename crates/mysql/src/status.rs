@@ -143,7 +143,7 @@ pub(crate) fn status_variables(shared: &Shared, s: &Status) -> Vec<(String, Stri
         ("wsrep_provider_version", s.version.clone()),
         ("wsrep_ready", on_off(s.writable)),
     ];
-    v.sort_by(|a, b| a.0.to_ascii_lowercase().cmp(&b.0.to_ascii_lowercase()));
+    v.sort_by_key(|a| a.0.to_ascii_lowercase());
     v.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
 }
 

@@ -17,6 +17,28 @@ use common::{Cluster, Opts};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder, TxOpts};
 
+/// A row of the dump's `products` table as the test reads it.
+type ProductRow = (
+    u64,
+    String,
+    Option<Vec<u8>>,
+    String,
+    Option<f64>,
+    Option<String>,
+    i8,
+);
+/// A row of the dump's `customers` table.
+type CustomerRow = (u32, String, String, Option<String>, String, String);
+/// A row of the driver test's table.
+type DriverRow = (
+    i64,
+    Option<String>,
+    Option<i32>,
+    Option<f64>,
+    mysql_async::Value,
+    Option<Vec<u8>>,
+);
+
 const ADMIN_PASSWORD: &str = "test-admin-pw";
 const DUMP: &[u8] = include_bytes!("../../sql/tests/fixtures/small_dump.sql");
 
@@ -332,41 +354,73 @@ fn mariadb_dump_imports_and_reads_back() {
     }
     rt().block_on(async {
         let mut conn = connect(&c, follower, Some("shop")).await;
-        let customers: Vec<(u32, String, String, Option<String>, String, String)> = conn
+        let customers: Vec<CustomerRow> = conn
             .query("SELECT id, email, name, nickname, created_at, tier FROM customers ORDER BY id")
             .await
             .unwrap();
+        let customer = |id, email: &str, name: &str, nick: &str, at: &str, tier: &str| {
+            let nick = Some(nick.to_string());
+            (id, email.into(), name.into(), nick, at.into(), tier.into())
+        };
         assert_eq!(
             customers,
             vec![
-                (1, "ana@example.com".into(), "Ana Müller".into(), Some("Ana".into()), "2024-01-02 03:04:05".into(), "pro".into()),
-                (2, "bo@example.com".into(), "Bō 李".into(), Some("🐼 panda".into()), "2024-02-03 04:05:06".into(), "free".into()),
-                (3, "cy@example.com".into(), "Cy O'Brien".into(), Some("it's \"quoted\" \\ back".into()), "2024-03-04 05:06:07".into(), "enterprise".into()),
+                customer(
+                    1,
+                    "ana@example.com",
+                    "Ana Müller",
+                    "Ana",
+                    "2024-01-02 03:04:05",
+                    "pro"
+                ),
+                customer(
+                    2,
+                    "bo@example.com",
+                    "Bō 李",
+                    "🐼 panda",
+                    "2024-02-03 04:05:06",
+                    "free"
+                ),
+                customer(
+                    3,
+                    "cy@example.com",
+                    "Cy O'Brien",
+                    "it's \"quoted\" \\ back",
+                    "2024-03-04 05:06:07",
+                    "enterprise"
+                ),
             ]
         );
         // Binary protocol: BLOB bytes (NUL, 0xFF, quotes, backslash, CR/LF, ^Z), NULLs,
         // DECIMAL, DOUBLE and JSON.
-        let products: Vec<(u64, String, Option<Vec<u8>>, String, Option<f64>, Option<String>, i8)> = conn
-            .exec("SELECT id, title, image, price, weight_kg, attrs, in_stock FROM products WHERE id > ? ORDER BY id", (0,))
+        let products: Vec<ProductRow> = conn
+            .exec(
+                "SELECT id, title, image, price, weight_kg, attrs, in_stock FROM products \
+                 WHERE id > ? ORDER BY id",
+                (0,),
+            )
             .await
             .unwrap();
         assert_eq!(products.len(), 3);
         assert_eq!(products[0].1, "Teapot 🫖");
-        assert_eq!(
-            products[0].2.as_deref(),
-            Some(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R'][..])
-        );
-        assert_eq!(products[1].2.as_deref(), Some(&[0x00, 0xFF, 0x27, 0x22, 0x5C, 0x0A, 0x0D, 0x1A, 0x00][..]));
+        let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(products[0].2.as_deref(), Some(png));
+        let odd: &[u8] = b"\0\xff'\"\\\n\r\x1a\0";
+        assert_eq!(products[1].2.as_deref(), Some(odd));
         assert_eq!(products[2].2, None);
         assert_eq!(
             products.iter().map(|p| p.3.as_str()).collect::<Vec<_>>(),
             vec!["24.90", "7.50", "12345678.99"]
         );
         assert_eq!(products[1].4, None);
-        assert_eq!(products[0].5.as_deref(), Some("{\"color\": \"blue\", \"tags\": [\"kitchen\", \"tea\"]}"));
-        assert_eq!(products.iter().map(|p| p.6).collect::<Vec<_>>(), vec![1, 0, 1]);
-        let items: Vec<(i32, u64, i32, String)> =
-            conn.query("SELECT * FROM order_items ORDER BY order_id, product_id").await.unwrap();
+        let attrs = "{\"color\": \"blue\", \"tags\": [\"kitchen\", \"tea\"]}";
+        assert_eq!(products[0].5.as_deref(), Some(attrs));
+        let stock: Vec<i8> = products.iter().map(|p| p.6).collect();
+        assert_eq!(stock, vec![1, 0, 1]);
+        let items: Vec<(i32, u64, i32, String)> = conn
+            .query("SELECT * FROM order_items ORDER BY order_id, product_id")
+            .await
+            .unwrap();
         assert_eq!(items.len(), 4);
         assert_eq!(items[3], (3, 3, 1, "12345678.99".into()));
         // Keys and constraints survived: the unique e-mail, the foreign key, AUTO_INCREMENT.
@@ -375,9 +429,14 @@ fn mariadb_dump_imports_and_reads_back() {
             .await
             .unwrap_err();
         assert_eq!(server_code(&dup), 1062);
-        let fk = conn.query_drop("INSERT INTO orders (customer_id, ordered_at) VALUES (99, NOW())").await.unwrap_err();
+        let fk = conn
+            .query_drop("INSERT INTO orders (customer_id, ordered_at) VALUES (99, NOW())")
+            .await
+            .unwrap_err();
         assert_eq!(server_code(&fk), 1452);
-        conn.query_drop("INSERT INTO customers (email, name) VALUES ('new@example.com', 'New')").await.unwrap();
+        conn.query_drop("INSERT INTO customers (email, name) VALUES ('new@example.com', 'New')")
+            .await
+            .unwrap();
         assert_eq!(conn.last_insert_id(), Some(4));
         conn.disconnect().await.unwrap();
     });
@@ -433,14 +492,7 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
         assert_eq!(conn.last_insert_id(), Some(2));
         let id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
         assert_eq!(id, Some(2));
-        let rows: Vec<(
-            i64,
-            Option<String>,
-            Option<i32>,
-            Option<f64>,
-            mysql_async::Value,
-            Option<Vec<u8>>,
-        )> = conn
+        let rows: Vec<DriverRow> = conn
             .exec(
                 "SELECT id, name, n, f, d, data FROM t WHERE id >= ? ORDER BY id",
                 (1,),

@@ -174,10 +174,11 @@ impl ReadTx {
         guard.internal(|| conn.execute_batch("COMMIT"))?;
         let now: i64 = guard.internal(|| conn.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
         let current = self.inner.readers.generation.load(std::sync::atomic::Ordering::SeqCst);
-        if let Some(c) = self.conn.take() {
-            if c.0.is_autocommit() && current == self.generation {
-                self.inner.readers.give_back(c);
-            }
+        if let Some(c) = self.conn.take()
+            && c.0.is_autocommit()
+            && current == self.generation
+        {
+            self.inner.readers.give_back(c);
         }
         Ok(before == now && current == self.generation)
     }
