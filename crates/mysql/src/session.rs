@@ -112,6 +112,10 @@ pub(crate) struct Conn {
     upgraded_from: Option<quorate_store::ReadTx>,
     /// The previous transaction wrote (the next one then starts on the writer).
     last_tx_wrote: bool,
+    /// The statement running is a locking read (`SELECT ... FOR UPDATE` / `FOR SHARE` /
+    /// `LOCK IN SHARE MODE`): it announces writes, so it moves a transaction in read mode
+    /// onto the writer.
+    locking_read: bool,
     /// Session variables that differ from the defaults (lower-case names).
     vars: BTreeMap<String, Value>,
     user_vars: BTreeMap<String, Value>,
@@ -249,6 +253,7 @@ impl Conn {
             read_tx: None,
             upgraded_from: None,
             last_tx_wrote: true,
+            locking_read: false,
             vars: BTreeMap::new(),
             user_vars: BTreeMap::new(),
             last_insert_id: 0,
@@ -578,10 +583,10 @@ impl Conn {
             return QueryResult::Err(e);
         }
         if self.read_tx.is_some() {
-            if kind == K::Read && sqlite.len() == 1 {
+            if kind == K::Read && sqlite.len() == 1 && (!self.locking_read || self.tx_read_only) {
                 return self.read_in_snapshot(&sqlite[0], params).await;
             }
-            if self.tx_read_only {
+            if self.tx_read_only && kind != K::Read {
                 return QueryResult::Err(read_only_tx());
             }
             if let Err(e) = self.leave_read_mode().await {
@@ -1862,6 +1867,7 @@ impl Backend for Conn {
 
     async fn query_bytes(&mut self, sql: &[u8], multi: bool) -> Vec<QueryResult> {
         self.shared.questions.fetch_add(1, Ordering::Relaxed);
+        self.locking_read = self.read_tx.is_some() && is_locking_read(sql);
         self.registry_update("Query", Some(sql));
         let results = match self.translate(sql, true) {
             Err(e) => {
@@ -1945,6 +1951,8 @@ impl Backend for Conn {
         } else {
             p.statement.clone()
         };
+        self.locking_read =
+            self.read_tx.is_some() && is_locking_read(self.prepared[&stmt_id].sql.as_bytes());
         self.registry_update("Execute", Some(self.prepared[&stmt_id].sql.as_bytes()));
         let params = params.into_iter().map(param).collect();
         let r = self.run(&statement, params).await;
@@ -2049,6 +2057,15 @@ impl Backend for Conn {
     }
 }
 
+/// Whether a statement text holds a locking read clause (a cheap look at the bytes; a
+/// false positive inside a string literal only costs taking the writer early).
+fn is_locking_read(sql: &[u8]) -> bool {
+    const CLAUSES: [&[u8]; 3] = [b"for update", b"for share", b"lock in share mode"];
+    CLAUSES
+        .iter()
+        .any(|c| sql.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c)))
+}
+
 fn read_only_tx() -> ErrInfo {
     err(
         1792,
@@ -2061,6 +2078,15 @@ fn read_only_tx() -> ErrInfo {
 mod tests {
     use super::*;
     use quorate_sql::StatementKind as K;
+
+    /// Locking reads are recognised in any letter case; plain reads are not.
+    #[test]
+    fn locking_reads() {
+        assert!(is_locking_read(b"SELECT c FROM t WHERE id = 1 FOR UPDATE"));
+        assert!(is_locking_read(b"select c from t for share"));
+        assert!(is_locking_read(b"SELECT 1 LOCK IN SHARE MODE"));
+        assert!(!is_locking_read(b"SELECT c FROM t WHERE id = 1"));
+    }
 
     /// Each kind of statement needs the privilege MySQL asks for.
     #[test]

@@ -1091,6 +1091,40 @@ fn read_only_transactions_do_not_hold_the_writer() {
             .unwrap();
         assert_eq!(v, Some(12));
 
+        // A locking read moves the transaction onto the writer: a concurrent write waits
+        // for it instead of making its own write fail. (The read-only transaction first
+        // puts the connection in read mode again.)
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("SELECT 1 FROM ro.t").await.unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        a.query_drop("BEGIN").await.unwrap();
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM ro.t WHERE id = 2 FOR UPDATE")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(20));
+        let concurrent = tokio::spawn(async move {
+            b.query_drop("UPDATE ro.t SET v = v * 2 WHERE id = 2")
+                .await
+                .unwrap();
+            b
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.query_drop("UPDATE ro.t SET v = v + 1 WHERE id = 2")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        let mut b = concurrent.await.unwrap();
+        let v: Option<i32> = b
+            .query_first("SELECT v FROM ro.t WHERE id = 2")
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Some(42),
+            "(20 + 1) * 2: the concurrent update ran after the commit"
+        );
+
         a.query_drop("START TRANSACTION READ ONLY").await.unwrap();
         let e = a.query_drop("DELETE FROM ro.t").await.unwrap_err();
         assert_eq!(server_code(&e), 1792, "{e}");
