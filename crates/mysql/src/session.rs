@@ -427,6 +427,32 @@ impl Conn {
         }
     }
 
+    /// A text statement of a cached shape, with its literals as parameters (see
+    /// `ShapeCache::translate_bound`); `None` for anything else.
+    fn translate_bound(&mut self, sql: &[u8]) -> Option<(Statement, Vec<Value>)> {
+        let text = std::str::from_utf8(sql).ok()?;
+        self.check_schema_gen();
+        let catalog = StoreCatalog {
+            store: self.shared.node.store(),
+        };
+        let ctx = Context {
+            current_db: self.db.as_deref(),
+            catalog: Some(&catalog),
+        };
+        let b = self.cache.translate_bound(text, &ctx)?;
+        if b.params != 0 {
+            // Placeholders in a text query have no values: let the ordinary path say so.
+            return None;
+        }
+        let stmt = Statement::Sql {
+            sqlite: vec![b.sqlite],
+            kind: b.kind,
+            params: b.literals.len(),
+            tables: b.tables,
+        };
+        Some((stmt, b.literals))
+    }
+
     // ----- running statements -----
 
     /// Runs one translated statement.
@@ -1800,12 +1826,13 @@ impl Backend for Conn {
 
     async fn auth_lookup(&mut self, user: &str) -> Option<Option<[u8; 20]>> {
         let ip = self.peer.map(|p| p.ip());
-        let mut account = accounts::find_account(self.shared.node.store(), user, ip);
-        if account.is_none() {
-            // A follower may not have applied a user created a moment ago.
+        // A follower may not have applied a user created or changed a moment ago through
+        // another node: catch up first (skipped without a serving leader, so that health
+        // checks still log in at once during an outage).
+        if self.shared.node.writable().0 {
             self.catch_up().await;
-            account = accounts::find_account(self.shared.node.store(), user, ip);
         }
+        let account = accounts::find_account(self.shared.node.store(), user, ip);
         let hash = account.as_ref().map(|a| a.hash);
         self.account = account;
         hash
@@ -1869,6 +1896,13 @@ impl Backend for Conn {
         self.shared.questions.fetch_add(1, Ordering::Relaxed);
         self.locking_read = self.read_tx.is_some() && is_locking_read(sql);
         self.registry_update("Query", Some(sql));
+        // The common case, a statement of a shape seen before: its literals travel as
+        // parameters, so SQLite's statement cache (keyed by text) serves it too.
+        if let Some((stmt, params)) = self.translate_bound(sql) {
+            let r = self.run(&stmt, params).await;
+            self.registry_update("Sleep", None);
+            return vec![r];
+        }
         let results = match self.translate(sql, true) {
             Err(e) => {
                 let e = from_sql(&e);
