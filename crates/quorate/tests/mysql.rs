@@ -972,7 +972,14 @@ fn leader_change_aborts_open_transaction_with_1213() {
     let new_leader = c.wait_writable(Duration::from_secs(15));
     assert_ne!(new_leader, leader);
     c.pause(leader, false);
-    std::thread::sleep(Duration::from_secs(2));
+    // The old leader learns of the new term (and aborts the transaction) once it hears
+    // from the new leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.status(leader).is_none_or(|s| s["state"] == "leader") {
+        assert!(Instant::now() < deadline, "n{leader} still thinks it leads");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     r.block_on(async {
         let e = on_leader
             .query_drop("INSERT INTO t VALUES (2, 'lost 2')")
