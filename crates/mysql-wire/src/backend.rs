@@ -1,8 +1,21 @@
 //! The trait the database implements: what the wire crate asks of it.
 
 use std::future::Future;
+use std::net::SocketAddr;
 
+use crate::consts::codes;
 use crate::types::{Column, ConnectInfo, ErrInfo, PrepareInfo, QueryResult, SessionStatus, Value};
+
+/// What the connection does when [`Backend::idle_event`] completes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdleEvent {
+    /// Keep waiting for the client's next command (the backend handled the event itself,
+    /// for example by rolling back a transaction a leader change aborted).
+    Continue,
+    /// Close the connection, first sending this error if there is one (for example after
+    /// `KILL`). `on_disconnect` is called as for any other end of the connection.
+    Close(Option<ErrInfo>),
+}
 
 /// One backend per client connection; the wire crate calls it for every command.
 ///
@@ -10,6 +23,13 @@ use crate::types::{Column, ConnectInfo, ErrInfo, PrepareInfo, QueryResult, Sessi
 /// wire crate never calls two methods at once, and never calls anything before
 /// `on_connect` except `auth_lookup` and `on_auth_failed`.
 pub trait Backend: Send {
+    /// Called once when the client connected, before the greeting: the id the greeting
+    /// will carry and the client's address (for host-based accounts and for slowing down
+    /// failed logins per peer). The default does nothing.
+    fn on_accept(&mut self, connection_id: u32, peer: Option<SocketAddr>) {
+        let _ = (connection_id, peer);
+    }
+
     /// SHA1(SHA1(password)) of `user` (see [`native_password_hash`](crate::native_password_hash)),
     /// `Some(None)` for a user with an empty password, `None` if no such user.
     fn auth_lookup(&mut self, user: &str) -> impl Future<Output = Option<Option<[u8; 20]>>> + Send;
@@ -28,6 +48,23 @@ pub trait Backend: Send {
     /// multi-statements the backend gets `multi == false` and must refuse more than one
     /// statement itself. Stop at the first `Err`. An empty vector is answered with OK.
     fn query(&mut self, sql: &str, multi: bool) -> impl Future<Output = Vec<QueryResult>> + Send;
+
+    /// COM_QUERY as the client sent it: the wire crate calls this one. The default passes
+    /// UTF-8 text to [`Backend::query`] and refuses anything else with ERR 1300; a backend
+    /// that can take binary data inside string literals (as `mysqldump` writes BLOBs)
+    /// overrides it.
+    fn query_bytes(
+        &mut self,
+        sql: &[u8],
+        multi: bool,
+    ) -> impl Future<Output = Vec<QueryResult>> + Send {
+        async move {
+            match std::str::from_utf8(sql) {
+                Ok(text) => self.query(text, multi).await,
+                Err(e) => vec![QueryResult::Err(invalid_utf8(e.valid_up_to()))],
+            }
+        }
+    }
 
     /// COM_STMT_PREPARE. `stmt_id` is assigned by the wire crate.
     fn prepare(
@@ -57,6 +94,15 @@ pub trait Backend: Send {
         table: &str,
     ) -> impl Future<Output = Result<Vec<Column>, ErrInfo>> + Send;
 
+    /// Runs while the connection waits for the client's next command and is dropped as
+    /// soon as one arrives (so it must be cancel-safe). It lets the backend react to events
+    /// of its own while the client is idle: a transaction aborted under an idle client, a
+    /// `KILL` from another connection. After [`IdleEvent::Continue`] it is called again, so
+    /// it must not complete at once every time. The default never completes.
+    fn idle_event(&mut self) -> impl Future<Output = IdleEvent> + Send {
+        std::future::pending()
+    }
+
     /// The session state to report in the status flags of the next OK / EOF packet.
     fn status(&self) -> SessionStatus;
 
@@ -65,4 +111,16 @@ pub trait Backend: Send {
     /// for every connection whose `on_connect` succeeded, unless the serving future itself
     /// is dropped.
     fn on_disconnect(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// The error for COM_QUERY text that is not UTF-8.
+pub(crate) fn invalid_utf8(valid_up_to: usize) -> ErrInfo {
+    ErrInfo::new(
+        codes::ER_INVALID_CHARACTER_STRING,
+        b"HY000",
+        format!(
+            "Invalid utf8mb4 character string in query at byte {valid_up_to}; send binary data \
+             as X'..' literals or as prepared statement parameters"
+        ),
+    )
 }

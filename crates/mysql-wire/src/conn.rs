@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, IdleEvent};
 use crate::command::Command;
 use crate::config::{
     MAX_PARAMS_PER_STATEMENT, MAX_PREPARED_STATEMENTS_PER_CONNECTION, ServerConfig,
@@ -43,6 +43,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     B: Backend,
 {
+    backend.on_accept(connection_id, peer);
     let mut io = PacketStream::new(stream, config.max_allowed_packet, config.idle_timeout);
     let login = tokio::time::timeout(
         config.handshake_timeout,
@@ -295,7 +296,33 @@ where
         let idle = self.config.idle_timeout;
         loop {
             self.io.reset_seq();
-            let payload = match tokio::time::timeout(idle, self.io.read_payload()).await {
+            // Wait for the next command; meanwhile let the backend react to its own events.
+            let next = {
+                let read = tokio::time::timeout(idle, self.io.read_payload());
+                tokio::pin!(read);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut read => break Ok(r),
+                        event = self.backend.idle_event() => match event {
+                            IdleEvent::Continue => {}
+                            IdleEvent::Close(e) => break Err(e),
+                        },
+                    }
+                }
+            };
+            let next = match next {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(e) = e {
+                        self.io.reset_seq();
+                        self.io.packet(|out| encode::err(out, &e, true));
+                        let _ = self.io.flush().await;
+                    }
+                    return Ok(());
+                }
+            };
+            let payload = match next {
                 Err(_) => {
                     let e = ErrInfo::new(
                         codes::ER_CLIENT_INTERACTION_TIMEOUT,
@@ -350,13 +377,10 @@ where
                     Err(e) => self.send_err(&e),
                 },
             },
-            Command::Query(sql) => match text(sql, "query") {
-                Err(e) => self.send_err(&e),
-                Ok(sql) => {
-                    let results = self.backend.query(sql, self.multi_statements).await;
-                    self.send_results(results, RowFormat::Text).await?;
-                }
-            },
+            Command::Query(sql) => {
+                let results = self.backend.query_bytes(sql, self.multi_statements).await;
+                self.send_results(results, RowFormat::Text).await?;
+            }
             Command::FieldList { table } => match text(table, "table name") {
                 Err(e) => self.send_err(&e),
                 Ok(table) => match self.backend.field_list(table).await {

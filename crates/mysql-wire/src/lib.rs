@@ -44,7 +44,7 @@ mod packet;
 mod stmt;
 mod types;
 
-pub use backend::Backend;
+pub use backend::{Backend, IdleEvent};
 pub use config::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_ALLOWED_PACKET_BYTES,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SERVER_VERSION, MAX_PARAMS_PER_STATEMENT,

@@ -48,14 +48,12 @@ struct Greeting {
 
 impl Client {
     fn start(config: ServerConfig) -> Client {
+        Client::start_with(config, EchoBackend::default())
+    }
+
+    fn start_with(config: ServerConfig, backend: EchoBackend) -> Client {
         let (client, server) = tokio::io::duplex(1 << 20);
-        let server = tokio::spawn(serve_connection(
-            server,
-            EchoBackend::default(),
-            Arc::new(config),
-            7,
-            None,
-        ));
+        let server = tokio::spawn(serve_connection(server, backend, Arc::new(config), 7, None));
         Client {
             s: client,
             seq: 0,
@@ -880,6 +878,34 @@ async fn idle_timeout_closes_connection() {
         c.server.await.unwrap(),
         Err(WireError::IdleTimeout(_))
     ));
+}
+
+/// The backend learns the connection id before the greeting (`on_accept`), and an event
+/// of its own while the client is idle (`idle_event`) can end the connection with an error;
+/// until then the connection serves commands as usual.
+#[tokio::test]
+async fn backend_hooks_accept_and_idle_event() {
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let mut backend = EchoBackend::default();
+    backend.close_on = Some(notify.clone());
+    let mut c = Client::start_with(ServerConfig::default(), backend);
+    let g = c.greeting().await;
+    let token = native_token(&g.scramble, ROOT_PASSWORD);
+    c.respond(BASE_CAPS, "root", &token, None, "mysql_native_password")
+        .await;
+    assert_eq!(c.read().await[0], 0x00);
+    c.command(b"\x03SELECT ACCEPTED").await;
+    let (_, rows, _) = read_result_set(&mut c, false).await;
+    assert_eq!(
+        text_cells(&rows[0]),
+        vec![Some(g.connection_id.to_string())]
+    );
+    notify.notify_one();
+    c.seq = 0;
+    let (code, state, _) = parse_err(&c.read().await);
+    assert_eq!((code, state.as_str()), (1927, "70100"));
+    assert!(c.closed().await);
+    assert!(c.server.await.unwrap().is_ok());
 }
 
 /// A client that never answers the greeting is disconnected after handshake_timeout.

@@ -1,1 +1,217 @@
-//! quorate-mysql (being built).
+//! quorate-mysql: the MySQL front end of a quorate node.
+//!
+//! It connects the wire protocol ([`quorate_mysql_wire`]) to the node
+//! ([`quorate_node::Node`]) through the MySQL dialect translator ([`quorate_sql`]): one
+//! [`quorate_mysql_wire::Backend`] per client connection (`session.rs`) holds a node
+//! [`quorate_node::Session`], translates what the client sends, runs it with the right
+//! statement kind, and answers in MySQL's terms (column types, error codes). Users, grants
+//! and databases live in replicated catalog tables (`accounts.rs`); the store's connection
+//! hook (`hook.rs`) gives every SQLite connection the MySQL functions and installs the
+//! running session's values before each of its statements. `SHOW STATUS` reports the
+//! cluster's state, with Galera's `wsrep_*` names as aliases (`status.rs`).
+//!
+//! ```no_run
+//! # async fn run(config: quorate_node::config::NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let node = quorate_node::Node::start_with_hook(config.clone(), Some(quorate_mysql::connection_hook())).await?;
+//! let addr = quorate_mysql::serve(node, &config.mysql_addr).await?;
+//! println!("MySQL protocol on {addr}");
+//! # Ok(()) }
+//! ```
+//!
+//! See `DESIGN.md` in this crate for why it is built this way, and `docs/MYSQL-COMPAT.md`
+//! for the session-level behaviour clients see.
+
+#![warn(missing_docs)]
+
+mod accounts;
+mod errors;
+mod hook;
+mod session;
+mod status;
+mod values;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use quorate_mysql_wire::ServerConfig;
+use quorate_node::Node;
+use tokio::sync::Notify;
+
+pub use hook::{SessionHook, connection_hook};
+
+/// How often the catalog task retries while the cluster has no leader yet (the delay
+/// doubles up to [`CATALOG_RETRY_MAX`]).
+const CATALOG_RETRY_FIRST: Duration = Duration::from_millis(200);
+/// Longest pause between two attempts to create the catalog.
+const CATALOG_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Errors starting the MySQL front end.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The `[mysql]` section of the node's configuration is not usable.
+    Config(String),
+    /// The listener could not be bound.
+    Bind(std::io::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Config(m) => write!(f, "MySQL front end: {m}"),
+            ServeError::Bind(e) => write!(f, "cannot listen for MySQL clients: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// A connection as SHOW PROCESSLIST and KILL see it.
+pub(crate) struct Registered {
+    pub user: String,
+    pub host: String,
+    pub db: Option<String>,
+    pub command: &'static str,
+    pub since: Instant,
+    pub info: Option<String>,
+    pub kill: Arc<KillSwitch>,
+}
+
+/// Set by KILL; the connection notices it while waiting for its client.
+#[derive(Default)]
+pub(crate) struct KillSwitch {
+    pub killed: std::sync::atomic::AtomicBool,
+    pub notify: Notify,
+}
+
+/// State shared by every connection of one node.
+pub(crate) struct Shared {
+    pub node: Node,
+    pub throttle: accounts::LoginThrottle,
+    pub registry: Mutex<HashMap<u32, Registered>>,
+    /// Bumped by every schema change made through this front end: translations and
+    /// prepared statements made before it are made again.
+    pub schema_gen: AtomicU64,
+    /// Bumped by every user or grant change made through this front end: connections
+    /// reload their privileges.
+    pub grants_gen: AtomicU64,
+    /// Whether a table (SQLite name) has an AUTO_INCREMENT column, for LAST_INSERT_ID().
+    pub auto_increment: Mutex<HashMap<String, bool>>,
+    /// When this node was first seen not serving writes (none while it serves).
+    pub unwritable_since: Mutex<Option<Instant>>,
+    pub started: Instant,
+    pub questions: AtomicU64,
+    pub connections: AtomicU64,
+    pub aborted_connects: AtomicU64,
+    pub max_connections: usize,
+    pub max_allowed_packet: usize,
+    pub port: u16,
+}
+
+impl Shared {
+    pub(crate) fn schema_changed(&self) {
+        self.schema_gen.fetch_add(1, Ordering::SeqCst);
+        self.auto_increment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Binds the MySQL listener on `addr` and serves clients on the current tokio runtime
+/// (spawned tasks); returns the bound address. Also starts the task that creates the
+/// catalog tables and the first administrator (from the node's `[mysql]` configuration)
+/// once the cluster has a leader.
+pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
+    let cfg = node.config().clone();
+    let admin_password = cfg
+        .admin_password()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(ServeError::Bind)?;
+    let local = listener.local_addr().map_err(ServeError::Bind)?;
+    let wire = ServerConfig {
+        server_version: quorate_sql::MYSQL_VERSION.to_string(),
+        max_connections: cfg.mysql.max_connections.max(1),
+        ..ServerConfig::default()
+    };
+    let shared = Arc::new(Shared {
+        node: node.clone(),
+        throttle: Default::default(),
+        registry: Default::default(),
+        schema_gen: AtomicU64::new(0),
+        grants_gen: AtomicU64::new(0),
+        auto_increment: Default::default(),
+        unwritable_since: Default::default(),
+        started: Instant::now(),
+        questions: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
+        aborted_connects: AtomicU64::new(0),
+        max_connections: wire.max_connections,
+        max_allowed_packet: wire.max_allowed_packet,
+        port: local.port(),
+    });
+    if !node.store().is_witness() {
+        let admin = admin_password.map(|pw| {
+            let hash = (!pw.is_empty()).then(|| quorate_mysql_wire::native_password_hash(&pw));
+            (cfg.mysql.admin_user.clone(), hash)
+        });
+        tokio::spawn(ensure_catalog(node.clone(), admin));
+    }
+    let config = Arc::new(wire);
+    let make = {
+        let shared = shared.clone();
+        move || session::Conn::new(shared.clone())
+    };
+    tokio::spawn(async move {
+        if let Err(e) = quorate_mysql_wire::serve_listener(listener, config, make).await {
+            tracing::error!(error = %e, "the MySQL listener failed; no new MySQL clients");
+        }
+    });
+    Ok(local)
+}
+
+/// Creates the catalog tables and, when there is no user yet, the first administrator.
+/// Retries until this replica has them (the cluster may not have a leader yet).
+async fn ensure_catalog(node: Node, admin: Option<(String, Option<[u8; 20]>)>) {
+    let mut delay = CATALOG_RETRY_FIRST;
+    let mut warned = false;
+    loop {
+        let (tables, users) = accounts::catalog_state(node.store());
+        if tables && (users || admin.is_none()) {
+            if admin.is_none() && !users {
+                tracing::warn!(
+                    "no MySQL user exists and no administrator is configured \
+                     (mysql.admin_password or mysql.admin_password_file): nobody can log in \
+                     over MySQL until one is configured and a node restarted"
+                );
+            }
+            return;
+        }
+        let mut statements = accounts::schema_statements();
+        if let Some((user, hash)) = &admin {
+            statements.extend(accounts::admin_statements(user, *hash));
+        }
+        match node.execute_internal(statements).await {
+            Ok(_) => {
+                // Committed; this replica has it once it applied the entry.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < deadline && !accounts::catalog_state(node.store()).0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                continue;
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::info!(error = %e, "MySQL catalog not created yet; retrying");
+                    warned = true;
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(CATALOG_RETRY_MAX);
+    }
+}

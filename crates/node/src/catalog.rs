@@ -5,10 +5,22 @@
 //! the cluster id from there (it then guards their peer handshakes).
 
 use quorate_store::{CommitOutcome, TxOptions, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use crate::api::SqlValue;
+use crate::error::{ErrorCode, NodeError};
+use crate::network::{encode, method};
 use crate::node::Node;
 use crate::write::RaftProposer;
+
+/// One statement of a front end on quorate's own `_quorate_*` catalog tables (the MySQL
+/// front end's users, grants and databases), for [`Node::execute_internal`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InternalStatement {
+    pub sql: String,
+    #[serde(default)]
+    pub params: Vec<SqlValue>,
+}
 
 const CLUSTER_TABLE: &str = "_quorate_cluster";
 
@@ -80,5 +92,77 @@ impl Node {
             CommitOutcome::ReadOnly { .. } => {}
         }
         Ok(())
+    }
+}
+
+impl Node {
+    /// Runs a front end's statements on quorate's catalog tables (`_quorate_*`) as one
+    /// replicated transaction on the leader, forwarding to it from a follower; returns each
+    /// statement's rows affected once the transaction is durable on a majority and applied
+    /// on the node that ran it.
+    ///
+    /// The statements bypass the checks user SQL gets (they may read and write internal
+    /// tables; `CREATE` / `DROP` / `ALTER` replicate as schema changes): pass only fixed
+    /// statements of the front end's own, never client SQL.
+    pub async fn execute_internal(
+        &self,
+        statements: Vec<InternalStatement>,
+    ) -> Result<Vec<u64>, NodeError> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        loop {
+            match self
+                .forward::<Vec<u64>>(
+                    method::EXECUTE_INTERNAL,
+                    encode(&statements),
+                    false,
+                    self.forward_write_timeout(),
+                )
+                .await?
+            {
+                Some(r) => return Ok(r),
+                None => match self.execute_internal_local(&statements).await {
+                    Err(e) if e.code == ErrorCode::NotLeader => continue,
+                    other => return other,
+                },
+            }
+        }
+    }
+
+    /// [`Node::execute_internal`] on this node, which must be the leader.
+    pub(crate) async fn execute_internal_local(
+        &self,
+        statements: &[InternalStatement],
+    ) -> Result<Vec<u64>, NodeError> {
+        if self.store().is_witness() {
+            return Err(NodeError::new(
+                ErrorCode::Witness,
+                "this node is a witness and holds no data",
+            ));
+        }
+        let leader = self.ensure_leader_ready().await?;
+        let mut tx = self.store().begin_write(TxOptions::default()).await?;
+        let mut affected = Vec::with_capacity(statements.len());
+        for st in statements {
+            let params: Vec<Value> = st.params.iter().cloned().map(Into::into).collect();
+            match tx.execute_internal(&st.sql, &params).await {
+                Ok(out) => affected.push(out.rows_affected),
+                Err(e) => {
+                    tx.rollback();
+                    return Err(e.into());
+                }
+            }
+        }
+        let proposer = RaftProposer {
+            raft: self.inner.raft.clone(),
+            leader,
+            lease_ms: self.lease().as_millis() as u64,
+        };
+        match tx.commit(&proposer).await? {
+            CommitOutcome::Committed { .. } => {}
+            CommitOutcome::ReadOnly { seen } => self.confirm_read(seen).await?,
+        }
+        Ok(affected)
     }
 }

@@ -18,6 +18,7 @@ mod session;
 mod status;
 mod write;
 
+pub use catalog::InternalStatement;
 pub use members::{InitOutcome, MembershipOp};
 pub use node::{Node, StartError};
 pub use persist::Persisted;

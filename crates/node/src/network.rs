@@ -32,6 +32,7 @@ pub(crate) mod method {
     pub const EXECUTE: u16 = 20;
     pub const QUERY: u16 = 21;
     pub const SESSION: u16 = 22;
+    pub const EXECUTE_INTERNAL: u16 = 23;
     pub const NODE_INFO: u16 = 30;
     pub const STATUS: u16 = 31;
     pub const MEMBERSHIP: u16 = 32;

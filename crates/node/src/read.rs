@@ -74,6 +74,26 @@ impl Node {
         fresh && self.inner.ready_leader.lock().as_ref() == Some(m.vote.leader_id())
     }
 
+    /// Returns once this node is the leader and has applied everything acknowledged before
+    /// the call: a read snapshot taken on this node afterwards is linearizable once the
+    /// speculative transactions it sees are committed (`Store::wait_visible_committed`).
+    /// For front ends that run read-only transactions on a snapshot of the leader (the MySQL
+    /// front end). Fails with `not_leader` on a follower, `no_quorum` within
+    /// `no_quorum_fail_ms` without a majority.
+    pub async fn confirm_linearizable_point(&self) -> Result<(), NodeError> {
+        if self.lease_holds() {
+            return Ok(());
+        }
+        if !self.inner.raft.is_leader() {
+            return Err(NodeError::new(
+                ErrorCode::NotLeader,
+                "this node is not the leader",
+            ));
+        }
+        self.ensure_leader_ready().await?;
+        self.confirm_leadership().await
+    }
+
     /// A linearizable read on this node as leader, returning the store's output directly
     /// (the MySQL front end's path).
     pub(crate) async fn read_local_linearizable(

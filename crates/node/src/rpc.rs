@@ -138,6 +138,12 @@ impl Handler for RpcHandler {
                     let r: Result<_, NodeError> = node.query_local_linearizable(req).await;
                     Ok(encode(&r))
                 }
+                method::EXECUTE_INTERNAL => {
+                    let req: Vec<crate::catalog::InternalStatement> =
+                        decode(&body).map_err(remote)?;
+                    let r: Result<_, NodeError> = node.execute_internal_local(&req).await;
+                    Ok(encode(&r))
+                }
                 method::SESSION => {
                     let req: crate::session::SessionRequest = decode(&body).map_err(remote)?;
                     let r = node.serve_remote_session(from, req).await;

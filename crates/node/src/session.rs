@@ -226,6 +226,12 @@ impl Session {
         !matches!(self.state, TxState::Idle)
     }
 
+    /// The open transaction runs on this node and holds its writer (this node leads);
+    /// false before its first statement, on a follower, and outside a transaction.
+    pub fn runs_locally(&self) -> bool {
+        matches!(self.state, TxState::Local { .. })
+    }
+
     /// Resolves when this session's local transaction was aborted by a leadership change
     /// (never resolves otherwise); front ends wait on it while their client is idle.
     pub fn aborted(&self) -> futures::future::BoxFuture<'static, ()> {
@@ -282,7 +288,7 @@ impl Session {
     }
 
     async fn call(
-        &self,
+        &mut self,
         leader: NodeId,
         info: &NodeInfo,
         req: SessionRequest,
@@ -376,7 +382,7 @@ impl Session {
     }
 
     async fn autocommit_read(
-        &self,
+        &mut self,
         sql: &str,
         params: Vec<Value>,
         context: &[u8],
@@ -421,7 +427,7 @@ impl Session {
     }
 
     async fn autocommit_write(
-        &self,
+        &mut self,
         sql: &str,
         params: Vec<Value>,
         context: &[u8],

@@ -67,12 +67,18 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .thread_name("quorate-client")
         .enable_all()
         .build()?;
+    // The MySQL front end's hook gives every SQLite connection the MySQL functions.
+    let hook = Some(quorate_mysql::connection_hook());
     let node = control
-        .block_on(Node::start(cfg.clone()))
+        .block_on(Node::start_with_hook(cfg.clone(), hook))
         .context("starting the node")?;
     let counters = Arc::new(quorate_http::Counters::default());
     let http = client.block_on(quorate_http::serve(node.clone(), &cfg.http_addr, counters))?;
     tracing::info!(%http, "HTTP API listening");
+    if !cfg.mysql_addr.is_empty() {
+        let mysql = client.block_on(quorate_mysql::serve(node.clone(), &cfg.mysql_addr))?;
+        tracing::info!(%mysql, "MySQL protocol listening");
+    }
     let mut restart = node.restart_requested();
     let restart_wanted = client.block_on(async {
         tokio::select! {

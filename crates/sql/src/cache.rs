@@ -29,6 +29,9 @@ enum Entry {
         kind: StatementKind,
         tables: Vec<String>,
         params: usize,
+        /// The literals may be bound as parameters instead of written into the text (see
+        /// [`ShapeCache::translate_bound`]).
+        bindable: bool,
     },
     /// Translate this shape the ordinary way.
     NotCacheable,
@@ -56,11 +59,12 @@ impl Default for ShapeCache {
     }
 }
 
-/// A literal found in a statement: its byte range and its SQLite spelling.
+/// A literal found in a statement: its byte range, its SQLite spelling and its value.
 struct Literal {
     start: usize,
     end: usize,
     sqlite: String,
+    value: rusqlite::types::Value,
 }
 
 impl ShapeCache {
@@ -109,6 +113,7 @@ impl ShapeCache {
                     kind,
                     tables,
                     params,
+                    ..
                 } => {
                     self.hits += 1;
                     Ok(vec![Statement::Sql {
@@ -142,6 +147,8 @@ impl ShapeCache {
                         .all(|s| usable_template(s, chunk.params, literals.len())) =>
                 {
                     Entry::Template {
+                        bindable: sqlite.len() == 1
+                            && !positional_placeholder(&sqlite[0], chunk.params),
                         sqlite,
                         kind,
                         tables,
@@ -164,6 +171,7 @@ impl ShapeCache {
                 kind,
                 tables,
                 params,
+                ..
             }) => Ok(vec![Statement::Sql {
                 sqlite: sqlite
                     .iter()
@@ -176,6 +184,122 @@ impl ShapeCache {
             _ => translate_bytes(sql.as_bytes(), ctx),
         }
     }
+}
+
+/// A translation whose literals travel as parameters (see [`ShapeCache::translate_bound`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundStatement {
+    /// The cached translation of the statement's shape: one SQLite statement in which the
+    /// client's placeholders are `?1..?params` and literal `k` is `?{params+1+k}`.
+    pub sqlite: String,
+    /// Read or write (DDL is never cached).
+    pub kind: StatementKind,
+    /// Number of the client's own `?` placeholders.
+    pub params: usize,
+    /// SQLite names of the tables touched.
+    pub tables: Vec<String>,
+    /// The literal values, to bind after the client's parameters.
+    pub literals: Vec<rusqlite::types::Value>,
+}
+
+impl ShapeCache {
+    /// [`ShapeCache::translate`] for one DML statement whose literals can be bound as
+    /// parameters without changing its meaning: the same SQLite text for every statement of
+    /// the shape (so a prepared-statement cache keyed by text hits) and the literal values.
+    /// `None` when that does not apply (not DML, not cacheable, several SQLite statements,
+    /// or a literal that stands for a column position as in `ORDER BY 1`): use `translate`.
+    ///
+    /// Bound and inlined literals mean the same in SQLite (neither has a type affinity);
+    /// only plans may differ, where an index on an expression or a partial index would have
+    /// matched the literal.
+    pub fn translate_bound(&mut self, sql: &str, ctx: &Context) -> Option<BoundStatement> {
+        let chunks = lex::split(sql.as_bytes()).ok()?;
+        let [chunk] = chunks.as_slice() else {
+            return None;
+        };
+        if !is_dml(&chunk.text) {
+            return None;
+        }
+        let literals = literals(&chunk.text);
+        let key = (shape(chunk, &literals), ctx.current_db.map(str::to_string));
+        if !self.shapes.contains_key(&key) {
+            // Learn the shape (and report nothing: the caller translates this one).
+            let _ = self.translate(sql, ctx);
+            return None;
+        }
+        match self.shapes.get(&key) {
+            Some(Entry::Template {
+                sqlite,
+                kind,
+                tables,
+                params,
+                bindable: true,
+            }) => {
+                self.hits += 1;
+                Some(BoundStatement {
+                    sqlite: sqlite[0].clone(),
+                    kind: *kind,
+                    params: *params,
+                    tables: tables.clone(),
+                    literals: literals.into_iter().map(|l| l.value).collect(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a literal placeholder of `sql` (a template) may stand for a column position:
+/// a whole term of an `ORDER BY` / `GROUP BY` list (`ORDER BY 2`), which a bound parameter
+/// would turn into a constant. Conservative: any literal placeholder right after `BY` or a
+/// comma, once such a clause appeared, and followed by the end of a term.
+fn positional_placeholder(sql: &str, params: usize) -> bool {
+    let b = sql.as_bytes();
+    let upper = sql.to_ascii_uppercase();
+    let Some(first) = [upper.find("ORDER BY"), upper.find("GROUP BY")]
+        .into_iter()
+        .flatten()
+        .min()
+    else {
+        return false;
+    };
+    let mut i = first;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => i = skip_sqlite_quoted(b, i),
+            b'?' => {
+                let (n, end) = number_at(b, i + 1);
+                if n > params {
+                    let before = upper[..i].trim_end();
+                    let after = upper[end..].trim_start();
+                    let starts_term = before.ends_with(',') || before.ends_with("BY");
+                    let ends_term = after.is_empty()
+                        || [
+                            ",",
+                            ")",
+                            "ASC",
+                            "DESC",
+                            "NULLS",
+                            "COLLATE",
+                            "LIMIT",
+                            "HAVING",
+                            "WINDOW",
+                            "UNION",
+                            "EXCEPT",
+                            "INTERSECT",
+                        ]
+                        .iter()
+                        .any(|k| after.starts_with(k));
+                    if starts_term && ends_term {
+                        return true;
+                    }
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    false
 }
 
 fn is_dml(text: &str) -> bool {
@@ -217,6 +341,7 @@ fn literals(text: &str) -> Vec<Literal> {
                         start: i,
                         end,
                         sqlite: crate::names::literal(&value),
+                        value: rusqlite::types::Value::Text(value),
                     });
                 }
                 i = end;
@@ -238,10 +363,17 @@ fn literals(text: &str) -> Vec<Literal> {
                 let is_word =
                     i < b.len() && (b[i].is_ascii_alphabetic() || b[i] == b'_' || b[i] >= 0x80);
                 if !is_word {
+                    let digits = &text[start..i];
+                    // As SQLite reads a numeric literal: an integer if it fits, else real.
+                    let value = match digits.parse::<i64>() {
+                        Ok(n) if !digits.contains('.') => rusqlite::types::Value::Integer(n),
+                        _ => rusqlite::types::Value::Real(digits.parse().unwrap_or(0.0)),
+                    };
                     v.push(Literal {
                         start,
                         end: i,
-                        sqlite: text[start..i].to_string(),
+                        sqlite: digits.to_string(),
+                        value,
                     });
                 } else {
                     // 1e5, 0x1F, 12abc (an identifier): keep in the shape.
@@ -425,6 +557,111 @@ mod tests {
             c.hits, 4,
             "point select, range, insert and the b = ? shape repeat"
         );
+    }
+
+    /// Bound literals give the same rows as inlined ones, statement by statement; shapes
+    /// whose literal stands for a column position (`ORDER BY 2`) are not bound.
+    #[test]
+    fn bound_literals_mean_the_same() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"d.t\" (id INTEGER PRIMARY KEY, k INT, c TEXT, f REAL);
+             INSERT INTO \"d.t\" VALUES (1, 5, 'a', 0.5), (2, 5, 'B', 1.5), (3, 7, 'c', NULL),
+                                        (4, 10, '10', 2.5), (5, 2, 'it''s', 3.0);",
+        )
+        .unwrap();
+        let rows =
+            |sql: &str, params: &[rusqlite::types::Value]| -> Vec<Vec<rusqlite::types::Value>> {
+                let mut st = conn.prepare(sql).unwrap();
+                let n = st.column_count();
+                let mut out = Vec::new();
+                let mut r = st.query(rusqlite::params_from_iter(params.iter())).unwrap();
+                while let Some(row) = r.next().unwrap() {
+                    out.push((0..n).map(|i| row.get(i).unwrap()).collect());
+                }
+                out
+            };
+        let ctx = Context::with_db(Some("d"));
+        let mut c = ShapeCache::default();
+        let bound_shapes = [
+            (
+                "SELECT c FROM t WHERE id = 2",
+                "SELECT c FROM t WHERE id = 3",
+            ),
+            (
+                "SELECT id FROM t WHERE id BETWEEN 1 AND 3 ORDER BY c",
+                "SELECT id FROM t WHERE id BETWEEN 2 AND 5 ORDER BY c",
+            ),
+            (
+                "SELECT id FROM t WHERE c = '10'",
+                "SELECT id FROM t WHERE c = 'b'",
+            ),
+            (
+                "SELECT id FROM t WHERE k = '5'",
+                "SELECT id FROM t WHERE k = 10",
+            ),
+            (
+                "SELECT SUM(k) FROM t WHERE f > 1.0",
+                "SELECT SUM(k) FROM t WHERE f > 0.75",
+            ),
+            (
+                "SELECT id FROM t ORDER BY id DESC LIMIT 2",
+                "SELECT id FROM t ORDER BY id DESC LIMIT 3",
+            ),
+            (
+                "SELECT k, count(*) FROM t WHERE id > 0 GROUP BY k HAVING count(*) > 1",
+                "SELECT k, count(*) FROM t WHERE id > 1 GROUP BY k HAVING count(*) > 0",
+            ),
+            (
+                "SELECT id, k FROM t WHERE c = 'it''s'",
+                "SELECT id, k FROM t WHERE c = 'a'",
+            ),
+            (
+                "SELECT id FROM t WHERE id = 99999999999999999999",
+                "SELECT id FROM t WHERE id = 4",
+            ),
+        ];
+        for (first, second) in bound_shapes {
+            assert!(
+                c.translate_bound(first, &ctx).is_none(),
+                "learns the shape: {first}"
+            );
+            let b = c
+                .translate_bound(second, &ctx)
+                .unwrap_or_else(|| panic!("not bound: {second}"));
+            let inlined = match c.translate(second, &ctx).unwrap().remove(0) {
+                Statement::Sql { sqlite, .. } => sqlite[0].clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(
+                rows(&b.sqlite, &b.literals),
+                rows(&inlined, &[]),
+                "{second}"
+            );
+        }
+        for positional in [
+            "SELECT c, k FROM t ORDER BY 2",
+            "SELECT k, count(*) FROM t GROUP BY 1",
+        ] {
+            let _ = c.translate_bound(positional, &ctx);
+            assert!(
+                c.translate_bound(positional, &ctx).is_none(),
+                "{positional}"
+            );
+        }
+        assert!(positional_placeholder("SELECT a FROM t ORDER BY ?1", 0));
+        assert!(positional_placeholder(
+            "SELECT a FROM t GROUP BY a, ?2 HAVING x",
+            1
+        ));
+        assert!(!positional_placeholder(
+            "SELECT a FROM t WHERE b = ?1 ORDER BY a LIMIT ?2",
+            0
+        ));
+        assert!(!positional_placeholder(
+            "SELECT a FROM t ORDER BY a + ?1",
+            0
+        ));
     }
 
     /// Literals that are not placeholders stay in the shape; strings are re-quoted for SQLite.

@@ -25,7 +25,7 @@ pub mod names;
 mod show;
 mod types;
 
-pub use cache::{SHAPES_MAX, ShapeCache};
+pub use cache::{BoundStatement, SHAPES_MAX, ShapeCache};
 pub use catalog::{CachedCatalog, Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};

@@ -90,7 +90,10 @@ fn quote(name: &str) -> String {
 }
 
 fn table_hash(conn: &Connection, table: &str) -> Result<(u64, [u8; 32]), StoreError> {
-    // Rows in primary-key order: rowid tables by rowid, WITHOUT ROWID tables by their key.
+    // Rows in primary-key order. The rowid is hashed only where it is the primary key
+    // (an INTEGER PRIMARY KEY, or no declared key): changesets identify rows by their
+    // declared key, so a rowid table keyed otherwise (a composite or text key, as MySQL
+    // tables often are) gets different hidden rowids on each replica.
     let without_rowid: bool = conn
         .query_row(
             "SELECT wr FROM pragma_table_list WHERE name = ?1",
@@ -99,20 +102,23 @@ fn table_hash(conn: &Connection, table: &str) -> Result<(u64, [u8; 32]), StoreEr
         )
         .map(|v| v != 0)
         .unwrap_or(false);
-    let order = if without_rowid {
+    let pk: Vec<(String, String)> = {
         let mut stmt =
-            conn.prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
-        let cols: Vec<String> = stmt
-            .query_map([table], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        cols.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
-    } else {
-        "rowid".to_string()
+            conn.prepare("SELECT name, type FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+        stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
     };
-    let select = if without_rowid {
-        format!("SELECT * FROM {} ORDER BY {order}", quote(table))
+    let rowid_is_key = !without_rowid
+        && (pk.is_empty() || (pk.len() == 1 && pk[0].1.eq_ignore_ascii_case("INTEGER")));
+    let select = if rowid_is_key {
+        format!("SELECT rowid, * FROM {} ORDER BY rowid", quote(table))
     } else {
-        format!("SELECT rowid, * FROM {} ORDER BY {order}", quote(table))
+        let order = pk
+            .iter()
+            .map(|(c, _)| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT * FROM {} ORDER BY {order}", quote(table))
     };
     let mut stmt = conn.prepare(&select)?;
     let n = stmt.column_count();
@@ -146,4 +152,39 @@ fn table_hash(conn: &Connection, table: &str) -> Result<(u64, [u8; 32]), StoreEr
         }
     }
     Ok((count, hasher.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two replicas holding the same rows of a table keyed by a composite key have the same
+    /// checksum even though the rows were inserted in another order (so their hidden rowids
+    /// differ, as they do after changeset apply).
+    #[test]
+    fn hidden_rowids_do_not_change_the_checksum() {
+        let a = Connection::open_in_memory().unwrap();
+        let b = Connection::open_in_memory().unwrap();
+        for c in [&a, &b] {
+            c.execute_batch("CREATE TABLE t (x INT, y TEXT, v REAL, PRIMARY KEY (x, y)); CREATE TABLE k (id INTEGER PRIMARY KEY, v TEXT)")
+                .unwrap();
+        }
+        a.execute_batch(
+            "INSERT INTO t VALUES (1, 'a', 0.5), (2, 'b', 1.5); INSERT INTO k VALUES (7, 'x')",
+        )
+        .unwrap();
+        b.execute_batch(
+            "INSERT INTO t VALUES (2, 'b', 1.5), (1, 'a', 0.5); INSERT INTO k VALUES (7, 'x')",
+        )
+        .unwrap();
+        assert_eq!(
+            compute(&a, 1, 0).unwrap().sha256,
+            compute(&b, 1, 0).unwrap().sha256
+        );
+        b.execute_batch("UPDATE t SET v = 2.5 WHERE x = 2").unwrap();
+        assert_ne!(
+            compute(&a, 1, 0).unwrap().sha256,
+            compute(&b, 1, 0).unwrap().sha256
+        );
+    }
 }

@@ -339,6 +339,21 @@ impl Store {
             .with_conn(|conn| stmt::run(conn, sql, params, max, true))
     }
 
+    /// Runs `f` on a read connection that may read quorate's own tables (a front end's
+    /// catalog answers: SHOW / DESCRIBE, prepared-statement metadata, its users and
+    /// databases). `f` must only read. Like [`Store::query_internal`] it does not wait for
+    /// the speculation frontier, so on the leader it may see transactions not yet committed:
+    /// use it only for metadata where that is acceptable.
+    pub fn with_read_connection<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> T,
+    ) -> Result<T, StoreError> {
+        if self.is_witness() {
+            return Err(StoreError::Witness);
+        }
+        self.inner.readers.with_conn(|conn| Ok(f(conn)))
+    }
+
     /// Starts a read-only transaction on one snapshot (a read connection inside BEGIN).
     pub fn begin_read(&self) -> Result<ReadTx, StoreError> {
         if self.is_witness() {

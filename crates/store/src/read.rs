@@ -129,6 +129,8 @@ pub struct ReadTx {
     /// Frontier after the snapshot was established (the first statement).
     seen: Option<Frontier>,
     generation: u64,
+    /// `PRAGMA data_version` when the snapshot was established (see `unchanged_since_start`).
+    data_version: Option<i64>,
 }
 
 impl ReadTx {
@@ -143,12 +145,14 @@ impl ReadTx {
                     .load(std::sync::atomic::Ordering::SeqCst),
             )
         };
-        conn.0.execute_batch("BEGIN")?;
+        // Transaction control is ours, not user SQL: the guard lets it through.
+        conn.1.internal(|| conn.0.execute_batch("BEGIN"))?;
         Ok(Self {
             inner,
             conn: Some(conn),
             seen: None,
             generation,
+            data_version: None,
         })
     }
 
@@ -185,6 +189,12 @@ impl ReadTx {
                 "the database was replaced by a snapshot during this transaction".into(),
             ));
         }
+        if self.data_version.is_none() {
+            // Reading it starts the snapshot, so it is the version the snapshot sees.
+            let v: i64 =
+                guard.internal(|| conn.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
+            self.data_version = Some(v);
+        }
         guard.reset();
         if let Some(h) = &self.inner.readers.hook {
             h.before_statement(conn, context);
@@ -199,6 +209,38 @@ impl ReadTx {
         Ok((out, seen))
     }
 
+    /// Ends the transaction and tells whether no other connection committed anything since
+    /// its snapshot was established (true as well if no statement ran): then everything it
+    /// read is still what the database holds. A front end that starts a transaction with
+    /// reads on a snapshot and wants to continue it as a write transaction calls this once
+    /// it holds the writer (no commit can happen meanwhile): if true, the reads and the
+    /// writes form one serializable transaction.
+    pub fn unchanged_since_start(mut self) -> Result<bool, StoreError> {
+        let Some(before) = self.data_version else {
+            self.end();
+            return Ok(true);
+        };
+        let (conn, guard) = self
+            .conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Aborted("read transaction ended".into()))?;
+        guard.internal(|| conn.execute_batch("COMMIT"))?;
+        let now: i64 =
+            guard.internal(|| conn.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
+        let current = self
+            .inner
+            .readers
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if let Some(c) = self.conn.take()
+            && c.0.is_autocommit()
+            && current == self.generation
+        {
+            self.inner.readers.give_back(c);
+        }
+        Ok(before == now && current == self.generation)
+    }
+
     /// Ends the transaction.
     pub fn finish(mut self) {
         self.end();
@@ -211,7 +253,7 @@ impl ReadTx {
                 .readers
                 .generation
                 .load(std::sync::atomic::Ordering::SeqCst);
-            if conn.0.execute_batch("COMMIT").is_ok()
+            if conn.1.internal(|| conn.0.execute_batch("COMMIT")).is_ok()
                 && conn.0.is_autocommit()
                 && current == self.generation
             {

@@ -32,6 +32,8 @@ pub(crate) struct Writer {
     hook: Option<Arc<dyn crate::ConnectionHook>>,
     guard: Guard,
     classified: HashMap<String, Classification>,
+    /// The mode `set_apply_mode` last set (applying, foreign keys); `None` when unknown.
+    mode: Option<(bool, bool)>,
 }
 
 impl Writer {
@@ -51,6 +53,7 @@ impl Writer {
             hook,
             guard,
             classified: HashMap::new(),
+            mode: None,
         })
     }
 
@@ -68,6 +71,7 @@ impl Writer {
     /// Replaces the connection (after a snapshot replaced the file).
     pub(crate) fn reopen(&mut self, path: &Path) -> Result<(), StoreError> {
         self.session = None;
+        self.mode = None;
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
@@ -83,6 +87,7 @@ impl Writer {
     /// Closes the connection so the file can be replaced; `reopen` must follow.
     pub(crate) fn close_for_replace(&mut self) -> Result<(), StoreError> {
         self.session = None;
+        self.mode = None;
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
@@ -97,7 +102,17 @@ impl Writer {
     }
 
     fn internal(&self, sql: &str) -> Result<(), StoreError> {
-        self.guard.internal(|| self.conn.execute_batch(sql))?;
+        match sql {
+            // Transaction control runs several times per transaction: from the statement
+            // cache rather than prepared each time (which showed in profiles).
+            "BEGIN IMMEDIATE" | "COMMIT" | "ROLLBACK" => self.guard.internal(|| {
+                self.conn
+                    .prepare_cached(sql)
+                    .and_then(|mut s| s.raw_execute())
+                    .map(|_| ())
+            })?,
+            _ => self.guard.internal(|| self.conn.execute_batch(sql))?,
+        }
         Ok(())
     }
 
@@ -123,13 +138,21 @@ impl Writer {
     /// Switches the connection between executing user transactions (foreign keys enforced,
     /// triggers fire) and applying replicated effects (neither: the effects of triggers and
     /// cascades are already in the changeset). Must be called outside a transaction.
-    fn set_apply_mode(&self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
+    ///
+    /// Does nothing when the connection is already in that mode: both settings expire every
+    /// prepared statement of the connection when they run, so switching at every transaction
+    /// would re-prepare every statement of every transaction.
+    fn set_apply_mode(&mut self, applying: bool, foreign_keys: bool) -> Result<(), StoreError> {
+        let mode = (applying, !applying && foreign_keys);
+        if self.mode == Some(mode) {
+            return Ok(());
+        }
+        self.mode = None;
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
-        self.guard.internal(|| {
-            self.conn
-                .pragma_update(None, "foreign_keys", !applying && foreign_keys)
-        })?;
+        self.guard
+            .internal(|| self.conn.pragma_update(None, "foreign_keys", mode.1))?;
+        self.mode = Some(mode);
         Ok(())
     }
 
@@ -322,7 +345,8 @@ impl Writer {
         if result.is_err() {
             let _ = self.internal("ROLLBACK");
         }
-        self.set_apply_mode(false, true)?;
+        // The connection stays in apply mode for the next batch: every other user of the
+        // writer sets the mode it needs first (`WriteTx::begin`, undo).
         result
     }
 }
@@ -711,10 +735,11 @@ impl WriteTx {
             let r = (|| {
                 w.write_applied_in_tx(&mut spec)?;
                 w.guard.internal(|| {
-                    w.conn.execute(
-                        &format!("INSERT INTO {SPEC_TABLE}(seq, inverse) VALUES (?1, ?2)"),
-                        rusqlite::params![seq as i64, inverse],
-                    )
+                    w.conn
+                        .prepare_cached(&format!(
+                            "INSERT INTO {SPEC_TABLE}(seq, inverse) VALUES (?1, ?2)"
+                        ))?
+                        .execute(rusqlite::params![seq as i64, inverse])
                 })?;
                 w.internal("COMMIT")
             })();

@@ -36,6 +36,10 @@ pub struct EchoBackend {
     pub secure: bool,
     /// Times `on_connect` ran with `reset == true`.
     pub resets: u32,
+    /// What `on_accept` was told (`SELECT ACCEPTED` returns the connection id).
+    pub accepted: Option<u32>,
+    /// When set, `idle_event` waits for it and then closes the connection with ERR 1927.
+    pub close_on: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 fn col(name: &str, t: ColumnType, extra_flags: u16) -> Column {
@@ -319,6 +323,13 @@ impl EchoBackend {
                 Value::from(self.database.clone()),
             );
         }
+        if upper == "SELECT ACCEPTED" {
+            return one_row(
+                "accepted",
+                ColumnType::LongLong,
+                Value::from(self.accepted.map(i64::from)),
+            );
+        }
         if upper == "SELECT ERROR" {
             return QueryResult::Err(ErrInfo::new(
                 1146,
@@ -331,6 +342,24 @@ impl EchoBackend {
 }
 
 impl Backend for EchoBackend {
+    fn on_accept(&mut self, connection_id: u32, _peer: Option<std::net::SocketAddr>) {
+        self.accepted = Some(connection_id);
+    }
+
+    async fn idle_event(&mut self) -> quorate_mysql_wire::IdleEvent {
+        match &self.close_on {
+            Some(n) => {
+                n.notified().await;
+                quorate_mysql_wire::IdleEvent::Close(Some(ErrInfo::new(
+                    1927,
+                    b"70100",
+                    "Connection was killed",
+                )))
+            }
+            None => std::future::pending().await,
+        }
+    }
+
     async fn auth_lookup(&mut self, user: &str) -> Option<Option<[u8; 20]>> {
         match user {
             "root" => Some(Some(native_password_hash(ROOT_PASSWORD))),

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# sysbench 1.0.20 OLTP workloads against a quorate cluster started by `quorate demo`.
+#
+#   target/release/quorate demo --data /tmp/sb &
+#   bench/sysbench.sh /tmp/sb                 # 20 s per run
+#   SECONDS_PER_RUN=5 bench/sysbench.sh /tmp/sb
+#
+# Reads DIR/cluster.json (written by `quorate demo`), creates the database `sbtest`,
+# runs `prepare` (TABLES x TABLE_SIZE rows), then every workload of the issue with
+# --db-ps-mode=auto and --db-ps-mode=disable, THREADS client threads each. After each
+# run it waits until every replica has applied the same log index with nothing in
+# flight and compares their checksums (GET /v1/checksum). Writes a Markdown table
+# (tps, p95 latency, errors, replicas equal) to OUT and prints it; the raw sysbench
+# output of each run is kept next to it.
+#
+# Settings (environment):
+#   SECONDS_PER_RUN  seconds per run                          [20]
+#   THREADS          sysbench threads                         [8]
+#   TABLES           tables                                   [4]
+#   TABLE_SIZE       rows per table                           [10000]
+#   TARGET           leader: connect to the leader's MySQL port;
+#                    all: spread connections over every node  [leader]
+#   WORKLOADS        space-separated list                     [the eight below]
+#   PS_MODES         space-separated list                     [auto disable]
+#   OUT              the Markdown results file                [DIR/sysbench-results.md]
+#
+# Needs: sysbench, the mariadb (or mysql) client, curl, jq.
+set -euo pipefail
+
+DIR=${1:?usage: bench/sysbench.sh DATA_DIR_OF_QUORATE_DEMO}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
+THREADS=${THREADS:-8}
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-10000}
+TARGET=${TARGET:-leader}
+WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
+PS_MODES=${PS_MODES:-"auto disable"}
+OUT=${OUT:-$DIR/sysbench-results.md}
+LOGS=${OUT%.md}-logs
+CONVERGE_TIMEOUT_S=120
+
+for tool in sysbench curl jq; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+CLIENT=$(command -v mariadb || command -v mysql || true)
+[ -n "$CLIENT" ] || { echo "missing: the mariadb or mysql client" >&2; exit 1; }
+
+CLUSTER=$DIR/cluster.json
+[ -f "$CLUSTER" ] || { echo "no $CLUSTER: start the cluster with 'quorate demo --data $DIR'" >&2; exit 1; }
+USER_=$(jq -r .admin_user "$CLUSTER")
+PASSWORD=$(jq -r .admin_password "$CLUSTER")
+mapfile -t HTTP < <(jq -r '.nodes[].http_addr' "$CLUSTER")
+mapfile -t MYSQL < <(jq -r '.nodes[].mysql_addr' "$CLUSTER")
+mapfile -t IDS < <(jq -r '.nodes[].id' "$CLUSTER")
+
+leader_id() {
+  local h
+  for h in "${HTTP[@]}"; do
+    if curl -fsS --max-time 2 "http://$h/v1/status" 2>/dev/null | jq -e '.writable == true and .state == "leader"' >/dev/null; then
+      curl -fsS --max-time 2 "http://$h/v1/status" | jq -r .node_id
+      return 0
+    fi
+  done
+  return 1
+}
+
+LEADER=""
+for _ in $(seq 1 100); do
+  LEADER=$(leader_id || true)
+  [ -n "$LEADER" ] && break
+  sleep 0.2
+done
+[ -n "$LEADER" ] || { echo "no leader serving writes" >&2; exit 1; }
+
+hosts=() ports=()
+for i in "${!IDS[@]}"; do
+  if [ "$TARGET" = all ] || [ "${IDS[$i]}" = "$LEADER" ]; then
+    hosts+=("${MYSQL[$i]%:*}")
+    ports+=("${MYSQL[$i]##*:}")
+  fi
+done
+HOSTS=$(IFS=,; echo "${hosts[*]}")
+PORTS=$(IFS=,; echo "${ports[*]}")
+
+SB=(sysbench --db-driver=mysql --mysql-host="$HOSTS" --mysql-port="$PORTS"
+    --mysql-user="$USER_" --mysql-password="$PASSWORD" --mysql-db=sbtest
+    --tables="$TABLES" --table-size="$TABLE_SIZE")
+
+# Every replica at the same applied index with nothing in flight, then compare checksums.
+replicas_equal() {
+  local deadline=$((SECONDS + CONVERGE_TIMEOUT_S)) sums h
+  while [ $SECONDS -lt $deadline ]; do
+    sums=""
+    for h in "${HTTP[@]}"; do
+      sums+=$(curl -fsS --max-time 10 "http://$h/v1/checksum" | jq -r '"\(.applied_index) \(.speculative_in_flight) \(.sha256)"')$'\n'
+    done
+    if [ "$(printf '%s' "$sums" | awk '{print $1}' | sort -u | wc -l)" = 1 ] &&
+       [ "$(printf '%s' "$sums" | awk '$2 != 0' | wc -l)" = 0 ]; then
+      if [ "$(printf '%s' "$sums" | awk '{print $3}' | sort -u | wc -l)" = 1 ]; then
+        echo "yes (index $(printf '%s' "$sums" | head -1 | awk '{print $1}'))"
+      else
+        echo "NO: $(printf '%s' "$sums" | tr '\n' ';')"
+      fi
+      return
+    fi
+    sleep 0.5
+  done
+  echo "NO: did not converge in ${CONVERGE_TIMEOUT_S} s: $(printf '%s' "$sums" | tr '\n' ';')"
+}
+
+# Galera figures of the brief (run 2), for reference: tps and p95 ms.
+galera() {
+  case $1 in
+    oltp_point_select) echo "20498 0.67" ;;
+    oltp_read_only) echo "1217 8.74" ;;
+    oltp_read_write) echo "382 31.4" ;;
+    oltp_write_only) echo "764 17.0" ;;
+    oltp_insert) echo "1429 9.56" ;;
+    oltp_update_index) echo "1729 8.13" ;;
+    oltp_update_non_index) echo "1917 7.17" ;;
+    oltp_delete) echo "11685 1.86" ;;
+  esac
+}
+
+mkdir -p "$LOGS"
+echo "cluster: $DIR (leader n$LEADER); sysbench connects to $TARGET: $HOSTS ports $PORTS"
+"$CLIENT" -h"${hosts[0]}" -P"${ports[0]}" -u"$USER_" -p"$PASSWORD" \
+  -e "DROP DATABASE IF EXISTS sbtest; CREATE DATABASE sbtest"
+echo "prepare: $TABLES tables x $TABLE_SIZE rows"
+"${SB[@]}" --threads="$TABLES" oltp_read_write prepare >"$LOGS/prepare.log" 2>&1 ||
+  { cat "$LOGS/prepare.log"; exit 1; }
+echo "  replicas equal after prepare: $(replicas_equal)"
+
+ROWS=()
+for w in $WORKLOADS; do
+  for mode in $PS_MODES; do
+    log="$LOGS/$w-$mode.log"
+    status=ok
+    "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
+      --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
+    tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
+    qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
+    p95=$(awk '/95th percentile:/ {print $3}' "$log")
+    errors=$(awk '/ignored errors:/ {print $3}' "$log")
+    reconnects=$(awk '/reconnects:/ {print $2}' "$log")
+    if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
+    equal=$(replicas_equal)
+    read -r g_tps g_p95 <<<"$(galera "$w")"
+    ratio=$(awk -v a="${tps:-0}" -v b="$g_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $equal | $g_tps | $g_p95 | ${ratio}x |"
+    [ "$status" = ok ] || row="$row $status"
+    echo "$row"
+    ROWS+=("$row")
+  done
+done
+
+{
+  echo "sysbench $(sysbench --version | awk '{print $2}'), $THREADS threads, $TABLES tables x $TABLE_SIZE rows,"
+  echo "$SECONDS_PER_RUN s per run, connected to the $TARGET ($HOSTS); $(date -u '+%Y-%m-%d %H:%M UTC');"
+  echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared by the three nodes and sysbench."
+  echo
+  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | replicas equal | Galera tps | Galera p95 ms | vs Galera tps |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+  printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "Galera columns: the brief's run 2 (another sitting; a comparison only counts within one)."
+} >"$OUT"
+echo
+cat "$OUT"
+echo
+echo "results: $OUT; raw sysbench output: $LOGS/"

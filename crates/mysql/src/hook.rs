@@ -1,0 +1,258 @@
+//! The store's connection hook: MySQL functions on every SQLite connection, and the
+//! running MySQL session's values installed right before each of its statements.
+//!
+//! On the leader one writer connection runs the statements of every session (local ones
+//! and those forwarded by followers), and the read connections serve every session too. So
+//! the values that `LAST_INSERT_ID()`, `USER()`, `CONNECTION_ID()`, `@@var` and `@var` read
+//! cannot live in one place: each statement carries them as compact context bytes
+//! ([`SessionContext`], MessagePack), which travel with the statement to whichever node
+//! runs it, and [`SessionHook::before_statement`] installs them into that connection's
+//! [`SessionState`]. Installing is skipped when the bytes equal the last ones installed on
+//! that connection, the common case for a session running several statements in a row.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use quorate_sql::{SessionState, SessionValues};
+use quorate_store::rusqlite::Connection;
+use quorate_store::rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
+
+/// Connections remembered at once. A read pool may open and close connections over time;
+/// when the map is full it is cleared, and a connection found missing is set up again at
+/// its next statement (see `before_statement`).
+const CONNECTIONS_MAX: usize = 1024;
+
+/// A value of a session or user variable, as it travels in the context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum CtxValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(#[serde(with = "serde_bytes")] Vec<u8>),
+}
+
+impl From<&Value> for CtxValue {
+    fn from(v: &Value) -> Self {
+        match v {
+            Value::Null => CtxValue::Null,
+            Value::Integer(i) => CtxValue::Int(*i),
+            Value::Real(f) => CtxValue::Real(*f),
+            Value::Text(t) => CtxValue::Text(t.clone()),
+            Value::Blob(b) => CtxValue::Blob(b.clone()),
+        }
+    }
+}
+
+impl From<CtxValue> for Value {
+    fn from(v: CtxValue) -> Self {
+        match v {
+            CtxValue::Null => Value::Null,
+            CtxValue::Int(i) => Value::Integer(i),
+            CtxValue::Real(f) => Value::Real(f),
+            CtxValue::Text(t) => Value::Text(t),
+            CtxValue::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
+/// What a statement needs to know about its MySQL session (the context bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SessionContext {
+    /// `CONNECTION_ID()`.
+    pub connection_id: u32,
+    /// `USER()`: `user@host`.
+    pub user: String,
+    /// `LAST_INSERT_ID()`.
+    pub last_insert_id: i64,
+    /// Session variables that differ from the defaults, lower-case names.
+    pub variables: Vec<(String, CtxValue)>,
+    /// User variables (`@x`), lower-case names.
+    pub user_variables: Vec<(String, CtxValue)>,
+}
+
+impl SessionContext {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Encoding a plain struct into a Vec cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<SessionContext> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+}
+
+/// The default session variables, built once.
+pub(crate) fn default_variables() -> &'static HashMap<String, Value> {
+    static DEFAULTS: OnceLock<HashMap<String, Value>> = OnceLock::new();
+    DEFAULTS.get_or_init(|| SessionValues::default().variables)
+}
+
+/// Per-connection state of the hook.
+struct ConnState {
+    state: SessionState,
+    /// The context installed last (empty: the defaults).
+    installed: Vec<u8>,
+    /// Variables the installed context overrode (to restore before installing another).
+    overridden: Vec<String>,
+}
+
+/// The [`quorate_store::ConnectionHook`] of the MySQL front end.
+#[derive(Default)]
+pub struct SessionHook {
+    connections: Mutex<HashMap<usize, ConnState>>,
+}
+
+/// The identity of a connection: the address of its `sqlite3` handle, stable for the
+/// connection's life (the `Connection` value itself moves in and out of pools).
+fn key(conn: &Connection) -> usize {
+    // SAFETY: `handle` only returns the pointer; it is used as a number and never
+    // dereferenced.
+    unsafe { conn.handle() as usize }
+}
+
+impl SessionHook {
+    /// A hook ready to pass to `Node::start_with_hook` (see [`crate::connection_hook`]).
+    pub fn new() -> SessionHook {
+        SessionHook::default()
+    }
+
+    fn register(&self, conn: &Connection) -> quorate_store::rusqlite::Result<()> {
+        let state = SessionState::new();
+        quorate_sql::register_functions(conn, state.clone())?;
+        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CONNECTIONS_MAX {
+            map.clear();
+        }
+        map.insert(
+            key(conn),
+            ConnState {
+                state,
+                installed: Vec::new(),
+                overridden: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+}
+
+impl quorate_store::ConnectionHook for SessionHook {
+    fn on_open(&self, conn: &Connection) -> quorate_store::rusqlite::Result<()> {
+        self.register(conn)
+    }
+
+    fn before_statement(&self, conn: &Connection, context: &[u8]) {
+        let k = key(conn);
+        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if !map.contains_key(&k) {
+            // Forgotten when the map was cleared: set the connection up again.
+            drop(map);
+            if let Err(e) = self.register(conn) {
+                tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
+                return;
+            }
+            map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        }
+        let Some(cs) = map.get_mut(&k) else { return };
+        if cs.installed == context {
+            return;
+        }
+        let ctx = if context.is_empty() {
+            SessionContext::default()
+        } else {
+            match SessionContext::decode(context) {
+                Some(c) => c,
+                None => {
+                    tracing::warn!("undecodable MySQL session context; using defaults");
+                    SessionContext::default()
+                }
+            }
+        };
+        let defaults = default_variables();
+        let mut v = cs.state.lock();
+        for name in cs.overridden.drain(..) {
+            match defaults.get(&name) {
+                Some(d) => v.variables.insert(name, d.clone()),
+                None => v.variables.remove(&name),
+            };
+        }
+        v.connection_id = u64::from(ctx.connection_id);
+        v.user = if ctx.user.is_empty() {
+            SessionValues::default().user
+        } else {
+            ctx.user
+        };
+        v.last_insert_id = ctx.last_insert_id;
+        for (name, value) in ctx.variables {
+            cs.overridden.push(name.clone());
+            v.variables.insert(name, value.into());
+        }
+        for name in ["last_insert_id", "identity"] {
+            cs.overridden.push(name.to_string());
+            v.variables
+                .insert(name.to_string(), Value::Integer(ctx.last_insert_id));
+        }
+        v.user_variables.clear();
+        for (name, value) in ctx.user_variables {
+            v.user_variables.insert(name, value.into());
+        }
+        drop(v);
+        cs.installed = context.to_vec();
+    }
+}
+
+/// The hook as the store takes it.
+pub fn connection_hook() -> quorate_store::Hook {
+    quorate_store::Hook(Arc::new(SessionHook::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quorate_store::ConnectionHook;
+
+    fn scalar(conn: &Connection, sql: &str) -> Value {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Each statement sees the values of the session it runs for, on a connection shared
+    /// by several sessions; a session's variable overrides do not leak into the next one.
+    #[test]
+    fn context_switches_between_sessions_on_one_connection() {
+        let hook = SessionHook::new();
+        let conn = Connection::open_in_memory().unwrap();
+        hook.on_open(&conn).unwrap();
+        let a = SessionContext {
+            connection_id: 7,
+            user: "alice@10.0.0.1".into(),
+            last_insert_id: 42,
+            variables: vec![("sql_mode".into(), CtxValue::Text("ANSI".into()))],
+            user_variables: vec![("x".into(), CtxValue::Int(5))],
+        };
+        hook.before_statement(&conn, &a.encode());
+        assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(42));
+        assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(7));
+        assert_eq!(
+            scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
+            Value::Text("ANSI".into())
+        );
+        assert_eq!(
+            scalar(&conn, "SELECT mysql_uservar('x')"),
+            Value::Integer(5)
+        );
+        let b = SessionContext {
+            connection_id: 8,
+            user: "bob@%".into(),
+            ..Default::default()
+        };
+        hook.before_statement(&conn, &b.encode());
+        assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(0));
+        assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(8));
+        assert_eq!(scalar(&conn, "SELECT mysql_uservar('x')"), Value::Null);
+        assert_eq!(
+            scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
+            default_variables()["sql_mode"]
+        );
+    }
+}
