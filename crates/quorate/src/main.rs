@@ -7,6 +7,7 @@ mod demo;
 mod drill;
 mod ops;
 mod start;
+mod torture;
 
 use std::path::PathBuf;
 
@@ -95,6 +96,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run a failure drill (D1-D7) in network namespaces (Linux, root).
     Drill(drill::DrillArgs),
+    /// Robustness run: traffic, injected faults, recorded history, checkers (Linux, root).
+    Torture(torture::TortureArgs),
 }
 
 fn main() {
@@ -117,6 +120,7 @@ fn main() {
         } => ops::recover(&addr, survivors, yes),
         Command::Bench(args) => bench::run(args),
         Command::Drill(args) => drill::run(args),
+        Command::Torture(args) => torture::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
