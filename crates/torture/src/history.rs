@@ -85,8 +85,8 @@ pub struct Event {
     /// The logical process (a client; a new one after each `info`).
     pub process: u64,
     pub kind: Kind,
-    /// Milliseconds since the run started.
-    pub time_ms: f64,
+    /// Microseconds since the run started.
+    pub time_us: u64,
     /// The node the client talks to.
     pub node: usize,
     pub op: Op,
@@ -120,7 +120,7 @@ impl Recorder {
     fn push(&self, mut e: Event) -> usize {
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         e.index = events.len();
-        e.time_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        e.time_us = self.start.elapsed().as_micros() as u64;
         events.push(e);
         events.len() - 1
     }
@@ -131,7 +131,7 @@ impl Recorder {
             index: 0,
             process,
             kind: Kind::Invoke,
-            time_ms: 0.0,
+            time_us: 0,
             node,
             op,
             ret: None,
@@ -151,7 +151,7 @@ impl Recorder {
             index: 0,
             process,
             kind,
-            time_ms: 0.0,
+            time_us: 0,
             node,
             op,
             ret,
@@ -166,7 +166,7 @@ impl Recorder {
             index: 0,
             process: NEMESIS,
             kind: Kind::Info,
-            time_ms: 0.0,
+            time_us: 0,
             node: 0,
             op: Op::Nemesis { what: what.into() },
             ret: None,
@@ -217,7 +217,7 @@ pub fn operations(history: &[Event]) -> Vec<Operation> {
                     error: None,
                     invoke_index: e.index,
                     complete_index: None,
-                    invoke_ms: e.time_ms,
+                    invoke_ms: e.time_us as f64 / 1000.0,
                     complete_ms: None,
                 });
             }
@@ -232,7 +232,7 @@ pub fn operations(history: &[Event]) -> Vec<Operation> {
                 o.ret = e.ret.clone();
                 o.error = e.error.clone();
                 o.complete_index = Some(e.index);
-                o.complete_ms = Some(e.time_ms);
+                o.complete_ms = Some(e.time_us as f64 / 1000.0);
             }
         }
     }

@@ -33,6 +33,12 @@ use history::Recorder;
 use nemesis::{Fault, Schedule, Step, Timing};
 use workload::{Shared, Worker, Workload};
 
+/// How long a node whose disk was full may take to catch up once it has space again.
+const DISK_RECOVERY: Duration = Duration::from_secs(15);
+
+/// How much longer than asked a run may inject faults to cover every enabled kind once.
+const COVERAGE_GRACE: Duration = Duration::from_secs(90);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -180,17 +186,20 @@ impl Run {
         }
     }
 
-    /// Waits until every node runs and has applied the leader's commit index.
-    fn caught_up(&self, c: &DrillCluster, timeout: Duration) -> bool {
+    /// Waits until every node (or just `only`) runs and has applied the leader's commit
+    /// index.
+    fn caught_up(&self, c: &DrillCluster, timeout: Duration, only: Option<usize>) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(l) = c.leader() {
                 let commit = c.status(l)["commit_index"].as_u64().unwrap_or(u64::MAX);
-                let all = (1..=self.opts.nodes).all(|i| {
-                    c.node(i).child.is_some()
-                        && !c.node(i).paused
-                        && c.status(i)["applied_index"].as_u64().unwrap_or(0) >= commit
-                });
+                let all = (1..=self.opts.nodes)
+                    .filter(|i| only.is_none_or(|o| o == *i))
+                    .all(|i| {
+                        c.node(i).child.is_some()
+                            && !c.node(i).paused
+                            && c.status(i)["applied_index"].as_u64().unwrap_or(0) >= commit
+                    });
                 if all {
                     return true;
                 }
@@ -306,7 +315,7 @@ impl Run {
                 self.log(format!("{name}: cables plugged back"));
             }
             Fault::Wipe => {
-                if !self.caught_up(c, Duration::from_secs(20)) {
+                if !self.caught_up(c, Duration::from_secs(20), None) {
                     self.log(format!(
                         "{name}: skipped: not every node is up and caught up, wiping one could lose the only copy"
                     ));
@@ -333,6 +342,18 @@ impl Run {
                 d.free();
                 self.log(format!("{name}: space freed"));
                 self.restart_all(c, Some(node));
+                // A node is expected to serve again once it has space: by itself, or by
+                // exiting so that its supervisor restarts it. One that stays up but stuck
+                // is noted (and restarted, as an operator would, so the run goes on).
+                if !self.caught_up(c, DISK_RECOVERY, Some(node)) {
+                    let msg = format!(
+                        "n{node} did not catch up within {DISK_RECOVERY:?} after its disk had space again, and did not exit; restarted it (see its log for the storage error)"
+                    );
+                    self.notes.push(msg.clone());
+                    self.log(format!("{name}: {msg}"));
+                    c.kill(node);
+                    self.restart_all(c, Some(node));
+                }
             }
         }
         if !self.covered.contains(&step.fault) {
@@ -495,12 +516,20 @@ fn drive(
         (Instant::now() + Duration::from_secs(2)).min(deadline),
         None,
     );
-    while Instant::now() < deadline {
+    // Past the duration, faults go on (at most COVERAGE_GRACE longer) until every enabled
+    // kind ran once, so a short run covers them all.
+    let covered_all = |run: &Run| opts.nemesis.iter().all(|f| run.covered.contains(f));
+    loop {
+        let now = Instant::now();
+        let in_grace = !covered_all(run) && now < deadline + COVERAGE_GRACE;
+        if now >= deadline && !in_grace {
+            break;
+        }
         let Some(step) = schedule.next() else {
             run.hold(c, deadline, None);
             break;
         };
-        if Instant::now() + step.hold > deadline {
+        if now + step.hold > deadline && !in_grace {
             run.hold(c, deadline, None);
             break;
         }
@@ -508,7 +537,7 @@ fn drive(
             nemesis_error = Some(format!("nemesis step {}: {e:#}", step.fault.name()));
             break;
         }
-        let gap_end = (Instant::now() + step.gap).min(deadline);
+        let gap_end = (Instant::now() + step.gap).min(deadline.max(Instant::now()));
         run.hold(c, gap_end, None);
     }
     shared
