@@ -537,7 +537,11 @@ fn drive(
             nemesis_error = Some(format!("nemesis step {}: {e:#}", step.fault.name()));
             break;
         }
-        let gap_end = (Instant::now() + step.gap).min(deadline.max(Instant::now()));
+        let gap_end = if in_grace {
+            Instant::now() + step.gap
+        } else {
+            (Instant::now() + step.gap).min(deadline)
+        };
         run.hold(c, gap_end, None);
     }
     shared
