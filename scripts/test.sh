@@ -46,4 +46,12 @@ else
   cargo test -p quorate -- --test-threads=1
 fi
 
+if [ "${FUZZ:-1}" = 1 ]; then
+  log "fuzzing: every network decoder for 60 s (FUZZ=0 skips)"
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  for target in decode peer http_body; do
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECS:-60}" -rss_limit_mb=4096 2>&1 | tail -n 3)
+  done
+fi
+
 log "all checks passed"

@@ -111,16 +111,56 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .with_state(AppState { node, counters })
 }
 
-/// Serves the API on `addr` until the future is dropped.
+/// Serves the API on `addr`. Connections are bounded (`http.max_connections`; excess ones
+/// are closed at once), headers must arrive within `http.header_timeout_ms` (slowloris),
+/// and a request is handled within `http.request_timeout_ms`.
 pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"))
     })?;
     let local = listener.local_addr()?;
-    let app = router(node, counters);
+    let limits = node.config().http.clone();
+    let request_timeout = std::time::Duration::from_millis(limits.request_timeout_ms);
+    let app = router(node, counters).layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => ApiError(NodeError::new(
+                    ErrorCode::BadRequest,
+                    "request not completed in time (slow client?)",
+                ))
+                .into_response(),
+            }
+        },
+    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let header_timeout = std::time::Duration::from_millis(limits.header_timeout_ms);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "HTTP server stopped");
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                // A flood: close excess connections rather than exhaust the node.
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(io, service);
+                let _ = conn.await;
+            });
         }
     });
     Ok(local)
@@ -416,4 +456,16 @@ async fn metrics(State(s): State<AppState>) -> Response {
 
 async fn status_page() -> Html<&'static str> {
     Html(page::PAGE)
+}
+
+/// Fuzzing entry point: parses `data` as every JSON request body the API accepts. Must
+/// never panic.
+pub fn fuzz_decode_body(data: &[u8]) {
+    let _ = serde_json::from_slice::<ExecuteRequest>(data);
+    let _ = serde_json::from_slice::<QueryRequest>(data);
+    let _ = serde_json::from_slice::<AddMemberRequest>(data);
+    let _ = serde_json::from_slice::<InitRequest>(data);
+    let _ = serde_json::from_slice::<MaintenanceRequest>(data);
+    let _ = serde_json::from_slice::<TransferRequest>(data);
+    let _ = serde_json::from_slice::<quorate_node::recover::RecoverInstallRequest>(data);
 }

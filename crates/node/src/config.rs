@@ -184,6 +184,63 @@ pub struct NodeConfig {
     pub mysql: MysqlConfig,
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// TLS: mutual TLS between peers with the cluster CA (and the certificate offered to
+    /// MySQL clients). Create the files with `quorate certs init` / `quorate certs issue`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTP front-end limits (slow or flooding clients cannot take the node down).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Most HTTP connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time (slowloris).
+    pub header_timeout_ms: u64,
+    /// A whole request (body included) must be handled within this time.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The cluster CA certificate (PEM).
+    pub ca_file: PathBuf,
+    /// This node's certificate (PEM), issued by the cluster CA for `quorate-node-<id>`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// Offer TLS on the MySQL port with this certificate.
+    #[serde(default = "yes")]
+    pub mysql: bool,
+    /// Refuse MySQL logins over plaintext (`require_secure_transport`).
+    #[serde(default)]
+    pub mysql_require: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TlsConfig {
+    /// Loads the certificate files.
+    pub fn identity(&self) -> Result<quorate_tls::Identity, ConfigError> {
+        quorate_tls::Identity::load(&self.ca_file, &self.cert_file, &self.key_file)
+            .map_err(|e| invalid("tls", e.to_string()))
+    }
 }
 
 /// Guarded maintenance settings.
@@ -363,6 +420,9 @@ impl NodeConfig {
                 "snapshot",
                 "chunk_kib and send_mib_per_s must be positive",
             ));
+        }
+        if let Some(t) = &self.tls {
+            t.identity()?;
         }
         for w in &self.maintenance.windows {
             crate::maintenance::parse_window(w).map_err(|e| invalid("maintenance.windows", e))?;

@@ -23,3 +23,10 @@ pub use node::{Node, StartError};
 pub use persist::Persisted;
 pub use session::{Session, SessionOptions, StatementKind};
 pub use status::{MemberStatus, PathView, Status};
+
+/// Fuzzing entry point: decodes `data` as every message a peer can send (Raft RPCs,
+/// snapshot chunks, forwarded requests, sessions, maintenance, recovery). The first byte
+/// picks the message type. Must never panic.
+pub fn fuzz_decode_peer_message(data: &[u8]) {
+    rpc::fuzz_decode(data)
+}

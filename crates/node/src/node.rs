@@ -49,6 +49,43 @@ pub(crate) enum VoteGuard {
     Open,
 }
 
+/// Why the node's storage could not be opened.
+pub(crate) struct OpenFailure {
+    pub corrupt: bool,
+    pub message: String,
+}
+
+/// Opens the state machine and the Raft log, telling damaged files apart from other
+/// problems (permissions, a directory locked by another process).
+fn open_storage(
+    data_dir: &std::path::Path,
+    node_id: NodeId,
+    cfg: &StoreConfig,
+) -> Result<(Store, LogStore), OpenFailure> {
+    let store = Store::open(&data_dir.join("db"), node_id, cfg.clone()).map_err(|e| {
+        let corrupt = match &e {
+            quorate_store::StoreError::Corrupt(_) => true,
+            quorate_store::StoreError::Sql(quorate_store::rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(
+                    f.code,
+                    quorate_store::rusqlite::ErrorCode::DatabaseCorrupt
+                        | quorate_store::rusqlite::ErrorCode::NotADatabase
+                )
+            }
+            _ => false,
+        };
+        OpenFailure {
+            corrupt,
+            message: format!("cannot open the state machine: {e}"),
+        }
+    })?;
+    let log = LogStore::open(&data_dir.join("raft")).map_err(|e| OpenFailure {
+        corrupt: e.is_corruption(),
+        message: e.to_string(),
+    })?;
+    Ok((store, log))
+}
+
 /// What a follower knows about how fresh its data is.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Freshness {
@@ -159,24 +196,56 @@ impl Node {
                 keepalive: Duration::from_millis(t.path_keepalive_ms),
                 path_timeout: Duration::from_millis(t.path_timeout_ms),
                 max_frame_bytes: config.limits.max_tx_bytes.max(8 << 20) * 2,
+                tls: match &config.tls {
+                    None => None,
+                    Some(t) => {
+                        let id = t.identity()?;
+                        Some(quorate_transport::PeerTls {
+                            server: id
+                                .peer_server()
+                                .map_err(|e| StartError::DataDir(e.to_string()))?,
+                            client: id
+                                .peer_client()
+                                .map_err(|e| StartError::DataDir(e.to_string()))?,
+                        })
+                    }
+                },
                 ..TransportConfig::default()
             },
         );
         let witness = config.role == Role::Witness;
-        let store = Store::open(
-            &data_dir.join("db"),
-            config.node_id,
-            StoreConfig {
-                read_connections: config.limits.read_connections,
-                lock_wait_timeout: Duration::from_millis(t.lock_wait_timeout_ms),
-                commit_timeout: Duration::from_millis(t.commit_timeout_ms),
-                max_result_bytes: config.limits.max_result_bytes,
-                max_tx_bytes: config.limits.max_tx_bytes,
-                witness,
-                hook,
-            },
-        )?;
-        let log = LogStore::open(&data_dir.join("raft"))?;
+        let store_config = StoreConfig {
+            read_connections: config.limits.read_connections,
+            lock_wait_timeout: Duration::from_millis(t.lock_wait_timeout_ms),
+            commit_timeout: Duration::from_millis(t.commit_timeout_ms),
+            max_result_bytes: config.limits.max_result_bytes,
+            max_tx_bytes: config.limits.max_tx_bytes,
+            witness,
+            hook,
+        };
+        let (store, log) = match open_storage(&data_dir, config.node_id, &store_config) {
+            Ok(x) => x,
+            Err(why) if why.corrupt => {
+                // Damaged files are never served. Keep them for inspection and start empty:
+                // the node then rejoins like a wiped one and is caught up from its peers
+                // (it does not vote until caught up, and never forms a cluster on its own).
+                let aside = data_dir.join(format!("corrupt-{}", unix_ms(SystemTime::now()) / 1000));
+                std::fs::create_dir_all(&aside).map_err(|e| StartError::DataDir(e.to_string()))?;
+                for d in ["db", "raft"] {
+                    let _ = std::fs::rename(data_dir.join(d), aside.join(d));
+                }
+                persisted.resync = true;
+                persist_file.save(&persisted).map_err(StartError::DataDir)?;
+                tracing::error!(
+                    error = %why.message,
+                    moved_to = %aside.display(),
+                    "this node's files are corrupt: they were moved aside; the node resyncs from its peers"
+                );
+                open_storage(&data_dir, config.node_id, &store_config)
+                    .map_err(|e| StartError::DataDir(e.message))?
+            }
+            Err(why) => return Err(StartError::DataDir(why.message)),
+        };
         if let Some(r) = &staged {
             log.start_after(r.last_applied)
                 .await
@@ -254,15 +323,39 @@ impl Node {
             node: inner.clone(),
         });
         let bound = transport.listen(&config.peer_addrs, handler).await?;
-        tracing::info!(node = config.node_id, role = %config.role, peer = ?bound, "node started");
+        tracing::info!(
+            node = config.node_id,
+            role = %config.role,
+            peer = ?bound,
+            peer_security = if config.tls.is_some() { "mutual TLS (cluster CA) + HMAC handshake" } else { "HMAC handshake only (not encrypted)" },
+            "node started"
+        );
         let node = Node { inner };
         tokio::spawn(node.clone().watch_leadership());
-        if config.bootstrap_expect.is_some() {
+        let resync = node.inner.persisted.lock().resync;
+        if config.bootstrap_expect.is_some() && !resync {
             tokio::spawn(node.clone().bootstrap_when_expected());
         }
         if pristine {
             tokio::spawn(node.clone().resolve_vote_guard());
         }
+        // When a path comes back (a cable plugged in again), replicate at once instead of
+        // waiting out the replication backoff the failures built up.
+        let mut ups = node.inner.transport.path_up_events();
+        let raft = node.inner.raft.clone();
+        tokio::spawn(async move {
+            while ups.changed().await.is_ok() {
+                if raft.is_leader()
+                    && raft
+                        .trigger()
+                        .reset_backoff(Vec::<NodeId>::new())
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
         Ok(node)
     }
 
@@ -465,6 +558,13 @@ impl Node {
                 if last >= i {
                     tracing::info!(index = last, "caught up after rejoining; voting again");
                     *g = VoteGuard::Open;
+                    let mut p = self.inner.persisted.lock();
+                    if p.resync {
+                        p.resync = false;
+                        if let Err(e) = self.inner.persist_file.save(&p) {
+                            tracing::warn!(error = %e, "cannot record that the resync finished");
+                        }
+                    }
                     Ok(())
                 } else {
                     Err(quorate_transport::RemoteError::new(
@@ -522,7 +622,9 @@ impl Node {
                     );
                     *g = VoteGuard::UntilIndex(required);
                     true
-                } else if answered == self.inner.config.peers.len() || !self.inner.log.is_pristine()
+                } else if (answered == self.inner.config.peers.len()
+                    || !self.inner.log.is_pristine())
+                    && !self.inner.persisted.lock().resync
                 {
                     *g = VoteGuard::Open;
                     true

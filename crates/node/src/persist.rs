@@ -13,6 +13,10 @@ pub struct Persisted {
     /// Raised by `quorate recover`; members with an older epoch are refused.
     #[serde(default)]
     pub epoch: u64,
+    /// Set when this node's files were found corrupt and set aside: until it has caught up
+    /// from a formed cluster it must neither vote nor form a cluster of its own.
+    #[serde(default)]
+    pub resync: bool,
 }
 
 pub(crate) struct PersistFile {
@@ -50,6 +54,7 @@ impl PersistFile {
                     node_id,
                     cluster_id: None,
                     epoch: 0,
+                    resync: false,
                 };
                 self.save(&p)?;
                 Ok(p)

@@ -73,6 +73,20 @@ impl Handler for RpcHandler {
         };
         Box::pin(async move {
             let raft = &node.inner.raft;
+            // A stopped (or fenced) node answers nothing from Raft; asking Raft anyway would
+            // log an error per call.
+            if node.inner.identity.fenced().is_some() {
+                return Err(RemoteError::new(
+                    "fenced",
+                    "this node was fenced off by a recovery",
+                ));
+            }
+            if node.metrics().running_state.is_err() {
+                return Err(RemoteError::new(
+                    "unavailable",
+                    "raft is stopped on this node",
+                ));
+            }
             match m {
                 method::APPEND => {
                     let req: AppendEntriesRequest<TypeConfig> = decode(&body).map_err(remote)?;
@@ -272,5 +286,33 @@ impl Node {
         let _ = std::fs::remove_file(&path);
         let r: Result<_, String> = r.map_err(|e| e.to_string());
         Ok(encode(&r))
+    }
+}
+
+/// See [`crate::fuzz_decode_peer_message`].
+pub(crate) fn fuzz_decode(data: &[u8]) {
+    use openraft::raft::{AppendEntriesResponse, SnapshotResponse, VoteResponse};
+    let Some((kind, body)) = data.split_first() else {
+        return;
+    };
+    match kind % 14 {
+        0 => drop(decode::<AppendEntriesRequest<TypeConfig>>(body)),
+        1 => drop(decode::<VoteRequest<TypeConfig>>(body)),
+        2 => drop(decode::<TransferLeaderRequest<TypeConfig>>(body)),
+        3 => drop(decode::<SnapshotChunk>(body)),
+        4 => drop(decode::<ExecuteRequest>(body)),
+        5 => drop(decode::<QueryRequest>(body)),
+        6 => drop(decode::<crate::session::SessionRequest>(body)),
+        7 => drop(decode::<crate::members::MembershipOp>(body)),
+        8 => drop(decode::<crate::maintenance::MaintenanceOp>(body)),
+        9 => drop(decode::<crate::recover::ChunkRequest>(body)),
+        10 => drop(decode::<
+            Result<AppendEntriesResponse<TypeConfig>, RaftError<TypeConfig>>,
+        >(body)),
+        11 => drop(decode::<
+            Result<VoteResponse<TypeConfig>, RaftError<TypeConfig>>,
+        >(body)),
+        12 => drop(decode::<Result<SnapshotResponse<TypeConfig>, String>>(body)),
+        _ => drop(decode::<NodeInfoReply>(body)),
     }
 }

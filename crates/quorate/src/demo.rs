@@ -114,6 +114,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         fs::write(&secret_file, hex::encode(secret))?;
     }
     let admin_password = "quorate".to_string();
+    // The secure setup is the demo's setup: a cluster CA and a certificate per node.
+    let certs = quorate_tls::CertDir::new(&dir.join("certs"));
+    if !certs.ca_cert().exists() {
+        certs.init_ca("quorate-demo")?;
+    }
     let ports = choose_ports(args.nodes, args.base_port)?;
     let mut children: Vec<(u64, Child)> = Vec::new();
     let mut entries = Vec::new();
@@ -132,9 +137,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             })
             .collect();
         let node_dir = dir.join(format!("n{id}"));
+        if !certs.node_cert(id).exists() {
+            certs.issue_node(id, &["localhost".into(), "127.0.0.1".into()])?;
+        }
+        let tls = format!(
+            "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+            certs.ca_cert().display().to_string(),
+            certs.node_cert(id).display().to_string(),
+            certs.node_key(id).display().to_string()
+        );
         let config = format!(
             "node_id = {id}\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{}\"]\nhttp_addr = \"127.0.0.1:{}\"\nmysql_addr = \"127.0.0.1:{}\"\n\
-             cluster_secret_file = {:?}\nbootstrap_expect = {}\n\n[mysql]\nadmin_user = \"root\"\nadmin_password = {:?}\n\n{}",
+             cluster_secret_file = {:?}\nbootstrap_expect = {}\n\n[mysql]\nadmin_user = \"root\"\nadmin_password = {:?}\n\n{tls}\n{}",
             node_dir.display().to_string(),
             p.peer,
             p.http,

@@ -94,10 +94,59 @@ enum Command {
     },
     /// Measure durable single-row inserts (writes/s, p50/p99) at several client counts.
     Bench(bench::BenchArgs),
+    /// Create the cluster CA and node certificates (mutual TLS between peers).
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
     /// Run a failure drill (D1-D7) in network namespaces (Linux, root).
     Drill(drill::DrillArgs),
     /// Robustness run: traffic, injected faults, recorded history, checkers (Linux, root).
     Torture(torture::TortureArgs),
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// Create a cluster CA in DIR (ca.pem, ca-key.pem).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "quorate")]
+        cluster_name: String,
+    },
+    /// Issue node NODE's certificate (node-NODE.pem, node-NODE-key.pem) from the CA in DIR.
+    Issue {
+        node: u64,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Extra host names / IP addresses clients use to reach this node (MySQL/HTTP TLS).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
+}
+
+fn certs(action: CertsAction) -> anyhow::Result<()> {
+    match action {
+        CertsAction::Init { dir, cluster_name } => {
+            let d = quorate_tls::CertDir::new(&dir);
+            d.init_ca(&cluster_name)?;
+            println!(
+                "cluster CA created: {} (keep {} secret and off the nodes)",
+                d.ca_cert().display(),
+                d.ca_key().display()
+            );
+        }
+        CertsAction::Issue { node, dir, names } => {
+            let d = quorate_tls::CertDir::new(&dir);
+            d.issue_node(node, &names)?;
+            println!(
+                "n{node}: {} and {}",
+                d.node_cert(node).display(),
+                d.node_key(node).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn main() {
@@ -121,6 +170,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Drill(args) => drill::run(args),
         Command::Torture(args) => torture::run(args),
+        Command::Certs { action } => certs(action),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -196,8 +196,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf>, io::Error> {
-        let current = self.store.inner.snapshots.current().map_err(io_err)?;
-        Ok(current.map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || -> Result<Option<SnapshotOf>, io::Error> {
+            let Some((meta, file)) = store.inner.snapshots.current().map_err(io_err)? else {
+                return Ok(None);
+            };
+            // Never send a damaged snapshot: check it against the checksum taken when it was
+            // built; if it differs, drop it (openraft then builds a fresh one).
+            let (size, sha256) = snapshot::hash_file(&file.path).map_err(io_err)?;
+            if size != file.size || sha256 != file.sha256 {
+                tracing::error!(
+                    path = %file.path.display(),
+                    "snapshot on disk is corrupt (checksum mismatch); discarding it and building a new one"
+                );
+                store.inner.snapshots.discard(&file.path);
+                // openraft asks for the current snapshot when it must send one: answering
+                // "none" then would stop Raft. Build a fresh one instead.
+                return build(&store).map(Some).map_err(io_err);
+            }
+            Ok(Some(Snapshot { meta, snapshot: file }))
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 }
 

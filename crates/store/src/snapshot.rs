@@ -102,6 +102,12 @@ impl SnapshotDir {
         Ok(())
     }
 
+    /// Removes a snapshot file and its sidecar.
+    pub(crate) fn discard(&self, path: &Path) {
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(path.with_extension("json"));
+    }
+
     /// The newest snapshot kept here.
     pub(crate) fn current(&self) -> Result<Option<(SnapshotMeta, SnapshotFile)>, StoreError> {
         let mut best: Option<(SnapshotMeta, SnapshotFile)> = None;

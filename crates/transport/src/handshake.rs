@@ -215,3 +215,9 @@ pub(crate) async fn server<S: AsyncRead + AsyncWrite + Unpin>(
     .await
     .map_err(|_| TransportError::Handshake("handshake timed out".into()))?
 }
+
+/// Decodes `bytes` as each handshake message (fuzzing).
+pub(crate) fn fuzz_messages(bytes: &[u8]) {
+    let _ = decode::<Hello>(bytes);
+    let _ = decode::<ChallengeMsg>(bytes);
+}

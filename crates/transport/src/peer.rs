@@ -12,10 +12,16 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::BoxStream;
 use crate::frame::{Frame, Kind, read_frame};
 use crate::{
     Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake,
 };
+
+/// Longest pause between reconnection attempts on a path that is down.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// Pause after the peer refused our handshake (wrong secret, fenced, ...).
+const REFUSED_BACKOFF: Duration = Duration::from_secs(2);
 
 enum Reply {
     Ok(Vec<u8>),
@@ -59,6 +65,7 @@ pub struct Peer {
     path_up: Notify,
     shutdown: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    path_up_events: tokio::sync::watch::Sender<u64>,
 }
 
 impl Peer {
@@ -68,6 +75,7 @@ impl Peer {
         identity: Arc<Identity>,
         config: TransportConfig,
         runtime: &tokio::runtime::Handle,
+        path_up_events: tokio::sync::watch::Sender<u64>,
     ) -> Arc<Self> {
         let now = SystemTime::now();
         let paths = addrs
@@ -96,6 +104,7 @@ impl Peer {
             path_up: Notify::new(),
             shutdown: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            path_up_events,
         });
         let mut tasks = Vec::new();
         for i in 0..peer.paths.len() {
@@ -285,7 +294,7 @@ impl Peer {
                     self.set_status(&slot, false, Some(e.to_string()));
                     // A refused handshake is not going to fix itself quickly.
                     if matches!(e, TransportError::Refused(_)) {
-                        backoff = Duration::from_secs(2);
+                        backoff = REFUSED_BACKOFF;
                     }
                 }
             }
@@ -293,7 +302,9 @@ impl Peer {
                 return;
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            // Retrying stays cheap (one SYN), and a reconnected cable must be noticed within
+            // a fraction of a second: the cap is kept low on purpose.
+            backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
         }
     }
 
@@ -301,15 +312,28 @@ impl Peer {
         &self,
         slot: &PathSlot,
         identity: &Identity,
-    ) -> Result<TcpStream, TransportError> {
-        let mut stream =
-            tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+    ) -> Result<BoxStream, TransportError> {
+        let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&slot.addr))
+            .await
+            .map_err(|_| TransportError::Unreachable {
+                node: self.node,
+                reason: "connect timed out".into(),
+            })??;
+        tcp.set_nodelay(true)?;
+        let mut stream: BoxStream = match &self.config.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                // The server must prove it is node `self.node` of this cluster's CA.
+                let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+                let connected = tokio::time::timeout(
+                    self.config.handshake_timeout,
+                    connector.connect(quorate_tls::server_name(self.node), tcp),
+                )
                 .await
-                .map_err(|_| TransportError::Unreachable {
-                    node: self.node,
-                    reason: "connect timed out".into(),
-                })??;
-        stream.set_nodelay(true)?;
+                .map_err(|_| TransportError::Handshake("TLS handshake timed out".into()))?;
+                Box::new(connected.map_err(|e| TransportError::Refused(format!("TLS: {e}")))?)
+            }
+        };
         handshake::client(
             &mut stream,
             identity,
@@ -320,8 +344,8 @@ impl Peer {
         Ok(stream)
     }
 
-    async fn run_connection(&self, slot: &PathSlot, stream: TcpStream) {
-        let (mut rd, wr) = stream.into_split();
+    async fn run_connection(&self, slot: &PathSlot, stream: BoxStream) {
+        let (mut rd, wr) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Frame>(1024);
         let conn = Arc::new(Conn {
             tx: tx.clone(),
@@ -382,6 +406,7 @@ impl Peer {
         *slot.conn.lock() = Some(conn.clone());
         self.set_status(slot, true, None);
         self.path_up.notify_waiters();
+        self.path_up_events.send_modify(|n| *n += 1);
 
         let mut tick = tokio::time::interval(self.config.keepalive);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -7,7 +7,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::frame::{Frame, Kind, read_frame};
-use crate::{Handler, RemoteError, Transport, TransportError, handshake};
+use crate::{BoxStream, Handler, RemoteError, Transport, TransportError, handshake};
 
 pub(crate) async fn listen(
     transport: Arc<Transport>,
@@ -56,24 +56,94 @@ pub(crate) async fn listen(
     Ok(bound)
 }
 
+/// Logs refused peer connections without flooding: the first from an address, then one
+/// summary per minute with the count (a misconfigured or fenced node retries every second).
+fn refused_log(remote: &str, e: &TransportError) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    static SEEN: OnceLock<Mutex<HashMap<String, (Instant, u64)>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    match seen.get_mut(remote) {
+        None => {
+            seen.insert(remote.to_string(), (Instant::now(), 0));
+            tracing::warn!(%remote, error = %e, "refused a peer connection");
+        }
+        Some((since, n)) => {
+            *n += 1;
+            if since.elapsed() >= Duration::from_secs(60) {
+                tracing::warn!(%remote, error = %e, repeats = *n, "still refusing peer connections from this address");
+                *since = Instant::now();
+                *n = 0;
+            }
+        }
+    }
+}
+
 async fn serve(
-    mut stream: TcpStream,
+    tcp: TcpStream,
     transport: Arc<Transport>,
     handler: Arc<dyn Handler>,
 ) -> Result<(), TransportError> {
-    stream.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    let remote_ip = tcp
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let cfg = transport.config.clone();
+    // With TLS, the peer must present a certificate of the cluster CA before anything else;
+    // its node name must then match the node id it claims in the handshake.
+    let (mut stream, cert): (
+        BoxStream,
+        Option<tokio_rustls::rustls::pki_types::CertificateDer<'static>>,
+    ) = match &cfg.tls {
+        None => (Box::new(tcp), None),
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+            let accepted = tokio::time::timeout(cfg.handshake_timeout, acceptor.accept(tcp)).await;
+            match accepted {
+                Ok(Ok(s)) => {
+                    let cert = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first().cloned());
+                    (Box::new(s), cert)
+                }
+                Ok(Err(e)) => {
+                    let e = TransportError::Refused(format!("TLS handshake failed: {e}"));
+                    refused_log(&remote_ip, &e);
+                    return Err(e);
+                }
+                Err(_) => return Err(TransportError::Handshake("TLS handshake timed out".into())),
+            }
+        }
+    };
     let peer =
         match handshake::server(&mut stream, &transport.identity, cfg.handshake_timeout).await {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(error = %e, "refused a peer connection");
+                refused_log(&remote_ip, &e);
                 return Err(e);
             }
         };
+    if cfg.tls.is_some()
+        && !cert
+            .as_ref()
+            .map(|c| quorate_tls::cert_is_node(c, peer.node_id))
+            .unwrap_or(false)
+    {
+        let e = TransportError::Refused(format!(
+            "the certificate presented is not node {}'s",
+            peer.node_id
+        ));
+        refused_log(&remote_ip, &e);
+        return Err(e);
+    }
     handler.on_peer(&peer);
     let from = peer.node_id;
-    let (mut rd, wr) = stream.into_split();
+    let (mut rd, wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Frame>(1024);
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::new(wr);

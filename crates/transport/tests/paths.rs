@@ -231,3 +231,87 @@ async fn non_idempotent_calls_are_not_resent() {
         .unwrap_err();
     assert!(matches!(err, TransportError::Interrupted { .. }), "{err}");
 }
+
+fn tls_for(dir: &quorate_tls::CertDir, id: u64) -> quorate_transport::PeerTls {
+    let ident =
+        quorate_tls::Identity::load(&dir.ca_cert(), &dir.node_cert(id), &dir.node_key(id)).unwrap();
+    quorate_transport::PeerTls {
+        server: ident.peer_server().unwrap(),
+        client: ident.peer_client().unwrap(),
+    }
+}
+
+/// With mutual TLS, nodes with certificates of the cluster CA talk; a node with a
+/// certificate from another CA is refused, and so is a node presenting another node's
+/// certificate (its claimed node id must match its certificate).
+#[tokio::test]
+async fn mutual_tls_binds_node_ids_to_the_cluster_ca() {
+    let d = tempfile::tempdir().unwrap();
+    let ca = quorate_tls::CertDir::new(d.path());
+    ca.init_ca("t").unwrap();
+    for id in 1..=3 {
+        ca.issue_node(id, &[]).unwrap();
+    }
+    let cfg = |id| TransportConfig {
+        tls: Some(tls_for(&ca, id)),
+        ..TransportConfig::default()
+    };
+    let server = Transport::new(identity(2, b"secret", Some("c1"), 0), cfg(2));
+    let addrs: Vec<String> = server
+        .listen(&["127.0.0.1:0".to_string()], Arc::new(Echo))
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let good = Transport::new(identity(1, b"secret", Some("c1"), 0), cfg(1));
+    let out = good
+        .peer(2, &addrs)
+        .call(7, b"tls".to_vec(), Duration::from_secs(3), true)
+        .await
+        .unwrap();
+    assert_eq!(out, b"from 1 method 7: tls");
+
+    // Another CA.
+    let d2 = tempfile::tempdir().unwrap();
+    let other = quorate_tls::CertDir::new(d2.path());
+    other.init_ca("x").unwrap();
+    other.issue_node(1, &[]).unwrap();
+    let rogue = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig {
+            tls: Some(tls_for(&other, 1)),
+            ..TransportConfig::default()
+        },
+    );
+    assert!(
+        rogue
+            .peer(2, &addrs)
+            .call(7, vec![], Duration::from_millis(1500), true)
+            .await
+            .is_err()
+    );
+
+    // Node 3's certificate, claiming to be node 1.
+    let impostor = Transport::new(identity(1, b"secret", Some("c1"), 0), cfg(3));
+    assert!(
+        impostor
+            .peer(2, &addrs)
+            .call(7, vec![], Duration::from_millis(1500), true)
+            .await
+            .is_err()
+    );
+
+    // Plain TCP against a TLS server is refused too.
+    let plain = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig::default(),
+    );
+    assert!(
+        plain
+            .peer(2, &addrs)
+            .call(7, vec![], Duration::from_millis(1500), true)
+            .await
+            .is_err()
+    );
+}

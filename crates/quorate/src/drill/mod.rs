@@ -233,6 +233,27 @@ impl Run {
             galera: galera.into(),
             timeline: probe::timeline(&writes),
         };
+        if let Some(since) = resume_since {
+            // The attempts right after the fault ended, for diagnosing slow resumption.
+            let around: Vec<Value> = writes
+                .iter()
+                .filter(|a| {
+                    a.at + Duration::from_millis(500) >= since
+                        && a.at <= since + Duration::from_secs(3)
+                })
+                .map(|a| {
+                    json!([
+                        a.at.as_millis() as u64,
+                        a.ok,
+                        a.code,
+                        a.latency.as_millis() as u64
+                    ])
+                })
+                .collect();
+            report
+                .extra
+                .insert("attempts_after_fault".into(), json!(around));
+        }
         let unknown = writes
             .iter()
             .filter(|a| a.code.as_deref() == Some("outcome_unknown"))

@@ -64,6 +64,9 @@ impl Cluster {
     /// Starts `opts.nodes` nodes with --bootstrap-expect and waits until one serves writes.
     pub fn start(opts: Opts) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
+        // Mutual TLS between peers, as in production and in `quorate demo`.
+        let certs = quorate_tls::CertDir::new(&dir.path().join("certs"));
+        certs.init_ca("test").unwrap();
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "test-secret-0123456789abcdef").unwrap();
         let ports: Vec<(u16, u16, u16)> = (0..opts.nodes)
@@ -85,9 +88,18 @@ impl Cluster {
                 })
                 .collect();
             let data_dir = dir.path().join(format!("n{id}"));
+            certs
+                .issue_node(id, &["127.0.0.1".into(), "localhost".into()])
+                .unwrap();
+            let tls = format!(
+                "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+                certs.ca_cert().display().to_string(),
+                certs.node_cert(id).display().to_string(),
+                certs.node_key(id).display().to_string()
+            );
             let config = format!(
                 "node_id = {id}\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{peer}\"]\nhttp_addr = \"127.0.0.1:{http}\"\nmysql_addr = \"127.0.0.1:{mysql}\"\n\
-                 cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n{peers}",
+                 cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n{tls}\n{peers}",
                 data_dir.display().to_string(),
                 secret.display().to_string(),
                 opts.nodes,
