@@ -10,7 +10,7 @@
 //! one data directory is lost at a time, and only when every other node is up and caught up
 //! (otherwise the step is skipped and says why).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -216,11 +216,4 @@ pub fn bridge(nodes: usize, bridge: usize) -> Vec<Vec<usize>> {
 pub fn minority_with(nodes: usize, node: usize) -> Vec<usize> {
     let size = (nodes - 1) / 2;
     (0..size).map(|k| (node - 1 + k) % nodes + 1).collect()
-}
-
-/// Sleeps until `deadline` unless `stop` is set (checked every 50 ms).
-pub fn sleep_until(deadline: Instant) {
-    while Instant::now() < deadline {
-        std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(50)));
-    }
 }
