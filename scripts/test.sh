@@ -15,6 +15,7 @@ need_pkgs=()
 command -v mariadb >/dev/null 2>&1 || need_pkgs+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need_pkgs+=(sysbench)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v mkfs.ext4 >/dev/null 2>&1 || need_pkgs+=(e2fsprogs)
 python3 -c 'import pymysql' >/dev/null 2>&1 || need_pkgs+=(python3-pymysql)
 if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

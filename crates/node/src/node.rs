@@ -269,6 +269,12 @@ impl Node {
             // A node whose data was wiped comes back with an empty log; the leader must resync
             // it instead of stopping (safety while it is empty: see VoteGuard).
             allow_log_reversion: Some(true),
+            // A restarted leader must win a new election (a higher term), as in standard
+            // Raft. Restored in its old term, it may append new entries at log ids it had
+            // already sent to followers before a crash lost them from its own unflushed log
+            // tail; followers then hold different entries under the same log id (see
+            // docs/VERIFICATION.md, found by `quorate torture --nemesis kill-all`).
+            enable_leader_restore: Some(false),
             purge_batch_size: 256,
             ..Default::default()
         }

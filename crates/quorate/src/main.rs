@@ -7,6 +7,7 @@ mod demo;
 mod drill;
 mod ops;
 mod start;
+mod torture;
 
 use std::path::PathBuf;
 
@@ -100,6 +101,8 @@ enum Command {
     },
     /// Run a failure drill (D1-D7) in network namespaces (Linux, root).
     Drill(drill::DrillArgs),
+    /// Robustness run: traffic, injected faults, recorded history, checkers (Linux, root).
+    Torture(torture::TortureArgs),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +169,7 @@ fn main() {
         } => ops::recover(&addr, survivors, yes),
         Command::Bench(args) => bench::run(args),
         Command::Drill(args) => drill::run(args),
+        Command::Torture(args) => torture::run(args),
         Command::Certs { action } => certs(action),
     };
     if let Err(e) = result {

@@ -269,9 +269,10 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
     let witness = store.is_witness();
     let verify_file = file.clone();
     let verify_meta = meta.clone();
-    tokio::task::spawn_blocking(move || snapshot::verify(&verify_file, &verify_meta, witness))
-        .await
-        .map_err(|e| StoreError::Io(io::Error::other(e)))??;
+    let installed =
+        tokio::task::spawn_blocking(move || snapshot::verify(&verify_file, &verify_meta, witness))
+            .await
+            .map_err(|e| StoreError::Io(io::Error::other(e)))??;
     let mut w = inner.writer.clone().lock_owned().await;
     let db_path = inner.db_path.clone();
     let meta2 = meta.clone();
@@ -314,6 +315,9 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
     spec.entries.clear();
     spec.applied.last_applied = meta.last_log_id;
     spec.applied.membership = meta.last_membership.clone();
+    // The dependency chains decide which later entries apply (`chain_ok`); they must be the
+    // snapshot's, as on the replica that built it, not what this node had before.
+    spec.applied.chains = installed.chains;
     spec.dirty = false;
     spec.frontier.send_modify(|f| {
         f.undo_epoch += 1;

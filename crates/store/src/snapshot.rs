@@ -204,12 +204,13 @@ pub(crate) fn build_copy(db_path: &Path, tmp: &Path) -> Result<schema::AppliedSt
 }
 
 /// Checks a received snapshot before it replaces anything: SHA-256, SQLite's integrity
-/// check, and that the log id recorded inside is the one the leader announced.
+/// check, and that the log id recorded inside is the one the leader announced. Returns the
+/// applied state recorded inside.
 pub(crate) fn verify(
     file: &SnapshotFile,
     meta: &SnapshotMeta,
     witness: bool,
-) -> Result<(), StoreError> {
+) -> Result<schema::AppliedState, StoreError> {
     let (size, sha256) = hash_file(&file.path)?;
     if size != file.size || sha256 != file.sha256 {
         return Err(StoreError::Corrupt(format!(
@@ -242,5 +243,5 @@ pub(crate) fn verify(
             "refusing a witness's (data-less) snapshot on a data node".into(),
         ));
     }
-    Ok(())
+    Ok(applied)
 }

@@ -2,9 +2,9 @@
 //! cluster in network namespaces, measured with the same probe as Galera's figures (one
 //! INSERT every 100 ms through node 1), printed as a timeline and a few figures.
 
-mod cluster;
-mod netns;
 mod probe;
+
+use quorate_torture::{cluster, netns};
 
 use std::time::{Duration, Instant};
 

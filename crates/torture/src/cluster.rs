@@ -1,5 +1,6 @@
 //! A drill cluster: quorate nodes running inside the drill network's namespaces, and an
-//! HTTP client that lives in the client namespace.
+//! HTTP client that lives in the client namespace. Used by `quorate drill` and by the
+//! torture runs (which add pauses, wipes, a node on a small disk and crash detection).
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::netns::Net;
+use crate::netns::Net;
 
 type Job = Box<dyn FnOnce(&ureq::Agent) -> Value + Send>;
 
@@ -83,6 +84,8 @@ pub fn enter(path: &str) -> anyhow::Result<()> {
 
 pub struct DrillNode {
     pub id: usize,
+    /// Paused with SIGSTOP (resumed with SIGCONT).
+    pub paused: bool,
     pub http: String,
     pub config: PathBuf,
     pub data_dir: PathBuf,
@@ -95,7 +98,45 @@ pub struct DrillCluster {
     pub http: Http,
     pub nodes: Vec<DrillNode>,
     pub dir: PathBuf,
+    exe: PathBuf,
+    log_filter: Option<String>,
     temporary: bool,
+}
+
+/// What cluster to build.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub data_nodes: usize,
+    pub witness: bool,
+    pub paths: usize,
+    /// Keep the namespaces and the directory afterwards.
+    pub keep: bool,
+    /// The `quorate` binary (default: this executable).
+    pub exe: Option<PathBuf>,
+    /// Directory for configs, logs and data (default: a fresh one under the temp dir).
+    pub dir: Option<PathBuf>,
+    /// Data directories placed elsewhere (node id -> dir), e.g. on a small filesystem.
+    pub data_dirs: Vec<(usize, PathBuf)>,
+    /// TOML tables appended to every node's config (e.g. `[snapshot]`).
+    pub extra_config: String,
+    /// `QUORATE_LOG` for the nodes (default: the node's own default).
+    pub log_filter: Option<String>,
+}
+
+impl ClusterSpec {
+    pub fn new(data_nodes: usize, witness: bool, paths: usize, keep: bool) -> ClusterSpec {
+        ClusterSpec {
+            data_nodes,
+            witness,
+            paths,
+            keep,
+            exe: None,
+            dir: None,
+            data_dirs: Vec::new(),
+            extra_config: String::new(),
+            log_filter: None,
+        }
+    }
 }
 
 impl DrillCluster {
@@ -106,9 +147,31 @@ impl DrillCluster {
         paths: usize,
         keep: bool,
     ) -> anyhow::Result<DrillCluster> {
+        Self::start_spec(ClusterSpec::new(data_nodes, witness, paths, keep))
+    }
+
+    /// Builds the network, writes the configs, starts every node and waits for a leader.
+    pub fn start_spec(spec: ClusterSpec) -> anyhow::Result<DrillCluster> {
+        let c = Self::create(spec)?;
+        c.wait_writable(Duration::from_secs(30))?;
+        Ok(c)
+    }
+
+    /// Builds the network, writes the configs and starts every node (without waiting).
+    pub fn create(spec: ClusterSpec) -> anyhow::Result<DrillCluster> {
+        let ClusterSpec {
+            data_nodes,
+            witness,
+            paths,
+            keep,
+            ..
+        } = spec;
         let total = data_nodes + usize::from(witness);
         let net = Net::create(total, paths, keep)?;
-        let dir = std::env::temp_dir().join(format!("quorate-drill-{}", net.prefix));
+        let dir = spec
+            .dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("quorate-drill-{}", net.prefix)));
         std::fs::create_dir_all(&dir)?;
         let secret = dir.join("secret");
         std::fs::write(&secret, hex::encode(rand::random::<[u8; 16]>()))?;
@@ -127,10 +190,15 @@ impl DrillCluster {
             let own: Vec<String> = (1..=paths)
                 .map(|k| format!("\"{}:7000\"", net.addr(i, k)))
                 .collect();
-            let data_dir = dir.join(format!("n{i}"));
+            let data_dir = spec
+                .data_dirs
+                .iter()
+                .find(|(n, _)| *n == i)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_else(|| dir.join(format!("n{i}")));
             let cfg = format!(
                 "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
-                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_password = \"quorate\"\n\n{peers}",
+                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_password = \"quorate\"\n\n{}\n{peers}",
                 if is_witness { "witness" } else { "voter" },
                 data_dir.display().to_string(),
                 own.join(", "),
@@ -142,11 +210,13 @@ impl DrillCluster {
                 } else {
                     format!("bootstrap_expect = {total}")
                 },
+                spec.extra_config,
             );
             let config = dir.join(format!("n{i}.toml"));
             std::fs::write(&config, cfg)?;
             nodes.push(DrillNode {
                 id: i,
+                paused: false,
                 http: format!("{}:8000", net.addr(i, 1)),
                 config,
                 data_dir,
@@ -155,18 +225,28 @@ impl DrillCluster {
             });
         }
         let http = Http::start(&net)?;
+        let exe = match spec.exe {
+            Some(e) => e,
+            None => std::env::current_exe()?,
+        };
         let mut c = DrillCluster {
             net,
             http,
             nodes,
             dir,
+            exe,
+            log_filter: spec.log_filter,
             temporary: !keep,
         };
         for i in 1..=total {
             c.spawn(i)?;
         }
-        c.wait_writable(Duration::from_secs(30))?;
         Ok(c)
+    }
+
+    /// Keeps the directory (configs, logs, data) when the cluster is dropped.
+    pub fn keep_dir(&mut self) {
+        self.temporary = false;
     }
 
     pub fn node(&self, i: usize) -> &DrillNode {
@@ -174,23 +254,25 @@ impl DrillCluster {
     }
 
     pub fn spawn(&mut self, i: usize) -> anyhow::Result<()> {
-        let exe = std::env::current_exe()?;
+        let exe = self.exe.clone();
         let n = &self.nodes[i - 1];
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&n.log)?;
-        let child = self
-            .net
-            .command(i, &exe)
-            .args(["start", "--config"])
-            .arg(&n.config)
+        let mut cmd = self.net.command(i, &exe);
+        cmd.args(["start", "--config"]).arg(&n.config);
+        if let Some(f) = &self.log_filter {
+            cmd.env("QUORATE_LOG", f);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("starting a node in its namespace")?;
         self.nodes[i - 1].child = Some(child);
+        self.nodes[i - 1].paused = false;
         Ok(())
     }
 
@@ -200,6 +282,61 @@ impl DrillCluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.nodes[i - 1].paused = false;
+    }
+
+    /// SIGSTOP (`paused = true`) or SIGCONT: a frozen, "grey" node whose sockets stay open.
+    pub fn pause(&mut self, i: usize, paused: bool) {
+        let n = &mut self.nodes[i - 1];
+        if let Some(c) = &n.child {
+            let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+            n.paused = paused;
+        }
+    }
+
+    /// Deletes a stopped node's data directory (it comes back empty).
+    pub fn wipe(&mut self, i: usize) -> anyhow::Result<()> {
+        let n = &self.nodes[i - 1];
+        if n.child.is_some() {
+            bail!("n{i} is running; kill it before wiping its data");
+        }
+        match std::fs::remove_dir_all(&n.data_dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("wiping {}", n.data_dir.display())),
+        }
+    }
+
+    /// Nodes whose process exited by itself since the last call (id, exit status); they
+    /// count as stopped afterwards.
+    pub fn reap_exited(&mut self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for n in &mut self.nodes {
+            let exited = match n.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(status))) => Some(status.to_string()),
+                Some(Err(e)) => Some(format!("wait failed: {e}")),
+                _ => None,
+            };
+            if let Some(status) = exited {
+                n.child = None;
+                n.paused = false;
+                out.push((n.id, status));
+            }
+        }
+        out
+    }
+
+    /// Ids of the nodes whose process runs (paused or not).
+    pub fn running(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.id)
+            .collect()
     }
 
     /// A clean stop (SIGTERM), as for planned maintenance.
@@ -228,7 +365,7 @@ impl DrillCluster {
     /// The leader all running nodes agree on, if any, that can serve writes.
     pub fn leader(&self) -> Option<usize> {
         for n in &self.nodes {
-            if n.child.is_none() {
+            if n.child.is_none() || n.paused {
                 continue;
             }
             let s = self.status(n.id);
@@ -257,7 +394,7 @@ impl DrillCluster {
     pub fn term(&self) -> u64 {
         self.nodes
             .iter()
-            .filter(|n| n.child.is_some())
+            .filter(|n| n.child.is_some() && !n.paused)
             .map(|n| self.status(n.id)["term"].as_u64().unwrap_or(0))
             .max()
             .unwrap_or(0)

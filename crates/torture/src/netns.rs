@@ -1,21 +1,41 @@
-//! A throw-away network for drills: one network namespace per node (and one for the
-//! client), one bridge per "switch", one veth pair ("cable") per node per switch.
+//! A throw-away network for drills and torture runs: one network namespace per node (and
+//! one for the clients), one bridge per "switch", one veth pair ("cable") per node per
+//! switch.
+//!
+//! Two kinds of network fault:
+//! - a pulled cable (`ip link set ... down` on the host end of a veth): the node loses that
+//!   path to everyone, clients included;
+//! - a partition: packets *from* one node are silently dropped on arrival at another, by a
+//!   policy-routing rule in the receiver's namespace (`ip rule add from ADDR blackhole`).
+//!   Rules are directional, so any graph of who hears whom can be built (a "bridge" node
+//!   that hears both halves that cannot hear each other, or one-way loss). Only iproute2
+//!   is needed: no iptables / nft. The namespace's `lookup local` rule is moved behind
+//!   the drop rules at build time, otherwise local delivery would bypass them. Client
+//!   traffic (from the client namespace) is never dropped by a partition.
 //!
 //! Everything gets a unique prefix and is deleted on drop. Traffic stays inside the
 //! namespaces this creates: the bridges carry no address in the host namespace.
 
+use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 
 /// Index of the client namespace (the drill's writer and readers live there).
 pub const CLIENT: usize = 100;
 
+/// Priority of partition drop rules (before `lookup local`, which moves to `LOCAL_PREF`).
+const DROP_PREF: &str = "10";
+const LOCAL_PREF: &str = "100";
+
 pub struct Net {
     pub prefix: String,
     pub nodes: usize,
     pub paths: usize,
     keep: bool,
+    /// Directed pairs (from, to) whose packets are dropped on arrival at `to`.
+    dropped: Mutex<BTreeSet<(usize, usize)>>,
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
@@ -65,6 +85,7 @@ impl Net {
             nodes,
             paths,
             keep,
+            dropped: Mutex::new(BTreeSet::new()),
         };
         net.build()
             .with_context(|| format!("building drill network {}", net.prefix))?;
@@ -77,6 +98,11 @@ impl Net {
         } else {
             format!("{}n{i}", self.prefix)
         }
+    }
+
+    /// Path of namespace `i` (for `setns`).
+    pub fn ns_path(&self, i: usize) -> String {
+        format!("/var/run/netns/{}", self.ns(i))
     }
 
     fn bridge(&self, k: usize) -> String {
@@ -108,6 +134,13 @@ impl Net {
             let ns = self.ns(i);
             ip(&["netns", "add", &ns])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            if i != CLIENT {
+                // Partition rules must be consulted before local delivery.
+                ip(&[
+                    "-n", &ns, "rule", "add", "from", "all", "lookup", "local", "pref", LOCAL_PREF,
+                ])?;
+                ip(&["-n", &ns, "rule", "del", "pref", "0"])?;
+            }
             for k in 1..=self.paths {
                 let host = self.cable_name(i, k);
                 let inside = format!("e{k}");
@@ -139,6 +172,83 @@ impl Net {
             &self.cable_name(i, k),
             if up { "up" } else { "down" },
         ])
+    }
+
+    /// Drops every packet from node `from` arriving at node `to` (on every path). One
+    /// direction only: call it twice for a symmetric cut. TCP needs both directions, so a
+    /// one-way drop still breaks connections both ways, but each side sees silence rather
+    /// than a refusal.
+    pub fn drop_from(&self, from: usize, to: usize) -> anyhow::Result<()> {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        if !dropped.insert((from, to)) {
+            return Ok(());
+        }
+        for k in 1..=self.paths {
+            ip(&[
+                "-n",
+                &self.ns(to),
+                "rule",
+                "add",
+                "from",
+                &self.addr(from, k),
+                "blackhole",
+                "pref",
+                DROP_PREF,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the network into groups: nodes hear only members of their own group. Nodes in
+    /// no group keep hearing everyone (and everyone hears them): that is how a "bridge"
+    /// node is made.
+    pub fn partition(&self, groups: &[Vec<usize>]) -> anyhow::Result<()> {
+        for (a, ga) in groups.iter().enumerate() {
+            for (b, gb) in groups.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                for &x in ga {
+                    for &y in gb {
+                        self.drop_from(x, y)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every partition rule.
+    pub fn heal(&self) -> anyhow::Result<()> {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first_err = None;
+        for (from, to) in std::mem::take(&mut *dropped) {
+            for k in 1..=self.paths {
+                if let Err(e) = ip(&[
+                    "-n",
+                    &self.ns(to),
+                    "rule",
+                    "del",
+                    "from",
+                    &self.addr(from, k),
+                    "blackhole",
+                    "pref",
+                    DROP_PREF,
+                ]) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The directed pairs currently dropped.
+    pub fn dropped(&self) -> Vec<(usize, usize)> {
+        let dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        dropped.iter().copied().collect()
     }
 
     /// A command that runs `program` inside node `i`'s namespace.
