@@ -3,6 +3,7 @@
 //! Every error is JSON: `{"error": {"code": "<stable code>", "message": "<sentence>"}}` with
 //! an HTTP status derived from the code (see `quorate_node::error::ErrorCode`).
 
+pub mod auth;
 mod metrics;
 mod page;
 
@@ -20,6 +21,7 @@ use quorate_node::error::{ErrorCode, NodeError};
 use quorate_node::{MembershipOp, Node};
 use serde::Serialize;
 
+pub use auth::{Access, AuthOutcome, Authenticator, Permission};
 pub use metrics::Counters;
 
 #[derive(Clone)]
@@ -82,8 +84,8 @@ where
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// The router of the whole HTTP API.
-pub fn router(node: Node, counters: Arc<Counters>) -> Router {
+/// The router of the whole HTTP API; every endpoint but `/v1/health` asks `auth`.
+pub fn router(node: Node, counters: Arc<Counters>, auth: Arc<dyn Authenticator>) -> Router {
     let limit = node.config().limits.max_request_bytes;
     Router::new()
         .route("/", get(status_page))
@@ -106,22 +108,28 @@ pub fn router(node: Node, counters: Arc<Counters>) -> Router {
         .route("/v1/maintenance/{id}/{action}", post(maintenance_action))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        // The status page of one node reads the status of the others.
-        .layer(axum::middleware::from_fn(allow_status_reads))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::check))
         .with_state(AppState { node, counters })
 }
 
 /// Serves the API on `addr`. Connections are bounded (`http.max_connections`; excess ones
 /// are closed at once), headers must arrive within `http.header_timeout_ms` (slowloris),
-/// and a request is handled within `http.request_timeout_ms`.
-pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::Result<SocketAddr> {
+/// and a request is handled within `http.request_timeout_ms`. With `tls`, every connection
+/// must speak TLS (HTTPS); the handshake counts against the header timeout.
+pub async fn serve(
+    node: Node,
+    addr: &str,
+    counters: Arc<Counters>,
+    auth: Arc<dyn Authenticator>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"))
     })?;
     let local = listener.local_addr()?;
     let limits = node.config().http.clone();
     let request_timeout = std::time::Duration::from_millis(limits.request_timeout_ms);
-    let app = router(node, counters).layer(axum::middleware::from_fn(
+    let app = router(node, counters, auth).layer(axum::middleware::from_fn(
         move |req: Request, next: axum::middleware::Next| async move {
             match tokio::time::timeout(request_timeout, next.run(req)).await {
                 Ok(r) => r,
@@ -135,9 +143,10 @@ pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::
     ));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let header_timeout = std::time::Duration::from_millis(limits.header_timeout_ms);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         loop {
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "HTTP accept failed");
@@ -151,31 +160,39 @@ pub async fn serve(node: Node, addr: &str, counters: Arc<Counters>) -> std::io::
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let app = app.clone();
+            // Handlers and the authentication check see the client's address.
+            let service =
+                hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(app.clone(), req)
+                });
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(io, service);
-                let _ = conn.await;
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                match tls {
+                    None => {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                        else {
+                            return;
+                        };
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let _ = http.serve_connection(io, service).await;
+                    }
+                }
             });
         }
     });
     Ok(local)
-}
-
-async fn allow_status_reads(req: Request, next: axum::middleware::Next) -> Response {
-    let is_status = req.method() == axum::http::Method::GET && req.uri().path() == "/v1/status";
-    let mut r = next.run(req).await;
-    if is_status {
-        r.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-    }
-    r
 }
 
 async fn not_found() -> ApiError {

@@ -1,5 +1,6 @@
 //! The web status page: one screen that names the cause, refreshed every second from
-//! `/v1/status` of this node (and of every member it lists).
+//! `/v1/status` of this node (what it knows of every member). The browser asks for the
+//! credentials (HTTP basic authentication, `read` permission).
 
 pub(crate) const PAGE: &str = r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>quorate status</title>
@@ -15,7 +16,7 @@ pub(crate) const PAGE: &str = r##"<!doctype html>
 <h1>quorate <span id="node"></span></h1>
 <div id="summary">loading&hellip;</div>
 <div id="warnings"></div>
-<table><thead><tr><th>member</th><th>role</th><th>state</th><th>reachable</th><th>paths</th><th>applied</th><th>lag</th><th>last ack</th><th>http</th><th>mysql</th></tr></thead>
+<table><thead><tr><th>member</th><th>role</th><th>state</th><th>reachable</th><th>paths</th><th>replicated to</th><th>lag</th><th>last ack</th><th>http</th><th>mysql</th></tr></thead>
 <tbody id="members"></tbody></table>
 <p id="err"></p>
 <script>
@@ -32,11 +33,10 @@ async function refresh(){
   document.getElementById("warnings").innerHTML=(s.warnings||[]).map(w=>'<div class="warn">'+esc(w)+'</div>').join("");
   const rows=[];
   for(const m of s.members){
-   let st={};
-   try{ if(m.http_addr){ st=await fetchJson("http://"+m.http_addr+"/v1/status"); } }catch(e){ st={state:"unreachable"} }
+   const st=m.id===s.node_id?{state:s.state}:{state:m.id===s.leader?"leader":(m.reachable?"":"unreachable")};
    const paths=m.paths.length?m.paths.map(p=>'<span class="'+(p.up?"ok":"bad")+'" title="'+esc(p.last_error)+'">'+esc(p.addr)+" "+(p.up?"up":"down")+" "+ago(p.since_ms)+'</span>').join("<br>"):"(this node)";
    rows.push("<tr><td>n"+m.id+"</td><td>"+m.role+"</td><td>"+esc(st.state)+"</td><td class='"+(m.reachable?"ok":"bad")+"'>"+(m.reachable?"yes":"no")+"</td><td>"+paths+
-     "</td><td>"+(st.applied_index??"")+"</td><td>"+(m.lag??"")+"</td><td>"+(m.last_ack_ms!=null?m.last_ack_ms+" ms":"")+"</td><td><code>"+esc(m.http_addr)+"</code></td><td><code>"+esc(m.mysql_addr)+"</code></td></tr>");
+     "</td><td>"+(m.matched_index??"")+"</td><td>"+(m.lag??"")+"</td><td>"+(m.last_ack_ms!=null?m.last_ack_ms+" ms":"")+"</td><td><code>"+esc(m.http_addr)+"</code></td><td><code>"+esc(m.mysql_addr)+"</code></td></tr>");
   }
   document.getElementById("members").innerHTML=rows.join("");
   document.getElementById("err").textContent="";

@@ -85,6 +85,8 @@ pub(crate) fn from_node(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
         | ErrorCode::BadRequest
         | ErrorCode::UnknownNode
         | ErrorCode::AlreadyInitialized
+        | ErrorCode::Unauthenticated
+        | ErrorCode::Forbidden
         | ErrorCode::Internal => err(1105, b"HY000", e.message.clone()),
     }
 }

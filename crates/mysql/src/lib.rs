@@ -26,6 +26,7 @@
 mod accounts;
 mod errors;
 mod hook;
+mod login;
 mod session;
 mod status;
 mod values;
@@ -36,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use login::{LoginAccess, LoginCheck, LoginChecker};
 use quorate_mysql_wire::ServerConfig;
 use quorate_node::Node;
 use tokio::sync::Notify;
@@ -133,9 +135,24 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         .await
         .map_err(ServeError::Bind)?;
     let local = listener.local_addr().map_err(ServeError::Bind)?;
+    // TLS with the node's certificate when `[tls]` is configured (and `mysql` not turned
+    // off there); `mysql_require` refuses plaintext logins.
+    let (tls, require_secure_transport) = match &cfg.tls {
+        Some(t) if t.mysql => {
+            let server = t
+                .identity()
+                .map_err(|e| ServeError::Config(e.to_string()))?
+                .client_facing_server()
+                .map_err(|e| ServeError::Config(format!("TLS on the MySQL port: {e}")))?;
+            (Some(server), t.mysql_require)
+        }
+        _ => (None, false),
+    };
     let wire = ServerConfig {
         server_version: quorate_sql::MYSQL_VERSION.to_string(),
         max_connections: cfg.mysql.max_connections.max(1),
+        tls,
+        require_secure_transport,
         ..ServerConfig::default()
     };
     let shared = Arc::new(Shared {

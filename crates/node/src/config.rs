@@ -229,6 +229,10 @@ pub struct TlsConfig {
     /// Refuse MySQL logins over plaintext (`require_secure_transport`).
     #[serde(default)]
     pub mysql_require: bool,
+    /// Serve the HTTP API over HTTPS only, with this certificate (clients then need the
+    /// CA: `quorate --ca ca.pem ...`, `curl --cacert ca.pem https://...`).
+    #[serde(default)]
+    pub http: bool,
 }
 
 fn yes() -> bool {

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     Witness,
     /// This replica stopped because its data no longer matches the log.
     Diverged,
+    /// No credentials, or wrong ones (HTTP 401).
+    Unauthenticated,
+    /// The credentials are valid but lack the permission this call needs (HTTP 403).
+    Forbidden,
     /// Anything else (a bug, an I/O error).
     Internal,
 }
@@ -95,6 +99,8 @@ impl NodeError {
     pub fn http_status(&self) -> u16 {
         match self.code {
             ErrorCode::BadRequest | ErrorCode::SqlError | ErrorCode::Refused => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::UnknownNode => 404,
             ErrorCode::Aborted | ErrorCode::LockTimeout | ErrorCode::AlreadyInitialized => 409,
             ErrorCode::TooLarge => 413,

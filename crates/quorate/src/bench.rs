@@ -86,7 +86,7 @@ fn run_once(addrs: &[String], clients: usize, duration: Duration) -> Result {
         let errors = errors.clone();
         handles.push(std::thread::spawn(move || {
             let agent = client::agent(Duration::from_secs(30));
-            let url = format!("http://{addr}/v1/execute");
+            let url = client::url(&addr, "/v1/execute");
             let mut lat = Vec::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {

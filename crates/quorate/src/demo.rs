@@ -111,9 +111,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let secret_file = dir.join("cluster.secret");
     if !secret_file.exists() {
         let secret: [u8; 24] = rand::random();
-        fs::write(&secret_file, hex::encode(secret))?;
+        write_private(&secret_file, &hex::encode(secret))?;
     }
-    let admin_password = "quorate".to_string();
+    // The administrator's password (HTTP and MySQL): random per demo directory, kept in
+    // `admin.password` (and `cluster.json`) so that a restarted demo keeps it.
+    let password_file = dir.join("admin.password");
+    if !password_file.exists() {
+        let pw: [u8; 9] = rand::random();
+        write_private(&password_file, &hex::encode(pw))?;
+    }
+    let admin_password = fs::read_to_string(&password_file)?.trim().to_string();
     // The secure setup is the demo's setup: a cluster CA and a certificate per node.
     let certs = quorate_tls::CertDir::new(&dir.join("certs"));
     if !certs.ca_cert().exists() {
@@ -221,7 +228,11 @@ fn wait_until_serving(
     children: &mut [(u64, Child)],
     timeout: Duration,
 ) -> anyhow::Result<u64> {
-    let agent = client::agent(Duration::from_millis(500));
+    let agent = client::agent_as(
+        &cluster.admin_user,
+        &cluster.admin_password,
+        Duration::from_millis(500),
+    );
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         for (id, child) in children.iter_mut() {
@@ -259,19 +270,23 @@ fn print_banner(cluster: &ClusterFile, leader: u64, dir: &Path) {
         .mysql_addr
         .split_once(':')
         .unwrap_or(("127.0.0.1", "3307"));
+    let (user, pw) = (&cluster.admin_user, &cluster.admin_password);
+    println!();
+    println!("Administrator (HTTP API and MySQL): user {user}, password {pw}");
     println!();
     println!("Try:");
+    println!("  export QUORATE_USER={user} QUORATE_PASSWORD={pw}");
     println!("  quorate status --addr {}", first.http_addr);
     println!(
         "  quorate sql --addr {} \"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)\"",
         first.http_addr
     );
     println!(
-        "  curl -s http://{}/v1/execute -d '{{\"statements\":[{{\"sql\":\"INSERT INTO kv VALUES (?, ?)\",\"params\":[\"a\",\"1\"]}}]}}'",
+        "  curl -s -u {user}:{pw} http://{}/v1/execute -d '{{\"statements\":[{{\"sql\":\"INSERT INTO kv VALUES (?, ?)\",\"params\":[\"a\",\"1\"]}}]}}'",
         first.http_addr
     );
     println!(
-        "  curl -s http://{}/v1/query -d '{{\"sql\":\"SELECT * FROM kv\"}}'",
+        "  curl -s -u {user}:{pw} http://{}/v1/query -d '{{\"sql\":\"SELECT * FROM kv\"}}'",
         cluster
             .nodes
             .last()
@@ -282,7 +297,10 @@ fn print_banner(cluster: &ClusterFile, leader: u64, dir: &Path) {
         "  mysql -h {mhost} -P {mport} -u {} -p{}",
         cluster.admin_user, cluster.admin_password
     );
-    println!("  open http://{}/ for the status page", first.http_addr);
+    println!(
+        "  open http://{}/ for the status page (log in as {user})",
+        first.http_addr
+    );
     println!();
     println!(
         "Cluster description: {}",
@@ -349,4 +367,17 @@ fn stop_all(children: &mut [(u64, Child)]) {
             }
         }
     }
+}
+
+/// Writes a file only its owner can read (a password, a secret).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())
 }

@@ -19,6 +19,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Account the commands log in with on the HTTP API (the same accounts as MySQL).
+    #[arg(long, global = true, env = "QUORATE_USER", default_value = "root")]
+    user: String,
+    /// Its password. Prefer the environment variable: a command line is visible to every
+    /// user of the machine.
+    #[arg(long, global = true, env = "QUORATE_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Speak HTTPS and trust this CA certificate (for nodes with `[tls] http = true`).
+    #[arg(long, global = true, env = "QUORATE_CA")]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -151,6 +161,11 @@ fn certs(action: CertsAction) -> anyhow::Result<()> {
 
 fn main() {
     let cli = Cli::parse();
+    client::configure(client::Credentials {
+        user: cli.user,
+        password: cli.password,
+        ca: cli.ca,
+    });
     let result = match cli.command {
         Command::Start(args) => start::run(args),
         Command::Demo(args) => demo::run(args),

@@ -148,7 +148,7 @@ pub fn status(addr: &str, json_out: bool) -> anyhow::Result<()> {
 
 pub fn health(addr: &str) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(2));
-    match agent.get(&format!("http://{addr}/v1/health")).call() {
+    match agent.get(&client::url(addr, "/v1/health")).call() {
         Ok(r) => {
             let v: Value = r.into_json()?;
             println!("ok: n{} can serve writes", s(&v["node_id"]));

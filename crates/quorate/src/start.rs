@@ -73,8 +73,21 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .block_on(Node::start_with_hook(cfg.clone(), hook))
         .context("starting the node")?;
     let counters = Arc::new(quorate_http::Counters::default());
-    let http = client.block_on(quorate_http::serve(node.clone(), &cfg.http_addr, counters))?;
-    tracing::info!(%http, "HTTP API listening");
+    let accounts =
+        quorate_mysql::LoginChecker::new(node.clone(), &cfg).map_err(anyhow::Error::msg)?;
+    let https = match &cfg.tls {
+        Some(t) if t.http => Some(t.identity()?.client_facing_server()?),
+        _ => None,
+    };
+    let secure = https.is_some();
+    let http = client.block_on(quorate_http::serve(
+        node.clone(),
+        &cfg.http_addr,
+        counters,
+        Arc::new(HttpAccounts(accounts)),
+        https,
+    ))?;
+    tracing::info!(%http, tls = secure, "HTTP API listening");
     if !cfg.mysql_addr.is_empty() {
         let mysql = client.block_on(quorate_mysql::serve(node.clone(), &cfg.mysql_addr))?;
         tracing::info!(%mysql, "MySQL protocol listening");
@@ -104,6 +117,29 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         anyhow::bail!("cannot restart: {err}");
     }
     Ok(())
+}
+
+/// The HTTP API's logins: the MySQL front end's accounts and global grants.
+struct HttpAccounts(quorate_mysql::LoginChecker);
+
+impl quorate_http::Authenticator for HttpAccounts {
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        peer: Option<std::net::IpAddr>,
+    ) -> quorate_http::AuthOutcome {
+        use quorate_mysql::LoginCheck;
+        match self.0.check(user, password, peer) {
+            LoginCheck::Granted(a) => quorate_http::AuthOutcome::Granted(quorate_http::Access {
+                read: a.read,
+                write: a.write,
+                admin: a.admin,
+            }),
+            LoginCheck::Denied(delay) => quorate_http::AuthOutcome::Denied { delay },
+            LoginCheck::NoAccounts(why) => quorate_http::AuthOutcome::Unavailable(why),
+        }
+    }
 }
 
 async fn wait_for_shutdown_signal() {

@@ -234,7 +234,11 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         .unwrap();
     let http = &c.node(2).http;
     let raw = |body: &str| -> (u16, serde_json::Value) {
-        match ureq::post(&format!("http://{http}/v1/execute")).send_string(body) {
+        match c
+            .agent
+            .post(&format!("http://{http}/v1/execute"))
+            .send_string(body)
+        {
             Ok(r) => (r.status(), r.into_json().unwrap()),
             Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
             Err(e) => panic!("{e}"),
@@ -305,7 +309,11 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     // Unknown node in a membership call.
     let e = c.post(1, "/v1/members/99/promote", &json!({})).unwrap_err();
     assert_eq!(e["error"]["code"], "unknown_node");
-    let e = match ureq::delete(&format!("http://{}/v1/members/42", c.node(3).http)).call() {
+    let e = match c
+        .agent
+        .delete(&format!("http://{}/v1/members/42", c.node(3).http))
+        .call()
+    {
         Err(ureq::Error::Status(404, r)) => r.into_json::<serde_json::Value>().unwrap(),
         other => panic!("{other:?}"),
     };

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Opts};
+use common::{ADMIN_PASSWORD, Cluster, Opts};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder, TxOpts};
 
@@ -39,14 +39,10 @@ type DriverRow = (
     Option<Vec<u8>>,
 );
 
-const ADMIN_PASSWORD: &str = "test-admin-pw";
 const DUMP: &[u8] = include_bytes!("../../sql/tests/fixtures/small_dump.sql");
 
 fn opts() -> Opts {
-    Opts {
-        extra: format!("[mysql]\nadmin_password = \"{ADMIN_PASSWORD}\"\n"),
-        ..Opts::default()
-    }
+    Opts::default()
 }
 
 fn have(program: &str, probe: &[&str]) -> bool {

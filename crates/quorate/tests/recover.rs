@@ -46,6 +46,7 @@ fn recover_from_survivor_and_fence_the_lost() {
             "1",
             "--yes",
         ])
+        .env("QUORATE_PASSWORD", common::ADMIN_PASSWORD)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -221,6 +221,26 @@ impl Identity {
     }
 }
 
+/// A client configuration that trusts the CA certificates in `ca` (PEM) and presents no
+/// certificate: what HTTPS clients of the API (the CLI) use.
+pub fn client_trusting(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, e))? {
+        roots
+            .add(c.map_err(|e| file_err(ca, e))?)
+            .map_err(|e| file_err(ca, e))?;
+    }
+    if roots.is_empty() {
+        return Err(file_err(ca, "no certificate in the CA file"));
+    }
+    let cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
 /// The server name to verify when dialing node `id`.
 pub fn server_name(id: u64) -> ServerName<'static> {
     ServerName::try_from(node_name(id)).expect("a valid DNS name")

@@ -12,6 +12,29 @@ use serde_json::{Value, json};
 
 use crate::netns::Net;
 
+/// The administrator every node of these clusters is configured with (`[mysql]`); the
+/// HTTP API and MySQL both need it.
+pub const ADMIN_USER: &str = "root";
+pub const ADMIN_PASSWORD: &str = "quorate";
+
+/// An HTTP agent that logs in as `user` / `password` (HTTP basic authentication).
+pub fn agent_as(user: &str, password: &str, timeout: Duration) -> ureq::Agent {
+    use base64::Engine;
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    ureq::AgentBuilder::new()
+        .timeout(timeout)
+        .middleware(AuthHeader(header))
+        .build()
+}
+
+/// An HTTP agent that logs in as the administrator.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    agent_as(ADMIN_USER, ADMIN_PASSWORD, timeout)
+}
+
 type Job = Box<dyn FnOnce(&ureq::Agent) -> Value + Send>;
 
 /// Runs HTTP requests from a thread inside the client namespace.
@@ -30,9 +53,7 @@ impl Http {
             if entered.is_err() {
                 return;
             }
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(5))
-                .build();
+            let agent = agent(Duration::from_secs(5));
             while let Ok((job, reply)) = rx.recv() {
                 let _ = reply.send(job(&agent));
             }
@@ -198,7 +219,7 @@ impl DrillCluster {
                 .unwrap_or_else(|| dir.join(format!("n{i}")));
             let cfg = format!(
                 "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
-                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_password = \"quorate\"\n\n{}\n{peers}",
+                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n\n{}\n{peers}",
                 if is_witness { "witness" } else { "voter" },
                 data_dir.display().to_string(),
                 own.join(", "),
@@ -447,5 +468,18 @@ impl Drop for DrillCluster {
         if self.temporary {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Adds an `Authorization` header to every request of an agent.
+struct AuthHeader(String);
+
+impl ureq::Middleware for AuthHeader {
+    fn handle(
+        &self,
+        request: ureq::Request,
+        next: ureq::MiddlewareNext,
+    ) -> Result<ureq::Response, ureq::Error> {
+        next.handle(request.set("Authorization", &self.0))
     }
 }

@@ -254,6 +254,31 @@ impl Run {
                 .extra
                 .insert("attempts_after_fault".into(), json!(around));
         }
+        // Every failure other than the expected no_quorum, and every failed stale read:
+        // [at ms, code, latency ms], for diagnosing a missed goal.
+        let odd = |list: &[probe::Attempt]| -> Vec<Value> {
+            list.iter()
+                .filter(|a| !a.ok && a.code.as_deref() != Some("no_quorum"))
+                .map(|a| {
+                    json!([
+                        a.at.as_millis() as u64,
+                        a.code,
+                        a.latency.as_millis() as u64
+                    ])
+                })
+                .collect()
+        };
+        let (odd_writes, odd_reads) = (odd(&writes), odd(&reads));
+        if !odd_writes.is_empty() {
+            report
+                .extra
+                .insert("other_write_failures".into(), json!(odd_writes));
+        }
+        if !odd_reads.is_empty() {
+            report
+                .extra
+                .insert("failed_stale_reads".into(), json!(odd_reads));
+        }
         let unknown = writes
             .iter()
             .filter(|a| a.code.as_deref() == Some("outcome_unknown"))

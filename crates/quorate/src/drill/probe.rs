@@ -38,9 +38,7 @@ impl Probe {
             if enter(&netns_path).is_err() {
                 return out;
             }
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(5))
-                .build();
+            let agent = quorate_torture::cluster::agent(Duration::from_secs(5));
             let mut seq: i64 = 0;
             let mut next = Instant::now();
             while !s.load(Ordering::Relaxed) {

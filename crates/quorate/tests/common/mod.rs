@@ -23,6 +23,49 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The administrator every test node is configured with (`[mysql]`): the HTTP API and
+/// MySQL both need credentials.
+pub const ADMIN_USER: &str = "root";
+pub const ADMIN_PASSWORD: &str = "test-admin-pw";
+
+/// The Authorization header value for `user` / `password`.
+#[allow(dead_code)]
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// An HTTP agent that logs in as `user` / `password`.
+#[allow(dead_code)]
+pub fn agent_as(user: &str, password: &str, timeout: Duration) -> ureq::Agent {
+    agent_with(user, password, timeout, None)
+}
+
+/// An HTTP agent that logs in as `user` / `password` and, for HTTPS, trusts `tls`.
+pub fn agent_with(
+    user: &str,
+    password: &str,
+    timeout: Duration,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> ureq::Agent {
+    let header = basic_auth(user, password);
+    let mut b = ureq::AgentBuilder::new()
+        .timeout(timeout)
+        .middleware(AuthHeader(header));
+    if let Some(t) = tls {
+        b = b.tls_config(t.clone());
+    }
+    b.build()
+}
+
+/// An HTTP agent that logs in as the administrator.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    agent_as(ADMIN_USER, ADMIN_PASSWORD, timeout)
+}
+
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub nodes: u64,
@@ -30,6 +73,10 @@ pub struct Opts {
     pub keep_logs: u64,
     /// Extra TOML appended to every node's config.
     pub extra: String,
+    /// Extra TOML lines inside every node's `[tls]` section.
+    pub tls_extra: String,
+    /// The nodes serve HTTPS (`[tls] http = true`); the harness trusts the test CA.
+    pub https: bool,
 }
 
 impl Default for Opts {
@@ -39,6 +86,8 @@ impl Default for Opts {
             logs_since_last: 20_000,
             keep_logs: 2_000,
             extra: String::new(),
+            tls_extra: String::new(),
+            https: false,
         }
     }
 }
@@ -58,6 +107,10 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<TestNode>,
     pub agent: ureq::Agent,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The client TLS configuration trusting the test CA (HTTPS clusters).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Cluster {
@@ -92,14 +145,17 @@ impl Cluster {
                 .issue_node(id, &["127.0.0.1".into(), "localhost".into()])
                 .unwrap();
             let tls = format!(
-                "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+                "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\nhttp = {}\n{}\n",
                 certs.ca_cert().display().to_string(),
                 certs.node_cert(id).display().to_string(),
-                certs.node_key(id).display().to_string()
+                certs.node_key(id).display().to_string(),
+                opts.https,
+                opts.tls_extra,
             );
             let config = format!(
                 "node_id = {id}\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{peer}\"]\nhttp_addr = \"127.0.0.1:{http}\"\nmysql_addr = \"127.0.0.1:{mysql}\"\n\
-                 cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n{tls}\n{peers}",
+                 cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n\
+                 [mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n\n{tls}\n{peers}",
                 data_dir.display().to_string(),
                 secret.display().to_string(),
                 opts.nodes,
@@ -120,15 +176,33 @@ impl Cluster {
                 child: None,
             });
         }
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(15))
-            .build();
-        let mut c = Cluster { dir, nodes, agent };
+        let tls = opts
+            .https
+            .then(|| quorate_tls::client_trusting(&certs.ca_cert()).unwrap());
+        let agent = agent_with(
+            ADMIN_USER,
+            ADMIN_PASSWORD,
+            Duration::from_secs(15),
+            tls.as_ref(),
+        );
+        let scheme = if opts.https { "https" } else { "http" };
+        let mut c = Cluster {
+            dir,
+            nodes,
+            agent,
+            scheme,
+            tls,
+        };
         for id in 1..=opts.nodes {
             c.spawn(id);
         }
         c.wait_writable(Duration::from_secs(30));
         c
+    }
+
+    /// The URL of `path` on node `id`'s HTTP API.
+    pub fn url(&self, id: u64, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.node(id).http)
     }
 
     pub fn node(&self, id: u64) -> &TestNode {
@@ -182,10 +256,13 @@ impl Cluster {
     }
 
     pub fn status(&self, id: u64) -> Option<Value> {
-        let a = ureq::AgentBuilder::new()
-            .timeout(Duration::from_millis(800))
-            .build();
-        a.get(&format!("http://{}/v1/status", self.node(id).http))
+        let a = agent_with(
+            ADMIN_USER,
+            ADMIN_PASSWORD,
+            Duration::from_millis(800),
+            self.tls.as_ref(),
+        );
+        a.get(&self.url(id, "/v1/status"))
             .call()
             .ok()?
             .into_json()
@@ -250,11 +327,7 @@ impl Cluster {
     }
 
     pub fn post(&self, id: u64, path: &str, body: &Value) -> Result<Value, Value> {
-        match self
-            .agent
-            .post(&format!("http://{}{path}", self.node(id).http))
-            .send_json(body.clone())
-        {
+        match self.agent.post(&self.url(id, path)).send_json(body.clone()) {
             Ok(r) => Ok(r.into_json().unwrap_or(Value::Null)),
             Err(ureq::Error::Status(code, r)) => {
                 let mut v: Value = r.into_json().unwrap_or(Value::Null);
@@ -280,10 +353,7 @@ impl Cluster {
         loop {
             let mut sums = Vec::new();
             for id in self.running() {
-                let r = self
-                    .agent
-                    .get(&format!("http://{}/v1/checksum", self.node(id).http))
-                    .call();
+                let r = self.agent.get(&self.url(id, "/v1/checksum")).call();
                 if let Ok(r) = r {
                     let v: Value = r.into_json().unwrap();
                     sums.push((
@@ -394,9 +464,7 @@ impl Writer {
         let s = stop.clone();
         let table = table.to_string();
         let handle = std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(10))
-                .build();
+            let agent = agent(Duration::from_secs(10));
             let mut log = WriterLog::default();
             let start = Instant::now();
             let mut id = first_id;
@@ -506,4 +574,17 @@ pub fn assert_no_acked_write_lost(c: &Cluster, node: u64, table: &str, log: &Wri
         phantom.is_empty(),
         "writes reported failed are present: {phantom:?}"
     );
+}
+
+/// Adds an `Authorization` header to every request of an agent.
+struct AuthHeader(String);
+
+impl ureq::Middleware for AuthHeader {
+    fn handle(
+        &self,
+        request: ureq::Request,
+        next: ureq::MiddlewareNext,
+    ) -> Result<ureq::Response, ureq::Error> {
+        next.handle(request.set("Authorization", &self.0))
+    }
 }

@@ -1,0 +1,149 @@
+//! Password checks for the node's other front doors (the HTTP API), against the same
+//! accounts and grants as MySQL logins.
+//!
+//! Once this replica holds the account catalog, it alone decides. Before that (a node not
+//! yet part of a formed cluster, or a witness, which holds no data) the administrator from
+//! the node's configuration (`[mysql] admin_user` / `admin_password`) is the only account.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use quorate_node::Node;
+use quorate_node::config::NodeConfig;
+
+use crate::accounts::{self, LoginThrottle, Privileges};
+
+/// How long a successful check is remembered (a revoked grant takes effect after this).
+const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHE_MAX: usize = 4096;
+
+/// A remembered successful check: user, SHA1(SHA1(password)), client address.
+type CacheKey = (String, [u8; 20], Option<IpAddr>);
+
+/// What an account may do outside MySQL. HTTP has no notion of the current database:
+/// only global grants (`ON *.*`) count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginAccess {
+    /// Global SELECT.
+    pub read: bool,
+    /// Global INSERT, UPDATE and DELETE.
+    pub write: bool,
+    /// Global SUPER (membership, maintenance, recovery).
+    pub admin: bool,
+}
+
+/// The result of [`LoginChecker::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The password is right.
+    Granted(LoginAccess),
+    /// Unknown user or wrong password: answer after this delay (it grows with repeated
+    /// failures of the same user from the same address).
+    Denied(Duration),
+    /// Nobody can log in: no account exists yet and no administrator is configured.
+    NoAccounts(String),
+}
+
+/// Checks user names and passwords against this node's replica of the accounts.
+pub struct LoginChecker {
+    node: Node,
+    /// The configured first administrator: name and SHA1(SHA1(password)).
+    admin: Option<(String, [u8; 20])>,
+    throttle: LoginThrottle,
+    cache: Mutex<HashMap<CacheKey, (LoginAccess, Instant)>>,
+}
+
+impl LoginChecker {
+    /// A checker for `node`, with the administrator from `cfg` (an error if its password
+    /// file cannot be read).
+    pub fn new(node: Node, cfg: &NodeConfig) -> Result<LoginChecker, String> {
+        let admin = cfg
+            .admin_password()
+            .map_err(|e| e.to_string())?
+            .filter(|pw| !pw.is_empty())
+            .map(|pw| {
+                (
+                    cfg.mysql.admin_user.clone(),
+                    quorate_mysql_wire::native_password_hash(&pw),
+                )
+            });
+        Ok(LoginChecker {
+            node,
+            admin,
+            throttle: LoginThrottle::default(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Checks `user` / `password` for a client at `ip`. Never logs the password.
+    pub fn check(&self, user: &str, password: &str, ip: Option<IpAddr>) -> LoginCheck {
+        let hash = quorate_mysql_wire::native_password_hash(password);
+        let key = (user.to_string(), hash, ip);
+        if let Some((access, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && at.elapsed() < CACHE_TTL
+        {
+            return LoginCheck::Granted(*access);
+        }
+        let store = self.node.store();
+        let catalog = !store.is_witness() && accounts::catalog_state(store).1;
+        let granted = if catalog {
+            accounts::find_account(store, user, ip)
+                .filter(|a| match a.hash {
+                    Some(stored) => same(&stored, &hash),
+                    None => password.is_empty(),
+                })
+                .map(|a| {
+                    let p = Privileges::load(store, &a.user, &a.host);
+                    LoginAccess {
+                        read: p.allows_global(accounts::SELECT),
+                        write: p
+                            .allows_global(accounts::INSERT | accounts::UPDATE | accounts::DELETE),
+                        admin: p.allows_global(accounts::SUPER),
+                    }
+                })
+        } else {
+            match &self.admin {
+                None => {
+                    return LoginCheck::NoAccounts(
+                        "no account exists on this node yet and no administrator is configured \
+                         ([mysql] admin_password or admin_password_file)"
+                            .into(),
+                    );
+                }
+                Some((name, stored)) => {
+                    (name == user && same(stored, &hash)).then_some(LoginAccess {
+                        read: true,
+                        write: true,
+                        admin: true,
+                    })
+                }
+            }
+        };
+        match granted {
+            Some(access) => {
+                self.throttle.succeeded(user, ip);
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(key, (access, Instant::now()));
+                LoginCheck::Granted(access)
+            }
+            None => {
+                tracing::info!(user, peer = ?ip, "HTTP login failed");
+                LoginCheck::Denied(self.throttle.failed(user, ip))
+            }
+        }
+    }
+}
+
+/// Compares two hashes without stopping at the first difference.
+fn same(a: &[u8; 20], b: &[u8; 20]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
