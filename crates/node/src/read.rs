@@ -143,12 +143,21 @@ impl Node {
         staleness_ms: Option<u64>,
     ) -> Result<QueryResponse, NodeError> {
         let params: Vec<Value> = req.params.iter().cloned().map(Into::into).collect();
-        let (out, seen) = self
-            .inner
-            .store
-            .query_with(&req.sql, &params, &req.context)?;
-        // Never answer from a leader's speculative (not yet committed) transactions.
-        self.wait_committed(seen).await?;
+        let mut attempts = 0;
+        let out = loop {
+            let (out, seen) = self
+                .inner
+                .store
+                .query_with(&req.sql, &params, &req.context)?;
+            // Never answer from a leader's speculative (not yet committed) transactions. If
+            // they were undone meanwhile (the leader lost its quorum), read again: the data
+            // is then the committed state.
+            match self.wait_committed(seen).await {
+                Ok(()) => break out,
+                Err(e) if e.code == ErrorCode::Aborted && attempts < 3 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let applied_index = self
             .inner
             .store

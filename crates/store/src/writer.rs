@@ -785,7 +785,20 @@ impl WriteTx {
                 }
                 Err(StoreError::Aborted(m))
             }
-            Err(ProposeError::Unknown(m)) => Err(StoreError::OutcomeUnknown(m)),
+            Err(ProposeError::Unknown(m)) => {
+                // Appended, but it cannot commit now (the leader lost its quorum, or its
+                // leadership): it may still commit later. Until then our effects must not
+                // be visible — a `stale` read would wait for them or, worse, serve them.
+                // Undo every speculative transaction not known committed; if the entries
+                // commit later they are applied from the log like anyone else's.
+                let store = crate::Store {
+                    inner: inner.clone(),
+                };
+                if let Err(e) = store.abandon_speculation().await {
+                    tracing::error!(error = %e, "could not undo speculative transactions");
+                }
+                Err(StoreError::OutcomeUnknown(m))
+            }
         }
     }
 
