@@ -262,7 +262,8 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
         let body_len = 40usize << 20;
         let mut s = std::net::TcpStream::connect(http).unwrap();
         let head = format!(
-            "POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n"
+            "POST /v1/execute HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n",
+            common::basic_auth(common::ADMIN_USER, common::ADMIN_PASSWORD)
         );
         s.write_all(head.as_bytes()).unwrap();
         let mut w = s.try_clone().unwrap();

@@ -29,7 +29,6 @@ pub const ADMIN_USER: &str = "root";
 pub const ADMIN_PASSWORD: &str = "test-admin-pw";
 
 /// The Authorization header value for `user` / `password`.
-#[allow(dead_code)]
 pub fn basic_auth(user: &str, password: &str) -> String {
     use base64::Engine;
     format!(
@@ -39,7 +38,6 @@ pub fn basic_auth(user: &str, password: &str) -> String {
 }
 
 /// An HTTP agent that logs in as `user` / `password`.
-#[allow(dead_code)]
 pub fn agent_as(user: &str, password: &str, timeout: Duration) -> ureq::Agent {
     agent_with(user, password, timeout, None)
 }
