@@ -10,7 +10,7 @@
 # --db-ps-mode=auto and --db-ps-mode=disable, THREADS client threads each. After each
 # run it waits until every replica has applied the same log index with nothing in
 # flight and compares their checksums (GET /v1/checksum). Writes a Markdown table
-# (tps, p95 latency, errors, replicas equal) to OUT and prints it; the raw sysbench
+# (tps, p95 latency, errors, elections during the run, replicas equal) to OUT and prints it; the raw sysbench
 # output of each run is kept next to it.
 #
 # Settings (environment):
@@ -52,12 +52,14 @@ PASSWORD=$(jq -r .admin_password "$CLUSTER")
 mapfile -t HTTP < <(jq -r '.nodes[].http_addr' "$CLUSTER")
 mapfile -t MYSQL < <(jq -r '.nodes[].mysql_addr' "$CLUSTER")
 mapfile -t IDS < <(jq -r '.nodes[].id' "$CLUSTER")
+# The HTTP API needs the account too.
+CURL=(curl -fsS -u "$USER_:$PASSWORD")
 
 leader_id() {
   local h
   for h in "${HTTP[@]}"; do
-    if curl -fsS --max-time 2 "http://$h/v1/status" 2>/dev/null | jq -e '.writable == true and .state == "leader"' >/dev/null; then
-      curl -fsS --max-time 2 "http://$h/v1/status" | jq -r .node_id
+    if "${CURL[@]}" --max-time 2 "http://$h/v1/status" 2>/dev/null | jq -e '.writable == true and .state == "leader"' >/dev/null; then
+      "${CURL[@]}" --max-time 2 "http://$h/v1/status" | jq -r .node_id
       return 0
     fi
   done
@@ -92,7 +94,7 @@ replicas_equal() {
   while [ $SECONDS -lt $deadline ]; do
     sums=""
     for h in "${HTTP[@]}"; do
-      sums+=$(curl -fsS --max-time 10 "http://$h/v1/checksum" | jq -r '"\(.applied_index) \(.speculative_in_flight) \(.sha256)"')$'\n'
+      sums+=$("${CURL[@]}" --max-time 10 "http://$h/v1/checksum" | jq -r '"\(.applied_index) \(.speculative_in_flight) \(.sha256)"')$'\n'
     done
     if [ "$(printf '%s' "$sums" | awk '{print $1}' | sort -u | wc -l)" = 1 ] &&
        [ "$(printf '%s' "$sums" | awk '$2 != 0' | wc -l)" = 0 ]; then
@@ -106,6 +108,16 @@ replicas_equal() {
     sleep 0.5
   done
   echo "NO: did not converge in ${CONVERGE_TIMEOUT_S} s: $(printf '%s' "$sums" | tr '\n' ';')"
+}
+
+# The highest Raft term any node reports: a run that raises it had an election.
+max_term() {
+  local h t max=0
+  for h in "${HTTP[@]}"; do
+    t=$("${CURL[@]}" --max-time 2 "http://$h/v1/status" 2>/dev/null | jq -r '.term // 0' || echo 0)
+    [ "${t:-0}" -gt "$max" ] && max=$t
+  done
+  echo "$max"
 }
 
 # Galera figures of the brief (run 2), for reference: tps and p95 ms.
@@ -136,6 +148,7 @@ for w in $WORKLOADS; do
   for mode in $PS_MODES; do
     log="$LOGS/$w-$mode.log"
     status=ok
+    term_before=$(max_term)
     "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
       --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
     tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
@@ -144,10 +157,11 @@ for w in $WORKLOADS; do
     errors=$(awk '/ignored errors:/ {print $3}' "$log")
     reconnects=$(awk '/reconnects:/ {print $2}' "$log")
     if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
+    elections=$(( $(max_term) - term_before ))
     equal=$(replicas_equal)
     read -r g_tps g_p95 <<<"$(galera "$w")"
     ratio=$(awk -v a="${tps:-0}" -v b="$g_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $equal | $g_tps | $g_p95 | ${ratio}x |"
+    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x |"
     [ "$status" = ok ] || row="$row $status"
     echo "$row"
     ROWS+=("$row")
@@ -159,8 +173,8 @@ done
   echo "$SECONDS_PER_RUN s per run, connected to the $TARGET ($HOSTS); $(date -u '+%Y-%m-%d %H:%M UTC');"
   echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared by the three nodes and sysbench."
   echo
-  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | replicas equal | Galera tps | Galera p95 ms | vs Galera tps |"
-  echo "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | elections | replicas equal | Galera tps | Galera p95 ms | vs Galera tps |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
   echo "Galera columns: the brief's run 2 (another sitting; a comparison only counts within one)."

@@ -63,6 +63,7 @@ pub(crate) fn run(
     }
     let column_count = stmt.column_count();
     let writes = !stmt.readonly();
+    let total_before = conn.total_changes();
     let mut out = StmtOutput {
         is_query: column_count > 0,
         ..Default::default()
@@ -95,7 +96,13 @@ pub(crate) fn run(
         }
     }
     if writes {
-        out.rows_affected = conn.changes();
+        // changes() keeps the count of the last INSERT/UPDATE/DELETE: a statement that
+        // changed no row (DDL, ...) must not report it again.
+        out.rows_affected = if conn.total_changes() == total_before {
+            0
+        } else {
+            conn.changes()
+        };
         out.last_insert_rowid = conn.last_insert_rowid();
     }
     Ok(out)

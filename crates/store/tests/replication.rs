@@ -593,3 +593,31 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
     );
     assert_same(&c);
 }
+
+/// Rows affected are the statement's own: DDL after an INSERT reports 0, not the INSERT's
+/// count (SQLite's changes() keeps the last DML statement's count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_reports_no_rows_affected() {
+    let c = Cluster::new();
+    let p = FakeProposer(FakeLog::new(&c));
+    let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
+    tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    let ins = tx
+        .execute("INSERT INTO t VALUES (1), (2), (3)", &[])
+        .await
+        .unwrap();
+    assert_eq!(ins.rows_affected, 3);
+    let ddl = tx
+        .execute("CREATE INDEX t_id ON t (id)", &[])
+        .await
+        .unwrap();
+    assert_eq!(ddl.rows_affected, 0);
+    let none = tx
+        .execute("UPDATE t SET id = id WHERE id > 10", &[])
+        .await
+        .unwrap();
+    assert_eq!(none.rows_affected, 0);
+    tx.commit(&p).await.unwrap();
+}
