@@ -87,6 +87,8 @@ pub struct DrillNode {
     /// Paused with SIGSTOP (resumed with SIGCONT).
     pub paused: bool,
     pub http: String,
+    /// host:port of the node's MySQL listener.
+    pub mysql: String,
     pub config: PathBuf,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -121,7 +123,15 @@ pub struct ClusterSpec {
     pub extra_config: String,
     /// `QUORATE_LOG` for the nodes (default: the node's own default).
     pub log_filter: Option<String>,
+    /// The first administrator account (`[mysql] admin_user` / `admin_password`): what
+    /// MySQL clients log in as (and, once the HTTP API authenticates, HTTP clients too).
+    pub admin_user: String,
+    pub admin_password: String,
 }
+
+/// The administrator account drill and torture clusters are configured with.
+pub const ADMIN_USER: &str = "root";
+pub const ADMIN_PASSWORD: &str = "quorate";
 
 impl ClusterSpec {
     pub fn new(data_nodes: usize, witness: bool, paths: usize, keep: bool) -> ClusterSpec {
@@ -135,6 +145,8 @@ impl ClusterSpec {
             data_dirs: Vec::new(),
             extra_config: String::new(),
             log_filter: None,
+            admin_user: ADMIN_USER.into(),
+            admin_password: ADMIN_PASSWORD.into(),
         }
     }
 }
@@ -198,7 +210,7 @@ impl DrillCluster {
                 .unwrap_or_else(|| dir.join(format!("n{i}")));
             let cfg = format!(
                 "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
-                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_password = \"quorate\"\n\n{}\n{peers}",
+                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_user = {:?}\nadmin_password = {:?}\n\n{}\n{peers}",
                 if is_witness { "witness" } else { "voter" },
                 data_dir.display().to_string(),
                 own.join(", "),
@@ -210,6 +222,8 @@ impl DrillCluster {
                 } else {
                     format!("bootstrap_expect = {total}")
                 },
+                spec.admin_user,
+                spec.admin_password,
                 spec.extra_config,
             );
             let config = dir.join(format!("n{i}.toml"));
@@ -218,6 +232,7 @@ impl DrillCluster {
                 id: i,
                 paused: false,
                 http: format!("{}:8000", net.addr(i, 1)),
+                mysql: format!("{}:3306", net.addr(i, 1)),
                 config,
                 data_dir,
                 log: dir.join(format!("n{i}.log")),
