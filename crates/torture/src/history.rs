@@ -6,10 +6,11 @@
 //! answer for a completion), so if operation A completed before B was invoked, A's
 //! completion precedes B's invocation in the history. Checkers rely on nothing else.
 //!
-//! `info` means "unknown": a timeout, a dropped connection or `outcome_unknown`. The
-//! operation may or may not have taken effect, now or later; a client whose operation
-//! ended `info` continues as a new process (as in Jepsen), because the old one may still
-//! be "running" that operation as far as the checkers are concerned.
+//! `info` means "unknown": a timeout, a dropped connection or `outcome_unknown` (MySQL
+//! 1180) after a write or COMMIT was sent. The operation may or may not have taken effect,
+//! now or later; a client whose operation ended `info` continues as a new process (as in
+//! Jepsen), because the old one may still be "running" that operation as far as the
+//! checkers are concerned.
 
 use std::io::Write;
 use std::path::Path;
