@@ -110,6 +110,10 @@ pub(crate) struct Shared {
     pub max_connections: usize,
     pub max_allowed_packet: usize,
     pub port: u16,
+    /// The configured first administrator (name, SHA1(SHA1(password))): the only account
+    /// while this replica holds no account catalog yet (a node rejoining with an empty
+    /// data directory, until the catalog arrives).
+    pub config_admin: Option<(String, [u8; 20])>,
 }
 
 impl Shared {
@@ -170,6 +174,15 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         max_connections: wire.max_connections,
         max_allowed_packet: wire.max_allowed_packet,
         port: local.port(),
+        config_admin: admin_password
+            .as_ref()
+            .filter(|pw| !pw.is_empty())
+            .map(|pw| {
+                (
+                    cfg.mysql.admin_user.clone(),
+                    quorate_mysql_wire::native_password_hash(pw),
+                )
+            }),
     });
     if !node.store().is_witness() {
         let admin = admin_password.map(|pw| {

@@ -366,7 +366,18 @@ impl Conn {
         let gen_now = self.shared.grants_gen.load(Ordering::SeqCst);
         if gen_now != self.privileges_gen || self.privileges_at.elapsed() > PRIVILEGES_TTL {
             if let Some(a) = &self.account {
-                self.privileges = Privileges::load(self.shared.node.store(), &a.user, &a.host);
+                let store = self.shared.node.store();
+                self.privileges = Privileges::load(store, &a.user, &a.host);
+                let is_config_admin = self
+                    .shared
+                    .config_admin
+                    .as_ref()
+                    .is_some_and(|(admin, _)| *admin == a.user);
+                if is_config_admin && !accounts::catalog_state(store).1 {
+                    // Logged in before the catalog arrived (see `auth_lookup`).
+                    self.privileges.global = accounts::ALL;
+                    self.privileges.global_grant = true;
+                }
             }
             self.privileges_gen = gen_now;
             self.privileges_at = Instant::now();
@@ -1832,7 +1843,22 @@ impl Backend for Conn {
         if self.shared.node.writable().0 {
             self.catch_up().await;
         }
-        let account = accounts::find_account(self.shared.node.store(), user, ip);
+        let store = self.shared.node.store();
+        let mut account = accounts::find_account(store, user, ip);
+        if account.is_none()
+            && let Some((admin, hash)) = &self.shared.config_admin
+            && admin == user
+            && !accounts::catalog_state(store).1
+        {
+            // No account catalog here yet (this replica is still catching up): the
+            // configured administrator may log in, as on the HTTP API, rather than being
+            // told its password is wrong.
+            account = Some(Account {
+                user: admin.clone(),
+                host: "%".into(),
+                hash: Some(*hash),
+            });
+        }
         let hash = account.as_ref().map(|a| a.hash);
         self.account = account;
         hash

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use quorate_torture::client::Protocols;
 use quorate_torture::nemesis::Fault;
 use quorate_torture::workload::Workload;
 
@@ -30,6 +31,16 @@ pub struct TortureArgs {
     pub paths: usize,
     #[arg(long, default_value_t = 3)]
     pub clients_per_node: usize,
+    /// What the clients speak: `http`, `mysql`, or `mixed` (half of each node's clients
+    /// MySQL, half HTTP).
+    #[arg(long, default_value = "mixed")]
+    pub protocol: String,
+    /// The account clients use (MySQL login, HTTP basic authentication); the test
+    /// cluster's first administrator is created with it.
+    #[arg(long, default_value = quorate_torture::cluster::ADMIN_USER)]
+    pub admin_user: String,
+    #[arg(long, default_value = quorate_torture::cluster::ADMIN_PASSWORD)]
+    pub admin_password: String,
     /// Workloads: registers, bank, set (comma-separated).
     #[arg(long, default_value = "registers,bank,set")]
     pub workload: String,
@@ -114,12 +125,21 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
         .map(|w| Workload::parse(w).with_context(|| format!("unknown workload `{w}`")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let nemesis = Fault::parse_list(&args.nemesis).map_err(anyhow::Error::msg)?;
+    let protocols = Protocols::parse(&args.protocol).with_context(|| {
+        format!(
+            "unknown protocol `{}` (http, mysql or mixed)",
+            args.protocol
+        )
+    })?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let opts = quorate_torture::Options {
         duration: args.duration,
         nodes: args.nodes,
         paths: args.paths,
         clients_per_node: args.clients_per_node,
+        protocols,
+        user: args.admin_user.clone(),
+        password: args.admin_password.clone(),
         workloads,
         nemesis,
         seed,

@@ -12,11 +12,6 @@ use serde_json::{Value, json};
 
 use crate::netns::Net;
 
-/// The administrator every node of these clusters is configured with (`[mysql]`); the
-/// HTTP API and MySQL both need it.
-pub const ADMIN_USER: &str = "root";
-pub const ADMIN_PASSWORD: &str = "quorate";
-
 /// An HTTP agent that logs in as `user` / `password` (HTTP basic authentication).
 pub fn agent_as(user: &str, password: &str, timeout: Duration) -> ureq::Agent {
     use base64::Engine;
@@ -43,7 +38,9 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn start(net: &Net) -> anyhow::Result<Http> {
+    /// Starts the thread; its requests log in as `user` / `password`.
+    pub fn start(net: &Net, user: &str, password: &str) -> anyhow::Result<Http> {
+        let (user, password) = (user.to_string(), password.to_string());
         let (tx, rx) = mpsc::channel::<(Job, mpsc::Sender<Value>)>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let path = format!("/var/run/netns/{}c", net.prefix);
@@ -53,7 +50,7 @@ impl Http {
             if entered.is_err() {
                 return;
             }
-            let agent = agent(Duration::from_secs(5));
+            let agent = agent_as(&user, &password, Duration::from_secs(5));
             while let Ok((job, reply)) = rx.recv() {
                 let _ = reply.send(job(&agent));
             }
@@ -108,6 +105,8 @@ pub struct DrillNode {
     /// Paused with SIGSTOP (resumed with SIGCONT).
     pub paused: bool,
     pub http: String,
+    /// host:port of the node's MySQL listener.
+    pub mysql: String,
     pub config: PathBuf,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -142,7 +141,15 @@ pub struct ClusterSpec {
     pub extra_config: String,
     /// `QUORATE_LOG` for the nodes (default: the node's own default).
     pub log_filter: Option<String>,
+    /// The first administrator account (`[mysql] admin_user` / `admin_password`): what
+    /// MySQL clients log in as (and, once the HTTP API authenticates, HTTP clients too).
+    pub admin_user: String,
+    pub admin_password: String,
 }
+
+/// The administrator account drill and torture clusters are configured with.
+pub const ADMIN_USER: &str = "root";
+pub const ADMIN_PASSWORD: &str = "quorate";
 
 impl ClusterSpec {
     pub fn new(data_nodes: usize, witness: bool, paths: usize, keep: bool) -> ClusterSpec {
@@ -156,6 +163,8 @@ impl ClusterSpec {
             data_dirs: Vec::new(),
             extra_config: String::new(),
             log_filter: None,
+            admin_user: ADMIN_USER.into(),
+            admin_password: ADMIN_PASSWORD.into(),
         }
     }
 }
@@ -219,7 +228,7 @@ impl DrillCluster {
                 .unwrap_or_else(|| dir.join(format!("n{i}")));
             let cfg = format!(
                 "node_id = {i}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [{}]\nhttp_addr = \"{}:8000\"\nmysql_addr = \"{}:3306\"\n\
-                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n\n{}\n{peers}",
+                 cluster_secret_file = {:?}\n{}\n[mysql]\nadmin_user = {:?}\nadmin_password = {:?}\n\n{}\n{peers}",
                 if is_witness { "witness" } else { "voter" },
                 data_dir.display().to_string(),
                 own.join(", "),
@@ -231,6 +240,8 @@ impl DrillCluster {
                 } else {
                     format!("bootstrap_expect = {total}")
                 },
+                spec.admin_user,
+                spec.admin_password,
                 spec.extra_config,
             );
             let config = dir.join(format!("n{i}.toml"));
@@ -239,13 +250,14 @@ impl DrillCluster {
                 id: i,
                 paused: false,
                 http: format!("{}:8000", net.addr(i, 1)),
+                mysql: format!("{}:3306", net.addr(i, 1)),
                 config,
                 data_dir,
                 log: dir.join(format!("n{i}.log")),
                 child: None,
             });
         }
-        let http = Http::start(&net)?;
+        let http = Http::start(&net, &spec.admin_user, &spec.admin_password)?;
         let exe = match spec.exe {
             Some(e) => e,
             None => std::env::current_exe()?,

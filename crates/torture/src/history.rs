@@ -6,10 +6,11 @@
 //! answer for a completion), so if operation A completed before B was invoked, A's
 //! completion precedes B's invocation in the history. Checkers rely on nothing else.
 //!
-//! `info` means "unknown": a timeout, a dropped connection or `outcome_unknown`. The
-//! operation may or may not have taken effect, now or later; a client whose operation
-//! ended `info` continues as a new process (as in Jepsen), because the old one may still
-//! be "running" that operation as far as the checkers are concerned.
+//! `info` means "unknown": a timeout, a dropped connection or `outcome_unknown` (MySQL
+//! 1180) after a write or COMMIT was sent. The operation may or may not have taken effect,
+//! now or later; a client whose operation ended `info` continues as a new process (as in
+//! Jepsen), because the old one may still be "running" that operation as far as the
+//! checkers are concerned.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +18,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+use crate::client::Protocol;
 
 /// What happened to an invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,12 +67,15 @@ pub enum Ret {
     Done,
     /// A compare-and-set: whether it swapped.
     Swapped { swapped: bool },
-    /// A transfer: whether money moved, what the transaction read first, and how many rows
-    /// each of its two updates changed (they must be equal).
+    /// A transfer: whether money moved, what the transaction read first, how many rows
+    /// each of its two updates changed (they must be equal), and what it read last, after
+    /// its updates (absent in histories recorded before it was read).
     Transferred {
         moved: bool,
         seen: Vec<(u64, i64)>,
         rows: (u64, u64),
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<Vec<(u64, i64)>>,
     },
     /// Balances (account, balance) from a bank read.
     Balances { balances: Vec<(u64, i64)> },
@@ -89,6 +95,10 @@ pub struct Event {
     pub time_us: u64,
     /// The node the client talks to.
     pub node: usize,
+    /// The protocol the client speaks (none for the nemesis; absent in histories recorded
+    /// before there was a choice, which were all HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
     pub op: Op,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ret: Option<Ret>,
@@ -126,13 +136,14 @@ impl Recorder {
     }
 
     /// Records an invocation; returns its index (to pass to [`Recorder::complete`]).
-    pub fn invoke(&self, process: u64, node: usize, op: Op) -> usize {
+    pub fn invoke(&self, process: u64, node: usize, protocol: Protocol, op: Op) -> usize {
         self.push(Event {
             index: 0,
             process,
             kind: Kind::Invoke,
             time_us: 0,
             node,
+            protocol: Some(protocol),
             op,
             ret: None,
             error: None,
@@ -142,10 +153,10 @@ impl Recorder {
 
     /// Records the completion of invocation `invoke`.
     pub fn complete(&self, invoke: usize, kind: Kind, ret: Option<Ret>, error: Option<String>) {
-        let (process, node, op) = {
+        let (process, node, protocol, op) = {
             let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
             let i = &events[invoke];
-            (i.process, i.node, i.op.clone())
+            (i.process, i.node, i.protocol, i.op.clone())
         };
         self.push(Event {
             index: 0,
@@ -153,6 +164,7 @@ impl Recorder {
             kind,
             time_us: 0,
             node,
+            protocol,
             op,
             ret,
             error,
@@ -168,6 +180,7 @@ impl Recorder {
             kind: Kind::Info,
             time_us: 0,
             node: 0,
+            protocol: None,
             op: Op::Nemesis { what: what.into() },
             ret: None,
             error: None,
@@ -189,6 +202,7 @@ impl Recorder {
 pub struct Operation {
     pub process: u64,
     pub node: usize,
+    pub protocol: Option<Protocol>,
     pub op: Op,
     /// `Ok`, `Fail` or `Info` (an invocation without completion counts as `Info`).
     pub outcome: Kind,
@@ -211,6 +225,7 @@ pub fn operations(history: &[Event]) -> Vec<Operation> {
                 ops.push(Operation {
                     process: e.process,
                     node: e.node,
+                    protocol: e.protocol,
                     op: e.op.clone(),
                     outcome: Kind::Info,
                     ret: None,
@@ -265,7 +280,7 @@ pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<Event>> {
     Ok(out)
 }
 
-/// One line for a human: `  12.345s p7 n2 ok    cas k=3 5->9 -> swapped`.
+/// One line for a human: `  12.345s p7 n2 mysql ok    cas k=3 5->9 -> swapped`.
 pub fn describe(o: &Operation) -> String {
     let op = match &o.op {
         Op::Read { key } => format!("read k={key}"),
@@ -282,10 +297,23 @@ pub fn describe(o: &Operation) -> String {
         Some(Ret::Value { value }) => format!(" -> {value:?}"),
         Some(Ret::Done) => String::new(),
         Some(Ret::Swapped { swapped }) => format!(" -> swapped={swapped}"),
-        Some(Ret::Transferred { moved, seen, rows }) => format!(
-            " -> moved={moved} rows={rows:?} read first: {} (sum {})",
+        Some(Ret::Transferred {
+            moved,
+            seen,
+            rows,
+            after,
+        }) => format!(
+            " -> moved={moved} rows={rows:?} read first: {} (sum {}){}",
             fmt_balances(seen),
-            seen.iter().map(|b| b.1).sum::<i64>()
+            seen.iter().map(|b| b.1).sum::<i64>(),
+            after
+                .as_ref()
+                .map(|a| format!(
+                    ", last: {} (sum {})",
+                    fmt_balances(a),
+                    a.iter().map(|b| b.1).sum::<i64>()
+                ))
+                .unwrap_or_default()
         ),
         Some(Ret::Balances { balances }) => format!(
             " -> {} (sum {})",
@@ -310,10 +338,11 @@ pub fn describe(o: &Operation) -> String {
         .map(|e| format!(" [{}]", e.chars().take(120).collect::<String>()))
         .unwrap_or_default();
     format!(
-        "{:>9.3}s..{end} p{:<4} n{} {outcome:<4} {op}{ret}{err}",
+        "{:>9.3}s..{end} p{:<4} n{} {:<5} {outcome:<4} {op}{ret}{err}",
         o.invoke_ms / 1000.0,
         o.process,
-        o.node
+        o.node,
+        o.protocol.map(Protocol::name).unwrap_or("-")
     )
 }
 

@@ -3,7 +3,8 @@
 //! schedule, every operation recorded, and checkers that can say no.
 //!
 //! A run: build the network and the cluster (one node's data directory on a small
-//! filesystem), create the schema, start `clients_per_node` clients per node, inject
+//! filesystem), create the schema (through MySQL), start `clients_per_node` clients per
+//! node (speaking HTTP, MySQL or, by default, half of each), inject
 //! faults until the duration is over, stop the clients, heal everything, wait until every
 //! replica has applied the same index with nothing speculative in flight, compare the
 //! replicas' checksums, read the final state, then run the checkers over the history.
@@ -14,6 +15,7 @@ pub mod client;
 pub mod cluster;
 pub mod disk;
 pub mod history;
+pub mod mysql;
 pub mod nemesis;
 pub mod netns;
 pub mod workload;
@@ -24,17 +26,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use check::{CheckConfig, Verdict};
-use client::HttpClient;
+use client::{HttpClient, Protocol, Protocols, SqlClient};
 use cluster::{ClusterSpec, DrillCluster};
 use history::Recorder;
+use mysql::{MysqlClient, MysqlTarget};
 use nemesis::{Fault, Schedule, Step, Timing};
 use workload::{Shared, Worker, Workload};
 
 /// How long a node whose disk was full may take to catch up once it has space again.
 const DISK_RECOVERY: Duration = Duration::from_secs(15);
+
+/// How long creating the schema may take (retried while the new cluster settles).
+const SCHEMA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How much longer than asked a run may inject faults to cover every enabled kind once.
 const COVERAGE_GRACE: Duration = Duration::from_secs(90);
@@ -48,6 +53,12 @@ pub struct Options {
     /// Network paths per node (2 lets `pull-path` pull one and leave the other).
     pub paths: usize,
     pub clients_per_node: usize,
+    /// The protocols the clients speak.
+    pub protocols: Protocols,
+    /// The account clients use: MySQL logs in with it, HTTP sends it as basic
+    /// authentication. The cluster's first administrator is configured with it.
+    pub user: String,
+    pub password: String,
     pub workloads: Vec<Workload>,
     pub nemesis: Vec<Fault>,
     pub seed: u64,
@@ -76,6 +87,9 @@ impl Default for Options {
             nodes: 3,
             paths: 2,
             clients_per_node: 3,
+            protocols: Protocols::Mixed,
+            user: cluster::ADMIN_USER.into(),
+            password: cluster::ADMIN_PASSWORD.into(),
             workloads: Workload::ALL.to_vec(),
             nemesis: Fault::ALL.to_vec(),
             seed: 1,
@@ -118,6 +132,62 @@ pub struct Report {
 /// Why this machine cannot run the harness, if it cannot.
 pub fn unavailable() -> Option<String> {
     netns::unavailable()
+}
+
+/// Where a client connects and how.
+#[derive(Clone)]
+struct ClientSpec {
+    node: usize,
+    protocol: Protocol,
+    http: String,
+    mysql: String,
+    user: String,
+    password: String,
+    timeout: Duration,
+}
+
+impl ClientSpec {
+    fn new(c: &DrillCluster, opts: &Options, node: usize, protocol: Protocol) -> ClientSpec {
+        ClientSpec {
+            node,
+            protocol,
+            http: c.node(node).http.clone(),
+            mysql: c.node(node).mysql.clone(),
+            user: opts.user.clone(),
+            password: opts.password.clone(),
+            timeout: opts.client_timeout,
+        }
+    }
+
+    /// The client (MySQL clients connect to the workloads' database).
+    fn connect(&self) -> anyhow::Result<Box<dyn SqlClient>> {
+        Ok(match self.protocol {
+            Protocol::Http => Box::new(HttpClient::new(
+                self.node,
+                &self.http,
+                self.timeout,
+                &self.user,
+                &self.password,
+            )),
+            Protocol::Mysql => Box::new(
+                MysqlClient::new(
+                    self.node,
+                    &self.mysql_target(Some(workload::DATABASE.into())),
+                    self.timeout,
+                )
+                .context("a MySQL client")?,
+            ),
+        })
+    }
+
+    fn mysql_target(&self, database: Option<String>) -> MysqlTarget {
+        MysqlTarget {
+            addr: self.mysql.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            database,
+        }
+    }
 }
 
 /// Runs `f` on a thread inside the client network namespace.
@@ -391,11 +461,12 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!(
-        "torture: seed {} | {} nodes, {} path(s) each | {} clients per node | workloads {} | nemesis {} | {} s | dir {}",
+        "torture: seed {} | {} nodes, {} path(s) each | {} clients per node over {} | workloads {} | nemesis {} | {} s | dir {}",
         opts.seed,
         opts.nodes,
         opts.paths,
         opts.clients_per_node,
+        opts.protocols.name(),
         opts.workloads
             .iter()
             .map(|w| w.name())
@@ -431,6 +502,8 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
     // within a short run.
     spec.extra_config = "[snapshot]\nlogs_since_last = 1000\nkeep_logs = 200\n".into();
     spec.log_filter = Some("info,openraft=warn".into());
+    spec.admin_user = opts.user.clone();
+    spec.admin_password = opts.password.clone();
     let mut c = DrillCluster::create(spec)?;
     let mut run = Run {
         opts: opts.clone(),
@@ -464,18 +537,18 @@ fn drive(
 ) -> anyhow::Result<Report> {
     let opts = run.opts.clone();
     let leader = c.wait_writable(Duration::from_secs(60))?;
-    let schema: Vec<Value> = workload::schema()
-        .iter()
-        .map(|s| json!({"sql": s.sql, "params": s.params}))
-        .collect();
-    let r = c.http.post(
-        &c.node(leader).http,
-        "/v1/execute",
-        json!({ "statements": schema }),
-    );
-    if r.get("error").is_some() || r.is_null() {
-        bail!("creating the schema: {r}");
-    }
+    let ns = c.net.ns_path(netns::CLIENT);
+    // The schema, through MySQL (its database is what MySQL clients see; the HTTP API sees
+    // the same tables under their SQLite names).
+    let admin = ClientSpec::new(c, &opts, leader, Protocol::Mysql);
+    in_client_ns(ns.clone(), move || -> anyhow::Result<()> {
+        let mut m = MysqlClient::new(leader, &admin.mysql_target(None), admin.timeout)?;
+        m.setup(&workload::schema(), SCHEMA_TIMEOUT)
+            .map_err(|e| anyhow::anyhow!("creating the schema through MySQL on n{leader}: {e}"))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the schema thread panicked"))?
+    .and_then(|created| created)?;
     run.start = Instant::now();
     run.recorder = Arc::new(Recorder::new(run.start));
     let shared = Arc::new(Shared::new(
@@ -483,20 +556,18 @@ fn drive(
         opts.workloads.clone(),
         opts.op_delay,
     ));
-    let ns = c.net.ns_path(netns::CLIENT);
     let mut workers = Vec::new();
     for node in 1..=opts.nodes {
         for k in 0..opts.clients_per_node {
             let shared = shared.clone();
-            let addr = c.node(node).http.clone();
-            let timeout = opts.client_timeout;
+            let spec = ClientSpec::new(c, &opts, node, opts.protocols.for_client(node, k));
             let seed = opts
                 .seed
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 .wrapping_add((node * 100 + k) as u64);
-            workers.push(in_client_ns(ns.clone(), move || {
-                let client = HttpClient::new(node, &addr, timeout);
-                Worker::new(shared, Box::new(client), seed).run();
+            workers.push(in_client_ns(ns.clone(), move || -> anyhow::Result<()> {
+                Worker::new(shared, spec.connect()?, seed).run();
+                Ok(())
             }));
         }
     }
@@ -564,8 +635,8 @@ fn drive(
     run.restart_all(c, run.disk_node);
     for w in workers {
         match w.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => run
+            Ok(Ok(Ok(()))) => {}
+            Ok(Err(e)) | Ok(Ok(Err(e))) => run
                 .problems
                 .push(format!("a client could not start: {e:#}")),
             Err(_) => run.problems.push("a client thread panicked".into()),
@@ -577,27 +648,38 @@ fn drive(
     let traffic_s = run.start.elapsed().as_secs_f64();
     // Convergence and replica checksums.
     let replicas = converge(run, c)?;
-    // Final reads, recorded in the history like any other operation.
-    let final_shared = shared.clone();
+    // Final reads, recorded in the history like any other operation, through every
+    // protocol in use.
     let leader = c.wait_writable(Duration::from_secs(30)).unwrap_or(1);
-    let addr = c.node(leader).http.clone();
-    let timeout = opts.client_timeout;
-    let workloads = opts.workloads.clone();
-    let finals = in_client_ns(ns, move || {
-        let client = HttpClient::new(leader, &addr, timeout);
-        let mut w = Worker::new(final_shared, Box::new(client), 0);
-        for _ in 0..3 {
-            if workloads.contains(&Workload::Set) {
-                w.set_read(0);
-            }
-            if workloads.contains(&Workload::Bank) {
-                w.bank_read(client::Consistency::Linearizable);
-            }
+    for protocol in [Protocol::Http, Protocol::Mysql] {
+        if !opts.protocols.uses(protocol) {
+            continue;
         }
-    });
-    match finals.join() {
-        Ok(Ok(())) => {}
-        _ => run.problems.push("the final reads could not run".into()),
+        let final_shared = shared.clone();
+        let spec = ClientSpec::new(c, &opts, leader, protocol);
+        let workloads = opts.workloads.clone();
+        let finals = in_client_ns(ns.clone(), move || -> anyhow::Result<()> {
+            let mut w = Worker::new(final_shared, spec.connect()?, 0);
+            for _ in 0..3 {
+                if workloads.contains(&Workload::Set) {
+                    w.set_read(0);
+                }
+                if workloads.contains(&Workload::Bank) {
+                    w.bank_read(client::Consistency::Linearizable);
+                }
+            }
+            Ok(())
+        });
+        match finals.join() {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) | Ok(Err(e)) => run.problems.push(format!(
+                "the final reads over {} could not run: {e:#}",
+                protocol.name()
+            )),
+            Err(_) => run
+                .problems
+                .push(format!("the final reads over {} panicked", protocol.name())),
+        }
     }
     let history = run.recorder.snapshot();
     let hist_path = c.dir.join("history.jsonl");

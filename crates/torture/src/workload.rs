@@ -4,13 +4,26 @@
 //!   written value is unique, so a read names the write it saw. Keys rotate: each gets
 //!   about `OPS_PER_KEY` operations, then clients move on to fresh keys (Jepsen's
 //!   `independent` generator), which keeps the linearizability search per key small.
+//!   Over MySQL, half of the compare-and-sets are interactive transactions (read the
+//!   register, update it if it held the expected value, commit), so the linearizability
+//!   checker also judges interactive transactions and their fail / unknown outcomes.
 //! - bank: transfers between `ACCOUNTS` accounts in one transaction that first reads every
-//!   balance, then debits (only if the money is there) and credits (only if the debit
-//!   happened); reads of all balances, linearizable or stale (on the client's own node).
-//!   Over HTTP the transaction is one atomic batch, not an interactive transaction: the
-//!   condition is evaluated in SQL (`balance >= ?`, `changes() = 1`), not by the client.
-//! - set: adds of unique values; reads of the recent part of the set during the run, and
-//!   one read of the whole set at the end.
+//!   balance, then debits (only if the money is there) and credits, then reads every
+//!   balance again; reads of all balances, linearizable or stale (on the client's own node).
+//!   Over MySQL the transfer is an interactive transaction: the client decides from what it
+//!   read and writes the new balances it computed (`SET balance = ?`), so a transaction
+//!   that is not serializable loses or creates money; linearizable reads of all balances
+//!   are a transaction of their own (half of them declared READ ONLY). Over HTTP the
+//!   transfer is one atomic batch: the condition is evaluated in SQL (`balance >= ?`,
+//!   `changes() = 1`), not by the client.
+//! - set: adds of unique values (over MySQL, half of them in an explicit transaction);
+//!   reads of the recent part of the set during the run, and reads of the whole set at the
+//!   end.
+//!
+//! The tables are created through MySQL, in database [`DATABASE`]; the HTTP API speaks
+//! SQLite to the same file, where they are named `"torture.bank"` and so on
+//! (docs/MYSQL-COMPAT.md, "Databases and names"). [`Sql`] gives each statement in both
+//! dialects.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +34,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::client::{Consistency, Outcome, SqlClient, Stmt};
+use crate::client::{
+    Consistency, Interactive, Outcome, Protocol, SqlClient, Stmt, StmtResult, interactive,
+};
 use crate::history::{Kind, Op, Recorder, Ret};
 
 /// Accounts in the bank.
@@ -61,27 +76,101 @@ impl Workload {
     }
 }
 
-/// The schema every workload needs (created once, before traffic starts).
+/// The MySQL database that holds the workloads' tables.
+pub const DATABASE: &str = "torture";
+
+/// The schema every workload needs, as MySQL statements (created once, through MySQL,
+/// before traffic starts). Idempotent, so that creating it can be retried.
 pub fn schema() -> Vec<Stmt> {
     let mut s = vec![
+        Stmt::new(&format!("CREATE DATABASE IF NOT EXISTS {DATABASE}"), vec![]),
         Stmt::new(
-            "CREATE TABLE registers (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)",
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {DATABASE}.registers (k BIGINT NOT NULL PRIMARY KEY, v BIGINT NOT NULL)"
+            ),
             vec![],
         ),
         Stmt::new(
-            "CREATE TABLE bank (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)",
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {DATABASE}.bank (id BIGINT NOT NULL PRIMARY KEY, balance BIGINT NOT NULL)"
+            ),
             vec![],
         ),
         // No key: a value applied twice shows up twice.
-        Stmt::new("CREATE TABLE set_items (v INTEGER NOT NULL)", vec![]),
+        Stmt::new(
+            &format!("CREATE TABLE IF NOT EXISTS {DATABASE}.set_items (v BIGINT NOT NULL)"),
+            vec![],
+        ),
     ];
     for a in 1..=ACCOUNTS {
         s.push(Stmt::new(
-            "INSERT INTO bank (id, balance) VALUES (?, ?)",
+            &format!("INSERT IGNORE INTO {DATABASE}.bank (id, balance) VALUES (?, ?)"),
             vec![json!(a), json!(INITIAL_BALANCE)],
         ));
     }
     s
+}
+
+/// The workloads' statements in the dialect of one protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct Sql(pub Protocol);
+
+impl Sql {
+    /// A table's name: `bank` over MySQL (the connection's database is [`DATABASE`]),
+    /// `"torture.bank"` in the SQLite the HTTP API speaks.
+    pub fn table(self, name: &str) -> String {
+        match self.0 {
+            Protocol::Mysql => name.to_string(),
+            Protocol::Http => format!("\"{DATABASE}.{name}\""),
+        }
+    }
+
+    pub fn register_read(self) -> String {
+        format!("SELECT v FROM {} WHERE k = ?", self.table("registers"))
+    }
+
+    /// Insert or overwrite register `?1` with `?2`.
+    pub fn register_write(self) -> String {
+        let t = self.table("registers");
+        match self.0 {
+            Protocol::Mysql => format!(
+                "INSERT INTO {t} (k, v) VALUES (?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v)"
+            ),
+            Protocol::Http => format!(
+                "INSERT INTO {t} (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+            ),
+        }
+    }
+
+    /// Set register `?2` to `?1` if it holds `?3`.
+    pub fn register_cas(self) -> String {
+        format!(
+            "UPDATE {} SET v = ? WHERE k = ? AND v = ?",
+            self.table("registers")
+        )
+    }
+
+    /// Set register `?2` to `?1`.
+    pub fn register_set(self) -> String {
+        format!("UPDATE {} SET v = ? WHERE k = ?", self.table("registers"))
+    }
+
+    pub fn balances(self) -> String {
+        format!("SELECT id, balance FROM {} ORDER BY id", self.table("bank"))
+    }
+
+    /// Set account `?2`'s balance to `?1`.
+    pub fn set_balance(self) -> String {
+        format!("UPDATE {} SET balance = ? WHERE id = ?", self.table("bank"))
+    }
+
+    pub fn set_add(self) -> String {
+        format!("INSERT INTO {} (v) VALUES (?)", self.table("set_items"))
+    }
+
+    pub fn set_read(self) -> String {
+        format!("SELECT v FROM {} WHERE v >= ?", self.table("set_items"))
+    }
 }
 
 /// State shared by every client of a run.
@@ -169,12 +258,16 @@ impl Worker {
     /// Records `op`, runs `f`, records the outcome; a new process after an unknown one.
     fn perform(&mut self, op: Op, f: impl FnOnce(&mut Self) -> Done) {
         let rec = self.shared.recorder.clone();
-        let inv = rec.invoke(self.process, self.client.node(), op);
+        let inv = rec.invoke(self.process, self.client.node(), self.client.protocol(), op);
         let (kind, ret, err) = f(self);
         rec.complete(inv, kind, ret, err);
         if kind == Kind::Info {
             self.process = self.shared.process();
         }
+    }
+
+    fn sql(&self) -> Sql {
+        Sql(self.client.protocol())
     }
 
     fn register_op(&mut self) {
@@ -185,7 +278,7 @@ impl Worker {
         if roll < 40 {
             self.perform(Op::Read { key }, |w| {
                 match w.client.query(
-                    "SELECT v FROM registers WHERE k = ?",
+                    &w.sql().register_read(),
                     &[json!(key)],
                     Consistency::Linearizable,
                 ) {
@@ -204,7 +297,7 @@ impl Worker {
             let value = self.shared.value();
             self.perform(Op::Write { key, value }, |w| {
                 let r = w.client.transaction(&[Stmt::new(
-                    "INSERT INTO registers (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                    &w.sql().register_write(),
                     vec![json!(key), json!(value)],
                 )]);
                 match r {
@@ -219,14 +312,37 @@ impl Worker {
         } else {
             let from = self.seen[&key];
             let to = self.shared.value();
+            let in_transaction = self.rng.gen_bool(0.5);
             self.perform(Op::Cas { key, from, to }, |w| {
-                let r = w.client.transaction(&[Stmt::new(
-                    "UPDATE registers SET v = ? WHERE k = ? AND v = ?",
-                    vec![json!(to), json!(key), json!(from)],
-                )]);
+                let sql = w.sql();
+                let r = match w.client.interactive() {
+                    Some(tx) if in_transaction => interactive(tx, false, |tx| {
+                        let rows =
+                            tx.execute(&Stmt::new(&sql.register_read(), vec![json!(key)]))?;
+                        let current = rows.rows.first().and_then(|r| r.first()).and_then(int);
+                        if current != Some(from) {
+                            return Ok(0);
+                        }
+                        let set = tx.execute(&Stmt::new(
+                            &sql.register_set(),
+                            vec![json!(to), json!(key)],
+                        ))?;
+                        Ok(set.rows_affected)
+                    }),
+                    _ => match w.client.transaction(&[Stmt::new(
+                        &sql.register_cas(),
+                        vec![json!(to), json!(key), json!(from)],
+                    )]) {
+                        Outcome::Ok(res) => {
+                            Outcome::Ok(res.first().map(|r| r.rows_affected).unwrap_or(0))
+                        }
+                        Outcome::Fail(e) => Outcome::Fail(e),
+                        Outcome::Unknown(e) => Outcome::Unknown(e),
+                    },
+                };
                 match r {
-                    Outcome::Ok(res) => {
-                        let swapped = res.first().map(|r| r.rows_affected) == Some(1);
+                    Outcome::Ok(rows_affected) => {
+                        let swapped = rows_affected == 1;
                         if swapped {
                             w.seen.insert(key, to);
                         } else {
@@ -251,29 +367,15 @@ impl Worker {
             }
             let amount = self.rng.gen_range(1..=TRANSFER_MAX);
             self.perform(Op::Transfer { from, to, amount }, |w| {
-                let r = w.client.transaction(&[
-                    Stmt::new("SELECT id, balance FROM bank ORDER BY id", vec![]),
-                    Stmt::new(
-                        "UPDATE bank SET balance = balance - ? WHERE id = ? AND balance >= ?",
-                        vec![json!(amount), json!(from), json!(amount)],
-                    ),
-                    Stmt::new(
-                        "UPDATE bank SET balance = balance + ? WHERE id = ? AND changes() = 1",
-                        vec![json!(amount), json!(to)],
-                    ),
-                ]);
+                let sql = w.sql();
+                let r = match w.client.interactive() {
+                    Some(tx) => interactive(tx, false, |tx| {
+                        transfer_interactive(tx, sql, from, to, amount)
+                    }),
+                    None => transfer_batch(w.client.as_mut(), from, to, amount),
+                };
                 match r {
-                    Outcome::Ok(res) if res.len() == 3 => {
-                        let seen = balances(&res[0].rows);
-                        let rows = (res[1].rows_affected, res[2].rows_affected);
-                        let moved = rows.0 == 1 && rows.1 == 1;
-                        (Kind::Ok, Some(Ret::Transferred { moved, seen, rows }), None)
-                    }
-                    Outcome::Ok(res) => (
-                        Kind::Info,
-                        None,
-                        Some(format!("{} results for 3 statements", res.len())),
-                    ),
+                    Outcome::Ok(ret) => (Kind::Ok, Some(ret), None),
                     Outcome::Fail(e) => (Kind::Fail, None, Some(e)),
                     Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
                 }
@@ -288,25 +390,35 @@ impl Worker {
         }
     }
 
-    /// Reads every balance.
+    /// Reads every balance. Over MySQL a linearizable read is a transaction of its own
+    /// (declared READ ONLY or not, at random); a stale one is an autocommit read.
     pub fn bank_read(&mut self, consistency: Consistency) {
+        let read_only = self.rng.gen_bool(0.5);
         self.perform(
             Op::BankRead {
                 consistency: consistency.as_str().into(),
             },
-            |w| match w
-                .client
-                .query("SELECT id, balance FROM bank ORDER BY id", &[], consistency)
-            {
-                Outcome::Ok(rows) => (
-                    Kind::Ok,
-                    Some(Ret::Balances {
-                        balances: balances(&rows),
-                    }),
-                    None,
-                ),
-                Outcome::Fail(e) => (Kind::Fail, None, Some(e)),
-                Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
+            |w| {
+                let sql = w.sql().balances();
+                let r = match w.client.interactive() {
+                    Some(tx) if consistency == Consistency::Linearizable => {
+                        interactive(tx, read_only, |tx| {
+                            Ok(tx.execute(&Stmt::new(&sql, vec![]))?.rows)
+                        })
+                    }
+                    _ => w.client.query(&sql, &[], consistency),
+                };
+                match r {
+                    Outcome::Ok(rows) => (
+                        Kind::Ok,
+                        Some(Ret::Balances {
+                            balances: balances(&rows),
+                        }),
+                        None,
+                    ),
+                    Outcome::Fail(e) => (Kind::Fail, None, Some(e)),
+                    Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
+                }
             },
         );
     }
@@ -317,12 +429,21 @@ impl Worker {
             self.set_read((newest - SET_READ_WINDOW).max(1));
         } else {
             let value = self.shared.value();
+            let in_transaction = self.rng.gen_bool(0.5);
             self.perform(Op::Add { value }, |w| {
-                match w.client.transaction(&[Stmt::new(
-                    "INSERT INTO set_items (v) VALUES (?)",
-                    vec![json!(value)],
-                )]) {
-                    Outcome::Ok(_) => (Kind::Ok, Some(Ret::Done), None),
+                let add = Stmt::new(&w.sql().set_add(), vec![json!(value)]);
+                let r = match w.client.interactive() {
+                    Some(tx) if in_transaction => {
+                        interactive(tx, false, |tx| tx.execute(&add).map(|_| ()))
+                    }
+                    _ => match w.client.transaction(std::slice::from_ref(&add)) {
+                        Outcome::Ok(_) => Outcome::Ok(()),
+                        Outcome::Fail(e) => Outcome::Fail(e),
+                        Outcome::Unknown(e) => Outcome::Unknown(e),
+                    },
+                };
+                match r {
+                    Outcome::Ok(()) => (Kind::Ok, Some(Ret::Done), None),
                     Outcome::Fail(e) => (Kind::Fail, None, Some(e)),
                     Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
                 }
@@ -334,7 +455,7 @@ impl Worker {
     pub fn set_read(&mut self, from: i64) {
         self.perform(Op::SetRead { from }, |w| {
             match w.client.query(
-                "SELECT v FROM set_items WHERE v >= ?",
+                &w.sql().set_read(),
                 &[json!(from)],
                 Consistency::Linearizable,
             ) {
@@ -353,6 +474,81 @@ impl Worker {
             }
         });
     }
+}
+
+/// A transfer as one atomic batch (HTTP): the conditions are evaluated in SQL.
+fn transfer_batch(client: &mut dyn SqlClient, from: u64, to: u64, amount: i64) -> Outcome<Ret> {
+    let sql = Sql(client.protocol());
+    let bank = sql.table("bank");
+    let r = client.transaction(&[
+        Stmt::new(&sql.balances(), vec![]),
+        Stmt::new(
+            &format!("UPDATE {bank} SET balance = balance - ? WHERE id = ? AND balance >= ?"),
+            vec![json!(amount), json!(from), json!(amount)],
+        ),
+        Stmt::new(
+            &format!("UPDATE {bank} SET balance = balance + ? WHERE id = ? AND changes() = 1"),
+            vec![json!(amount), json!(to)],
+        ),
+        Stmt::new(&sql.balances(), vec![]),
+    ]);
+    match r {
+        Outcome::Ok(res) => transferred(&res),
+        Outcome::Fail(e) => Outcome::Fail(e),
+        Outcome::Unknown(e) => Outcome::Unknown(e),
+    }
+}
+
+/// What a batch transfer returned: (first read, debit, credit, last read).
+fn transferred(res: &[StmtResult]) -> Outcome<Ret> {
+    let [first, debit, credit, last] = res else {
+        // It committed (the batch is atomic and was answered), but its answer is garbled.
+        return Outcome::Unknown(format!("{} results for 4 statements", res.len()));
+    };
+    let rows = (debit.rows_affected, credit.rows_affected);
+    Outcome::Ok(Ret::Transferred {
+        moved: rows == (1, 1),
+        seen: balances(&first.rows),
+        rows,
+        after: Some(balances(&last.rows)),
+    })
+}
+
+/// A transfer as an interactive transaction (MySQL): read every balance, decide, write the
+/// two new balances computed from that read, read every balance again.
+pub fn transfer_interactive(
+    tx: &mut dyn Interactive,
+    sql: Sql,
+    from: u64,
+    to: u64,
+    amount: i64,
+) -> Result<Ret, String> {
+    let seen = balances(&tx.execute(&Stmt::new(&sql.balances(), vec![]))?.rows);
+    let balance = |a: u64| seen.iter().find(|b| b.0 == a).map(|b| b.1);
+    let mut rows = (0, 0);
+    if let (Some(f), Some(t)) = (balance(from), balance(to))
+        && f >= amount
+    {
+        rows.0 = tx
+            .execute(&Stmt::new(
+                &sql.set_balance(),
+                vec![json!(f - amount), json!(from)],
+            ))?
+            .rows_affected;
+        rows.1 = tx
+            .execute(&Stmt::new(
+                &sql.set_balance(),
+                vec![json!(t + amount), json!(to)],
+            ))?
+            .rows_affected;
+    }
+    let after = balances(&tx.execute(&Stmt::new(&sql.balances(), vec![]))?.rows);
+    Ok(Ret::Transferred {
+        moved: rows == (1, 1),
+        seen,
+        rows,
+        after: Some(after),
+    })
 }
 
 fn balances(rows: &[Vec<Value>]) -> Vec<(u64, i64)> {

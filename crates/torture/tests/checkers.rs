@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use quorate_torture::check::{self, CheckConfig};
+use quorate_torture::client::Protocol;
 use quorate_torture::history::{Event, Kind, Op, Recorder, Ret};
 
 /// Builds histories event by event, in the order given.
@@ -18,7 +19,7 @@ impl H {
         }
     }
     fn invoke(&self, p: u64, op: Op) -> usize {
-        self.rec.invoke(p, 1, op)
+        self.rec.invoke(p, 1, Protocol::Http, op)
     }
     fn ok(&self, i: usize, ret: Ret) {
         self.rec.complete(i, Kind::Ok, Some(ret), None);
@@ -179,9 +180,93 @@ fn bank_half_applied_transfer_is_rejected() {
             moved: false,
             seen: vec![(1, 10), (2, 10)],
             rows: (1, 0),
+            after: None,
         },
     );
     assert!(!verdict(&h, "bank").valid());
+}
+
+fn transfer(from: u64, to: u64, amount: i64) -> Op {
+    Op::Transfer { from, to, amount }
+}
+
+/// Bank: a transfer's read after its own updates must show exactly its first read with
+/// its own transfer applied; one that misses its own write (or sees another's) is
+/// rejected, the correct one accepted.
+#[test]
+fn bank_transfer_must_read_its_own_writes() {
+    let ok = |after: Vec<(u64, i64)>| Ret::Transferred {
+        moved: true,
+        seen: vec![(1, 10), (2, 10)],
+        rows: (1, 1),
+        after: Some(after),
+    };
+    let h = H::new();
+    h.done(1, transfer(1, 2, 3), ok(vec![(1, 7), (2, 13)]));
+    assert!(verdict(&h, "bank").valid());
+
+    let h = H::new();
+    h.done(1, transfer(1, 2, 3), ok(vec![(1, 10), (2, 10)]));
+    let v = verdict(&h, "bank");
+    assert_eq!(v.anomalies.len(), 1, "{v:?}");
+    assert!(
+        v.anomalies[0].summary.contains("after its own updates"),
+        "{v:?}"
+    );
+
+    // The total is right, but the transaction saw someone else's transfer in between.
+    let h = H::new();
+    h.done(1, transfer(1, 2, 3), ok(vec![(1, 5), (2, 15)]));
+    assert!(!verdict(&h, "bank").valid());
+}
+
+/// Bank: a lost update between two interactive transfers that each wrote the balances
+/// they computed from the same first read (not serializable) shows up as money created or
+/// destroyed in the next read of all balances.
+#[test]
+fn bank_lost_update_changes_the_total_and_is_rejected() {
+    let h = H::new();
+    let cfg = CheckConfig {
+        accounts: 3,
+        initial_balance: 10,
+        key_budget: Duration::from_secs(10),
+    };
+    let t1 = h.invoke(1, transfer(1, 2, 3));
+    let t2 = h.invoke(2, transfer(2, 3, 2));
+    let seen = vec![(1, 10), (2, 10), (3, 10)];
+    h.ok(
+        t1,
+        Ret::Transferred {
+            moved: true,
+            seen: seen.clone(),
+            rows: (1, 1),
+            after: Some(vec![(1, 7), (2, 13), (3, 10)]),
+        },
+    );
+    h.ok(
+        t2,
+        Ret::Transferred {
+            moved: true,
+            seen,
+            rows: (1, 1),
+            after: Some(vec![(1, 10), (2, 8), (3, 12)]),
+        },
+    );
+    h.done(
+        3,
+        Op::BankRead {
+            consistency: "linearizable".into(),
+        },
+        Ret::Balances {
+            balances: vec![(1, 7), (2, 8), (3, 12)],
+        },
+    );
+    let v = check::check_all(&h.events(), &cfg)
+        .into_iter()
+        .find(|v| v.checker == "bank")
+        .unwrap();
+    assert_eq!(v.anomalies.len(), 1, "{v:?}");
+    assert!(v.anomalies[0].summary.contains("total 27"), "{v:?}");
 }
 
 fn add(h: &H, p: u64, value: i64) -> usize {

@@ -5,6 +5,13 @@
 //! without the other is a partial (non-atomic) transaction. The same holds for the balances
 //! each transfer read inside its own transaction, and a transfer's two updates must have
 //! changed the same number of rows (both or neither).
+//!
+//! A transfer also reads every balance again after its updates, in the same transaction:
+//! that read must show exactly what it read first with its own transfer applied (when it
+//! moved money) — its own writes, and nobody else's, since transactions are serializable.
+//! Over MySQL the transfer writes the new balances it computed from its first read
+//! (`SET balance = ?`), so a transaction that was not isolated (a lost update) also
+//! changes the total, which every later read shows.
 
 use super::{Verdict, outcome_counts, window};
 use crate::history::{Kind, Op, Operation, Ret};
@@ -59,7 +66,15 @@ pub fn check(ops: &[Operation], accounts: u64, initial: i64) -> Verdict {
                     );
                 }
             }
-            (Op::Transfer { .. }, Some(Ret::Transferred { moved, seen, rows })) => {
+            (
+                Op::Transfer { from, to, amount },
+                Some(Ret::Transferred {
+                    moved,
+                    seen,
+                    rows,
+                    after,
+                }),
+            ) => {
                 if let Some(why) = wrong(seen) {
                     v.anomaly(
                         format!("a transfer's own read saw {why}"),
@@ -75,6 +90,20 @@ pub fn check(ops: &[Operation], accounts: u64, initial: i64) -> Verdict {
                         window(&[o], 1),
                     );
                 }
+                if let Some(after) = after {
+                    let expected = applied(seen, *from, *to, if *moved { *amount } else { 0 });
+                    if *after != expected {
+                        v.anomaly(
+                            format!(
+                                "a transfer's read after its own updates saw {}, expected {} (its first read with {} moved)",
+                                fmt(after),
+                                fmt(&expected),
+                                if *moved { *amount } else { 0 }
+                            ),
+                            concurrent_window(&bank, o),
+                        );
+                    }
+                }
             }
             _ => v.anomaly(
                 "an ok bank operation without its result".into(),
@@ -83,6 +112,25 @@ pub fn check(ops: &[Operation], accounts: u64, initial: i64) -> Verdict {
         }
     }
     v
+}
+
+/// `balances` with `amount` moved from account `from` to `to`.
+fn applied(balances: &[(u64, i64)], from: u64, to: u64, amount: i64) -> Vec<(u64, i64)> {
+    balances
+        .iter()
+        .map(|&(a, b)| match a {
+            a if a == from => (a, b - amount),
+            a if a == to => (a, b + amount),
+            _ => (a, b),
+        })
+        .collect()
+}
+
+fn fmt(b: &[(u64, i64)]) -> String {
+    b.iter()
+        .map(|(a, v)| format!("a{a}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The offending operation and the transfers that overlapped it in time (the candidates
