@@ -125,6 +125,9 @@ pub(crate) struct NodeInner {
     pub recovery_source: Mutex<Option<std::path::PathBuf>>,
     /// Set to true when the process should restart (a staged recovery).
     pub restart: tokio::sync::watch::Sender<bool>,
+    /// Set when Raft stopped on a fatal error (e.g. the log could not be written: disk
+    /// full): the process should exit so that its supervisor restarts it.
+    pub fatal: tokio::sync::watch::Sender<Option<String>>,
     /// Set when this node's cluster epoch is older than its peers' (fenced by a recovery).
     pub fenced_logged: std::sync::atomic::AtomicBool,
     /// Set when creating the catalog failed and should be tried again.
@@ -312,6 +315,7 @@ impl Node {
             catalog_retry: Default::default(),
             recovery_source: Mutex::new(None),
             restart: tokio::sync::watch::channel(false).0,
+            fatal: tokio::sync::watch::channel(None).0,
             fenced_logged: Default::default(),
             vote_guard: Mutex::new(if pristine {
                 VoteGuard::Pending
@@ -448,6 +452,7 @@ impl Node {
             let m = rx.borrow_watched().clone();
             if let Err(e) = &m.running_state {
                 tracing::error!(error = %e, "raft stopped");
+                self.inner.fatal.send_replace(Some(e.to_string()));
                 return;
             }
             if let Some(why) = self.inner.identity.fenced() {

@@ -269,4 +269,10 @@ impl Node {
     pub fn restart_requested(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.restart.subscribe()
     }
+
+    /// Becomes `Some(reason)` when Raft stopped on a fatal error (a log write failed, e.g.
+    /// disk full): this node can no longer take part until its process restarts.
+    pub fn fatal_error(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.inner.fatal.subscribe()
+    }
 }

@@ -12,6 +12,9 @@ use clap::Args;
 use quorate_node::Node;
 use quorate_node::config::NodeConfig;
 
+/// Exit status after a fatal consensus error (EX_SOFTWARE-like; the supervisor restarts).
+const FATAL_EXIT: i32 = 70;
+
 #[derive(Args)]
 pub struct StartArgs {
     /// The node's TOML config file.
@@ -93,10 +96,19 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         tracing::info!(%mysql, "MySQL protocol listening");
     }
     let mut restart = node.restart_requested();
+    let mut fatal = node.fatal_error();
     let restart_wanted = client.block_on(async {
         tokio::select! {
             _ = wait_for_shutdown_signal() => false,
             r = restart.wait_for(|r| *r) => r.is_ok(),
+            f = fatal.wait_for(|f| f.is_some()) => {
+                let why = f.map(|f| f.clone().unwrap_or_default()).unwrap_or_default();
+                // Staying up would leave a process that answers but never catches up
+                // again; exiting lets the supervisor restart it once the cause (a full
+                // disk, ...) is gone. Everything acknowledged is in the log already.
+                tracing::error!(error = %why, "consensus stopped on a fatal error; exiting (status {FATAL_EXIT}) so that the supervisor restarts this node");
+                std::process::exit(FATAL_EXIT);
+            }
         }
     });
     tracing::info!(restart = restart_wanted, "shutting down");
