@@ -46,9 +46,10 @@ pub use hook::{SessionHook, connection_hook};
 
 /// How often the catalog task retries while the cluster has no leader yet (the delay
 /// doubles up to [`CATALOG_RETRY_MAX`]).
-const CATALOG_RETRY_FIRST: Duration = Duration::from_millis(200);
-/// Longest pause between two attempts to create the catalog.
-const CATALOG_RETRY_MAX: Duration = Duration::from_secs(5);
+const CATALOG_RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest pause between two attempts to create the catalog: short, so that the accounts
+/// exist moments after the cluster forms (an attempt before that fails at once).
+const CATALOG_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Errors starting the MySQL front end.
 #[derive(Debug)]

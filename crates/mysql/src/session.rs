@@ -53,6 +53,9 @@ const PRIVILEGES_TTL: Duration = Duration::from_secs(2);
 const WRITABLE_WAIT_MAX: Duration = Duration::from_secs(1);
 /// How long a catalog read on a follower waits to catch up with the leader.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(1);
+/// How long a login of the configured administrator waits for a replica without accounts
+/// to get its catalog before it is let in on the configuration alone.
+const CATALOG_WAIT: Duration = Duration::from_secs(3);
 /// A timeout that never fires (for the idle-in-transaction branch when no transaction).
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Longest statement text kept for SHOW PROCESSLIST.
@@ -1117,11 +1120,16 @@ impl Conn {
         );
         match self.shared.node.execute_internal(vec![st]).await {
             Ok(n) => ok_rows(n.first().copied().unwrap_or(0)),
-            Err(e) if e.code == quorate_node::error::ErrorCode::SqlError => QueryResult::Err(err(
-                1007,
-                b"HY000",
-                format!("Can't create database '{name}'; database exists"),
-            )),
+            Err(e)
+                if e.code == quorate_node::error::ErrorCode::SqlError
+                    && e.message.contains("UNIQUE") =>
+            {
+                QueryResult::Err(err(
+                    1007,
+                    b"HY000",
+                    format!("Can't create database '{name}'; database exists"),
+                ))
+            }
             Err(e) => QueryResult::Err(from_node(&e, None)),
         }
     }
@@ -1845,6 +1853,20 @@ impl Backend for Conn {
         }
         let store = self.shared.node.store();
         let mut account = accounts::find_account(store, user, ip);
+        let is_config_admin = self
+            .shared
+            .config_admin
+            .as_ref()
+            .is_some_and(|(admin, _)| admin == user);
+        if account.is_none() && is_config_admin && !accounts::catalog_state(store).1 {
+            // A cluster that just formed creates its catalog within moments: wait for it
+            // (bounded) rather than log in to a node without one.
+            let deadline = Instant::now() + CATALOG_WAIT;
+            while Instant::now() < deadline && !accounts::catalog_state(store).1 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            account = accounts::find_account(store, user, ip);
+        }
         if account.is_none()
             && let Some((admin, hash)) = &self.shared.config_admin
             && admin == user
