@@ -84,6 +84,7 @@ impl Node {
             raft: self.inner.raft.clone(),
             leader,
             lease_ms: self.lease().as_millis() as u64,
+            node: self.clone(),
         };
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => {
@@ -158,6 +159,7 @@ impl Node {
             raft: self.inner.raft.clone(),
             leader,
             lease_ms: self.lease().as_millis() as u64,
+            node: self.clone(),
         };
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { .. } => {}

@@ -484,6 +484,7 @@ impl Session {
                     raft: self.node.inner.raft.clone(),
                     leader,
                     lease_ms: self.node.lease().as_millis() as u64,
+                    node: self.node.clone(),
                 };
                 match tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(Some(log_id.index)),
@@ -665,6 +666,7 @@ impl Node {
                     raft: self.inner.raft.clone(),
                     leader: t.leader,
                     lease_ms: self.lease().as_millis() as u64,
+                    node: self.clone(),
                 };
                 match t.tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(SessionReply::Committed {

@@ -30,8 +30,11 @@ const BATCH_STATEMENTS_MAX: usize = 10_000;
 pub(crate) struct RaftProposer {
     pub raft: Raft<StateMachine>,
     pub leader: CommittedLeaderId,
-    /// The leader's lease: without a quorum acknowledgement for this long, commits stall.
+    /// The leader's lease: without a quorum acknowledgement for this long, while a majority
+    /// of voters is also unreachable over every path, commits stall.
     pub lease_ms: u64,
+    /// For the transport's view of which voters are reachable.
+    pub node: Node,
 }
 
 impl Proposer for RaftProposer {
@@ -67,6 +70,7 @@ impl Proposer for RaftProposer {
     fn stalled(&self) -> BoxFuture<'static, String> {
         let raft = self.raft.clone();
         let lease_ms = self.lease_ms;
+        let node = self.node.clone();
         Box::pin(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -77,9 +81,14 @@ impl Proposer for RaftProposer {
                     use openraft::async_runtime::WatchReceiver;
                     raft.metrics().borrow_watched().clone()
                 };
+                // Late acknowledgements alone are not lost contact: a follower busy with a
+                // large entry answers late while its paths are up. Only when a majority is
+                // also unreachable over every path can the leader give up on the commit
+                // (otherwise `commit_timeout_ms` bounds the wait).
                 if crate::node::quorum_ack_ms(&m)
                     .map(|ms| ms >= lease_ms)
                     .unwrap_or(false)
+                    && !node.majority_reachable()
                 {
                     return "the leader lost contact with a majority of voters".to_string();
                 }
@@ -414,6 +423,7 @@ impl Node {
             raft: self.inner.raft.clone(),
             leader,
             lease_ms: self.lease().as_millis() as u64,
+            node: self.clone(),
         };
         let log_index = match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => Some(log_id.index),
