@@ -159,15 +159,7 @@ pub struct Identity {
 impl Identity {
     /// Loads PEM files.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Identity, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, e))? {
-            roots
-                .add(c.map_err(|e| file_err(ca, e))?)
-                .map_err(|e| file_err(ca, e))?;
-        }
-        if roots.is_empty() {
-            return Err(file_err(ca, "no certificate in the CA file"));
-        }
+        let roots = load_roots(ca)?;
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .map_err(|e| file_err(cert, e))?
             .collect::<Result<_, _>>()
@@ -221,9 +213,8 @@ impl Identity {
     }
 }
 
-/// A client configuration that trusts the CA certificates in `ca` (PEM) and presents no
-/// certificate: what HTTPS clients of the API (the CLI) use.
-pub fn client_trusting(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+/// The CA certificates in `ca` (PEM); at least one.
+fn load_roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, e))? {
         roots
@@ -233,6 +224,13 @@ pub fn client_trusting(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
     if roots.is_empty() {
         return Err(file_err(ca, "no certificate in the CA file"));
     }
+    Ok(roots)
+}
+
+/// A client configuration that trusts the CA certificates in `ca` (PEM) and presents no
+/// certificate: what HTTPS clients of the API (the CLI) use.
+pub fn client_trusting(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let roots = load_roots(ca)?;
     let cfg = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?

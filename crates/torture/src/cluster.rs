@@ -14,11 +14,7 @@ use crate::netns::Net;
 
 /// An HTTP agent that logs in as `user` / `password` (HTTP basic authentication).
 pub fn agent_as(user: &str, password: &str, timeout: Duration) -> ureq::Agent {
-    use base64::Engine;
-    let header = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    );
+    let header = crate::client::basic_auth(user, password);
     ureq::AgentBuilder::new()
         .timeout(timeout)
         .middleware(AuthHeader(header))
