@@ -18,7 +18,7 @@ use raft_log::codeq::{Decode, Encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::types::{Entry, EntryPayload, LogId, TypeConfig, Vote};
+use crate::types::{Entry, EntryPayload, LogId, NodeId, TypeConfig, Vote};
 
 /// Largest entry payload we accept when decoding the log (a corrupt length must not make us
 /// allocate without bound). Entries are limited far below this when they are proposed.
@@ -88,10 +88,19 @@ impl LogStore {
 
     /// Makes an empty log start after `last` (everything up to it is in the state machine):
     /// used when a node starts from a recovery file instead of its own log.
-    pub async fn start_after(&self, last: LogId) -> io::Result<()> {
+    ///
+    /// The vote is raised to `last`'s term (voting for `node`): a leader of the new lineage
+    /// must be elected in a later term than the last entry it holds, and a fresh vote would
+    /// start elections at term 1.
+    pub async fn start_after(&self, last: LogId, node: NodeId) -> io::Result<()> {
         {
             let mut log = self.lock();
             log.purge(RlLogId(last))?;
+            let term = last.leader_id.term;
+            let current = log.log_state().vote().map(|v| v.0);
+            if current.is_none_or(|v| v.leader_id.term < term) {
+                log.save_vote(RlVote(Vote::new(term, node)))?;
+            }
         }
         self.flush_and_wait(true).await
     }
@@ -412,6 +421,29 @@ mod tests {
         for (i, e) in entries.iter().enumerate() {
             assert_eq!(e, &entry(3, i as u64 + 3));
         }
+    }
+
+    /// A log restarted after a recovery point keeps that point as purged and carries a vote
+    /// in the point's term (never lowers a higher one), so the new lineage's first leader is
+    /// elected above every entry the state machine already holds.
+    #[tokio::test]
+    async fn start_after_raises_the_vote_to_the_last_term() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = LogStore::open(dir.path()).unwrap();
+            store.start_after(log_id(4, 2, 120), 1).await.unwrap();
+        }
+        let mut store = LogStore::open(dir.path()).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(4, 2, 120)));
+        assert_eq!(state.last_log_id, Some(log_id(4, 2, 120)));
+        let vote = store.read_vote().await.unwrap().unwrap();
+        assert_eq!(vote.leader_id().term, 4);
+
+        store.save_vote(&Vote::new(9, 3)).await.unwrap();
+        store.start_after(log_id(4, 2, 130), 1).await.unwrap();
+        let vote = store.read_vote().await.unwrap().unwrap();
+        assert_eq!(vote.leader_id().term, 9);
     }
 
     /// A record cut short (a torn write at the tail) decodes as UnexpectedEof, which is

@@ -250,7 +250,7 @@ impl Node {
             Err(why) => return Err(StartError::DataDir(why.message)),
         };
         if let Some(r) = &staged {
-            log.start_after(r.last_applied)
+            log.start_after(r.last_applied, config.node_id)
                 .await
                 .map_err(|e| StartError::DataDir(format!("cannot reset the raft log: {e}")))?;
             crate::recover::clear_staged(&data_dir);

@@ -11,7 +11,8 @@ use serde_json::json;
 /// Recovery: with two of three members gone for good, `quorate recover --survivors 1`
 /// rebuilds a serving cluster from node 1 with every committed row, records it in the audit
 /// log, and a lost member that comes back is fenced off (refused, stops serving) instead of
-/// forking history.
+/// forking history. Leadership changes before the loss, so the survivor's last entry is from
+/// a later term than the first: the new lineage must start above it.
 #[test]
 fn recover_from_survivor_and_fence_the_lost() {
     let mut c = Cluster::start(Opts::default());
@@ -22,10 +23,25 @@ fn recover_from_survivor_and_fence_the_lost() {
         json!([]),
     )
     .unwrap();
-    for i in 0..100 {
+    for i in 0..50 {
         c.execute(l, "INSERT INTO t VALUES (?, 'x')", json!([i]))
             .unwrap();
     }
+    let term_before = c.status(l).unwrap()["term"].as_u64().unwrap();
+    let to = if l == 1 { 2 } else { 1 };
+    c.post(l, "/v1/leader", &json!({ "to": to })).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.leader() != Some(to) {
+        assert!(Instant::now() < deadline, "leadership did not move to {to}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let l = c.wait_writable(Duration::from_secs(10));
+    for i in 50..100 {
+        c.execute(l, "INSERT INTO t VALUES (?, 'x')", json!([i]))
+            .unwrap();
+    }
+    let term_lost = c.status(l).unwrap()["term"].as_u64().unwrap();
+    assert!(term_lost > term_before, "{term_lost} > {term_before}");
     // Let node 1 apply everything, then lose nodes 2 and 3 for good.
     c.assert_identical(Duration::from_secs(20));
     c.kill(2);
@@ -74,6 +90,7 @@ fn recover_from_survivor_and_fence_the_lost() {
     .unwrap();
     let s = c.status(1).unwrap();
     assert_eq!(s["epoch"], 1);
+    assert!(s["term"].as_u64().unwrap() > term_lost, "{s}");
     assert_eq!(s["members"].as_array().unwrap().len(), 1);
     let log = c
         .agent
