@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use crate::consts::codes;
+use crate::password::Credential;
 use crate::types::{Column, ConnectInfo, ErrInfo, PrepareInfo, QueryResult, SessionStatus, Value};
 
 /// What the connection does when [`Backend::idle_event`] completes.
@@ -30,9 +31,8 @@ pub trait Backend: Send {
         let _ = (connection_id, peer);
     }
 
-    /// SHA1(SHA1(password)) of `user` (see [`native_password_hash`](crate::native_password_hash)),
-    /// `Some(None)` for a user with an empty password, `None` if no such user.
-    fn auth_lookup(&mut self, user: &str) -> impl Future<Output = Option<Option<[u8; 20]>>> + Send;
+    /// The stored credential of `user`, `None` if there is no such user.
+    fn auth_lookup(&mut self, user: &str) -> impl Future<Output = Option<Credential>> + Send;
 
     /// Called once after authentication succeeded, and again with `info.reset == true` on
     /// COM_RESET_CONNECTION; may refuse (for example unknown database, 1049).

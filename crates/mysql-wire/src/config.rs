@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::password::{AuthPlugin, PasswordCache};
+
 /// Default `max_allowed_packet`: 64 MiB, the MySQL 8.0 default.
 pub const DEFAULT_MAX_ALLOWED_PACKET_BYTES: usize = 64 * 1024 * 1024;
 /// Default time a new client has to finish the handshake (greeting to OK).
@@ -45,6 +47,12 @@ pub struct ServerConfig {
     pub require_secure_transport: bool,
     /// Connections `serve_listener` serves at once; more get ERR 1040 and are closed.
     pub max_connections: usize,
+    /// The plugin named in the greeting (clients answer with it first; an account stored
+    /// under the other one costs a round trip to switch).
+    pub default_auth_plugin: AuthPlugin,
+    /// caching_sha2_password's fast-path cache, shared by all connections (and by
+    /// whatever else checks passwords, such as HTTP basic authentication).
+    pub password_cache: Arc<PasswordCache>,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +65,8 @@ impl Default for ServerConfig {
             tls: None,
             require_secure_transport: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            default_auth_plugin: AuthPlugin::Native,
+            password_cache: Arc::default(),
         }
     }
 }

@@ -13,11 +13,12 @@ use crate::command::Command;
 use crate::config::{
     MAX_PARAMS_PER_STATEMENT, MAX_PREPARED_STATEMENTS_PER_CONNECTION, ServerConfig,
 };
-use crate::consts::{NATIVE_PASSWORD_PLUGIN, cap, codes, status};
+use crate::consts::{cap, codes, status};
 use crate::encode;
 use crate::error::WireError;
 use crate::handshake::{self, HandshakeResponse, SCRAMBLE_BYTES};
 use crate::packet::PacketStream;
+use crate::password::{AuthPlugin, Credential};
 use crate::stmt::{self, Statement};
 use crate::types::{ConnectInfo, ErrInfo, OkInfo, QueryResult, ResultSet};
 
@@ -27,8 +28,8 @@ const OPTION_MULTI_STATEMENTS_OFF: u16 = 1;
 
 /// Serves one client connection until it quits, fails or times out.
 ///
-/// Sends the greeting, authenticates with mysql_native_password (switching clients that
-/// ask for another plugin), upgrades to TLS when the client asks and `config.tls` is set,
+/// Sends the greeting, authenticates with the account's plugin (switching clients that
+/// answered with another one), upgrades to TLS when the client asks and `config.tls` is set,
 /// calls `backend.on_connect`, then answers commands. Returns `Ok(())` when the client
 /// sends COM_QUIT or closes the connection between commands. `backend.on_disconnect` is
 /// called before returning whenever `on_connect` succeeded.
@@ -140,6 +141,7 @@ where
             connection_id,
             &scramble,
             server_caps,
+            config.default_auth_plugin.name(),
         )
     });
     io.flush().await?;
@@ -175,23 +177,34 @@ where
     }
 
     let caps = response.capabilities;
-    let token = match response.auth_plugin.as_deref() {
-        Some(NATIVE_PASSWORD_PLUGIN) => Some(response.auth_response),
-        // No plugin named: a pre-plugin 4.1 client, whose scheme is the native one.
-        None if caps & cap::PLUGIN_AUTH == 0 => Some(response.auth_response),
-        // Another plugin (caching_sha2_password, ...): ask for mysql_native_password,
-        // with the same scramble.
-        _ if caps & cap::PLUGIN_AUTH != 0 => {
-            io.packet(|out| handshake::encode_auth_switch(out, &scramble));
-            io.flush().await?;
-            Some(read_handshake_packet(io).await?)
-        }
-        _ => None,
+    let credential = backend.auth_lookup(&response.user).await;
+    let client_plugin = response.auth_plugin.as_deref().and_then(AuthPlugin::parse);
+    // The plugin that checks this account; an account without a password takes the
+    // client's (an empty answer is empty in both), an unknown user the default.
+    let plugin = match &credential {
+        Some(c) => c.plugin().or(client_plugin),
+        None => None,
+    }
+    .unwrap_or(config.default_auth_plugin);
+    let token = if client_plugin == Some(plugin) {
+        Some(response.auth_response)
+    } else if caps & cap::PLUGIN_AUTH != 0 {
+        // The client answered with another plugin: ask again with this one, same scramble.
+        io.packet(|out| handshake::encode_auth_switch(out, plugin.name(), &scramble));
+        io.flush().await?;
+        Some(read_handshake_packet(io).await?)
+    } else if plugin == AuthPlugin::Native && response.auth_plugin.is_none() {
+        // A pre-plugin 4.1 client, whose scheme is the native one.
+        Some(response.auth_response)
+    } else {
+        None
     };
     let using_password = token.as_ref().is_some_and(|t| !t.is_empty());
-    let verified = match &token {
-        Some(token) => check_password(backend, &response.user, &scramble, token).await,
-        None => false,
+    let verified = match (&credential, &token) {
+        (Some(credential), Some(token)) => {
+            check_password(io, config, credential, &scramble, token, &response.user).await?
+        }
+        _ => false,
     };
     if !verified {
         backend.on_auth_failed(&response.user).await;
@@ -216,17 +229,68 @@ where
     })
 }
 
-async fn check_password<B: Backend>(
-    backend: &mut B,
-    user: &str,
+/// Checks the client's answer against the account's credential. caching_sha2_password
+/// answers from the node's cache when it can (fast path), else asks for the password
+/// itself, which it only accepts over TLS.
+async fn check_password<S>(
+    io: &mut PacketStream<S>,
+    config: &ServerConfig,
+    credential: &Credential,
     scramble: &[u8; SCRAMBLE_BYTES],
     token: &[u8],
-) -> bool {
-    match backend.auth_lookup(user).await {
-        None => false,
-        Some(None) => token.is_empty(),
-        Some(Some(stored)) => handshake::verify_native_password(scramble, token, &stored),
+    user: &str,
+) -> Result<bool, WireError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// caching_sha2_password's AuthMoreData statuses.
+    const FAST_AUTH_SUCCESS: u8 = 3;
+    const PERFORM_FULL_AUTHENTICATION: u8 = 4;
+    let stored = match credential {
+        Credential::Empty => return Ok(token.is_empty()),
+        Credential::Native(hash) => {
+            return Ok(handshake::verify_native_password(scramble, token, hash));
+        }
+        Credential::CachingSha2(stored) => stored,
+    };
+    if token.is_empty() {
+        return Ok(false);
     }
+    let cache = &config.password_cache;
+    if cache.fast_check(stored, scramble, token) {
+        io.packet(|out| out.extend_from_slice(&[0x01, FAST_AUTH_SUCCESS]));
+        return Ok(true);
+    }
+    if !io.is_secure() && cache.knows(stored) {
+        // The cache has the right answer and this is not it: a wrong password.
+        return Ok(false);
+    }
+    if !io.is_secure() {
+        // Full authentication would send the password itself, which a client only does
+        // over TLS (or RSA-encrypted with a server key quorate does not have). Say so now:
+        // clients report an error that follows their request for an RSA key as "could not
+        // read the key", and the reason would be lost.
+        let e = ErrInfo::new(
+            codes::ER_SECURE_TRANSPORT_REQUIRED,
+            b"HY000",
+            format!(
+                "User '{user}' uses caching_sha2_password and has not logged in over TLS on \
+                 this node since it started: connect once with TLS (mysql --ssl), after \
+                 which plaintext logins work; quorate has no RSA key exchange"
+            ),
+        );
+        return Err(refuse(io, e, WireError::InsecureTransport).await);
+    }
+    io.packet(|out| out.extend_from_slice(&[0x01, PERFORM_FULL_AUTHENTICATION]));
+    io.flush().await?;
+    let answer = read_handshake_packet(io).await?;
+    // The password, NUL-terminated.
+    let password = answer.strip_suffix(&[0]).unwrap_or(&answer);
+    let Ok(password) = std::str::from_utf8(password) else {
+        return Ok(false);
+    };
+    // A match is remembered in the cache, so the next login takes the fast path.
+    Ok(credential.verify_cleartext(password, cache))
 }
 
 /// Reads a packet during the handshake; EOF is an error here.

@@ -66,9 +66,6 @@ pub(crate) mod com {
     pub const RESET_CONNECTION: u8 = 0x1f;
 }
 
-/// The only authentication plugin this server verifies.
-pub(crate) const NATIVE_PASSWORD_PLUGIN: &str = "mysql_native_password";
-
 /// MySQL error codes that this crate sends itself. A backend may use them too.
 pub mod codes {
     /// "Too many connections" (SQLSTATE 08004).

@@ -4,7 +4,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::buf::Reader;
-use crate::consts::{NATIVE_PASSWORD_PLUGIN, cap, status};
+use crate::consts::{cap, status};
 use crate::error::WireError;
 
 /// Length of the authentication challenge ("scramble") sent in the greeting.
@@ -35,6 +35,7 @@ pub(crate) fn encode_greeting(
     connection_id: u32,
     scramble: &[u8; SCRAMBLE_BYTES],
     capabilities: u32,
+    plugin: &str,
 ) {
     out.push(10);
     // The version is a C string: drop anything from an embedded NUL on.
@@ -52,14 +53,14 @@ pub(crate) fn encode_greeting(
     out.extend_from_slice(&[0; 10]);
     out.extend_from_slice(&scramble[8..]);
     out.push(0);
-    out.extend_from_slice(NATIVE_PASSWORD_PLUGIN.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
 }
 
-/// Encodes an AuthSwitchRequest asking the client to answer with mysql_native_password.
-pub(crate) fn encode_auth_switch(out: &mut Vec<u8>, scramble: &[u8; SCRAMBLE_BYTES]) {
+/// Encodes an AuthSwitchRequest asking the client to answer with `plugin`.
+pub(crate) fn encode_auth_switch(out: &mut Vec<u8>, plugin: &str, scramble: &[u8; SCRAMBLE_BYTES]) {
     out.push(0xFE);
-    out.extend_from_slice(NATIVE_PASSWORD_PLUGIN.as_bytes());
+    out.extend_from_slice(plugin.as_bytes());
     out.push(0);
     out.extend_from_slice(scramble);
     out.push(0);

@@ -3,9 +3,9 @@
 //! It knows nothing about the database behind it. A [`Backend`] (one per connection)
 //! answers queries, prepared statements and password look-ups; this crate does the rest:
 //! framing (16 MiB chunks, `max_allowed_packet`), the v10 handshake, capability
-//! negotiation, TLS upgrade, mysql_native_password verification (switching clients that
-//! ask for caching_sha2_password), the command loop, text and binary result sets, timeouts
-//! and the connection limit.
+//! negotiation, TLS upgrade, authentication (mysql_native_password and
+//! caching_sha2_password, each account with its own, see [`Credential`]), the command loop,
+//! text and binary result sets, timeouts and the connection limit.
 //!
 //! Everything is generic over `AsyncRead + AsyncWrite` streams, so the protocol is tested
 //! over in-memory pipes and fuzzed on its own ([`fuzz_decode`]). Every decoder returns an
@@ -24,7 +24,8 @@
 //!
 //! Not implemented (each is refused cleanly or not advertised): the compressed protocol,
 //! LOAD DATA LOCAL, COM_CHANGE_USER, cursors (COM_STMT_FETCH), session-state tracking,
-//! query attributes, caching_sha2_password full authentication.
+//! query attributes, caching_sha2_password's RSA key exchange (its full authentication
+//! needs TLS).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +42,7 @@ mod fuzz;
 mod handshake;
 mod listener;
 mod packet;
+mod password;
 mod stmt;
 mod types;
 
@@ -56,6 +58,7 @@ pub use error::WireError;
 pub use fuzz::fuzz_decode;
 pub use handshake::native_password_hash;
 pub use listener::serve_listener;
+pub use password::{AuthPlugin, Credential, PasswordCache};
 pub use types::{
     Column, ColumnType, ConnectInfo, ErrInfo, OkInfo, PrepareInfo, QueryResult, ResultSet,
     SessionStatus, Value,

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 #[path = "support/echo_backend.rs"]
 mod echo_backend;
-use echo_backend::{EchoBackend, ROOT_PASSWORD, table_rows};
+use echo_backend::{EchoBackend, ROOT_PASSWORD, SHA2_PASSWORD, sha2_credential, table_rows};
 
 // Capability bits, from the protocol documentation.
 const CLIENT_CONNECT_WITH_DB: u32 = 1 << 3;
@@ -587,6 +587,71 @@ async fn caching_sha2_client_is_switched_to_native() {
     assert_eq!(scramble, g.scramble);
     c.write(&native_token(&scramble, ROOT_PASSWORD)).await;
     assert_eq!(c.read().await[0], 0x00);
+}
+
+/// caching_sha2_password without TLS: an account no one has logged in as yet would need
+/// full authentication, which is refused at once with 3159 over plaintext; once
+/// the node has checked the password (over TLS, or HTTP basic auth), the scramble answer is
+/// accepted at once (AuthMoreData 3, then OK), and a wrong one gets 1045.
+#[tokio::test]
+async fn caching_sha2_fast_path_only_after_a_full_authentication() {
+    let config = ServerConfig::default();
+    // Nothing cached: full authentication is requested, and refused over plaintext.
+    let mut c = Client::start(config.clone());
+    let g = c.greeting().await;
+    c.respond(
+        BASE_CAPS,
+        "sha2",
+        &sha2_token(&g.scramble, SHA2_PASSWORD),
+        None,
+        "caching_sha2_password",
+    )
+    .await;
+    let (code, _, message) = parse_err(&c.read().await);
+    assert_eq!(code, 3159);
+    assert!(message.contains("TLS"), "{message}");
+
+    // The node checked the password once: the fast path works, for the right password only.
+    assert!(sha2_credential().verify_cleartext(SHA2_PASSWORD, &config.password_cache));
+    for (password, ok) in [(SHA2_PASSWORD, true), ("wrong", false)] {
+        let mut c = Client::start(config.clone());
+        let g = c.greeting().await;
+        c.respond(
+            BASE_CAPS,
+            "sha2",
+            &[0xAA; 20],
+            None,
+            "mysql_native_password",
+        )
+        .await;
+        let switch = c.read().await;
+        let mut r = Cursor(&switch);
+        assert_eq!(r.u8(), 0xFE);
+        assert_eq!(r.nul(), b"caching_sha2_password");
+        assert_eq!(r.take(20), &g.scramble[..]);
+        c.write(&sha2_token(&g.scramble, password)).await;
+        if ok {
+            assert_eq!(c.read().await, vec![0x01, 0x03]);
+            assert_eq!(c.read().await[0], 0x00);
+        } else {
+            assert_eq!(parse_err(&c.read().await).0, 1045);
+        }
+    }
+}
+
+/// caching_sha2_password's fast-path answer as a client computes it.
+fn sha2_token(scramble: &[u8], password: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let stage1 = Sha256::digest(password.as_bytes());
+    let stage2 = Sha256::digest(stage1);
+    let mut h = Sha256::new();
+    h.update(stage2);
+    h.update(scramble);
+    stage1
+        .iter()
+        .zip(h.finalize().iter())
+        .map(|(a, b)| a ^ b)
+        .collect()
 }
 
 /// COM_QUERY text result set without DEPRECATE_EOF: count, definitions (charset before

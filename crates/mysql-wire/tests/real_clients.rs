@@ -221,6 +221,63 @@ async fn mariadb_cli_tls_and_require_secure_transport() {
     );
 }
 
+/// mariadb CLI and a caching_sha2_password account, with that plugin named in the greeting:
+/// the first plaintext login is refused with 3159 and a message that says to use TLS; a TLS
+/// login with the right password works (full authentication), a wrong one gets 1045; after
+/// it, plaintext logins work (fast path from the node's cache). A native account still logs
+/// in over plaintext after an auth switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_cli_caching_sha2_password() {
+    if !have_program("mariadb", &["--version"]) {
+        println!("SKIPPED: `mariadb` client not found (apt-get install -y mariadb-client)");
+        return;
+    }
+    let addr = start_server(ServerConfig {
+        tls: Some(tls_config()),
+        default_auth_plugin: quorate_mysql_wire::AuthPlugin::CachingSha2,
+        ..test_config()
+    })
+    .await;
+    let pw = format!("-p{}", echo_backend::SHA2_PASSWORD);
+    let query = ["--batch", "--skip-column-names", "-e", "SELECT SECURE"];
+
+    let out = mariadb(addr, &[&["-usha2", &pw, "--skip-ssl"][..], &query].concat()).await;
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ERROR 3159") && stderr.contains("TLS"),
+        "{stderr}"
+    );
+
+    let out = mariadb(
+        addr,
+        &[&["-usha2", "-pwrong", "--ssl"][..], &query].concat(),
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ERROR 1045"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = mariadb(addr, &[&["-usha2", &pw, "--ssl"][..], &query].concat()).await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1\n");
+
+    let out = mariadb(addr, &[&["-usha2", &pw, "--skip-ssl"][..], &query].concat()).await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "0\n");
+
+    let root = format!("-p{ROOT_PASSWORD}");
+    let out = mariadb(
+        addr,
+        &[&["-uroot", &root, "--skip-ssl"][..], &query].concat(),
+    )
+    .await;
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
+
 /// With max_connections = 1, a second client gets ERR 1040 "Too many connections" while
 /// the first is connected, and can connect once the first has left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

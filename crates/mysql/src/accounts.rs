@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! _quorate_databases(name TEXT PRIMARY KEY)                       MySQL databases
-//! _quorate_users(user, host, native_hash BLOB, PRIMARY KEY (user, host))
+//! _quorate_users(user, host, native_hash BLOB, PRIMARY KEY (user, host))  the password hash
 //! _quorate_grants(user, host, db, privs INTEGER, grant_option INTEGER,
 //!                 PRIMARY KEY (user, host, db))                    db '*' = every database
 //! ```
 //!
-//! Only SHA1(SHA1(password)) is stored (what mysql_native_password verifies against), and
-//! it is computed on the node that received the statement, so a clear-text password never
-//! reaches the Raft log. Every change goes through Raft like user data
+//! Only a hash of each password is stored (column `native_hash`, named before there was a
+//! second plugin): for caching_sha2_password the salted SHA-256 crypt `$A$005$...`, for
+//! mysql_native_password the 20 bytes of SHA1(SHA1(password)) that its challenge needs
+//! (see [`quorate_mysql_wire::Credential`]). It is computed on the node that received the
+//! statement, so a clear-text password never reaches the Raft log. Every change goes through Raft like user data
 //! ([`quorate_node::Node::execute_internal`]); lookups read the local replica.
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use quorate_mysql_wire::{AuthPlugin, Credential};
 use quorate_node::InternalStatement;
 use quorate_node::api::SqlValue;
 use quorate_sql::like_match;
@@ -60,8 +63,8 @@ pub(crate) fn schema_statements() -> Vec<InternalStatement> {
 /// Statements that create the first administrator (all privileges, with grant option),
 /// only if there is no user at all. Decided on the leader, inside the transaction, so a
 /// dropped administrator is not re-created by a restart while other users exist.
-pub(crate) fn admin_statements(user: &str, hash: Option<[u8; 20]>) -> Vec<InternalStatement> {
-    let hash = hash.map_or(SqlValue::Null, |h| SqlValue::Blob(h.to_vec()));
+pub(crate) fn admin_statements(user: &str, credential: &Credential) -> Vec<InternalStatement> {
+    let hash = stored_value(credential);
     vec![
         internal(
             format!(
@@ -78,6 +81,13 @@ pub(crate) fn admin_statements(user: &str, hash: Option<[u8; 20]>) -> Vec<Intern
             vec![SqlValue::Text(user.into()), hash],
         ),
     ]
+}
+
+/// The column value that stores `credential`.
+pub(crate) fn stored_value(credential: &Credential) -> SqlValue {
+    credential
+        .to_stored()
+        .map_or(SqlValue::Null, SqlValue::Blob)
 }
 
 pub(crate) fn internal(sql: String, params: Vec<SqlValue>) -> InternalStatement {
@@ -107,7 +117,7 @@ pub(crate) struct Account {
     pub user: String,
     /// The host pattern of the account row (`%`, an address, `localhost`, ...).
     pub host: String,
-    pub hash: Option<[u8; 20]>,
+    pub credential: Credential,
 }
 
 /// Whether `pattern` (an account's host) admits a client from `ip`.
@@ -158,22 +168,35 @@ pub(crate) fn find_account(store: &Store, user: &str, ip: Option<IpAddr>) -> Opt
                 Value::Text(h) => h,
                 _ => return None,
             };
-            let hash = match it.next()? {
-                Value::Blob(b) if b.len() == 20 => {
-                    let mut h = [0u8; 20];
-                    h.copy_from_slice(&b);
-                    Some(h)
-                }
-                _ => None,
+            let credential = match it.next()? {
+                Value::Null => Credential::Empty,
+                Value::Blob(b) => Credential::from_stored(Some(&b))?,
+                Value::Text(t) => Credential::from_stored(Some(t.as_bytes()))?,
+                _ => return None,
             };
             Some(Account {
                 user: user.to_string(),
                 host,
-                hash,
+                credential,
             })
         })
         .filter(|a| host_matches(&a.host, ip))
         .max_by_key(|a| specificity(&a.host))
+}
+
+/// The plugin account `user`@`host` has its password stored for, read from this replica
+/// (`None`: no such account, or no password).
+pub(crate) fn stored_plugin(store: &Store, user: &str, host: &str) -> Option<AuthPlugin> {
+    let out = store
+        .query_internal(
+            &format!("SELECT native_hash FROM {USERS} WHERE user = ?1 AND host = ?2"),
+            &[Value::Text(user.into()), Value::Text(host.into())],
+        )
+        .ok()?;
+    match out.rows.into_iter().next()?.into_iter().next()? {
+        Value::Blob(b) => Credential::from_stored(Some(&b))?.plugin(),
+        _ => None,
+    }
 }
 
 /// Whether account `user`@`host` exists on this replica.

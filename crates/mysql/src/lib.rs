@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use login::{LoginAccess, LoginCheck, LoginChecker};
-use quorate_mysql_wire::ServerConfig;
+use quorate_mysql_wire::{AuthPlugin, Credential, PasswordCache, ServerConfig};
 use quorate_node::Node;
 use tokio::sync::Notify;
 
@@ -111,10 +111,26 @@ pub(crate) struct Shared {
     pub max_connections: usize,
     pub max_allowed_packet: usize,
     pub port: u16,
-    /// The configured first administrator (name, SHA1(SHA1(password))): the only account
-    /// while this replica holds no account catalog yet (a node rejoining with an empty
-    /// data directory, until the catalog arrives).
-    pub config_admin: Option<(String, [u8; 20])>,
+    /// The configured first administrator (name, credential held in memory only): the
+    /// only account while this replica holds no account catalog yet (a node rejoining with
+    /// an empty data directory, until the catalog arrives).
+    pub config_admin: Option<(String, Credential)>,
+    /// The plugin new passwords are stored for (`[mysql] default_auth_plugin`).
+    pub auth_plugin: AuthPlugin,
+}
+
+/// caching_sha2_password's cache of checked passwords, shared by the MySQL port and the
+/// HTTP API's basic authentication (a password checked by either is fast for both). Keyed
+/// by salted hash, so one cache serves any number of nodes in a process.
+pub(crate) fn password_cache() -> Arc<PasswordCache> {
+    static CACHE: std::sync::OnceLock<Arc<PasswordCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Arc::default).clone()
+}
+
+/// The plugin `cfg` stores new passwords for.
+pub(crate) fn auth_plugin(cfg: &quorate_node::config::NodeConfig) -> AuthPlugin {
+    // validate() accepted only the names AuthPlugin knows.
+    AuthPlugin::parse(cfg.mysql_auth_plugin()).unwrap_or(AuthPlugin::Native)
 }
 
 impl Shared {
@@ -158,8 +174,17 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         max_connections: cfg.mysql.max_connections.max(1),
         tls,
         require_secure_transport,
+        default_auth_plugin: auth_plugin(&cfg),
+        password_cache: password_cache(),
         ..ServerConfig::default()
     };
+    if wire.default_auth_plugin == AuthPlugin::Native {
+        tracing::warn!(
+            "new MySQL passwords are stored as unsalted mysql_native_password hashes \
+             ([mysql] default_auth_plugin; salted caching_sha2_password is the default when \
+             the MySQL port offers TLS, which its first login on each node needs)"
+        );
+    }
     let shared = Arc::new(Shared {
         node: node.clone(),
         throttle: Default::default(),
@@ -175,20 +200,24 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         max_connections: wire.max_connections,
         max_allowed_packet: wire.max_allowed_packet,
         port: local.port(),
+        // Never stored: the challenge of mysql_native_password works on any transport.
         config_admin: admin_password
             .as_ref()
             .filter(|pw| !pw.is_empty())
             .map(|pw| {
                 (
                     cfg.mysql.admin_user.clone(),
-                    quorate_mysql_wire::native_password_hash(pw),
+                    Credential::new(AuthPlugin::Native, pw),
                 )
             }),
+        auth_plugin: wire.default_auth_plugin,
     });
     if !node.store().is_witness() {
         let admin = admin_password.map(|pw| {
-            let hash = (!pw.is_empty()).then(|| quorate_mysql_wire::native_password_hash(&pw));
-            (cfg.mysql.admin_user.clone(), hash)
+            (
+                cfg.mysql.admin_user.clone(),
+                Credential::new(wire.default_auth_plugin, &pw),
+            )
         });
         tokio::spawn(ensure_catalog(node.clone(), admin));
     }
@@ -207,7 +236,7 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
 
 /// Creates the catalog tables and, when there is no user yet, the first administrator.
 /// Retries until this replica has them (the cluster may not have a leader yet).
-async fn ensure_catalog(node: Node, admin: Option<(String, Option<[u8; 20]>)>) {
+async fn ensure_catalog(node: Node, admin: Option<(String, Credential)>) {
     let mut delay = CATALOG_RETRY_FIRST;
     let mut warned = false;
     loop {
@@ -223,8 +252,8 @@ async fn ensure_catalog(node: Node, admin: Option<(String, Option<[u8; 20]>)>) {
             return;
         }
         let mut statements = accounts::schema_statements();
-        if let Some((user, hash)) = &admin {
-            statements.extend(accounts::admin_statements(user, *hash));
+        if let Some((user, credential)) = &admin {
+            statements.extend(accounts::admin_statements(user, credential));
         }
         match node.execute_internal(statements).await {
             Ok(_) => {

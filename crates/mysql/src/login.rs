@@ -7,11 +7,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use quorate_mysql_wire::{AuthPlugin, Credential, PasswordCache};
 use quorate_node::Node;
 use quorate_node::config::NodeConfig;
+use sha2::{Digest, Sha256};
 
 use crate::accounts::{self, LoginThrottle, Privileges};
 
@@ -19,8 +21,8 @@ use crate::accounts::{self, LoginThrottle, Privileges};
 const CACHE_TTL: Duration = Duration::from_secs(1);
 const CACHE_MAX: usize = 4096;
 
-/// A remembered successful check: user, SHA1(SHA1(password)), client address.
-type CacheKey = (String, [u8; 20], Option<IpAddr>);
+/// A remembered successful check: user, SHA-256 of the password, client address.
+type CacheKey = (String, [u8; 32], Option<IpAddr>);
 
 /// What an account may do outside MySQL. HTTP has no notion of the current database:
 /// only global grants (`ON *.*`) count.
@@ -49,8 +51,9 @@ pub enum LoginCheck {
 /// Checks user names and passwords against this node's replica of the accounts.
 pub struct LoginChecker {
     node: Node,
-    /// The configured first administrator: name and SHA1(SHA1(password)).
-    admin: Option<(String, [u8; 20])>,
+    /// The configured first administrator: name and credential (in memory only).
+    admin: Option<(String, Credential)>,
+    passwords: Arc<PasswordCache>,
     throttle: LoginThrottle,
     cache: Mutex<HashMap<CacheKey, (LoginAccess, Instant)>>,
 }
@@ -66,12 +69,13 @@ impl LoginChecker {
             .map(|pw| {
                 (
                     cfg.mysql.admin_user.clone(),
-                    quorate_mysql_wire::native_password_hash(&pw),
+                    Credential::new(AuthPlugin::Native, &pw),
                 )
             });
         Ok(LoginChecker {
             node,
             admin,
+            passwords: crate::password_cache(),
             throttle: LoginThrottle::default(),
             cache: Mutex::new(HashMap::new()),
         })
@@ -79,8 +83,8 @@ impl LoginChecker {
 
     /// Checks `user` / `password` for a client at `ip`. Never logs the password.
     pub fn check(&self, user: &str, password: &str, ip: Option<IpAddr>) -> LoginCheck {
-        let hash = quorate_mysql_wire::native_password_hash(password);
-        let key = (user.to_string(), hash, ip);
+        let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        let key = (user.to_string(), digest, ip);
         if let Some((access, at)) = self
             .cache
             .lock()
@@ -94,10 +98,7 @@ impl LoginChecker {
         let catalog = !store.is_witness() && accounts::catalog_state(store).1;
         let granted = if catalog {
             accounts::find_account(store, user, ip)
-                .filter(|a| match a.hash {
-                    Some(stored) => same(&stored, &hash),
-                    None => password.is_empty(),
-                })
+                .filter(|a| a.credential.verify_cleartext(password, &self.passwords))
                 .map(|a| {
                     let p = Privileges::load(store, &a.user, &a.host);
                     LoginAccess {
@@ -116,13 +117,13 @@ impl LoginChecker {
                             .into(),
                     );
                 }
-                Some((name, stored)) => {
-                    (name == user && same(stored, &hash)).then_some(LoginAccess {
-                        read: true,
-                        write: true,
-                        admin: true,
-                    })
-                }
+                Some((name, credential)) => (name == user
+                    && credential.verify_cleartext(password, &self.passwords))
+                .then_some(LoginAccess {
+                    read: true,
+                    write: true,
+                    admin: true,
+                }),
             }
         };
         match granted {
@@ -141,9 +142,4 @@ impl LoginChecker {
             }
         }
     }
-}
-
-/// Compares two hashes without stopping at the first difference.
-fn same(a: &[u8; 20], b: &[u8; 20]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

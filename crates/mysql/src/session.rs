@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use quorate_mysql_wire::{
-    Backend, Column, ColumnType, ConnectInfo, ErrInfo, IdleEvent, OkInfo, PrepareInfo, QueryResult,
-    ResultSet, SessionStatus, Value as WireValue,
+    AuthPlugin, Backend, Column, ColumnType, ConnectInfo, Credential, ErrInfo, IdleEvent, OkInfo,
+    PrepareInfo, QueryResult, ResultSet, SessionStatus, Value as WireValue,
 };
 use quorate_node::api::{Consistency, QueryRequest, SqlValue};
 use quorate_node::{Session, StatementKind};
@@ -286,6 +286,10 @@ impl Conn {
             ("hostname", Value::Text(format!("quorate-n{}", cfg.node_id))),
             ("server_id", Value::Integer(cfg.node_id as i64)),
             ("port", Value::Integer(i64::from(self.shared.port))),
+            (
+                "default_authentication_plugin",
+                Value::Text(self.shared.auth_plugin.name().into()),
+            ),
             (
                 "max_connections",
                 Value::Integer(self.shared.max_connections as i64),
@@ -1483,14 +1487,12 @@ impl Conn {
         let statements = users
             .iter()
             .map(|u| {
-                let hash = u
-                    .password
-                    .as_deref()
-                    .filter(|p| !p.is_empty())
-                    .map_or(SqlValue::Null, |p| {
-                        SqlValue::Blob(quorate_mysql_wire::native_password_hash(p).to_vec())
-                    });
-                accounts::internal(
+                let plugin = self.plugin_for(u, None)?;
+                let hash = accounts::stored_value(&Credential::new(
+                    plugin,
+                    u.password.as_deref().unwrap_or_default(),
+                ));
+                Ok(accounts::internal(
                     format!(
                         "{verb} INTO {} (user, host, native_hash) VALUES (?1, ?2, ?3)",
                         accounts::USERS
@@ -1500,9 +1502,13 @@ impl Conn {
                         SqlValue::Text(u.name.host.clone()),
                         hash,
                     ],
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<Vec<_>, ErrInfo>>();
+        let statements = match statements {
+            Ok(s) => s,
+            Err(e) => return QueryResult::Err(e),
+        };
         let names = users
             .iter()
             .map(|u| format!("'{}'@'{}'", u.name.user, u.name.host))
@@ -1564,6 +1570,24 @@ impl Conn {
         .await
     }
 
+    /// The plugin to store `u`'s password for: the one named by `IDENTIFIED WITH`, else
+    /// `current` (ALTER USER keeps an account's plugin), else the configured default.
+    fn plugin_for(&self, u: &UserSpec, current: Option<AuthPlugin>) -> Result<AuthPlugin, ErrInfo> {
+        match &u.plugin {
+            None => Ok(current.unwrap_or(self.shared.auth_plugin)),
+            Some(name) => AuthPlugin::parse(name).ok_or_else(|| {
+                err(
+                    1524,
+                    b"HY000",
+                    format!(
+                        "Plugin '{name}' is not loaded (quorate has mysql_native_password and \
+                         caching_sha2_password)"
+                    ),
+                )
+            }),
+        }
+    }
+
     async fn alter_user(&mut self, users: &[UserSpec], if_exists: bool) -> QueryResult {
         let me = self.account.clone();
         let mut names = Vec::new();
@@ -1577,11 +1601,13 @@ impl Conn {
                 return QueryResult::Err(self.need_privilege("CREATE USER"));
             }
             let Some(pw) = &u.password else { continue };
-            let hash = if pw.is_empty() {
-                SqlValue::Null
-            } else {
-                SqlValue::Blob(quorate_mysql_wire::native_password_hash(pw).to_vec())
+            // Without WITH, the account keeps the plugin it has (as in MySQL).
+            let current = accounts::stored_plugin(self.shared.node.store(), &user, &host);
+            let plugin = match self.plugin_for(u, current) {
+                Ok(p) => p,
+                Err(e) => return QueryResult::Err(e),
             };
+            let hash = accounts::stored_value(&Credential::new(plugin, pw));
             statements.push(accounts::internal(
                 format!(
                     "UPDATE {} SET native_hash = ?3 WHERE user = ?1 AND host = ?2",
@@ -1843,7 +1869,7 @@ impl Backend for Conn {
         self.context_stale = true;
     }
 
-    async fn auth_lookup(&mut self, user: &str) -> Option<Option<[u8; 20]>> {
+    async fn auth_lookup(&mut self, user: &str) -> Option<Credential> {
         let ip = self.peer.map(|p| p.ip());
         // A follower may not have applied a user created or changed a moment ago through
         // another node: catch up first (skipped without a serving leader, so that health
@@ -1868,7 +1894,7 @@ impl Backend for Conn {
             account = accounts::find_account(store, user, ip);
         }
         if account.is_none()
-            && let Some((admin, hash)) = &self.shared.config_admin
+            && let Some((admin, credential)) = &self.shared.config_admin
             && admin == user
             && !accounts::catalog_state(store).1
         {
@@ -1878,12 +1904,12 @@ impl Backend for Conn {
             account = Some(Account {
                 user: admin.clone(),
                 host: "%".into(),
-                hash: Some(*hash),
+                credential: credential.clone(),
             });
         }
-        let hash = account.as_ref().map(|a| a.hash);
+        let credential = account.as_ref().map(|a| a.credential.clone());
         self.account = account;
-        hash
+        credential
     }
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {

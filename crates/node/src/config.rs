@@ -118,6 +118,9 @@ impl Default for Limits {
     }
 }
 
+/// The MySQL authentication plugins quorate implements.
+pub const AUTH_PLUGINS: [&str; 2] = ["mysql_native_password", "caching_sha2_password"];
+
 /// MySQL front end settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -128,6 +131,12 @@ pub struct MysqlConfig {
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
     pub max_connections: usize,
+    /// How new passwords are stored, and the plugin the greeting names:
+    /// `caching_sha2_password` (salted SHA-256 crypt; a client's first login on each node
+    /// must use TLS) or `mysql_native_password` (unsalted SHA1(SHA1), any client, any
+    /// transport). Not set: caching_sha2_password when the MySQL port offers TLS, else
+    /// mysql_native_password.
+    pub default_auth_plugin: Option<String>,
 }
 
 impl Default for MysqlConfig {
@@ -137,6 +146,7 @@ impl Default for MysqlConfig {
             admin_password: None,
             admin_password_file: None,
             max_connections: 512,
+            default_auth_plugin: None,
         }
     }
 }
@@ -309,6 +319,14 @@ impl NodeConfig {
 
     /// Checks every field and their consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(p) = &self.mysql.default_auth_plugin
+            && !AUTH_PLUGINS.contains(&p.as_str())
+        {
+            return Err(invalid(
+                "mysql.default_auth_plugin",
+                format!("unknown plugin {p:?}; one of {}", AUTH_PLUGINS.join(", ")),
+            ));
+        }
         if self.node_id == 0 {
             return Err(invalid("node_id", "must be a positive integer"));
         }
@@ -462,6 +480,16 @@ impl NodeConfig {
         Ok(s.as_bytes().to_vec())
     }
 
+    /// The MySQL authentication plugin for new passwords (see
+    /// [`MysqlConfig::default_auth_plugin`]).
+    pub fn mysql_auth_plugin(&self) -> &str {
+        match &self.mysql.default_auth_plugin {
+            Some(p) => p,
+            None if self.tls.as_ref().is_some_and(|t| t.mysql) => AUTH_PLUGINS[1],
+            None => AUTH_PLUGINS[0],
+        }
+    }
+
     /// The first administrator's password, if configured.
     pub fn admin_password(&self) -> Result<Option<String>, ConfigError> {
         if let Some(p) = &self.mysql.admin_password {
@@ -514,6 +542,33 @@ addrs = ["127.0.0.1:7103"]
         Ok(cfg)
     }
 
+    /// New MySQL passwords are salted (caching_sha2_password) when the MySQL port offers
+    /// TLS, unsalted native hashes without TLS, and an explicit setting wins.
+    #[test]
+    fn default_auth_plugin_follows_mysql_tls() {
+        // Parsed only: validate() would look for the certificate files.
+        let unchecked = |s: &str| toml::from_str::<NodeConfig>(s).unwrap();
+        let tls = "\n[tls]\nca_file = \"ca.pem\"\ncert_file = \"n.pem\"\nkey_file = \"n.key\"\n";
+        assert_eq!(
+            parse(&base()).unwrap().mysql_auth_plugin(),
+            "mysql_native_password"
+        );
+        assert_eq!(
+            unchecked(&(base() + tls)).mysql_auth_plugin(),
+            "caching_sha2_password"
+        );
+        assert_eq!(
+            unchecked(&(base() + tls + "mysql = false\n")).mysql_auth_plugin(),
+            "mysql_native_password"
+        );
+        let explicit =
+            base() + "\n[mysql]\ndefault_auth_plugin = \"mysql_native_password\"\n" + tls;
+        assert_eq!(
+            unchecked(&explicit).mysql_auth_plugin(),
+            "mysql_native_password"
+        );
+    }
+
     /// A complete config parses; each kind of mistake is refused with the field named.
     #[test]
     fn config_errors_name_the_field() {
@@ -543,6 +598,10 @@ addrs = ["127.0.0.1:7103"]
             (
                 base().replace("node_id = 1", "node_id = 1\nrole = \"boss\""),
                 "role",
+            ),
+            (
+                base() + "\n[mysql]\ndefault_auth_plugin = \"sha256_password\"\n",
+                "mysql.default_auth_plugin",
             ),
         ];
         for (text, field) in cases {

@@ -294,7 +294,7 @@ fn print_banner(cluster: &ClusterFile, leader: u64, dir: &Path) {
             .unwrap_or("")
     );
     println!(
-        "  mysql -h {mhost} -P {mport} -u {} -p{}",
+        "  mysql --ssl -h {mhost} -P {mport} -u {} -p{}   (the first login on each node needs TLS)",
         cluster.admin_user, cluster.admin_password
     );
     println!(

@@ -245,6 +245,8 @@ fn https_api_and_mysql_tls_with_verified_certificates() {
     let c = Cluster::start(Opts {
         https: true,
         tls_extra: "mysql_require = true".into(),
+        // The secure setup, with the default plugin: caching_sha2_password.
+        auth_plugin: None,
         ..Opts::default()
     });
     let l = c.wait_writable(Duration::from_secs(10));
@@ -350,4 +352,184 @@ fn https_api_and_mysql_tls_with_verified_certificates() {
     } else {
         eprintln!("SKIPPED (PyMySQL part): python3-pymysql is not installed");
     }
+}
+
+/// The stored password hashes of node `id`'s replica, read from its SQLite file:
+/// (user, stored bytes as hex, or "NULL").
+fn stored_hashes(c: &Cluster, id: u64) -> Vec<(String, String)> {
+    let db = c.node(id).data_dir.join("db").join("db.sqlite");
+    let script = format!(
+        "import sqlite3\n\
+         con = sqlite3.connect('file:' + {db:?} + '?mode=ro', uri=True)\n\
+         for user, h in con.execute('SELECT user, native_hash FROM _quorate_users ORDER BY user'):\n\
+         \x20   print(user, h.hex() if h is not None else 'NULL')\n",
+        db = db.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (u, h) = l.split_once(' ').unwrap();
+            (u.to_string(), h.to_string())
+        })
+        .collect()
+}
+
+fn hex_text(hex: &str) -> String {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap() as char)
+        .collect()
+}
+
+/// Passwords are stored as salted hashes by default (the nodes' MySQL port offers TLS):
+/// the administrator and new accounts get caching_sha2_password's `$A$005$` SHA-256 crypt,
+/// and two accounts with the same password store different hashes. A client's first login
+/// on a node must come over TLS (plaintext is refused with 3159 and says so); after it, or
+/// after an HTTP login that checked the password, plaintext logins on that node work. A
+/// wrong password is refused either way, `IDENTIFIED WITH mysql_native_password` still gives
+/// a legacy account, and ALTER USER keeps an account's plugin.
+#[test]
+fn passwords_are_salted_and_caching_sha2_logins_work() {
+    if !have("mariadb", &["--version"]) || !have("python3", &["--version"]) {
+        eprintln!(
+            "SKIPPED: needs the mariadb CLI and python3 (apt-get install mariadb-client python3)"
+        );
+        return;
+    }
+    let c = Cluster::start(Opts {
+        auth_plugin: None,
+        ..Opts::default()
+    });
+    let l = c.wait_writable(Duration::from_secs(10));
+    let mariadb = |id: u64, user: &str, password: &str, tls: bool, sql: &str| {
+        Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", &mysql_port(&c, id).to_string()])
+            .args(["-u", user, &format!("-p{password}")])
+            .arg(if tls { "--ssl" } else { "--skip-ssl" })
+            .args(["--batch", "--skip-column-names", "-e", sql])
+            .output()
+            .unwrap()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&mariadb(
+        l,
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        true,
+        "CREATE USER app IDENTIFIED BY 'same-pw'; CREATE USER app2 IDENTIFIED BY 'same-pw'; \
+         CREATE USER legacy IDENTIFIED WITH mysql_native_password BY 'old-pw'; \
+         GRANT SELECT ON *.* TO app",
+    ));
+    c.assert_identical(Duration::from_secs(20));
+
+    let hashes = stored_hashes(&c, 2);
+    let get = |u: &str| {
+        hashes
+            .iter()
+            .find(|(user, _)| user == u)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_else(|| panic!("{u} not in {hashes:?}"))
+    };
+    for u in [ADMIN_USER, "app", "app2"] {
+        let text = hex_text(&get(u));
+        assert!(
+            text.starts_with("$A$005$") && text.len() == 70,
+            "{u}: {text}"
+        );
+    }
+    assert_ne!(
+        get("app"),
+        get("app2"),
+        "same password, same hash: not salted"
+    );
+    assert_eq!(
+        get("legacy").len(),
+        40,
+        "mysql_native_password keeps 20 bytes"
+    );
+
+    // Node 3 has not seen app log in: plaintext is refused with a reason, TLS works.
+    let out = mariadb(3, "app", "same-pw", false, "SELECT 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("3159") && err.contains("TLS"),
+        "{err}"
+    );
+    let out = mariadb(3, "app", "wrong", true, "SELECT 1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"));
+    assert_eq!(
+        ok(&mariadb(
+            3,
+            "app",
+            "same-pw",
+            true,
+            "SELECT @@default_authentication_plugin"
+        )),
+        "caching_sha2_password\n"
+    );
+    assert_eq!(ok(&mariadb(3, "app", "same-pw", false, "SELECT 2")), "2\n");
+    let out = mariadb(3, "app", "wrong", false, "SELECT 1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"));
+
+    // An HTTP login checks the password too: plaintext MySQL then works on that node.
+    let app = agent_as("app", "same-pw", Duration::from_secs(5));
+    let (code, body, _) = call(
+        app.post(&c.url(2, "/v1/query"))
+            .send_json(json!({"sql": "SELECT 40 + 2"})),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(ok(&mariadb(2, "app", "same-pw", false, "SELECT 3")), "3\n");
+
+    // The legacy account logs in over plaintext anywhere; ALTER USER keeps its plugin.
+    assert_eq!(
+        ok(&mariadb(1, "legacy", "old-pw", false, "SELECT 4")),
+        "4\n"
+    );
+    ok(&mariadb(
+        l,
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        true,
+        "ALTER USER legacy IDENTIFIED BY 'new-pw'; ALTER USER app2 IDENTIFIED BY 'other-pw'",
+    ));
+    c.assert_identical(Duration::from_secs(20));
+    let hashes = stored_hashes(&c, 1);
+    let after = |u: &str| hashes.iter().find(|(user, _)| user == u).unwrap().1.clone();
+    assert_eq!(after("legacy").len(), 40);
+    assert!(hex_text(&after("app2")).starts_with("$A$005$"));
+    assert_eq!(
+        ok(&mariadb(1, "legacy", "new-pw", false, "SELECT 5")),
+        "5\n"
+    );
+    let out = mariadb(1, "nobody", "x", true, "SELECT 1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"));
+    let out = mariadb(
+        l,
+        ADMIN_USER,
+        ADMIN_PASSWORD,
+        true,
+        "CREATE USER x IDENTIFIED WITH sha256_password BY 'p'",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1524") && err.contains("sha256_password"),
+        "{err}"
+    );
 }

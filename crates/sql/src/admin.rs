@@ -748,6 +748,7 @@ fn set(p: &mut P, ctx: &Context) -> Result<Statement, SqlError> {
             users: vec![UserSpec {
                 name: user,
                 password: Some(password),
+                plugin: None,
             }],
             if_exists: false,
         });
@@ -877,9 +878,10 @@ fn user_list_specs(p: &mut P, with_password: bool) -> Result<Vec<UserSpec>, SqlE
     loop {
         let name = p.user()?;
         let mut password = None;
+        let mut plugin = None;
         if with_password && p.eat("IDENTIFIED") {
             if p.eat("WITH") {
-                let _plugin = p.ident()?;
+                plugin = Some(p.ident()?);
                 if p.eat("AS") {
                     return unsupported(
                         "IDENTIFIED WITH ... AS 'hash' (give the password with BY)",
@@ -896,7 +898,11 @@ fn user_list_specs(p: &mut P, with_password: bool) -> Result<Vec<UserSpec>, SqlE
                 password = Some(p.string()?);
             }
         }
-        users.push(UserSpec { name, password });
+        users.push(UserSpec {
+            name,
+            password,
+            plugin,
+        });
         if !p.eat_punct(",") {
             break;
         }
@@ -960,6 +966,7 @@ fn users(p: &mut P, verb: &str) -> Result<Statement, SqlError> {
                             host: String::new(),
                         },
                         password: Some(pw),
+                        plugin: None,
                     }],
                     if_exists,
                 });

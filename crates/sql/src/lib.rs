@@ -129,6 +129,8 @@ pub struct UserSpec {
     pub name: UserName,
     /// The clear-text password of `IDENTIFIED BY 'password'`.
     pub password: Option<String>,
+    /// The plugin of `IDENTIFIED WITH plugin BY ...`, as written.
+    pub plugin: Option<String>,
 }
 
 /// Privileges of GRANT / REVOKE.

@@ -943,7 +943,9 @@ fn users_grants_and_noops() {
             assert!(if_not_exists);
             assert_eq!(users[0].name, u("app", "%"));
             assert_eq!(users[0].password.as_deref(), Some("s3cret"));
+            assert_eq!(users[0].plugin, None);
             assert_eq!(users[1].name, u("bob", "%"));
+            assert_eq!(users[1].plugin.as_deref(), Some("mysql_native_password"));
         }
         other => panic!("{other:?}"),
     }

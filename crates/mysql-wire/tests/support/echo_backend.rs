@@ -16,12 +16,21 @@
 #![allow(dead_code)]
 
 use quorate_mysql_wire::{
-    Backend, Column, ColumnType, ConnectInfo, ErrInfo, OkInfo, PrepareInfo, QueryResult, ResultSet,
-    SessionStatus, Value, native_password_hash,
+    Backend, Column, ColumnType, ConnectInfo, Credential, ErrInfo, OkInfo, PrepareInfo,
+    QueryResult, ResultSet, SessionStatus, Value, native_password_hash,
 };
 
 /// Password of user `root`; user `nopw` has an empty password.
 pub const ROOT_PASSWORD: &str = "s3cret-pw";
+/// Password of user `sha2`, stored for caching_sha2_password.
+pub const SHA2_PASSWORD: &str = "sha2-pw";
+
+/// The credential of user `sha2` (one salted hash for the whole test binary).
+pub fn sha2_credential() -> Credential {
+    static C: std::sync::OnceLock<Credential> = std::sync::OnceLock::new();
+    C.get_or_init(|| Credential::new(quorate_mysql_wire::AuthPlugin::CachingSha2, SHA2_PASSWORD))
+        .clone()
+}
 
 /// `@@max_allowed_packet` as reported to clients (and configured in the test server).
 pub const MAX_ALLOWED_PACKET: usize = 64 * 1024 * 1024;
@@ -360,10 +369,11 @@ impl Backend for EchoBackend {
         }
     }
 
-    async fn auth_lookup(&mut self, user: &str) -> Option<Option<[u8; 20]>> {
+    async fn auth_lookup(&mut self, user: &str) -> Option<Credential> {
         match user {
-            "root" => Some(Some(native_password_hash(ROOT_PASSWORD))),
-            "nopw" => Some(None),
+            "root" => Some(Credential::Native(native_password_hash(ROOT_PASSWORD))),
+            "nopw" => Some(Credential::Empty),
+            "sha2" => Some(sha2_credential()),
             _ => None,
         }
     }

@@ -75,6 +75,11 @@ pub struct Opts {
     pub tls_extra: String,
     /// The nodes serve HTTPS (`[tls] http = true`); the harness trusts the test CA.
     pub https: bool,
+    /// `[mysql] default_auth_plugin`, `None` to leave it unset (then the nodes, whose MySQL
+    /// port offers TLS, store caching_sha2_password hashes). Most tests use
+    /// mysql_native_password: their clients (sysbench, PyMySQL, the Rust driver) connect in
+    /// plaintext to nodes that restart, and caching_sha2's first login per node needs TLS.
+    pub auth_plugin: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -86,6 +91,7 @@ impl Default for Opts {
             extra: String::new(),
             tls_extra: String::new(),
             https: false,
+            auth_plugin: Some("mysql_native_password"),
         }
     }
 }
@@ -153,13 +159,16 @@ impl Cluster {
             let config = format!(
                 "node_id = {id}\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{peer}\"]\nhttp_addr = \"127.0.0.1:{http}\"\nmysql_addr = \"127.0.0.1:{mysql}\"\n\
                  cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n\
-                 [mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n\n{tls}\n{peers}",
+                 [mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n{}\n{tls}\n{peers}",
                 data_dir.display().to_string(),
                 secret.display().to_string(),
                 opts.nodes,
                 opts.extra,
                 opts.logs_since_last,
                 opts.keep_logs,
+                opts.auth_plugin
+                    .map(|p| format!("default_auth_plugin = \"{p}\"\n"))
+                    .unwrap_or_default(),
             );
             let config_path = dir.path().join(format!("n{id}.toml"));
             std::fs::write(&config_path, config).unwrap();
