@@ -200,11 +200,14 @@ where
         None
     };
     let using_password = token.as_ref().is_some_and(|t| !t.is_empty());
-    let verified = match (&credential, &token) {
-        (Some(credential), Some(token)) => {
-            check_password(io, config, credential, &scramble, token, &response.user).await?
+    // An unknown user goes through the same steps as a known one of the same plugin, so
+    // the answers (and their cost) do not tell which user names exist.
+    let credential = credential.unwrap_or_else(|| Credential::unknown_user(plugin));
+    let verified = match &token {
+        Some(token) => {
+            check_password(io, config, &credential, &scramble, token, &response.user).await?
         }
-        _ => false,
+        None => false,
     };
     if !verified {
         backend.on_auth_failed(&response.user).await;

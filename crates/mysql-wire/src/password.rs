@@ -82,6 +82,22 @@ impl Credential {
         }
     }
 
+    /// A credential no password matches, checked like a real one of `plugin` (for users
+    /// that do not exist).
+    pub(crate) fn unknown_user(plugin: AuthPlugin) -> Credential {
+        match plugin {
+            // SHA1(SHA1(x)) of no known x: all ones.
+            AuthPlugin::Native => Credential::Native([0xff; 20]),
+            // Well formed, so checking it costs the full hash; the hash part cannot be the
+            // output of any password (it ends in a character the 43rd position never has).
+            AuthPlugin::CachingSha2 => Credential::CachingSha2(format!(
+                "{SHA2_PREFIX}{}{}",
+                "unknownuserunknownus",
+                "z".repeat(SHA2_HASH_CHARS)
+            )),
+        }
+    }
+
     /// Decodes what [`Credential::to_stored`] wrote (`None`: not a credential).
     pub fn from_stored(stored: Option<&[u8]>) -> Option<Credential> {
         match stored {

@@ -590,7 +590,8 @@ async fn caching_sha2_client_is_switched_to_native() {
 }
 
 /// caching_sha2_password without TLS: an account no one has logged in as yet would need
-/// full authentication, which is refused at once with 3159 over plaintext; once
+/// full authentication, which is refused at once with 3159 over plaintext (as is a user
+/// that does not exist); once
 /// the node has checked the password (over TLS, or HTTP basic auth), the scramble answer is
 /// accepted at once (AuthMoreData 3, then OK), and a wrong one gets 1045.
 #[tokio::test]
@@ -610,6 +611,23 @@ async fn caching_sha2_fast_path_only_after_a_full_authentication() {
     let (code, _, message) = parse_err(&c.read().await);
     assert_eq!(code, 3159);
     assert!(message.contains("TLS"), "{message}");
+
+    // A user that does not exist gets the same answer (user names cannot be probed).
+    let mut c = Client::start(ServerConfig {
+        default_auth_plugin: quorate_mysql_wire::AuthPlugin::CachingSha2,
+        ..config.clone()
+    });
+    let g = c.greeting().await;
+    assert_eq!(g.plugin, "caching_sha2_password");
+    c.respond(
+        BASE_CAPS,
+        "ghost",
+        &sha2_token(&g.scramble, SHA2_PASSWORD),
+        None,
+        "caching_sha2_password",
+    )
+    .await;
+    assert_eq!(parse_err(&c.read().await).0, 3159);
 
     // The node checked the password once: the fast path works, for the right password only.
     assert!(sha2_credential().verify_cleartext(SHA2_PASSWORD, &config.password_cache));
