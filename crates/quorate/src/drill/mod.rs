@@ -457,6 +457,8 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             // node the writer does not talk to directly.
             r.c.make_leader(2)?;
             sleep(Duration::from_secs(3));
+            // The transfer was an election of its own: count only those the fault causes.
+            r.term0 = r.c.term();
             let victim = if leader_case { 2 } else { 3 };
             let at = r.now();
             if crash {
