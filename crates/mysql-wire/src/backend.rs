@@ -31,8 +31,13 @@ pub trait Backend: Send {
         let _ = (connection_id, peer);
     }
 
-    /// The stored credential of `user`, `None` if there is no such user.
-    fn auth_lookup(&mut self, user: &str) -> impl Future<Output = Option<Credential>> + Send;
+    /// The stored credential of `user`, `None` if there is no such user. An error refuses
+    /// the login with it (the backend cannot decide now, for example a node that has not
+    /// received its accounts yet).
+    fn auth_lookup(
+        &mut self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<Credential>, ErrInfo>> + Send;
 
     /// Called once after authentication succeeded, and again with `info.reset == true` on
     /// COM_RESET_CONNECTION; may refuse (for example unknown database, 1049).

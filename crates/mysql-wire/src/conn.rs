@@ -177,7 +177,16 @@ where
     }
 
     let caps = response.capabilities;
-    let credential = backend.auth_lookup(&response.user).await;
+    let credential = match backend.auth_lookup(&response.user).await {
+        Ok(c) => c,
+        Err(e) => {
+            let cause = WireError::Refused {
+                code: e.code,
+                message: e.message.clone(),
+            };
+            return Err(refuse(io, e, cause).await);
+        }
+    };
     let client_plugin = response.auth_plugin.as_deref().and_then(AuthPlugin::parse);
     // The plugin that checks this account; an account without a password takes the
     // client's (an empty answer is empty in both), an unknown user the default.

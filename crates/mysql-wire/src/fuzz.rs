@@ -272,8 +272,8 @@ fn rows_for(values: &[Value], columns: usize) -> Vec<Vec<Value>> {
 }
 
 impl Backend for FuzzBackend {
-    async fn auth_lookup(&mut self, _user: &str) -> Option<crate::Credential> {
-        Some(crate::Credential::Empty)
+    async fn auth_lookup(&mut self, _user: &str) -> Result<Option<crate::Credential>, ErrInfo> {
+        Ok(Some(crate::Credential::Empty))
     }
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {

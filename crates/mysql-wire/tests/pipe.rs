@@ -589,6 +589,19 @@ async fn caching_sha2_client_is_switched_to_native() {
     assert_eq!(c.read().await[0], 0x00);
 }
 
+/// A backend that cannot decide a login refuses it with its own error (here 1047), sent
+/// in place of the auth result, and the connection ends.
+#[tokio::test]
+async fn backend_refusal_during_login_is_sent_to_the_client() {
+    let (mut c, reply) = Client::login(ServerConfig::default(), BASE_CAPS, "notyet", "x").await;
+    let (code, state, message) = parse_err(&reply);
+    assert_eq!(
+        (code, state.as_str(), message.as_str()),
+        (1047, "08S01", "not ready")
+    );
+    assert!(c.closed().await);
+}
+
 /// caching_sha2_password without TLS: an account no one has logged in as yet would need
 /// full authentication, which is refused at once with 3159 over plaintext (as is a user
 /// that does not exist); once

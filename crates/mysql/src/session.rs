@@ -1869,7 +1869,7 @@ impl Backend for Conn {
         self.context_stale = true;
     }
 
-    async fn auth_lookup(&mut self, user: &str) -> Option<Credential> {
+    async fn auth_lookup(&mut self, user: &str) -> Result<Option<Credential>, ErrInfo> {
         let ip = self.peer.map(|p| p.ip());
         // A follower may not have applied a user created or changed a moment ago through
         // another node: catch up first (skipped without a serving leader, so that health
@@ -1884,32 +1884,50 @@ impl Backend for Conn {
             .config_admin
             .as_ref()
             .is_some_and(|(admin, _)| admin == user);
-        if account.is_none() && is_config_admin && !accounts::catalog_state(store).1 {
-            // A cluster that just formed creates its catalog within moments: wait for it
-            // (bounded) rather than log in to a node without one.
+        if store.is_witness() && !is_config_admin {
+            return Err(err(
+                1047,
+                b"08S01",
+                "This node is a witness: it holds no data and no accounts (only the configured \
+                 administrator can log in); connect to a data node",
+            ));
+        }
+        if account.is_none() && !store.is_witness() && !accounts::catalog_state(store).1 {
+            // A cluster that just formed creates its catalog within moments, and a node
+            // catching up receives it: wait for it (bounded) rather than judge without it.
             let deadline = Instant::now() + CATALOG_WAIT;
             while Instant::now() < deadline && !accounts::catalog_state(store).1 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             account = accounts::find_account(store, user, ip);
         }
-        if account.is_none()
-            && let Some((admin, credential)) = &self.shared.config_admin
-            && admin == user
-            && !accounts::catalog_state(store).1
-        {
+        if account.is_none() && !accounts::catalog_state(store).1 {
             // No account catalog here yet (this replica is still catching up): the
-            // configured administrator may log in, as on the HTTP API, rather than being
-            // told its password is wrong.
-            account = Some(Account {
-                user: admin.clone(),
-                host: "%".into(),
-                credential: credential.clone(),
-            });
+            // configured administrator may log in, as on the HTTP API; anyone else is told
+            // the node is not ready (Galera's code for it), not that the password is wrong.
+            match &self.shared.config_admin {
+                Some((admin, credential)) if admin == user => {
+                    account = Some(Account {
+                        user: admin.clone(),
+                        host: "%".into(),
+                        credential: credential.clone(),
+                    });
+                }
+                _ => {
+                    return Err(err(
+                        1047,
+                        b"08S01",
+                        "This node has not received the cluster's accounts yet (it is joining \
+                         or catching up), so it cannot check this login; only the configured \
+                         administrator can log in here until then. Try another node, or again \
+                         shortly",
+                    ));
+                }
+            }
         }
         let credential = account.as_ref().map(|a| a.credential.clone());
         self.account = account;
-        credential
+        Ok(credential)
     }
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {

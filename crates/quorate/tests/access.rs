@@ -533,3 +533,50 @@ fn passwords_are_salted_and_caching_sha2_logins_work() {
         "{err}"
     );
 }
+
+/// A node that has not received the accounts yet (its data directory wiped, no peer up to
+/// catch it up) refuses other accounts' MySQL logins with 1047 "not ready", the code Galera
+/// uses for a node not yet prepared, instead of a misleading 1045 "Access denied"; the
+/// configured administrator can still log in there.
+#[test]
+fn node_without_accounts_answers_not_ready() {
+    let mut c = Cluster::start(Opts::default());
+    let l = c.wait_writable(Duration::from_secs(10));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut m = mysql_async::Conn::new(mysql_opts(&c, l, ADMIN_USER, ADMIN_PASSWORD))
+            .await
+            .unwrap();
+        m.query_drop("CREATE USER app IDENTIFIED BY 'app-pw'")
+            .await
+            .unwrap();
+        m.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+    for id in [3, 1, 2] {
+        c.kill(id);
+    }
+    c.wipe(3);
+    c.spawn(3);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.status(3).is_none() {
+        assert!(Instant::now() < deadline, "n3 did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rt.block_on(async {
+        let e = mysql_async::Conn::new(mysql_opts(&c, 3, "app", "app-pw"))
+            .await
+            .expect_err("n3 cannot know app yet");
+        match e {
+            mysql_async::Error::Server(s) => {
+                assert_eq!(s.code, 1047, "{s:?}");
+                assert!(s.message.contains("not received"), "{s:?}");
+            }
+            other => panic!("expected ERR 1047, got {other:?}"),
+        }
+        let admin = mysql_async::Conn::new(mysql_opts(&c, 3, ADMIN_USER, ADMIN_PASSWORD))
+            .await
+            .expect("the configured administrator logs in");
+        admin.disconnect().await.unwrap();
+    });
+}

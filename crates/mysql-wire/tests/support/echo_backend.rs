@@ -369,13 +369,14 @@ impl Backend for EchoBackend {
         }
     }
 
-    async fn auth_lookup(&mut self, user: &str) -> Option<Credential> {
-        match user {
+    async fn auth_lookup(&mut self, user: &str) -> Result<Option<Credential>, ErrInfo> {
+        Ok(match user {
             "root" => Some(Credential::Native(native_password_hash(ROOT_PASSWORD))),
             "nopw" => Some(Credential::Empty),
             "sha2" => Some(sha2_credential()),
+            "notyet" => return Err(ErrInfo::new(1047, b"08S01", "not ready")),
             _ => None,
-        }
+        })
     }
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {

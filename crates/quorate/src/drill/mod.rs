@@ -311,8 +311,14 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             sleep(outage);
             r.c.net.cable(2, 1, true)?;
             let back = r.now();
+            // Wall-clock time of the return, to line up with the nodes' logs (`--keep`).
+            let back_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default();
             sleep(Duration::from_secs(5));
             let mut extra = serde_json::Map::new();
+            extra.insert("cable_back_unix_s".into(), json!(back_unix));
             extra.insert("cable_pulled_at_s".into(), json!(pulled.as_secs_f64()));
             extra.insert("cable_back_at_s".into(), json!(back.as_secs_f64()));
             Ok(r.finish(
