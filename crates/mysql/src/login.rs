@@ -44,7 +44,8 @@ pub enum LoginCheck {
     /// Unknown user or wrong password: answer after this delay (it grows with repeated
     /// failures of the same user from the same address).
     Denied(Duration),
-    /// Nobody can log in: no account exists yet and no administrator is configured.
+    /// This node cannot check the login now: it holds no accounts (not yet received, or a
+    /// witness) and the user is not the configured administrator, or none is configured.
     NoAccounts(String),
 }
 
@@ -117,13 +118,25 @@ impl LoginChecker {
                             .into(),
                     );
                 }
-                Some((name, credential)) => (name == user
-                    && credential.verify_cleartext(password, &self.passwords))
-                .then_some(LoginAccess {
-                    read: true,
-                    write: true,
-                    admin: true,
-                }),
+                Some((name, _)) if name != user => {
+                    return LoginCheck::NoAccounts(if store.is_witness() {
+                        "this node is a witness: it holds no accounts, only the configured \
+                         administrator can log in here"
+                            .into()
+                    } else {
+                        "this node has not received the cluster's accounts yet (it is joining \
+                         or catching up): only the configured administrator can log in here \
+                         until then"
+                            .into()
+                    });
+                }
+                Some((_, credential)) => credential
+                    .verify_cleartext(password, &self.passwords)
+                    .then_some(LoginAccess {
+                        read: true,
+                        write: true,
+                        admin: true,
+                    }),
             }
         };
         match granted {

@@ -536,8 +536,9 @@ fn passwords_are_salted_and_caching_sha2_logins_work() {
 
 /// A node that has not received the accounts yet (its data directory wiped, no peer up to
 /// catch it up) refuses other accounts' MySQL logins with 1047 "not ready", the code Galera
-/// uses for a node not yet prepared, instead of a misleading 1045 "Access denied"; the
-/// configured administrator can still log in there.
+/// uses for a node not yet prepared, instead of a misleading 1045 "Access denied"; the HTTP
+/// API refuses them with a 401 that says why; the configured administrator can still log
+/// in there, on both.
 #[test]
 fn node_without_accounts_answers_not_ready() {
     let mut c = Cluster::start(Opts::default());
@@ -579,4 +580,10 @@ fn node_without_accounts_answers_not_ready() {
             .expect("the configured administrator logs in");
         admin.disconnect().await.unwrap();
     });
+    let app = agent_as("app", "app-pw", Duration::from_secs(5));
+    let (code, body, _) = call(app.get(&c.url(3, "/v1/status")).call());
+    assert_eq!(code, 401, "{body}");
+    assert!(body.to_string().contains("not received"), "{body}");
+    let (code, body, _) = call(c.agent.get(&c.url(3, "/v1/status")).call());
+    assert_eq!(code, 200, "{body}");
 }
