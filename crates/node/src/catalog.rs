@@ -11,7 +11,6 @@ use crate::api::SqlValue;
 use crate::error::{ErrorCode, NodeError};
 use crate::network::{encode, method};
 use crate::node::Node;
-use crate::write::RaftProposer;
 
 /// One statement of a front end on quorate's own `_quorate_*` catalog tables (the MySQL
 /// front end's users, grants and databases), for [`Node::execute_internal`].
@@ -80,12 +79,7 @@ impl Node {
             )
             .await?;
         }
-        let proposer = RaftProposer {
-            raft: self.inner.raft.clone(),
-            leader,
-            lease_ms: self.lease().as_millis() as u64,
-            node: self.clone(),
-        };
+        let proposer = self.proposer(leader);
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => {
                 tracing::info!(index = log_id.index, "catalog initialised")
@@ -155,12 +149,7 @@ impl Node {
                 }
             }
         }
-        let proposer = RaftProposer {
-            raft: self.inner.raft.clone(),
-            leader,
-            lease_ms: self.lease().as_millis() as u64,
-            node: self.clone(),
-        };
+        let proposer = self.proposer(leader);
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { .. } => {}
             CommitOutcome::ReadOnly { seen } => self.confirm_read(seen).await?,

@@ -24,7 +24,6 @@ use crate::error::{ErrorCode, NodeError};
 use crate::network::{decode, encode, method};
 use crate::node::{Node, unix_ms};
 use crate::status::Status;
-use crate::write::RaftProposer;
 
 /// Largest lag (entries) a member may have and still count as caught up.
 const CAUGHT_UP_LAG_MAX: u64 = 1_000;
@@ -773,12 +772,7 @@ impl Node {
         for (sql, params) in &statements {
             tx.execute_internal(sql, params).await?;
         }
-        let proposer = RaftProposer {
-            raft: self.inner.raft.clone(),
-            leader,
-            lease_ms: self.lease().as_millis() as u64,
-            node: self.clone(),
-        };
+        let proposer = self.proposer(leader);
         match tx.commit(&proposer).await? {
             CommitOutcome::Committed { .. } | CommitOutcome::ReadOnly { .. } => Ok(()),
         }

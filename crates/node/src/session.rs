@@ -19,7 +19,6 @@ use crate::api::{Consistency, QueryRequest, SqlValue};
 use crate::error::{ErrorCode, NodeError};
 use crate::network::{decode, encode, method};
 use crate::node::Node;
-use crate::write::RaftProposer;
 
 /// What kind of statement a session runs (decided by the caller's parser).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -480,12 +479,7 @@ impl Session {
         match std::mem::replace(&mut self.state, TxState::Idle) {
             TxState::Idle | TxState::Begun => Ok(None),
             TxState::Local { tx, leader } => {
-                let proposer = RaftProposer {
-                    raft: self.node.inner.raft.clone(),
-                    leader,
-                    lease_ms: self.node.lease().as_millis() as u64,
-                    node: self.node.clone(),
-                };
+                let proposer = self.node.proposer(leader);
                 match tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(Some(log_id.index)),
                     CommitOutcome::ReadOnly { seen } => {
@@ -662,12 +656,7 @@ impl Node {
             }
             SessionRequest::Commit { session } => {
                 let t = self.take_remote(from, session)?;
-                let proposer = RaftProposer {
-                    raft: self.inner.raft.clone(),
-                    leader: t.leader,
-                    lease_ms: self.lease().as_millis() as u64,
-                    node: self.clone(),
-                };
+                let proposer = self.proposer(t.leader);
                 match t.tx.commit(&proposer).await? {
                     CommitOutcome::Committed { log_id } => Ok(SessionReply::Committed {
                         log_index: Some(log_id.index),

@@ -7,10 +7,8 @@ use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::ClientWriteError;
 use openraft::impls::ProgressResponder;
-use quorate_consensus::{Command, CommittedLeaderId, LogId, NodeId, NodeInfo, Raft, TypeConfig};
-use quorate_store::{
-    CommitOutcome, Frontier, ProposeError, Proposer, StateMachine, TxOptions, Value,
-};
+use quorate_consensus::{Command, CommittedLeaderId, LogId, NodeId, NodeInfo, TypeConfig};
+use quorate_store::{CommitOutcome, Frontier, ProposeError, Proposer, TxOptions, Value};
 use quorate_transport::TransportError;
 
 use crate::api::{ExecuteRequest, ExecuteResponse, SqlValue, StatementResult};
@@ -28,13 +26,18 @@ const BATCH_STATEMENTS_MAX: usize = 10_000;
 /// Proposes commands under the leadership the transaction started with: if leadership moved
 /// meanwhile, the proposal is refused instead of appended under a new term.
 pub(crate) struct RaftProposer {
-    pub raft: Raft<StateMachine>,
-    pub leader: CommittedLeaderId,
-    /// The leader's lease: without a quorum acknowledgement for this long, while a majority
-    /// of voters is also unreachable over every path, commits stall.
-    pub lease_ms: u64,
-    /// For the transport's view of which voters are reachable.
-    pub node: Node,
+    node: Node,
+    leader: CommittedLeaderId,
+}
+
+impl Node {
+    /// The proposer of a transaction started under `leader`.
+    pub(crate) fn proposer(&self, leader: CommittedLeaderId) -> RaftProposer {
+        RaftProposer {
+            node: self.clone(),
+            leader,
+        }
+    }
 }
 
 impl Proposer for RaftProposer {
@@ -44,7 +47,9 @@ impl Proposer for RaftProposer {
     ) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>> {
         Box::pin(async move {
             let (responder, rx) = ProgressResponder::<TypeConfig, _>::complete_only();
-            self.raft
+            self.node
+                .inner
+                .raft
                 .write(cmd)
                 .with_leader(self.leader)
                 .responder(responder)
@@ -67,10 +72,12 @@ impl Proposer for RaftProposer {
         })
     }
 
+    /// Stalled: this node stopped leading, or no quorum acknowledged it for a lease while a
+    /// majority of voters is also unreachable over every path.
     fn stalled(&self) -> BoxFuture<'static, String> {
-        let raft = self.raft.clone();
-        let lease_ms = self.lease_ms;
         let node = self.node.clone();
+        let raft = node.inner.raft.clone();
+        let lease_ms = node.lease().as_millis() as u64;
         Box::pin(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -419,12 +426,7 @@ impl Node {
                 }
             }
         }
-        let proposer = RaftProposer {
-            raft: self.inner.raft.clone(),
-            leader,
-            lease_ms: self.lease().as_millis() as u64,
-            node: self.clone(),
-        };
+        let proposer = self.proposer(leader);
         let log_index = match tx.commit(&proposer).await? {
             CommitOutcome::Committed { log_id } => Some(log_id.index),
             CommitOutcome::ReadOnly { seen } => {
