@@ -197,11 +197,7 @@ pub(crate) fn verify_native_password(
         stage1[i] = token[i] ^ mask[i];
     }
     let candidate: [u8; 20] = Sha1::digest(stage1).into();
-    candidate
-        .iter()
-        .zip(stored.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    crate::password::constant_time_eq(&candidate, stored)
 }
 
 /// What a client computes for mysql_native_password (used by tests and the fuzz driver).

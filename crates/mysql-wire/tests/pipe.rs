@@ -578,12 +578,7 @@ async fn caching_sha2_client_is_switched_to_native() {
         "caching_sha2_password",
     )
     .await;
-    let switch = c.read().await;
-    let mut r = Cursor(&switch);
-    assert_eq!(r.u8(), 0xFE);
-    assert_eq!(r.nul(), b"mysql_native_password");
-    let scramble = r.take(20).to_vec();
-    assert_eq!(r.0, &[0]);
+    let scramble = read_auth_switch(&mut c, "mysql_native_password").await;
     assert_eq!(scramble, g.scramble);
     c.write(&native_token(&scramble, ROOT_PASSWORD)).await;
     assert_eq!(c.read().await[0], 0x00);
@@ -655,11 +650,11 @@ async fn caching_sha2_fast_path_only_after_a_full_authentication() {
             "mysql_native_password",
         )
         .await;
-        let switch = c.read().await;
-        let mut r = Cursor(&switch);
-        assert_eq!(r.u8(), 0xFE);
-        assert_eq!(r.nul(), b"caching_sha2_password");
-        assert_eq!(r.take(20), &g.scramble[..]);
+        let scramble = read_auth_switch(&mut c, "caching_sha2_password").await;
+        assert_eq!(
+            scramble, g.scramble,
+            "switched with the greeting's scramble"
+        );
         c.write(&sha2_token(&g.scramble, password)).await;
         if ok {
             assert_eq!(c.read().await, vec![0x01, 0x03]);
@@ -668,6 +663,17 @@ async fn caching_sha2_fast_path_only_after_a_full_authentication() {
             assert_eq!(parse_err(&c.read().await).0, 1045);
         }
     }
+}
+
+/// Reads an AuthSwitchRequest for `plugin` and returns its scramble.
+async fn read_auth_switch(c: &mut Client, plugin: &str) -> Vec<u8> {
+    let switch = c.read().await;
+    let mut r = Cursor(&switch);
+    assert_eq!(r.u8(), 0xFE, "AuthSwitchRequest");
+    assert_eq!(r.nul(), plugin.as_bytes());
+    let scramble = r.take(20).to_vec();
+    assert_eq!(r.0, &[0]);
+    scramble
 }
 
 /// caching_sha2_password's fast-path answer as a client computes it.
