@@ -439,26 +439,36 @@ impl DrillCluster {
 
     /// Makes node `to` the leader.
     pub fn make_leader(&self, to: usize) -> anyhow::Result<()> {
-        let Some(l) = self.leader() else {
-            bail!("no leader")
-        };
-        if l == to {
-            return Ok(());
-        }
-        let r = self
-            .http
-            .post(&self.node(l).http, "/v1/leader", json!({"to": to}));
-        if r.get("error").is_some() {
-            bail!("moving leadership to n{to}: {r}");
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A transfer can be lost (the target timed out, or another election won on a
+        // loaded machine): ask again every 2 s until the deadline.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = None;
         while Instant::now() < deadline {
-            if self.leader() == Some(to) {
-                return Ok(());
+            match self.leader() {
+                Some(l) if l == to => return Ok(()),
+                Some(l) => {
+                    let r = self
+                        .http
+                        .post(&self.node(l).http, "/v1/leader", json!({"to": to}));
+                    if r.get("error").is_some() {
+                        last = Some(r.to_string());
+                    }
+                }
+                None => last = Some("no leader".into()),
             }
-            std::thread::sleep(Duration::from_millis(50));
+            let retry = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < retry.min(deadline) {
+                if self.leader() == Some(to) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        bail!("n{to} did not become leader")
+        bail!(
+            "n{to} did not become leader{}",
+            last.map(|e| format!(" (last answer: {e})"))
+                .unwrap_or_default()
+        )
     }
 }
 
