@@ -30,6 +30,13 @@ fi
 # PyMySQL from PyPI if Debian's package was not available.
 python3 -c 'import pymysql' >/dev/null 2>&1 || pip install -q pymysql >/dev/null 2>&1 || true
 
+# One build from a clean clone gains nothing from incremental caches, which were the
+# largest part of the target directory (5.5 GB of 13 GB). A developer who wants them
+# sets CARGO_INCREMENTAL=1.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk() { df -h --output=avail,target . | tail -n 1 | awk '{print "disk free: " $1 " on " $2}'; }
+disk
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -46,7 +53,15 @@ else
   cargo test -p quorate -- --test-threads=1
 fi
 
+disk
+
 if [ "${FUZZ:-1}" = 1 ]; then
+  # The fuzz targets build into fuzz/target with their own flags; on a throwaway CI
+  # machine the debug test builds are no longer needed and their space is given back.
+  if [ "${CI:-}" = true ]; then
+    rm -rf "${CARGO_TARGET_DIR:-target}/debug"
+    disk
+  fi
   log "fuzzing: every network decoder for 60 s (FUZZ=0 skips)"
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
   for target in decode peer http_body; do
