@@ -28,9 +28,11 @@ use serde::{Deserialize, Serialize};
 pub use handshake::PeerIdentity;
 
 /// Fuzzing entry point: every decoder of bytes a peer sends before and after the
-/// handshake (frames with their size bound, and the handshake messages). Must never panic.
+/// handshake (frames with their size bound, large messages joined from their pieces, and
+/// the handshake messages). Must never panic.
 pub fn fuzz_decode(data: &[u8]) {
     let mut rest = data;
+    let mut pieces = frame::Assembler::new(1 << 16);
     while rest.len() >= 4 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         if len > 1 << 20 || rest.len() < 4 + len {
@@ -38,6 +40,10 @@ pub fn fuzz_decode(data: &[u8]) {
         }
         if let Ok(f) = frame::decode(&rest[4..4 + len]) {
             handshake::fuzz_messages(&f.body);
+            if pieces.push(f).is_err() {
+                // The connection would end here; go on as a new one.
+                pieces = frame::Assembler::new(1 << 16);
+            }
         }
         rest = &rest[4 + len..];
     }

@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::BoxStream;
-use crate::frame::{Frame, Kind, read_frame};
+use crate::frame::{Assembler, Frame, Kind, read_frame, write_frames};
 use crate::{
     Identity, PathStatus, PeerStatus, RemoteError, TransportConfig, TransportError, handshake,
 };
@@ -320,6 +319,7 @@ impl Peer {
                 reason: "connect timed out".into(),
             })??;
         tcp.set_nodelay(true)?;
+        crate::frame::limit_unsent(&tcp);
         let mut stream: BoxStream = match &self.config.tls {
             None => Box::new(tcp),
             Some(tls) => {
@@ -346,44 +346,35 @@ impl Peer {
 
     async fn run_connection(&self, slot: &PathSlot, stream: BoxStream) {
         let (mut rd, wr) = tokio::io::split(stream);
-        let (tx, mut rx) = mpsc::channel::<Frame>(1024);
+        let (tx, rx) = mpsc::channel::<Frame>(1024);
         let conn = Arc::new(Conn {
             tx: tx.clone(),
             pending: Mutex::new(HashMap::new()),
             last_rx_ms: AtomicU64::new(self.now_ms()),
             closed: AtomicBool::new(false),
         });
-        let writer = tokio::spawn(async move {
-            let mut w = BufWriter::new(wr);
-            let mut buf = Vec::new();
-            while let Some(frame) = rx.recv().await {
-                buf.clear();
-                frame.encode(&mut buf);
-                while let Ok(more) = rx.try_recv() {
-                    more.encode(&mut buf);
-                    if buf.len() > 1 << 20 {
-                        break;
-                    }
-                }
-                if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
-                    return;
-                }
-            }
-        });
+        let writer = tokio::spawn(write_frames(wr, rx));
         let reader_conn = conn.clone();
         let origin = self.origin;
         let max = self.config.max_frame_bytes;
         let rtt = Arc::new(AtomicU64::new(0));
         let reader_rtt = rtt.clone();
         let mut reader = tokio::spawn(async move {
+            let mut pieces = Assembler::new(max);
             loop {
                 let frame = match read_frame(&mut rd, max).await {
                     Ok(Some(f)) => f,
                     Ok(None) => return "closed by peer".to_string(),
                     Err(e) => return e.to_string(),
                 };
+                // Every frame, a piece of a large reply included, shows the path is alive.
                 let now = origin.elapsed().as_micros() as u64;
                 reader_conn.last_rx_ms.store(now / 1000, Ordering::Relaxed);
+                let frame = match pieces.push(frame) {
+                    Ok(Some(f)) => f,
+                    Ok(None) => continue,
+                    Err(e) => return e.to_string(),
+                };
                 match frame.kind {
                     Kind::Pong => reader_rtt.store(now.saturating_sub(frame.id), Ordering::Relaxed),
                     Kind::ResponseOk | Kind::ResponseErr => {

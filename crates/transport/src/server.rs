@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::frame::{Frame, Kind, read_frame};
+use crate::frame::{self, Assembler, Frame, Kind, read_frame, write_frames};
 use crate::{BoxStream, Handler, RemoteError, Transport, TransportError, handshake};
 
 pub(crate) async fn listen(
@@ -87,6 +86,7 @@ async fn serve(
     handler: Arc<dyn Handler>,
 ) -> Result<(), TransportError> {
     tcp.set_nodelay(true)?;
+    frame::limit_unsent(&tcp);
     let remote_ip = tcp
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -144,25 +144,9 @@ async fn serve(
     handler.on_peer(&peer);
     let from = peer.node_id;
     let (mut rd, wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Frame>(1024);
-    let writer = tokio::spawn(async move {
-        let mut w = BufWriter::new(wr);
-        let mut buf = Vec::new();
-        while let Some(frame) = rx.recv().await {
-            buf.clear();
-            frame.encode(&mut buf);
-            // Batch whatever else is ready into the same write.
-            while let Ok(more) = rx.try_recv() {
-                more.encode(&mut buf);
-                if buf.len() > 1 << 20 {
-                    break;
-                }
-            }
-            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
-                return;
-            }
-        }
-    });
+    let (tx, rx) = mpsc::channel::<Frame>(1024);
+    let writer = tokio::spawn(write_frames(wr, rx));
+    let mut pieces = Assembler::new(cfg.max_frame_bytes);
     let result = loop {
         let frame =
             match tokio::time::timeout(cfg.idle_timeout, read_frame(&mut rd, cfg.max_frame_bytes))
@@ -173,6 +157,11 @@ async fn serve(
                 Ok(Err(e)) => break Err(TransportError::Io(e)),
                 Ok(Ok(Some(f))) => f,
             };
+        let frame = match pieces.push(frame) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => break Err(TransportError::Io(e)),
+        };
         match frame.kind {
             Kind::Ping => {
                 let _ = tx

@@ -100,6 +100,114 @@ async fn freezable_proxy(target: String) -> (String, Arc<AtomicBool>) {
     (addr, frozen)
 }
 
+/// A TCP proxy that forwards at most `bytes_per_s` in each direction: a slow link. Its
+/// sockets' receive buffers are small, as a switch's queue is: what the sender has in
+/// flight stays bounded, instead of piling up in loopback's megabytes of buffer.
+async fn slow_proxy(target: String, bytes_per_s: u64) -> String {
+    let small = |s: &tokio::net::TcpSocket| s.set_recv_buffer_size(32 << 10).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    small(&socket);
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(16).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (inbound, _) = listener.accept().await.unwrap();
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            small(&socket);
+            let outbound = socket.connect(target.parse().unwrap()).await.unwrap();
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            for (mut from, mut to) in [
+                (
+                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(ro), Box::new(wi)),
+            ] {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 << 10];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        let pause = Duration::from_secs_f64(n as f64 / bytes_per_s as f64);
+                        tokio::time::sleep(pause).await;
+                    }
+                });
+            }
+        }
+    });
+    addr
+}
+
+/// A message that takes seconds on a slow link (12 MiB each way at 6 MiB/s, where a
+/// path is declared down after 400 ms of silence) neither takes its only path down nor
+/// holds back small calls (heartbeats) sent while it is on the wire: large messages go in
+/// pieces, and keepalives and small calls go between them.
+#[tokio::test]
+async fn a_large_message_on_a_slow_link_keeps_the_path_and_lets_small_calls_through() {
+    let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 1).await;
+    let proxy = slow_proxy(addrs[0].clone(), 6 << 20).await;
+    let client = Transport::new(
+        identity(1, b"secret", Some("c1"), 0),
+        TransportConfig::default(),
+    );
+    let peer = client.peer(2, &[proxy]);
+    peer.call(1, b"warm".to_vec(), Duration::from_secs(2), true)
+        .await
+        .unwrap();
+    let up_since = peer.status().paths[0].since;
+
+    let big: Vec<u8> = (0..12 << 20).map(|i| (i % 251) as u8).collect();
+    let large = {
+        let peer = peer.clone();
+        let big = big.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let out = peer.call(2, big, Duration::from_secs(30), false).await;
+            (out, t.elapsed())
+        })
+    };
+    let mut small_calls = 0;
+    let mut slowest = Duration::ZERO;
+    while !large.is_finished() {
+        let t = Instant::now();
+        peer.call(3, b"beat".to_vec(), Duration::from_secs(5), false)
+            .await
+            .expect("a small call while the large one is on the wire");
+        slowest = slowest.max(t.elapsed());
+        small_calls += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (out, took) = large.await.unwrap();
+    let out = out.expect("the large call");
+    assert!(
+        took > Duration::from_secs(2),
+        "the link was not slow ({took:?}): the test proves nothing"
+    );
+    let mut expected = b"from 1 method 2: ".to_vec();
+    expected.extend_from_slice(&big);
+    assert!(out == expected, "the large reply came back different");
+    assert!(
+        small_calls >= 5,
+        "only {small_calls} small calls in {took:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a small call waited {slowest:?} behind the large one"
+    );
+    let status = peer.status();
+    assert!(
+        status.paths[0].up && status.paths[0].since == up_since,
+        "the path went down during the transfer: {status:?}"
+    );
+}
+
 /// Two nodes sharing the secret talk; the callee sees the authenticated caller id; remote
 /// errors come back as errors.
 #[tokio::test]
