@@ -72,6 +72,10 @@ pub enum AuthOutcome {
     },
     /// Nobody can log in yet; the sentence says what to configure.
     Unavailable(String),
+    /// This node cannot check this login now (it holds no accounts yet, or never: a
+    /// witness); another node can. Answered 503, so that clients and load balancers
+    /// retry elsewhere instead of treating the password as wrong.
+    NotReady(String),
 }
 
 /// Checks a user name and password. Called on the request's task for every request:
@@ -162,6 +166,9 @@ pub(crate) async fn check(
             unauthenticated(format!("access denied for user '{user}'"))
         }
         AuthOutcome::Unavailable(why) => unauthenticated(why),
+        AuthOutcome::NotReady(why) => {
+            ApiError(NodeError::new(ErrorCode::AccountsUnavailable, why)).into_response()
+        }
     }
 }
 

@@ -65,7 +65,8 @@ pub(crate) fn from_node(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
         | ErrorCode::NotLeader
         | ErrorCode::NotInitialized
         | ErrorCode::Witness
-        | ErrorCode::Diverged => err(
+        | ErrorCode::Diverged
+        | ErrorCode::AccountsUnavailable => err(
             ER_NOT_READY,
             b"08S01",
             format!("Node is not ready for application use: {}", e.message),

@@ -44,9 +44,13 @@ pub enum LoginCheck {
     /// Unknown user or wrong password: answer after this delay (it grows with repeated
     /// failures of the same user from the same address).
     Denied(Duration),
-    /// This node cannot check the login now: it holds no accounts (not yet received, or a
-    /// witness) and the user is not the configured administrator, or none is configured.
+    /// No account exists on this node and no administrator is configured: nobody can
+    /// log in until the configuration names one.
     NoAccounts(String),
+    /// This node cannot check the login now: it holds no accounts (not yet received, or a
+    /// witness) and the user is not the configured administrator. Another node, or this
+    /// one later, can.
+    NotReady(String),
 }
 
 /// Checks user names and passwords against this node's replica of the accounts.
@@ -119,7 +123,7 @@ impl LoginChecker {
                     );
                 }
                 Some((name, _)) if name != user => {
-                    return LoginCheck::NoAccounts(if store.is_witness() {
+                    return LoginCheck::NotReady(if store.is_witness() {
                         "this node is a witness: it holds no accounts, only the configured \
                          administrator can log in here"
                             .into()

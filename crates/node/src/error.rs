@@ -43,6 +43,9 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The credentials are valid but lack the permission this call needs (HTTP 403).
     Forbidden,
+    /// This node cannot check credentials yet: it has not received the cluster's accounts
+    /// (joining, catching up) or never holds them (a witness). Another node can (HTTP 503).
+    AccountsUnavailable,
     /// Anything else (a bug, an I/O error).
     Internal,
 }
@@ -109,7 +112,8 @@ impl NodeError {
             | ErrorCode::TooStale
             | ErrorCode::NotInitialized
             | ErrorCode::Witness
-            | ErrorCode::Diverged => 503,
+            | ErrorCode::Diverged
+            | ErrorCode::AccountsUnavailable => 503,
             ErrorCode::OutcomeUnknown => 504,
             ErrorCode::Internal => 500,
         }

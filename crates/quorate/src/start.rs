@@ -150,6 +150,7 @@ impl quorate_http::Authenticator for HttpAccounts {
             }),
             LoginCheck::Denied(delay) => quorate_http::AuthOutcome::Denied { delay },
             LoginCheck::NoAccounts(why) => quorate_http::AuthOutcome::Unavailable(why),
+            LoginCheck::NotReady(why) => quorate_http::AuthOutcome::NotReady(why),
         }
     }
 }

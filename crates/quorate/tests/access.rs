@@ -582,7 +582,8 @@ fn node_without_accounts_answers_not_ready() {
     });
     let app = agent_as("app", "app-pw", Duration::from_secs(5));
     let (code, body, _) = call(app.get(&c.url(3, "/v1/status")).call());
-    assert_eq!(code, 401, "{body}");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "accounts_unavailable", "{body}");
     assert!(body.to_string().contains("not received"), "{body}");
     let (code, body, _) = call(c.agent.get(&c.url(3, "/v1/status")).call());
     assert_eq!(code, 200, "{body}");
