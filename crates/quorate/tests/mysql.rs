@@ -514,18 +514,17 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
             conn.query("SELECT name FROM t ORDER BY id").await.unwrap();
         assert_eq!(names, vec![Some("héllo wörld ✓ 😀".to_string()), None]);
 
-        // A 20 MiB blob, written on the leader, read back there and from the follower's
-        // own replica. (Written on the leader: a debug build's peer transport is too slow
-        // to forward 20 MiB on a loaded machine without missing keepalives.)
+        // A 20 MiB blob, written through the follower (forwarded to the leader in pieces,
+        // with the peers' keepalives between them), read back on the leader and from the
+        // follower's own replica.
         let blob: Vec<u8> = (0..20 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+        conn.exec_drop(
+            "INSERT INTO t (id, data) VALUES (?, ?)",
+            (100, blob.clone()),
+        )
+        .await
+        .unwrap();
         let mut on_leader = connect(&c, leader, Some("rs")).await;
-        on_leader
-            .exec_drop(
-                "INSERT INTO t (id, data) VALUES (?, ?)",
-                (100, blob.clone()),
-            )
-            .await
-            .unwrap();
         let back: Option<Vec<u8>> = on_leader
             .exec_first("SELECT data FROM t WHERE id = ?", (100,))
             .await
