@@ -103,8 +103,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             (d.canonicalize()?, false)
         }
         None => {
-            let d = std::env::temp_dir().join(format!("quorate-demo-{}", std::process::id()));
-            fs::create_dir_all(&d)?;
+            // A new directory, never one an earlier demo left behind.
+            let d = tempfile::Builder::new()
+                .prefix("quorate-demo-")
+                .tempdir()?
+                .keep();
             (d, true)
         }
     };

@@ -194,11 +194,17 @@ impl DrillCluster {
         } = spec;
         let total = data_nodes + usize::from(witness);
         let net = Net::create(total, paths, keep)?;
-        let dir = spec
-            .dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("quorate-drill-{}", net.prefix)));
-        std::fs::create_dir_all(&dir)?;
+        let dir = match spec.dir.clone() {
+            Some(d) => {
+                std::fs::create_dir_all(&d)?;
+                d
+            }
+            // A new directory, never one an earlier run left behind.
+            None => tempfile::Builder::new()
+                .prefix(&format!("quorate-drill-{}-", net.prefix))
+                .tempdir()?
+                .keep(),
+        };
         let secret = dir.join("secret");
         std::fs::write(&secret, hex::encode(rand::random::<[u8; 16]>()))?;
         let mut nodes = Vec::new();

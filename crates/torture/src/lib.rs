@@ -454,12 +454,14 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
         bail!("no workload");
     }
     let parent = opts.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let dir = parent.join(format!(
-        "quorate-torture-{}-{}",
-        opts.seed,
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    // A new directory every run, never one left by an earlier run (a reused process id
+    // once put a run's nodes on an old run's data).
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("quorate-torture-{}-", opts.seed))
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?
+        .keep();
     println!(
         "torture: seed {} | {} nodes, {} path(s) each | {} clients per node over {} | workloads {} | nemesis {} | {} s | dir {}",
         opts.seed,

@@ -355,11 +355,9 @@ fn history_round_trips_through_jsonl() {
     let h = H::new();
     h.done(1, Op::Write { key: 1, value: 10 }, Ret::Done);
     h.rec.nemesis("kill -9 n1");
-    let dir = std::env::temp_dir().join(format!("torture-hist-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("history.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("history.jsonl");
     quorate_torture::history::write_jsonl(&h.events(), &p).unwrap();
     let back = quorate_torture::history::read_jsonl(&p).unwrap();
     assert_eq!(back, h.events());
-    let _ = std::fs::remove_dir_all(dir);
 }
