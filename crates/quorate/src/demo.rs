@@ -281,7 +281,7 @@ fn print_banner(cluster: &ClusterFile, leader: u64, dir: &Path) {
     println!("  export QUORATE_USER={user} QUORATE_PASSWORD={pw}");
     println!("  quorate status --addr {}", first.http_addr);
     println!(
-        "  quorate sql --addr {} \"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)\"",
+        "  quorate sql --addr {} \"CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT)\"",
         first.http_addr
     );
     println!(

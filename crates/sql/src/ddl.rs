@@ -495,6 +495,22 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
         let is_ai = auto_inc
             .as_deref()
             .is_some_and(|a| a.eq_ignore_ascii_case(&col.name.value));
+        // MySQL's primary key columns are NOT NULL whether or not the DDL says so; SQLite
+        // would accept NULL in them (and its change capture would lose such rows).
+        let in_pk = pk_cols
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&col.name.value));
+        if in_pk
+            && !col
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::NotNull))
+        {
+            col.options.push(sqlparser::ast::ColumnOptionDef {
+                name: None,
+                option: ColumnOption::NotNull,
+            });
+        }
         let mut dummy_pk = Vec::new();
         let s = column_sql(rw, col, binary_default, is_ai, &mut indexes, &mut dummy_pk)?;
         items.push(s);

@@ -41,6 +41,11 @@ pub(crate) struct Classification {
 }
 
 impl Classification {
+    /// The statement creates a table.
+    pub(crate) fn creates_table(&self) -> bool {
+        self.creates_table
+    }
+
     pub(crate) fn refusal(&self) -> Option<String> {
         if let Some(r) = &self.refused {
             return Some(r.clone());
@@ -114,6 +119,12 @@ fn internal_name(name: &str) -> bool {
 fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
     use AuthAction::*;
     match ctx.action {
+        // The list of databases is what SHOW DATABASES shows anyone: readable, for
+        // information_schema.SCHEMATA.
+        Read {
+            table_name: "_quorate_databases",
+            ..
+        } => Authorization::Allow,
         Read { table_name, .. }
         | Insert { table_name }
         | Update { table_name, .. }

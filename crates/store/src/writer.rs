@@ -584,7 +584,11 @@ impl WriteTx {
         let result = {
             let w = self.writer()?;
             w.before_statement(context);
-            stmt::run(&w.conn, sql, params, max, false)
+            if class.creates_table() {
+                create_table_checked(w, sql, max)
+            } else {
+                stmt::run(&w.conn, sql, params, max, false)
+            }
         };
         if result.is_ok() {
             self.push_op(Op::Ddl(sql.to_string()))?;
@@ -861,4 +865,50 @@ impl Drop for WriteTx {
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs a CREATE TABLE, and undoes it when a table it created has a PRIMARY KEY column that
+/// may hold NULL. SQLite allows NULL there (outside WITHOUT ROWID tables and INTEGER
+/// PRIMARY KEY), but its session extension records no change to such a row: the row would
+/// be acknowledged and then exist nowhere, not even on the leader once its transaction is
+/// replaced by the committed changes.
+fn create_table_checked(w: &Writer, sql: &str, max: usize) -> Result<StmtOutput, StoreError> {
+    const NULLABLE_PK: &str = "SELECT tl.name, c.name FROM pragma_table_list tl \
+        JOIN pragma_table_info(tl.name) c \
+        WHERE tl.schema = 'main' AND tl.type = 'table' AND NOT tl.wr AND c.pk > 0 \
+        AND NOT c.\"notnull\" \
+        AND NOT (upper(c.type) = 'INTEGER' \
+             AND (SELECT count(*) FROM pragma_table_info(tl.name) WHERE pk > 0) = 1) \
+        AND tl.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+        AND tl.name NOT LIKE '\\_quorate\\_%' ESCAPE '\\'";
+    let nullable = |w: &Writer| -> Result<Vec<(String, String)>, StoreError> {
+        w.guard
+            .internal(|| {
+                let mut stmt = w.conn.prepare(NULLABLE_PK)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(StoreError::from)
+    };
+    let before = nullable(w)?;
+    w.internal("SAVEPOINT \"_quorate_create\"")?;
+    let result = stmt::run(&w.conn, sql, &[], max, false);
+    let created: Vec<(String, String)> = match &result {
+        Ok(_) => nullable(w)?
+            .into_iter()
+            .filter(|x| !before.contains(x))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if let Some((table, column)) = created.first() {
+        w.internal("ROLLBACK TO \"_quorate_create\"")?;
+        w.internal("RELEASE \"_quorate_create\"")?;
+        return Err(StoreError::Refused(format!(
+            "PRIMARY KEY column {column} of {table} must be NOT NULL: SQLite would accept \
+             NULL there, and a row with a NULL key cannot be replicated \
+             (declare it `{column} ... NOT NULL PRIMARY KEY`, or use INTEGER PRIMARY KEY)"
+        )));
+    }
+    w.internal("RELEASE \"_quorate_create\"")?;
+    result
 }

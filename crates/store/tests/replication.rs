@@ -398,6 +398,55 @@ async fn unsafe_statements_are_refused() {
     assert_same(&c);
 }
 
+/// A table whose PRIMARY KEY may hold NULL is refused when created, and nothing of it
+/// remains: SQLite would accept a row with a NULL key, but the change capture records no
+/// change to such a row, so it would be acknowledged and then lost. Keys that cannot be
+/// NULL (declared NOT NULL, INTEGER PRIMARY KEY, WITHOUT ROWID tables) are accepted, and
+/// their rows replicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nullable_primary_keys_are_refused() {
+    let c = Cluster::new();
+    let p = FakeProposer(FakeLog::new(&c));
+    for sql in [
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)",
+        "CREATE TABLE two (a INT NOT NULL, b TEXT, PRIMARY KEY (a, b))",
+    ] {
+        let err = write(&c.leader, &p, &[(sql, vec![])]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Refused(m) if m.contains("must be NOT NULL")),
+            "{sql}: {err}"
+        );
+    }
+    let left = rows(
+        &c.leader,
+        "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'two')",
+    );
+    assert_eq!(left, vec![vec![Value::Integer(0)]]);
+    for (sql, insert) in [
+        (
+            "CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT)",
+            "INSERT INTO kv VALUES ('a', 'x')",
+        ),
+        (
+            "CREATE TABLE r (id INTEGER PRIMARY KEY, v TEXT)",
+            "INSERT INTO r VALUES (NULL, 'x')",
+        ),
+        (
+            "CREATE TABLE w (k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID",
+            "INSERT INTO w VALUES ('a', 'x')",
+        ),
+    ] {
+        write(&c.leader, &p, &[(sql, vec![]), (insert, vec![])])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    for t in ["kv", "r", "w"] {
+        let n = rows(&c.follower, &format!("SELECT count(*) FROM {t}"));
+        assert_eq!(n, vec![vec![Value::Integer(1)]], "{t} on the follower");
+    }
+    assert_same(&c);
+}
+
 /// A follower whose data differs from the leader's refuses to apply instead of diverging
 /// silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
