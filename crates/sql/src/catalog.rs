@@ -287,10 +287,9 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
                 let (tdb, tt) = names::split_sqlite_name(&target)
                     .map(|(d, t)| (d.to_string(), t.to_string()))
                     .unwrap_or((db.clone(), target.clone()));
-                let n = foreign_keys.len() + 1;
                 foreign_keys.push(ForeignKeyInfo {
-                    name: scanned_fk_name(&sql, foreign_keys.len())
-                        .unwrap_or_else(|| format!("{table}_ibfk_{n}")),
+                    // Named below, once in the order of declaration.
+                    name: String::new(),
                     columns: vec![],
                     target: (tdb, tt),
                     target_columns: vec![],
@@ -305,6 +304,9 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
         }
         // pragma_foreign_key_list lists the last constraint first.
         foreign_keys.reverse();
+        for (i, fk) in foreign_keys.iter_mut().enumerate() {
+            fk.name = fk_name(&sql, &table, i);
+        }
     }
 
     Ok(Some(TableInfo {
@@ -319,7 +321,7 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
 }
 
 /// The MySQL type name for an SQLite declared type without a marker.
-fn mysql_type_from_decl(decl: &str) -> String {
+pub(crate) fn mysql_type_from_decl(decl: &str) -> String {
     let upper = decl.to_ascii_uppercase();
     let (head, paren) = match upper.find('(') {
         Some(i) => (upper[..i].trim().to_string(), upper[i..].to_string()),
@@ -341,12 +343,12 @@ fn mysql_type_from_decl(decl: &str) -> String {
 
 /// What [`scan_create_table`] finds for one column.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct ScannedColumn {
-    name: String,
-    mysql_type: Option<String>,
-    on_update: bool,
-    autoincrement: bool,
-    collation: Option<String>,
+pub(crate) struct ScannedColumn {
+    pub name: String,
+    pub mysql_type: Option<String>,
+    pub on_update: bool,
+    pub autoincrement: bool,
+    pub collation: Option<String>,
 }
 
 /// Simple tokens of SQLite DDL text.
@@ -478,7 +480,7 @@ fn is_table_constraint(item: &[T]) -> bool {
         .any(|k| item.first().is_some_and(|t| is_kw(t, k)))
 }
 
-fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
+pub(crate) fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
     let mut out = Vec::new();
     for item in table_items(sql) {
         if item.is_empty() || is_table_constraint(&item) {
@@ -512,6 +514,12 @@ fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
         out.push(c);
     }
     out
+}
+
+/// Name of the `n`-th FOREIGN KEY (0-based, in order of declaration) of table `table`
+/// created by `sql`: its declared name, or the one MySQL would generate.
+pub(crate) fn fk_name(sql: &str, table: &str, n: usize) -> String {
+    scanned_fk_name(sql, n).unwrap_or_else(|| format!("{table}_ibfk_{}", n + 1))
 }
 
 /// Name of the `n`-th table-level FOREIGN KEY (in order of definition), if it was named.

@@ -258,6 +258,26 @@ fn paren_end(s: &str, open: usize) -> Option<usize> {
     None
 }
 
+/// The table of `information_schema` that `name` refers to (`information_schema.t`, or `t`
+/// while `information_schema` is the current database), if it refers to one.
+fn information_schema_table(name: &ObjectName, current_db: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i.value.as_str()),
+            ObjectNamePart::Function(_) => None,
+        })
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [d, t] if d.eq_ignore_ascii_case("information_schema") => Some(t.to_string()),
+        [t] if current_db.is_some_and(|d| d.eq_ignore_ascii_case("information_schema")) => {
+            Some(t.to_string())
+        }
+        _ => None,
+    }
+}
+
 /// Checks a resolved (database, table) pair.
 pub(crate) fn check_table(db: &str, table: &str) -> Result<(), SqlError> {
     names::check("database", db)?;
@@ -408,6 +428,24 @@ impl VisitorMut for Rewriter<'_> {
                 // USE INDEX / FORCE INDEX / IGNORE INDEX: the SQLite planner decides.
                 index_directives.clear();
                 if self.is_cte(name) {
+                    return ControlFlow::Continue(());
+                }
+                if let Some(table) = information_schema_table(name, self.ctx.current_db) {
+                    let Some(subquery) = crate::infoschema::subquery(&table) else {
+                        return self.fail(SqlError::Unsupported {
+                            construct: format!("information_schema.{table}"),
+                        });
+                    };
+                    // The subquery goes where the table name was (printed as is).
+                    *name = ObjectName::from(vec![Ident::new(subquery)]);
+                    if alias.is_none() {
+                        *alias = Some(TableAlias {
+                            explicit: true,
+                            name: qident(&table),
+                            columns: vec![],
+                            at: None,
+                        });
+                    }
                     return ControlFlow::Continue(());
                 }
                 let (_, t, sqlite) = match self.table(name) {

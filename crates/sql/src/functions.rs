@@ -452,6 +452,7 @@ fn now(_: &mut FnContext<'_>) -> rusqlite::Result<String> {
 pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let nondet = FunctionFlags::SQLITE_UTF8;
+    crate::infoschema::register(conn)?;
 
     conn.create_scalar_function("now", 0, nondet, now)?;
     conn.create_scalar_function("now", 1, nondet, |ctx| {

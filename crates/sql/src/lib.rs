@@ -20,6 +20,7 @@ mod dml;
 mod error;
 mod expr;
 pub mod functions;
+mod infoschema;
 mod lex;
 pub mod names;
 mod show;
