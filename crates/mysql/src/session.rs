@@ -1092,6 +1092,11 @@ impl Conn {
     }
 
     async fn use_db(&mut self, db: &str) -> Result<(), ErrInfo> {
+        if db.eq_ignore_ascii_case(quorate_sql::INFORMATION_SCHEMA) {
+            // Read-only, and every account may look at it (as in MySQL).
+            self.db = Some(quorate_sql::INFORMATION_SCHEMA.to_string());
+            return Ok(());
+        }
         if !self.database_exists(db) {
             self.catch_up().await;
             if !self.database_exists(db) {
@@ -1430,7 +1435,9 @@ impl Conn {
                 if matches!(show, Show::Databases { .. }) {
                     let privs = self.privileges().clone();
                     rows.retain(|r| match r.first() {
-                        Some(Value::Text(d)) => privs.any_on(d),
+                        Some(Value::Text(d)) => {
+                            d == quorate_sql::INFORMATION_SCHEMA || privs.any_on(d)
+                        }
                         _ => true,
                     });
                 }

@@ -251,6 +251,15 @@ fn mariadb_cli_on_leader_and_follower() {
             .any(|l| l == "app")
     );
     assert_eq!(cli(&c, leader, "SHOW TABLES FROM app"), "items\n");
+    assert_eq!(
+        cli(
+            &c,
+            follower,
+            "USE information_schema; SELECT table_name, table_type FROM tables \
+             WHERE table_schema = 'app'"
+        ),
+        "items\tBASE TABLE\n"
+    );
     let create = cli(&c, leader, "SHOW CREATE TABLE app.items");
     assert!(
         create.contains("AUTO_INCREMENT") && create.contains("KEY `idx_name`"),
@@ -743,7 +752,10 @@ fn users_and_grants_replicate_and_are_enforced() {
             .unwrap_err();
         assert_eq!(server_code(&e), 1227);
         let dbs: Vec<String> = reader.query("SHOW DATABASES").await.unwrap();
-        assert_eq!(dbs, vec!["shop".to_string()]);
+        assert_eq!(
+            dbs,
+            vec!["information_schema".to_string(), "shop".to_string()]
+        );
 
         let mut writer = Conn::new(conn_opts(&c, follower, "writer", "w-pw", Some("shop")))
             .await

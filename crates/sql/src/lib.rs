@@ -31,7 +31,7 @@ pub use catalog::{CachedCatalog, Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{SessionState, SessionValues, register_functions};
 pub use lex::EXPRESSION_CHAIN_MAX;
-pub use show::{Show, ShowResult, databases, like_match, show, variables};
+pub use show::{INFORMATION_SCHEMA, Show, ShowResult, databases, like_match, show, variables};
 pub use types::{
     CHARSET_BINARY, CHARSET_UTF8MB4, ColumnMeta, MysqlType, column_flags, column_meta,
 };

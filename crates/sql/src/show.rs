@@ -404,6 +404,9 @@ fn unmangle_sql(sql: &str) -> String {
     out
 }
 
+/// The read-only schema every account sees (see `infoschema.rs`).
+pub const INFORMATION_SCHEMA: &str = "information_schema";
+
 /// Answers the catalog SHOW statements (DATABASES, TABLES, COLUMNS / DESCRIBE, INDEX,
 /// CREATE TABLE / VIEW / DATABASE, TABLE STATUS, ENGINES, COLLATION, CHARACTER SET) with
 /// read-only queries on `conn`. The session-owned kinds (VARIABLES, STATUS, PROCESSLIST,
@@ -411,8 +414,8 @@ fn unmangle_sql(sql: &str) -> String {
 pub fn show(conn: &Connection, show: &Show, _ctx: &Context) -> Result<ShowResult, SqlError> {
     match show {
         Show::Databases { like } => {
-            let rows = databases(conn)?
-                .into_iter()
+            let rows = std::iter::once(INFORMATION_SCHEMA.to_string())
+                .chain(databases(conn)?)
                 .filter(|d| keep(like, d))
                 .map(|d| vec![text(d)])
                 .collect();

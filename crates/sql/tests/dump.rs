@@ -91,7 +91,10 @@ fn dump_translates_as_one_text() {
 fn dump_imports_with_row_counts() {
     let mut db = load();
     assert_eq!(db.current.as_deref(), Some("shop"));
-    assert_eq!(db.ok("SHOW DATABASES"), vec![vec![t("d")], vec![t("shop")]]);
+    assert_eq!(
+        db.ok("SHOW DATABASES"),
+        vec![vec![t("information_schema")], vec![t("d")], vec![t("shop")]]
+    );
     assert_eq!(
         db.ok("SHOW TABLES"),
         vec![

@@ -668,7 +668,10 @@ fn databases_and_use() {
     db.ok("CREATE TABLE items (id INT PRIMARY KEY)");
     db.ok("CREATE TABLE orders (id INT PRIMARY KEY)");
     db.ok("CREATE VIEW v AS SELECT id FROM items");
-    assert_eq!(db.ok("SHOW DATABASES"), vec![vec![t("d")], vec![t("shop")]]);
+    assert_eq!(
+        db.ok("SHOW DATABASES"),
+        vec![vec![t("information_schema")], vec![t("d")], vec![t("shop")]]
+    );
     assert_eq!(
         db.ok("SHOW TABLES"),
         vec![vec![t("items")], vec![t("orders")], vec![t("v")]]
@@ -682,7 +685,10 @@ fn databases_and_use() {
     let e = db.err("SHOW TABLES FROM nope");
     assert!(e.contains("1049"), "{e}");
     db.ok("DROP DATABASE shop");
-    assert_eq!(db.ok("SHOW DATABASES"), vec![vec![t("d")]]);
+    assert_eq!(
+        db.ok("SHOW DATABASES"),
+        vec![vec![t("information_schema")], vec![t("d")]]
+    );
 }
 
 /// SHOW INDEX, SHOW CREATE TABLE and SHOW TABLE STATUS describe the table in MySQL terms.
