@@ -527,6 +527,11 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
     }
     drop(c);
     drop(disk);
+    if passed && !opts.keep {
+        // The cluster removed what it could while the small disk was still mounted inside
+        // the directory; the rest goes now that it is not.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let mut report = result?;
     report.kept = !passed || opts.keep;
     Ok(report)
