@@ -70,6 +70,9 @@ pub(crate) struct SessionContext {
     pub variables: Vec<(String, CtxValue)>,
     /// User variables (`@x`), lower-case names.
     pub user_variables: Vec<(String, CtxValue)>,
+    /// Databases information_schema shows (`None`: all).
+    #[serde(default)]
+    pub visible_databases: Option<Vec<String>>,
 }
 
 impl SessionContext {
@@ -197,6 +200,7 @@ impl quorate_store::ConnectionHook for SessionHook {
         for (name, value) in ctx.user_variables {
             v.user_variables.insert(name, value.into());
         }
+        v.visible_databases = ctx.visible_databases;
         drop(v);
         cs.installed = context.to_vec();
     }
@@ -217,7 +221,8 @@ mod tests {
     }
 
     /// Each statement sees the values of the session it runs for, on a connection shared
-    /// by several sessions; a session's variable overrides do not leak into the next one.
+    /// by several sessions; a session's variable overrides (and the databases its
+    /// information_schema may show) do not leak into the next one.
     #[test]
     fn context_switches_between_sessions_on_one_connection() {
         let hook = SessionHook::new();
@@ -229,8 +234,17 @@ mod tests {
             last_insert_id: 42,
             variables: vec![("sql_mode".into(), CtxValue::Text("ANSI".into()))],
             user_variables: vec![("x".into(), CtxValue::Int(5))],
+            visible_databases: Some(vec!["shop".into()]),
         };
         hook.before_statement(&conn, &a.encode());
+        assert_eq!(
+            scalar(&conn, "SELECT quorate_visible_db('shop')"),
+            Value::Integer(1)
+        );
+        assert_eq!(
+            scalar(&conn, "SELECT quorate_visible_db('secret')"),
+            Value::Integer(0)
+        );
         assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(42));
         assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(7));
         assert_eq!(
@@ -250,6 +264,10 @@ mod tests {
         assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(0));
         assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(8));
         assert_eq!(scalar(&conn, "SELECT mysql_uservar('x')"), Value::Null);
+        assert_eq!(
+            scalar(&conn, "SELECT quorate_visible_db('secret')"),
+            Value::Integer(1)
+        );
         assert_eq!(
             scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
             default_variables()["sql_mode"]

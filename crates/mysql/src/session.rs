@@ -328,8 +328,21 @@ impl Conn {
 
     /// The encoded context for the next statement.
     fn context(&mut self) -> &[u8] {
+        // Reloads the privileges when grants changed, which marks the context stale.
+        let privileges = self.privileges();
+        let visible_databases = (privileges.global == 0).then(|| {
+            let mut v: Vec<String> = privileges
+                .dbs
+                .iter()
+                .filter(|(_, p)| p.0 != 0)
+                .map(|(d, _)| d.clone())
+                .collect();
+            v.sort();
+            v
+        });
         if self.context_stale {
             let ctx = SessionContext {
+                visible_databases,
                 connection_id: self.id,
                 user: format!("{}@{}", self.user(), self.client_host()),
                 last_insert_id: self.last_insert_id,
@@ -350,9 +363,10 @@ impl Conn {
         &self.context
     }
 
-    /// The session's values as the SQL functions and SHOW VARIABLES see them.
+    /// The session's variables, for SHOW VARIABLES.
     fn session_values(&self) -> SessionValues {
         let mut v = SessionValues {
+            visible_databases: None,
             last_insert_id: self.last_insert_id,
             user: format!("{}@{}", self.user(), self.client_host()),
             connection_id: u64::from(self.id),
@@ -388,6 +402,7 @@ impl Conn {
             }
             self.privileges_gen = gen_now;
             self.privileges_at = Instant::now();
+            self.context_stale = true;
         }
         &self.privileges
     }

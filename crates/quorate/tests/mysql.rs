@@ -702,6 +702,7 @@ fn users_and_grants_replicate_and_are_enforced() {
         for sql in [
             "CREATE DATABASE shop",
             "CREATE DATABASE other",
+            "CREATE TABLE other.hidden (id INT PRIMARY KEY)",
             "CREATE TABLE shop.t (id INT PRIMARY KEY, v TEXT)",
             "INSERT INTO shop.t VALUES (1, 'one')",
             "CREATE USER 'reader'@'%' IDENTIFIED BY 'reader-secret-pw'",
@@ -756,6 +757,22 @@ fn users_and_grants_replicate_and_are_enforced() {
             dbs,
             vec!["information_schema".to_string(), "shop".to_string()]
         );
+        // information_schema shows the reader only what it holds privileges on; the
+        // administrator sees the other database too.
+        let query = "SELECT DISTINCT table_schema FROM information_schema.columns \
+                     ORDER BY 1";
+        let seen: Vec<String> = reader.query(query).await.unwrap();
+        assert_eq!(seen, vec!["shop".to_string()]);
+        let schemata: Vec<String> = reader
+            .query("SELECT schema_name FROM information_schema.schemata ORDER BY 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            schemata,
+            vec!["information_schema".to_string(), "shop".to_string()]
+        );
+        let seen: Vec<String> = admin.query(query).await.unwrap();
+        assert_eq!(seen, vec!["other".to_string(), "shop".to_string()]);
 
         let mut writer = Conn::new(conn_opts(&c, follower, "writer", "w-pw", Some("shop")))
             .await

@@ -33,6 +33,9 @@ pub struct SessionValues {
     pub variables: HashMap<String, Value>,
     /// User-defined variables by lower-case name (`@x`).
     pub user_variables: HashMap<String, Value>,
+    /// The databases whose names `information_schema` shows this session (those it holds
+    /// a privilege on); `None`: all of them (a global privilege).
+    pub visible_databases: Option<Vec<String>>,
 }
 
 impl Default for SessionValues {
@@ -46,6 +49,7 @@ impl Default for SessionValues {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             user_variables: HashMap::new(),
+            visible_databases: None,
         }
     }
 }
@@ -565,6 +569,17 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     let st = state.clone();
     conn.create_scalar_function("connection_id", 0, nondet, move |_| {
         Ok(st.lock().connection_id as i64)
+    })?;
+    // information_schema's filter: whether the session may see database `db`'s objects.
+    let st = state.clone();
+    conn.create_scalar_function("quorate_visible_db", 1, nondet, move |ctx| {
+        let db = text_of(ctx.get_raw(0)).unwrap_or_default();
+        Ok(db.eq_ignore_ascii_case(crate::INFORMATION_SCHEMA)
+            || st
+                .lock()
+                .visible_databases
+                .as_ref()
+                .is_none_or(|v| v.iter().any(|d| *d == db)))
     })?;
     let st = state.clone();
     conn.create_scalar_function("mysql_sysvar", 1, nondet, move |ctx| {

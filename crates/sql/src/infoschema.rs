@@ -181,13 +181,17 @@ fn empty(columns: &[&str]) -> String {
 /// The SQLite subquery for `information_schema.<table>` (any case), or `None` when quorate
 /// does not provide that table.
 pub(crate) fn subquery(table: &str) -> Option<String> {
+    // Rows of databases the session holds no privilege on are left out, as in MySQL.
+    let visible = |sql: String, column: &str| {
+        format!("SELECT * FROM ({sql}) WHERE quorate_visible_db({column})")
+    };
     let sql = match table.to_ascii_uppercase().as_str() {
-        "SCHEMATA" => schemata(),
-        "TABLES" => tables(),
-        "COLUMNS" => columns(),
-        "STATISTICS" => statistics(),
-        "VIEWS" => views(),
-        "KEY_COLUMN_USAGE" => key_column_usage(),
+        "SCHEMATA" => visible(schemata(), "SCHEMA_NAME"),
+        "TABLES" => visible(tables(), "TABLE_SCHEMA"),
+        "COLUMNS" => visible(columns(), "TABLE_SCHEMA"),
+        "STATISTICS" => visible(statistics(), "TABLE_SCHEMA"),
+        "VIEWS" => visible(views(), "TABLE_SCHEMA"),
+        "KEY_COLUMN_USAGE" => visible(key_column_usage(), "TABLE_SCHEMA"),
         "FILES" => empty(&[
             "FILE_ID",
             "FILE_NAME",
