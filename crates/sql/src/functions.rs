@@ -579,7 +579,7 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
                 .lock()
                 .visible_databases
                 .as_ref()
-                .is_none_or(|v| v.iter().any(|d| *d == db)))
+                .is_none_or(|v| v.contains(&db)))
     })?;
     let st = state.clone();
     conn.create_scalar_function("mysql_sysvar", 1, nondet, move |ctx| {
