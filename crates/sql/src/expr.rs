@@ -654,6 +654,8 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
         "length" | "octet_length" => call("octet_length", &a()?),
         "char_length" | "character_length" => call("length", &a()?),
         "ucase" => call("upper", &a()?),
+        // SQLite's hex() reads a number as its text ('255' -> 323535); MySQL's as a number.
+        "hex" => call("mysql_hex", &a()?),
         "lcase" => call("lower", &a()?),
         "mid" | "substring" => call("substr", &a()?),
         "ceiling" => call("ceil", &a()?),

@@ -570,6 +570,17 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     conn.create_scalar_function("connection_id", 0, nondet, move |_| {
         Ok(st.lock().connection_id as i64)
     })?;
+    conn.create_scalar_function("mysql_hex", 1, det, |ctx| {
+        use rusqlite::types::ValueRef;
+        let upper_hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Null => None,
+            // A number is shown as the 64-bit integer it rounds to (two's complement).
+            ValueRef::Integer(i) => Some(format!("{:X}", i as u64)),
+            ValueRef::Real(f) => Some(format!("{:X}", f.round() as i64 as u64)),
+            ValueRef::Text(b) | ValueRef::Blob(b) => Some(upper_hex(b)),
+        })
+    })?;
     // information_schema's filter: whether the session may see database `db`'s objects.
     let st = state.clone();
     conn.create_scalar_function("quorate_visible_db", 1, nondet, move |ctx| {

@@ -1207,3 +1207,22 @@ fn primary_key_columns_are_not_null() {
     db.ok("INSERT INTO p (k, v) VALUES ('a', 1)");
     assert_eq!(db.run("SELECT count(*) FROM p").unwrap(), vec![vec![i(1)]]);
 }
+
+/// HEX() follows MySQL: a number is written as the 64-bit integer it rounds to (SQLite's
+/// hex() would encode its decimal text), strings and BLOBs byte by byte, NULL stays NULL.
+#[test]
+fn hex_of_numbers_strings_and_null() {
+    let mut db = Db::new();
+    assert_eq!(
+        db.run("SELECT HEX(255), hex(-1), HEX(2.5), HEX('abc'), HEX(x'00ff'), HEX(NULL)")
+            .unwrap(),
+        vec![vec![
+            t("FF"),
+            t("FFFFFFFFFFFFFFFF"),
+            t("3"),
+            t("616263"),
+            t("00FF"),
+            null()
+        ]]
+    );
+}
