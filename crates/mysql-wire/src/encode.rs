@@ -109,8 +109,15 @@ pub(crate) fn binary_row(out: &mut Vec<u8>, columns: &[Column], row: &[Value]) {
 /// The text form of a non-NULL, non-Bytes value.
 fn text_value(s: &mut String, c: &Column, v: &Value) {
     // Writing to a String cannot fail.
+    // A DECIMAL(p, d) column prints d digits after the point, for whole numbers too (SQLite
+    // stores 2.00 in such a column as the integer 2).
+    let fixed = matches!(c.column_type, ColumnType::Decimal | ColumnType::NewDecimal)
+        && c.decimals > 0
+        && c.decimals < 31;
     let _ = match *v {
         Value::Null | Value::Bytes(_) => Ok(()),
+        Value::Int(n) if fixed => write!(s, "{n}.{:0<1$}", "", usize::from(c.decimals)),
+        Value::UInt(n) if fixed => write!(s, "{n}.{:0<1$}", "", usize::from(c.decimals)),
         Value::Int(n) => write!(s, "{n}"),
         Value::UInt(n) => write!(s, "{n}"),
         Value::Double(f) => {
@@ -446,16 +453,19 @@ mod tests {
     }
 
     /// Text cells: integers, fixed decimals, dates with declared fractional digits, long
-    /// TIME values, NULL.
+    /// TIME values, NULL; a whole number in a DECIMAL(p, 2) column keeps its two digits.
     #[test]
     fn text_values_format_like_mysql() {
         let mut dt = Column::new("d", ColumnType::DateTime);
         dt.decimals = 3;
         let mut dbl = Column::new("x", ColumnType::Double);
         dbl.decimals = 2;
+        let mut dec = Column::new("p", ColumnType::NewDecimal);
+        dec.decimals = 2;
         let cols = vec![
             Column::new("i", ColumnType::Long),
             dbl,
+            dec,
             dt,
             Column::new("t", ColumnType::Time),
             Column::new("n", ColumnType::VarString),
@@ -463,6 +473,7 @@ mod tests {
         let row = vec![
             Value::Int(-5),
             Value::Double(1.5),
+            Value::Int(2),
             Value::DateTime {
                 year: 2024,
                 month: 2,
@@ -485,7 +496,13 @@ mod tests {
         let mut out = Vec::new();
         text_row(&mut out, &cols, &row);
         let mut want = Vec::new();
-        for s in ["-5", "1.50", "2024-02-29 01:02:03.456", "-49:00:09.000000"] {
+        for s in [
+            "-5",
+            "1.50",
+            "2.00",
+            "2024-02-29 01:02:03.456",
+            "-49:00:09.000000",
+        ] {
             put_lenenc_bytes(&mut want, s.as_bytes());
         }
         want.push(0xFB);
