@@ -265,7 +265,7 @@ fn column_sql(
             }
             ColumnOption::ForeignKey(f) => {
                 let (_, _, s) = rw
-                    .resolve(&f.foreign_table)
+                    .resolve_referenced(&f.foreign_table)
                     .map(|(d, t)| (d.clone(), t.clone(), names::table(&d, &t)))?;
                 let cols: Vec<String> = f
                     .referred_columns
@@ -359,6 +359,7 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
         return unsupported("CREATE OR REPLACE TABLE");
     }
     let (db, t, sqlite_name) = rw.table(&ct.name)?;
+    rw.defining_db = Some(db.clone());
     let ine = if ct.if_not_exists {
         "IF NOT EXISTS "
     } else {
@@ -414,7 +415,7 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
                 });
             }
             TableConstraint::ForeignKey(fk) => {
-                let (rdb, rt) = rw.resolve(&fk.foreign_table)?;
+                let (rdb, rt) = rw.resolve_referenced(&fk.foreign_table)?;
                 let mut s = String::new();
                 if let Some(n) = &fk.name {
                     s.push_str("CONSTRAINT ");
@@ -658,6 +659,7 @@ fn alter_table(
     ops: &mut [AlterTableOperation],
 ) -> Result<Vec<String>, SqlError> {
     let (db, t, s) = rw.table(name)?;
+    rw.defining_db = Some(db.clone());
     let q = names::quote(&s);
     let mut v = Vec::new();
     for op in ops.iter_mut() {

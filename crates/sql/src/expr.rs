@@ -36,6 +36,9 @@ pub(crate) struct Rewriter<'a> {
     pub error: Option<SqlError>,
     /// Aliases of `INSERT ... AS new` rows: `new.col` becomes `excluded.col`.
     pub insert_row_alias: Option<String>,
+    /// The database of the table a CREATE / ALTER TABLE defines: an unqualified table that
+    /// its FOREIGN KEYs reference is in it (see [`Rewriter::resolve_referenced`]).
+    pub defining_db: Option<String>,
 }
 
 impl<'a> Rewriter<'a> {
@@ -48,7 +51,18 @@ impl<'a> Rewriter<'a> {
             line_starts: Vec::new(),
             error: None,
             insert_row_alias: None,
+            defining_db: None,
         }
+    }
+
+    /// Resolves the table a FOREIGN KEY references. As in MySQL, an unqualified name is in
+    /// the database of the table being defined, not the current database.
+    pub fn resolve_referenced(&self, name: &ObjectName) -> Result<(String, String), SqlError> {
+        if let (Some(db), [ObjectNamePart::Identifier(t)]) = (&self.defining_db, &name.0[..]) {
+            check_table(db, &t.value)?;
+            return Ok((db.clone(), t.value.clone()));
+        }
+        self.resolve(name)
     }
 
     fn fail(&mut self, e: SqlError) -> ControlFlow<()> {

@@ -1226,3 +1226,39 @@ fn hex_of_numbers_strings_and_null() {
         ]]
     );
 }
+
+/// A FOREIGN KEY naming its table without a database references the table in the
+/// database of the table being defined (as in MySQL), whatever the current database is;
+/// table-level and column-level keys alike.
+#[test]
+fn foreign_keys_resolve_in_the_defining_tables_database() {
+    let mut db = Db::new();
+    db.ok("CREATE DATABASE b");
+    db.ok("CREATE TABLE b.p (id INT PRIMARY KEY)");
+    db.ok("CREATE TABLE d.p (id INT PRIMARY KEY)");
+    // The current database is `d`.
+    db.ok("CREATE TABLE b.c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id))");
+    db.ok("CREATE TABLE b.c2 (id INT PRIMARY KEY, pid INT REFERENCES p (id))");
+    for child in ["b.c", "b.c2"] {
+        let parent: String = db
+            .conn
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list(?1)",
+                [child],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(parent, "b.p", "{child}");
+    }
+    // Qualified names are kept.
+    db.ok("CREATE TABLE b.c3 (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES d.p (id))");
+    let parent: String = db
+        .conn
+        .query_row(
+            "SELECT \"table\" FROM pragma_foreign_key_list('b.c3')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(parent, "d.p");
+}
