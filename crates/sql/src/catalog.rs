@@ -200,22 +200,7 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
         })?;
         for r in rows {
             let (name, decl, not_null, default, pk) = r?;
-            let s = scanned.iter().find(|c| c.name.eq_ignore_ascii_case(&name));
-            let mysql_type = s
-                .and_then(|c| c.mysql_type.clone())
-                .unwrap_or_else(|| mysql_type_from_decl(&decl));
-            let auto_increment = s.is_some_and(|c| c.autoincrement);
-            columns.push(ColumnInfo {
-                name,
-                mysql_type,
-                not_null: not_null || pk > 0 && auto_increment,
-                default,
-                pk,
-                auto_increment,
-                on_update: s.is_some_and(|c| c.on_update),
-                collation: s.and_then(|c| c.collation.clone()),
-                decl_type: decl,
-            });
+            columns.push(column_info(&scanned, name, decl, not_null, default, pk));
         }
     }
 
@@ -320,8 +305,37 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
     }))
 }
 
+/// One column in MySQL terms: what SQLite's `pragma_table_xinfo` says of it (name,
+/// declared type, NOT NULL, default, position in the primary key) completed with what
+/// [`scan_create_table`] found in the table's CREATE TABLE text.
+pub(crate) fn column_info(
+    scanned: &[ScannedColumn],
+    name: String,
+    decl: String,
+    not_null: bool,
+    default: Option<String>,
+    pk: u32,
+) -> ColumnInfo {
+    let s = scanned.iter().find(|c| c.name.eq_ignore_ascii_case(&name));
+    let mysql_type = s
+        .and_then(|c| c.mysql_type.clone())
+        .unwrap_or_else(|| mysql_type_from_decl(&decl));
+    let auto_increment = s.is_some_and(|c| c.autoincrement);
+    ColumnInfo {
+        name,
+        mysql_type,
+        not_null: not_null || pk > 0 && auto_increment,
+        default,
+        pk,
+        auto_increment,
+        on_update: s.is_some_and(|c| c.on_update),
+        collation: s.and_then(|c| c.collation.clone()),
+        decl_type: decl,
+    }
+}
+
 /// The MySQL type name for an SQLite declared type without a marker.
-pub(crate) fn mysql_type_from_decl(decl: &str) -> String {
+fn mysql_type_from_decl(decl: &str) -> String {
     let upper = decl.to_ascii_uppercase();
     let (head, paren) = match upper.find('(') {
         Some(i) => (upper[..i].trim().to_string(), upper[i..].to_string()),
@@ -344,11 +358,11 @@ pub(crate) fn mysql_type_from_decl(decl: &str) -> String {
 /// What [`scan_create_table`] finds for one column.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ScannedColumn {
-    pub name: String,
-    pub mysql_type: Option<String>,
-    pub on_update: bool,
-    pub autoincrement: bool,
-    pub collation: Option<String>,
+    name: String,
+    mysql_type: Option<String>,
+    on_update: bool,
+    autoincrement: bool,
+    collation: Option<String>,
 }
 
 /// Simple tokens of SQLite DDL text.

@@ -284,8 +284,8 @@ fn information_schema_table(name: &ObjectName, current_db: Option<&str>) -> Opti
         })
         .collect::<Option<_>>()?;
     match parts.as_slice() {
-        [d, t] if d.eq_ignore_ascii_case("information_schema") => Some(t.to_string()),
-        [t] if current_db.is_some_and(|d| d.eq_ignore_ascii_case("information_schema")) => {
+        [d, t] if d.eq_ignore_ascii_case(crate::INFORMATION_SCHEMA) => Some(t.to_string()),
+        [t] if current_db.is_some_and(|d| d.eq_ignore_ascii_case(crate::INFORMATION_SCHEMA)) => {
             Some(t.to_string())
         }
         _ => None,

@@ -15,7 +15,8 @@
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 
-use crate::catalog::{fk_name, mysql_type_from_decl, scan_create_table};
+use crate::catalog::{column_info, fk_name, scan_create_table};
+use crate::show::{collation_name, default_value, extra};
 
 /// `d` of an SQLite table name `d.t`, as SQL over the column `n`.
 macro_rules! db_of {
@@ -311,7 +312,8 @@ pub(crate) fn subquery(table: &str) -> Option<String> {
 }
 
 /// One fact about column `name` of a table created by `create_sql` (its declared SQLite
-/// type `decl`, its default as SQLite keeps it): see [`register`].
+/// type `decl`, its default as SQLite keeps it): see [`register`]. Type, default, extra
+/// and collation are those SHOW COLUMNS gives.
 fn column_fact(
     what: &str,
     create_sql: &str,
@@ -320,17 +322,22 @@ fn column_fact(
     default: Option<&str>,
 ) -> rusqlite::types::Value {
     use rusqlite::types::Value;
-    let scanned = scan_create_table(create_sql);
-    let col = scanned.iter().find(|c| c.name.eq_ignore_ascii_case(name));
-    let mysql_type = col
-        .and_then(|c| c.mysql_type.clone())
-        .unwrap_or_else(|| mysql_type_from_decl(decl));
-    let base = mysql_type
+    let c = column_info(
+        &scan_create_table(create_sql),
+        name.to_string(),
+        decl.to_string(),
+        false,
+        default.map(str::to_string),
+        0,
+    );
+    let base = c
+        .mysql_type
         .split(['(', ' '])
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let args: Vec<i64> = mysql_type
+    let args: Vec<i64> = c
+        .mysql_type
         .split_once('(')
         .and_then(|(_, rest)| rest.split_once(')'))
         .filter(|_| !matches!(base.as_str(), "enum" | "set"))
@@ -341,32 +348,16 @@ fn column_fact(
                 .collect()
         })
         .unwrap_or_default();
-    let text_type = matches!(
-        base.as_str(),
-        "char"
-            | "varchar"
-            | "tinytext"
-            | "text"
-            | "mediumtext"
-            | "longtext"
-            | "enum"
-            | "set"
-            | "json"
-    );
     let numeric = matches!(
         base.as_str(),
         "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "float" | "double"
     );
     let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
     match what {
-        "type" => Value::Text(mysql_type.clone()),
+        "type" => Value::Text(c.mysql_type.clone()),
         "data_type" => Value::Text(base),
-        "auto_increment" => Value::Integer(i64::from(col.is_some_and(|c| c.autoincrement))),
-        "collation" => match col.and_then(|c| c.collation.as_deref()) {
-            _ if !text_type => Value::Null,
-            Some("BINARY") => Value::Text("utf8mb4_bin".into()),
-            _ => Value::Text("utf8mb4_0900_ai_ci".into()),
-        },
+        "auto_increment" => Value::Integer(i64::from(c.auto_increment)),
+        "collation" => collation_name(&c),
         "char_length" => match base.as_str() {
             "char" | "varchar" => int(args.first().copied()),
             "tinytext" => Value::Integer(255),
@@ -390,26 +381,8 @@ fn column_fact(
             "float" | "double" => Value::Null,
             _ => Value::Integer(0),
         },
-        "default" => match default {
-            None | Some("NULL") => Value::Null,
-            Some(s) if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') => {
-                Value::Text(s[1..s.len() - 1].replace("''", "'"))
-            }
-            Some(s) => Value::Text(s.trim_matches(['(', ')']).to_string()),
-        },
-        "extra" => {
-            let mut e = Vec::new();
-            if col.is_some_and(|c| c.autoincrement) {
-                e.push("auto_increment");
-            }
-            if default == Some("CURRENT_TIMESTAMP") {
-                e.push("DEFAULT_GENERATED");
-            }
-            if col.is_some_and(|c| c.on_update) {
-                e.push("on update CURRENT_TIMESTAMP");
-            }
-            Value::Text(e.join(" "))
-        }
+        "default" => default_value(&c.default),
+        "extra" => Value::Text(extra(&c)),
         _ => Value::Null,
     }
 }

@@ -231,7 +231,7 @@ fn key_of(info: &TableInfo, col: &str) -> &'static str {
 }
 
 /// A default as MySQL's DESCRIBE shows it: the value, unquoted.
-fn default_value(d: &Option<String>) -> Value {
+pub(crate) fn default_value(d: &Option<String>) -> Value {
     match d.as_deref() {
         None | Some("NULL") => Value::Null,
         Some(s) if s.starts_with('\'') && s.ends_with('\'') && s.len() >= 2 => {
@@ -241,7 +241,7 @@ fn default_value(d: &Option<String>) -> Value {
     }
 }
 
-fn extra(c: &crate::ColumnInfo) -> String {
+pub(crate) fn extra(c: &crate::ColumnInfo) -> String {
     let mut e = Vec::new();
     if c.auto_increment {
         e.push("auto_increment");
@@ -255,7 +255,7 @@ fn extra(c: &crate::ColumnInfo) -> String {
     e.join(" ")
 }
 
-fn collation_name(c: &crate::ColumnInfo) -> Value {
+pub(crate) fn collation_name(c: &crate::ColumnInfo) -> Value {
     match c.collation.as_deref() {
         Some("BINARY") => text("utf8mb4_bin"),
         Some(_) => text("utf8mb4_0900_ai_ci"),
