@@ -359,6 +359,22 @@ impl Privileges {
         self.global != 0 || self.dbs.get(db).is_some_and(|d| d.0 != 0)
     }
 
+    /// The databases [`Privileges::any_on`] allows, sorted; `None`: every one (a global
+    /// privilege).
+    pub(crate) fn visible_databases(&self) -> Option<Vec<String>> {
+        if self.global != 0 {
+            return None;
+        }
+        let mut v: Vec<String> = self
+            .dbs
+            .iter()
+            .filter(|(_, p)| p.0 != 0)
+            .map(|(d, _)| d.clone())
+            .collect();
+        v.sort();
+        Some(v)
+    }
+
     /// Whether the account may grant on `db` (`None`: on `*.*`).
     pub(crate) fn may_grant(&self, db: Option<&str>) -> bool {
         self.global_grant || db.is_some_and(|d| self.dbs.get(d).is_some_and(|e| e.1))

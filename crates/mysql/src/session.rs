@@ -329,20 +329,10 @@ impl Conn {
     /// The encoded context for the next statement.
     fn context(&mut self) -> &[u8] {
         // Reloads the privileges when grants changed, which marks the context stale.
-        let privileges = self.privileges();
-        let visible_databases = (privileges.global == 0).then(|| {
-            let mut v: Vec<String> = privileges
-                .dbs
-                .iter()
-                .filter(|(_, p)| p.0 != 0)
-                .map(|(d, _)| d.clone())
-                .collect();
-            v.sort();
-            v
-        });
+        self.privileges();
         if self.context_stale {
             let ctx = SessionContext {
-                visible_databases,
+                visible_databases: self.privileges.visible_databases(),
                 connection_id: self.id,
                 user: format!("{}@{}", self.user(), self.client_host()),
                 last_insert_id: self.last_insert_id,
