@@ -258,8 +258,9 @@ impl Node {
                 "more than {BATCH_STATEMENTS_MAX} statements in one batch"
             )));
         }
+        let mut aborted = 0;
         loop {
-            match self
+            let result = match self
                 .forward::<ExecuteResponse>(
                     method::EXECUTE,
                     encode(&req),
@@ -268,11 +269,17 @@ impl Node {
                 )
                 .await?
             {
-                Some(r) => return Ok(r),
+                Some(r) => Ok(r),
                 None => match self.execute_local(req.clone()).await {
                     Err(e) if e.code == ErrorCode::NotLeader => continue,
-                    other => return other,
+                    other => other,
                 },
+            };
+            match result {
+                // Rolled back without effect (leadership moved before it could commit):
+                // the request is the whole transaction, so it runs again, as reads do.
+                Err(e) if e.code == ErrorCode::Aborted && aborted < 3 => aborted += 1,
+                other => return other,
             }
         }
     }
