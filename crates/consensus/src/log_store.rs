@@ -78,6 +78,11 @@ impl LogStore {
         self.lock().log_state().last().map(|l| l.0)
     }
 
+    /// The last log id purged from the log (everything up to it lives in snapshots only).
+    pub fn purged_log_id(&self) -> Option<LogId> {
+        self.lock().log_state().purged().map(|l| l.0)
+    }
+
     /// True when nothing was ever written: no vote and no entry. Such a node has never been
     /// part of a cluster (or its data dir was wiped).
     pub fn is_pristine(&self) -> bool {

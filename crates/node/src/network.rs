@@ -177,11 +177,20 @@ impl RaftNetworkV2<C> for PeerNetwork {
         _option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
         tokio::pin!(cancel);
+        let peer = self.peer.node_id();
         let send = self.send_snapshot(vote, snapshot);
-        tokio::select! {
+        let r = tokio::select! {
             closed = &mut cancel => Err(StreamingError::Closed(closed)),
             r = send => r,
+        };
+        match &r {
+            Ok(_) => {}
+            Err(StreamingError::Closed(why)) => {
+                tracing::info!(peer, reason = %why, "snapshot transfer cancelled")
+            }
+            Err(e) => tracing::warn!(peer, error = %e, "snapshot transfer failed (Raft retries it)"),
         }
+        r
     }
 }
 

@@ -86,6 +86,49 @@ fn open_storage(
     Ok((store, log))
 }
 
+/// Makes the newest snapshot cover every index the log may be purged to at start.
+///
+/// openraft applies a committed entry as soon as it is *submitted* to the local log, not
+/// once it is durable there. A crash or a full disk can therefore leave the log ending
+/// before the state machine's applied index. At start openraft fills that hole by purging
+/// the log up to the applied index, and then requires a snapshot at least that recent: with
+/// an older one it panics at start, and again at every later start (the purge is already
+/// on disk), leaving a process that answers but never catches up (found by
+/// `quorate torture`, seed 2, disk-full; see docs/VERIFICATION.md). A snapshot of the
+/// applied state built here keeps both true. The data is sound: only committed entries
+/// are ever applied.
+fn cover_log_hole_with_snapshot(store: &Store, log: &LogStore) -> Result<(), String> {
+    let applied = store.applied().last_applied.map(|l| l.index);
+    let purged = log.purged_log_id().map(|l| l.index);
+    let end = log.last_log_id().map(|l| l.index).max(purged);
+    // What openraft will have purged after its start-up repair.
+    let purge_upto = if end < applied { applied } else { purged };
+    let snapshot = store
+        .snapshot_index()
+        .map_err(|e| format!("cannot read the snapshots: {e}"))?;
+    if purge_upto.is_none() || snapshot >= purge_upto {
+        return Ok(());
+    }
+    tracing::warn!(
+        log_end = ?end,
+        log_purged = ?purged,
+        applied = ?applied,
+        snapshot = ?snapshot,
+        "the raft log ends before the applied state or was purged past the newest snapshot (a crash or a full disk lost its unflushed tail); building a snapshot of the applied state"
+    );
+    let built = store
+        .build_snapshot_now()
+        .map_err(|e| format!("cannot build a snapshot to cover the log: {e}"))?;
+    if built < purge_upto {
+        return Err(format!(
+            "the raft log was purged to index {} but the state machine has applied only {:?}: this node's files are inconsistent; wipe its data directory to resync it from its peers",
+            purge_upto.unwrap_or(0),
+            built
+        ));
+    }
+    Ok(())
+}
+
 /// What a follower knows about how fresh its data is.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Freshness {
@@ -128,6 +171,8 @@ pub(crate) struct NodeInner {
     /// Set when Raft stopped on a fatal error (e.g. the log could not be written: disk
     /// full): the process should exit so that its supervisor restarts it.
     pub fatal: tokio::sync::watch::Sender<Option<String>>,
+    /// Set by [`Node::shutdown`]: the Raft task ending is then expected.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// Set when this node's cluster epoch is older than its peers' (fenced by a recovery).
     pub fenced_logged: std::sync::atomic::AtomicBool,
     /// Set when creating the catalog failed and should be tried again.
@@ -255,6 +300,7 @@ impl Node {
                 .map_err(|e| StartError::DataDir(format!("cannot reset the raft log: {e}")))?;
             crate::recover::clear_staged(&data_dir);
         }
+        cover_log_hole_with_snapshot(&store, &log).map_err(StartError::DataDir)?;
         let pristine = log.is_pristine();
         let raft_config = RaftConfig {
             cluster_name: config.cluster_name.clone(),
@@ -316,6 +362,7 @@ impl Node {
             recovery_source: Mutex::new(None),
             restart: tokio::sync::watch::channel(false).0,
             fatal: tokio::sync::watch::channel(None).0,
+            stopping: Default::default(),
             fenced_logged: Default::default(),
             vote_guard: Mutex::new(if pristine {
                 VoteGuard::Pending
@@ -406,6 +453,9 @@ impl Node {
 
     /// Stops Raft (used at shutdown and in tests).
     pub async fn shutdown(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.inner.raft.shutdown().await;
         let _ = self.inner.store.persist_applied_if_idle();
     }
@@ -446,7 +496,17 @@ impl Node {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                r = rx.changed() => if r.is_err() { return },
+                r = rx.changed() => if r.is_err() {
+                    // The Raft task ended without reporting an error: it panicked (the
+                    // panic is in the log above). Staying up would leave a node that
+                    // answers but never catches up; the process exits and is restarted.
+                    if !self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                        let why = "the raft task ended unexpectedly (panicked; see the log)";
+                        tracing::error!("{why}");
+                        self.inner.fatal.send_replace(Some(why.into()));
+                    }
+                    return;
+                },
                 _ = tick.tick() => {}
             }
             let m = rx.borrow_watched().clone();

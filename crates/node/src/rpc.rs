@@ -40,6 +40,7 @@ pub struct NodeInfoReply {
 
 /// A snapshot being received.
 pub(crate) struct IncomingSnapshot {
+    from: u64,
     file: std::fs::File,
     path: std::path::PathBuf,
     received: u64,
@@ -206,7 +207,18 @@ impl Node {
         }
         let done = {
             let mut incoming = self.inner.incoming.lock();
-            incoming.retain(|_, t| t.last_seen.elapsed() < SNAPSHOT_IDLE);
+            // Abandoned transfers go, with their partial files: idle ones, and any earlier
+            // one from a sender that starts a new transfer (openraft cancels the old one
+            // first). Partial copies piling up would fill a disk that has room for one.
+            let starting = !incoming.contains_key(&chunk.transfer) && chunk.offset == 0;
+            incoming.retain(|_, t| {
+                let keep =
+                    t.last_seen.elapsed() < SNAPSHOT_IDLE && !(starting && t.from == from);
+                if !keep {
+                    let _ = std::fs::remove_file(&t.path);
+                }
+                keep
+            });
             if let std::collections::hash_map::Entry::Vacant(e) = incoming.entry(chunk.transfer) {
                 if chunk.offset != 0 {
                     return Err(RemoteError::new(
@@ -219,6 +231,7 @@ impl Node {
                     .map_err(|e| RemoteError::new("io", e.to_string()))?;
                 tracing::info!(from, bytes = chunk.size, "receiving snapshot");
                 e.insert(IncomingSnapshot {
+                    from,
                     file,
                     path,
                     received: 0,

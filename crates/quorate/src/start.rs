@@ -38,7 +38,10 @@ pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("QUORATE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
+    // Colours only on a terminal: a log file or a journal gets plain text.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(filter)
         .with_target(false)
         .try_init();

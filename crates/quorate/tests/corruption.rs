@@ -157,3 +157,55 @@ fn flipped_bit_in_a_snapshot_is_never_sent() {
     );
     assert_eq!(c.scalar(victim, "SELECT count(*) FROM t"), 400);
 }
+
+/// A follower whose Raft log lost its unflushed tail (a crash, a full disk) while its
+/// state machine had already applied those entries (openraft applies a committed entry
+/// once it is submitted to the local log, not once it is durable there) restarts and
+/// catches up. Before the fix, openraft purged the log up to the applied index at start,
+/// found the newest snapshot older than that, and panicked at every start: the node
+/// answered but never caught up again (`quorate torture --seed 2`, disk-full, in CI).
+#[test]
+fn log_tail_lost_behind_the_applied_state_restarts_and_catches_up() {
+    let mut c = Cluster::start(Opts {
+        logs_since_last: 100,
+        keep_logs: 10,
+        ..Opts::default()
+    });
+    let l = c.wait_writable(Duration::from_secs(10));
+    c.execute(
+        l,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
+        json!([]),
+    )
+    .unwrap();
+    fill(&c, 0, 260);
+    c.assert_identical(Duration::from_secs(20));
+    let victim = (1..=3).find(|i| *i != l).unwrap();
+    let before = c.status(victim).unwrap();
+    let applied = before["applied_index"].as_u64().unwrap();
+    let snapshot = before["snapshot_index"].as_u64().unwrap_or(0);
+    assert!(
+        snapshot < applied,
+        "the follower's newest snapshot ({snapshot}) is older than what it applied ({applied})"
+    );
+    c.kill(victim);
+    // Lose the tail of the log: the last segment is cut in the middle of a record, as an
+    // unflushed write is.
+    let mut segs = files_with_ext(&c.node(victim).data_dir.join("raft"), "wal");
+    segs.sort();
+    let last = segs.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    f.set_len(len * 2 / 3).unwrap();
+    drop(f);
+    c.spawn(victim);
+    fill(&c, 1000, 20);
+    c.assert_identical(Duration::from_secs(30));
+    let log = log_of(&c, victim);
+    assert!(
+        log.contains("building a snapshot of the applied state"),
+        "the lost tail left the log behind the applied state, and it was covered"
+    );
+    assert!(!log.contains("panicked"), "no panic at start");
+    assert_eq!(c.scalar(victim, "SELECT count(*) FROM t"), 280);
+}

@@ -52,8 +52,46 @@ fn torture(args: &[&str]) -> Option<Value> {
     Some(serde_json::from_str(line).expect("torture report"))
 }
 
+/// The last warnings and errors of each node's log in a kept run directory, so that a
+/// failure in CI (where the directory is out of reach) shows what the nodes said.
+fn node_log_tails(r: &Value) -> String {
+    const LINES: usize = 20;
+    let Some(dir) = r["dir"].as_str() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for n in 1..=9 {
+        let path = std::path::Path::new(dir).join(format!("n{n}.log"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let notable: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("panicked"))
+            .collect();
+        out.push_str(&format!(
+            "--- n{n}.log: last {} of {} warning/error lines\n",
+            notable.len().min(LINES),
+            notable.len()
+        ));
+        let all: Vec<&str> = text.lines().collect();
+        let last = &all[all.len().saturating_sub(8)..];
+        for l in notable[notable.len().saturating_sub(LINES)..].iter().chain(
+            std::iter::once(&"    (its last lines:)").chain(last.iter()),
+        ) {
+            let cut: String = l.chars().take(400).collect();
+            out.push_str(&cut);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Every fault kind ran, and every check passed.
 fn assert_passed_all_faults(r: &Value) {
+    if r["passed"] != true {
+        eprintln!("{}", node_log_tails(r));
+    }
     assert_eq!(
         r["passed"], true,
         "torture run with seed {} failed",

@@ -51,6 +51,23 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
+impl Store {
+    /// The last log index the newest snapshot kept here covers.
+    pub fn snapshot_index(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .inner
+            .snapshots
+            .current()?
+            .and_then(|(meta, _)| meta.last_log_id.map(|l| l.index)))
+    }
+
+    /// Builds a snapshot of the applied state now (blocking), as openraft does after
+    /// `logs_since_last` entries; returns the index it covers.
+    pub fn build_snapshot_now(&self) -> Result<Option<u64>, StoreError> {
+        Ok(build(self)?.meta.last_log_id.map(|l| l.index))
+    }
+}
+
 fn build(store: &Store) -> Result<SnapshotOf, StoreError> {
     let inner = &store.inner;
     // Write the in-memory applied state first (when the writer is free), so the snapshot
