@@ -188,7 +188,9 @@ impl RaftNetworkV2<C> for PeerNetwork {
             Err(StreamingError::Closed(why)) => {
                 tracing::info!(peer, reason = %why, "snapshot transfer cancelled")
             }
-            Err(e) => tracing::warn!(peer, error = %e, "snapshot transfer failed (Raft retries it)"),
+            Err(e) => {
+                tracing::warn!(peer, error = %e, "snapshot transfer failed (Raft retries it)")
+            }
         }
         r
     }

@@ -212,8 +212,7 @@ impl Node {
             // first). Partial copies piling up would fill a disk that has room for one.
             let starting = !incoming.contains_key(&chunk.transfer) && chunk.offset == 0;
             incoming.retain(|_, t| {
-                let keep =
-                    t.last_seen.elapsed() < SNAPSHOT_IDLE && !(starting && t.from == from);
+                let keep = t.last_seen.elapsed() < SNAPSHOT_IDLE && !(starting && t.from == from);
                 if !keep {
                     let _ = std::fs::remove_file(&t.path);
                 }

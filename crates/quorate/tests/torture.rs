@@ -76,9 +76,10 @@ fn node_log_tails(r: &Value) -> String {
         ));
         let all: Vec<&str> = text.lines().collect();
         let last = &all[all.len().saturating_sub(8)..];
-        for l in notable[notable.len().saturating_sub(LINES)..].iter().chain(
-            std::iter::once(&"    (its last lines:)").chain(last.iter()),
-        ) {
+        for l in notable[notable.len().saturating_sub(LINES)..]
+            .iter()
+            .chain(std::iter::once(&"    (its last lines:)").chain(last.iter()))
+        {
             let cut: String = l.chars().take(400).collect();
             out.push_str(&cut);
             out.push('\n');
