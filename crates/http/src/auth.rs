@@ -138,10 +138,14 @@ pub(crate) async fn check(
         return next.run(req).await;
     };
     let Some((user, password)) = basic_credentials(&req) else {
-        return unauthenticated(
-            "this endpoint needs credentials: HTTP basic authentication with a quorate \
-             account (the same accounts as MySQL)",
-        );
+        return refuse(
+            req,
+            unauthenticated(
+                "this endpoint needs credentials: HTTP basic authentication with a quorate \
+                 account (the same accounts as MySQL)",
+            ),
+        )
+        .await;
     };
     let peer = req
         .extensions()
@@ -150,8 +154,8 @@ pub(crate) async fn check(
     // Answered from the authenticator's cache almost always; a miss reads the local
     // SQLite replica (well under a millisecond), not worth a thread hop per request.
     let outcome = auth.authenticate(&user, &password, peer);
-    match outcome {
-        AuthOutcome::Granted(access) if access.allows(need) => next.run(req).await,
+    let refusal = match outcome {
+        AuthOutcome::Granted(access) if access.allows(need) => return next.run(req).await,
         AuthOutcome::Granted(_) => ApiError(NodeError::new(
             ErrorCode::Forbidden,
             format!(
@@ -169,7 +173,31 @@ pub(crate) async fn check(
         AuthOutcome::NotReady(why) => {
             ApiError(NodeError::new(ErrorCode::AccountsUnavailable, why)).into_response()
         }
+    };
+    refuse(req, refusal).await
+}
+
+/// Largest request body read (and dropped) before a refusal, so that the client may send its
+/// next request on the same connection.
+const REFUSED_BODY_MAX: usize = 64 * 1024;
+
+/// Answers a refused request whose body was never read. Left unread, the body makes the
+/// server close the connection after the answer, and a client that reuses it for its next
+/// request (most keep connections alive) sees that request fail with an unexpected EOF. A
+/// small body is read and dropped; a larger or slow one gets `Connection: close`, so that
+/// the client opens a new connection.
+async fn refuse(req: Request, mut refusal: Response) -> Response {
+    let drained = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        axum::body::to_bytes(req.into_body(), REFUSED_BODY_MAX),
+    )
+    .await;
+    if !matches!(drained, Ok(Ok(_))) {
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    refusal
 }
 
 #[cfg(test)]
