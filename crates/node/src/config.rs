@@ -38,6 +38,10 @@ pub struct Timeouts {
     pub path_keepalive_ms: u64,
     /// Silence after which a path is down.
     pub path_timeout_ms: u64,
+    /// While a path is down, how often it sends an ARP request for its peer's address, so
+    /// that a returning cable is usable at once instead of after the kernel's next ARP
+    /// retransmission (up to 1 s). Needs CAP_NET_RAW (root has it); 0 turns it off.
+    pub arp_probe_ms: u64,
     /// How long a COMMIT waits before reporting "outcome unknown".
     pub commit_timeout_ms: u64,
     /// How long a transaction waits for the writer (MySQL error 1205 after that).
@@ -59,6 +63,7 @@ impl Default for Timeouts {
             election_timeout_max_ms: 500,
             path_keepalive_ms: 100,
             path_timeout_ms: 400,
+            arp_probe_ms: 100,
             commit_timeout_ms: 5000,
             lock_wait_timeout_ms: 10_000,
             idle_in_transaction_ms: 30_000,

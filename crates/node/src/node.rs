@@ -243,6 +243,7 @@ impl Node {
             TransportConfig {
                 keepalive: Duration::from_millis(t.path_keepalive_ms),
                 path_timeout: Duration::from_millis(t.path_timeout_ms),
+                arp_probe: (t.arp_probe_ms > 0).then(|| Duration::from_millis(t.arp_probe_ms)),
                 max_frame_bytes: config.limits.max_tx_bytes.max(8 << 20) * 2,
                 tls: match &config.tls {
                     None => None,

@@ -11,6 +11,7 @@
 //! The transport carries opaque request bodies tagged with a method number; `quorate-node`
 //! defines the methods (Raft RPCs, forwarded writes and reads, snapshot chunks, ...).
 
+mod arp;
 mod frame;
 mod handshake;
 mod peer;
@@ -60,6 +61,9 @@ pub struct TransportConfig {
     pub path_timeout: Duration,
     /// Time allowed to establish a TCP connection.
     pub connect_timeout: Duration,
+    /// While a path is down, the interval of its ARP requests for the peer's address
+    /// (Linux, CAP_NET_RAW; see `arp`). None: off.
+    pub arp_probe: Option<Duration>,
     /// Time allowed for the handshake.
     pub handshake_timeout: Duration,
     /// Largest frame body accepted from a peer.
@@ -100,6 +104,7 @@ impl Default for TransportConfig {
             keepalive: Duration::from_millis(100),
             path_timeout: Duration::from_millis(400),
             connect_timeout: Duration::from_millis(300),
+            arp_probe: Some(Duration::from_millis(100)),
             handshake_timeout: Duration::from_secs(2),
             max_frame_bytes: 128 << 20,
             idle_timeout: Duration::from_secs(10),

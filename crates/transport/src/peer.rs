@@ -278,13 +278,32 @@ impl Peer {
     async fn run_path(self: Arc<Self>, index: usize, identity: Arc<Identity>) {
         let slot = self.paths[index].clone();
         let mut backoff = Duration::from_millis(50);
+        let mut unreachable = false;
         while !self.shutdown.load(Ordering::SeqCst) {
-            match self.connect(&slot, &identity).await {
+            let attempt = self.connect(&slot, &identity);
+            tokio::pin!(attempt);
+            let probe = self.config.arp_probe.filter(|_| unreachable);
+            let result = if let Some(every) = probe {
+                // The kernel may have forgotten the peer's link-layer address: ask for it
+                // while trying, so that a returning cable is usable at once (see `arp`).
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        r = &mut attempt => break r,
+                        _ = tick.tick() => crate::arp::probe(&slot.addr),
+                    }
+                }
+            } else {
+                attempt.await
+            };
+            match result {
                 Ok(stream) => {
                     backoff = Duration::from_millis(50);
+                    unreachable = false;
                     self.run_connection(&slot, stream).await;
                 }
                 Err(e) => {
+                    unreachable = !matches!(e, TransportError::Refused(_));
                     if let TransportError::Refused(why) = &e
                         && why.contains("is fenced")
                     {
