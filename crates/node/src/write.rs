@@ -22,6 +22,9 @@ const ELECTION_GRACE: Duration = Duration::from_millis(2000);
 
 /// Most statements in one atomic batch.
 const BATCH_STATEMENTS_MAX: usize = 10_000;
+/// How many times an HTTP batch rolled back by a leader change runs again before the
+/// client gets `aborted`.
+const ABORTED_RETRIES: u64 = 5;
 
 /// Proposes commands under the leadership the transaction started with: if leadership moved
 /// meanwhile, the proposal is refused instead of appended under a new term.
@@ -260,6 +263,8 @@ impl Node {
         }
         let mut aborted = 0;
         loop {
+            // The leader's answer counts as much as our own: a batch forwarded to a leader
+            // that then lost its leadership comes back `aborted` too.
             let result = match self
                 .forward::<ExecuteResponse>(
                     method::EXECUTE,
@@ -267,18 +272,24 @@ impl Node {
                     false,
                     self.forward_write_timeout(),
                 )
-                .await?
+                .await
             {
-                Some(r) => Ok(r),
-                None => match self.execute_local(req.clone()).await {
+                Ok(Some(r)) => Ok(r),
+                Ok(None) => match self.execute_local(req.clone()).await {
                     Err(e) if e.code == ErrorCode::NotLeader => continue,
                     other => other,
                 },
+                Err(e) => Err(e),
             };
             match result {
                 // Rolled back without effect (leadership moved before it could commit):
                 // the request is the whole transaction, so it runs again, as reads do.
-                Err(e) if e.code == ErrorCode::Aborted && aborted < 3 => aborted += 1,
+                // A leadership transfer takes a moment: retrying at once would meet the same
+                // departing leader, so each attempt waits a little longer (at most 300 ms).
+                Err(e) if e.code == ErrorCode::Aborted && aborted < ABORTED_RETRIES => {
+                    aborted += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * aborted)).await;
+                }
                 other => return other,
             }
         }
