@@ -27,6 +27,29 @@ fn log_of(c: &Cluster, id: u64) -> String {
     std::fs::read_to_string(&c.node(id).log).unwrap_or_default()
 }
 
+/// Creates the table the tests fill; returns the leader.
+fn create_table(c: &Cluster) -> u64 {
+    let l = c.wait_writable(Duration::from_secs(10));
+    c.execute(
+        l,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
+        json!([]),
+    )
+    .unwrap();
+    l
+}
+
+/// Cuts the last segment of `node`'s Raft log (stopped) to `new_len(its length)` bytes, as
+/// a torn or lost unflushed write leaves it.
+fn cut_last_log_segment(c: &Cluster, node: u64, new_len: impl Fn(u64) -> u64) {
+    let mut segs = files_with_ext(&c.node(node).data_dir.join("raft"), "wal");
+    segs.sort();
+    let last = segs.last().expect("a log segment");
+    let len = std::fs::metadata(last).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    f.set_len(new_len(len)).unwrap();
+}
+
 fn fill(c: &Cluster, from: i64, n: i64) {
     let l = c.wait_writable(Duration::from_secs(10));
     for i in from..from + n {
@@ -41,13 +64,7 @@ fn fill(c: &Cluster, from: i64, n: i64) {
 #[test]
 fn flipped_bit_in_a_log_segment_is_detected_and_repaired_from_peers() {
     let mut c = Cluster::start(Opts::default());
-    let l = c.wait_writable(Duration::from_secs(10));
-    c.execute(
-        l,
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
-        json!([]),
-    )
-    .unwrap();
+    let l = create_table(&c);
     fill(&c, 0, 200);
     c.assert_identical(Duration::from_secs(20));
     let victim = (1..=3).find(|i| *i != l).unwrap();
@@ -80,24 +97,12 @@ fn flipped_bit_in_a_log_segment_is_detected_and_repaired_from_peers() {
 #[test]
 fn truncated_log_segment_is_recovered() {
     let mut c = Cluster::start(Opts::default());
-    let l = c.wait_writable(Duration::from_secs(10));
-    c.execute(
-        l,
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
-        json!([]),
-    )
-    .unwrap();
+    let l = create_table(&c);
     fill(&c, 0, 200);
     c.assert_identical(Duration::from_secs(20));
     let victim = (1..=3).find(|i| *i != l).unwrap();
     c.kill(victim);
-    let mut segs = files_with_ext(&c.node(victim).data_dir.join("raft"), "wal");
-    segs.sort();
-    let last = segs.last().unwrap();
-    let len = std::fs::metadata(last).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
-    f.set_len(len - 37).unwrap();
-    drop(f);
+    cut_last_log_segment(&c, victim, |len| len - 37);
     c.spawn(victim);
     fill(&c, 1000, 20);
     c.assert_identical(Duration::from_secs(30));
@@ -113,13 +118,7 @@ fn flipped_bit_in_a_snapshot_is_never_sent() {
         keep_logs: 10,
         ..Opts::default()
     });
-    let l = c.wait_writable(Duration::from_secs(10));
-    c.execute(
-        l,
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
-        json!([]),
-    )
-    .unwrap();
+    let l = create_table(&c);
     let victim = (1..=3).find(|i| *i != l).unwrap();
     c.kill(victim);
     fill(&c, 0, 400);
@@ -171,13 +170,7 @@ fn log_tail_lost_behind_the_applied_state_restarts_and_catches_up() {
         keep_logs: 10,
         ..Opts::default()
     });
-    let l = c.wait_writable(Duration::from_secs(10));
-    c.execute(
-        l,
-        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)",
-        json!([]),
-    )
-    .unwrap();
+    let l = create_table(&c);
     fill(&c, 0, 260);
     c.assert_identical(Duration::from_secs(20));
     let victim = (1..=3).find(|i| *i != l).unwrap();
@@ -191,13 +184,7 @@ fn log_tail_lost_behind_the_applied_state_restarts_and_catches_up() {
     c.kill(victim);
     // Lose the tail of the log: the last segment is cut in the middle of a record, as an
     // unflushed write is.
-    let mut segs = files_with_ext(&c.node(victim).data_dir.join("raft"), "wal");
-    segs.sort();
-    let last = segs.last().unwrap();
-    let len = std::fs::metadata(last).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(last).unwrap();
-    f.set_len(len * 2 / 3).unwrap();
-    drop(f);
+    cut_last_log_segment(&c, victim, |len| len * 2 / 3);
     c.spawn(victim);
     fill(&c, 1000, 20);
     c.assert_identical(Duration::from_secs(30));
