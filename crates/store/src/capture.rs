@@ -181,6 +181,57 @@ pub(crate) fn apply_changeset(conn: &Connection, changeset: &[u8]) -> Result<(),
     Ok(())
 }
 
+/// Combines several changesets, in order, into one with the same effect: a row changed by
+/// several of them appears once, with its first before-image and its last after-image.
+///
+/// Applying one combined changeset costs SQLite one set of prepared statements per table,
+/// where applying each changeset on its own prepares them again every time (followers
+/// spent a quarter of their CPU there). Fails (`SQLITE_SCHEMA`) when one table appears with
+/// different shapes, which a schema change between the changesets would cause; callers
+/// then apply them one by one.
+pub(crate) fn combine_changesets(changesets: &[&[u8]]) -> rusqlite::Result<Vec<u8>> {
+    // SAFETY: the group is created, fed buffers valid for their stated lengths (SQLite
+    // copies what it keeps), asked for its output, which we copy and free with
+    // sqlite3_free, and deleted exactly once on every path.
+    unsafe {
+        let mut group: *mut ffi::sqlite3_changegroup = ptr::null_mut();
+        let rc = ffi::sqlite3changegroup_new(&mut group);
+        if rc != ffi::SQLITE_OK {
+            return Err(failure(rc, "sqlite3changegroup_new"));
+        }
+        let result = (|| {
+            for cs in changesets {
+                if cs.is_empty() {
+                    continue;
+                }
+                let len = c_int::try_from(cs.len())
+                    .map_err(|_| failure(ffi::SQLITE_TOOBIG, "changeset over 2 GiB"))?;
+                let rc = ffi::sqlite3changegroup_add(group, len, cs.as_ptr() as *mut c_void);
+                if rc != ffi::SQLITE_OK {
+                    return Err(failure(rc, "sqlite3changegroup_add"));
+                }
+            }
+            let mut n: c_int = 0;
+            let mut out: *mut c_void = ptr::null_mut();
+            let rc = ffi::sqlite3changegroup_output(group, &mut n, &mut out);
+            if rc != ffi::SQLITE_OK {
+                return Err(failure(rc, "sqlite3changegroup_output"));
+            }
+            if out.is_null() || n <= 0 {
+                if !out.is_null() {
+                    ffi::sqlite3_free(out);
+                }
+                return Ok(Vec::new());
+            }
+            let bytes = std::slice::from_raw_parts(out.cast::<u8>(), n as usize).to_vec();
+            ffi::sqlite3_free(out);
+            Ok(bytes)
+        })();
+        ffi::sqlite3changegroup_delete(group);
+        result
+    }
+}
+
 /// The changeset that undoes `changeset`.
 pub(crate) fn invert_changeset(changeset: &[u8]) -> rusqlite::Result<Vec<u8>> {
     if changeset.is_empty() {
@@ -211,5 +262,110 @@ pub(crate) fn invert_changeset(changeset: &[u8]) -> rusqlite::Result<Vec<u8>> {
         let bytes = std::slice::from_raw_parts(out.cast::<u8>(), n as usize).to_vec();
         ffi::sqlite3_free(out);
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, u TEXT UNIQUE);
+             CREATE TABLE w (k TEXT NOT NULL PRIMARY KEY, n INTEGER);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn capture(conn: &Connection, sql: &str) -> Vec<u8> {
+        let s = CaptureSession::start(conn).unwrap();
+        conn.execute_batch(sql).unwrap();
+        s.changeset().unwrap()
+    }
+
+    fn dump(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        for q in [
+            "SELECT id || ':' || ifnull(v, 'NULL') || ':' || ifnull(u, 'NULL') FROM t ORDER BY id",
+            "SELECT k || '=' || n FROM w ORDER BY k",
+        ] {
+            let mut stmt = conn.prepare(q).unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+            out.extend(rows.map(|r| r.unwrap()));
+        }
+        out
+    }
+
+    /// Property: a combined changeset has the effect of its parts applied in order, on
+    /// several tables, when rows are inserted, updated several times and deleted across
+    /// the parts; a row inserted and deleted within the group leaves nothing.
+    #[test]
+    fn combined_changesets_have_the_effect_of_their_parts_in_order() {
+        let leader = db();
+        let parts = [
+            capture(
+                &leader,
+                "INSERT INTO t VALUES (1, 'a', 'x'), (2, 'b', 'y'); INSERT INTO w VALUES ('k', 1)",
+            ),
+            capture(
+                &leader,
+                "UPDATE t SET v = 'a2' WHERE id = 1; UPDATE w SET n = n + 1",
+            ),
+            capture(
+                &leader,
+                "UPDATE t SET v = 'a3', u = NULL WHERE id = 1; DELETE FROM t WHERE id = 2",
+            ),
+            capture(
+                &leader,
+                "INSERT INTO t VALUES (3, 'c', 'z'); UPDATE w SET n = n + 1",
+            ),
+            capture(&leader, "DELETE FROM t WHERE id = 3"),
+        ];
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let combined = combine_changesets(&refs).unwrap();
+        assert!(combined.len() < parts.iter().map(Vec::len).sum::<usize>());
+
+        let follower = db();
+        apply_changeset(&follower, &combined).unwrap();
+        assert_eq!(dump(&follower), dump(&leader));
+        assert_eq!(dump(&follower), vec!["1:a3:NULL", "k=3"]);
+    }
+
+    /// Property: combining keeps divergence detection: a row whose value on the replica
+    /// differs from the first before-image in the group is refused.
+    #[test]
+    fn combined_changesets_still_detect_divergence() {
+        let leader = db();
+        leader
+            .execute_batch("INSERT INTO t VALUES (1, 'a', 'x')")
+            .unwrap();
+        let follower = db();
+        follower
+            .execute_batch("INSERT INTO t VALUES (1, 'tampered', 'x')")
+            .unwrap();
+        let parts = [
+            capture(&leader, "UPDATE t SET v = 'b' WHERE id = 1"),
+            capture(&leader, "UPDATE t SET v = 'c' WHERE id = 1"),
+        ];
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let combined = combine_changesets(&refs).unwrap();
+        let err = apply_changeset(&follower, &combined).unwrap_err();
+        assert!(matches!(err, ApplyError::Diverged(_)), "{err}");
+        assert_eq!(dump(&follower), vec!["1:tampered:x"]);
+    }
+
+    /// Property: a table whose shape changed between two changesets cannot be combined
+    /// (the caller then applies them one by one) instead of producing a wrong changeset.
+    #[test]
+    fn changesets_of_different_table_shapes_are_not_combined() {
+        let leader = db();
+        let before = capture(&leader, "INSERT INTO t VALUES (1, 'a', 'x')");
+        leader
+            .execute_batch("ALTER TABLE t ADD COLUMN extra INTEGER")
+            .unwrap();
+        let after = capture(&leader, "INSERT INTO t VALUES (2, 'b', 'y', 7)");
+        assert!(combine_changesets(&[&before, &after]).is_err());
     }
 }

@@ -238,6 +238,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// Batches up to this size are applied without leaving the runtime worker (see
+/// `ForeignBatch::flush`).
+const INLINE_APPLY_ENTRIES: usize = 16;
+const INLINE_APPLY_BYTES: usize = 64 * 1024;
+
 /// Committed entries to apply on the writer, and the applied marks that must wait for them.
 #[derive(Default)]
 struct ForeignBatch {
@@ -269,8 +274,24 @@ impl ForeignBatch {
         }
         let entries = std::mem::take(&mut self.entries);
         let marks = std::mem::take(&mut self.marks);
-        let r =
-            tokio::task::block_in_place(|| w.apply_entries(&entries, &marks, &store.inner.spec));
+        // A small batch takes well under a millisecond: run it right here. Handing the
+        // worker over (`block_in_place`) costs thread wake-ups that, at thousands of small
+        // batches a second, cost more than the apply itself. Large ones (catching up) must
+        // not hold this worker from the heartbeats that share the runtime.
+        let bytes: usize = entries
+            .iter()
+            .flat_map(|(_, ops)| ops.iter())
+            .map(|op| match op {
+                Op::Changeset(c) => c.len(),
+                Op::Ddl(sql) => sql.len(),
+            })
+            .sum();
+        let mut apply = || w.apply_entries(&entries, &marks, &store.inner.spec);
+        let r = if entries.len() <= INLINE_APPLY_ENTRIES && bytes <= INLINE_APPLY_BYTES {
+            apply()
+        } else {
+            tokio::task::block_in_place(apply)
+        };
         if let Err(e) = r {
             // Divergence or a storage failure: stop applying. openraft treats this as fatal
             // for the node, which then refuses service and says why in its status.

@@ -309,31 +309,26 @@ impl Writer {
         self.set_apply_mode(true, false)?;
         let result = (|| {
             self.internal("BEGIN IMMEDIATE")?;
+            // Consecutive changesets (up to the next schema statement) are applied as one.
+            let mut run: Vec<(LogId, &[u8])> = Vec::new();
             for (log_id, ops) in entries {
                 for op in ops {
                     match op {
-                        Op::Changeset(cs) => self
-                            .guard
-                            .internal(|| capture::apply_changeset(&self.conn, cs))
-                            .map_err(|e| match e {
-                                capture::ApplyError::Diverged(detail) => StoreError::Diverged {
-                                    index: log_id.index,
-                                    detail,
-                                },
-                                capture::ApplyError::Sqlite(e) => StoreError::Diverged {
-                                    index: log_id.index,
-                                    detail: format!("changeset failed to apply: {e}"),
-                                },
-                            })?,
-                        Op::Ddl(sql) => self.internal(sql).map_err(|e| StoreError::Diverged {
-                            index: log_id.index,
-                            detail: format!(
-                                "schema statement failed here but not on the leader: {e}"
-                            ),
-                        })?,
+                        Op::Changeset(cs) => run.push((*log_id, cs)),
+                        Op::Ddl(sql) => {
+                            self.apply_changesets(&run)?;
+                            run.clear();
+                            self.internal(sql).map_err(|e| StoreError::Diverged {
+                                index: log_id.index,
+                                detail: format!(
+                                    "schema statement failed here but not on the leader: {e}"
+                                ),
+                            })?
+                        }
                     }
                 }
             }
+            self.apply_changesets(&run)?;
             let mut s = spec.lock();
             for (log_id, membership) in marks {
                 s.mark_applied(log_id, membership.clone());
@@ -348,6 +343,55 @@ impl Writer {
         // The connection stays in apply mode for the next batch: every other user of the
         // writer sets the mode it needs first (`WriteTx::begin`, undo).
         result
+    }
+}
+
+impl Writer {
+    /// Applies `changesets` in order, inside the open transaction: combined into one when
+    /// there are several (one set of prepared statements per table instead of one per
+    /// changeset). If the combined form cannot be built or does not apply cleanly (a
+    /// UNIQUE value moved between rows across entries can collide in the combined order),
+    /// it is undone and each changeset is applied on its own, which also names the entry
+    /// that diverged.
+    fn apply_changesets(&self, changesets: &[(LogId, &[u8])]) -> Result<(), StoreError> {
+        let one_by_one = || -> Result<(), StoreError> {
+            for (log_id, cs) in changesets {
+                self.apply_one(log_id, cs)?;
+            }
+            Ok(())
+        };
+        if changesets.len() < 2 {
+            return one_by_one();
+        }
+        let parts: Vec<&[u8]> = changesets.iter().map(|(_, cs)| *cs).collect();
+        let Ok(combined) = capture::combine_changesets(&parts) else {
+            return one_by_one();
+        };
+        self.internal("SAVEPOINT \"_quorate_apply\"")?;
+        let applied = self
+            .guard
+            .internal(|| capture::apply_changeset(&self.conn, &combined));
+        if applied.is_ok() {
+            return self.internal("RELEASE \"_quorate_apply\"");
+        }
+        self.internal("ROLLBACK TO \"_quorate_apply\"")?;
+        self.internal("RELEASE \"_quorate_apply\"")?;
+        one_by_one()
+    }
+
+    fn apply_one(&self, log_id: &LogId, cs: &[u8]) -> Result<(), StoreError> {
+        self.guard
+            .internal(|| capture::apply_changeset(&self.conn, cs))
+            .map_err(|e| match e {
+                capture::ApplyError::Diverged(detail) => StoreError::Diverged {
+                    index: log_id.index,
+                    detail,
+                },
+                capture::ApplyError::Sqlite(e) => StoreError::Diverged {
+                    index: log_id.index,
+                    detail: format!("changeset failed to apply: {e}"),
+                },
+            })
     }
 }
 

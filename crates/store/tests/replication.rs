@@ -670,3 +670,183 @@ async fn ddl_reports_no_rows_affected() {
     assert_eq!(none.rows_affected, 0);
     tx.commit(&p).await.unwrap();
 }
+
+/// Runs each statement list as its own transaction on the leader with the log stalled, so
+/// that every one is proposed (and recorded) but none is applied anywhere; returns the
+/// recorded entries, in log order.
+async fn record_uncommitted(
+    c: &Cluster,
+    log: &Arc<FakeLog>,
+    txs: &[&[&str]],
+) -> Vec<quorate_consensus::Entry> {
+    let p = FakeProposer(log.clone());
+    log.stall.store(true, Ordering::SeqCst);
+    let first = log.log.lock().len();
+    for stmts in txs {
+        let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
+        for sql in *stmts {
+            tx.execute(sql, &[]).await.unwrap();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(20), tx.commit(&p)).await;
+    }
+    log.stall.store(false, Ordering::SeqCst);
+    log.log.lock()[first..].to_vec()
+}
+
+/// Entries applied on a follower in one batch (their changesets are combined into one)
+/// leave it exactly where applying them one at a time would: rows changed by several
+/// entries, and a UNIQUE value handed from one row to another across entries (combined,
+/// row 1 goes from a to b while row 2 still holds b: SQLite defers the change that hits
+/// the constraint and retries it after the table's other changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_entries_applies_like_its_entries_in_order() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    write(
+        &c.leader,
+        &p,
+        &[
+            (
+                "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, n INT)",
+                vec![],
+            ),
+            (
+                "CREATE TABLE k (name TEXT NOT NULL PRIMARY KEY, n INT)",
+                vec![],
+            ),
+            ("INSERT INTO u VALUES (1, 'a', 0), (2, 'b', 0)", vec![]),
+            ("INSERT INTO k VALUES ('x', 0)", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_same(&c);
+
+    let batches: [&[&[&str]]; 2] = [
+        // Same rows, several entries: combined.
+        &[
+            &[
+                "UPDATE u SET n = n + 1 WHERE id = 1",
+                "UPDATE k SET n = n + 1",
+            ],
+            &[
+                "UPDATE u SET n = n + 1 WHERE id = 1",
+                "INSERT INTO k VALUES ('y', 5)",
+            ],
+            &["DELETE FROM k WHERE name = 'y'", "UPDATE k SET n = n + 1"],
+        ],
+        // Emails swapped through a temporary value, one step per entry.
+        &[
+            &["UPDATE u SET email = 'tmp' WHERE id = 1"],
+            &["UPDATE u SET email = 'a' WHERE id = 2"],
+            &["UPDATE u SET email = 'b' WHERE id = 1"],
+        ],
+    ];
+    for txs in batches {
+        let entries = record_uncommitted(&c, &log, txs).await;
+        assert_eq!(entries.len(), txs.len());
+        let mut sm = c.follower.state_machine();
+        sm.apply(futures::stream::iter(
+            entries
+                .iter()
+                .cloned()
+                .map(|e| Ok((e, None)))
+                .collect::<Vec<_>>(),
+        ))
+        .await
+        .unwrap();
+        // The leader's own state holds them speculatively: identical data.
+        assert_same(&c);
+        let mut leader = c.leader.state_machine();
+        leader
+            .apply(futures::stream::iter(
+                entries
+                    .into_iter()
+                    .map(|e| Ok((e, None)))
+                    .collect::<Vec<_>>(),
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        rows(&c.follower, "SELECT id, email, n FROM u ORDER BY id"),
+        vec![
+            vec![
+                Value::Integer(1),
+                Value::Text("b".into()),
+                Value::Integer(2)
+            ],
+            vec![
+                Value::Integer(2),
+                Value::Text("a".into()),
+                Value::Integer(0)
+            ],
+        ]
+    );
+    assert_eq!(
+        rows(&c.follower, "SELECT name, n FROM k"),
+        vec![vec![Value::Text("x".into()), Value::Integer(2)]]
+    );
+    assert_same(&c);
+}
+
+/// A batch in which one entry's before-image does not match the follower is refused, and
+/// the error names that entry's index, as when entries are applied one at a time (the
+/// combined changeset fails, is undone, and the entries are applied one by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn divergence_in_a_batch_names_the_entry() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    write(
+        &c.leader,
+        &p,
+        &[
+            ("CREATE TABLE t (id INTEGER PRIMARY KEY, v)", vec![]),
+            ("INSERT INTO t VALUES (1, 'a'), (2, 'a')", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    {
+        let conn = rusqlite::Connection::open(c.follower.db_path()).unwrap();
+        conn.execute("UPDATE t SET v = 'tampered' WHERE id = 2", [])
+            .unwrap();
+    }
+    let entries = record_uncommitted(
+        &c,
+        &log,
+        &[
+            &["UPDATE t SET v = 'b' WHERE id = 1"],
+            &["UPDATE t SET v = 'b' WHERE id = 2"],
+            &["UPDATE t SET v = 'c' WHERE id = 1"],
+        ],
+    )
+    .await;
+    let bad = entries[1].log_id.index;
+    let mut sm = c.follower.state_machine();
+    let err = sm
+        .apply(futures::stream::iter(
+            entries
+                .into_iter()
+                .map(|e| Ok((e, None)))
+                .collect::<Vec<_>>(),
+        ))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("diverged"), "{msg}");
+    assert!(
+        msg.contains(&bad.to_string()),
+        "index {bad} not named: {msg}"
+    );
+    // Nothing of the batch was applied.
+    assert_eq!(
+        rows(&c.follower, "SELECT v FROM t ORDER BY id"),
+        vec![
+            vec![Value::Text("a".into())],
+            vec![Value::Text("tampered".into())]
+        ]
+    );
+}
