@@ -23,6 +23,8 @@
 #   WORKLOADS        space-separated list                     [the eight below]
 #   PS_MODES         space-separated list                     [auto disable]
 #   OUT              the Markdown results file                [DIR/sysbench-results.md]
+#   GALERA           results of bench/galera.sh from the same sitting, for the
+#                    comparison columns              [the brief's Galera figures]
 #
 # Needs: sysbench, the mariadb (or mysql) client, curl, jq.
 set -euo pipefail
@@ -36,6 +38,7 @@ TARGET=${TARGET:-leader}
 WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
 PS_MODES=${PS_MODES:-"auto disable"}
 OUT=${OUT:-$DIR/sysbench-results.md}
+GALERA=${GALERA:-}
 LOGS=${OUT%.md}-logs
 CONVERGE_TIMEOUT_S=120
 
@@ -126,8 +129,16 @@ max_term() {
   echo "$max"
 }
 
-# Galera figures of the brief (run 2), for reference: tps and p95 ms.
+# Galera figures to compare with: tps and p95 ms of workload $1, ps-mode $2. From GALERA
+# (a results file of bench/galera.sh, measured in the same sitting) when it is set, else
+# the brief's run 2 (another sitting: indicative only).
 galera() {
+  if [ -n "$GALERA" ]; then
+    awk -F'|' -v w="$1" -v m="$2" '
+      { gsub(/ /, "", $2); gsub(/ /, "", $3) }
+      $2 == w && $3 == m { gsub(/ /, "", $4); gsub(/ /, "", $6); print $4, $6; exit }' "$GALERA"
+    return
+  fi
   case $1 in
     oltp_point_select) echo "20498 0.67" ;;
     oltp_read_only) echo "1217 8.74" ;;
@@ -165,7 +176,7 @@ for w in $WORKLOADS; do
     if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
     elections=$(( $(max_term) - term_before ))
     equal=$(replicas_equal)
-    read -r g_tps g_p95 <<<"$(galera "$w")"
+    read -r g_tps g_p95 <<<"$(galera "$w" "$mode")"
     ratio=$(awk -v a="${tps:-0}" -v b="$g_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
     row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x |"
     [ "$status" = ok ] || row="$row $status"
@@ -183,7 +194,11 @@ done
   echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "Galera columns: the brief's run 2 (another sitting; a comparison only counts within one)."
+  if [ -n "$GALERA" ]; then
+    echo "Galera columns: $GALERA (bench/galera.sh)."
+  else
+    echo "Galera columns: the brief's run 2 (another sitting; a comparison only counts within one)."
+  fi
 } >"$OUT"
 echo
 cat "$OUT"
