@@ -344,15 +344,15 @@ impl Writer {
         // writer sets the mode it needs first (`WriteTx::begin`, undo).
         result
     }
-}
 
-impl Writer {
     /// Applies `changesets` in order, inside the open transaction: combined into one when
     /// there are several (one set of prepared statements per table instead of one per
     /// changeset). If the combined form cannot be built or does not apply cleanly (a
-    /// UNIQUE value moved between rows across entries can collide in the combined order),
-    /// it is undone and each changeset is applied on its own, which also names the entry
-    /// that diverged.
+    /// diverged row, or UNIQUE values handed around between rows in a way SQLite's retry
+    /// of constraint failures does not untangle in the combined order), it is undone and
+    /// each changeset is applied on its own, which also names the entry that diverged.
+    /// Combining checks each row against its first before-image in the batch: a row that
+    /// the batch inserts and deletes again is not checked at all.
     fn apply_changesets(&self, changesets: &[(LogId, &[u8])]) -> Result<(), StoreError> {
         let one_by_one = || -> Result<(), StoreError> {
             for (log_id, cs) in changesets {

@@ -15,12 +15,24 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_quorate");
 
+/// A loopback port that was free a moment ago and that this test process has not handed
+/// out before. The port is released before the node binds it, so the kernel may offer the
+/// same number again to the next `bind(0)`: without the record, two nodes of one cluster
+/// were once given the same port (CI: "Address already in use" for n2's HTTP, which was
+/// n1's MySQL port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The administrator every test node is configured with (`[mysql]`): the HTTP API and
