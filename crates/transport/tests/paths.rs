@@ -149,8 +149,14 @@ async fn slow_proxy(target: String, bytes_per_s: u64) -> String {
 /// path is declared down after 400 ms of silence) neither takes its only path down nor
 /// holds back small calls (heartbeats) sent while it is on the wire: large messages go in
 /// pieces, and keepalives and small calls go between them.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_message_on_a_slow_link_keeps_the_path_and_lets_small_calls_through() {
+    // Built before any connection exists: in a debug build, under load, making 12 MiB
+    // took long enough to stall a single-threaded test runtime past the 400 ms path
+    // timeout, so the path looked silent for reasons of the test's own (CI, once).
+    let big: Vec<u8> = (0..12 << 20).map(|i| (i % 251) as u8).collect();
+    let mut expected = b"from 1 method 2: ".to_vec();
+    expected.extend_from_slice(&big);
     let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 1).await;
     let proxy = slow_proxy(addrs[0].clone(), 6 << 20).await;
     let client = Transport::new(
@@ -163,10 +169,8 @@ async fn a_large_message_on_a_slow_link_keeps_the_path_and_lets_small_calls_thro
         .unwrap();
     let up_since = peer.status().paths[0].since;
 
-    let big: Vec<u8> = (0..12 << 20).map(|i| (i % 251) as u8).collect();
     let large = {
         let peer = peer.clone();
-        let big = big.clone();
         tokio::spawn(async move {
             let t = Instant::now();
             let out = peer.call(2, big, Duration::from_secs(30), false).await;
@@ -190,8 +194,6 @@ async fn a_large_message_on_a_slow_link_keeps_the_path_and_lets_small_calls_thro
         took > Duration::from_secs(2),
         "the link was not slow ({took:?}): the test proves nothing"
     );
-    let mut expected = b"from 1 method 2: ".to_vec();
-    expected.extend_from_slice(&big);
     assert!(out == expected, "the large reply came back different");
     assert!(
         small_calls >= 5,
