@@ -480,25 +480,25 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
             let (desc, goal, galera, limit) = match (crash, leader_case) {
                 (true, true) => (
                     "kill -9 of the leader",
-                    "writes resume within 1 s",
+                    "writes resume within 1 s (no gap over 1 s from the fault on)",
                     "writes stall 6.5 s (kill -9 of one node)",
                     1000,
                 ),
                 (true, false) => (
                     "kill -9 of a follower",
-                    "no stall (no gap over 300 ms)",
+                    "no stall (no gap over 300 ms from the fault on)",
                     "writes stall 6.5 s (kill -9 of one node)",
                     300,
                 ),
                 (false, true) => (
                     "the leader's only cable pulled",
-                    "writes resume within 1.5 s",
+                    "writes resume within 1.5 s (no gap over 1.5 s from the fault on)",
                     "writes stall 6.5 s (one node's cable pulled)",
                     1500,
                 ),
                 (false, false) => (
                     "a follower's only cable pulled",
-                    "no stall (no gap over 300 ms)",
+                    "no stall (no gap over 300 ms from the fault on)",
                     "writes stall 6.5 s (one node's cable pulled)",
                     300,
                 ),
@@ -520,9 +520,10 @@ fn run_one(scenario: &str, args: &DrillArgs) -> anyhow::Result<Report> {
                         .iter()
                         .filter(|a| !a.ok)
                         .all(|a| a.code.as_deref() == Some("outcome_unknown") && a.at < window);
-                    rep.longest_write_gap_ms <= limit
-                        && failures_ok
-                        && (leader_case || rep.failed_writes == 0)
+                    // Gaps before the fault (moving leadership to node 2 in the set-up) are
+                    // not the fault's: CI once failed d6-follower on a 308 ms gap there.
+                    let gap = probe::longest_gap_since(w, at).as_millis() as u64;
+                    gap <= limit && failures_ok && (leader_case || rep.failed_writes == 0)
                 },
             ))
         }

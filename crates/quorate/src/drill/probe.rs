@@ -118,6 +118,20 @@ pub fn longest_gap(a: &[Attempt]) -> Duration {
     worst
 }
 
+/// Longest time between two successful attempts from `since` on, counting the gap from the
+/// last success completed before `since` to the first one after it (the stall a fault at
+/// `since` causes), and ignoring earlier gaps (the drill's own setup).
+pub fn longest_gap_since(a: &[Attempt], since: Duration) -> Duration {
+    let start = a
+        .iter()
+        .filter(|x| x.ok && x.at + x.latency <= since)
+        .map(|x| x.at)
+        .next_back()
+        .unwrap_or(Duration::ZERO);
+    let from: Vec<Attempt> = a.iter().filter(|x| x.at >= start).cloned().collect();
+    longest_gap(&from)
+}
+
 /// Time from `since` until the first attempt that started after it and succeeded
 /// (completion time).
 pub fn time_to_success_after(a: &[Attempt], since: Duration) -> Option<Duration> {
@@ -158,4 +172,43 @@ pub fn timeline(a: &[Attempt]) -> Vec<String> {
         i = j + 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(at_ms: u64, ok: bool, latency_ms: u64) -> Attempt {
+        Attempt {
+            at: Duration::from_millis(at_ms),
+            ok,
+            code: (!ok).then(|| "no_quorum".to_string()),
+            latency: Duration::from_millis(latency_ms),
+        }
+    }
+
+    /// Property: the gap measured for a fault counts the stall across the fault (from the
+    /// last success before it) and nothing from before it.
+    #[test]
+    fn gaps_before_the_fault_do_not_count_for_it() {
+        let a = [
+            attempt(0, true, 5),
+            attempt(100, true, 5),
+            // A 600 ms gap in the set-up, before the fault.
+            attempt(700, true, 5),
+            attempt(800, true, 5),
+            // The fault at 850 ms: one write fails, the next one is slow.
+            attempt(900, false, 300),
+            attempt(1200, true, 50),
+            attempt(1300, true, 5),
+        ];
+        assert_eq!(longest_gap(&a), Duration::from_millis(600));
+        // From the success that completed at 805 ms to the one at 1,250 ms.
+        assert_eq!(
+            longest_gap_since(&a, Duration::from_millis(850)),
+            Duration::from_millis(445)
+        );
+        // A fault before any success: everything counts.
+        assert_eq!(longest_gap_since(&a, Duration::ZERO), longest_gap(&a));
+    }
 }
