@@ -12,6 +12,27 @@ use std::ptr;
 
 use crate::schema::is_local_table;
 
+/// Copies a buffer SQLite allocated for us (`n` bytes at `buf`, possibly null or empty)
+/// into a `Vec` and frees it with `sqlite3_free`.
+///
+/// # Safety
+/// `buf` must be null or a live allocation from SQLite of at least `n` bytes, not used
+/// again afterwards.
+unsafe fn take_sqlite_buffer(buf: *mut c_void, n: c_int) -> Vec<u8> {
+    if buf.is_null() {
+        return Vec::new();
+    }
+    let bytes = if n > 0 {
+        // SAFETY: the caller guarantees `n` readable bytes at `buf`.
+        unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), n as usize) }.to_vec()
+    } else {
+        Vec::new()
+    };
+    // SAFETY: allocated by SQLite, freed exactly once here.
+    unsafe { ffi::sqlite3_free(buf) };
+    bytes
+}
+
 /// Records every row change made on one connection until dropped.
 ///
 /// Must be dropped before the connection it was created on is closed; [`crate::writer`]
@@ -72,15 +93,7 @@ impl CaptureSession {
             if rc != ffi::SQLITE_OK {
                 return Err(failure(rc, "sqlite3session_changeset"));
             }
-            if buf.is_null() || n <= 0 {
-                if !buf.is_null() {
-                    ffi::sqlite3_free(buf);
-                }
-                return Ok(Vec::new());
-            }
-            let bytes = std::slice::from_raw_parts(buf.cast::<u8>(), n as usize).to_vec();
-            ffi::sqlite3_free(buf);
-            Ok(bytes)
+            Ok(take_sqlite_buffer(buf, n))
         }
     }
 }
@@ -217,15 +230,7 @@ pub(crate) fn combine_changesets(changesets: &[&[u8]]) -> rusqlite::Result<Vec<u
             if rc != ffi::SQLITE_OK {
                 return Err(failure(rc, "sqlite3changegroup_output"));
             }
-            if out.is_null() || n <= 0 {
-                if !out.is_null() {
-                    ffi::sqlite3_free(out);
-                }
-                return Ok(Vec::new());
-            }
-            let bytes = std::slice::from_raw_parts(out.cast::<u8>(), n as usize).to_vec();
-            ffi::sqlite3_free(out);
-            Ok(bytes)
+            Ok(take_sqlite_buffer(out, n))
         })();
         ffi::sqlite3changegroup_delete(group);
         result
@@ -253,15 +258,7 @@ pub(crate) fn invert_changeset(changeset: &[u8]) -> rusqlite::Result<Vec<u8>> {
         if rc != ffi::SQLITE_OK {
             return Err(failure(rc, "sqlite3changeset_invert"));
         }
-        if out.is_null() || n <= 0 {
-            if !out.is_null() {
-                ffi::sqlite3_free(out);
-            }
-            return Ok(Vec::new());
-        }
-        let bytes = std::slice::from_raw_parts(out.cast::<u8>(), n as usize).to_vec();
-        ffi::sqlite3_free(out);
-        Ok(bytes)
+        Ok(take_sqlite_buffer(out, n))
     }
 }
 

@@ -69,9 +69,19 @@ impl FakeLog {
     }
 
     async fn apply_to(sm: &mut StateMachine, entry: Entry) {
-        let stream = futures::stream::iter(vec![Ok((entry, None))]);
-        sm.apply(stream).await.unwrap();
+        apply_batch(sm, vec![entry]).await.unwrap();
     }
+}
+
+/// Applies `entries` to `sm` in one call, as openraft hands a committed range over.
+async fn apply_batch(sm: &mut StateMachine, entries: Vec<Entry>) -> std::io::Result<()> {
+    sm.apply(futures::stream::iter(
+        entries
+            .into_iter()
+            .map(|e| Ok((e, None)))
+            .collect::<Vec<_>>(),
+    ))
+    .await
 }
 
 struct FakeProposer(Arc<FakeLog>);
@@ -485,10 +495,7 @@ async fn divergence_is_detected() {
         log.log.lock().last().cloned().unwrap()
     };
     let mut sm = c.follower.state_machine();
-    let err = sm
-        .apply(futures::stream::iter(vec![Ok((entry, None))]))
-        .await
-        .unwrap_err();
+    let err = apply_batch(&mut sm, vec![entry]).await.unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
 }
 
@@ -746,26 +753,12 @@ async fn a_batch_of_entries_applies_like_its_entries_in_order() {
     for txs in batches {
         let entries = record_uncommitted(&c, &log, txs).await;
         assert_eq!(entries.len(), txs.len());
-        let mut sm = c.follower.state_machine();
-        sm.apply(futures::stream::iter(
-            entries
-                .iter()
-                .cloned()
-                .map(|e| Ok((e, None)))
-                .collect::<Vec<_>>(),
-        ))
-        .await
-        .unwrap();
+        apply_batch(&mut c.follower.state_machine(), entries.clone())
+            .await
+            .unwrap();
         // The leader's own state holds them speculatively: identical data.
         assert_same(&c);
-        let mut leader = c.leader.state_machine();
-        leader
-            .apply(futures::stream::iter(
-                entries
-                    .into_iter()
-                    .map(|e| Ok((e, None)))
-                    .collect::<Vec<_>>(),
-            ))
+        apply_batch(&mut c.leader.state_machine(), entries)
             .await
             .unwrap();
     }
@@ -825,14 +818,7 @@ async fn divergence_in_a_batch_names_the_entry() {
     )
     .await;
     let bad = entries[1].log_id.index;
-    let mut sm = c.follower.state_machine();
-    let err = sm
-        .apply(futures::stream::iter(
-            entries
-                .into_iter()
-                .map(|e| Ok((e, None)))
-                .collect::<Vec<_>>(),
-        ))
+    let err = apply_batch(&mut c.follower.state_machine(), entries)
         .await
         .unwrap_err();
     let msg = err.to_string();
