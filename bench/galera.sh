@@ -17,12 +17,8 @@
 set -euo pipefail
 
 HOST=${1:?usage: bench/galera.sh GALERA_NODE_ADDRESS}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
-THREADS=${THREADS:-8}
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-10000}
-WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
-PS_MODES=${PS_MODES:-"auto disable"}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 GALERA_USER=${GALERA_USER:-sb}
 GALERA_PASSWORD=${GALERA_PASSWORD:-sb}
 OUT=${OUT:-/tmp/galera-sysbench.md}
@@ -48,15 +44,7 @@ echo "prepare: $TABLES tables x $TABLE_SIZE rows on $HOST"
 ROWS=()
 for w in $WORKLOADS; do
   for mode in $PS_MODES; do
-    log="$LOGS/$w-$mode.log"
-    status=ok
-    "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
-      --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
-    tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
-    qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
-    p95=$(awk '/95th percentile:/ {print $3}' "$log")
-    errors=$(awk '/ignored errors:/ {print $3}' "$log")
-    if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
+    run_workload "$w" "$mode" "$LOGS/$w-$mode.log"
     row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} |"
     [ "$status" = ok ] || row="$row $status"
     echo "$row"

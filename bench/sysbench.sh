@@ -30,13 +30,9 @@
 set -euo pipefail
 
 DIR=${1:?usage: bench/sysbench.sh DATA_DIR_OF_QUORATE_DEMO}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
-THREADS=${THREADS:-8}
-TABLES=${TABLES:-4}
-TABLE_SIZE=${TABLE_SIZE:-10000}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 TARGET=${TARGET:-leader}
-WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
-PS_MODES=${PS_MODES:-"auto disable"}
 OUT=${OUT:-$DIR/sysbench-results.md}
 GALERA=${GALERA:-}
 LOGS=${OUT%.md}-logs
@@ -163,17 +159,8 @@ echo "  replicas equal after prepare: $(replicas_equal)"
 ROWS=()
 for w in $WORKLOADS; do
   for mode in $PS_MODES; do
-    log="$LOGS/$w-$mode.log"
-    status=ok
     term_before=$(max_term)
-    "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
-      --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
-    tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
-    qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
-    p95=$(awk '/95th percentile:/ {print $3}' "$log")
-    errors=$(awk '/ignored errors:/ {print $3}' "$log")
-    reconnects=$(awk '/reconnects:/ {print $2}' "$log")
-    if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
+    run_workload "$w" "$mode" "$LOGS/$w-$mode.log"
     elections=$(( $(max_term) - term_before ))
     equal=$(replicas_equal)
     read -r g_tps g_p95 <<<"$(galera "$w" "$mode")"

@@ -1,0 +1,25 @@
+# Shared by bench/sysbench.sh (quorate) and bench/galera.sh (Galera), so that both run
+# sysbench the same way and read its output the same way. Sourced, not run.
+
+# Settings (environment), the same for both systems.
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
+THREADS=${THREADS:-8}
+TABLES=${TABLES:-4}
+TABLE_SIZE=${TABLE_SIZE:-10000}
+WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
+PS_MODES=${PS_MODES:-"auto disable"}
+
+# Runs workload $1 with ps-mode $2 through the command in the array SB, output to $3, and
+# sets: tps qps p95 errors reconnects, and status ("ok" or why not).
+run_workload() {
+  local w=$1 mode=$2 log=$3
+  status=ok
+  "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
+    --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
+  tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
+  qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
+  p95=$(awk '/95th percentile:/ {print $3}' "$log")
+  errors=$(awk '/ignored errors:/ {print $3}' "$log")
+  reconnects=$(awk '/reconnects:/ {print $2}' "$log")
+  if grep -q FATAL "$log"; then status="FATAL (see $(basename "$log"))"; fi
+}
