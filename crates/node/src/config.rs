@@ -123,6 +123,35 @@ impl Default for Limits {
     }
 }
 
+/// Threads of the node's two async runtimes (see docs/ARCHITECTURE.md, Processes and
+/// threads).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Workers of the control runtime: Raft, the peer transport, timers. One by default:
+    /// Raft's core is one task, and a second worker mostly moved work between threads (each
+    /// commit crosses several tasks); see docs/BENCHMARKS.md.
+    pub control_threads: usize,
+    /// Workers of the client runtime: HTTP, MySQL and the SQLite work of client requests
+    /// (reads run in parallel on them). Default: the number of CPUs.
+    pub client_threads: usize,
+}
+
+/// Most worker threads a runtime may be given.
+pub const RUNTIME_THREADS_MAX: usize = 256;
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            control_threads: 1,
+            client_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(RUNTIME_THREADS_MAX),
+        }
+    }
+}
+
 /// The MySQL authentication plugins quorate implements.
 pub const AUTH_PLUGINS: [&str; 2] = ["mysql_native_password", "caching_sha2_password"];
 
@@ -195,6 +224,8 @@ pub struct NodeConfig {
     pub snapshot: SnapshotConfig,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
     #[serde(default)]
     pub mysql: MysqlConfig,
     #[serde(default)]
@@ -454,6 +485,17 @@ impl NodeConfig {
         for w in &self.maintenance.windows {
             crate::maintenance::parse_window(w).map_err(|e| invalid("maintenance.windows", e))?;
         }
+        for (field, n) in [
+            ("runtime.control_threads", self.runtime.control_threads),
+            ("runtime.client_threads", self.runtime.client_threads),
+        ] {
+            if n == 0 || n > RUNTIME_THREADS_MAX {
+                return Err(invalid(
+                    field,
+                    format!("must be between 1 and {RUNTIME_THREADS_MAX}"),
+                ));
+            }
+        }
         if self.limits.read_connections == 0 {
             return Err(invalid("limits.read_connections", "must be at least 1"));
         }
@@ -580,6 +622,14 @@ addrs = ["127.0.0.1:7103"]
         let cfg = parse(&base()).unwrap();
         assert_eq!(cfg.peer_addrs.len(), 2);
         assert_eq!(cfg.timeouts, Timeouts::default());
+        assert_eq!(cfg.runtime.control_threads, 1);
+        assert!(cfg.runtime.client_threads >= 1);
+        let tuned =
+            parse(&(base() + "\n[runtime]\ncontrol_threads = 2\nclient_threads = 3\n")).unwrap();
+        assert_eq!(
+            (tuned.runtime.control_threads, tuned.runtime.client_threads),
+            (2, 3)
+        );
         let cases = [
             (base().replace("node_id = 1", "node_id = 0"), "node_id"),
             (base().replace("id = 3", "id = 2"), "peers[1].id"),
@@ -607,6 +657,14 @@ addrs = ["127.0.0.1:7103"]
             (
                 base() + "\n[mysql]\ndefault_auth_plugin = \"sha256_password\"\n",
                 "mysql.default_auth_plugin",
+            ),
+            (
+                base() + "\n[runtime]\ncontrol_threads = 0\n",
+                "runtime.control_threads",
+            ),
+            (
+                base() + "\n[runtime]\nclient_threads = 100000\n",
+                "runtime.client_threads",
             ),
         ];
         for (text, field) in cases {

@@ -496,6 +496,9 @@ impl Node {
         let mut catalog_ready = false;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
+            // Housekeeping (the peer list, idle remote sessions, the applied index) runs on
+            // the tick only: under load the metrics change at every commit.
+            let mut housekeeping = false;
             tokio::select! {
                 r = rx.changed() => if r.is_err() {
                     // The Raft task ended without reporting an error: it panicked (the
@@ -508,7 +511,7 @@ impl Node {
                     }
                     return;
                 },
-                _ = tick.tick() => {}
+                _ = tick.tick() => housekeeping = true,
             }
             let m = rx.borrow_watched().clone();
             if let Err(e) = &m.running_state {
@@ -594,6 +597,9 @@ impl Node {
             {
                 let epoch = self.inner.persisted.lock().epoch;
                 self.adopt(Some(id), epoch);
+            }
+            if !housekeeping {
+                continue;
             }
             // Keep clients only for current members.
             let members: Vec<NodeId> = m

@@ -64,12 +64,12 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     }
     cfg.validate()?;
     let control = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cfg.runtime.control_threads)
         .thread_name("quorate-control")
         .enable_all()
         .build()?;
     let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cfg.runtime.client_threads)
         .thread_name("quorate-client")
         .enable_all()
         .build()?;

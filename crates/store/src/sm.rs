@@ -123,6 +123,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut membership = None;
             let mut foreign_ops = None;
             let mut skipped = false;
+            let mut marked = false;
             match entry.payload {
                 EntryPayload::Blank | EntryPayload::Normal(Command::Noop) => {}
                 EntryPayload::Membership(m) => {
@@ -149,6 +150,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         let own = spec.claim(&origin, &log_id);
                         if !own && !witness {
                             foreign_ops = Some(ops);
+                        } else if batch.writer.is_none() {
+                            // Claiming lets the next write delete the entry's `_quorate_spec`
+                            // row; the applied index that covers it must move under the same
+                            // lock, or that write could persist the deletion without it.
+                            spec.mark_applied(&log_id, membership.take());
+                            marked = true;
                         }
                     }
                 }
@@ -161,7 +168,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             if batch.writer.is_some() {
                 batch.marks.push((log_id, membership));
-            } else {
+            } else if !marked {
                 inner.spec.lock().mark_applied(&log_id, membership);
             }
             last = Some(log_id);
