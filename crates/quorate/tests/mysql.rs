@@ -1249,6 +1249,99 @@ fn read_only_transactions_do_not_hold_the_writer() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// After a transaction that wrote, BEGIN does not take the single writer yet: the
+/// transaction takes it at its first statement (then it sees every commit before that
+/// statement). Another client's write therefore completes while a transaction has only
+/// begun (it would otherwise wait for the writer and fail with 1205 after
+/// `lock_wait_timeout_ms`); once the transaction has run a statement, writes wait for it.
+/// COMMIT and ROLLBACK of a transaction that ran nothing succeed; SAVEPOINT starts it, so
+/// ROLLBACK TO that savepoint works.
+#[test]
+fn begin_takes_the_writer_at_the_first_statement() {
+    let c = start();
+    let (leader, _) = follower_of(&c);
+    rt().block_on(async {
+        let mut a = connect(&c, leader, None).await;
+        let mut b = connect(&c, leader, None).await;
+        a.query_drop("CREATE DATABASE bw").await.unwrap();
+        a.query_drop("CREATE TABLE bw.t (id INT PRIMARY KEY, v INT)")
+            .await
+            .unwrap();
+        // A transaction that writes: the next one on this connection starts on the writer.
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("INSERT INTO bw.t VALUES (1, 10), (2, 20)")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+
+        a.query_drop("BEGIN").await.unwrap();
+        b.query_drop("UPDATE bw.t SET v = 11 WHERE id = 1")
+            .await
+            .unwrap();
+        // The first statement sees the write that committed after BEGIN.
+        let v: Option<i32> = a
+            .query_first("SELECT v FROM bw.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(11));
+        // Now the transaction holds the writer: a concurrent write runs after its commit.
+        let concurrent = tokio::spawn(async move {
+            b.query_drop("UPDATE bw.t SET v = v * 2 WHERE id = 1")
+                .await
+                .unwrap();
+            b
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        a.query_drop("UPDATE bw.t SET v = v + 1 WHERE id = 1")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        let mut b = concurrent.await.unwrap();
+        let v: Option<i32> = b
+            .query_first("SELECT v FROM bw.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            v,
+            Some(24),
+            "(11 + 1) * 2: the concurrent update ran after the commit"
+        );
+
+        // Transactions that ran nothing end without error.
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("INSERT INTO bw.t VALUES (3, 30)")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        a.query_drop("START TRANSACTION").await.unwrap();
+        a.query_drop("ROLLBACK").await.unwrap();
+
+        // SAVEPOINT right after BEGIN starts the transaction.
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("INSERT INTO bw.t VALUES (4, 40)")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        a.query_drop("BEGIN").await.unwrap();
+        a.query_drop("SAVEPOINT s1").await.unwrap();
+        a.query_drop("INSERT INTO bw.t VALUES (5, 50)")
+            .await
+            .unwrap();
+        a.query_drop("ROLLBACK TO SAVEPOINT s1").await.unwrap();
+        a.query_drop("INSERT INTO bw.t VALUES (6, 60)")
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
+        let ids: Vec<i32> = b.query("SELECT id FROM bw.t ORDER BY id").await.unwrap();
+        assert_eq!(ids, vec![1, 2, 3, 4, 6]);
+        a.disconnect().await.unwrap();
+        b.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// Runs sysbench with the given arguments against node `id`; returns stdout.
 fn sysbench(c: &Cluster, id: u64, args: &[&str]) -> String {
     let out = Command::new("sysbench")
