@@ -75,8 +75,13 @@ impl Proposer for RaftProposer {
         })
     }
 
-    /// Stalled: this node stopped leading, or no quorum acknowledged it for a lease while a
-    /// majority of voters is also unreachable over every path.
+    /// Stalled: a majority of voters is unreachable over every path, and either this node
+    /// stopped leading or no quorum acknowledged it for a lease.
+    ///
+    /// A node that stopped leading (a leadership transfer, an election) while a majority is
+    /// reachable keeps waiting: openraft keeps the entry's responder, so the new leader
+    /// committing the entry answers the waiter when it is applied here, and replacing it
+    /// fails the waiter. Only `commit_timeout_ms` bounds that wait.
     fn stalled(&self) -> BoxFuture<'static, String> {
         let node = self.node.clone();
         let raft = node.inner.raft.clone();
@@ -85,7 +90,11 @@ impl Proposer for RaftProposer {
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 if !raft.is_leader() {
-                    return "this node stopped leading".to_string();
+                    if !node.majority_reachable() {
+                        return "this node stopped leading and cannot reach a majority of voters"
+                            .to_string();
+                    }
+                    continue;
                 }
                 let m = {
                     use openraft::async_runtime::WatchReceiver;
@@ -101,6 +110,18 @@ impl Proposer for RaftProposer {
                     && !node.majority_reachable()
                 {
                     return "the leader lost contact with a majority of voters".to_string();
+                }
+            }
+        })
+    }
+
+    fn stepped_down(&self) -> BoxFuture<'static, String> {
+        let raft = self.node.inner.raft.clone();
+        Box::pin(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if !raft.is_leader() {
+                    return "this node stopped leading".to_string();
                 }
             }
         })
@@ -357,6 +378,11 @@ impl Node {
                 *self.inner.ready_leader.lock() = Some(lid);
                 Ok(committed)
             }
+            // Leadership moved meanwhile: the caller finds the new leader.
+            Ok(Err(e)) if e.forward_to_leader().is_some() => Err(NodeError::new(
+                ErrorCode::NotLeader,
+                format!("not the leader: {e}"),
+            )),
             Ok(Err(e)) => Err(NodeError::new(
                 ErrorCode::NoQuorum,
                 format!("no quorum: {e}; {}", self.describe_reachability()),

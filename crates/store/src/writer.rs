@@ -431,9 +431,17 @@ pub trait Proposer: Send + Sync {
     ) -> BoxFuture<'_, Result<BoxFuture<'static, Result<LogId, ProposeError>>, ProposeError>>;
 
     /// Resolves (with a reason) when waiting for a commit is pointless for now: the leader
-    /// has lost its quorum. A COMMIT waiting then reports "outcome unknown" at once instead
-    /// of hanging until its timeout. The default never resolves.
+    /// has lost its quorum, or stopped leading and cannot reach a majority to learn from
+    /// whether the entry committed. A COMMIT waiting then reports "outcome unknown" at once
+    /// instead of hanging until its timeout. The default never resolves.
     fn stalled(&self) -> BoxFuture<'static, String> {
+        Box::pin(futures::future::pending())
+    }
+
+    /// Resolves (with a reason) once the node no longer leads. A transaction that holds the
+    /// writer until its entry commits (DDL) must then give up: applying the new leader's
+    /// entries, its own among them, needs the writer. The default never resolves.
+    fn stepped_down(&self) -> BoxFuture<'static, String> {
         Box::pin(futures::future::pending())
     }
 }
@@ -866,7 +874,9 @@ impl WriteTx {
         let result = match proposed {
             Err(e) => Err(e),
             Ok(waiter) => {
-                await_commit(waiter, inner.config.commit_timeout, proposer.stalled()).await
+                let give_up = futures::future::select(proposer.stalled(), proposer.stepped_down());
+                let give_up = Box::pin(async move { give_up.await.factor_first().0 });
+                await_commit(waiter, inner.config.commit_timeout, give_up).await
             }
         };
         let mut w = self.w.take().expect("writer held until commit");

@@ -49,6 +49,11 @@ struct FakeLog {
     refuse: std::sync::atomic::AtomicBool,
     /// When set, proposals are accepted but never committed (no quorum).
     stall: std::sync::atomic::AtomicBool,
+    /// When set, proposals are appended and their committers wait until `released` turns
+    /// true; the test commits and applies the entries itself meanwhile (a new leader
+    /// committing what the old one appended).
+    hold: std::sync::atomic::AtomicBool,
+    released: tokio::sync::watch::Sender<bool>,
     /// When set, the next proposal is refused after a delay (as openraft does when the
     /// leader's lease expired), without being appended.
     reject_next_after: Mutex<Option<std::time::Duration>>,
@@ -63,6 +68,8 @@ impl FakeLog {
             follower: Mutex::new(c.follower.state_machine()),
             refuse: Default::default(),
             stall: Default::default(),
+            hold: Default::default(),
+            released: tokio::sync::watch::Sender::new(false),
             reject_next_after: Mutex::new(None),
             log: Mutex::new(Vec::new()),
         })
@@ -113,6 +120,14 @@ impl Proposer for FakeProposer {
                 let never: BoxFuture<'static, Result<LogId, ProposeError>> =
                     Box::pin(futures::future::pending());
                 return Ok(never);
+            }
+            if log.hold.load(Ordering::SeqCst) {
+                let mut released = log.released.subscribe();
+                let later: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    Ok(entry.log_id)
+                });
+                return Ok(later);
             }
             let waiter: BoxFuture<'static, Result<LogId, ProposeError>> = Box::pin(async move {
                 let id = entry.log_id;
@@ -327,6 +342,76 @@ async fn leadership_change_undoes_uncommitted_speculation() {
     );
     pending.abort();
     pending2.abort();
+    assert_same(&c);
+}
+
+/// A leader that stepped down while its transactions were in the log, uncommitted, undoes
+/// them; when the new leader commits those entries, the old leader applies them from their
+/// changesets like anyone else's, and the commits that were waiting report them committed.
+/// The node relies on this when it keeps waiting for an entry's outcome after a step-down
+/// instead of answering "outcome unknown" (`RaftProposer::stalled` in crates/node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_committed_after_a_step_down_are_applied_and_reported_committed() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    write(
+        &c.leader,
+        &p,
+        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])],
+    )
+    .await
+    .unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[("INSERT INTO t VALUES (1, 'one')", vec![])],
+    )
+    .await
+    .unwrap();
+    let committed_before = log.log.lock().len();
+    log.hold.store(true, Ordering::SeqCst);
+    let mut pending = Vec::new();
+    for sql in [
+        "INSERT INTO t VALUES (2, 'two')",
+        "UPDATE t SET v = 'one, changed' WHERE id = 1",
+    ] {
+        let (leader, log) = (c.leader.clone(), log.clone());
+        pending.push(tokio::spawn(async move {
+            write(&leader, &FakeProposer(log), &[(sql, vec![])]).await
+        }));
+        while c.leader.speculative_in_flight() < pending.len() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    // The step-down: both are undone locally.
+    assert_eq!(c.leader.on_leadership_change().await.unwrap(), 2);
+    assert_eq!(
+        rows(&c.leader, "SELECT id, v FROM t ORDER BY id"),
+        vec![vec![Value::Integer(1), Value::Text("one".into())]]
+    );
+    // The new leader commits both entries; every replica applies them in one batch.
+    let held: Vec<Entry> = log.log.lock()[committed_before..].to_vec();
+    assert_eq!(held.len(), 2);
+    let mut leader_sm = log.leader.lock().clone();
+    apply_batch(&mut leader_sm, held.clone()).await.unwrap();
+    let mut follower_sm = log.follower.lock().clone();
+    apply_batch(&mut follower_sm, held).await.unwrap();
+    log.released.send_replace(true);
+    for p in pending {
+        let outcome = p.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, CommitOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        rows(&c.leader, "SELECT id, v FROM t ORDER BY id"),
+        vec![
+            vec![Value::Integer(1), Value::Text("one, changed".into())],
+            vec![Value::Integer(2), Value::Text("two".into())],
+        ]
+    );
     assert_same(&c);
 }
 
