@@ -10,12 +10,13 @@ WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_poin
 PS_MODES=${PS_MODES:-"auto disable"}
 
 # Runs workload $1 with ps-mode $2 through the command in the array SB, output to $3, and
-# sets: tps qps p95 errors reconnects, and status ("ok" or why not).
+# sets: txs (transactions) tps qps p95 errors reconnects, and status ("ok" or why not).
 run_workload() {
   local w=$1 mode=$2 log=$3
   status=ok
   "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
     --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
+  txs=$(awk '/transactions:/ {print $2}' "$log")
   tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
   qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
   p95=$(awk '/95th percentile:/ {print $3}' "$log")

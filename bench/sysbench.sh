@@ -10,8 +10,9 @@
 # --db-ps-mode=auto and --db-ps-mode=disable, THREADS client threads each. After each
 # run it waits until every replica has applied the same log index with nothing in
 # flight and compares their checksums (GET /v1/checksum). Writes a Markdown table
-# (tps, p95 latency, errors, elections during the run, replicas equal) to OUT and prints it; the raw sysbench
-# output of each run is kept next to it.
+# (tps, p95 latency, errors, elections during the run, replicas equal, CPU time per
+# transaction of each node process) to OUT and prints it; the raw sysbench output of each
+# run is kept next to it.
 #
 # Settings (environment):
 #   SECONDS_PER_RUN  seconds per run                          [20]
@@ -51,6 +52,7 @@ PASSWORD=$(jq -r .admin_password "$CLUSTER")
 mapfile -t HTTP < <(jq -r '.nodes[].http_addr' "$CLUSTER")
 mapfile -t MYSQL < <(jq -r '.nodes[].mysql_addr' "$CLUSTER")
 mapfile -t IDS < <(jq -r '.nodes[].id' "$CLUSTER")
+mapfile -t PIDS < <(jq -r '.nodes[].pid' "$CLUSTER")
 # The HTTP API needs the account too.
 CURL=(curl -fsS -u "$USER_:$PASSWORD")
 
@@ -125,6 +127,31 @@ max_term() {
   echo "$max"
 }
 
+# CPU time (clock ticks, user + system) each node process has used so far, in IDS order.
+cpu_ticks() {
+  local p
+  for p in "${PIDS[@]}"; do
+    awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo "?"
+  done
+}
+
+# Microseconds of CPU per transaction of each node between two cpu_ticks readings ($1, $2:
+# space-separated) over $3 transactions: the leader first, then the others.
+cpu_per_tx() {
+  local -a before=($1) after=($2)
+  local hz i leader="" others=""
+  hz=$(getconf CLK_TCK)
+  for i in "${!IDS[@]}"; do
+    local us="?"
+    if [ "${before[$i]:-?}" != "?" ] && [ "${after[$i]:-?}" != "?" ] && [ "${3:-0}" -gt 0 ]; then
+      us=$(awk -v a="${after[$i]}" -v b="${before[$i]}" -v hz="$hz" -v n="$3" \
+        'BEGIN { printf "%.0f", (a - b) * 1000000 / hz / n }')
+    fi
+    if [ "${IDS[$i]}" = "$LEADER" ]; then leader=$us; else others="$others${others:+ / }$us"; fi
+  done
+  echo "$leader; $others"
+}
+
 # Galera figures to compare with: tps and p95 ms of workload $1, ps-mode $2. From GALERA
 # (a results file of bench/galera.sh, measured in the same sitting) when it is set, else
 # the brief's run 2 (another sitting: indicative only).
@@ -160,12 +187,14 @@ ROWS=()
 for w in $WORKLOADS; do
   for mode in $PS_MODES; do
     term_before=$(max_term)
+    ticks_before=$(cpu_ticks | tr '\n' ' ')
     run_workload "$w" "$mode" "$LOGS/$w-$mode.log"
+    cpu=$(cpu_per_tx "$ticks_before" "$(cpu_ticks | tr '\n' ' ')" "${txs:-0}")
     elections=$(( $(max_term) - term_before ))
     equal=$(replicas_equal)
     read -r g_tps g_p95 <<<"$(galera "$w" "$mode")"
     ratio=$(awk -v a="${tps:-0}" -v b="$g_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x |"
+    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x | $cpu |"
     [ "$status" = ok ] || row="$row $status"
     echo "$row"
     ROWS+=("$row")
@@ -177,8 +206,8 @@ done
   echo "$SECONDS_PER_RUN s per run, connected to the $TARGET ($HOSTS); $(date -u '+%Y-%m-%d %H:%M UTC');"
   echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared by the three nodes and sysbench."
   echo
-  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | elections | replicas equal | Galera tps | Galera p95 ms | vs Galera tps |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | elections | replicas equal | Galera tps | Galera p95 ms | vs Galera tps | CPU µs/tx (leader; others) |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"
   printf '%s\n' "${ROWS[@]}"
   echo
   if [ -n "$GALERA" ]; then

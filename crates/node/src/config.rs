@@ -128,9 +128,11 @@ impl Default for Limits {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Workers of the control runtime: Raft, the peer transport, timers. One by default:
-    /// Raft's core is one task, and a second worker mostly moved work between threads (each
-    /// commit crosses several tasks); see docs/BENCHMARKS.md.
+    /// Workers of the control runtime: Raft, the peer transport, timers. Two by default.
+    /// One costs less CPU per write (each commit crosses several of its tasks, which then
+    /// share a thread), but a large message (a 20 MiB transaction forwarded by a follower)
+    /// can then hold up every path's keepalive past `path_timeout_ms`: a test failed that
+    /// way. See docs/BENCHMARKS.md.
     pub control_threads: usize,
     /// Workers of the client runtime: HTTP, MySQL and the SQLite work of client requests
     /// (reads run in parallel on them). Default: the number of CPUs.
@@ -143,7 +145,7 @@ pub const RUNTIME_THREADS_MAX: usize = 256;
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            control_threads: 1,
+            control_threads: 2,
             client_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
@@ -622,13 +624,13 @@ addrs = ["127.0.0.1:7103"]
         let cfg = parse(&base()).unwrap();
         assert_eq!(cfg.peer_addrs.len(), 2);
         assert_eq!(cfg.timeouts, Timeouts::default());
-        assert_eq!(cfg.runtime.control_threads, 1);
+        assert_eq!(cfg.runtime.control_threads, 2);
         assert!(cfg.runtime.client_threads >= 1);
         let tuned =
-            parse(&(base() + "\n[runtime]\ncontrol_threads = 2\nclient_threads = 3\n")).unwrap();
+            parse(&(base() + "\n[runtime]\ncontrol_threads = 1\nclient_threads = 3\n")).unwrap();
         assert_eq!(
             (tuned.runtime.control_threads, tuned.runtime.client_threads),
-            (2, 3)
+            (1, 3)
         );
         let cases = [
             (base().replace("node_id = 1", "node_id = 0"), "node_id"),
