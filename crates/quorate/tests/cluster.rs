@@ -402,9 +402,11 @@ fn consistency_levels_and_fast_no_quorum() {
 /// leadership moves between two of them every 300 ms all succeed, and every one of them is
 /// there afterwards. A batch the leader rolls back on a leader change runs again (that
 /// used to hold only for batches run where they were sent, and a forwarded one came back
-/// `aborted`: d5-follower failed that way in CI). A batch whose entry was already in the
-/// log when its leader stepped down gets the entry's real outcome once the new leader
-/// commits it (it used to come back `outcome_unknown`, which failed this test in CI).
+/// `aborted`: d5-follower failed that way in CI). A batch sent to a node just as it stops
+/// leading goes on to the new leader (it used to fail with `no_quorum`: this test, with
+/// writers on the leaders, failed that way every time). A batch whose entry was already in
+/// the log when its leader stepped down gets the entry's real outcome once the new leader
+/// commits it (it came back `outcome_unknown` once in CI; that race is rare here).
 #[test]
 fn http_writes_survive_leadership_transfers() {
     let c = Cluster::start(Opts::default());
