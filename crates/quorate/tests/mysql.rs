@@ -1217,22 +1217,7 @@ fn read_only_transactions_do_not_hold_the_writer() {
             .await
             .unwrap();
         assert_eq!(v, Some(20));
-        let concurrent = tokio::spawn(async move {
-            b.query_drop("UPDATE ro.t SET v = v * 2 WHERE id = 2")
-                .await
-                .unwrap();
-            b
-        });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        a.query_drop("UPDATE ro.t SET v = v + 1 WHERE id = 2")
-            .await
-            .unwrap();
-        a.query_drop("COMMIT").await.unwrap();
-        let mut b = concurrent.await.unwrap();
-        let v: Option<i32> = b
-            .query_first("SELECT v FROM ro.t WHERE id = 2")
-            .await
-            .unwrap();
+        let (b, v) = update_while_a_holds_the_writer(&mut a, b, "ro.t", 2).await;
         assert_eq!(
             v,
             Some(42),
@@ -1285,22 +1270,7 @@ fn begin_takes_the_writer_at_the_first_statement() {
             .unwrap();
         assert_eq!(v, Some(11));
         // Now the transaction holds the writer: a concurrent write runs after its commit.
-        let concurrent = tokio::spawn(async move {
-            b.query_drop("UPDATE bw.t SET v = v * 2 WHERE id = 1")
-                .await
-                .unwrap();
-            b
-        });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        a.query_drop("UPDATE bw.t SET v = v + 1 WHERE id = 1")
-            .await
-            .unwrap();
-        a.query_drop("COMMIT").await.unwrap();
-        let mut b = concurrent.await.unwrap();
-        let v: Option<i32> = b
-            .query_first("SELECT v FROM bw.t WHERE id = 1")
-            .await
-            .unwrap();
+        let (mut b, v) = update_while_a_holds_the_writer(&mut a, b, "bw.t", 1).await;
         assert_eq!(
             v,
             Some(24),
@@ -1340,6 +1310,33 @@ fn begin_takes_the_writer_at_the_first_statement() {
         b.disconnect().await.unwrap();
     });
     c.assert_identical(Duration::from_secs(20));
+}
+
+/// While `a`'s transaction holds the writer, `b` starts `v = v * 2` on row `id` of
+/// `table`; 300 ms later `a` adds 1 to the same row and commits. Returns `b` and the row's
+/// value afterwards: `(v + 1) * 2` when `b`'s update waited for `a`'s commit.
+async fn update_while_a_holds_the_writer(
+    a: &mut Conn,
+    mut b: Conn,
+    table: &str,
+    id: i32,
+) -> (Conn, Option<i32>) {
+    let double = format!("UPDATE {table} SET v = v * 2 WHERE id = {id}");
+    let concurrent = tokio::spawn(async move {
+        b.query_drop(double).await.unwrap();
+        b
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.query_drop(format!("UPDATE {table} SET v = v + 1 WHERE id = {id}"))
+        .await
+        .unwrap();
+    a.query_drop("COMMIT").await.unwrap();
+    let mut b = concurrent.await.unwrap();
+    let v = b
+        .query_first(format!("SELECT v FROM {table} WHERE id = {id}"))
+        .await
+        .unwrap();
+    (b, v)
 }
 
 /// Runs sysbench with the given arguments against node `id`; returns stdout.
