@@ -112,11 +112,20 @@ impl Node {
             self.ensure_leader_ready().await?;
             self.confirm_leadership().await?;
         }
-        let (out, seen) = self.inner.store.query_with(sql, params, context)?;
-        if seen.visible_seq > seen.committed_seq {
-            self.wait_committed(seen).await?;
+        // As in `query_local`: if what the read saw was undone meanwhile, read again (the
+        // data is then the committed state, at least as new as when the read began).
+        let mut attempts = 0;
+        loop {
+            let (out, seen) = self.inner.store.query_with(sql, params, context)?;
+            if seen.visible_seq <= seen.committed_seq {
+                return Ok(out);
+            }
+            match self.wait_committed(seen).await {
+                Ok(()) => return Ok(out),
+                Err(e) if e.code == ErrorCode::Aborted && attempts < 3 => attempts += 1,
+                Err(e) => return Err(e),
+            }
         }
-        Ok(out)
     }
 
     /// A linearizable read on this node, which must be the leader.

@@ -247,6 +247,7 @@ impl Store {
             .resync_needed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
+        self.inner.spec.lock().undo_done();
         tracing::info!(
             undone = n,
             "undid speculative transactions not known committed"

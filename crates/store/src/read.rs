@@ -94,6 +94,10 @@ impl ReadPool {
 
     /// Runs one read-only statement; returns its output and the speculation frontier as it
     /// was after the statement ran (an upper bound of what the statement could see).
+    ///
+    /// If speculative transactions were undone while the statement ran, it may have read
+    /// their effects while the frontier, sampled afterwards, no longer counts them: the
+    /// statement runs again (see [`Frontier::undo_epoch`]).
     pub(crate) fn query(
         &self,
         sql: &str,
@@ -103,11 +107,18 @@ impl ReadPool {
         context: &[u8],
     ) -> Result<(StmtOutput, Frontier), StoreError> {
         self.with_user_conn(|conn| {
-            if let Some(h) = &self.hook {
-                h.before_statement(conn, context);
+            for _ in 0..UNDO_RETRIES {
+                let before = frontier.borrow().undo_epoch;
+                if let Some(h) = &self.hook {
+                    h.before_statement(conn, context);
+                }
+                let out = stmt::run(conn, sql, params, max_bytes, true)?;
+                let after = *frontier.borrow();
+                if after.undo_epoch == before {
+                    return Ok((out, after));
+                }
             }
-            let out = stmt::run(conn, sql, params, max_bytes, true)?;
-            Ok((out, *frontier.borrow()))
+            Err(undone_meanwhile())
         })
     }
 
@@ -131,6 +142,8 @@ pub struct ReadTx {
     generation: u64,
     /// `PRAGMA data_version` when the snapshot was established (see `unchanged_since_start`).
     data_version: Option<i64>,
+    /// `Frontier::undo_epoch` just before the snapshot was established.
+    snapshot_epoch: u64,
 }
 
 impl ReadTx {
@@ -153,6 +166,7 @@ impl ReadTx {
             seen: None,
             generation,
             data_version: None,
+            snapshot_epoch: 0,
         })
     }
 
@@ -189,24 +203,46 @@ impl ReadTx {
                 "the database was replaced by a snapshot during this transaction".into(),
             ));
         }
-        if self.data_version.is_none() {
-            // Reading it starts the snapshot, so it is the version the snapshot sees.
-            let v: i64 =
-                guard.internal(|| conn.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
-            self.data_version = Some(v);
+        if let Some(seen) = self.seen {
+            guard.reset();
+            if let Some(h) = &self.inner.readers.hook {
+                h.before_statement(conn, context);
+            }
+            let out = refine(
+                stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
+                guard,
+            )?;
+            return Ok((out, seen));
         }
-        guard.reset();
-        if let Some(h) = &self.inner.readers.hook {
-            h.before_statement(conn, context);
+        // The first statement that succeeds fixes what the caller waits for. If
+        // speculative transactions were undone since the snapshot began, the snapshot may
+        // hold their effects while the frontier sampled now no longer counts them: nothing
+        // was answered from it yet, so start a new snapshot and run the statement again.
+        for _ in 0..UNDO_RETRIES {
+            if self.data_version.is_none() {
+                self.snapshot_epoch = self.inner.frontier.borrow().undo_epoch;
+                // Reading it starts the snapshot, so it is the version the snapshot sees.
+                let v: i64 =
+                    guard.internal(|| conn.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
+                self.data_version = Some(v);
+            }
+            guard.reset();
+            if let Some(h) = &self.inner.readers.hook {
+                h.before_statement(conn, context);
+            }
+            let out = refine(
+                stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
+                guard,
+            )?;
+            let after = *self.inner.frontier.borrow();
+            if after.undo_epoch == self.snapshot_epoch {
+                self.seen = Some(after);
+                return Ok((out, after));
+            }
+            guard.internal(|| conn.execute_batch("COMMIT; BEGIN"))?;
+            self.data_version = None;
         }
-        let out = refine(
-            stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
-            guard,
-        )?;
-        let seen = *self
-            .seen
-            .get_or_insert_with(|| *self.inner.frontier.borrow());
-        Ok((out, seen))
+        Err(undone_meanwhile())
     }
 
     /// Ends the transaction and tells whether no other connection committed anything since
@@ -270,6 +306,16 @@ impl Drop for ReadTx {
 }
 
 /// Turns SQLite's bare "not authorized" into the reason the guard recorded.
+/// How often a read runs again because speculative transactions were undone while it
+/// ran, before it gives up (each undo follows a leadership change or a refused proposal).
+const UNDO_RETRIES: usize = 3;
+
+fn undone_meanwhile() -> StoreError {
+    StoreError::Aborted(
+        "speculative transactions were undone during every attempt of this read; retry".into(),
+    )
+}
+
 fn refine<T>(result: Result<T, StoreError>, guard: &Guard) -> Result<T, StoreError> {
     match result {
         Err(StoreError::Sql(e)) => match guard.take().refusal() {

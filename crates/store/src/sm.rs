@@ -278,6 +278,7 @@ impl ForeignBatch {
                 "undid speculative transactions before applying entries from the log"
             );
             tokio::task::block_in_place(|| w.undo_speculation(&stale)).map_err(io_err)?;
+            store.inner.spec.lock().undo_done();
         }
         let entries = std::mem::take(&mut self.entries);
         let marks = std::mem::take(&mut self.marks);

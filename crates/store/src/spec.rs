@@ -40,8 +40,11 @@ pub struct Frontier {
     pub visible_seq: u64,
     /// Highest sequence number known committed (apply claimed it).
     pub committed_seq: u64,
-    /// Bumped whenever speculative entries are undone; a reader that saw an older epoch
-    /// and still waits must fail instead of answering.
+    /// Bumped when speculative entries are taken for undo and again once the undo is
+    /// committed in SQLite. A reader whose statement overlapped either bump may have read
+    /// data that is being (or was) undone: it must read again instead of answering, and one
+    /// that still waits fails. Until the undo is committed `visible_seq` keeps covering the
+    /// taken entries, so no reader can mistake their effects for committed data.
     pub undo_epoch: u64,
 }
 
@@ -158,7 +161,8 @@ impl SpecState {
         origin.node == self.node_id && origin.incarnation == self.incarnation
     }
 
-    /// Takes every speculative entry not yet claimed by apply, newest last, for undo.
+    /// Takes every speculative entry not yet claimed by apply, newest last, for undo. The
+    /// caller must undo them in SQLite and then call [`SpecState::undo_done`].
     pub(crate) fn take_unclaimed(&mut self) -> Vec<u64> {
         let mut taken = Vec::new();
         self.entries.retain(|e| {
@@ -170,27 +174,18 @@ impl SpecState {
             }
         });
         if !taken.is_empty() {
-            self.frontier.send_modify(|f| {
-                f.undo_epoch += 1;
-                f.visible_seq = f.committed_seq;
-            });
+            // Their effects are still in SQLite: readers that see them keep waiting (and
+            // now fail), but `visible_seq` stays until the undo is committed.
+            self.frontier.send_modify(|f| f.undo_epoch += 1);
             self.chain_tip = None;
         }
         taken
     }
 
-    /// Removes one of our entries that never made it into the log (or whose local commit
-    /// failed). Readers that may have seen it fail rather than risk answering from it.
-    /// Returns false if apply already claimed it.
-    pub(crate) fn remove_unclaimed(&mut self, seq: u64) -> bool {
-        let Some(pos) = self.entries.iter().position(|e| e.seq == seq) else {
-            return false;
-        };
-        if self.entries[pos].applied_at.is_some() {
-            return false;
-        }
-        self.entries.remove(pos);
-        self.chain_tip = None;
+    /// Called once the effects of entries taken by [`SpecState::take_unclaimed`] or
+    /// [`SpecState::remove_unclaimed`] are gone from SQLite (undone and committed, or never
+    /// committed): only now may readers treat what they see as the remaining entries.
+    pub(crate) fn undo_done(&mut self) {
         let newest = self
             .entries
             .iter()
@@ -202,6 +197,60 @@ impl SpecState {
             f.undo_epoch += 1;
             f.visible_seq = f.committed_seq.max(newest);
         });
+    }
+
+    /// Removes one of our entries that never made it into the log (or whose local commit
+    /// failed). Readers that may have seen it fail rather than risk answering from it; the
+    /// caller removes its effects from SQLite, then calls [`SpecState::undo_done`].
+    /// Returns false if apply already claimed it.
+    pub(crate) fn remove_unclaimed(&mut self, seq: u64) -> bool {
+        let Some(pos) = self.entries.iter().position(|e| e.seq == seq) else {
+            return false;
+        };
+        if self.entries[pos].applied_at.is_some() {
+            return false;
+        }
+        self.entries.remove(pos);
+        self.chain_tip = None;
+        self.frontier.send_modify(|f| f.undo_epoch += 1);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Between taking entries for undo and the undo being committed in SQLite, their effects
+    /// are still readable: the frontier must keep counting them as visible and uncommitted,
+    /// so that a reader sampling it then waits (and fails) instead of answering. Both steps
+    /// change the undo epoch, so a reader whose statement overlapped either reads again.
+    #[test]
+    fn undone_entries_stay_visible_until_the_undo_is_done() {
+        let mut spec = SpecState::new(1, 1, AppliedState::default());
+        let rx = spec.frontier.subscribe();
+        let seq = spec.register(SpecKind::Speculative);
+        let before = *rx.borrow();
+        assert_eq!(spec.take_unclaimed(), vec![seq]);
+        let during = *rx.borrow();
+        assert!(
+            during.visible_seq > during.committed_seq,
+            "taken but not yet undone: {during:?}"
+        );
+        assert_ne!(during.undo_epoch, before.undo_epoch);
+        spec.undo_done();
+        let after = *rx.borrow();
+        assert_eq!(after.visible_seq, after.committed_seq, "{after:?}");
+        assert_ne!(after.undo_epoch, during.undo_epoch);
+
+        // The same for one entry removed because it never reached the log.
+        let seq = spec.register(SpecKind::Speculative);
+        assert!(spec.remove_unclaimed(seq));
+        let during = *rx.borrow();
+        assert!(during.visible_seq > during.committed_seq, "{during:?}");
+        spec.undo_done();
+        let done = *rx.borrow();
+        assert_eq!(done.visible_seq, done.committed_seq, "{done:?}");
+        assert_ne!(done.undo_epoch, during.undo_epoch);
     }
 }

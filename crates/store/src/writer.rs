@@ -802,6 +802,7 @@ impl WriteTx {
             if r.is_err() {
                 let _ = w.internal("ROLLBACK");
                 spec.remove_unclaimed(seq);
+                spec.undo_done();
                 spec.dirty = true;
             }
             r.map(|_| spec.origin(seq, self.depends_on))
@@ -819,6 +820,7 @@ impl WriteTx {
                 let taken = inner.spec.lock().remove_unclaimed(seq);
                 if taken {
                     tokio::task::block_in_place(|| w.undo_speculation(&[seq]))?;
+                    inner.spec.lock().undo_done();
                 }
                 return Err(match e {
                     ProposeError::NotAppended(m) => StoreError::Aborted(m),
