@@ -203,18 +203,7 @@ impl ReadTx {
                 "the database was replaced by a snapshot during this transaction".into(),
             ));
         }
-        if let Some(seen) = self.seen {
-            guard.reset();
-            if let Some(h) = &self.inner.readers.hook {
-                h.before_statement(conn, context);
-            }
-            let out = refine(
-                stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
-                guard,
-            )?;
-            return Ok((out, seen));
-        }
-        // The first statement that succeeds fixes what the caller waits for. If
+        // The first statement that succeeds fixes the frontier the caller waits for. If
         // speculative transactions were undone since the snapshot began, the snapshot may
         // hold their effects while the frontier sampled now no longer counts them: nothing
         // was answered from it yet, so start a new snapshot and run the statement again.
@@ -234,6 +223,9 @@ impl ReadTx {
                 stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
                 guard,
             )?;
+            if let Some(seen) = self.seen {
+                return Ok((out, seen));
+            }
             let after = *self.inner.frontier.borrow();
             if after.undo_epoch == self.snapshot_epoch {
                 self.seen = Some(after);
