@@ -10,6 +10,7 @@ use quorate_consensus::{
 };
 
 use crate::snapshot::{self, SnapshotFile};
+use crate::spec::SpecState;
 use crate::{Store, StoreError};
 
 type SnapshotOf =
@@ -130,7 +131,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     membership = Some(StoredMembership::new(Some(log_id), m));
                 }
                 EntryPayload::Normal(Command::Tx { origin, ops }) => {
-                    let mut spec = inner.spec.lock();
+                    // An entry whose effects are not already here moves its chain position
+                    // under the writer lock, with its effects: otherwise a write in between
+                    // (`persist_applied_if_idle`) could persist the chain ahead of the
+                    // applied index, and after a crash the replay would skip the entry
+                    // here while every other replica applied it. Own entries, already in
+                    // SQLite, are settled under the spec lock alone (below). The writer is
+                    // taken before the spec lock, as everywhere.
+                    // (A skipped entry moves nothing.)
+                    let settled = |spec: &SpecState| {
+                        witness || spec.holds_unclaimed(&origin) || !spec.applied.chain_ok(&origin)
+                    };
+                    let mut spec = loop {
+                        if batch.writer.is_none() && !settled(&inner.spec.lock()) {
+                            batch.writer = Some(inner.writer.clone().lock_owned().await);
+                        }
+                        let spec = inner.spec.lock();
+                        if batch.writer.is_some() || settled(&spec) {
+                            break spec;
+                        }
+                        // Taken for undo in between: its effects are gone, take the writer.
+                    };
                     if !witness && !spec.applied.chain_ok(&origin) {
                         // A transaction this one depended on never committed: skip it, on
                         // every replica alike. If it is ours, its effects (and those of our

@@ -107,6 +107,16 @@ impl SpecState {
         seq
     }
 
+    /// True if `origin` is one of our entries still waiting to be claimed by apply (its
+    /// effects are already in SQLite, speculative or held).
+    pub(crate) fn holds_unclaimed(&self, origin: &Origin) -> bool {
+        self.is_ours(origin)
+            && self
+                .entries
+                .iter()
+                .any(|e| e.seq == origin.seq && e.applied_at.is_none())
+    }
+
     /// Called by apply for a committed entry: true if it is one of ours whose effects are
     /// already local (then apply must not run its changeset).
     pub(crate) fn claim(&mut self, origin: &Origin, log_id: &LogId) -> bool {
