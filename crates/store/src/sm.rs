@@ -135,10 +135,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // under the writer lock, with its effects: otherwise a write in between
                     // (`persist_applied_if_idle`) could persist the chain ahead of the
                     // applied index, and after a crash the replay would skip the entry
-                    // here while every other replica applied it. Own entries, already in
-                    // SQLite, are settled under the spec lock alone (below). The writer is
-                    // taken before the spec lock, as everywhere.
-                    // (A skipped entry moves nothing.)
+                    // here while every other replica applied it. Own entries (already in
+                    // SQLite) and skipped ones (they move nothing) are settled under the
+                    // spec lock alone. The writer is taken before the spec lock, as
+                    // everywhere.
                     let settled = |spec: &SpecState| {
                         witness || spec.holds_unclaimed(&origin) || !spec.applied.chain_ok(&origin)
                     };
