@@ -154,6 +154,16 @@ async fn write(
     tx.commit(proposer).await
 }
 
+/// Creates `t (id INTEGER PRIMARY KEY, v TEXT)` holding the committed row `(1, v)`.
+async fn table_with_one_row(store: &Store, proposer: &FakeProposer, v: &str) {
+    let create = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)";
+    write(store, proposer, &[(create, vec![])]).await.unwrap();
+    let insert = "INSERT INTO t VALUES (1, ?1)";
+    write(store, proposer, &[(insert, vec![Value::Text(v.into())])])
+        .await
+        .unwrap();
+}
+
 fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
     store.query(sql, &[]).unwrap().0.rows
 }
@@ -283,20 +293,7 @@ async fn leadership_change_undoes_uncommitted_speculation() {
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(
-        &c.leader,
-        &p,
-        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])],
-    )
-    .await
-    .unwrap();
-    write(
-        &c.leader,
-        &p,
-        &[("INSERT INTO t VALUES (1, 'committed')", vec![])],
-    )
-    .await
-    .unwrap();
+    table_with_one_row(&c.leader, &p, "committed").await;
     log.stall.store(true, Ordering::SeqCst);
     // Two transactions run speculatively on the leader; neither commits.
     let leader = c.leader.clone();
@@ -409,20 +406,7 @@ async fn reads_overlapping_an_undo_never_answer_from_undone_data() {
     };
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(
-        &c.leader,
-        &p,
-        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])],
-    )
-    .await
-    .unwrap();
-    write(
-        &c.leader,
-        &p,
-        &[("INSERT INTO t VALUES (1, 'committed')", vec![])],
-    )
-    .await
-    .unwrap();
+    table_with_one_row(&c.leader, &p, "committed").await;
     log.stall.store(true, Ordering::SeqCst);
     for in_read_tx in [false, true] {
         let (leader, log2) = (c.leader.clone(), log.clone());
@@ -469,20 +453,7 @@ async fn entries_committed_after_a_step_down_are_applied_and_reported_committed(
     let c = Cluster::new();
     let log = FakeLog::new(&c);
     let p = FakeProposer(log.clone());
-    write(
-        &c.leader,
-        &p,
-        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", vec![])],
-    )
-    .await
-    .unwrap();
-    write(
-        &c.leader,
-        &p,
-        &[("INSERT INTO t VALUES (1, 'one')", vec![])],
-    )
-    .await
-    .unwrap();
+    table_with_one_row(&c.leader, &p, "one").await;
     let committed_before = log.log.lock().len();
     log.hold.store(true, Ordering::SeqCst);
     let mut pending = Vec::new();
