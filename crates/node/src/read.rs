@@ -77,8 +77,8 @@ impl Node {
     /// Returns once this node is the leader and has applied everything acknowledged before
     /// the call: a read snapshot taken on this node afterwards is linearizable once the
     /// speculative transactions it sees are committed (`Store::wait_visible_committed`).
-    /// For front ends that run read-only transactions on a snapshot of the leader (the MySQL
-    /// front end). Fails with `not_leader` on a follower, `no_quorum` within
+    /// The first step of every linearizable read served here, and of read-only transactions
+    /// that front ends run on a snapshot of the leader (the MySQL front end). Fails with `not_leader` on a follower, `no_quorum` within
     /// `no_quorum_fail_ms` without a majority.
     pub async fn confirm_linearizable_point(&self) -> Result<(), NodeError> {
         if self.lease_holds() {
@@ -102,18 +102,20 @@ impl Node {
         params: &[Value],
         context: &[u8],
     ) -> Result<quorate_store::StmtOutput, NodeError> {
-        if !self.lease_holds() {
-            if !self.inner.raft.is_leader() {
-                return Err(NodeError::new(
-                    ErrorCode::NotLeader,
-                    "this node is not the leader",
-                ));
-            }
-            self.ensure_leader_ready().await?;
-            self.confirm_leadership().await?;
-        }
-        // As in `query_local`: if what the read saw was undone meanwhile, read again (the
-        // data is then the committed state, at least as new as when the read began).
+        self.confirm_linearizable_point().await?;
+        self.query_committed(sql, params, context).await
+    }
+
+    /// Runs a read-only statement here and answers only once every speculative transaction
+    /// it saw is committed. If they were undone meanwhile (the leader lost its quorum), it
+    /// reads again: the data is then the committed state, at least as new as when the read
+    /// began.
+    async fn query_committed(
+        &self,
+        sql: &str,
+        params: &[Value],
+        context: &[u8],
+    ) -> Result<quorate_store::StmtOutput, NodeError> {
         let mut attempts = 0;
         loop {
             let (out, seen) = self.inner.store.query_with(sql, params, context)?;
@@ -133,16 +135,7 @@ impl Node {
         &self,
         req: QueryRequest,
     ) -> Result<QueryResponse, NodeError> {
-        if !self.lease_holds() {
-            if !self.inner.raft.is_leader() {
-                return Err(NodeError::new(
-                    ErrorCode::NotLeader,
-                    "this node is not the leader",
-                ));
-            }
-            self.ensure_leader_ready().await?;
-            self.confirm_leadership().await?;
-        }
+        self.confirm_linearizable_point().await?;
         self.query_local(req, None).await
     }
 
@@ -152,21 +145,9 @@ impl Node {
         staleness_ms: Option<u64>,
     ) -> Result<QueryResponse, NodeError> {
         let params: Vec<Value> = req.params.iter().cloned().map(Into::into).collect();
-        let mut attempts = 0;
-        let out = loop {
-            let (out, seen) = self
-                .inner
-                .store
-                .query_with(&req.sql, &params, &req.context)?;
-            // Never answer from a leader's speculative (not yet committed) transactions. If
-            // they were undone meanwhile (the leader lost its quorum), read again: the data
-            // is then the committed state.
-            match self.wait_committed(seen).await {
-                Ok(()) => break out,
-                Err(e) if e.code == ErrorCode::Aborted && attempts < 3 => attempts += 1,
-                Err(e) => return Err(e),
-            }
-        };
+        let out = self
+            .query_committed(&req.sql, &params, &req.context)
+            .await?;
         let applied_index = self
             .inner
             .store
