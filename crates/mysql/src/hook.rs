@@ -7,8 +7,9 @@
 //! cannot live in one place: each statement carries them as compact context bytes
 //! ([`SessionContext`], MessagePack), which travel with the statement to whichever node
 //! runs it, and [`SessionHook::before_statement`] installs them into that connection's
-//! [`SessionState`]. Installing is skipped when the bytes equal the last ones installed on
-//! that connection, the common case for a session running several statements in a row.
+//! [`SessionState`]. The bytes are decoded only when a function first reads a session
+//! value (most statements read none), and not again while that connection keeps running
+//! statements of the same session.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -95,16 +96,65 @@ pub(crate) fn default_variables() -> &'static HashMap<String, Value> {
 /// Per-connection state of the hook.
 struct ConnState {
     state: SessionState,
-    /// The context installed last (empty: the defaults).
-    installed: Vec<u8>,
-    /// Variables the installed context overrode (to restore before installing another).
-    overridden: Vec<String>,
+    /// The context named last (empty: the defaults), installed or pending.
+    requested: Vec<u8>,
 }
+
+/// Installs context bytes into a connection's session values (which hold the defaults when
+/// this runs); [`SessionState::lock`] calls it when a function first reads them.
+fn install(context: &[u8], v: &mut SessionValues) {
+    let ctx = if context.is_empty() {
+        SessionContext::default()
+    } else {
+        SessionContext::decode(context).unwrap_or_else(|| {
+            tracing::warn!("undecodable MySQL session context; using defaults");
+            SessionContext::default()
+        })
+    };
+    v.connection_id = u64::from(ctx.connection_id);
+    if !ctx.user.is_empty() {
+        v.user = ctx.user;
+    }
+    v.last_insert_id = ctx.last_insert_id;
+    for (name, value) in ctx.variables {
+        v.variables.insert(name, value.into());
+    }
+    for name in ["last_insert_id", "identity"] {
+        v.variables
+            .insert(name.to_string(), Value::Integer(ctx.last_insert_id));
+    }
+    for (name, value) in ctx.user_variables {
+        v.user_variables.insert(name, value.into());
+    }
+    v.visible_databases = ctx.visible_databases;
+}
+
+/// Hashes the connection keys (addresses) as they are: they are already distinct numbers,
+/// and SipHash on every statement showed in profiles.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        // Allocations are aligned: drop the low bits that are always zero.
+        self.0 >> 4
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
+}
+
+type ConnMap = HashMap<usize, ConnState, std::hash::BuildHasherDefault<AddressHasher>>;
 
 /// The [`quorate_store::ConnectionHook`] of the MySQL front end.
 #[derive(Default)]
 pub struct SessionHook {
-    connections: Mutex<HashMap<usize, ConnState>>,
+    connections: Mutex<ConnMap>,
 }
 
 /// The identity of a connection: the address of its `sqlite3` handle, stable for the
@@ -121,8 +171,8 @@ impl SessionHook {
         SessionHook::default()
     }
 
-    fn register(&self, conn: &Connection) -> quorate_store::rusqlite::Result<()> {
-        let state = SessionState::new();
+    fn register(&self, conn: &Connection) -> quorate_store::rusqlite::Result<SessionState> {
+        let state = SessionState::with_installer(Arc::new(install));
         quorate_sql::register_functions(conn, state.clone())?;
         let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CONNECTIONS_MAX {
@@ -131,78 +181,44 @@ impl SessionHook {
         map.insert(
             key(conn),
             ConnState {
-                state,
-                installed: Vec::new(),
-                overridden: Vec::new(),
+                state: state.clone(),
+                requested: Vec::new(),
             },
         );
-        Ok(())
+        Ok(state)
     }
 }
 
 impl quorate_store::ConnectionHook for SessionHook {
     fn on_open(&self, conn: &Connection) -> quorate_store::rusqlite::Result<()> {
-        self.register(conn)
+        self.register(conn).map(drop)
     }
 
     fn before_statement(&self, conn: &Connection, context: &[u8]) {
         let k = key(conn);
         let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(&k) {
-            // Forgotten when the map was cleared: set the connection up again.
-            drop(map);
-            if let Err(e) = self.register(conn) {
-                tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
-                return;
+        if let Some(cs) = map.get_mut(&k) {
+            if cs.requested != context {
+                cs.state.install_later(context);
+                cs.requested.clear();
+                cs.requested.extend_from_slice(context);
             }
-            map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        }
-        let Some(cs) = map.get_mut(&k) else { return };
-        if cs.installed == context {
             return;
         }
-        let ctx = if context.is_empty() {
-            SessionContext::default()
-        } else {
-            match SessionContext::decode(context) {
-                Some(c) => c,
-                None => {
-                    tracing::warn!("undecodable MySQL session context; using defaults");
-                    SessionContext::default()
+        // Forgotten when the map was cleared: set the connection up again.
+        drop(map);
+        match self.register(conn) {
+            Ok(state) => {
+                state.install_later(context);
+                let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(cs) = map.get_mut(&k) {
+                    cs.requested = context.to_vec();
                 }
             }
-        };
-        let defaults = default_variables();
-        let mut v = cs.state.lock();
-        for name in cs.overridden.drain(..) {
-            match defaults.get(&name) {
-                Some(d) => v.variables.insert(name, d.clone()),
-                None => v.variables.remove(&name),
-            };
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
+            }
         }
-        v.connection_id = u64::from(ctx.connection_id);
-        v.user = if ctx.user.is_empty() {
-            SessionValues::default().user
-        } else {
-            ctx.user
-        };
-        v.last_insert_id = ctx.last_insert_id;
-        for (name, value) in ctx.variables {
-            cs.overridden.push(name.clone());
-            v.variables.insert(name, value.into());
-        }
-        for name in ["last_insert_id", "identity"] {
-            cs.overridden.push(name.to_string());
-            v.variables
-                .insert(name.to_string(), Value::Integer(ctx.last_insert_id));
-        }
-        v.user_variables.clear();
-        for (name, value) in ctx.user_variables {
-            v.user_variables.insert(name, value.into());
-        }
-        v.visible_databases = ctx.visible_databases;
-        drop(v);
-        cs.installed = context.to_vec();
     }
 }
 

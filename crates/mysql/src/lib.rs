@@ -75,11 +75,20 @@ impl std::error::Error for ServeError {}
 pub(crate) struct Registered {
     pub user: String,
     pub host: String,
+    /// What it is doing; the connection updates this (its own lock) around every
+    /// statement, so the registry's lock is taken only on connect and disconnect.
+    pub activity: Arc<Mutex<Activity>>,
+    pub kill: Arc<KillSwitch>,
+}
+
+/// What a connection is doing, for SHOW PROCESSLIST.
+pub(crate) struct Activity {
     pub db: Option<String>,
     pub command: &'static str,
     pub since: Instant,
-    pub info: Option<String>,
-    pub kill: Arc<KillSwitch>,
+    /// The statement's text (bounded); shown while `command` is not "Sleep". Kept between
+    /// statements so that its buffer is reused.
+    pub info: Vec<u8>,
 }
 
 /// Set by KILL; the connection notices it while waiting for its client.

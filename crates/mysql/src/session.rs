@@ -17,8 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quorate_mysql_wire::{
@@ -39,7 +39,7 @@ use crate::errors::{self, err, from_node, from_sql};
 use crate::hook::{CtxValue, SessionContext, default_variables};
 use crate::status;
 use crate::values::{self, param, show_result, text, text_column};
-use crate::{KillSwitch, Registered, Shared};
+use crate::{Activity, KillSwitch, Registered, Shared};
 
 /// How long a client may keep a transaction open without sending anything before it is
 /// rolled back, unless the node configures `timeouts.idle_in_transaction_ms`. SQLite has
@@ -138,6 +138,8 @@ pub(crate) struct Conn {
     /// The last error, for SHOW WARNINGS / SHOW ERRORS.
     last_error: Option<ErrInfo>,
     kill: Arc<KillSwitch>,
+    /// This connection's row of SHOW PROCESSLIST (shared with the registry).
+    activity: Arc<Mutex<Activity>>,
 }
 
 fn ok() -> QueryResult {
@@ -271,6 +273,12 @@ impl Conn {
             pending: None,
             last_error: None,
             kill: Arc::new(KillSwitch::default()),
+            activity: Arc::new(Mutex::new(Activity {
+                db: None,
+                command: "Sleep",
+                since: Instant::now(),
+                info: Vec::new(),
+            })),
             shared,
         };
         c.reset_variables();
@@ -405,19 +413,16 @@ impl Conn {
     }
 
     fn registry_update(&self, command: &'static str, info: Option<&[u8]>) {
-        let mut r = self
-            .shared
-            .registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = r.get_mut(&self.id) {
-            e.command = command;
-            e.since = Instant::now();
-            e.info = info.map(|i| {
-                let end = i.len().min(PROCESSLIST_INFO_MAX);
-                String::from_utf8_lossy(&i[..end]).into_owned()
-            });
-            e.db = self.db.clone();
+        let mut a = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        a.command = command;
+        a.since = Instant::now();
+        if let Some(i) = info {
+            a.info.clear();
+            a.info
+                .extend_from_slice(&i[..i.len().min(PROCESSLIST_INFO_MAX)]);
+        }
+        if a.db != self.db {
+            a.db.clone_from(&self.db);
         }
     }
 
@@ -588,8 +593,6 @@ impl Conn {
             return Ok(());
         }
         let need = needed(kind, sqlite.first().map(String::as_str).unwrap_or(""));
-        let user = self.user().to_string();
-        let host = self.client_host();
         let privs = self.privileges();
         for t in tables {
             let (db, table) = quorate_sql::names::split_sqlite_name(t).unwrap_or(("", t));
@@ -598,6 +601,7 @@ impl Conn {
                     .map(|b| 1u32 << b)
                     .find(|b| need & b != 0 && !privs.allows(db, *b))
                     .unwrap_or(need);
+                let (user, host) = (self.user(), self.client_host());
                 return Err(err(
                     1142,
                     b"42000",
@@ -1964,15 +1968,13 @@ impl Backend for Conn {
         }
         if !self.connected {
             self.connected = true;
+            self.registry_update("Sleep", None);
             let entry = Registered {
                 user: info.user.clone(),
                 host: self
                     .peer
                     .map_or_else(|| "localhost".into(), |p| p.to_string()),
-                db: self.db.clone(),
-                command: "Sleep",
-                since: Instant::now(),
-                info: None,
+                activity: self.activity.clone(),
                 kill: self.kill.clone(),
             };
             self.shared

@@ -172,9 +172,11 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
         if !all && r.user != user {
             continue;
         }
-        let info = r.info.as_ref().map(|i| {
+        let a = r.activity.lock().unwrap_or_else(|p| p.into_inner());
+        let info = (a.command != "Sleep").then(|| {
+            let i = String::from_utf8_lossy(&a.info);
             if full || i.chars().count() <= 100 {
-                i.clone()
+                i.into_owned()
             } else {
                 i.chars().take(100).collect()
             }
@@ -183,9 +185,9 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
             WireValue::Int(i64::from(*id)),
             text(r.user.clone()),
             text(r.host.clone()),
-            r.db.clone().map_or(WireValue::Null, text),
-            text(r.command),
-            WireValue::Int(r.since.elapsed().as_secs() as i64),
+            a.db.clone().map_or(WireValue::Null, text),
+            text(a.command),
+            WireValue::Int(a.since.elapsed().as_secs() as i64),
             text(""),
             info.map_or(WireValue::Null, text),
         ]);

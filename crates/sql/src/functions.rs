@@ -5,14 +5,14 @@
 //! once, on the leader, and only their effects are replicated. Times are UTC.
 //!
 //! On the leader one SQLite connection runs the statements of every session, so the values
-//! live in a [`SessionState`] handle given to [`register_functions`]; the executor installs
-//! the running session's values ([`SessionState::set`]) before it runs that session's
-//! statements, and reads them back afterwards if a statement may have changed them
-//! (`LAST_INSERT_ID(expr)`).
+//! live in a [`SessionState`] handle given to [`register_functions`]. Before each statement
+//! the executor names the running session's values ([`SessionState::install_later`]);
+//! they are decoded and installed only when a function first reads them, so the many
+//! statements that read no session value pay nothing for them.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::functions::{Context as FnContext, FunctionFlags};
@@ -54,9 +54,31 @@ impl Default for SessionValues {
     }
 }
 
+/// Turns a front end's context bytes into session values: `values` holds the defaults when
+/// it is called. Set once per [`SessionState`] by the front end that defines the bytes.
+pub type Installer = Arc<dyn Fn(&[u8], &mut SessionValues) + Send + Sync>;
+
 /// A shareable handle to the values functions read. Cloning shares the same values.
-#[derive(Debug, Clone, Default)]
-pub struct SessionState(Arc<Mutex<SessionValues>>);
+#[derive(Clone, Default)]
+pub struct SessionState {
+    values: Arc<Mutex<SessionValues>>,
+    /// Context bytes named by [`SessionState::install_later`] and not installed yet.
+    pending: Arc<Mutex<Option<Vec<u8>>>>,
+    installer: Option<Installer>,
+}
+
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("values", &*self.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unpoisoned<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the plain values inconsistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl SessionState {
     /// A state with default values ([`default_variables`]).
@@ -64,13 +86,41 @@ impl SessionState {
         Self::default()
     }
 
-    /// Locks the values for reading or changing them.
-    pub fn lock(&self) -> MutexGuard<'_, SessionValues> {
-        // A panic while holding the lock cannot leave the plain values inconsistent.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    /// A state with default values, whose [`SessionState::install_later`] contexts
+    /// `installer` decodes.
+    pub fn with_installer(installer: Installer) -> Self {
+        SessionState {
+            installer: Some(installer),
+            ..Self::default()
+        }
     }
 
-    /// Replaces all values (the executor does this when it switches sessions).
+    /// Makes `context` the values functions read from now on. Decoding waits until a
+    /// function first reads a value ([`SessionState::lock`]); until then the bytes are only
+    /// kept. Needs an installer ([`SessionState::with_installer`]); without one, nothing
+    /// happens.
+    pub fn install_later(&self, context: &[u8]) {
+        if self.installer.is_some() {
+            let mut pending = unpoisoned(&self.pending);
+            let buf = pending.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(context);
+        }
+    }
+
+    /// Locks the values for reading or changing them, installing a pending context first.
+    pub fn lock(&self) -> MutexGuard<'_, SessionValues> {
+        let mut values = unpoisoned(&self.values);
+        let pending = unpoisoned(&self.pending).take();
+        if let (Some(context), Some(install)) = (pending, &self.installer) {
+            static DEFAULTS: OnceLock<SessionValues> = OnceLock::new();
+            values.clone_from(DEFAULTS.get_or_init(SessionValues::default));
+            install(&context, &mut values);
+        }
+        values
+    }
+
+    /// Replaces all values.
     pub fn set(&self, values: SessionValues) {
         *self.lock() = values;
     }
@@ -770,6 +820,42 @@ mod tests {
 
     fn q(c: &Connection, sql: &str) -> Value {
         c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Property: a named context is decoded only when a function reads a session value,
+    /// at most once, and always the one named last; values a statement changed are not
+    /// reset while no new context is named.
+    #[test]
+    fn contexts_are_installed_when_first_read_and_only_the_last_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let installs = Arc::new(AtomicUsize::new(0));
+        let counter = installs.clone();
+        let st =
+            SessionState::with_installer(Arc::new(move |ctx: &[u8], v: &mut SessionValues| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                v.connection_id = u64::from(ctx[0]);
+            }));
+        let c = Connection::open_in_memory().unwrap();
+        register_functions(&c, st.clone()).unwrap();
+
+        st.install_later(&[7]);
+        st.install_later(&[8]);
+        assert_eq!(q(&c, "SELECT 1 + 1"), Value::Integer(2));
+        assert_eq!(
+            installs.load(Ordering::SeqCst),
+            0,
+            "nothing read a session value"
+        );
+        assert_eq!(q(&c, "SELECT connection_id()"), Value::Integer(8));
+        assert_eq!(q(&c, "SELECT connection_id()"), Value::Integer(8));
+        assert_eq!(installs.load(Ordering::SeqCst), 1);
+
+        assert_eq!(q(&c, "SELECT last_insert_id(5)"), Value::Integer(5));
+        assert_eq!(q(&c, "SELECT last_insert_id()"), Value::Integer(5));
+        st.install_later(&[9]);
+        assert_eq!(q(&c, "SELECT last_insert_id()"), Value::Integer(0));
+        assert_eq!(q(&c, "SELECT connection_id()"), Value::Integer(9));
+        assert_eq!(installs.load(Ordering::SeqCst), 2);
     }
 
     /// Date arithmetic helpers agree with SQLite's own calendar.

@@ -9,6 +9,8 @@
 //! declared exactly `INTEGER`) is kept in a named column constraint
 //! `CONSTRAINT "mysql_type <type>" NULL`, which SQLite ignores and [`crate::catalog`] reads.
 
+use std::collections::HashMap;
+
 use sqlparser::ast::{DataType, EnumMember};
 
 use crate::SqlError;
@@ -210,10 +212,34 @@ impl ColumnMeta {
 /// width are declared, and SQLite integers are 64-bit, so a narrower type could overflow a
 /// client's binary-protocol decoding.
 pub fn column_meta(decl_type: Option<&str>, name: &str, table: Option<&str>) -> ColumnMeta {
-    use column_flags as f;
-    let mut m = ColumnMeta::text(name);
+    /// Declared types seen on this thread, kept at most: a schema has few distinct ones.
+    const CACHED_MAX: usize = 256;
+    thread_local! {
+        static BY_DECL: std::cell::RefCell<HashMap<String, ColumnMeta>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let mut m = match decl_type {
+        None => ColumnMeta::text(""),
+        Some(decl) => BY_DECL.with_borrow_mut(|cache| {
+            if let Some(m) = cache.get(decl) {
+                return m.clone();
+            }
+            let m = meta_of_decl(decl);
+            if cache.len() < CACHED_MAX {
+                cache.insert(decl.to_string(), m.clone());
+            }
+            m
+        }),
+    };
+    m.name = name.to_string();
     m.table = table.map(str::to_string);
-    let Some(decl) = decl_type else { return m };
+    m
+}
+
+/// [`column_meta`] for declared type `decl`, without a name or table.
+fn meta_of_decl(decl: &str) -> ColumnMeta {
+    use column_flags as f;
+    let mut m = ColumnMeta::text("");
     let upper = decl.to_ascii_uppercase();
     let (base, args, unsigned) = split_decl(&upper);
     let n1: Option<u32> = args.first().and_then(|a| a.trim().parse().ok());
