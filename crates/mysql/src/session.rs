@@ -64,6 +64,8 @@ const PROCESSLIST_INFO_MAX: usize = 1024;
 /// A prepared statement: its translation, redone if the schema changed since.
 struct Prepared {
     sql: String,
+    /// Whether `sql` holds a locking read clause ([`is_locking_read`]).
+    locking: bool,
     db: Option<String>,
     statement: Arc<Statement>,
     schema_gen: u64,
@@ -2044,6 +2046,7 @@ impl Backend for Conn {
             stmt_id,
             Prepared {
                 sql: sql.to_string(),
+                locking: is_locking_read(sql.as_bytes()),
                 db: self.db.clone(),
                 statement: Arc::new(statement),
                 schema_gen: self.shared.schema_gen.load(Ordering::SeqCst),
@@ -2092,7 +2095,7 @@ impl Backend for Conn {
             p.statement.clone()
         };
         self.locking_read =
-            self.read_tx.is_some() && is_locking_read(self.prepared[&stmt_id].sql.as_bytes());
+            self.read_tx.is_some() && self.prepared.get(&stmt_id).is_some_and(|p| p.locking);
         self.registry_update("Execute", Some(self.prepared[&stmt_id].sql.as_bytes()));
         let params = params.into_iter().map(param).collect();
         let r = self.run(&statement, params).await;
@@ -2201,9 +2204,16 @@ impl Backend for Conn {
 /// false positive inside a string literal only costs taking the writer early).
 fn is_locking_read(sql: &[u8]) -> bool {
     const CLAUSES: [&[u8]; 3] = [b"for update", b"for share", b"lock in share mode"];
-    CLAUSES
-        .iter()
-        .any(|c| sql.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c)))
+    // Every clause starts with 'f' or 'l': compare only at those bytes.
+    (0..sql.len())
+        .filter(|&i| matches!(sql[i], b'f' | b'F' | b'l' | b'L'))
+        .any(|i| {
+            CLAUSES.iter().any(|c| {
+                sql[i..]
+                    .get(..c.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(c))
+            })
+        })
 }
 
 fn read_only_tx() -> ErrInfo {
