@@ -100,6 +100,19 @@ fn rpc_err(e: TransportError) -> RPCError<C> {
     }
 }
 
+/// The slowest rate at which a large AppendEntries message is still expected to arrive and
+/// be appended. openraft gives every AppendEntries call the heartbeat interval as its budget
+/// (75 ms by default), which a large entry cannot meet: 20 MiB takes longer than that to
+/// cross a 1 Gbit/s link, or to encode and append in a debug build on a busy machine. Timed
+/// out, it was sent again, in full, and again, and the write never committed. A message
+/// gets the budget plus its size at this rate (20 MiB: 5 s more).
+const SLOWEST_APPEND_BYTES_PER_S: f64 = 4.0 * 1024.0 * 1024.0;
+
+/// The time budget of an AppendEntries message of `bytes` bytes.
+fn append_timeout(budget: Duration, bytes: usize) -> Duration {
+    budget + Duration::from_secs_f64(bytes as f64 / SLOWEST_APPEND_BYTES_PER_S)
+}
+
 impl PeerNetwork {
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
@@ -107,9 +120,18 @@ impl PeerNetwork {
         req: &Req,
         timeout: Duration,
     ) -> Result<Resp, RPCError<C>> {
+        self.call_encoded(method, encode(req), timeout).await
+    }
+
+    async fn call_encoded<Resp: DeserializeOwned>(
+        &self,
+        method: u16,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<C>> {
         let body = self
             .peer
-            .call(method, encode(req), timeout, true)
+            .call(method, request, timeout, true)
             .await
             .map_err(rpc_err)?;
         let r: Result<Resp, RaftError<C>> =
@@ -130,14 +152,19 @@ impl RaftNetworkV2<C> for PeerNetwork {
         // far it got (PartialSuccess) and sends the rest next.
         let budget = self.max_frame.saturating_sub(64 * 1024);
         let mut truncated = false;
-        while rpc.entries.len() > 1 && encode(&rpc).len() > budget {
+        let request = loop {
+            let request = encode(&rpc);
+            if rpc.entries.len() <= 1 || request.len() <= budget {
+                break request;
+            }
             let keep = rpc.entries.len() / 2;
             rpc.entries.truncate(keep);
             truncated = true;
-        }
+        };
         let last = rpc.entries.last().map(|e| e.log_id);
+        let timeout = append_timeout(option.soft_ttl(), request.len());
         let resp: AppendEntriesResponse<C> =
-            self.call(method::APPEND, &rpc, option.soft_ttl()).await?;
+            self.call_encoded(method::APPEND, request, timeout).await?;
         Ok(match (truncated, resp) {
             (true, AppendEntriesResponse::Success) => AppendEntriesResponse::PartialSuccess(last),
             (_, r) => r,
