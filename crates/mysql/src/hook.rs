@@ -12,7 +12,7 @@
 //! statements of the same session.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use quorate_sql::{SessionState, SessionValues};
 use quorate_store::rusqlite::Connection;
@@ -87,17 +87,9 @@ impl SessionContext {
     }
 }
 
-/// The default session variables, built once.
+/// The default session variables.
 pub(crate) fn default_variables() -> &'static HashMap<String, Value> {
-    static DEFAULTS: OnceLock<HashMap<String, Value>> = OnceLock::new();
-    DEFAULTS.get_or_init(|| SessionValues::default().variables)
-}
-
-/// Per-connection state of the hook.
-struct ConnState {
-    state: SessionState,
-    /// The context named last (empty: the defaults), installed or pending.
-    requested: Vec<u8>,
+    &SessionValues::defaults().variables
 }
 
 /// Installs context bytes into a connection's session values (which hold the defaults when
@@ -149,7 +141,7 @@ impl std::hash::Hasher for AddressHasher {
     }
 }
 
-type ConnMap = HashMap<usize, ConnState, std::hash::BuildHasherDefault<AddressHasher>>;
+type ConnMap = HashMap<usize, SessionState, std::hash::BuildHasherDefault<AddressHasher>>;
 
 /// The [`quorate_store::ConnectionHook`] of the MySQL front end.
 #[derive(Default)]
@@ -178,13 +170,7 @@ impl SessionHook {
         if map.len() >= CONNECTIONS_MAX {
             map.clear();
         }
-        map.insert(
-            key(conn),
-            ConnState {
-                state: state.clone(),
-                requested: Vec::new(),
-            },
-        );
+        map.insert(key(conn), state.clone());
         Ok(state)
     }
 }
@@ -195,26 +181,15 @@ impl quorate_store::ConnectionHook for SessionHook {
     }
 
     fn before_statement(&self, conn: &Connection, context: &[u8]) {
-        let k = key(conn);
-        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cs) = map.get_mut(&k) {
-            if cs.requested != context {
-                cs.state.install_later(context);
-                cs.requested.clear();
-                cs.requested.extend_from_slice(context);
-            }
+        let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = map.get(&key(conn)) {
+            state.install_later(context);
             return;
         }
         // Forgotten when the map was cleared: set the connection up again.
         drop(map);
         match self.register(conn) {
-            Ok(state) => {
-                state.install_later(context);
-                let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(cs) = map.get_mut(&k) {
-                    cs.requested = context.to_vec();
-                }
-            }
+            Ok(state) => state.install_later(context),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
             }

@@ -38,6 +38,14 @@ pub struct SessionValues {
     pub visible_databases: Option<Vec<String>>,
 }
 
+impl SessionValues {
+    /// The values a session starts with, built once.
+    pub fn defaults() -> &'static SessionValues {
+        static DEFAULTS: OnceLock<SessionValues> = OnceLock::new();
+        DEFAULTS.get_or_init(SessionValues::default)
+    }
+}
+
 impl Default for SessionValues {
     fn default() -> Self {
         SessionValues {
@@ -62,9 +70,16 @@ pub type Installer = Arc<dyn Fn(&[u8], &mut SessionValues) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct SessionState {
     values: Arc<Mutex<SessionValues>>,
-    /// Context bytes named by [`SessionState::install_later`] and not installed yet.
-    pending: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The context named last by [`SessionState::install_later`].
+    named: Arc<Mutex<Named>>,
     installer: Option<Installer>,
+}
+
+/// The context named last, and whether it still waits to be installed.
+#[derive(Default)]
+struct Named {
+    context: Vec<u8>,
+    pending: bool,
 }
 
 impl std::fmt::Debug for SessionState {
@@ -97,25 +112,30 @@ impl SessionState {
 
     /// Makes `context` the values functions read from now on. Decoding waits until a
     /// function first reads a value ([`SessionState::lock`]); until then the bytes are only
-    /// kept. Needs an installer ([`SessionState::with_installer`]); without one, nothing
-    /// happens.
+    /// kept, and naming the same context again changes nothing (values a statement changed,
+    /// such as `LAST_INSERT_ID(expr)`, stay). Needs an installer
+    /// ([`SessionState::with_installer`]); without one, nothing happens.
     pub fn install_later(&self, context: &[u8]) {
         if self.installer.is_some() {
-            let mut pending = unpoisoned(&self.pending);
-            let buf = pending.get_or_insert_with(Vec::new);
-            buf.clear();
-            buf.extend_from_slice(context);
+            let mut named = unpoisoned(&self.named);
+            if named.context != context {
+                named.context.clear();
+                named.context.extend_from_slice(context);
+                named.pending = true;
+            }
         }
     }
 
     /// Locks the values for reading or changing them, installing a pending context first.
     pub fn lock(&self) -> MutexGuard<'_, SessionValues> {
         let mut values = unpoisoned(&self.values);
-        let pending = unpoisoned(&self.pending).take();
-        if let (Some(context), Some(install)) = (pending, &self.installer) {
-            static DEFAULTS: OnceLock<SessionValues> = OnceLock::new();
-            values.clone_from(DEFAULTS.get_or_init(SessionValues::default));
-            install(&context, &mut values);
+        if let Some(install) = &self.installer {
+            let mut named = unpoisoned(&self.named);
+            if named.pending {
+                named.pending = false;
+                values.clone_from(SessionValues::defaults());
+                install(&named.context, &mut values);
+            }
         }
         values
     }
