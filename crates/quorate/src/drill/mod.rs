@@ -50,6 +50,10 @@ pub struct Report {
     /// The slowest failed write: how long a client waited to learn it failed.
     pub slowest_failure_ms: Option<u64>,
     pub longest_write_gap_ms: u64,
+    /// The longest gap between successful writes from the end of the fault on (D1: the
+    /// cable's return; D2, D3: the restart; D5, D6: the kill or the pull), counted from the
+    /// last write that succeeded before that moment.
+    pub longest_gap_after_fault_ms: Option<u64>,
     /// From the end of the fault (or the crash) to the first successful write.
     pub time_to_resume_ms: Option<u64>,
     pub stale_reads_served: usize,
@@ -112,7 +116,7 @@ fn print_report(r: &Report) {
         println!("   {line}");
     }
     println!(
-        "   writes {} | failed {} {} | slowest failure {} | longest gap {} ms | resume {} | stale reads served {} | elections {}",
+        "   writes {} | failed {} {} | slowest failure {} | longest gap {} ms ({} after the fault) | resume {} | stale reads served {} | elections {}",
         r.writes,
         r.failed_writes,
         if r.failure_codes.is_empty() {
@@ -124,6 +128,9 @@ fn print_report(r: &Report) {
             .map(|m| format!("{m} ms"))
             .unwrap_or_else(|| "-".into()),
         r.longest_write_gap_ms,
+        r.longest_gap_after_fault_ms
+            .map(|m| format!("{m} ms"))
+            .unwrap_or_else(|| "-".into()),
         r.time_to_resume_ms
             .map(|m| format!("{m} ms"))
             .unwrap_or_else(|| "-".into()),
@@ -221,6 +228,8 @@ impl Run {
             failure_codes: codes,
             slowest_failure_ms: failed.iter().map(|a| a.latency.as_millis() as u64).max(),
             longest_write_gap_ms: probe::longest_gap(&writes).as_millis() as u64,
+            longest_gap_after_fault_ms: resume_since
+                .map(|s| probe::longest_gap_since(&writes, s).as_millis() as u64),
             time_to_resume_ms: resume_since
                 .and_then(|s| probe::time_to_success_after(&writes, s))
                 .map(|d| d.as_millis() as u64),
