@@ -207,15 +207,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut records = Vec::new();
+        let mut bytes = 0;
         for entry in entries {
             let payload = encode_payload(&entry.payload)?;
+            bytes += payload.len();
             records.push((RlLogId(entry.log_id), RlPayload(payload)));
         }
-        let mut log = self.lock();
-        log.append(records)?;
-        // Returns at once; the fsync worker calls back when the entries are on disk.
-        log.flush(true, Some(FlushCallback::Raft(callback)))?;
-        Ok(())
+        let write = move || -> Result<(), io::Error> {
+            let mut log = self.lock();
+            log.append(records)?;
+            // Returns at once; the fsync worker calls back when the entries are on disk.
+            log.flush(true, Some(FlushCallback::Raft(callback)))?;
+            Ok(())
+        };
+        // Writing megabytes into the page cache can block for a long while when the disk is
+        // busy (the kernel throttles writers of dirty pages). The runtime this runs on also
+        // answers heartbeats and path keepalives, so a large append hands them over first.
+        if bytes >= LARGE_APPEND_BYTES && on_multi_thread_runtime() {
+            tokio::task::block_in_place(write)
+        } else {
+            write()
+        }
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
@@ -359,6 +371,18 @@ fn decode_serde<T: DeserializeOwned, R: Read>(r: R) -> io::Result<T> {
     rmp_serde::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Appends of this many payload bytes or more run off the runtime's worker (see `append`);
+/// smaller ones take well under a millisecond and run in place.
+const LARGE_APPEND_BYTES: usize = 1 << 20;
+
+/// `block_in_place` is only allowed on a multi-thread runtime (tests use single-threaded
+/// ones).
+fn on_multi_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+        .unwrap_or(false)
+}
+
 fn encode_payload(payload: &EntryPayload) -> io::Result<Vec<u8>> {
     rmp_serde::to_vec(payload).map_err(io::Error::other)
 }
@@ -395,6 +419,28 @@ mod tests {
     async fn append(store: &mut LogStore, entries: Vec<Entry>) {
         store.append(entries, IOFlushed::noop()).await.unwrap();
         store.flush_and_wait(true).await.unwrap();
+    }
+
+    /// A large append (written off the runtime's worker) is as durable and exact as a small
+    /// one, and keeps its place among small ones around it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_append_is_durable_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut big = entry(2, 2);
+        if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut big.payload {
+            ops.push(Op::Changeset(
+                (0..3 * LARGE_APPEND_BYTES).map(|i| i as u8).collect(),
+            ));
+        }
+        let written = vec![entry(2, 1), big, entry(2, 3)];
+        {
+            let mut store = LogStore::open(dir.path()).unwrap();
+            append(&mut store, written[..1].to_vec()).await;
+            append(&mut store, written[1..2].to_vec()).await;
+            append(&mut store, written[2..].to_vec()).await;
+        }
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(store.try_get_log_entries(1..=3).await.unwrap(), written);
     }
 
     /// Appended entries, the vote and the commit index survive closing and reopening the

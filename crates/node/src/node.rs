@@ -177,6 +177,9 @@ pub(crate) struct NodeInner {
     pub fenced_logged: std::sync::atomic::AtomicBool,
     /// Set when creating the catalog failed and should be tried again.
     pub catalog_retry: std::sync::atomic::AtomicBool,
+    /// Where statements that peers send run (the client runtime, see
+    /// [`Node::run_peer_statements_on`]); unset, they run on the runtime that serves peers.
+    pub statement_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Node {
@@ -360,6 +363,7 @@ impl Node {
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
             catalog_retry: Default::default(),
+            statement_runtime: Default::default(),
             recovery_source: Mutex::new(None),
             restart: tokio::sync::watch::channel(false).0,
             fatal: tokio::sync::watch::channel(None).0,
@@ -413,6 +417,15 @@ impl Node {
 
     pub fn id(&self) -> NodeId {
         self.inner.config.node_id
+    }
+
+    /// Runs the statements peers send (forwarded writes, remote sessions, linearizable
+    /// reads) on `handle` instead of the runtime that serves peers and runs Raft. A large
+    /// statement then cannot hold up heartbeats and path keepalives: a 20 MiB insert run
+    /// there kept a debug-build leader from answering keepalives for 3 s, and its peers
+    /// declared it unreachable. Set once, at start; later calls are ignored.
+    pub fn run_peer_statements_on(&self, handle: tokio::runtime::Handle) {
+        let _ = self.inner.statement_runtime.set(handle);
     }
 
     pub fn config(&self) -> &NodeConfig {

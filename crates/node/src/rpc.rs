@@ -51,6 +51,37 @@ pub(crate) struct RpcHandler {
     pub node: Arc<NodeInner>,
 }
 
+/// A statement a peer sent: decoded, run and its answer encoded wherever the caller runs
+/// it (see [`Node::run_peer_statements_on`]).
+async fn statement(node: Node, from: u64, m: u16, body: Vec<u8>) -> Result<Vec<u8>, RemoteError> {
+    match m {
+        method::EXECUTE => {
+            let req: ExecuteRequest = decode(&body).map_err(remote)?;
+            let r: Result<_, NodeError> = node.execute_local(req).await;
+            Ok(encode(&r))
+        }
+        method::QUERY => {
+            let req: QueryRequest = decode(&body).map_err(remote)?;
+            let r: Result<_, NodeError> = node.query_local_linearizable(req).await;
+            Ok(encode(&r))
+        }
+        method::EXECUTE_INTERNAL => {
+            let req: Vec<crate::catalog::InternalStatement> = decode(&body).map_err(remote)?;
+            let r: Result<_, NodeError> = node.execute_internal_local(&req).await;
+            Ok(encode(&r))
+        }
+        method::SESSION => {
+            let req: crate::session::SessionRequest = decode(&body).map_err(remote)?;
+            let r = node.serve_remote_session(from, req).await;
+            Ok(encode(&r))
+        }
+        other => Err(RemoteError::new(
+            "bad_request",
+            format!("method {other} is not a statement"),
+        )),
+    }
+}
+
 fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new("bad_request", e.to_string())
 }
@@ -129,26 +160,14 @@ impl Handler for RpcHandler {
                     let chunk: SnapshotChunk = decode(&body).map_err(remote)?;
                     node.receive_snapshot_chunk(from, chunk).await
                 }
-                method::EXECUTE => {
-                    let req: ExecuteRequest = decode(&body).map_err(remote)?;
-                    let r: Result<_, NodeError> = node.execute_local(req).await;
-                    Ok(encode(&r))
-                }
-                method::QUERY => {
-                    let req: QueryRequest = decode(&body).map_err(remote)?;
-                    let r: Result<_, NodeError> = node.query_local_linearizable(req).await;
-                    Ok(encode(&r))
-                }
-                method::EXECUTE_INTERNAL => {
-                    let req: Vec<crate::catalog::InternalStatement> =
-                        decode(&body).map_err(remote)?;
-                    let r: Result<_, NodeError> = node.execute_internal_local(&req).await;
-                    Ok(encode(&r))
-                }
-                method::SESSION => {
-                    let req: crate::session::SessionRequest = decode(&body).map_err(remote)?;
-                    let r = node.serve_remote_session(from, req).await;
-                    Ok(encode(&r))
+                method::EXECUTE | method::QUERY | method::EXECUTE_INTERNAL | method::SESSION => {
+                    let work = statement(node.clone(), from, m, body);
+                    match node.inner.statement_runtime.get() {
+                        Some(rt) => rt.spawn(work).await.unwrap_or_else(|e| {
+                            Err(RemoteError::new("internal", format!("statement task: {e}")))
+                        }),
+                        None => work.await,
+                    }
                 }
                 method::MEMBERSHIP => {
                     let req: crate::members::MembershipOp = decode(&body).map_err(remote)?;

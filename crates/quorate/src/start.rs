@@ -78,6 +78,8 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     let node = control
         .block_on(Node::start_with_hook(cfg.clone(), hook))
         .context("starting the node")?;
+    // Peers' statements run beside local clients', away from Raft and the keepalives.
+    node.run_peer_statements_on(client.handle().clone());
     let counters = Arc::new(quorate_http::Counters::default());
     let accounts =
         quorate_mysql::LoginChecker::new(node.clone(), &cfg).map_err(anyhow::Error::msg)?;
