@@ -181,6 +181,9 @@ impl quorate_store::ConnectionHook for SessionHook {
     }
 
     fn before_statement(&self, conn: &Connection, context: &[u8]) {
+        // Forget what an earlier statement on this thread set (one that failed before the
+        // store asked, say).
+        quorate_sql::take_last_insert_id_set();
         let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = map.get(&key(conn)) {
             state.install_later(context);
@@ -194,6 +197,10 @@ impl quorate_store::ConnectionHook for SessionHook {
                 tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
             }
         }
+    }
+
+    fn after_statement(&self, _conn: &Connection) -> Option<i64> {
+        quorate_sql::take_last_insert_id_set()
     }
 }
 

@@ -407,6 +407,13 @@ impl Conn {
         &self.privileges
     }
 
+    /// Keeps what a statement gave `LAST_INSERT_ID(expr)` as the session's last insert id.
+    fn keep_last_insert_id_set(&mut self, out: &quorate_store::StmtOutput) {
+        if let Some(set) = out.last_insert_id_set {
+            self.set_last_insert_id(set);
+        }
+    }
+
     fn set_last_insert_id(&mut self, id: i64) {
         if self.last_insert_id != id {
             self.last_insert_id = id;
@@ -735,7 +742,10 @@ impl Conn {
             .execute_with(sql, params, kind, &self.context)
             .await;
         match r {
-            Ok(out) if out.is_query => values::result_set(out),
+            Ok(out) if out.is_query => {
+                self.keep_last_insert_id_set(&out);
+                values::result_set(out)
+            }
             Ok(out) => {
                 let mut id = 0;
                 if kind == StatementKind::Write
@@ -748,6 +758,12 @@ impl Conn {
                         id -= out.rows_affected as i64 - 1;
                     }
                     self.set_last_insert_id(id);
+                }
+                // `LAST_INSERT_ID(expr)` in the statement: MySQL reports expr as the
+                // statement's insert id and keeps it for the session.
+                if let Some(set) = out.last_insert_id_set {
+                    id = set;
+                    self.set_last_insert_id(set);
                 }
                 QueryResult::Ok(OkInfo {
                     affected_rows: out.rows_affected,
@@ -798,7 +814,10 @@ impl Conn {
             .store()
             .query_with(sql, &params, &self.context)
         {
-            Ok((out, _)) => values::result_set(out),
+            Ok((out, _)) => {
+                self.keep_last_insert_id_set(&out);
+                values::result_set(out)
+            }
             Err(e) => QueryResult::Err(from_node(&e.into(), Some(sql))),
         }
     }
@@ -1223,6 +1242,7 @@ impl Conn {
                 .map_err(|e| from_node(&e.into(), Some(&sql)))
         };
         let out = r?;
+        self.keep_last_insert_id_set(&out);
         Ok(out
             .rows
             .into_iter()

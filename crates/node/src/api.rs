@@ -147,6 +147,10 @@ pub struct ExecuteRequest {
 pub struct StatementResult {
     pub rows_affected: u64,
     pub last_insert_id: i64,
+    /// The value the statement gave `LAST_INSERT_ID(expr)`, if it called it: the MySQL
+    /// session keeps it for its next statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_insert_id_set: Option<i64>,
     /// Only for statements that return rows (`... RETURNING`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
@@ -221,6 +225,10 @@ pub struct QueryResponse {
     /// (None: unknown, e.g. no contact with any leader since start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staleness_ms: Option<u64>,
+    /// The value the statement gave `LAST_INSERT_ID(expr)`, if it called it: the MySQL
+    /// session keeps it for its next statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_insert_id_set: Option<i64>,
 }
 
 /// Adding a member: its id, its peer addresses and its role.

@@ -169,6 +169,7 @@ impl Node {
                 .into_iter()
                 .map(|r| r.into_iter().map(SqlValue::from).collect())
                 .collect(),
+            last_insert_id_set: out.last_insert_id_set,
             consistency: req.consistency,
             served_by: self.id(),
             applied_index,

@@ -39,6 +39,10 @@ pub struct SessionOutput {
     pub rows: Vec<Vec<SqlValue>>,
     pub rows_affected: u64,
     pub last_insert_rowid: i64,
+    /// The value the statement gave `LAST_INSERT_ID(expr)`, if it called it: the MySQL
+    /// session keeps it for its next statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_insert_id_set: Option<i64>,
 }
 
 impl From<StmtOutput> for SessionOutput {
@@ -57,6 +61,7 @@ impl From<StmtOutput> for SessionOutput {
                 .collect(),
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
+            last_insert_id_set: o.last_insert_id_set,
         }
     }
 }
@@ -77,6 +82,7 @@ impl From<SessionOutput> for StmtOutput {
                 .collect(),
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
+            last_insert_id_set: o.last_insert_id_set,
         }
     }
 }
@@ -422,6 +428,7 @@ impl Session {
                 .collect(),
             rows_affected: 0,
             last_insert_rowid: 0,
+            last_insert_id_set: r.last_insert_id_set,
         })
     }
 
@@ -459,6 +466,7 @@ impl Session {
                     .collect(),
                 rows_affected: res.rows_affected,
                 last_insert_rowid: res.last_insert_id,
+                last_insert_id_set: res.last_insert_id_set,
             });
         }
         let mut s = Session {

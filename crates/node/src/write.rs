@@ -448,6 +448,7 @@ impl Node {
                 Ok(out) => results.push(StatementResult {
                     rows_affected: out.rows_affected,
                     last_insert_id: out.last_insert_rowid,
+                    last_insert_id_set: out.last_insert_id_set,
                     columns: out.columns.into_iter().map(|c| c.name).collect(),
                     rows: out
                         .rows

@@ -622,6 +622,36 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
         assert_eq!(conn.last_insert_id(), Some(2));
         let id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
         assert_eq!(id, Some(2));
+        // The sequence-table idiom: `UPDATE ... SET id = LAST_INSERT_ID(id + 1)` reports
+        // the new value as the statement's insert id and as LAST_INSERT_ID() for the
+        // session's later statements, in autocommit and in a transaction (both run on the
+        // leader for this follower's session).
+        conn.query_drop("CREATE TABLE seq (id INT NOT NULL)")
+            .await
+            .unwrap();
+        conn.query_drop("INSERT INTO seq VALUES (10)")
+            .await
+            .unwrap();
+        conn.query_drop("UPDATE seq SET id = LAST_INSERT_ID(id + 1)")
+            .await
+            .unwrap();
+        assert_eq!(conn.last_insert_id(), Some(11));
+        let id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        assert_eq!(id, Some(11));
+        let mut tx = conn.start_transaction(TxOpts::default()).await.unwrap();
+        tx.query_drop("UPDATE seq SET id = LAST_INSERT_ID(id + 1)")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+        assert_eq!(id, Some(12));
+        // A value set in a statement that reads no table stays too.
+        let _: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID(40)").await.unwrap();
+        let id: Option<u64> = conn
+            .query_first("SELECT LAST_INSERT_ID() + 2")
+            .await
+            .unwrap();
+        assert_eq!(id, Some(42));
         let rows: Vec<DriverRow> = conn
             .exec(
                 "SELECT id, name, n, f, d, data FROM t WHERE id >= ? ORDER BY id",

@@ -150,7 +150,8 @@ impl SessionState {
         self.lock().clone()
     }
 
-    /// Sets what `LAST_INSERT_ID()` returns.
+    /// Sets what `LAST_INSERT_ID()` returns (for this connection's statements; see
+    /// [`take_last_insert_id_set`] for the session's).
     pub fn set_last_insert_id(&self, id: i64) {
         self.lock().last_insert_id = id;
     }
@@ -173,6 +174,20 @@ impl SessionState {
             .user_variables
             .insert(name.to_ascii_lowercase(), value);
     }
+}
+
+thread_local! {
+    /// The last value `LAST_INSERT_ID(expr)` was given on this thread since
+    /// [`take_last_insert_id_set`] was last called. SQLite calls functions on the thread
+    /// that steps the statement, so a caller that takes it before and after running a
+    /// statement learns what that statement set.
+    static LAST_INSERT_ID_SET: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The value the statements run on this thread gave `LAST_INSERT_ID(expr)` since the last
+/// call, if any (then forgotten). A session keeps it as its last insert id, as MySQL does.
+pub fn take_last_insert_id_set() -> Option<i64> {
+    LAST_INSERT_ID_SET.with(|s| s.take())
 }
 
 /// The system variables a session starts with (what drivers and tools ask for on connect).
@@ -617,10 +632,12 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     )?;
     let st = state.clone();
     conn.create_scalar_function("last_insert_id", 1, nondet, move |ctx| {
-        // LAST_INSERT_ID(expr) returns expr and makes it the next LAST_INSERT_ID().
+        // LAST_INSERT_ID(expr) returns expr and makes it the next LAST_INSERT_ID(), also
+        // for the session's later statements (`take_last_insert_id_set`).
         let v = int_of(ctx.get_raw(0));
         if let Some(v) = v {
             st.set_last_insert_id(v);
+            LAST_INSERT_ID_SET.with(|s| s.set(Some(v)));
         }
         Ok(v)
     })?;
@@ -840,6 +857,26 @@ mod tests {
 
     fn q(c: &Connection, sql: &str) -> Value {
         c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Property: a statement that calls `LAST_INSERT_ID(expr)` leaves expr for the caller
+    /// to take once (the session keeps it for its later statements); a statement that only
+    /// reads `LAST_INSERT_ID()`, or passes NULL, leaves nothing.
+    #[test]
+    fn last_insert_id_expr_is_handed_to_the_caller_once() {
+        let (c, _st) = conn();
+        take_last_insert_id_set();
+        assert_eq!(q(&c, "SELECT last_insert_id()"), Value::Integer(0));
+        assert_eq!(take_last_insert_id_set(), None);
+        c.execute_batch("CREATE TABLE seq (id INTEGER); INSERT INTO seq VALUES (6)")
+            .unwrap();
+        c.execute("UPDATE seq SET id = last_insert_id(id + 1)", [])
+            .unwrap();
+        assert_eq!(take_last_insert_id_set(), Some(7));
+        assert_eq!(take_last_insert_id_set(), None, "taken once");
+        assert_eq!(q(&c, "SELECT last_insert_id()"), Value::Integer(7));
+        assert_eq!(q(&c, "SELECT last_insert_id(NULL)"), Value::Null);
+        assert_eq!(take_last_insert_id_set(), None);
     }
 
     /// Property: a named context is decoded only when a function reads a session value,

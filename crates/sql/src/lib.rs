@@ -29,7 +29,9 @@ mod types;
 pub use cache::{BoundStatement, SHAPES_MAX, ShapeCache};
 pub use catalog::{CachedCatalog, Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
-pub use functions::{Installer, SessionState, SessionValues, register_functions};
+pub use functions::{
+    Installer, SessionState, SessionValues, register_functions, take_last_insert_id_set,
+};
 pub use lex::EXPRESSION_CHAIN_MAX;
 pub use show::{INFORMATION_SCHEMA, Show, ShowResult, databases, like_match, show, variables};
 pub use types::{

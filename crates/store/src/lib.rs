@@ -46,6 +46,13 @@ pub trait ConnectionHook: Send + Sync + 'static {
     /// Called on the connection, on the calling thread, right before a statement runs,
     /// with the opaque context the caller passed (empty when none).
     fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8]);
+    /// Called on the same connection and thread right after the statement ran: the value
+    /// the statement gave the session's last insert id with `LAST_INSERT_ID(expr)`, if it
+    /// did. The store passes it on in [`StmtOutput::last_insert_id_set`] so that the
+    /// session can keep it for its next statements.
+    fn after_statement(&self, _conn: &rusqlite::Connection) -> Option<i64> {
+        None
+    }
 }
 
 /// A shared [`ConnectionHook`] (Debug so configs can be printed).

@@ -112,7 +112,10 @@ impl ReadPool {
                 if let Some(h) = &self.hook {
                     h.before_statement(conn, context);
                 }
-                let out = stmt::run(conn, sql, params, max_bytes, true)?;
+                let mut out = stmt::run(conn, sql, params, max_bytes, true)?;
+                if let Some(h) = &self.hook {
+                    out.last_insert_id_set = h.after_statement(conn);
+                }
                 let after = *frontier.borrow();
                 if after.undo_epoch == before {
                     return Ok((out, after));
@@ -219,10 +222,13 @@ impl ReadTx {
             if let Some(h) = &self.inner.readers.hook {
                 h.before_statement(conn, context);
             }
-            let out = refine(
+            let mut out = refine(
                 stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
                 guard,
             )?;
+            if let Some(h) = &self.inner.readers.hook {
+                out.last_insert_id_set = h.after_statement(conn);
+            }
             if let Some(seen) = self.seen {
                 return Ok((out, seen));
             }

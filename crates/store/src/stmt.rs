@@ -25,6 +25,9 @@ pub struct StmtOutput {
     pub rows_affected: u64,
     /// `last_insert_rowid()` after the statement.
     pub last_insert_rowid: i64,
+    /// The value the statement gave `LAST_INSERT_ID(expr)`, if it called it (see
+    /// [`crate::ConnectionHook::after_statement`]).
+    pub last_insert_id_set: Option<i64>,
 }
 
 fn value_bytes(v: &ValueRef<'_>) -> usize {

@@ -57,10 +57,22 @@ impl Writer {
         })
     }
 
-    fn before_statement(&self, context: &[u8]) {
-        if let Some(h) = &self.hook {
-            h.before_statement(&self.conn, context);
+    /// Runs `f` on the connection between the hook's before and after calls.
+    fn run_statement(
+        &self,
+        context: &[u8],
+        f: impl FnOnce(&Self) -> Result<StmtOutput, StoreError>,
+    ) -> Result<StmtOutput, StoreError> {
+        let Some(h) = &self.hook else {
+            return f(self);
+        };
+        h.before_statement(&self.conn, context);
+        let mut out = f(self);
+        let set = h.after_statement(&self.conn);
+        if let Ok(out) = &mut out {
+            out.last_insert_id_set = set;
         }
+        out
     }
 
     /// The applied state recorded in SQLite.
@@ -620,8 +632,7 @@ impl WriteTx {
         let class = self.writer()?.classify(sql)?;
         if !class.ddl {
             let w = self.writer()?;
-            w.before_statement(context);
-            return stmt::run(&w.conn, sql, params, max, false);
+            return w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
         }
         if !params.is_empty() {
             return Err(StoreError::Refused(
@@ -635,12 +646,13 @@ impl WriteTx {
         self.flush_session(false)?;
         let result = {
             let w = self.writer()?;
-            w.before_statement(context);
-            if class.creates_table() {
-                create_table_checked(w, sql, max)
-            } else {
-                stmt::run(&w.conn, sql, params, max, false)
-            }
+            w.run_statement(context, |w| {
+                if class.creates_table() {
+                    create_table_checked(w, sql, max)
+                } else {
+                    stmt::run(&w.conn, sql, params, max, false)
+                }
+            })
         };
         if result.is_ok() {
             self.push_op(Op::Ddl(sql.to_string()))?;
