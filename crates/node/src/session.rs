@@ -138,12 +138,36 @@ struct RemoteTx {
 #[derive(Default)]
 pub struct RemoteSessions {
     open: Mutex<HashMap<(NodeId, u64), RemoteTx>>,
+    /// Raised (under `open`'s lock) by every [`RemoteSessions::abort_all`]: a transaction
+    /// begun or run before it must not be put back after it.
+    generation: AtomicU64,
 }
 
 impl RemoteSessions {
     /// Rolls back every open remote transaction (leadership moved).
     pub(crate) fn abort_all(&self) {
-        self.open.lock().clear();
+        let mut open = self.open.lock();
+        open.clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `t` open for its session, unless every remote transaction was rolled back
+    /// since `generation` was read (then `t` is dropped, which rolls it back, and false is
+    /// returned). Without this check, a transaction that began, or ran a statement, while
+    /// leadership moved came back after `abort_all` and held the writer that undoing
+    /// this node's speculative transactions waits for: a replica stopped applying in a
+    /// torture run.
+    fn put_back(&self, key: (NodeId, u64), t: RemoteTx, generation: u64) -> bool {
+        let mut open = self.open.lock();
+        if self.generation() != generation {
+            return false;
+        }
+        open.insert(key, t);
+        true
     }
 
     /// Rolls back remote transactions idle longer than `idle` (their client or node went
@@ -603,6 +627,11 @@ impl Drop for Session {
     }
 }
 
+/// A remote transaction rolled back because leadership moved while it was in use.
+fn moved() -> NodeError {
+    aborted("leadership moved while the transaction ran on the leader; it was rolled back")
+}
+
 impl Node {
     /// Serves a step of another node's session (this node must lead).
     pub(crate) async fn serve_remote_session(
@@ -616,16 +645,17 @@ impl Node {
                 session,
                 foreign_keys,
             } => {
+                let generation = sessions.generation();
                 let leader = self.ensure_leader_ready().await?;
                 let tx = self.store().begin_write(TxOptions { foreign_keys }).await?;
-                sessions.open.lock().insert(
-                    (from, session),
-                    RemoteTx {
-                        tx,
-                        leader,
-                        last_used: Instant::now(),
-                    },
-                );
+                let t = RemoteTx {
+                    tx,
+                    leader,
+                    last_used: Instant::now(),
+                };
+                if !sessions.put_back((from, session), t, generation) {
+                    return Err(moved());
+                }
                 Ok(SessionReply::Done)
             }
             SessionRequest::Exec {
@@ -634,20 +664,25 @@ impl Node {
                 params,
                 context,
             } => {
+                let generation = sessions.generation();
                 let mut t = self.take_remote(from, session)?;
                 let params: Vec<Value> = params.into_iter().map(Value::from).collect();
                 let r = t.tx.execute_with(&sql, &params, &context).await;
                 match r {
                     Ok(out) => {
                         t.last_used = Instant::now();
-                        sessions.open.lock().insert((from, session), t);
+                        if !sessions.put_back((from, session), t, generation) {
+                            return Err(moved());
+                        }
                         Ok(SessionReply::Output(out.into()))
                     }
                     Err(e) => {
                         let e = NodeError::from(e);
                         if e.code != ErrorCode::Aborted {
                             t.last_used = Instant::now();
-                            sessions.open.lock().insert((from, session), t);
+                            if !sessions.put_back((from, session), t, generation) {
+                                return Err(moved());
+                            }
                         }
                         Err(e)
                     }
@@ -688,10 +723,14 @@ impl Node {
         session: u64,
         op: impl FnOnce(&mut WriteTx) -> Result<(), quorate_store::StoreError>,
     ) -> Result<SessionReply, NodeError> {
+        let sessions = &self.inner.sessions;
+        let generation = sessions.generation();
         let mut t = self.take_remote(from, session)?;
         let r = op(&mut t.tx).map_err(NodeError::from);
         t.last_used = Instant::now();
-        self.inner.sessions.open.lock().insert((from, session), t);
+        if !sessions.put_back((from, session), t, generation) {
+            return Err(moved());
+        }
         r.map(|_| SessionReply::Done)
     }
 
