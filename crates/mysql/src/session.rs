@@ -1843,15 +1843,21 @@ impl Conn {
     /// Result columns of a read, from preparing it on a read connection.
     fn describe(&self, sqlite: &str) -> Result<Vec<Column>, ErrInfo> {
         let r = self.store().with_read_connection(|c| {
-            let st = c.prepare_cached(sqlite)?;
-            Ok::<_, quorate_store::rusqlite::Error>(
+            // Only statements of ordinary size go into the connection's cache (a large one
+            // would stay there with its literals).
+            let columns = |st: &quorate_store::rusqlite::Statement<'_>| {
                 st.columns()
                     .map(|col| quorate_store::ColumnInfo {
                         name: col.name().to_string(),
                         decl_type: col.decl_type().map(str::to_string),
                     })
-                    .collect::<Vec<_>>(),
-            )
+                    .collect::<Vec<_>>()
+            };
+            if sqlite.len() <= quorate_sql::CACHED_TEXT_MAX {
+                c.prepare_cached(sqlite).map(|st| columns(&st))
+            } else {
+                c.prepare(sqlite).map(|st| columns(&st))
+            }
         });
         match r {
             Ok(Ok(infos)) => Ok(values::columns(&infos, &[])),

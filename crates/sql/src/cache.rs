@@ -21,6 +21,16 @@ use crate::{Context, SqlError, Statement, StatementKind, translate_bytes};
 /// Default number of shapes kept; when full the cache starts over (shapes are few).
 pub const SHAPES_MAX: usize = 4096;
 
+/// Longest statement text the cache looks at. A longer one (a multi-row INSERT of a dump, a
+/// large value written as text) is translated directly and not remembered: such statements
+/// rarely repeat, finding their shape costs several passes over all of their text, and a
+/// shape that keeps a large literal (a string with backslash escapes stays in the shape)
+/// would keep megabytes per statement in the cache.
+pub const CACHED_TEXT_MAX: usize = 16 * 1024;
+
+/// Most bytes of shape text kept; past it the cache starts over, like past [`SHAPES_MAX`].
+const SHAPE_BYTES_MAX: usize = 4 << 20;
+
 #[derive(Debug, Clone)]
 enum Entry {
     /// The translation of the shape; literal `k` (0-based) is placeholder `?{params+1+k}`.
@@ -47,6 +57,8 @@ enum Entry {
 pub struct ShapeCache {
     shapes: HashMap<(String, Option<String>), Entry>,
     capacity: usize,
+    /// Bytes of shape text held (keys and templates, roughly).
+    bytes: usize,
     /// Statements served from a cached template.
     pub hits: u64,
     /// Statements translated the ordinary way.
@@ -73,6 +85,7 @@ impl ShapeCache {
         ShapeCache {
             shapes: HashMap::new(),
             capacity: capacity.max(1),
+            bytes: 0,
             hits: 0,
             misses: 0,
         }
@@ -81,6 +94,7 @@ impl ShapeCache {
     /// Forgets every shape (call after DDL).
     pub fn clear(&mut self) {
         self.shapes.clear();
+        self.bytes = 0;
     }
 
     /// Number of shapes cached.
@@ -95,6 +109,10 @@ impl ShapeCache {
 
     /// Same result as [`crate::translate`], faster for repeated statement shapes.
     pub fn translate(&mut self, sql: &str, ctx: &Context) -> Result<Vec<Statement>, SqlError> {
+        if sql.len() > CACHED_TEXT_MAX {
+            self.misses += 1;
+            return translate_bytes(sql.as_bytes(), ctx);
+        }
         let chunks = lex::split(sql.as_bytes())?;
         let [chunk] = chunks.as_slice() else {
             self.misses += 1;
@@ -159,9 +177,12 @@ impl ShapeCache {
             },
             _ => Entry::NotCacheable,
         };
-        if self.shapes.len() >= self.capacity {
-            self.shapes.clear();
+        // The key, and a template about as long as it.
+        let bytes = 2 * key.0.len();
+        if self.shapes.len() >= self.capacity || self.bytes + bytes > SHAPE_BYTES_MAX {
+            self.clear();
         }
+        self.bytes += bytes;
         self.shapes.insert(key.clone(), entry);
         // Translate this statement from its own text: identical result, and it reports
         // errors about the real literals.
@@ -213,6 +234,9 @@ impl ShapeCache {
     /// only plans may differ, where an index on an expression or a partial index would have
     /// matched the literal.
     pub fn translate_bound(&mut self, sql: &str, ctx: &Context) -> Option<BoundStatement> {
+        if sql.len() > CACHED_TEXT_MAX {
+            return None;
+        }
         let chunks = lex::split(sql.as_bytes()).ok()?;
         let [chunk] = chunks.as_slice() else {
             return None;
@@ -672,5 +696,47 @@ mod tests {
         );
         let got: Vec<&str> = l.iter().map(|l| l.sqlite.as_str()).collect();
         assert_eq!(got, vec!["'x''y'", "'q'", "12.5"]);
+    }
+
+    /// Statements longer than `CACHED_TEXT_MAX` are translated exactly as without the cache
+    /// and leave nothing in it, however many distinct ones arrive (before, each kept its whole
+    /// text as a shape when its string literal had backslash escapes: about 40 MiB per
+    /// 20 MiB value written as text); ordinary statements are still cached.
+    #[test]
+    fn long_statements_are_translated_but_not_remembered() {
+        let mut c = ShapeCache::default();
+        let ctx = Context::with_db(Some("db"));
+        for i in 0..3 {
+            let big = format!(
+                "INSERT INTO b (v) VALUES ('{i}{}')",
+                "x\\n".repeat(CACHED_TEXT_MAX / 3)
+            );
+            assert!(big.len() > CACHED_TEXT_MAX);
+            assert_eq!(c.translate(&big, &ctx), translate(&big, &ctx));
+            assert_eq!(c.translate_bound(&big, &ctx), None);
+        }
+        assert_eq!(c.len(), 0);
+        let plain = format!(
+            "INSERT INTO b (v) VALUES ('{}')",
+            "y".repeat(CACHED_TEXT_MAX / 2)
+        );
+        same(&mut c, &plain, Some("db"));
+        assert_eq!(c.len(), 1);
+    }
+
+    /// The cache's text is bounded in bytes as well as in shapes: many distinct shapes of a
+    /// few KiB each start it over before it holds more than `SHAPE_BYTES_MAX`.
+    #[test]
+    fn shape_text_is_bounded_in_bytes() {
+        let mut c = ShapeCache::default();
+        let ctx = Context::with_db(Some("db"));
+        for i in 0..1000 {
+            // A distinct shape each time: the column list differs.
+            let cols: Vec<String> = (0..400).map(|k| format!("c{i}_{k}")).collect();
+            let sql = format!("SELECT {} FROM t WHERE id = 1", cols.join(", "));
+            let _ = c.translate(&sql, &ctx);
+            assert!(c.bytes <= SHAPE_BYTES_MAX, "{} bytes after {i}", c.bytes);
+        }
+        assert!(c.len() < 1000);
     }
 }

@@ -26,7 +26,7 @@ pub mod names;
 mod show;
 mod types;
 
-pub use cache::{BoundStatement, SHAPES_MAX, ShapeCache};
+pub use cache::{BoundStatement, CACHED_TEXT_MAX, SHAPES_MAX, ShapeCache};
 pub use catalog::{CachedCatalog, Catalog, ColumnInfo, TableInfo, table_info};
 pub use error::{MysqlError, SqlError, mysql_error, mysql_error_for};
 pub use functions::{

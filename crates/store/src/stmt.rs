@@ -6,6 +6,13 @@ use serde::Serialize;
 
 use crate::StoreError;
 
+/// Longest statement text kept in a connection's prepared-statement cache (and in the
+/// writer's classification cache). A longer statement is prepared each time it runs: large
+/// statements (a dump's multi-row INSERT, a large value written as text) rarely repeat,
+/// and each cached one would keep its text and its compiled program, literals included,
+/// for as long as the cache holds it.
+pub(crate) const CACHED_SQL_MAX: usize = 16 * 1024;
+
 /// A result column: its name and the type it was declared with (if it comes straight from a
 /// table column), which front ends use to report MySQL column types.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +55,15 @@ pub(crate) fn run(
     max_result_bytes: usize,
     read_only: bool,
 ) -> Result<StmtOutput, StoreError> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut cached;
+    let mut uncached;
+    let stmt: &mut rusqlite::Statement<'_> = if sql.len() <= CACHED_SQL_MAX {
+        cached = conn.prepare_cached(sql)?;
+        &mut cached
+    } else {
+        uncached = conn.prepare(sql)?;
+        &mut uncached
+    };
     if read_only && !stmt.readonly() {
         return Err(StoreError::Refused(
             "this statement writes; send it as a write (execute), not as a query".into(),
@@ -123,5 +138,49 @@ fn to_owned(v: ValueRef<'_>) -> Value {
             Err(_) => String::from_utf8_lossy(t).into_owned(),
         }),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prepared statements the connection holds (cached ones stay alive between runs).
+    fn live_statements(conn: &Connection) -> usize {
+        let mut n = 0;
+        // SAFETY: the handle is the live connection of this thread; `sqlite3_next_stmt` only
+        // walks its list of statements, which nothing changes while we walk it.
+        unsafe {
+            let db = conn.handle();
+            let mut s = rusqlite::ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+            while !s.is_null() {
+                n += 1;
+                s = rusqlite::ffi::sqlite3_next_stmt(db, s);
+            }
+        }
+        n
+    }
+
+    /// A statement longer than `CACHED_SQL_MAX` runs, but is not kept prepared afterwards
+    /// (it would keep its text and its literals for as long as the cache holds it); an
+    /// ordinary statement is kept and reused.
+    #[test]
+    fn long_statements_are_not_kept_prepared() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE b (v)").unwrap();
+        run(&conn, "INSERT INTO b VALUES (1)", &[], 1 << 20, false).unwrap();
+        assert_eq!(live_statements(&conn), 1);
+        for i in 0..3 {
+            let big = format!("INSERT INTO b VALUES ('{i}{}')", "x".repeat(CACHED_SQL_MAX));
+            let out = run(&conn, &big, &[], 1 << 20, false).unwrap();
+            assert_eq!(out.rows_affected, 1);
+        }
+        assert_eq!(live_statements(&conn), 1);
+        run(&conn, "INSERT INTO b VALUES (1)", &[], 1 << 20, false).unwrap();
+        assert_eq!(live_statements(&conn), 1);
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM b", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 5);
     }
 }

@@ -140,10 +140,12 @@ impl Writer {
             return Err(StoreError::Refused(reason));
         }
         prepared?;
-        if self.classified.len() >= CLASSIFIED_STATEMENTS_MAX {
-            self.classified.clear();
+        if sql.len() <= crate::stmt::CACHED_SQL_MAX {
+            if self.classified.len() >= CLASSIFIED_STATEMENTS_MAX {
+                self.classified.clear();
+            }
+            self.classified.insert(sql.to_string(), c.clone());
         }
-        self.classified.insert(sql.to_string(), c.clone());
         Ok(c)
     }
 
@@ -279,10 +281,9 @@ impl Writer {
             .internal(|| schema::write_applied(&self.conn, &spec.applied))?;
         if spec.deletable_upto > 0 {
             self.guard.internal(|| {
-                self.conn.execute(
-                    &format!("DELETE FROM {SPEC_TABLE} WHERE seq <= ?1"),
-                    [spec.deletable_upto as i64],
-                )
+                self.conn
+                    .prepare_cached(&format!("DELETE FROM {SPEC_TABLE} WHERE seq <= ?1"))?
+                    .execute([spec.deletable_upto as i64])
             })?;
         }
         spec.dirty = false;
