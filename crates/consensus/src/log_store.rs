@@ -47,8 +47,9 @@ impl LogStoreError {
 /// (raft-log's default is 1 ms). Writes already queued join the batch whatever the wait, so
 /// under load a batch still carries everything that arrived during the previous sync; the
 /// wait only delays a write that arrives alone, on every node it reaches. Measured
-/// (docs/BENCHMARKS.md, "Where one write's time goes"): a lone write 0.9-1.2 ms faster,
-/// sysbench with 8 threads 14-19% more writes/s, 64 HTTP clients about 5% fewer.
+/// (docs/BENCHMARKS.md, "Where one write's time goes"): a lone write about 1 ms faster,
+/// sysbench with 8 threads 16% more writes/s (median of seven pairs), 64 HTTP clients
+/// about 5% fewer.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// The durable Raft log of one node. Cheap to clone; clones share the same log.
