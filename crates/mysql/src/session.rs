@@ -1843,8 +1843,8 @@ impl Conn {
     /// Result columns of a read, from preparing it on a read connection.
     fn describe(&self, sqlite: &str) -> Result<Vec<Column>, ErrInfo> {
         let r = self.store().with_read_connection(|c| {
-            // Only statements of ordinary size go into the connection's cache (a large one
-            // would stay there with its literals).
+            // The store's rule for its own statements: a large one is prepared afresh (it
+            // would stay in the connection's cache with its literals).
             let columns = |st: &quorate_store::rusqlite::Statement<'_>| {
                 st.columns()
                     .map(|col| quorate_store::ColumnInfo {
@@ -1853,7 +1853,7 @@ impl Conn {
                     })
                     .collect::<Vec<_>>()
             };
-            if sqlite.len() <= quorate_sql::CACHED_TEXT_MAX {
+            if sqlite.len() <= quorate_store::CACHED_SQL_MAX {
                 c.prepare_cached(sqlite).map(|st| columns(&st))
             } else {
                 c.prepare(sqlite).map(|st| columns(&st))

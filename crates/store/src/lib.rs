@@ -35,7 +35,7 @@ pub use schema::{AppliedState, INTERNAL_PREFIX};
 pub use sm::{SnapshotBuilder, StateMachine};
 pub use snapshot::{SnapshotFile, hash_file};
 pub use spec::Frontier;
-pub use stmt::{ColumnInfo, StmtOutput};
+pub use stmt::{CACHED_SQL_MAX, ColumnInfo, StmtOutput};
 pub use writer::{CommitOutcome, ProposeError, Proposer, TxOptions, WriteTx};
 
 /// Lets a front end prepare every connection the store opens (register SQL functions) and

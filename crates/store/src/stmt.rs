@@ -11,7 +11,7 @@ use crate::StoreError;
 /// statements (a dump's multi-row INSERT, a large value written as text) rarely repeat,
 /// and each cached one would keep its text and its compiled program, literals included,
 /// for as long as the cache holds it.
-pub(crate) const CACHED_SQL_MAX: usize = 16 * 1024;
+pub const CACHED_SQL_MAX: usize = 16 * 1024;
 
 /// A result column: its name and the type it was declared with (if it comes straight from a
 /// table column), which front ends use to report MySQL column types.
