@@ -421,6 +421,8 @@ impl Peer {
         let mut tick = tokio::time::interval(self.config.keepalive);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let timeout_ms = self.config.path_timeout.as_millis() as u64;
+        let keepalive_ms = self.config.keepalive.as_millis() as u64;
+        let mut last_check_ms = self.now_ms();
         let reason = loop {
             tokio::select! {
                 r = &mut reader => break r.unwrap_or_else(|e| e.to_string()),
@@ -428,8 +430,15 @@ impl Peer {
                     if self.shutdown.load(Ordering::SeqCst) {
                         break "shut down".to_string();
                     }
-                    let silent = self.now_ms().saturating_sub(conn.last_rx_ms.load(Ordering::Relaxed));
-                    if silent > timeout_ms {
+                    let now = self.now_ms();
+                    // This check itself ran late: this process was not running its tasks
+                    // (a busy machine, a large message on the same runtime), so the reader
+                    // may not have taken the frames that did arrive. Silence measured
+                    // across our own stall says nothing of the path: judge it next round.
+                    let stalled = now.saturating_sub(last_check_ms) > keepalive_ms + timeout_ms / 2;
+                    last_check_ms = now;
+                    let silent = now.saturating_sub(conn.last_rx_ms.load(Ordering::Relaxed));
+                    if silent > timeout_ms && !stalled {
                         break format!("no keepalive answer for {silent} ms");
                     }
                     let stamp = self.origin.elapsed().as_micros() as u64;

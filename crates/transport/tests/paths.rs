@@ -210,6 +210,50 @@ async fn a_large_message_on_a_slow_link_keeps_the_path_and_lets_small_calls_thro
     );
 }
 
+/// A path is not declared down because this process stopped running its tasks for a while
+/// (a busy machine, a large message decoded on the same runtime): the peer kept answering,
+/// so the path stays up and the next call goes through. The peer runs on a runtime of its
+/// own, which the stall does not touch.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stall_of_our_own_runtime_does_not_take_the_path_down() {
+    let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let remote = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let (_s, addrs) = server(identity(2, b"secret", Some("c1"), 0), 1).await;
+            addrs_tx.send(addrs).unwrap();
+            let _ = stop_rx.await;
+        });
+    });
+    let addrs = addrs_rx.recv().unwrap();
+    let config = TransportConfig::default();
+    let stall = config.path_timeout * 3;
+    let client = Transport::new(identity(1, b"secret", Some("c1"), 0), config);
+    let peer = client.peer(2, &addrs);
+    peer.call(1, b"warm".to_vec(), Duration::from_secs(2), true)
+        .await
+        .unwrap();
+    // Let a few keepalives go back and forth first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let up_since = peer.status().paths[0].since;
+
+    // The whole runtime stalls: no task of this process runs, the keepalive check included.
+    std::thread::sleep(stall);
+    // Then it runs again, and the peer's answers are there to be read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = peer.status();
+    assert!(
+        status.paths[0].up && status.paths[0].since == up_since,
+        "the path went down over our own stall of {stall:?}: {status:?}"
+    );
+    peer.call(2, b"after".to_vec(), Duration::from_secs(2), false)
+        .await
+        .expect("a call after the stall");
+    let _ = stop_tx.send(());
+    remote.join().unwrap();
+}
+
 /// Two nodes sharing the secret talk; the callee sees the authenticated caller id; remote
 /// errors come back as errors.
 #[tokio::test]
