@@ -128,11 +128,12 @@ impl Default for Limits {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Workers of the control runtime: Raft, the peer transport, timers. Two by default.
-    /// One costs less CPU per write (each commit crosses several of its tasks, which then
-    /// share a thread), but a large message (a 20 MiB transaction forwarded by a follower)
-    /// can then hold up every path's keepalive past `path_timeout_ms`: a test failed that
-    /// way. See docs/BENCHMARKS.md.
+    /// Workers of the control runtime: Raft, the peer transport, timers. One by default:
+    /// each commit crosses several of its tasks, and on one thread they hand work to each
+    /// other without waking another (less CPU per write, see docs/BENCHMARKS.md). A large
+    /// message then holds that thread for a while (tens of ms per 20 MiB); a node reports
+    /// each stall over 100 ms, and a path is never declared down over a stall of its own
+    /// process. More workers help only when many large transactions arrive at once.
     pub control_threads: usize,
     /// Workers of the client runtime: HTTP, MySQL and the SQLite work of client requests
     /// (reads run in parallel on them). Default: the number of CPUs.
@@ -145,7 +146,7 @@ pub const RUNTIME_THREADS_MAX: usize = 256;
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
-            control_threads: 2,
+            control_threads: 1,
             client_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
@@ -624,13 +625,13 @@ addrs = ["127.0.0.1:7103"]
         let cfg = parse(&base()).unwrap();
         assert_eq!(cfg.peer_addrs.len(), 2);
         assert_eq!(cfg.timeouts, Timeouts::default());
-        assert_eq!(cfg.runtime.control_threads, 2);
+        assert_eq!(cfg.runtime.control_threads, 1);
         assert!(cfg.runtime.client_threads >= 1);
         let tuned =
-            parse(&(base() + "\n[runtime]\ncontrol_threads = 1\nclient_threads = 3\n")).unwrap();
+            parse(&(base() + "\n[runtime]\ncontrol_threads = 2\nclient_threads = 3\n")).unwrap();
         assert_eq!(
             (tuned.runtime.control_threads, tuned.runtime.client_threads),
-            (1, 3)
+            (2, 3)
         );
         let cases = [
             (base().replace("node_id = 1", "node_id = 0"), "node_id"),

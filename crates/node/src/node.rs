@@ -387,6 +387,7 @@ impl Node {
             "node started"
         );
         let node = Node { inner };
+        tokio::spawn(watch_runtime_stalls());
         tokio::spawn(node.clone().watch_leadership());
         let resync = node.inner.persisted.lock().resync;
         if config.bootstrap_expect.is_some() && !resync {
@@ -845,4 +846,27 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// A task of the runtime that runs Raft and the peer transport wakes this much later than
+/// asked before it is reported.
+const STALL_REPORTED: Duration = Duration::from_millis(100);
+
+/// Reports, as a warning, every time the runtime this runs on (Raft's and the peer
+/// transport's) could not run a ready task for longer than [`STALL_REPORTED`]: something
+/// held its worker threads. Heartbeats and path keepalives wait just as long then, so a
+/// stall near `path_timeout_ms` explains a path declared down with its peer alive.
+async fn watch_runtime_stalls() {
+    const TICK: Duration = Duration::from_millis(20);
+    loop {
+        let asked = Instant::now() + TICK;
+        tokio::time::sleep_until(asked.into()).await;
+        let late = asked.elapsed();
+        if late > STALL_REPORTED {
+            tracing::warn!(
+                stalled_ms = late.as_millis() as u64,
+                "the control runtime (Raft, peer keepalives) ran no task for this long"
+            );
+        }
+    }
 }

@@ -457,6 +457,15 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             self.dump_logs();
         }
+        // QUORATE_TEST_LOGS=DIR keeps every node's log of every cluster, for diagnosis.
+        if let Some(keep) = std::env::var_os("QUORATE_TEST_LOGS") {
+            let keep = std::path::PathBuf::from(keep);
+            let tag = self.dir.path().file_name().unwrap_or_default().to_owned();
+            for n in &self.nodes {
+                let _ = std::fs::create_dir_all(keep.join(&tag));
+                let _ = std::fs::copy(&n.log, keep.join(&tag).join(format!("n{}.log", n.id)));
+            }
+        }
     }
 }
 
