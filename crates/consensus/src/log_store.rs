@@ -52,6 +52,17 @@ impl LogStoreError {
 /// about 5% fewer.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
 
+/// Largest file of the log (raft-log's default: 1 GiB). raft-log keeps every entry of the
+/// file being written in memory (its entry cache may drop only entries of closed files), so
+/// this bounds what the cache holds beyond [`ENTRY_CACHE_BYTES`]. With the default, each
+/// node held every entry it had written since start, up to 1 GiB: one copy of every 20 MiB
+/// transaction (docs/BENCHMARKS.md, "Large values through a follower").
+const LOG_FILE_BYTES: usize = 64 << 20;
+
+/// Bytes of closed files' entries the log keeps in memory for replication (raft-log's
+/// default: 1 GiB); older ones are read back from the files when a follower needs them.
+const ENTRY_CACHE_BYTES: usize = 64 << 20;
+
 /// The durable Raft log of one node. Cheap to clone; clones share the same log.
 #[derive(Clone)]
 pub struct LogStore {
@@ -67,6 +78,8 @@ impl LogStore {
         })?;
         let mut config = raft_log::Config::new(dir.display().to_string());
         config.wal.flush_batch_wait = Some(GROUP_WAIT);
+        config.wal.chunk_max_size = Some(LOG_FILE_BYTES);
+        config.log_cache_capacity = Some(ENTRY_CACHE_BYTES);
         let config = Arc::new(config);
         let log =
             raft_log::RaftLog::<RlTypes>::open(config).map_err(|source| LogStoreError::Open {
@@ -452,6 +465,42 @@ mod tests {
         }
         let mut store = LogStore::open(dir.path()).unwrap();
         assert_eq!(store.try_get_log_entries(1..=3).await.unwrap(), written);
+    }
+
+    /// The log is written in files of about `LOG_FILE_BYTES`, not raft-log's 1 GiB: raft-log
+    /// keeps every entry of the file being written in memory, so the file size bounds what
+    /// a node holds. Entries of closed files read back unchanged after a reopen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_files_are_bounded_so_memory_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let large = |index: u64| {
+            let mut e = entry(2, index);
+            if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut e.payload {
+                ops.push(Op::Changeset(vec![index as u8; 8 << 20]));
+            }
+            e
+        };
+        let n = (2 * LOG_FILE_BYTES / (8 << 20)) as u64 + 2;
+        {
+            let mut store = LogStore::open(dir.path()).unwrap();
+            for i in 1..=n {
+                append(&mut store, vec![large(i)]).await;
+            }
+        }
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|f| {
+                f.as_ref()
+                    .map(|f| f.file_name().to_string_lossy().ends_with(".wal"))
+                    .unwrap_or(false)
+            })
+            .count();
+        assert!(files >= 3, "{n} entries of 8 MiB went into {files} file(s)");
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.try_get_log_entries(1..=2).await.unwrap(),
+            vec![large(1), large(2)]
+        );
     }
 
     /// Appended entries, the vote and the commit index survive closing and reopening the
