@@ -132,8 +132,9 @@ pub struct RuntimeConfig {
     /// each commit crosses several of its tasks, and on one thread they hand work to each
     /// other without waking another (less CPU per write, see docs/BENCHMARKS.md). A large
     /// message then holds that thread for a while (tens of ms per 20 MiB); a node reports
-    /// each stall over 100 ms, and a path is never declared down over a stall of its own
-    /// process. More workers help only when many large transactions arrive at once.
+    /// each stall over 100 ms, and a keepalive check that ran late because of such a stall
+    /// does not declare its path down. More workers help only when many large transactions
+    /// arrive at once.
     pub control_threads: usize,
     /// Workers of the client runtime: HTTP, MySQL and the SQLite work of client requests
     /// (reads run in parallel on them). Default: the number of CPUs.
