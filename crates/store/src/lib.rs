@@ -9,6 +9,7 @@
 //!
 //! `StateMachine` adapts it to openraft. docs/ARCHITECTURE.md explains the write path.
 
+mod apply;
 mod capture;
 mod checksum;
 mod guard;

@@ -15,6 +15,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
 use tokio::sync::OwnedMutexGuard;
 
+use crate::apply::{self, Applier};
 use crate::capture::{self, CaptureSession};
 use crate::guard::{Classification, Guard};
 use crate::schema::{self, SPEC_TABLE};
@@ -34,6 +35,20 @@ pub(crate) struct Writer {
     classified: HashMap<String, Classification>,
     /// The mode `set_apply_mode` last set (applying, foreign keys); `None` when unknown.
     mode: Option<(bool, bool)>,
+    applier: Applier,
+}
+
+/// Why one attempt at applying a batch failed.
+enum BatchFailure {
+    /// The fast applier left the changeset of this log index to SQLite's.
+    Declined(u64, apply::NotApplied),
+    Store(StoreError),
+}
+
+impl From<StoreError> for BatchFailure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
 }
 
 impl Writer {
@@ -54,6 +69,7 @@ impl Writer {
             guard,
             classified: HashMap::new(),
             mode: None,
+            applier: Applier::default(),
         })
     }
 
@@ -84,6 +100,7 @@ impl Writer {
     pub(crate) fn reopen(&mut self, path: &Path) -> Result<(), StoreError> {
         self.session = None;
         self.mode = None;
+        self.applier.forget();
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
@@ -312,6 +329,11 @@ impl Writer {
 
     /// Applies committed entries that did not originate here (follower apply), all in one
     /// SQLite transaction with the applied state.
+    ///
+    /// First with [`apply::Applier`], whose statements are prepared once; if it declines a
+    /// changeset (anything but a clean apply: a diverged row, an unusual table), the
+    /// transaction is rolled back and the batch applied again with SQLite's applier, which
+    /// then reports what is wrong.
     pub(crate) fn apply_entries(
         &mut self,
         entries: &[(LogId, Vec<Op>)],
@@ -320,42 +342,88 @@ impl Writer {
     ) -> Result<(), StoreError> {
         self.session = None;
         self.set_apply_mode(true, false)?;
-        let result = (|| {
-            self.internal("BEGIN IMMEDIATE")?;
-            // Consecutive changesets (up to the next schema statement) are applied as one.
-            let mut run: Vec<(LogId, &[u8])> = Vec::new();
-            for (log_id, ops) in entries {
-                for op in ops {
-                    match op {
-                        Op::Changeset(cs) => run.push((*log_id, cs)),
-                        Op::Ddl(sql) => {
-                            self.apply_changesets(&run)?;
-                            run.clear();
-                            self.internal(sql).map_err(|e| StoreError::Diverged {
-                                index: log_id.index,
-                                detail: format!(
-                                    "schema statement failed here but not on the leader: {e}"
-                                ),
-                            })?
-                        }
-                    }
-                }
+        let result = match self.apply_batch(entries, marks, spec, true) {
+            Err(BatchFailure::Declined(index, why)) => {
+                tracing::debug!(index, %why, "applying with SQLite's changeset applier");
+                self.applier.forget();
+                self.apply_batch(entries, marks, spec, false)
             }
-            self.apply_changesets(&run)?;
-            let mut s = spec.lock();
-            for (log_id, membership) in marks {
-                s.mark_applied(log_id, membership.clone());
-            }
-            self.write_applied_in_tx(&mut s)?;
-            drop(s);
-            self.internal("COMMIT")
-        })();
+            other => other,
+        };
+        // The connection stays in apply mode for the next batch: every other user of the
+        // writer sets the mode it needs first (`WriteTx::begin`, undo).
+        result.map_err(|e| match e {
+            BatchFailure::Store(e) => e,
+            BatchFailure::Declined(index, why) => StoreError::Diverged {
+                index,
+                detail: why.to_string(),
+            },
+        })
+    }
+
+    /// One attempt of [`Self::apply_entries`]: `fast` chooses the applier. Rolls back on
+    /// any failure.
+    fn apply_batch(
+        &mut self,
+        entries: &[(LogId, Vec<Op>)],
+        marks: &[(LogId, Option<quorate_consensus::StoredMembership>)],
+        spec: &parking_lot::Mutex<SpecState>,
+        fast: bool,
+    ) -> Result<(), BatchFailure> {
+        self.internal("BEGIN IMMEDIATE")?;
+        let result = self.apply_batch_in_tx(entries, marks, spec, fast);
         if result.is_err() {
             let _ = self.internal("ROLLBACK");
         }
-        // The connection stays in apply mode for the next batch: every other user of the
-        // writer sets the mode it needs first (`WriteTx::begin`, undo).
         result
+    }
+
+    fn apply_batch_in_tx(
+        &mut self,
+        entries: &[(LogId, Vec<Op>)],
+        marks: &[(LogId, Option<quorate_consensus::StoredMembership>)],
+        spec: &parking_lot::Mutex<SpecState>,
+        fast: bool,
+    ) -> Result<(), BatchFailure> {
+        if fast {
+            self.guard
+                .internal(|| self.applier.check_schema(&self.conn))
+                .map_err(StoreError::from)?;
+        }
+        // Without the fast applier, consecutive changesets (up to the next schema
+        // statement) are applied as one.
+        let mut run: Vec<(LogId, &[u8])> = Vec::new();
+        for (log_id, ops) in entries {
+            for op in ops {
+                match op {
+                    Op::Changeset(cs) if fast => self
+                        .guard
+                        .internal(|| self.applier.apply(&self.conn, cs))
+                        .map_err(|why| BatchFailure::Declined(log_id.index, why))?,
+                    Op::Changeset(cs) => run.push((*log_id, cs)),
+                    Op::Ddl(sql) => {
+                        self.apply_changesets(&run)?;
+                        run.clear();
+                        self.internal(sql).map_err(|e| StoreError::Diverged {
+                            index: log_id.index,
+                            detail: format!(
+                                "schema statement failed here but not on the leader: {e}"
+                            ),
+                        })?;
+                        self.applier.forget();
+                    }
+                }
+            }
+        }
+        self.apply_changesets(&run)?;
+        let mut s = spec.lock();
+        for (log_id, membership) in marks {
+            s.mark_applied(log_id, membership.clone());
+        }
+        self.write_applied_in_tx(&mut s)?;
+        drop(s);
+        self.internal("COMMIT")?;
+        Ok(())
     }
 
     /// Applies `changesets` in order, inside the open transaction: combined into one when
