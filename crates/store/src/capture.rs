@@ -1,15 +1,17 @@
-//! Change capture: a small, audited wrapper over SQLite's session extension, and the two
-//! operations we do with a captured changeset (apply it, invert it).
+//! Changesets: a small, audited wrapper over SQLite's session extension for what we do with
+//! a captured changeset (apply it, combine several, invert it).
 //!
-//! rusqlite's own `Session` cannot set `SQLITE_SESSION_OBJCONFIG_ROWID`, without which
-//! changes to tables that have no PRIMARY KEY would be silently left out of the changeset,
-//! and replicas would diverge. That one option is why this file talks to the C API.
+//! Changes are captured by [`crate::record`]. The session extension's own capture,
+//! [`CaptureSession`], is kept for tests only: it is the reference the recorder is
+//! compared against. It sets `SQLITE_SESSION_OBJCONFIG_ROWID` (which rusqlite's `Session`
+//! cannot), without which changes to tables that have no PRIMARY KEY would be left out.
 
 use rusqlite::Connection;
 use rusqlite::ffi;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
+#[cfg(test)]
 use crate::schema::is_local_table;
 
 /// Copies a buffer SQLite allocated for us (`n` bytes at `buf`, possibly null or empty)
@@ -33,7 +35,9 @@ unsafe fn take_sqlite_buffer(buf: *mut c_void, n: c_int) -> Vec<u8> {
     bytes
 }
 
-/// Records every row change made on one connection until dropped.
+/// Records every row change made on one connection until dropped (the session
+/// extension; tests only).
+#[cfg(test)]
 ///
 /// Must be dropped before the connection it was created on is closed; [`crate::writer`]
 /// guarantees that by owning both and declaring the session field first.
@@ -41,15 +45,16 @@ pub(crate) struct CaptureSession {
     raw: *mut ffi::sqlite3_session,
 }
 
-// SAFETY: a session is used only by whoever holds the writer connection (behind an async
-// mutex), never by two threads at once; SQLite objects may move between threads as long as
-// they are not used concurrently (the bundled SQLite is built thread-safe).
+// SAFETY: a session is used by one test thread; SQLite objects may move between threads as
+// long as they are not used concurrently (the bundled SQLite is built thread-safe).
+#[cfg(test)]
 unsafe impl Send for CaptureSession {}
 
 fn failure(rc: c_int, what: &str) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(what.to_string()))
 }
 
+#[cfg(test)]
 impl CaptureSession {
     /// Starts recording changes to every table of `main`, except quorate's node-local
     /// bookkeeping tables.
@@ -98,6 +103,7 @@ impl CaptureSession {
     }
 }
 
+#[cfg(test)]
 impl Drop for CaptureSession {
     fn drop(&mut self) {
         // SAFETY: `raw` came from sqlite3session_create and is deleted exactly once.
@@ -106,6 +112,7 @@ impl Drop for CaptureSession {
 }
 
 /// Session table filter: 1 = record changes to this table.
+#[cfg(test)]
 unsafe extern "C" fn replicated_table(_ctx: *mut c_void, table: *const c_char) -> c_int {
     if table.is_null() {
         return 1;

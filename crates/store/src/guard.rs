@@ -168,7 +168,13 @@ fn authorize(c: &mut Classification, ctx: &AuthContext<'_>) -> Authorization {
             c.selects = true;
             Authorization::Allow
         }
-        Analyze { .. } | Recursive => Authorization::Allow,
+        Recursive => Authorization::Allow,
+        // ANALYZE writes sqlite_stat1: statistics of this node's file, which change capture
+        // does not replicate (crates/store/src/record.rs).
+        Analyze { .. } => deny(
+            c,
+            "ANALYZE is not supported: its statistics are node-local and not replicated",
+        ),
         Function { function_name } => {
             if function_name.eq_ignore_ascii_case("load_extension") {
                 return deny(c, "load_extension is not allowed");

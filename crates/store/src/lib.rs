@@ -14,6 +14,7 @@ mod capture;
 mod checksum;
 mod guard;
 mod read;
+mod record;
 mod schema;
 mod sm;
 mod snapshot;

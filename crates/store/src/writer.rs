@@ -16,8 +16,9 @@ use rusqlite::types::Value;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::apply::{self, Applier};
-use crate::capture::{self, CaptureSession};
+use crate::capture;
 use crate::guard::{Classification, Guard};
+use crate::record::Recorder;
 use crate::schema::{self, SPEC_TABLE};
 use crate::spec::{Frontier, SpecKind, SpecState};
 use crate::stmt::{self, StmtOutput};
@@ -27,9 +28,10 @@ use crate::{Inner, StoreError};
 const CLASSIFIED_STATEMENTS_MAX: usize = 4096;
 
 pub(crate) struct Writer {
-    // Field order matters: the session must be dropped before the connection.
-    session: Option<CaptureSession>,
+    // Field order matters: the connection, whose pre-update hook points into the recorder,
+    // must be dropped before the recorder.
     conn: Connection,
+    recorder: Recorder,
     hook: Option<Arc<dyn crate::ConnectionHook>>,
     guard: Guard,
     classified: HashMap<String, Classification>,
@@ -62,9 +64,11 @@ impl Writer {
         if let Some(h) = &hook {
             h.on_open(&conn)?;
         }
+        let recorder = Recorder::default();
+        recorder.install(&conn);
         Ok(Self {
-            session: None,
             conn,
+            recorder,
             hook,
             guard,
             classified: HashMap::new(),
@@ -98,7 +102,7 @@ impl Writer {
 
     /// Replaces the connection (after a snapshot replaced the file).
     pub(crate) fn reopen(&mut self, path: &Path) -> Result<(), StoreError> {
-        self.session = None;
+        self.recorder.stop();
         self.mode = None;
         self.applier.forget();
         self.classified.clear();
@@ -109,13 +113,14 @@ impl Writer {
         if let Some(h) = &self.hook {
             h.on_open(&conn)?;
         }
+        self.recorder.install(&conn);
         self.conn = conn;
         Ok(())
     }
 
     /// Closes the connection so the file can be replaced; `reopen` must follow.
     pub(crate) fn close_for_replace(&mut self) -> Result<(), StoreError> {
-        self.session = None;
+        self.recorder.stop();
         self.mode = None;
         self.classified.clear();
         let placeholder = Connection::open_in_memory()?;
@@ -123,10 +128,9 @@ impl Writer {
         Ok(())
     }
 
+    /// Starts recording the row changes of user statements (see [`Recorder`]).
     fn start_session(&mut self) -> Result<(), StoreError> {
-        self.session = None;
-        let s = self.guard.internal(|| CaptureSession::start(&self.conn))?;
-        self.session = Some(s);
+        self.guard.internal(|| self.recorder.start(&self.conn))?;
         Ok(())
     }
 
@@ -208,7 +212,7 @@ impl Writer {
     /// Applies the inverse changesets of `seqs` in reverse order and deletes their rows, in
     /// one SQLite transaction.
     pub(crate) fn undo_speculation(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
-        self.session = None;
+        self.recorder.stop();
         self.set_apply_mode(true, false)?;
         let result = (|| {
             self.internal("BEGIN IMMEDIATE")?;
@@ -340,7 +344,7 @@ impl Writer {
         marks: &[(LogId, Option<quorate_consensus::StoredMembership>)],
         spec: &parking_lot::Mutex<SpecState>,
     ) -> Result<(), StoreError> {
-        self.session = None;
+        self.recorder.stop();
         self.set_apply_mode(true, false)?;
         let result = match self.apply_batch(entries, marks, spec, true) {
             Err(BatchFailure::Declined(index, why)) => {
@@ -650,11 +654,11 @@ impl WriteTx {
     /// Moves the changes recorded so far into `ops` and restarts recording.
     fn flush_session(&mut self, restart: bool) -> Result<(), StoreError> {
         let w = self.writer()?;
-        let cs = match &w.session {
-            Some(s) => w.guard.internal(|| s.changeset())?,
-            None => Vec::new(),
+        let cs = if w.recorder.recording() {
+            w.guard.internal(|| w.recorder.changeset(&w.conn))?
+        } else {
+            Vec::new()
         };
-        w.session = None;
         if restart {
             w.start_session()?;
         }
@@ -816,8 +820,8 @@ impl WriteTx {
     }
 
     fn abandon(&mut self) {
-        if let Some(mut w) = self.w.take() {
-            w.session = None;
+        if let Some(w) = self.w.take() {
+            w.recorder.stop();
             if let Err(e) = w.internal("ROLLBACK") {
                 tracing::warn!(error = %e, "rollback failed");
             }
@@ -962,7 +966,7 @@ impl WriteTx {
                 await_commit(waiter, inner.config.commit_timeout, give_up).await
             }
         };
-        let mut w = self.w.take().expect("writer held until commit");
+        let w = self.w.take().expect("writer held until commit");
         let mut spec = inner.spec.lock();
         match spec.finish_held(seq) {
             Some(log_id) => {
@@ -980,7 +984,7 @@ impl WriteTx {
             }
             None => {
                 drop(spec);
-                w.session = None;
+                w.recorder.stop();
                 let _ = w.internal("ROLLBACK");
                 Err(match result {
                     Err(ProposeError::NotAppended(m)) => StoreError::Aborted(m),
@@ -1006,7 +1010,8 @@ fn quote_ident(name: &str) -> String {
 
 /// Runs a CREATE TABLE, and undoes it when a table it created has a PRIMARY KEY column that
 /// may hold NULL. SQLite allows NULL there (outside WITHOUT ROWID tables and INTEGER
-/// PRIMARY KEY), but its session extension records no change to such a row: the row would
+/// PRIMARY KEY), but change capture (ours, like SQLite's session extension) records no
+/// change to a row whose key holds NULL: the row would
 /// be acknowledged and then exist nowhere, not even on the leader once its transaction is
 /// replaced by the committed changes.
 fn create_table_checked(w: &Writer, sql: &str, max: usize) -> Result<StmtOutput, StoreError> {

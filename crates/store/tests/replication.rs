@@ -564,6 +564,7 @@ async fn unsafe_statements_are_refused() {
         "INSERT INTO _quorate_spec VALUES (1, x'00')",
         "BEGIN",
         "CREATE VIRTUAL TABLE v USING fts5(x)",
+        "ANALYZE",
     ] {
         let err = write(&c.leader, &p, &[(sql, vec![])]).await.unwrap_err();
         assert!(matches!(err, StoreError::Refused(_)), "{sql}: {err}");
