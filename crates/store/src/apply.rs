@@ -24,11 +24,18 @@ use std::sync::Arc;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, ffi};
 
-/// Why the fast path left a changeset to SQLite's applier (the transaction must be rolled
-/// back: part of the changeset may have been applied).
+/// Why the fast path did not apply a changeset. Either way the transaction must be rolled
+/// back: part of the changeset may have been applied.
 #[derive(Debug, thiserror::Error)]
-#[error("changeset left to SQLite's applier: {0}")]
-pub(crate) struct NotApplied(pub(crate) String);
+pub(crate) enum NotApplied {
+    /// Left to SQLite's applier, which applies it or names the conflict.
+    #[error("changeset left to SQLite's applier: {0}")]
+    Declined(String),
+    /// A table here is missing or has another shape than the changeset's. SQLite's applier
+    /// would skip such a table without a word; it means this replica's schema diverged.
+    #[error("{0}")]
+    Diverged(String),
+}
 
 /// The column name SQLite's session extension uses for the rowid of a table without a
 /// PRIMARY KEY (recorded because capture sets `SQLITE_SESSION_OBJCONFIG_ROWID`).
@@ -42,7 +49,8 @@ struct Shape {
     /// Quoted `main."table"`.
     qualified: String,
     quoted_columns: Vec<String>,
-    pk: Vec<bool>,
+    /// Per column: its position in the PRIMARY KEY (1, 2, ...) or 0, as in the changeset.
+    pk: Vec<u8>,
 }
 
 impl Shape {
@@ -58,19 +66,21 @@ impl Shape {
                 continue;
             }
             names.push(row.get::<_, String>(0)?);
-            pk.push(row.get::<_, i64>(1)? != 0);
+            pk.push(u8::try_from(row.get::<_, i64>(1)?).unwrap_or(u8::MAX));
         }
         if names.is_empty() {
             return Ok(None);
         }
-        if !pk.contains(&true) {
+        if pk.iter().all(|&p| p == 0) {
             names.insert(0, ROWID_COLUMN.to_string());
-            pk.insert(0, true);
+            pk.insert(0, 1);
         }
         let qualified = format!("main.{}", quote(table));
         let quoted_columns: Vec<String> = names.iter().map(|n| quote(n)).collect();
+        // OR ABORT: a table's own conflict clause (ON CONFLICT ROLLBACK, REPLACE, IGNORE)
+        // must not change what applying does; a failure only ends the statement.
         let mut insert_sql = format!(
-            "INSERT INTO {qualified}({}) VALUES (",
+            "INSERT OR ABORT INTO {qualified}({}) VALUES (",
             quoted_columns.join(", ")
         );
         for i in 1..=names.len() {
@@ -81,7 +91,7 @@ impl Shape {
         let mut delete_sql = format!("DELETE FROM {qualified} WHERE ");
         for (i, col) in quoted_columns.iter().enumerate() {
             let sep = if i == 0 { "" } else { " AND " };
-            let cmp = if pk[i] { "=" } else { "IS" };
+            let cmp = if pk[i] != 0 { "=" } else { "IS" };
             let _ = write!(delete_sql, "{sep}{col} {cmp} ?{}", i + 1);
         }
         Ok(Some(Self {
@@ -93,11 +103,11 @@ impl Shape {
         }))
     }
 
-    /// `UPDATE` setting the columns that have a new value, where the key and the old
-    /// values of those columns match. Parameters: `?(2i+1)` new and `?(2i+2)` old value
-    /// of column `i`, as SQLite's applier numbers them.
+    /// `UPDATE` setting the non-key columns that have a new value (`changed`), where the
+    /// key and the old values of those columns match. Parameters: `?(2i+1)` new and
+    /// `?(2i+2)` old value of column `i`, as SQLite's applier numbers them.
     fn update_sql(&self, changed: &[bool]) -> String {
-        let mut sql = format!("UPDATE {} SET ", self.qualified);
+        let mut sql = format!("UPDATE OR ABORT {} SET ", self.qualified);
         let mut first = true;
         for (i, col) in self.quoted_columns.iter().enumerate() {
             if changed[i] {
@@ -109,9 +119,9 @@ impl Shape {
         sql.push_str(" WHERE ");
         let mut first = true;
         for (i, col) in self.quoted_columns.iter().enumerate() {
-            if self.pk[i] || changed[i] {
+            if self.pk[i] != 0 || changed[i] {
                 let sep = if first { "" } else { " AND " };
-                let cmp = if self.pk[i] { "=" } else { "IS" };
+                let cmp = if self.pk[i] != 0 { "=" } else { "IS" };
                 let _ = write!(sql, "{sep}{col} {cmp} ?{}", 2 * i + 2);
                 first = false;
             }
@@ -163,11 +173,17 @@ impl Applier {
             return Ok(s.clone());
         }
         if table.eq_ignore_ascii_case("sqlite_stat1") {
-            return Err(NotApplied("sqlite_stat1 is left to SQLite".into()));
+            return Err(NotApplied::Declined(
+                "sqlite_stat1 is left to SQLite".into(),
+            ));
         }
         let shape = Shape::read(conn, table)
-            .map_err(|e| NotApplied(format!("table {table}: {e}")))?
-            .ok_or_else(|| NotApplied(format!("table {table} does not exist")))?;
+            .map_err(|e| NotApplied::Declined(format!("table {table}: {e}")))?
+            .ok_or_else(|| {
+                NotApplied::Diverged(format!(
+                    "table {table} of the changeset does not exist here"
+                ))
+            })?;
         let shape = Arc::new(shape);
         self.shapes.insert(table.to_string(), shape.clone());
         Ok(shape)
@@ -191,8 +207,8 @@ impl Applier {
                 let shape = self.shape(conn, table)?;
                 let pk = iter.pk()?;
                 if pk != shape.pk.as_slice() || ncol != shape.pk.len() {
-                    return Err(NotApplied(format!(
-                        "table {table}: the changeset's columns do not match the table's"
+                    return Err(NotApplied::Diverged(format!(
+                        "table {table}: the changeset's columns or key differ from the table's here"
                     )));
                 }
                 current = Some((table.to_string(), shape));
@@ -228,7 +244,7 @@ fn retry(
         }
         *deferred = still;
         if deferred.len() == before {
-            return Err(NotApplied(format!(
+            return Err(NotApplied::Declined(format!(
                 "table {table}: {before} change(s) still violate a constraint"
             )));
         }
@@ -242,40 +258,58 @@ fn run(conn: &Connection, shape: &Shape, change: &Change) -> Result<bool, NotApp
     let bind = |stmt: &mut rusqlite::CachedStatement<'_>, idx: usize, v: &Value| {
         stmt.raw_bind_parameter(idx, ToSqlOutput::Borrowed(ValueRef::from(v)))
     };
-    let result = (|| -> rusqlite::Result<usize> {
-        match change.op {
-            ffi::SQLITE_INSERT => {
-                let mut stmt = conn.prepare_cached(&shape.insert_sql)?;
-                for (i, v) in change.new.iter().enumerate() {
-                    bind(&mut stmt, i + 1, v.as_ref().unwrap_or(&Value::Null))?;
+    // A record without a value where one is needed is a corrupt changeset to SQLite.
+    let undefined = || NotApplied::Declined("a needed value is missing from the changeset".into());
+    let result = match change.op {
+        ffi::SQLITE_INSERT | ffi::SQLITE_DELETE => {
+            let (sql, values) = if change.op == ffi::SQLITE_INSERT {
+                (&shape.insert_sql, &change.new)
+            } else {
+                (&shape.delete_sql, &change.old)
+            };
+            if values.iter().any(Option::is_none) {
+                return Err(undefined());
+            }
+            (|| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                for (i, v) in values.iter().flatten().enumerate() {
+                    bind(&mut stmt, i + 1, v)?;
                 }
                 stmt.raw_execute()
+            })()
+        }
+        _ => {
+            // As SQLite's applier: key columns are matched, never set.
+            let changed: Vec<bool> = (change.new.iter().zip(&shape.pk))
+                .map(|(new, &pk)| new.is_some() && pk == 0)
+                .collect();
+            if !changed.contains(&true) {
+                return Err(NotApplied::Declined("an UPDATE that sets no column".into()));
             }
-            ffi::SQLITE_DELETE => {
-                let mut stmt = conn.prepare_cached(&shape.delete_sql)?;
-                for (i, v) in change.old.iter().enumerate() {
-                    bind(&mut stmt, i + 1, v.as_ref().unwrap_or(&Value::Null))?;
-                }
-                stmt.raw_execute()
+            let columns = change.new.iter().zip(&change.old).zip(&shape.pk);
+            if columns
+                .clone()
+                .zip(&changed)
+                .any(|(((_, old), &pk), &ch)| (pk != 0 || ch) && old.is_none())
+            {
+                return Err(undefined());
             }
-            _ => {
-                let changed: Vec<bool> = change.new.iter().map(Option::is_some).collect();
+            (|| {
                 let mut stmt = conn.prepare_cached(&shape.update_sql(&changed))?;
-                let columns = change.new.iter().zip(&change.old).zip(&shape.pk);
-                for (i, ((new, old), &pk)) in columns.enumerate() {
-                    if let Some(v) = new {
+                for (i, (((new, old), &pk), &ch)) in columns.zip(&changed).enumerate() {
+                    if let (true, Some(v)) = (ch, new) {
                         bind(&mut stmt, 2 * i + 1, v)?;
                     }
-                    if pk || new.is_some() {
-                        bind(&mut stmt, 2 * i + 2, old.as_ref().unwrap_or(&Value::Null))?;
+                    if let (true, Some(v)) = (pk != 0 || ch, old) {
+                        bind(&mut stmt, 2 * i + 2, v)?;
                     }
                 }
                 stmt.raw_execute()
-            }
+            })()
         }
-    })();
+    };
     match result {
-        Ok(0) => Err(NotApplied(
+        Ok(0) => Err(NotApplied::Declined(
             "a row to change is missing or differs from the before-image".into(),
         )),
         Ok(_) => Ok(true),
@@ -284,7 +318,7 @@ fn run(conn: &Connection, shape: &Shape, change: &Change) -> Result<bool, NotApp
         {
             Ok(false)
         }
-        Err(e) => Err(NotApplied(e.to_string())),
+        Err(e) => Err(NotApplied::Declined(e.to_string())),
     }
 }
 
@@ -297,14 +331,16 @@ struct Iter<'a> {
 impl<'a> Iter<'a> {
     fn start(changeset: &'a [u8]) -> Result<Self, NotApplied> {
         let len = c_int::try_from(changeset.len())
-            .map_err(|_| NotApplied("changeset over 2 GiB".into()))?;
+            .map_err(|_| NotApplied::Declined("changeset over 2 GiB".into()))?;
         let mut raw = ptr::null_mut();
         // SAFETY: SQLite only reads the buffer (the API takes a non-const pointer), which the
         // returned iterator borrows for 'a; the iterator is finalized exactly once on drop.
         let rc =
             unsafe { ffi::sqlite3changeset_start(&mut raw, len, changeset.as_ptr() as *mut _) };
         if rc != ffi::SQLITE_OK {
-            return Err(NotApplied(format!("sqlite3changeset_start: code {rc}")));
+            return Err(NotApplied::Declined(format!(
+                "sqlite3changeset_start: code {rc}"
+            )));
         }
         Ok(Self {
             raw,
@@ -319,7 +355,9 @@ impl<'a> Iter<'a> {
         match unsafe { ffi::sqlite3changeset_next(self.raw) } {
             ffi::SQLITE_ROW => Ok(true),
             ffi::SQLITE_DONE => Ok(false),
-            rc => Err(NotApplied(format!("malformed changeset: code {rc}"))),
+            rc => Err(NotApplied::Declined(format!(
+                "malformed changeset: code {rc}"
+            ))),
         }
     }
 
@@ -334,28 +372,32 @@ impl<'a> Iter<'a> {
             ffi::sqlite3changeset_op(self.raw, &mut table, &mut ncol, &mut op, &mut indirect)
         };
         if rc != ffi::SQLITE_OK || table.is_null() || ncol < 0 {
-            return Err(NotApplied(format!("sqlite3changeset_op: code {rc}")));
+            return Err(NotApplied::Declined(format!(
+                "sqlite3changeset_op: code {rc}"
+            )));
         }
         // SAFETY: NUL-terminated, valid while the iterator stays on this table.
         let table = unsafe { CStr::from_ptr(table) }
             .to_str()
-            .map_err(|_| NotApplied("table name is not UTF-8".into()))?;
+            .map_err(|_| NotApplied::Declined("table name is not UTF-8".into()))?;
         Ok((table, ncol as usize, op))
     }
 
-    /// Which columns of the current table form its key.
-    fn pk(&self) -> Result<Vec<bool>, NotApplied> {
+    /// Each column's position in the current table's key (0: not in it).
+    fn pk(&self) -> Result<Vec<u8>, NotApplied> {
         let mut flags: *mut u8 = ptr::null_mut();
         let mut ncol: c_int = 0;
         // SAFETY: `raw` points at a change; SQLite returns an array of `ncol` flags that
         // stays valid while the iterator is on this table.
         let rc = unsafe { ffi::sqlite3changeset_pk(self.raw, &mut flags, &mut ncol) };
         if rc != ffi::SQLITE_OK || flags.is_null() || ncol < 0 {
-            return Err(NotApplied(format!("sqlite3changeset_pk: code {rc}")));
+            return Err(NotApplied::Declined(format!(
+                "sqlite3changeset_pk: code {rc}"
+            )));
         }
         // SAFETY: see above; copied out at once.
         let flags = unsafe { std::slice::from_raw_parts(flags, ncol as usize) };
-        Ok(flags.iter().map(|&f| f != 0).collect())
+        Ok(flags.to_vec())
     }
 
     /// The current change's old and new values (`None` where the changeset has none).
@@ -394,7 +436,9 @@ impl<'a> Iter<'a> {
         // record `get` reads (old for UPDATE/DELETE, new for UPDATE/INSERT).
         let rc = unsafe { get(self.raw, col, &mut v) };
         if rc != ffi::SQLITE_OK {
-            return Err(NotApplied(format!("reading a changeset value: code {rc}")));
+            return Err(NotApplied::Declined(format!(
+                "reading a changeset value: code {rc}"
+            )));
         }
         if v.is_null() {
             return Ok(None);
@@ -408,6 +452,9 @@ impl<'a> Iter<'a> {
                 ffi::SQLITE_TEXT => {
                     let p = ffi::sqlite3_value_text(v);
                     let n = ffi::sqlite3_value_bytes(v);
+                    if p.is_null() && n > 0 {
+                        return Err(NotApplied::Declined("out of memory".into()));
+                    }
                     let bytes = if p.is_null() || n <= 0 {
                         &[][..]
                     } else {
@@ -415,12 +462,17 @@ impl<'a> Iter<'a> {
                     };
                     match std::str::from_utf8(bytes) {
                         Ok(s) => Value::Text(s.to_string()),
-                        Err(_) => return Err(NotApplied("text value is not UTF-8".into())),
+                        Err(_) => {
+                            return Err(NotApplied::Declined("text value is not UTF-8".into()));
+                        }
                     }
                 }
                 ffi::SQLITE_BLOB => {
                     let p = ffi::sqlite3_value_blob(v);
                     let n = ffi::sqlite3_value_bytes(v);
+                    if p.is_null() && n > 0 {
+                        return Err(NotApplied::Declined("out of memory".into()));
+                    }
                     if p.is_null() || n <= 0 {
                         Value::Blob(Vec::new())
                     } else {
@@ -569,6 +621,55 @@ mod tests {
             .execute_batch("INSERT INTO t (id, u) VALUES (1, 'x'), (2, 'y')")
             .unwrap();
         assert!(Applier::default().apply(&replica, &swap).is_err());
+    }
+
+    /// Property: a table's own conflict clause does not change what applying does. With
+    /// `UNIQUE ON CONFLICT ROLLBACK`, a change applied before the one that frees its value
+    /// would otherwise roll back the caller's whole transaction and let the rest run (and
+    /// commit) outside it.
+    #[test]
+    fn conflict_clauses_of_the_table_do_not_apply() {
+        let schema = "CREATE TABLE c (id INTEGER PRIMARY KEY, u TEXT UNIQUE ON CONFLICT ROLLBACK);
+                      INSERT INTO c VALUES (1, 'x'), (2, 'y');";
+        let leader = Connection::open_in_memory().unwrap();
+        leader.execute_batch(schema).unwrap();
+        // Row 1 comes first in the changeset and needs the value row 2 gives up.
+        let cs = capture(
+            &leader,
+            "UPDATE c SET u = 'z' WHERE id = 2; UPDATE c SET u = 'y' WHERE id = 1;",
+        );
+        let follower = Connection::open_in_memory().unwrap();
+        follower.execute_batch(schema).unwrap();
+        follower.execute_batch("BEGIN").unwrap();
+        Applier::default().apply(&follower, &cs).unwrap();
+        assert!(!follower.is_autocommit(), "the transaction was rolled back");
+        follower.execute_batch("COMMIT").unwrap();
+        let rows: Vec<String> = follower
+            .prepare("SELECT id || u FROM c ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, vec!["1y", "2z"]);
+    }
+
+    /// Property: a table that is missing here, or whose key differs from the changeset's,
+    /// is reported as divergence (SQLite's applier would skip it without a word).
+    #[test]
+    fn a_table_of_another_shape_is_divergence() {
+        let leader = db();
+        let cs = capture(&leader, "INSERT INTO t (id, v) VALUES (1, 'a')");
+        for schema in [
+            "CREATE TABLE other (x)",
+            "CREATE TABLE t (id INTEGER, v TEXT, u TEXT, r REAL, b BLOB, g TEXT,
+                PRIMARY KEY (v, id))",
+        ] {
+            let replica = Connection::open_in_memory().unwrap();
+            replica.execute_batch(schema).unwrap();
+            let err = Applier::default().apply(&replica, &cs).unwrap_err();
+            assert!(matches!(err, NotApplied::Diverged(_)), "{schema}: {err}");
+        }
     }
 
     /// Property: after a schema change the applier reads the table's columns again instead

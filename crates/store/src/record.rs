@@ -143,6 +143,14 @@ impl Recorder {
         Ok(())
     }
 
+    /// Forgets the tables' shapes: the next `start` reads them again. For a rolled-back
+    /// transaction that changed the schema, whose version number a later schema may reuse.
+    pub(crate) fn forget_shapes(&self) {
+        let mut s = self.state.lock();
+        s.shapes.clear();
+        s.schema_version = None;
+    }
+
     /// Stops recording and forgets what was recorded.
     pub(crate) fn stop(&self) {
         let mut s = self.state.lock();
@@ -159,6 +167,10 @@ impl Recorder {
 
     /// Stops recording and returns the changeset of what was recorded (empty when nothing
     /// changed).
+    ///
+    /// A failure is sticky: the recorder stays "recording" and every later call fails the
+    /// same way until `start` or `stop`, so a transaction whose changes could not be
+    /// captured can never commit as if it had none.
     pub(crate) fn changeset(&self, conn: &Connection) -> rusqlite::Result<Vec<u8>> {
         let (tables, failed) = {
             let mut s = self.state.lock();
@@ -166,59 +178,75 @@ impl Recorder {
             s.table_index.clear();
             (std::mem::take(&mut s.tables), s.failed.take())
         };
-        if let Some(why) = failed {
-            return Err(failure(&why));
+        let result = match failed {
+            Some(why) => Err(failure(&why)),
+            None => generate(conn, &tables),
+        };
+        if let Err(e) = &result {
+            let mut s = self.state.lock();
+            s.recording = true;
+            s.failed = Some(match e {
+                rusqlite::Error::SqliteFailure(_, Some(m)) => {
+                    m.strip_prefix("change capture: ").unwrap_or(m).to_string()
+                }
+                other => other.to_string(),
+            });
         }
-        let mut out = Vec::new();
-        let mut change = Vec::new();
-        for t in &tables {
-            let mut header = false;
-            let mut stmt = conn.prepare_cached(&t.shape.select_sql)?;
-            for (key, row) in &t.rows {
-                change.clear();
-                let mut at = 0;
-                for (param, _) in (1..).zip(t.shape.key_columns()) {
-                    let (v, n) = decode(&key[at..]).ok_or_else(|| failure("bad key"))?;
-                    stmt.raw_bind_parameter(param, to_sql(v))?;
-                    at += n;
-                }
-                let mut rows = stmt.raw_query();
-                let current = rows.next()?;
-                match (&row.old, current) {
-                    (None, None) => {}
-                    (None, Some(cur)) => {
-                        change.push(ffi::SQLITE_INSERT as u8);
-                        change.push(u8::from(row.indirect));
-                        for i in 0..t.shape.cols.len() {
-                            encode(&mut change, cur.get_ref(i)?);
-                        }
-                    }
-                    (Some(old), None) => {
-                        change.push(ffi::SQLITE_DELETE as u8);
-                        change.push(u8::from(row.indirect));
-                        change.extend_from_slice(old);
-                    }
-                    (Some(old), Some(cur)) => {
-                        update(&mut change, &t.shape, row, old, cur)?;
-                    }
-                }
-                drop(rows);
-                if change.is_empty() {
-                    continue;
-                }
-                if !header {
-                    out.push(b'T');
-                    put_varint(&mut out, t.shape.pk.len() as u64);
-                    out.extend_from_slice(&t.shape.pk);
-                    out.extend_from_slice(t.name.as_bytes());
-                    out.push(0);
-                    header = true;
-                }
-                out.extend_from_slice(&change);
-            }
-        }
-        Ok(out)
+        result
     }
+}
+
+/// Writes the changeset of the recorded `tables` (see the module docs).
+fn generate(conn: &Connection, tables: &[TableChanges]) -> rusqlite::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut change = Vec::new();
+    for t in tables {
+        let mut header = false;
+        let mut stmt = conn.prepare_cached(&t.shape.select_sql)?;
+        for (key, row) in &t.rows {
+            change.clear();
+            let mut at = 0;
+            for (param, _) in (1..).zip(t.shape.key_columns()) {
+                let (v, n) = decode(&key[at..]).ok_or_else(|| failure("bad key"))?;
+                stmt.raw_bind_parameter(param, to_sql(v))?;
+                at += n;
+            }
+            let mut rows = stmt.raw_query();
+            let current = rows.next()?;
+            match (&row.old, current) {
+                (None, None) => {}
+                (None, Some(cur)) => {
+                    change.push(ffi::SQLITE_INSERT as u8);
+                    change.push(u8::from(row.indirect));
+                    for i in 0..t.shape.cols.len() {
+                        encode(&mut change, cur.get_ref(i)?);
+                    }
+                }
+                (Some(old), None) => {
+                    change.push(ffi::SQLITE_DELETE as u8);
+                    change.push(u8::from(row.indirect));
+                    change.extend_from_slice(old);
+                }
+                (Some(old), Some(cur)) => {
+                    update(&mut change, &t.shape, row, old, cur)?;
+                }
+            }
+            drop(rows);
+            if change.is_empty() {
+                continue;
+            }
+            if !header {
+                out.push(b'T');
+                put_varint(&mut out, t.shape.pk.len() as u64);
+                out.extend_from_slice(&t.shape.pk);
+                out.extend_from_slice(t.name.as_bytes());
+                out.push(0);
+                header = true;
+            }
+            out.extend_from_slice(&change);
+        }
+    }
+    Ok(out)
 }
 
 /// Appends the UPDATE of `row` (whose before-image is `old`) to `change`, or nothing when
@@ -444,7 +472,7 @@ impl Hook {
             return Err(format!("reading a changed row failed (code {rc})"));
         }
         // SAFETY: `v` is valid for this callback; bytes are copied out at once.
-        let value = unsafe { value_ref(v) };
+        let value = unsafe { value_ref(v) }.ok_or("out of memory reading a changed row")?;
         encode(buf, value);
         Ok(!matches!(value, ValueRef::Null))
     }
@@ -515,34 +543,39 @@ impl State {
     }
 }
 
+/// The value `v` holds; `None` when SQLite ran out of memory converting it.
+///
 /// # Safety
 /// `v` must be a valid `sqlite3_value` for the lifetime `'a`.
-unsafe fn value_ref<'a>(v: *mut ffi::sqlite3_value) -> ValueRef<'a> {
-    // SAFETY: per the function's contract.
+unsafe fn value_ref<'a>(v: *mut ffi::sqlite3_value) -> Option<ValueRef<'a>> {
+    // SAFETY: per the function's contract. Text is read before its length, as SQLite
+    // requires; a null pointer with a non-zero length means the conversion failed.
     unsafe {
-        match ffi::sqlite3_value_type(v) {
+        Some(match ffi::sqlite3_value_type(v) {
             ffi::SQLITE_INTEGER => ValueRef::Integer(ffi::sqlite3_value_int64(v)),
             ffi::SQLITE_FLOAT => ValueRef::Real(ffi::sqlite3_value_double(v)),
             ffi::SQLITE_TEXT => {
                 let p = ffi::sqlite3_value_text(v);
                 let n = ffi::sqlite3_value_bytes(v);
-                if p.is_null() || n <= 0 {
-                    ValueRef::Text(&[])
-                } else {
-                    ValueRef::Text(std::slice::from_raw_parts(p, n as usize))
+                match (p.is_null(), n > 0) {
+                    (true, true) => return None,
+                    (false, true) => ValueRef::Text(std::slice::from_raw_parts(p, n as usize)),
+                    _ => ValueRef::Text(&[]),
                 }
             }
             ffi::SQLITE_BLOB => {
                 let p = ffi::sqlite3_value_blob(v);
                 let n = ffi::sqlite3_value_bytes(v);
-                if p.is_null() || n <= 0 {
-                    ValueRef::Blob(&[])
-                } else {
-                    ValueRef::Blob(std::slice::from_raw_parts(p.cast::<u8>(), n as usize))
+                match (p.is_null(), n > 0) {
+                    (true, true) => return None,
+                    (false, true) => {
+                        ValueRef::Blob(std::slice::from_raw_parts(p.cast::<u8>(), n as usize))
+                    }
+                    _ => ValueRef::Blob(&[]),
                 }
             }
             _ => ValueRef::Null,
-        }
+        })
     }
 }
 
@@ -659,7 +692,8 @@ mod tests {
         INSERT INTO nokey VALUES ('n1', 1), ('n2', 2);
         INSERT INTO seq (v) VALUES ('s1');
         INSERT INTO parent VALUES (1, 'p1'), (2, 'p2');
-        INSERT INTO child VALUES (10, 1), (11, 1), (12, 2);";
+        INSERT INTO child VALUES (10, 1), (11, 1), (12, 2);
+        ALTER TABLE k ADD COLUMN added TEXT DEFAULT 'dflt';";
 
     /// Transactions, each run from the schema's starting state. Statements that fail are
     /// part of the test (their partial effects are rolled back by SQLite).
@@ -770,7 +804,7 @@ mod tests {
                         if v.is_null() {
                             line.push_str(" -");
                         } else {
-                            line.push_str(&format!(" {:?}", value_ref(v)));
+                            line.push_str(&format!(" {:?}", value_ref(v).unwrap()));
                         }
                     }
                 }
@@ -788,7 +822,8 @@ mod tests {
     /// updates, deletes, key changes, rows inserted and deleted again, rows deleted and
     /// inserted again, updates that change nothing, a statement that fails half way, a
     /// savepoint rolled back, rowid, WITHOUT ROWID, keyless, AUTOINCREMENT and generated
-    /// columns, changes made by a trigger and by a cascade.
+    /// columns, rows older than a column added with a default, changes made by a trigger
+    /// and by a cascade.
     #[test]
     fn records_what_the_session_extension_records() {
         for statements in TRANSACTIONS {
@@ -830,7 +865,8 @@ mod tests {
     }
 
     /// Property: a table created while recording, and sqlite_stat1, fail the changeset
-    /// with a reason instead of being left out of it.
+    /// with a reason instead of being left out of it, and the failure stays until the
+    /// recorder is stopped.
     #[test]
     fn refuses_what_it_cannot_record() {
         let conn = db();
@@ -843,6 +879,12 @@ mod tests {
         .unwrap();
         let err = recorder.changeset(&conn).unwrap_err().to_string();
         assert!(err.contains("late"), "{err}");
+        // Sticky: asking again cannot yield an empty changeset for those changes.
+        assert!(recorder.recording());
+        let again = recorder.changeset(&conn).unwrap_err().to_string();
+        assert!(again.contains("late"), "{again}");
+        recorder.stop();
+        assert!(!recorder.recording());
 
         recorder.start(&conn).unwrap();
         conn.execute_batch("ANALYZE").unwrap();

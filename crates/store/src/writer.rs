@@ -349,7 +349,6 @@ impl Writer {
         let result = match self.apply_batch(entries, marks, spec, true) {
             Err(BatchFailure::Declined(index, why)) => {
                 tracing::debug!(index, %why, "applying with SQLite's changeset applier");
-                self.applier.forget();
                 self.apply_batch(entries, marks, spec, false)
             }
             other => other,
@@ -378,6 +377,9 @@ impl Writer {
         let result = self.apply_batch_in_tx(entries, marks, spec, fast);
         if result.is_err() {
             let _ = self.internal("ROLLBACK");
+            // Shapes read after a schema statement of this batch describe a schema that
+            // no longer exists (and whose version number the next one may reuse).
+            self.applier.forget();
         }
         result
     }
@@ -403,7 +405,15 @@ impl Writer {
                     Op::Changeset(cs) if fast => self
                         .guard
                         .internal(|| self.applier.apply(&self.conn, cs))
-                        .map_err(|why| BatchFailure::Declined(log_id.index, why))?,
+                        .map_err(|why| match why {
+                            apply::NotApplied::Diverged(detail) => {
+                                BatchFailure::Store(StoreError::Diverged {
+                                    index: log_id.index,
+                                    detail,
+                                })
+                            }
+                            declined => BatchFailure::Declined(log_id.index, declined),
+                        })?,
                     Op::Changeset(cs) => run.push((*log_id, cs)),
                     Op::Ddl(sql) => {
                         self.apply_changesets(&run)?;
@@ -705,7 +715,18 @@ impl WriteTx {
         let class = self.writer()?.classify(sql)?;
         if !class.ddl {
             let w = self.writer()?;
-            return w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
+            let out = w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
+            if w.conn.is_autocommit() {
+                // A conflict clause (`OR ROLLBACK`, `ON CONFLICT ROLLBACK` in the table) made
+                // SQLite roll back the whole transaction: nothing of it may run on.
+                self.abandon();
+                return Err(StoreError::Aborted(format!(
+                    "the statement rolled back the whole transaction ({})",
+                    out.err()
+                        .map_or_else(|| "ROLLBACK conflict clause".to_string(), |e| e.to_string())
+                )));
+            }
+            return out;
         }
         if !params.is_empty() {
             return Err(StoreError::Refused(
@@ -822,6 +843,14 @@ impl WriteTx {
     fn abandon(&mut self) {
         if let Some(w) = self.w.take() {
             w.recorder.stop();
+            if self.held {
+                // It ran schema statements: the shapes read since describe a schema that the
+                // rollback removes (and whose version number a later one may reuse).
+                w.recorder.forget_shapes();
+            }
+            if w.conn.is_autocommit() {
+                return; // SQLite already rolled it back (see `execute_with`).
+            }
             if let Err(e) = w.internal("ROLLBACK") {
                 tracing::warn!(error = %e, "rollback failed");
             }
@@ -985,6 +1014,7 @@ impl WriteTx {
             None => {
                 drop(spec);
                 w.recorder.stop();
+                w.recorder.forget_shapes();
                 let _ = w.internal("ROLLBACK");
                 Err(match result {
                     Err(ProposeError::NotAppended(m)) => StoreError::Aborted(m),
@@ -1009,8 +1039,9 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Runs a CREATE TABLE, and undoes it when a table it created has a PRIMARY KEY column that
-/// may hold NULL. SQLite allows NULL there (outside WITHOUT ROWID tables and INTEGER
-/// PRIMARY KEY), but change capture (ours, like SQLite's session extension) records no
+/// may hold NULL. SQLite allows NULL there (outside WITHOUT ROWID tables and a PRIMARY KEY
+/// that is the rowid; `INTEGER PRIMARY KEY DESC` is not: SQLite then gives the key an index
+/// of its own, `origin = 'pk'`, which is how the check tells them apart), but change capture (ours, like SQLite's session extension) records no
 /// change to a row whose key holds NULL: the row would
 /// be acknowledged and then exist nowhere, not even on the leader once its transaction is
 /// replaced by the committed changes.
@@ -1019,8 +1050,7 @@ fn create_table_checked(w: &Writer, sql: &str, max: usize) -> Result<StmtOutput,
         JOIN pragma_table_info(tl.name) c \
         WHERE tl.schema = 'main' AND tl.type = 'table' AND NOT tl.wr AND c.pk > 0 \
         AND NOT c.\"notnull\" \
-        AND NOT (upper(c.type) = 'INTEGER' \
-             AND (SELECT count(*) FROM pragma_table_info(tl.name) WHERE pk > 0) = 1) \
+        AND EXISTS (SELECT 1 FROM pragma_index_list(tl.name) il WHERE il.origin = 'pk') \
         AND tl.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
         AND tl.name NOT LIKE '\\_quorate\\_%' ESCAPE '\\'";
     let nullable = |w: &Writer| -> Result<Vec<(String, String)>, StoreError> {
