@@ -556,6 +556,10 @@ fn drive(
     .join()
     .map_err(|_| anyhow::anyhow!("the schema thread panicked"))?
     .and_then(|created| created)?;
+    // Every node must have applied the schema and the accounts before the workload starts:
+    // a stale read is served from its node's own state, and the bank checker requires
+    // every read to show all accounts.
+    wait_applied_everywhere(c, opts.nodes, SCHEMA_TIMEOUT)?;
     run.start = Instant::now();
     run.recorder = Arc::new(Recorder::new(run.start));
     let shared = Arc::new(Shared::new(
@@ -729,6 +733,33 @@ fn drive(
 
 /// Waits until every replica has applied the same index with nothing speculative in flight,
 /// then compares their checksums (a difference is a problem).
+/// Waits until every node has applied the same log index with nothing speculative in
+/// flight (before any fault, so every node is up).
+fn wait_applied_everywhere(c: &DrillCluster, nodes: usize, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let applied: Vec<Option<(u64, u64)>> = (1..=nodes)
+            .map(|i| {
+                let v = c.http.get(&c.node(i).http, "/v1/checksum");
+                Some((
+                    v["applied_index"].as_u64()?,
+                    v["speculative_in_flight"].as_u64()?,
+                ))
+            })
+            .collect();
+        let first = applied[0];
+        if first.is_some_and(|(_, spec)| spec == 0) && applied.iter().all(|a| *a == first) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "the schema was not applied on every node within {within:?}: {applied:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn converge(run: &mut Run, c: &mut DrillCluster) -> anyhow::Result<Vec<(usize, u64, String)>> {
     let opts = run.opts.clone();
     if c.wait_writable(Duration::from_secs(60)).is_err() {
