@@ -7,13 +7,16 @@
 //! table's shape remembered until the schema changes.
 //!
 //! It is a fast path only. It applies a change exactly when SQLite's applier would apply it
-//! without calling a conflict handler, and returns [`NotApplied`] for everything else (a
-//! before-image that does not match, a constraint that still fails after retrying, a table
-//! whose shape does not match the changeset, `sqlite_stat1`). The caller then rolls the
-//! transaction back and applies the same changesets with SQLite's applier, which decides
-//! and reports divergence as before. Because a changeset names each row at most once, a
-//! changeset whose every change succeeded leaves the same rows whatever the order, so the
-//! two paths cannot end in different states.
+//! without calling a conflict handler, and otherwise returns [`NotApplied::Declined`] (a
+//! before-image that does not match, a constraint that still fails after retrying, a value
+//! missing from the changeset, `sqlite_stat1`). The caller then rolls the transaction back
+//! and applies the same changesets with SQLite's applier, which decides and reports
+//! divergence as before. Because a changeset names each row at most once, a changeset whose
+//! every change succeeded leaves the same rows whatever the order, so the two paths cannot
+//! end in different states. A table that is missing here or shaped differently from the
+//! changeset is [`NotApplied::Diverged`]: SQLite's applier would skip it without a word.
+//! Its statements are `INSERT OR ABORT` / `UPDATE OR ABORT`, so that a table's own conflict
+//! clause cannot roll back the caller's transaction.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_int};

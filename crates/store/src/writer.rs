@@ -129,7 +129,7 @@ impl Writer {
     }
 
     /// Starts recording the row changes of user statements (see [`Recorder`]).
-    fn start_session(&mut self) -> Result<(), StoreError> {
+    fn start_capture(&mut self) -> Result<(), StoreError> {
         self.guard.internal(|| self.recorder.start(&self.conn))?;
         Ok(())
     }
@@ -594,7 +594,7 @@ impl WriteTx {
         }
         w.set_apply_mode(false, options.foreign_keys)?;
         w.internal("BEGIN IMMEDIATE")?;
-        if let Err(e) = w.start_session() {
+        if let Err(e) = w.start_capture() {
             let _ = w.internal("ROLLBACK");
             return Err(e);
         }
@@ -661,17 +661,15 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Moves the changes recorded so far into `ops` and restarts recording.
-    fn flush_session(&mut self, restart: bool) -> Result<(), StoreError> {
+    /// Stops recording and moves the changes recorded so far into `ops` (callers start
+    /// recording again when they need to).
+    fn flush_capture(&mut self) -> Result<(), StoreError> {
         let w = self.writer()?;
         let cs = if w.recorder.recording() {
             w.guard.internal(|| w.recorder.changeset(&w.conn))?
         } else {
             Vec::new()
         };
-        if restart {
-            w.start_session()?;
-        }
         if !cs.is_empty() {
             self.push_op(Op::Changeset(cs))?;
         }
@@ -737,7 +735,7 @@ impl WriteTx {
             self.wait_drained().await?;
             self.held = true;
         }
-        self.flush_session(false)?;
+        self.flush_capture()?;
         let result = {
             let w = self.writer()?;
             w.run_statement(context, |w| {
@@ -751,7 +749,7 @@ impl WriteTx {
         if result.is_ok() {
             self.push_op(Op::Ddl(sql.to_string()))?;
         }
-        self.writer()?.start_session()?;
+        self.writer()?.start_capture()?;
         result
     }
 
@@ -777,7 +775,7 @@ impl WriteTx {
                 self.wait_drained().await?;
                 self.held = true;
             }
-            self.flush_session(false)?;
+            self.flush_capture()?;
         }
         let result = {
             let w = self.writer()?;
@@ -788,7 +786,7 @@ impl WriteTx {
             if result.is_ok() {
                 self.push_op(Op::Ddl(sql.to_string()))?;
             }
-            self.writer()?.start_session()?;
+            self.writer()?.start_capture()?;
         }
         result
     }
@@ -864,7 +862,7 @@ impl WriteTx {
             self.abandon();
             return Err(e);
         }
-        if let Err(e) = self.flush_session(false) {
+        if let Err(e) = self.flush_capture() {
             self.abandon();
             return Err(e);
         }
