@@ -499,7 +499,7 @@ impl Drop for Iter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureSession, apply_changeset};
+    use crate::capture::{apply_changeset, capture_with_session as capture, rows_as_text};
 
     const SCHEMA: &str = "
         CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, u TEXT UNIQUE, r REAL, b BLOB,
@@ -514,24 +514,15 @@ mod tests {
         conn
     }
 
-    fn capture(conn: &Connection, sql: &str) -> Vec<u8> {
-        let s = CaptureSession::start(conn).unwrap();
-        conn.execute_batch(sql).unwrap();
-        s.changeset().unwrap()
-    }
-
     fn dump(conn: &Connection) -> Vec<String> {
-        let mut out = Vec::new();
-        for q in [
-            "SELECT quote(id)||quote(v)||quote(u)||quote(r)||quote(b)||quote(g) FROM t ORDER BY id",
-            "SELECT quote(\"k 1\")||quote(k2)||quote(\"v\"\"\") FROM \"odd \"\"name\" ORDER BY 1",
-            "SELECT quote(rowid)||quote(a)||quote(b) FROM nokey ORDER BY rowid",
-        ] {
-            let mut stmt = conn.prepare(q).unwrap();
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-            out.extend(rows.map(|r| r.unwrap()));
-        }
-        out
+        rows_as_text(
+            conn,
+            &[
+                "SELECT quote(id)||quote(v)||quote(u)||quote(r)||quote(b)||quote(g) FROM t ORDER BY id",
+                "SELECT quote(\"k 1\")||quote(k2)||quote(\"v\"\"\") FROM \"odd \"\"name\" ORDER BY 1",
+                "SELECT quote(rowid)||quote(a)||quote(b) FROM nokey ORDER BY rowid",
+            ],
+        )
     }
 
     /// The leader's steps, each captured as one changeset.

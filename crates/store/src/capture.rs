@@ -111,6 +111,27 @@ impl Drop for CaptureSession {
     }
 }
 
+/// Test helper: the session extension's changeset of running `sql` on `conn`.
+#[cfg(test)]
+pub(crate) fn capture_with_session(conn: &Connection, sql: &str) -> Vec<u8> {
+    let s = CaptureSession::start(conn).unwrap();
+    conn.execute_batch(sql).unwrap();
+    s.changeset().unwrap()
+}
+
+/// Test helper: every row of each query in `queries` (each selecting one text column), in
+/// order.
+#[cfg(test)]
+pub(crate) fn rows_as_text(conn: &Connection, queries: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in queries {
+        let mut stmt = conn.prepare(q).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        out.extend(rows.map(|r| r.unwrap()));
+    }
+    out
+}
+
 /// Session table filter: 1 = record changes to this table.
 #[cfg(test)]
 unsafe extern "C" fn replicated_table(_ctx: *mut c_void, table: *const c_char) -> c_int {
@@ -284,22 +305,17 @@ mod tests {
     }
 
     fn capture(conn: &Connection, sql: &str) -> Vec<u8> {
-        let s = CaptureSession::start(conn).unwrap();
-        conn.execute_batch(sql).unwrap();
-        s.changeset().unwrap()
+        capture_with_session(conn, sql)
     }
 
     fn dump(conn: &Connection) -> Vec<String> {
-        let mut out = Vec::new();
-        for q in [
-            "SELECT id || ':' || ifnull(v, 'NULL') || ':' || ifnull(u, 'NULL') FROM t ORDER BY id",
-            "SELECT k || '=' || n FROM w ORDER BY k",
-        ] {
-            let mut stmt = conn.prepare(q).unwrap();
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-            out.extend(rows.map(|r| r.unwrap()));
-        }
-        out
+        rows_as_text(
+            conn,
+            &[
+                "SELECT id || ':' || ifnull(v, 'NULL') || ':' || ifnull(u, 'NULL') FROM t ORDER BY id",
+                "SELECT k || '=' || n FROM w ORDER BY k",
+            ],
+        )
     }
 
     /// Property: a combined changeset has the effect of its parts applied in order, on
