@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Who produced a transaction's effects. The leader that executed the transaction
@@ -21,8 +22,11 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// A SQLite session changeset: row images of every change, with before-images so that a
-    /// replica whose rows differ is detected instead of silently diverging.
-    Changeset(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// replica whose rows differ is detected instead of silently diverging. Shared, not
+    /// copied, when the entry is cloned (the log's cache, each follower's replication, the
+    /// state machine): a 20 MiB changeset exists once in memory until it goes on the wire.
+    /// Encoded exactly as a byte string (the log and the peer protocol are unchanged).
+    Changeset(Bytes),
     /// A schema statement, replayed as text (DDL has no changeset).
     Ddl(String),
 }

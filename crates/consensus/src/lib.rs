@@ -9,5 +9,5 @@ mod log_store;
 mod types;
 
 pub use command::{Command, Op, Origin, Response};
-pub use log_store::{LogStore, LogStoreError};
+pub use log_store::{LogStore, LogStoreError, payload_bytes};
 pub use types::*;

@@ -18,6 +18,7 @@ use raft_log::codeq::{Decode, Encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::command::{Command, Op};
 use crate::types::{Entry, EntryPayload, LogId, NodeId, TypeConfig, Vote};
 
 /// Largest entry payload we accept when decoding the log (a corrupt length must not make us
@@ -166,11 +167,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let log = self.lock();
         let mut entries = Vec::new();
         for item in log.read(start, end) {
+            // Cached entries come back decoded, and cloning one shares its changesets
+            // instead of copying them.
             let (log_id, payload) = item?;
-            let payload: EntryPayload = decode_payload(&payload.0)?;
             entries.push(Entry {
                 log_id: log_id.0,
-                payload,
+                payload: payload.0,
             });
         }
         Ok(entries)
@@ -233,12 +235,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut records = Vec::new();
         let mut bytes = 0;
         for entry in entries {
-            let payload = encode_payload(&entry.payload)?;
-            bytes += payload.len();
-            records.push((RlLogId(entry.log_id), RlPayload(payload)));
+            let payload = RlPayload(entry.payload);
+            bytes += payload.approx_bytes();
+            records.push((RlLogId(entry.log_id), payload));
         }
         let write = move || -> Result<(), io::Error> {
             let mut log = self.lock();
+            // raft-log encodes each record into its write buffer and keeps the entry in its
+            // cache (a clone, which shares the changesets).
             log.append(records)?;
             // Returns at once; the fsync worker calls back when the entries are on disk.
             log.flush(true, Some(FlushCallback::Raft(callback)))?;
@@ -301,7 +305,7 @@ impl raft_log::Types for RlTypes {
     }
 
     fn payload_size(payload: &Self::LogPayload) -> u64 {
-        payload.0.len() as u64
+        payload.approx_bytes() as u64
     }
 }
 
@@ -311,9 +315,33 @@ pub struct RlLogId(LogId);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd)]
 pub struct RlVote(Vote);
 
-/// An encoded [`EntryPayload`].
+/// An entry's payload as raft-log keeps it in its cache: decoded, so that reading an entry
+/// back (for each follower, for the state machine) neither decodes nor copies it.
 #[derive(Debug, Clone)]
-pub struct RlPayload(Vec<u8>);
+pub struct RlPayload(EntryPayload);
+
+impl RlPayload {
+    /// About the bytes the payload occupies (raft-log bounds its cache by this).
+    fn approx_bytes(&self) -> usize {
+        payload_bytes(&self.0)
+    }
+}
+
+/// About the bytes an entry's payload occupies in memory, and encoded (its changesets and
+/// schema statements, plus a little for the rest). Cheap: nothing is encoded.
+pub fn payload_bytes(payload: &EntryPayload) -> usize {
+    const OVERHEAD: usize = 64;
+    let op_bytes = |op: &Op| match op {
+        Op::Changeset(c) => c.len(),
+        Op::Ddl(sql) => sql.len(),
+    };
+    match payload {
+        EntryPayload::Normal(Command::Tx { ops, .. }) => {
+            OVERHEAD + ops.iter().map(|op| op_bytes(op) + OVERHEAD).sum::<usize>()
+        }
+        _ => OVERHEAD,
+    }
+}
 
 /// Unused by quorate; raft-log requires the type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,13 +368,33 @@ impl Decode for RlVote {
     }
 }
 impl Encode for RlPayload {
-    fn encode<W: Write>(&self, w: W) -> Result<usize, io::Error> {
-        encode_bytes(&self.0, w)
+    /// The same bytes as [`encode_bytes`] of the encoded payload, written without an
+    /// intermediate copy: the payload is measured first (a pass that copies nothing), then
+    /// encoded straight into `w`.
+    fn encode<W: Write>(&self, mut w: W) -> Result<usize, io::Error> {
+        let mut measured = Counted {
+            inner: io::sink(),
+            bytes: 0,
+        };
+        rmp_serde::encode::write(&mut measured, &self.0).map_err(io::Error::other)?;
+        let len = u32::try_from(measured.bytes)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record over 4 GiB"))?;
+        w.write_all(&len.to_be_bytes())?;
+        let mut written = Counted { inner: w, bytes: 0 };
+        rmp_serde::encode::write(&mut written, &self.0).map_err(io::Error::other)?;
+        if written.bytes != measured.bytes {
+            // The length written above would not match the record: refuse it rather than
+            // write a record the log cannot read back.
+            return Err(io::Error::other(
+                "a log record encoded to two different lengths",
+            ));
+        }
+        Ok(4 + measured.bytes)
     }
 }
 impl Decode for RlPayload {
     fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
-        decode_bytes(r).map(RlPayload)
+        decode_payload(&decode_bytes(r)?).map(RlPayload)
     }
 }
 impl Encode for RlUserData {
@@ -366,6 +414,24 @@ fn encode_bytes<W: Write>(bytes: &[u8], mut w: W) -> io::Result<usize> {
     w.write_all(&len.to_be_bytes())?;
     w.write_all(bytes)?;
     Ok(4 + bytes.len())
+}
+
+/// A writer that counts the bytes written through it.
+struct Counted<W> {
+    inner: W,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn decode_bytes<R: Read>(mut r: R) -> io::Result<Vec<u8>> {
@@ -407,10 +473,6 @@ fn on_multi_thread_runtime() -> bool {
         .unwrap_or(false)
 }
 
-fn encode_payload(payload: &EntryPayload) -> io::Result<Vec<u8>> {
-    rmp_serde::to_vec(payload).map_err(io::Error::other)
-}
-
 fn decode_payload(bytes: &[u8]) -> io::Result<EntryPayload> {
     rmp_serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -431,7 +493,7 @@ mod tests {
             },
             ops: vec![
                 Op::Ddl(format!("CREATE TABLE t{index}(x)")),
-                Op::Changeset(vec![1, 2, 3]),
+                Op::Changeset(vec![1, 2, 3].into()),
             ],
         };
         Entry {
@@ -452,9 +514,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut big = entry(2, 2);
         if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut big.payload {
-            ops.push(Op::Changeset(
-                (0..3 * LARGE_APPEND_BYTES).map(|i| i as u8).collect(),
-            ));
+            let changeset: Vec<u8> = (0..3 * LARGE_APPEND_BYTES).map(|i| i as u8).collect();
+            ops.push(Op::Changeset(changeset.into()));
         }
         let written = vec![entry(2, 1), big, entry(2, 3)];
         {
@@ -476,7 +537,7 @@ mod tests {
         let large = |index: u64| {
             let mut e = entry(2, index);
             if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut e.payload {
-                ops.push(Op::Changeset(vec![index as u8; 8 << 20]));
+                ops.push(Op::Changeset(vec![index as u8; 8 << 20].into()));
             }
             e
         };
@@ -557,12 +618,38 @@ mod tests {
         assert_eq!(vote.leader_id().term, 9);
     }
 
+    /// A payload is written as it always was (a length, then the encoded payload in one
+    /// piece), so logs written by earlier versions read back, and this version's records
+    /// read back equal.
+    #[test]
+    fn payload_records_keep_their_format() {
+        let mut e = entry(5, 9);
+        if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut e.payload {
+            ops.push(Op::Changeset(vec![0xA5; 70_000].into()));
+        }
+        let mut before = Vec::new();
+        encode_bytes(&rmp_serde::to_vec(&e.payload).unwrap(), &mut before).unwrap();
+        let mut now = Vec::new();
+        let n = RlPayload(e.payload.clone()).encode(&mut now).unwrap();
+        assert_eq!(n, now.len());
+        assert_eq!(now, before);
+        // The changeset is a MessagePack byte string (bin 32, 70,000 bytes), as it was when
+        // it was a `serde_bytes` vector, not an array of numbers.
+        let bin32 = [0xC6, 0x00, 0x01, 0x11, 0x70];
+        assert!(now.windows(5).any(|w| w == bin32));
+        assert_eq!(RlPayload::decode(&before[..]).unwrap().0, e.payload);
+    }
+
     /// A record cut short (a torn write at the tail) decodes as UnexpectedEof, which is
     /// what raft-log needs to treat it as an interrupted write rather than corruption.
     #[test]
     fn torn_record_is_unexpected_eof() {
+        let mut payload = entry(1, 1).payload;
+        if let EntryPayload::Normal(Command::Tx { ops, .. }) = &mut payload {
+            ops.push(Op::Changeset(vec![9; 100].into()));
+        }
         let mut buf = Vec::new();
-        RlPayload(vec![9; 100]).encode(&mut buf).unwrap();
+        RlPayload(payload).encode(&mut buf).unwrap();
         for cut in [1, 3, 4, 50, buf.len() - 1] {
             let err = RlPayload::decode(&buf[..cut]).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");

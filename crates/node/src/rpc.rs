@@ -21,6 +21,8 @@ use crate::node::{Node, NodeInner};
 const SNAPSHOT_BYTES_MAX: u64 = 1 << 40;
 /// Snapshot transfers silent this long are dropped.
 const SNAPSHOT_IDLE: Duration = Duration::from_secs(120);
+/// AppendEntries messages of this many bytes or more are decoded off the control runtime.
+const DECODE_ELSEWHERE_BYTES: usize = 1 << 20;
 
 /// Answer to `NODE_INFO`: who a node is and whether it already belongs to a cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,7 +123,17 @@ impl Handler for RpcHandler {
             }
             match m {
                 method::APPEND => {
-                    let req: AppendEntriesRequest<TypeConfig> = decode(&body).map_err(remote)?;
+                    // Decoding copies every changeset out of the message; a large one is
+                    // decoded off this runtime, which also answers heartbeats and keepalives.
+                    let req: AppendEntriesRequest<TypeConfig> =
+                        if body.len() >= DECODE_ELSEWHERE_BYTES {
+                            tokio::task::spawn_blocking(move || decode(&body))
+                                .await
+                                .map_err(|e| RemoteError::new("internal", e.to_string()))?
+                        } else {
+                            decode(&body)
+                        }
+                        .map_err(remote)?;
                     let leader_commit = req.leader_commit.as_ref().map(|l| l.index).unwrap_or(0);
                     let r = raft.append_entries(req).await;
                     if r.as_ref().map(|resp| resp.is_success()).unwrap_or(false) {

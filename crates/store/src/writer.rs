@@ -671,7 +671,7 @@ impl WriteTx {
             Vec::new()
         };
         if !cs.is_empty() {
-            self.push_op(Op::Changeset(cs))?;
+            self.push_op(Op::Changeset(cs.into()))?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::io;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
@@ -66,16 +67,17 @@ pub(crate) struct Frame {
     pub kind: Kind,
     pub id: u64,
     pub method: u16,
-    pub body: Vec<u8>,
+    /// Shared, so that a request sent again on another path is not copied again.
+    pub body: Bytes,
 }
 
 impl Frame {
-    pub(crate) fn new(kind: Kind, id: u64, method: u16, body: Vec<u8>) -> Self {
+    pub(crate) fn new(kind: Kind, id: u64, method: u16, body: impl Into<Bytes>) -> Self {
         Self {
             kind,
             id,
             method,
-            body,
+            body: body.into(),
         }
     }
 
@@ -184,7 +186,7 @@ impl Assembler {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
         match (frame.kind, &mut self.partial) {
             (Kind::Part, None) => {
-                self.partial = Some((frame.id, frame.method, frame.body));
+                self.partial = Some((frame.id, frame.method, frame.body.into()));
                 self.check()?;
                 Ok(None)
             }
@@ -212,7 +214,10 @@ impl Assembler {
                 if body.len() > self.max_bytes {
                     return Err(self.too_large(body.len()));
                 }
-                Ok(Some(Frame { body, ..frame }))
+                Ok(Some(Frame {
+                    body: body.into(),
+                    ..frame
+                }))
             }
             _ => Ok(Some(frame)),
         }
@@ -260,14 +265,15 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     // The body is read straight into its own buffer: no zeroing first and no second copy,
     // which for a 20 MiB message on the runtime that also answers keepalives matters.
     let body_len = len - HEADER_BYTES;
-    frame.body.reserve_exact(body_len);
+    let mut body = Vec::with_capacity(body_len);
     let got = (&mut *r)
         .take(body_len as u64)
-        .read_to_end(&mut frame.body)
+        .read_to_end(&mut body)
         .await?;
     if got < body_len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
+    frame.body = body.into();
     Ok(Some(frame))
 }
 
@@ -291,7 +297,7 @@ pub(crate) fn decode(buf: &[u8]) -> io::Result<Frame> {
         kind,
         id,
         method,
-        body: buf[HEADER_BYTES..].to_vec(),
+        body: Bytes::copy_from_slice(&buf[HEADER_BYTES..]),
     })
 }
 
@@ -315,7 +321,7 @@ mod tests {
         f.encode(&mut buf);
         let got = read_frame(&mut &buf[..], 1024).await.unwrap().unwrap();
         assert_eq!(
-            (got.kind, got.id, got.method, got.body.as_slice()),
+            (got.kind, got.id, got.method, &got.body[..]),
             (Kind::Request, 42, 7, &b"hello"[..])
         );
 
@@ -420,7 +426,7 @@ mod tests {
             .push(Frame::new(Kind::Request, 2, 9, vec![1]))
             .unwrap()
             .unwrap();
-        assert_eq!((small.id, small.body), (2, vec![1]));
+        assert_eq!((small.id, &small.body[..]), (2, &[1u8][..]));
         let done = asm
             .push(Frame::new(Kind::Request, 1, 1, piece()))
             .unwrap()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -187,6 +188,8 @@ impl Peer {
         idempotent: bool,
     ) -> Result<Vec<u8>, TransportError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // Shared by every attempt: sending it again on another path copies nothing.
+        let body = Bytes::from(body);
         loop {
             let conn = match self.healthy() {
                 Some(c) => c,
@@ -401,7 +404,7 @@ impl Peer {
                             continue;
                         };
                         let reply = if frame.kind == Kind::ResponseOk {
-                            Reply::Ok(frame.body)
+                            Reply::Ok(frame.body.into())
                         } else {
                             Reply::Err(rmp_serde::from_slice(&frame.body).unwrap_or_else(|_| {
                                 RemoteError::new("protocol", "unreadable error from peer")

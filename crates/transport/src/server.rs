@@ -172,7 +172,7 @@ async fn serve(
                 let handler = handler.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let reply = match handler.handle(from, frame.method, frame.body).await {
+                    let reply = match handler.handle(from, frame.method, frame.body.into()).await {
                         Ok(body) => Frame::new(Kind::ResponseOk, frame.id, frame.method, body),
                         Err(e) => Frame::new(
                             Kind::ResponseErr,
