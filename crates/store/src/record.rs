@@ -198,13 +198,19 @@ impl Recorder {
 
 /// Writes the changeset of the recorded `tables` (see the module docs).
 fn generate(conn: &Connection, tables: &[TableChanges]) -> rusqlite::Result<Vec<u8>> {
+    // Changes are written straight into the changeset (a large inserted value is copied
+    // once); a table's header is written first and taken back if none of its rows changed.
     let mut out = Vec::new();
-    let mut change = Vec::new();
     for t in tables {
-        let mut header = false;
+        let table_start = out.len();
+        out.push(b'T');
+        put_varint(&mut out, t.shape.pk.len() as u64);
+        out.extend_from_slice(&t.shape.pk);
+        out.extend_from_slice(t.name.as_bytes());
+        out.push(0);
+        let header_end = out.len();
         let mut stmt = conn.prepare_cached(&t.shape.select_sql)?;
         for (key, row) in &t.rows {
-            change.clear();
             let mut at = 0;
             for (param, _) in (1..).zip(t.shape.key_columns()) {
                 let (v, n) = decode(&key[at..]).ok_or_else(|| failure("bad key"))?;
@@ -216,34 +222,24 @@ fn generate(conn: &Connection, tables: &[TableChanges]) -> rusqlite::Result<Vec<
             match (&row.old, current) {
                 (None, None) => {}
                 (None, Some(cur)) => {
-                    change.push(ffi::SQLITE_INSERT as u8);
-                    change.push(u8::from(row.indirect));
+                    out.push(ffi::SQLITE_INSERT as u8);
+                    out.push(u8::from(row.indirect));
                     for i in 0..t.shape.cols.len() {
-                        encode(&mut change, cur.get_ref(i)?);
+                        encode(&mut out, cur.get_ref(i)?);
                     }
                 }
                 (Some(old), None) => {
-                    change.push(ffi::SQLITE_DELETE as u8);
-                    change.push(u8::from(row.indirect));
-                    change.extend_from_slice(old);
+                    out.push(ffi::SQLITE_DELETE as u8);
+                    out.push(u8::from(row.indirect));
+                    out.extend_from_slice(old);
                 }
                 (Some(old), Some(cur)) => {
-                    update(&mut change, &t.shape, row, old, cur)?;
+                    update(&mut out, &t.shape, row, old, cur)?;
                 }
             }
-            drop(rows);
-            if change.is_empty() {
-                continue;
-            }
-            if !header {
-                out.push(b'T');
-                put_varint(&mut out, t.shape.pk.len() as u64);
-                out.extend_from_slice(&t.shape.pk);
-                out.extend_from_slice(t.name.as_bytes());
-                out.push(0);
-                header = true;
-            }
-            out.extend_from_slice(&change);
+        }
+        if out.len() == header_end {
+            out.truncate(table_start);
         }
     }
     Ok(out)
@@ -258,6 +254,7 @@ fn update(
     old: &[u8],
     cur: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<()> {
+    let start = change.len();
     change.push(ffi::SQLITE_UPDATE as u8);
     change.push(u8::from(row.indirect));
     let mut new = Vec::new();
@@ -284,7 +281,7 @@ fn update(
     if any {
         change.extend_from_slice(&new);
     } else {
-        change.clear();
+        change.truncate(start);
     }
     Ok(())
 }
@@ -824,6 +821,34 @@ mod tests {
     /// savepoint rolled back, rowid, WITHOUT ROWID, keyless, AUTOINCREMENT and generated
     /// columns, rows older than a column added with a default, changes made by a trigger
     /// and by a cascade.
+    /// Property: a table whose recorded rows all end unchanged (updated to the values they
+    /// had) leaves nothing in the changeset, not even its table header, as with the session
+    /// extension; a changed table next to it is recorded alone.
+    #[test]
+    fn tables_without_changes_are_left_out() {
+        let conn = db();
+        let recorder = Recorder::default();
+        recorder.install(&conn);
+        recorder.start(&conn).unwrap();
+        run(&conn, &["UPDATE t SET v = v"]);
+        assert_eq!(recorder.changeset(&conn).unwrap(), Vec::<u8>::new());
+        conn.execute_batch("ROLLBACK").unwrap();
+
+        recorder.start(&conn).unwrap();
+        run(
+            &conn,
+            &[
+                "UPDATE t SET v = v",
+                "INSERT INTO k (name, n) VALUES ('nine', 9)",
+            ],
+        );
+        let mine = recorder.changeset(&conn).unwrap();
+        let changes = describe(&mine);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].starts_with("k "), "{changes:?}");
+        conn.execute_batch("ROLLBACK").unwrap();
+    }
+
     #[test]
     fn records_what_the_session_extension_records() {
         for statements in TRANSACTIONS {
