@@ -257,10 +257,7 @@ async fn health(State(s): State<AppState>) -> Response {
 }
 
 async fn checksum(State(s): State<AppState>) -> ApiResult<quorate_store::Checksum> {
-    let store = s.node.store().clone();
-    let r = tokio::task::spawn_blocking(move || store.checksum())
-        .await
-        .map_err(|e| ApiError(NodeError::internal(e.to_string())))?;
+    let r = s.node.store().checksum().await;
     Ok(Json(r.map_err(NodeError::from)?))
 }
 

@@ -30,13 +30,22 @@ pub struct Checksum {
     pub tables: Vec<TableChecksum>,
 }
 
+/// Checksums the database as `conn` sees it. `state` gives the applied index and the
+/// number of speculative transactions; it is called once the read transaction holds its
+/// snapshot, so the caller can sample them at the same instant.
 pub(crate) fn compute(
     conn: &Connection,
-    applied_index: u64,
-    speculative: usize,
+    state: impl FnOnce() -> (u64, usize),
 ) -> Result<Checksum, StoreError> {
     conn.execute_batch("BEGIN")?;
-    let result = compute_in_tx(conn, applied_index, speculative);
+    let result = (|| {
+        // A read transaction takes its snapshot at its first read, not at BEGIN.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        let (applied_index, speculative) = state();
+        compute_in_tx(conn, applied_index, speculative)
+    })();
     let _ = conn.execute_batch("COMMIT");
     result
 }
@@ -178,13 +187,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            compute(&a, 1, 0).unwrap().sha256,
-            compute(&b, 1, 0).unwrap().sha256
+            compute(&a, || (1, 0)).unwrap().sha256,
+            compute(&b, || (1, 0)).unwrap().sha256
         );
         b.execute_batch("UPDATE t SET v = 2.5 WHERE x = 2").unwrap();
         assert_ne!(
-            compute(&a, 1, 0).unwrap().sha256,
-            compute(&b, 1, 0).unwrap().sha256
+            compute(&a, || (1, 0)).unwrap().sha256,
+            compute(&b, || (1, 0)).unwrap().sha256
         );
     }
 }

@@ -383,15 +383,34 @@ impl Store {
 
     /// A checksum of every replicated table's schema and rows, with the applied log id it
     /// was computed at.
-    pub fn checksum(&self) -> Result<Checksum, StoreError> {
+    ///
+    /// The rows and the applied index are taken at one instant: the writer is held while
+    /// the read transaction takes its snapshot and the applied state is read, so no batch is
+    /// between marking its entries applied and committing them (which the applied index
+    /// alone would not show: two replicas at the same index then seemed to differ). The
+    /// writer is released before the rows are read; waiting for it is bounded by
+    /// `lock_wait_timeout`, like a write.
+    pub async fn checksum(&self) -> Result<Checksum, StoreError> {
         if self.is_witness() {
             return Err(StoreError::Witness);
         }
-        let applied = self.applied().last_applied.map(|l| l.index).unwrap_or(0);
-        let speculative = self.speculative_in_flight();
-        self.inner
-            .readers
-            .with_conn(|conn| checksum::compute(conn, applied, speculative))
+        let wait = self.inner.config.lock_wait_timeout;
+        let writer = tokio::time::timeout(wait, self.inner.writer.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::LockTimeout(wait))?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            store.inner.readers.with_conn(|conn| {
+                checksum::compute(conn, || {
+                    let applied = store.applied().last_applied.map(|l| l.index).unwrap_or(0);
+                    let speculative = store.speculative_in_flight();
+                    drop(writer);
+                    (applied, speculative)
+                })
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
     }
 
     /// Writes the in-memory applied state to SQLite if it is ahead, when the writer is free.

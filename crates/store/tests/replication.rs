@@ -168,9 +168,9 @@ fn rows(store: &Store, sql: &str) -> Vec<Vec<Value>> {
     store.query(sql, &[]).unwrap().0.rows
 }
 
-fn assert_same(c: &Cluster) {
-    let a = c.leader.checksum().unwrap();
-    let b = c.follower.checksum().unwrap();
+async fn assert_same(c: &Cluster) {
+    let a = c.leader.checksum().await.unwrap();
+    let b = c.follower.checksum().await.unwrap();
     assert_eq!(
         a.sha256, b.sha256,
         "leader {:?}\nfollower {:?}",
@@ -253,7 +253,7 @@ async fn effects_replicate_exactly() {
         rows(&c.follower, "SELECT count(*) FROM child"),
         vec![vec![Value::Integer(15)]]
     );
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// A transaction that changed nothing is not replicated and reports ReadOnly; a rolled
@@ -283,7 +283,7 @@ async fn empty_and_rolled_back_transactions_replicate_nothing() {
         rows(&c.leader, "SELECT count(*) FROM t"),
         vec![vec![Value::Integer(0)]]
     );
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// When leadership changes, speculative transactions not yet committed are undone and the
@@ -339,7 +339,7 @@ async fn leadership_change_undoes_uncommitted_speculation() {
     );
     pending.abort();
     pending2.abort();
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// Lets a test stop a read statement in the middle: `pause()` (registered on every
@@ -440,7 +440,7 @@ async fn reads_overlapping_an_undo_never_answer_from_undone_data() {
         );
         pending.abort();
     }
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// A leader that stepped down while its transactions were in the log, uncommitted, undoes
@@ -497,7 +497,7 @@ async fn entries_committed_after_a_step_down_are_applied_and_reported_committed(
             vec![Value::Integer(2), Value::Text("two".into())],
         ]
     );
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// Restarting a store undoes speculative transactions the previous run left in SQLite.
@@ -576,7 +576,7 @@ async fn unsafe_statements_are_refused() {
     assert!(matches!(err, StoreError::Refused(_)), "{err}");
     let err = c.leader.query("INSERT INTO t VALUES (1)", &[]).unwrap_err();
     assert!(matches!(err, StoreError::Refused(_)), "{err}");
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// A table whose PRIMARY KEY may hold NULL is refused when created, and nothing of it
@@ -631,7 +631,7 @@ async fn nullable_primary_keys_are_refused() {
         let n = rows(&c.follower, &format!("SELECT count(*) FROM {t}"));
         assert_eq!(n, vec![vec![Value::Integer(1)]], "{t} on the follower");
     }
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// A follower whose data differs from the leader's refuses to apply instead of diverging
@@ -734,8 +734,8 @@ async fn snapshot_holds_committed_state_only() {
         vec![vec![Value::Integer(50)]]
     );
     assert_eq!(
-        fresh.checksum().unwrap().sha256,
-        c.follower.checksum().unwrap().sha256
+        fresh.checksum().await.unwrap().sha256,
+        c.follower.checksum().await.unwrap().sha256
     );
     h.abort();
 
@@ -815,7 +815,7 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
         rows(&c.follower, "SELECT id FROM t"),
         vec![vec![Value::Integer(1)]]
     );
-    assert_same(&c);
+    assert_same(&c).await;
     // The leader carries on with a new chain.
     write(&c.leader, &p, &[("INSERT INTO t VALUES (10)", vec![])])
         .await
@@ -824,7 +824,7 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
         rows(&c.follower, "SELECT count(*) FROM t"),
         vec![vec![Value::Integer(2)]]
     );
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// Rows affected are the statement's own: DDL after an INSERT reports 0, not the INSERT's
@@ -905,7 +905,7 @@ async fn a_batch_of_entries_applies_like_its_entries_in_order() {
     )
     .await
     .unwrap();
-    assert_same(&c);
+    assert_same(&c).await;
 
     let batches: [&[&[&str]]; 2] = [
         // Same rows, several entries: combined.
@@ -934,7 +934,7 @@ async fn a_batch_of_entries_applies_like_its_entries_in_order() {
             .await
             .unwrap();
         // The leader's own state holds them speculatively: identical data.
-        assert_same(&c);
+        assert_same(&c).await;
         apply_batch(&mut c.leader.state_machine(), entries)
             .await
             .unwrap();
@@ -958,7 +958,7 @@ async fn a_batch_of_entries_applies_like_its_entries_in_order() {
         rows(&c.follower, "SELECT name, n FROM k"),
         vec![vec![Value::Text("x".into()), Value::Integer(2)]]
     );
-    assert_same(&c);
+    assert_same(&c).await;
 }
 
 /// A batch in which one entry's before-image does not match the follower is refused, and
@@ -1054,5 +1054,5 @@ async fn a_statement_that_rolls_back_the_transaction_ends_it() {
             vec![vec![Value::Integer(1)], vec![Value::Integer(5)]]
         );
     }
-    assert_same(&c);
+    assert_same(&c).await;
 }
