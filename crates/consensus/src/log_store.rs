@@ -167,12 +167,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let log = self.lock();
         let mut entries = Vec::new();
         for item in log.read(start, end) {
-            // Cached entries come back decoded, and cloning one shares its changesets
-            // instead of copying them.
+            // Entries appended by this process come back decoded, and cloning one shares its
+            // changesets instead of copying them; entries read from the files are decoded
+            // here.
             let (log_id, payload) = item?;
             entries.push(Entry {
                 log_id: log_id.0,
-                payload: payload.0,
+                payload: payload.into_entry_payload()?,
             });
         }
         Ok(entries)
@@ -235,7 +236,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut records = Vec::new();
         let mut bytes = 0;
         for entry in entries {
-            let payload = RlPayload(entry.payload);
+            let payload = RlPayload::Decoded(entry.payload);
             bytes += payload.approx_bytes();
             records.push((RlLogId(entry.log_id), payload));
         }
@@ -315,15 +316,32 @@ pub struct RlLogId(LogId);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd)]
 pub struct RlVote(Vote);
 
-/// An entry's payload as raft-log keeps it in its cache: decoded, so that reading an entry
-/// back (for each follower, for the state machine) neither decodes nor copies it.
+/// An entry's payload as raft-log holds it.
 #[derive(Debug, Clone)]
-pub struct RlPayload(EntryPayload);
+pub enum RlPayload {
+    /// Appended by this process: kept decoded, so that reading the entry back (for each
+    /// follower, for the state machine) neither decodes nor copies it.
+    Decoded(EntryPayload),
+    /// Read from the log's files: kept as written and decoded when the entry is read. A
+    /// record this build cannot decode then fails that read (a storage error), not the
+    /// opening of the log, which would take it for damage (the checksum already passed).
+    Encoded(Vec<u8>),
+}
 
 impl RlPayload {
     /// About the bytes the payload occupies (raft-log bounds its cache by this).
     fn approx_bytes(&self) -> usize {
-        payload_bytes(&self.0)
+        match self {
+            RlPayload::Decoded(p) => payload_bytes(p),
+            RlPayload::Encoded(b) => b.len(),
+        }
+    }
+
+    fn into_entry_payload(self) -> io::Result<EntryPayload> {
+        match self {
+            RlPayload::Decoded(p) => Ok(p),
+            RlPayload::Encoded(b) => decode_payload(&b),
+        }
     }
 }
 
@@ -372,19 +390,25 @@ impl Encode for RlPayload {
     /// intermediate copy: the payload is measured first (a pass that copies nothing), then
     /// encoded straight into `w`.
     fn encode<W: Write>(&self, mut w: W) -> Result<usize, io::Error> {
+        let payload = match self {
+            RlPayload::Decoded(p) => p,
+            RlPayload::Encoded(b) => return encode_bytes(b, w),
+        };
         let mut measured = Counted {
             inner: io::sink(),
             bytes: 0,
         };
-        rmp_serde::encode::write(&mut measured, &self.0).map_err(io::Error::other)?;
+        rmp_serde::encode::write(&mut measured, payload).map_err(io::Error::other)?;
         let len = u32::try_from(measured.bytes)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "log record over 4 GiB"))?;
         w.write_all(&len.to_be_bytes())?;
         let mut written = Counted { inner: w, bytes: 0 };
-        rmp_serde::encode::write(&mut written, &self.0).map_err(io::Error::other)?;
+        rmp_serde::encode::write(&mut written, payload).map_err(io::Error::other)?;
         if written.bytes != measured.bytes {
-            // The length written above would not match the record: refuse it rather than
-            // write a record the log cannot read back.
+            // Cannot happen (encoding is deterministic). If it did, the record in raft-log's
+            // buffer would not read back; the error fails the append, which stops Raft on
+            // this node, and the record's checksum or length would then be reported as
+            // damage when the log is opened.
             return Err(io::Error::other(
                 "a log record encoded to two different lengths",
             ));
@@ -394,7 +418,7 @@ impl Encode for RlPayload {
 }
 impl Decode for RlPayload {
     fn decode<R: Read>(r: R) -> Result<Self, io::Error> {
-        decode_payload(&decode_bytes(r)?).map(RlPayload)
+        decode_bytes(r).map(RlPayload::Encoded)
     }
 }
 impl Encode for RlUserData {
@@ -630,14 +654,49 @@ mod tests {
         let mut before = Vec::new();
         encode_bytes(&rmp_serde::to_vec(&e.payload).unwrap(), &mut before).unwrap();
         let mut now = Vec::new();
-        let n = RlPayload(e.payload.clone()).encode(&mut now).unwrap();
+        let n = RlPayload::Decoded(e.payload.clone())
+            .encode(&mut now)
+            .unwrap();
         assert_eq!(n, now.len());
         assert_eq!(now, before);
         // The changeset is a MessagePack byte string (bin 32, 70,000 bytes), as it was when
         // it was a `serde_bytes` vector, not an array of numbers.
         let bin32 = [0xC6, 0x00, 0x01, 0x11, 0x70];
         assert!(now.windows(5).any(|w| w == bin32));
-        assert_eq!(RlPayload::decode(&before[..]).unwrap().0, e.payload);
+        let read = RlPayload::decode(&before[..]).unwrap();
+        let mut again = Vec::new();
+        read.clone().encode(&mut again).unwrap();
+        assert_eq!(
+            again, before,
+            "a record read from a file is written back unchanged"
+        );
+        assert_eq!(read.into_entry_payload().unwrap(), e.payload);
+    }
+
+    /// A record whose checksum is right but whose payload this build cannot decode (a
+    /// newer format, say) fails the read of that entry, not the opening of the log:
+    /// opening would report damage, and a damaged log is moved aside.
+    #[tokio::test]
+    async fn an_undecodable_payload_fails_its_read_not_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = LogStore::open(dir.path()).unwrap();
+            append(&mut store, vec![entry(1, 1)]).await;
+            {
+                let mut log = store.lock();
+                // 0xC1 is never used by MessagePack.
+                let bad = RlPayload::Encoded(vec![0xC1, 0xC1]);
+                log.append(vec![(RlLogId(log_id(1, 1, 2)), bad)]).unwrap();
+            }
+            store.flush_and_wait(true).await.unwrap();
+        }
+        let mut store = LogStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.try_get_log_entries(1..2).await.unwrap(),
+            vec![entry(1, 1)]
+        );
+        let err = store.try_get_log_entries(1..3).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     /// A record cut short (a torn write at the tail) decodes as UnexpectedEof, which is
@@ -649,7 +708,7 @@ mod tests {
             ops.push(Op::Changeset(vec![9; 100].into()));
         }
         let mut buf = Vec::new();
-        RlPayload(payload).encode(&mut buf).unwrap();
+        RlPayload::Decoded(payload).encode(&mut buf).unwrap();
         for cut in [1, 3, 4, 50, buf.len() - 1] {
             let err = RlPayload::decode(&buf[..cut]).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");

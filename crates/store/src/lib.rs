@@ -402,10 +402,15 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             store.inner.readers.with_conn(|conn| {
                 checksum::compute(conn, || {
-                    let applied = store.applied().last_applied.map(|l| l.index).unwrap_or(0);
-                    let speculative = store.speculative_in_flight();
+                    // Both under one lock: the leader marks its own entries applied (and
+                    // no longer speculative) without the writer.
+                    let state = {
+                        let spec = store.inner.spec.lock();
+                        let applied = spec.applied.last_applied.map(|l| l.index).unwrap_or(0);
+                        (applied, spec.entries.len())
+                    };
                     drop(writer);
-                    (applied, speculative)
+                    state
                 })
             })
         })

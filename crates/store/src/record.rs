@@ -813,14 +813,6 @@ mod tests {
         out
     }
 
-    /// Property: for each transaction, the recorder's changeset holds exactly the changes
-    /// (tables, key flags, operations, indirect flags, old and new values) of the session
-    /// extension's changeset for the same transaction on an identical database: inserts,
-    /// updates, deletes, key changes, rows inserted and deleted again, rows deleted and
-    /// inserted again, updates that change nothing, a statement that fails half way, a
-    /// savepoint rolled back, rowid, WITHOUT ROWID, keyless, AUTOINCREMENT and generated
-    /// columns, rows older than a column added with a default, changes made by a trigger
-    /// and by a cascade.
     /// Property: a table whose recorded rows all end unchanged (updated to the values they
     /// had) leaves nothing in the changeset, not even its table header, as with the session
     /// extension; a changed table next to it is recorded alone.
@@ -849,6 +841,14 @@ mod tests {
         conn.execute_batch("ROLLBACK").unwrap();
     }
 
+    /// Property: for each transaction, the recorder's changeset holds exactly the changes
+    /// (tables, key flags, operations, indirect flags, old and new values) of the session
+    /// extension's changeset for the same transaction on an identical database: inserts,
+    /// updates, deletes, key changes, rows inserted and deleted again, rows deleted and
+    /// inserted again, updates that change nothing, a statement that fails half way, a
+    /// savepoint rolled back, rowid, WITHOUT ROWID, keyless, AUTOINCREMENT and generated
+    /// columns, rows older than a column added with a default, changes made by a trigger
+    /// and by a cascade.
     #[test]
     fn records_what_the_session_extension_records() {
         for statements in TRANSACTIONS {

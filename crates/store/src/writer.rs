@@ -671,6 +671,9 @@ impl WriteTx {
             Vec::new()
         };
         if !cs.is_empty() {
+            // The log's cache keeps this buffer and counts its length: no spare capacity.
+            let mut cs = cs;
+            cs.shrink_to_fit();
             self.push_op(Op::Changeset(cs.into()))?;
         }
         Ok(())
