@@ -451,6 +451,10 @@ fn http_writes_survive_leadership_transfers() {
         }
         all
     });
+    if !errors.is_empty() {
+        // Which node led when, and why elections failed (VERIFICATION finding 21).
+        c.dump_logs();
+    }
     assert!(errors.is_empty(), "writes failed: {errors:?}");
     assert!(acked.len() > 100, "only {} writes in 9 s", acked.len());
     c.assert_identical(Duration::from_secs(20));
