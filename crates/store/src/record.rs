@@ -750,6 +750,15 @@ mod tests {
         conn
     }
 
+    /// A database of `SCHEMA` with a recorder installed and recording.
+    fn recording() -> (Connection, Recorder) {
+        let conn = db();
+        let recorder = Recorder::default();
+        recorder.install(&conn);
+        recorder.start(&conn).unwrap();
+        (conn, recorder)
+    }
+
     fn run(conn: &Connection, statements: &[&str]) {
         conn.execute_batch("BEGIN").unwrap();
         for sql in statements {
@@ -818,10 +827,7 @@ mod tests {
     /// extension; a changed table next to it is recorded alone.
     #[test]
     fn tables_without_changes_are_left_out() {
-        let conn = db();
-        let recorder = Recorder::default();
-        recorder.install(&conn);
-        recorder.start(&conn).unwrap();
+        let (conn, recorder) = recording();
         run(&conn, &["UPDATE t SET v = v"]);
         assert_eq!(recorder.changeset(&conn).unwrap(), Vec::<u8>::new());
         conn.execute_batch("ROLLBACK").unwrap();
@@ -852,10 +858,7 @@ mod tests {
     #[test]
     fn records_what_the_session_extension_records() {
         for statements in TRANSACTIONS {
-            let ours = db();
-            let recorder = Recorder::default();
-            recorder.install(&ours);
-            recorder.start(&ours).unwrap();
+            let (ours, recorder) = recording();
             run(&ours, statements);
             let mine = recorder.changeset(&ours).unwrap();
 
@@ -894,10 +897,7 @@ mod tests {
     /// recorder is stopped.
     #[test]
     fn refuses_what_it_cannot_record() {
-        let conn = db();
-        let recorder = Recorder::default();
-        recorder.install(&conn);
-        recorder.start(&conn).unwrap();
+        let (conn, recorder) = recording();
         conn.execute_batch(
             "CREATE TABLE late (id INTEGER PRIMARY KEY); INSERT INTO late VALUES (1)",
         )
