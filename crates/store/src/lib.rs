@@ -11,6 +11,7 @@
 
 mod apply;
 mod capture;
+mod checkpoint;
 mod checksum;
 mod guard;
 mod read;
@@ -154,7 +155,7 @@ pub(crate) struct Inner {
     pub db_path: PathBuf,
     pub config: StoreConfig,
     pub writer: Arc<tokio::sync::Mutex<writer::Writer>>,
-    pub readers: read::ReadPool,
+    pub readers: Arc<read::ReadPool>,
     pub spec: parking_lot::Mutex<spec::SpecState>,
     pub frontier: watch::Receiver<Frontier>,
     /// Bumped whenever this node's leadership changes; open transactions of an older epoch
@@ -177,7 +178,13 @@ impl Store {
         let db_path = dir.join("db.sqlite");
         let snapshots = snapshot::SnapshotDir::open(&dir.join("snapshots"))?;
         let hook = config.hook.clone().map(|h| h.0);
-        let mut writer = writer::Writer::open(&db_path, hook.clone())?;
+        let readers = Arc::new(read::ReadPool::new(
+            &db_path,
+            config.read_connections,
+            hook.clone(),
+        ));
+        let checkpoints = checkpoint::start(readers.clone())?;
+        let mut writer = writer::Writer::open(&db_path, hook, checkpoints)?;
         let undone = writer.undo_all_speculation()?;
         if undone > 0 {
             tracing::info!(
@@ -192,7 +199,6 @@ impl Store {
         let frontier = spec.frontier.subscribe();
         let (leader_epoch, _) = watch::channel(0);
         let (applied_tx, _) = watch::channel(applied.last_applied);
-        let readers = read::ReadPool::new(&db_path, config.read_connections, hook);
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path,

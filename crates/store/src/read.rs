@@ -23,6 +23,9 @@ pub(crate) struct ReadPool {
     gate: RwLock<()>,
     /// Bumped each time the file is replaced; read transactions of an older generation fail.
     generation: std::sync::atomic::AtomicU64,
+    /// The background checkpoint thread's connection (see `checkpoint`), opened when first
+    /// needed and closed with the idle readers while the file is replaced.
+    checkpointer: Mutex<Option<Connection>>,
 }
 
 impl ReadPool {
@@ -38,6 +41,7 @@ impl ReadPool {
             idle: Mutex::new(Vec::new()),
             gate: RwLock::new(()),
             generation: Default::default(),
+            checkpointer: Mutex::new(None),
         }
     }
 
@@ -130,9 +134,28 @@ impl ReadPool {
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> T) -> T {
         let _gate = self.gate.write();
         self.idle.lock().clear();
+        self.checkpointer.lock().take();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         f()
+    }
+}
+
+impl ReadPool {
+    /// Copies the WAL into the database file (see `checkpoint`). Returns the frames in the
+    /// WAL and how many of them are copied.
+    pub(crate) fn checkpoint(
+        &self,
+        mode: crate::checkpoint::Mode,
+    ) -> Result<(i64, i64), StoreError> {
+        let _gate = self.gate.read();
+        let mut slot = self.checkpointer.lock();
+        let conn = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(schema::open_checkpointer(&self.path)?),
+        };
+        let frames = conn.query_row(mode.pragma(), [], |r| Ok((r.get(1)?, r.get(2)?)))?;
+        Ok(frames)
     }
 }
 

@@ -87,6 +87,19 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Opens the connection that copies the WAL into the database file in the background
+/// (see `checkpoint`). It syncs as the writer does: the WAL before pages are copied, the
+/// database file after.
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(crate::checkpoint::WAIT)?;
+    Ok(conn)
+}
+
 /// What this node has applied, as recorded in SQLite with the data it covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedState {

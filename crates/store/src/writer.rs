@@ -17,6 +17,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::apply::{self, Applier};
 use crate::capture;
+use crate::checkpoint;
 use crate::guard::{Classification, Guard};
 use crate::record::Recorder;
 use crate::schema::{self, SPEC_TABLE};
@@ -38,6 +39,8 @@ pub(crate) struct Writer {
     /// The mode `set_apply_mode` last set (applying, foreign keys); `None` when unknown.
     mode: Option<(bool, bool)>,
     applier: Applier,
+    /// Wakes the background checkpoint thread (installed again on every new connection).
+    checkpoints: checkpoint::Wakeup,
 }
 
 /// Why one attempt at applying a batch failed.
@@ -57,8 +60,10 @@ impl Writer {
     pub(crate) fn open(
         path: &Path,
         hook: Option<Arc<dyn crate::ConnectionHook>>,
+        checkpoints: checkpoint::Wakeup,
     ) -> Result<Self, StoreError> {
         let mut conn = schema::open_writer(path)?;
+        checkpoint::install_hook(&mut conn, checkpoints.clone())?;
         let guard = Guard::default();
         guard.install(&mut conn)?;
         if let Some(h) = &hook {
@@ -74,6 +79,7 @@ impl Writer {
             classified: HashMap::new(),
             mode: None,
             applier: Applier::default(),
+            checkpoints,
         })
     }
 
@@ -109,6 +115,7 @@ impl Writer {
         let placeholder = Connection::open_in_memory()?;
         drop(std::mem::replace(&mut self.conn, placeholder));
         let mut conn = schema::open_writer(path)?;
+        checkpoint::install_hook(&mut conn, self.checkpoints.clone())?;
         self.guard.install(&mut conn)?;
         if let Some(h) = &self.hook {
             h.on_open(&conn)?;
