@@ -492,18 +492,18 @@ impl Node {
         }
     }
 
-    async fn wait_caught_up(&self, node: NodeId, timeout: Duration) -> Result<Duration, NodeError> {
+    /// Waits until `node` has acknowledged all but the last few entries of this leader's
+    /// log (few enough to follow within an election timeout); refuses after `timeout`.
+    pub(crate) async fn wait_caught_up(
+        &self,
+        node: NodeId,
+        timeout: Duration,
+    ) -> Result<Duration, NodeError> {
         let started = Instant::now();
         loop {
             let m = self.metrics();
             let last = m.last_log_index.unwrap_or(0);
-            let matched = m
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(&node))
-                .and_then(|l| l.as_ref())
-                .map(|l| l.index)
-                .unwrap_or(0);
+            let matched = crate::members::matched_index(&m, node);
             if last.saturating_sub(matched) <= 10 {
                 return Ok(started.elapsed());
             }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use openraft::ChangeMembers;
-use quorate_consensus::{NodeId, NodeInfo, Role};
+use quorate_consensus::{NodeId, NodeInfo, RaftMetrics, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{AddMemberRequest, InitRequest};
@@ -31,6 +31,24 @@ pub struct InitOutcome {
     /// idempotent).
     pub formed_now: bool,
     pub cluster_id: Option<String>,
+}
+
+/// How long a leadership transfer may take before it is reported failed.
+const TRANSFER_WAIT: Duration = Duration::from_secs(5);
+/// How long the target has to take over before it is asked again: openraft's window for it
+/// (the minimum election timeout) and an election round.
+const TRANSFER_REPEAT: Duration = Duration::from_millis(600);
+/// How long to wait for the target to catch up before a transfer starts.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
+/// The last log index `id` has acknowledged to this leader (0 if unknown).
+pub(crate) fn matched_index(m: &RaftMetrics, id: NodeId) -> u64 {
+    m.replication
+        .as_ref()
+        .and_then(|r| r.get(&id))
+        .and_then(|l| l.as_ref())
+        .map(|l| l.index)
+        .unwrap_or(0)
 }
 
 impl Node {
@@ -245,12 +263,29 @@ impl Node {
 
     /// Moves leadership from this node (the leader) to `to`, or to the most up-to-date data
     /// voter. Returns once another node leads.
+    ///
+    /// openraft's target campaigns only if, within its minimum election timeout, its log
+    /// reaches the leader's last entry; otherwise it ignores the request, and the leader,
+    /// which stopped proposing and heartbeating, waits for an ordinary election. So the
+    /// target must first be caught up, the request is repeated while this node still leads,
+    /// and one transfer runs at a time (VERIFICATION finding 21).
     pub(crate) async fn transfer_leadership_local(
         &self,
         to: Option<NodeId>,
     ) -> Result<NodeId, NodeError> {
+        let _one_at_a_time = self.inner.transfer_running.lock().await;
         let me = self.id();
         let m = self.metrics();
+        if !m.state.is_leader() {
+            // An earlier transfer finished while this one waited: ask the new leader.
+            return match m.current_leader {
+                Some(l) if to.is_none() || to == Some(l) => Ok(l),
+                _ => Err(NodeError::new(
+                    ErrorCode::NotLeader,
+                    "this node is not the leader",
+                )),
+            };
+        }
         let membership = m.membership_config.membership().clone();
         let is_data_voter = |id: &NodeId| {
             membership.voter_ids().any(|v| v == *id)
@@ -274,54 +309,60 @@ impl Node {
                 ));
             }
             Some(t) => t,
-            None => {
-                let mut best: Option<(u64, NodeId)> = None;
-                for id in membership
-                    .voter_ids()
-                    .filter(|v| *v != me && is_data_voter(v))
-                {
-                    let matched = m
-                        .replication
-                        .as_ref()
-                        .and_then(|r| r.get(&id))
-                        .and_then(|l| l.as_ref())
-                        .map(|l| l.index)
-                        .unwrap_or(0);
-                    if best.map(|(b, _)| matched > b).unwrap_or(true) {
-                        best = Some((matched, id));
-                    }
-                }
-                best.map(|(_, id)| id).ok_or_else(|| {
-                    NodeError::new(ErrorCode::Refused, "no other data voter to lead")
-                })?
-            }
+            None => membership
+                .voter_ids()
+                .filter(|v| *v != me && is_data_voter(v))
+                .max_by_key(|id| matched_index(&m, *id))
+                .ok_or_else(|| NodeError::new(ErrorCode::Refused, "no other data voter to lead"))?,
         };
-        self.inner
-            .raft
-            .trigger()
-            .transfer_leader(target)
-            .await
-            .map_err(|e| NodeError::internal(e.to_string()))?;
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.wait_caught_up(target, CATCH_UP_WAIT).await?;
+        *self.inner.transfer_term.lock() = Some(m.current_term);
+        let deadline = Instant::now() + TRANSFER_WAIT;
         let mut rx = self.inner.raft.metrics();
         loop {
-            {
-                use openraft::async_runtime::WatchReceiver;
-                let m = rx.borrow_watched();
-                if let Some(l) = m.current_leader
-                    && l != me
+            self.inner
+                .raft
+                .trigger()
+                .transfer_leader(target)
+                .await
+                .map_err(|e| NodeError::internal(e.to_string()))?;
+            let again = Instant::now() + TRANSFER_REPEAT;
+            loop {
                 {
-                    return Ok(l);
+                    use openraft::async_runtime::WatchReceiver;
+                    let m = rx.borrow_watched();
+                    if let Some(l) = m.current_leader
+                        && l != me
+                    {
+                        return Ok(l);
+                    }
                 }
+                let now = Instant::now();
+                if now >= deadline {
+                    // Writes waiting for a successor will fail `no_quorum` meanwhile; an
+                    // ordinary election still ends this.
+                    return Err(NodeError::new(
+                        ErrorCode::Aborted,
+                        format!(
+                            "leadership did not move to n{target} within {} s",
+                            TRANSFER_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                if now >= again {
+                    tracing::info!(
+                        to = target,
+                        "leadership transfer not taken yet; asking again"
+                    );
+                    break;
+                }
+                use openraft::async_runtime::WatchReceiver;
+                let _ = tokio::time::timeout(
+                    (again.min(deadline) - now).min(Duration::from_millis(100)),
+                    rx.changed(),
+                )
+                .await;
             }
-            if Instant::now() >= deadline {
-                return Err(NodeError::new(
-                    ErrorCode::Aborted,
-                    format!("leadership did not move to n{target} within 5 s"),
-                ));
-            }
-            use openraft::async_runtime::WatchReceiver;
-            let _ = tokio::time::timeout(Duration::from_millis(100), rx.changed()).await;
         }
     }
 

@@ -156,6 +156,11 @@ pub(crate) struct NodeInner {
     /// The leadership (term) for which this node, as leader, has applied everything
     /// committed before it: writes may start.
     pub ready_leader: Mutex<Option<LeaderId>>,
+    /// The term in which this node, as leader, started handing leadership to another node
+    /// (see [`Node::transfer_pending`]).
+    pub transfer_term: Mutex<Option<u64>>,
+    /// Held by the one leadership transfer this node runs at a time.
+    pub transfer_running: tokio::sync::Mutex<()>,
     pub freshness: Mutex<Freshness>,
     pub incoming: Mutex<HashMap<u64, IncomingSnapshot>>,
     pub started: Instant,
@@ -357,6 +362,8 @@ impl Node {
             persisted: Mutex::new(persisted),
             persist_file,
             ready_leader: Mutex::new(None),
+            transfer_term: Mutex::new(None),
+            transfer_running: tokio::sync::Mutex::new(()),
             freshness: Mutex::new(Freshness::default()),
             incoming: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -454,6 +461,14 @@ impl Node {
 
     pub(crate) fn metrics(&self) -> RaftMetrics {
         self.inner.raft.metrics().borrow_watched().clone()
+    }
+
+    /// True while a leadership transfer this node started is pending. openraft's leader
+    /// then stops proposing and heartbeating but still reports itself leader until another
+    /// node wins, which may already have happened: writes and reads wait for the successor
+    /// instead of failing or trusting the lease (VERIFICATION finding 21).
+    pub(crate) fn transfer_pending(&self, m: &RaftMetrics) -> bool {
+        m.state.is_leader() && *self.inner.transfer_term.lock() == Some(m.current_term)
     }
 
     /// Leader lease length: the leader may serve without asking a majority for this long

@@ -64,7 +64,8 @@ impl Node {
         use openraft::async_runtime::WatchReceiver;
         let rx = self.inner.raft.metrics();
         let m = rx.borrow_watched();
-        if !m.state.is_leader() {
+        // During a transfer the successor may already lead: the lease proves nothing.
+        if !m.state.is_leader() || self.transfer_pending(&m) {
             return false;
         }
         let lease_ms = self.inner.config.timeouts.election_timeout_min_ms;
@@ -185,6 +186,7 @@ impl Node {
     pub async fn staleness_ms(&self) -> Option<u64> {
         let m = self.metrics();
         if m.state.is_leader()
+            && !self.transfer_pending(&m)
             && crate::node::quorum_ack_ms(&m)
                 .map(|ms| ms < self.lease().as_millis() as u64)
                 .unwrap_or(false)

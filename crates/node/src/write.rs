@@ -162,7 +162,10 @@ impl Node {
                     ));
                 }
                 match m.current_leader {
-                    Some(l) if l == me && m.state.is_leader() => return Ok(Target::Local),
+                    // A leader handing over waits below for its successor.
+                    Some(l) if l == me && m.state.is_leader() && !self.transfer_pending(&m) => {
+                        return Ok(Target::Local);
+                    }
                     Some(l) if l != me => {
                         if let Some(info) = m.membership_config.membership().get_node(&l) {
                             return Ok(Target::Remote(l, info.clone()));
@@ -327,9 +330,16 @@ impl Node {
             .map_err(|_| NodeError::new(ErrorCode::NotLeader, "this node is not the leader"))?;
         let lid = *leader.leader_id();
         let committed = leader.to_committed_leader_id();
+        let m = self.metrics();
+        if self.transfer_pending(&m) {
+            // Callers retry through `leader_target`, which waits for the successor.
+            return Err(NodeError::new(
+                ErrorCode::NotLeader,
+                "this node is handing leadership to another node",
+            ));
+        }
         // A leader that lost its quorum refuses at once rather than run a transaction that
         // cannot commit.
-        let m = self.metrics();
         if crate::node::quorum_ack_ms(&m)
             .map(|ms| ms >= self.lease().as_millis() as u64)
             .unwrap_or(false)
