@@ -315,8 +315,24 @@ impl Node {
                 .max_by_key(|id| matched_index(&m, *id))
                 .ok_or_else(|| NodeError::new(ErrorCode::Refused, "no other data voter to lead"))?,
         };
-        self.wait_caught_up(target, CATCH_UP_WAIT).await?;
-        *self.inner.transfer_term.lock() = Some(m.current_term);
+        // New writes wait from here on, so that the target can catch up.
+        let term = m.current_term;
+        *self.inner.transfer_term.lock() = Some(term);
+        let caught_up = self.wait_caught_up(target, CATCH_UP_WAIT).await;
+        let now = self.metrics();
+        if caught_up.is_err() || !now.state.is_leader() || now.current_term != term {
+            // Nothing was asked of openraft yet: this node leads on (if it still does).
+            let mut pending = self.inner.transfer_term.lock();
+            if *pending == Some(term) {
+                *pending = None;
+            }
+            drop(pending);
+            caught_up?;
+            return Err(NodeError::new(
+                ErrorCode::Aborted,
+                "leadership changed while the transfer waited; ask again",
+            ));
+        }
         let deadline = Instant::now() + TRANSFER_WAIT;
         let mut rx = self.inner.raft.metrics();
         loop {

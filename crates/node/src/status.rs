@@ -107,6 +107,9 @@ impl Node {
         let lease_ms = self.lease().as_millis() as u64;
         match m.current_leader {
             Some(l) if l == self.id() && m.state.is_leader() => {
+                if self.transfer_pending(&m) {
+                    return (false, Some("handing leadership to another node".into()));
+                }
                 match crate::node::quorum_ack_ms(&m) {
                     Some(ms) if ms < lease_ms => (true, None),
                     _ => (

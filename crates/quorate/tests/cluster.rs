@@ -479,9 +479,16 @@ fn writes_wait_out_a_transfer_the_target_cannot_take() {
     c.pause(target, true);
     let (moved, (acked, errors)) = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            // Starts once the transfer has begun; nothing written before it, so the
-            // frozen target counts as caught up and the transfer starts.
-            std::thread::sleep(Duration::from_millis(150));
+            // Starts once the transfer has begun (nothing written before it, so the frozen
+            // target counts as caught up).
+            let begun = Instant::now() + Duration::from_secs(10);
+            while !c.status(l).is_some_and(|s| {
+                s["reason"] == json!("handing leadership to another node")
+                    || s["state"] != json!("leader")
+            }) {
+                assert!(Instant::now() < begun, "the transfer did not begin");
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let (mut acked, mut errors) = (Vec::new(), Vec::new());
             let until = Instant::now() + Duration::from_secs(3);
             let mut id = 0;

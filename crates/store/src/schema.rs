@@ -45,7 +45,9 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.set_prepared_statement_cache_capacity(256);
-    conn.busy_timeout(Duration::from_secs(5))?;
+    // Besides this connection only the checkpoint thread takes the write lock, for the
+    // short copy of a `RESTART` checkpoint; a busy error here would stop apply.
+    conn.busy_timeout(Duration::from_secs(30))?;
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {META_TABLE} (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS {SPEC_TABLE} (seq INTEGER PRIMARY KEY, inverse BLOB NOT NULL);"
@@ -97,6 +99,11 @@ pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(crate::checkpoint::WAIT)?;
+    // Closing it (a snapshot install) must not copy a WAL that is about to be discarded.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     Ok(conn)
 }
 
