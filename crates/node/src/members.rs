@@ -317,13 +317,15 @@ impl Node {
         };
         // New writes wait from here on, so that the target can catch up.
         let term = m.current_term;
-        *self.inner.transfer_term.lock() = Some(term);
+        // An earlier transfer of this term that did not complete left openraft's leader
+        // muted for good: the mark then stays whatever happens here.
+        let triggered_before = self.inner.transfer_term.lock().replace(term) == Some(term);
         let caught_up = self.wait_caught_up(target, CATCH_UP_WAIT).await;
         let now = self.metrics();
         if caught_up.is_err() || !now.state.is_leader() || now.current_term != term {
             // Nothing was asked of openraft yet: this node leads on (if it still does).
             let mut pending = self.inner.transfer_term.lock();
-            if *pending == Some(term) {
+            if *pending == Some(term) && !triggered_before {
                 *pending = None;
             }
             drop(pending);
