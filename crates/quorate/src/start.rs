@@ -34,10 +34,18 @@ pub struct StartArgs {
     mysql_addr: Option<String>,
 }
 
+/// What is logged when `QUORATE_LOG` is not set: quorate's own messages from `info` up;
+/// the Raft library's errors only (its `info` and `warn` narrate every election); the log
+/// store's warnings and errors only, because raft-log reports at `info` each time a log file
+/// it has finished becomes evictable from its cache, which after the first 64 MiB file is
+/// closed happens on every fsync: hundreds of lines a second under write load, written
+/// from the thread that acknowledges each fsync.
+pub(crate) const DEFAULT_LOG_FILTER: &str = "info,openraft=error,raft_log=warn";
+
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("QUORATE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=error"));
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     // Colours only on a terminal: a log file or a journal gets plain text.
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
@@ -166,5 +174,49 @@ async fn wait_for_shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Records the target of every event that reaches it.
+    #[derive(Clone, Default)]
+    struct Targets(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Targets {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let target = event.metadata().target().to_string();
+            self.0.lock().unwrap().push(target);
+        }
+    }
+
+    /// The default filter keeps quorate's own `info` messages and every warning, and drops
+    /// the Raft log store's per-fsync `info` line and openraft's `info` and `warn` chatter.
+    #[test]
+    fn the_default_filter_keeps_our_messages_and_drops_the_libraries_chatter() {
+        let seen = Targets::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new(super::DEFAULT_LOG_FILTER))
+            .with(seen.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "quorate_node::node", "kept");
+            tracing::info!(target: "raft_log::raft_log::state_machine::payload_cache", "dropped");
+            tracing::warn!(target: "raft_log::raft_log", "kept");
+            tracing::warn!(target: "openraft::core", "dropped");
+            tracing::error!(target: "openraft::core", "kept");
+        });
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["quorate_node::node", "raft_log::raft_log", "openraft::core"]
+        );
     }
 }

@@ -240,7 +240,7 @@ impl Cluster {
         let child = Command::new(BIN)
             .args(["start", "--config"])
             .arg(&n.config)
-            .env("QUORATE_LOG", "info,openraft=warn")
+            .env("QUORATE_LOG", "info,openraft=warn,raft_log=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
