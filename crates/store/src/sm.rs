@@ -201,10 +201,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 batch.flush(&self.store)?;
             }
         }
+        // Entries applied without the writer (our own, blanks, memberships) moved the
+        // applied state in memory only. It reaches SQLite with a later write (see
+        // `SpecState::persist_due`) or the node's periodic `persist_applied_if_idle`; not
+        // here, where a SQLite transaction of its own would delay every commit's answer.
         if batch.writer.is_some() {
             batch.flush(&self.store)?;
-        } else if let Err(e) = self.store.persist_applied_if_idle() {
-            tracing::warn!(error = %e, "could not persist the applied index (will retry)");
         }
         for (r, index, skipped) in responses {
             r.send(Response { index, skipped });

@@ -314,7 +314,7 @@ impl Writer {
                     .execute([spec.deletable_upto as i64])
             })?;
         }
-        spec.dirty = false;
+        spec.persisted();
         Ok(())
     }
 
@@ -911,7 +911,9 @@ impl WriteTx {
             let mut spec = inner.spec.lock();
             seq = spec.register(SpecKind::Speculative);
             let r = (|| {
-                w.write_applied_in_tx(&mut spec)?;
+                if spec.persist_due() {
+                    w.write_applied_in_tx(&mut spec)?;
+                }
                 w.guard.internal(|| {
                     w.conn
                         .prepare_cached(&format!(
