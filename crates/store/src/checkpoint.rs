@@ -168,8 +168,12 @@ mod tests {
         fn insert(&self, from: i32, to: i32) -> u64 {
             let mut largest = 0;
             for i in from..to {
+                // Three quarters of a page: one row per page, none overflowing.
                 self.writer
-                    .execute("INSERT INTO t VALUES (?1, zeroblob(3000))", [i64::from(i)])
+                    .execute(
+                        "INSERT INTO t VALUES (?1, zeroblob(?2))",
+                        [i64::from(i), PAGE * 3 / 4],
+                    )
                     .unwrap();
                 largest = largest.max(self.len("db.sqlite-wal"));
             }
@@ -198,7 +202,8 @@ mod tests {
         }
     }
 
-    const FRAME: u64 = 4096 + 24;
+    const PAGE: i64 = crate::schema::PAGE_SIZE;
+    const FRAME: u64 = PAGE as u64 + 24;
 
     /// Below [`WRITER_PAGES`] the writer's commits only wake the thread, copying nothing
     /// themselves; past it the writer copies the WAL and the WAL starts over, so it stays
@@ -215,7 +220,7 @@ mod tests {
         let rows = WRITER_PAGES / 2;
         let largest = db.insert(WAKE_PAGES, rows);
         assert!(
-            db.len("db.sqlite") > db_before + (WRITER_PAGES / 4) as u64 * 4096,
+            db.len("db.sqlite") > db_before + (WRITER_PAGES / 4) as u64 * PAGE as u64,
             "the writer did not copy the WAL"
         );
         assert!(
@@ -235,7 +240,7 @@ mod tests {
         db.insert(0, WAKE_PAGES);
         let deadline = Instant::now() + Duration::from_secs(20);
         // A thousand rows fill about a thousand pages.
-        while db.len("db.sqlite") < db_before + WAKE_PAGES as u64 / 2 * 4096 {
+        while db.len("db.sqlite") < db_before + WAKE_PAGES as u64 / 2 * PAGE as u64 {
             assert!(Instant::now() < deadline, "the thread copied nothing");
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -28,6 +28,16 @@ pub(crate) fn is_local_table(name: &[u8]) -> bool {
     name == META_TABLE.as_bytes() || name == SPEC_TABLE.as_bytes()
 }
 
+/// SQLite page size of new database files, in bytes. Every commit writes each page it
+/// changed whole to the WAL (and checkpoints write it again to the file): an OLTP write
+/// changes a few rows of a few pages, so smaller pages mean fewer bytes for the disk that
+/// the Raft log's fsyncs share. Measured against SQLite's default of 4096 (release build,
+/// fresh `quorate demo`, sysbench 8 threads, 10 s): the leader wrote 7.1 KB instead of
+/// 16.8 KB per `oltp_update_index` transaction and 9.2 KB instead of 21.7 KB per
+/// `oltp_insert`, with 5-14% more write throughput and the same read throughput
+/// (docs/BENCHMARKS.md).
+pub(crate) const PAGE_SIZE: i64 = 1024;
+
 /// Opens the writer connection and creates the bookkeeping tables if needed.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -39,6 +49,9 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // WAL: readers never block the writer. synchronous=NORMAL: durability comes from the
     // Raft log (fsynced on a majority before any acknowledgement); after a power loss SQLite
     // is consistent but may lack its last transactions, which are re-applied from the log.
+    // Only a new, empty file takes it (and only before it is in WAL mode); a file keeps the
+    // page size it was made with, and a snapshot carries the leader's.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -65536)?;
@@ -214,4 +227,29 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
     rmp_serde::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("unreadable {what} in {META_TABLE}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    fn page_size(conn: &rusqlite::Connection) -> i64 {
+        conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A new database file is made with `PAGE_SIZE` pages; a file made earlier with other
+    /// pages (an older node, or a snapshot from one) keeps them and opens as before.
+    #[test]
+    fn new_files_get_small_pages_and_older_files_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = super::open_writer(&dir.path().join("new.db")).unwrap();
+        assert_eq!(page_size(&new), super::PAGE_SIZE);
+
+        let older = dir.path().join("older.db");
+        rusqlite::Connection::open(&older)
+            .unwrap()
+            .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
+            .unwrap();
+        let reopened = super::open_writer(&older).unwrap();
+        assert_eq!(page_size(&reopened), 4096);
+    }
 }
