@@ -23,8 +23,8 @@ use crate::schema::AppliedState;
 /// covers) once this many commits have gone by without it...
 const PERSIST_EVERY_COMMITS: u32 = 32;
 /// ...or once it is this old. In between, the applied state lives in memory only: writing
-/// it on every commit costs each commit two more SQLite pages (the meta row and the spec
-/// rows it deletes), which under load is a third of the leader's WAL traffic.
+/// it on every commit cost each commit the meta row's page and a delete in `_quorate_spec`
+/// (measured: 6-12% of the bytes the leader writes per transaction, 5-11% of its CPU).
 const PERSIST_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
