@@ -9,7 +9,8 @@
 # started for the figures there (three MariaDB 10.11 + Galera 4 nodes, one network
 # namespace each, innodb_flush_log_at_trx_commit=1). The database `sbtest` is dropped and
 # prepared again (TABLES x TABLE_SIZE rows), then every workload runs with THREADS
-# threads. Writes a Markdown table (tps, qps, p95, errors) to OUT and prints it.
+# threads. Writes a Markdown table (tps, qps, p95, errors, busy CPU time of the whole
+# machine per transaction) to OUT and prints it.
 #
 # Settings (environment): SECONDS_PER_RUN [20], THREADS [8], TABLES [4], TABLE_SIZE
 # [10000], WORKLOADS, PS_MODES [auto disable], GALERA_USER [sb], GALERA_PASSWORD [sb],
@@ -45,7 +46,7 @@ ROWS=()
 for w in $WORKLOADS; do
   for mode in $PS_MODES; do
     run_workload "$w" "$mode" "$LOGS/$w-$mode.log"
-    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} |"
+    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${machine_us:-?} |"
     [ "$status" = ok ] || row="$row $status"
     echo "$row"
     ROWS+=("$row")
@@ -56,8 +57,8 @@ done
   echo "Galera at $HOST: sysbench $(sysbench --version | awk '{print $2}'), $THREADS threads,"
   echo "$TABLES tables x $TABLE_SIZE rows, $SECONDS_PER_RUN s per run; $(date -u '+%Y-%m-%d %H:%M UTC')."
   echo
-  echo "| workload | ps-mode | tps | qps | p95 ms | errors |"
-  echo "|---|---|---:|---:|---:|---:|"
+  echo "| workload | ps-mode | tps | qps | p95 ms | errors | machine CPU µs/tx |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
 } >"$OUT"
 echo

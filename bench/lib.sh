@@ -9,13 +9,26 @@ TABLE_SIZE=${TABLE_SIZE:-10000}
 WORKLOADS=${WORKLOADS:-"oltp_read_write oltp_read_only oltp_write_only oltp_point_select oltp_insert oltp_update_index oltp_update_non_index oltp_delete"}
 PS_MODES=${PS_MODES:-"auto disable"}
 
+# Clock ticks the whole machine has spent busy so far, over all CPUs: user, nice, system,
+# irq and softirq of /proc/stat (not idle, not iowait, not time stolen by the hypervisor).
+machine_busy_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
+
 # Runs workload $1 with ps-mode $2 through the command in the array SB, output to $3, and
-# sets: txs (transactions) tps qps p95 errors reconnects, and status ("ok" or why not).
+# sets: txs (transactions) tps qps p95 errors reconnects, machine_us (busy CPU time of the
+# whole machine per transaction, in µs: the database, sysbench and anything else running;
+# both systems are compared on the same machine with the other one idle), and status ("ok"
+# or why not).
 run_workload() {
-  local w=$1 mode=$2 log=$3
+  local w=$1 mode=$2 log=$3 busy_before
   status=ok
+  busy_before=$(machine_busy_ticks)
   "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
     --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
+  machine_us=$(awk -v a="$busy_before" -v b="$(machine_busy_ticks)" \
+    -v hz="$(getconf CLK_TCK)" -v n="$(awk '/transactions:/ {print $2}' "$log")" \
+    'BEGIN { if (n > 0) printf "%d", (b - a) * 1000000 / hz / n; else print "?" }')
   txs=$(awk '/transactions:/ {print $2}' "$log")
   tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
   qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")

@@ -11,8 +11,8 @@
 # run it waits until every replica has applied the same log index with nothing in
 # flight and compares their checksums (GET /v1/checksum). Writes a Markdown table
 # (tps, p95 latency, errors, elections during the run, replicas equal, CPU time per
-# transaction of each node process) to OUT and prints it; the raw sysbench output of each
-# run is kept next to it.
+# transaction of each node process and of the whole machine) to OUT and prints it; the
+# raw sysbench output of each run is kept next to it.
 #
 # Settings (environment):
 #   SECONDS_PER_RUN  seconds per run                          [20]
@@ -152,25 +152,29 @@ cpu_per_tx() {
   echo "$leader; $others"
 }
 
-# Galera figures to compare with: tps and p95 ms of workload $1, ps-mode $2. From GALERA
-# (a results file of bench/galera.sh, measured in the same sitting) when it is set, else
-# the brief's run 2 (another sitting: indicative only).
+# Galera figures to compare with: tps, p95 ms and machine CPU µs per transaction ("-" when
+# unknown) of workload $1, ps-mode $2. From GALERA (a results file of bench/galera.sh,
+# measured in the same sitting) when it is set, else the brief's run 2 (another sitting:
+# indicative only; no CPU figure).
 galera() {
   if [ -n "$GALERA" ]; then
     awk -F'|' -v w="$1" -v m="$2" '
       { gsub(/ /, "", $2); gsub(/ /, "", $3) }
-      $2 == w && $3 == m { gsub(/ /, "", $4); gsub(/ /, "", $6); print $4, $6; exit }' "$GALERA"
+      $2 == w && $3 == m {
+        gsub(/ /, "", $4); gsub(/ /, "", $6); gsub(/ /, "", $8)
+        print $4, $6, ($8 == "" ? "-" : $8); exit
+      }' "$GALERA"
     return
   fi
   case $1 in
-    oltp_point_select) echo "20498 0.67" ;;
-    oltp_read_only) echo "1217 8.74" ;;
-    oltp_read_write) echo "382 31.4" ;;
-    oltp_write_only) echo "764 17.0" ;;
-    oltp_insert) echo "1429 9.56" ;;
-    oltp_update_index) echo "1729 8.13" ;;
-    oltp_update_non_index) echo "1917 7.17" ;;
-    oltp_delete) echo "11685 1.86" ;;
+    oltp_point_select) echo "20498 0.67 -" ;;
+    oltp_read_only) echo "1217 8.74 -" ;;
+    oltp_read_write) echo "382 31.4 -" ;;
+    oltp_write_only) echo "764 17.0 -" ;;
+    oltp_insert) echo "1429 9.56 -" ;;
+    oltp_update_index) echo "1729 8.13 -" ;;
+    oltp_update_non_index) echo "1917 7.17 -" ;;
+    oltp_delete) echo "11685 1.86 -" ;;
   esac
 }
 
@@ -192,9 +196,9 @@ for w in $WORKLOADS; do
     cpu=$(cpu_per_tx "$ticks_before" "$(cpu_ticks | tr '\n' ' ')" "${txs:-0}")
     elections=$(( $(max_term) - term_before ))
     equal=$(replicas_equal)
-    read -r g_tps g_p95 <<<"$(galera "$w" "$mode")"
+    read -r g_tps g_p95 g_machine_us <<<"$(galera "$w" "$mode")"
     ratio=$(awk -v a="${tps:-0}" -v b="$g_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x | $cpu |"
+    row="| $w | $mode | ${tps:-?} | ${qps:-?} | ${p95:-?} | ${errors:-?} | ${reconnects:-?} | $elections | $equal | $g_tps | $g_p95 | ${ratio}x | $cpu | ${machine_us:-?} | ${g_machine_us:--} |"
     [ "$status" = ok ] || row="$row $status"
     echo "$row"
     ROWS+=("$row")
@@ -206,8 +210,8 @@ done
   echo "$SECONDS_PER_RUN s per run, connected to the $TARGET ($HOSTS); $(date -u '+%Y-%m-%d %H:%M UTC');"
   echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), shared by the three nodes and sysbench."
   echo
-  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | elections | replicas equal | Galera tps | Galera p95 ms | vs Galera tps | CPU µs/tx (leader; others) |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"
+  echo "| workload | ps-mode | tps | qps | p95 ms | errors | reconnects | elections | replicas equal | Galera tps | Galera p95 ms | vs Galera tps | CPU µs/tx (leader; others) | machine CPU µs/tx | Galera machine CPU µs/tx |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|"
   printf '%s\n' "${ROWS[@]}"
   echo
   if [ -n "$GALERA" ]; then
