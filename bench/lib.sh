@@ -17,19 +17,19 @@ machine_busy_ticks() {
 
 # Runs workload $1 with ps-mode $2 through the command in the array SB, output to $3, and
 # sets: txs (transactions) tps qps p95 errors reconnects, machine_us (busy CPU time of the
-# whole machine per transaction, in µs: the database, sysbench and anything else running;
-# both systems are compared on the same machine with the other one idle), and status ("ok"
-# or why not).
+# whole machine per transaction, in µs: the database, sysbench and anything else running,
+# so two systems compare only on one machine, each measured with the other idle), and
+# status ("ok" or why not).
 run_workload() {
-  local w=$1 mode=$2 log=$3 busy_before
+  local w=$1 mode=$2 log=$3 busy_before busy_after
   status=ok
   busy_before=$(machine_busy_ticks)
   "${SB[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=0 \
     --db-ps-mode="$mode" "$w" run >"$log" 2>&1 || status="sysbench failed"
-  machine_us=$(awk -v a="$busy_before" -v b="$(machine_busy_ticks)" \
-    -v hz="$(getconf CLK_TCK)" -v n="$(awk '/transactions:/ {print $2}' "$log")" \
-    'BEGIN { if (n > 0) printf "%d", (b - a) * 1000000 / hz / n; else print "?" }')
+  busy_after=$(machine_busy_ticks)
   txs=$(awk '/transactions:/ {print $2}' "$log")
+  machine_us=$(awk -v a="$busy_before" -v b="$busy_after" -v hz="$(getconf CLK_TCK)" \
+    -v n="${txs:-0}" 'BEGIN { if (n > 0) printf "%d", (b - a) * 1000000 / hz / n; else print "?" }')
   tps=$(awk '/transactions:/ {gsub(/\(/, "", $3); print $3}' "$log")
   qps=$(awk '/queries:/ && !/performed/ {gsub(/\(/, "", $3); print $3}' "$log")
   p95=$(awk '/95th percentile:/ {print $3}' "$log")
