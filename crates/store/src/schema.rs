@@ -46,12 +46,12 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    // The page size: only a new, empty file takes it (and only before it is in WAL mode);
+    // a file keeps the page size it was made with, and a snapshot carries the leader's.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: readers never block the writer. synchronous=NORMAL: durability comes from the
     // Raft log (fsynced on a majority before any acknowledgement); after a power loss SQLite
     // is consistent but may lack its last transactions, which are re-applied from the log.
-    // Only a new, empty file takes it (and only before it is in WAL mode); a file keeps the
-    // page size it was made with, and a snapshot carries the leader's.
-    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -65536)?;
