@@ -53,6 +53,14 @@ pub struct ServerConfig {
     /// caching_sha2_password's fast-path cache, shared by all connections (and by
     /// whatever else checks passwords, such as HTTP basic authentication).
     pub password_cache: Arc<PasswordCache>,
+    /// Serve each connection on a thread of its own (with a single-threaded tokio runtime)
+    /// instead of as a task of the runtime that accepted it. A client and the thread that
+    /// answers it then wake each other like two ends of a pipe, and the kernel keeps them
+    /// on one CPU: reads and interactive transactions cost less CPU per statement
+    /// (docs/BENCHMARKS.md, "A thread per connection"). The backend's futures must then
+    /// not use `tokio::task::block_in_place`, and tasks they spawn on the current runtime
+    /// end with the connection.
+    pub thread_per_connection: bool,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +75,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             default_auth_plugin: AuthPlugin::Native,
             password_cache: Arc::default(),
+            thread_per_connection: false,
         }
     }
 }

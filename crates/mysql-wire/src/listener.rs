@@ -1,11 +1,12 @@
 //! The accept loop: one task per client, at most `max_connections` at once.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::Backend;
 use crate::config::ServerConfig;
@@ -23,7 +24,8 @@ const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Accept loop with the connection limit; `make_backend` builds one backend per connection.
 ///
-/// Each accepted client is served by [`serve_connection`] on its own task. While
+/// Each accepted client is served by [`serve_connection`] on its own task, or on its own
+/// thread with [`ServerConfig::thread_per_connection`]. While
 /// `config.max_connections` clients are being served, a new client receives ERR 1040
 /// "Too many connections" in place of the greeting and is closed. Connection ids count up
 /// from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
@@ -80,13 +82,75 @@ where
         };
         let backend = make_backend();
         let config = config.clone();
+        if config.thread_per_connection {
+            serve_on_own_thread(stream, backend, config, connection_id, peer, slot);
+            continue;
+        }
         tokio::spawn(async move {
             let _slot = slot; // released when the connection ends
-            match serve_connection(stream, backend, config, connection_id, Some(peer)).await {
-                Ok(()) => tracing::debug!(connection_id, %peer, "client disconnected"),
-                Err(e) => tracing::debug!(connection_id, %peer, error = %e, "connection ended"),
-            }
+            serve_and_log(stream, backend, config, connection_id, peer).await;
         });
+    }
+}
+
+async fn serve_and_log<B: Backend>(
+    stream: TcpStream,
+    backend: B,
+    config: Arc<ServerConfig>,
+    connection_id: u32,
+    peer: SocketAddr,
+) {
+    match serve_connection(stream, backend, config, connection_id, Some(peer)).await {
+        Ok(()) => tracing::debug!(connection_id, %peer, "client disconnected"),
+        Err(e) => tracing::debug!(connection_id, %peer, error = %e, "connection ended"),
+    }
+}
+
+/// Serves one client on a new thread running a single-threaded runtime of its own
+/// ([`ServerConfig::thread_per_connection`]). The connection slot is released when the
+/// thread ends. If the thread or its runtime cannot be created (the process is out of
+/// threads or file descriptors), the client is closed and a warning logged.
+fn serve_on_own_thread<B: Backend + 'static>(
+    stream: TcpStream,
+    backend: B,
+    config: Arc<ServerConfig>,
+    connection_id: u32,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) {
+    // Leave the accepting runtime's reactor; the new runtime registers the socket again.
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(connection_id, %peer, error = %e, "cannot hand the client to a thread; closing it");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("quorate-mysql".into())
+        .spawn(move || {
+            let _slot = slot; // released when the thread ends
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(connection_id, %peer, error = %e, "cannot start a runtime for the client; closing it");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match TcpStream::from_std(stream) {
+                    Ok(stream) => serve_and_log(stream, backend, config, connection_id, peer).await,
+                    Err(e) => {
+                        tracing::warn!(connection_id, %peer, error = %e, "cannot register the client's socket; closing it")
+                    }
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(connection_id, %peer, error = %e, "cannot start a thread for the client; closing it");
     }
 }
 

@@ -24,10 +24,22 @@ async fn read_packet(s: &mut TcpStream) -> (u8, Vec<u8>) {
 /// client gets a greeting again.
 #[tokio::test]
 async fn excess_clients_get_1040_until_a_slot_frees() {
+    limit_connections(false).await;
+}
+
+/// The same with every connection served on a thread of its own: the thread holds the
+/// slot, and its end releases it.
+#[tokio::test]
+async fn excess_clients_get_1040_until_a_slot_frees_thread_per_connection() {
+    limit_connections(true).await;
+}
+
+async fn limit_connections(thread_per_connection: bool) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         max_connections: 2,
+        thread_per_connection,
         ..ServerConfig::default()
     };
     tokio::spawn(serve_listener(

@@ -185,6 +185,7 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         require_secure_transport,
         default_auth_plugin: auth_plugin(&cfg),
         password_cache: password_cache(),
+        thread_per_connection: cfg.runtime.mysql_thread_per_connection,
         ..ServerConfig::default()
     };
     if wire.default_auth_plugin == AuthPlugin::Native {

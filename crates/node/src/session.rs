@@ -609,10 +609,13 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let TxState::Remote { leader, info } = std::mem::replace(&mut self.state, TxState::Idle)
         {
-            // Tell the leader to roll back; best effort (it also expires idle ones).
+            // Tell the leader to roll back; best effort (it also expires idle ones). On the
+            // transport's runtime: a MySQL connection may run on a runtime of its own, which
+            // ends with the connection and would drop this task unrun, leaving the leader's
+            // writer held until the session expires.
             let node = self.node.clone();
             let id = self.id;
-            tokio::spawn(async move {
+            node.inner.transport.runtime().clone().spawn(async move {
                 let peer = node.inner.transport.peer(leader, &info.peer_addrs);
                 let _ = peer
                     .call(

@@ -279,6 +279,13 @@ impl Transport {
         &self.identity
     }
 
+    /// The runtime the transport was created on, which runs its connection tasks. Work
+    /// started from elsewhere that must outlive its caller (a connection served on a
+    /// runtime of its own, which ends with it) can be spawned here.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
     pub fn config(&self) -> &TransportConfig {
         &self.config
     }
