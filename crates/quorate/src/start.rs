@@ -71,6 +71,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         cfg.mysql_addr = a;
     }
     cfg.validate()?;
+    raise_open_files_limit(&cfg);
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.runtime.control_threads)
         .thread_name("quorate-control")
@@ -142,6 +143,61 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         anyhow::bail!("cannot restart: {err}");
     }
     Ok(())
+}
+
+/// File descriptors a node needs besides its clients': the Raft log, SQLite, peers' paths,
+/// HTTP, snapshots, with room to spare.
+const BASE_OPEN_FILES: u64 = 1024;
+
+/// File descriptors one MySQL client may hold: its socket, and with a thread per
+/// connection the epoll and wake-up descriptors of that thread's runtime.
+const OPEN_FILES_PER_MYSQL_CLIENT: u64 = 3;
+
+/// Raises the soft limit on open files to the hard one, as the service manager allows.
+/// systemd starts services with a soft limit of 1,024, which `max_connections` clients
+/// served on threads of their own (three descriptors each) would exhaust; a client refused
+/// for want of a descriptor is closed without an answer. Warns when even the hard limit is
+/// below what the configuration can use.
+fn raise_open_files_limit(cfg: &NodeConfig) {
+    let per_client = if cfg.runtime.mysql_thread_per_connection {
+        OPEN_FILES_PER_MYSQL_CLIENT
+    } else {
+        1
+    };
+    let wanted = BASE_OPEN_FILES + per_client * cfg.mysql.max_connections as u64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by reference,
+    // which lives on this stack frame for the whole call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            tracing::debug!(
+                from = limit.rlim_cur,
+                to = raised.rlim_cur,
+                "raised the open files limit"
+            );
+            limit = raised;
+        }
+    }
+    if limit.rlim_cur < wanted {
+        tracing::warn!(
+            limit = limit.rlim_cur,
+            wanted,
+            max_connections = cfg.mysql.max_connections,
+            "the open files limit is below what max_connections MySQL clients can use; \
+             raise it (systemd: LimitNOFILE=) or lower [mysql] max_connections"
+        );
+    }
 }
 
 /// The HTTP API's logins: the MySQL front end's accounts and global grants.
