@@ -1,4 +1,4 @@
-//! The accept loop: one task per client, at most `max_connections` at once.
+//! The accept loop: one task (or thread) per client, at most `max_connections` at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +30,8 @@ const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// "Too many connections" in place of the greeting and is closed. Connection ids count up
 /// from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
 /// the function returns only if the listener itself is unusable, and otherwise runs until
-/// its future is dropped (connections already accepted keep running on their tasks).
+/// its future is dropped (connections already accepted keep running on their tasks or
+/// threads).
 pub async fn serve_listener<F, B>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
