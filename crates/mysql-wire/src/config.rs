@@ -55,8 +55,8 @@ pub struct ServerConfig {
     pub password_cache: Arc<PasswordCache>,
     /// Serve each connection on a thread of its own (with a single-threaded tokio runtime)
     /// instead of as a task of the runtime that accepted it. A client and the thread that
-    /// answers it then wake each other like two ends of a pipe, and the kernel keeps them
-    /// on one CPU: reads and interactive transactions cost less CPU per statement
+    /// answers it then wake each other like two ends of a pipe, and the kernel tends to
+    /// keep them on one CPU: reads and interactive transactions cost less CPU per statement
     /// (docs/BENCHMARKS.md, "A thread per connection"). The backend's futures must then
     /// not use `tokio::task::block_in_place`, and tasks they spawn on the current runtime
     /// end with the connection.

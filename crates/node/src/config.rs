@@ -142,7 +142,7 @@ pub struct RuntimeConfig {
     pub client_threads: usize,
     /// Serve each MySQL connection on a thread of its own, as MySQL and MariaDB do, instead
     /// of on the client runtime's workers. On by default: a client and the thread that
-    /// answers it stay on one CPU, and reads and interactive transactions cost less CPU
+    /// answers it tend to stay on one CPU, and reads and interactive transactions cost less CPU
     /// per statement (sysbench `oltp_read_only` +30%, `oltp_write_only` +48%); single-row
     /// autocommit writes cost more (-2% to -24%), see docs/BENCHMARKS.md.
     pub mysql_thread_per_connection: bool,
