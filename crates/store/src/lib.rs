@@ -30,6 +30,20 @@ use std::time::Duration;
 use quorate_consensus::{LogId, StoredMembership};
 use tokio::sync::watch;
 
+/// Runs blocking work (SQLite) from async code. On a multi-threaded runtime the worker
+/// hands its other tasks over first (`block_in_place`). On a current-thread runtime, which
+/// serves a MySQL connection on a thread of its own, it runs in place: `block_in_place`
+/// panics there, and that thread has nothing else to run. Every blocking call the store
+/// makes from async code goes through here, since its async functions are reached from
+/// both kinds of runtime.
+pub(crate) fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 pub use checksum::{Checksum, TableChecksum};
 pub use read::ReadTx;
 pub use rusqlite;
@@ -261,7 +275,7 @@ impl Store {
         self.inner
             .resync_needed
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        tokio::task::block_in_place(|| w.undo_speculation(&seqs))?;
+        run_blocking(|| w.undo_speculation(&seqs))?;
         self.inner.spec.lock().undo_done();
         tracing::info!(
             undone = n,

@@ -300,7 +300,7 @@ impl ForeignBatch {
                 undone = stale.len(),
                 "undid speculative transactions before applying entries from the log"
             );
-            tokio::task::block_in_place(|| w.undo_speculation(&stale)).map_err(io_err)?;
+            crate::run_blocking(|| w.undo_speculation(&stale)).map_err(io_err)?;
             store.inner.spec.lock().undo_done();
         }
         let entries = std::mem::take(&mut self.entries);
@@ -321,7 +321,7 @@ impl ForeignBatch {
         let r = if entries.len() <= INLINE_APPLY_ENTRIES && bytes <= INLINE_APPLY_BYTES {
             apply()
         } else {
-            tokio::task::block_in_place(apply)
+            crate::run_blocking(apply)
         };
         if let Err(e) = r {
             // Divergence or a storage failure: stop applying. openraft treats this as fatal
@@ -346,7 +346,7 @@ async fn install(store: &Store, meta: &SnapshotMeta, file: SnapshotFile) -> Resu
     let db_path = inner.db_path.clone();
     let meta2 = meta.clone();
     let inner2 = inner.clone();
-    tokio::task::block_in_place(move || -> Result<(), StoreError> {
+    crate::run_blocking(move || -> Result<(), StoreError> {
         // Keep the received file as our current snapshot, and copy it into place.
         let kept = inner2.snapshots.keep(&meta2, &file.path)?;
         let staged = inner2.snapshots.temp_path("install");

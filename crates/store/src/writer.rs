@@ -940,12 +940,10 @@ impl WriteTx {
             Ok(waiter) => waiter,
             Err(e) => {
                 // Not appended: take our effects out again right away, while we still hold
-                // the writer (nothing else ran on top of them). Called in place: undoing one
-                // transaction is short, and a MySQL connection may run on a single-threaded
-                // runtime of its own, where `block_in_place` panics.
+                // the writer (nothing else ran on top of them).
                 let taken = inner.spec.lock().remove_unclaimed(seq);
                 if taken {
-                    w.undo_speculation(&[seq])?;
+                    crate::run_blocking(|| w.undo_speculation(&[seq]))?;
                     inner.spec.lock().undo_done();
                 }
                 return Err(match e {
