@@ -57,9 +57,9 @@ pub struct ServerConfig {
     /// instead of as a task of the runtime that accepted it. A client and the thread that
     /// answers it then wake each other like two ends of a pipe, and the kernel tends to
     /// keep them on one CPU: reads and interactive transactions cost less CPU per statement
-    /// (docs/BENCHMARKS.md, "A thread per connection"). The backend's futures must then
-    /// not use `tokio::task::block_in_place`, and tasks they spawn on the current runtime
-    /// end with the connection.
+    /// (docs/BENCHMARKS.md, "A thread per connection"). The backend's futures then run on
+    /// a current-thread runtime: they must not call `tokio::task::block_in_place` (it
+    /// panics there), and tasks they spawn on the current runtime end with the connection.
     pub thread_per_connection: bool,
 }
 
