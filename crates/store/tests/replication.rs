@@ -1090,23 +1090,21 @@ async fn refused_commits_undo_on_a_current_thread_runtime() {
     .await
     .unwrap();
 
+    // The insert fails as aborted and leaves nothing behind on the leader.
+    async fn refused_and_undone(c: &Cluster, p: &FakeProposer, sql: &str) {
+        let err = write(&c.leader, p, &[(sql, vec![])]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Aborted(_)), "{err}");
+        assert_eq!(c.leader.speculative_in_flight(), 0);
+        assert!(rows(&c.leader, "SELECT id FROM t").is_empty());
+    }
+
     // Refused after it was appended: every speculative transaction is undone.
     *log.reject_next_after.lock() = Some(std::time::Duration::from_millis(10));
-    let err = write(&c.leader, &p, &[("INSERT INTO t VALUES (1)", vec![])])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Aborted(_)), "{err}");
-    assert_eq!(c.leader.speculative_in_flight(), 0);
-    assert!(rows(&c.leader, "SELECT id FROM t").is_empty());
+    refused_and_undone(&c, &p, "INSERT INTO t VALUES (1)").await;
 
     // Refused before it was appended: its own effects are taken out.
     log.refuse.store(true, Ordering::SeqCst);
-    let err = write(&c.leader, &p, &[("INSERT INTO t VALUES (2)", vec![])])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Aborted(_)), "{err}");
-    assert_eq!(c.leader.speculative_in_flight(), 0);
-    assert!(rows(&c.leader, "SELECT id FROM t").is_empty());
+    refused_and_undone(&c, &p, "INSERT INTO t VALUES (2)").await;
 
     log.refuse.store(false, Ordering::SeqCst);
     write(&c.leader, &p, &[("INSERT INTO t VALUES (3)", vec![])])
