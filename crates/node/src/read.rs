@@ -60,7 +60,7 @@ impl Node {
     /// majority acknowledged it recently enough that no other leader can exist (a lease
     /// shorter than the minimum election timeout). Reads can then be served locally without
     /// asking Raft.
-    fn lease_holds(&self) -> bool {
+    pub(crate) fn lease_holds(&self) -> bool {
         use openraft::async_runtime::WatchReceiver;
         let rx = self.inner.raft.metrics();
         let m = rx.borrow_watched();
@@ -93,6 +93,26 @@ impl Node {
         }
         self.ensure_leader_ready().await?;
         self.confirm_leadership().await
+    }
+
+    /// An autocommit point DELETE (by rowid) of a row that does not exist, answered on this
+    /// node as leader like a linearizable read, without taking the writer: `None` when it
+    /// must run as a write (another statement, or the row exists). See
+    /// `Store::empty_point_delete`.
+    pub(crate) async fn empty_point_delete_local(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<quorate_store::StmtOutput>, NodeError> {
+        if !quorate_store::Store::is_point_delete(sql) {
+            return Ok(None);
+        }
+        self.confirm_linearizable_point().await?;
+        let Some(seen) = self.inner.store.empty_point_delete(sql, params) else {
+            return Ok(None);
+        };
+        self.wait_committed(seen).await?;
+        Ok(Some(quorate_store::StmtOutput::default()))
     }
 
     /// A linearizable read on this node as leader, returning the store's output directly

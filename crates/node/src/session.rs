@@ -493,6 +493,15 @@ impl Session {
                 last_insert_id_set: res.last_insert_id_set,
             });
         }
+        if self.node.inner.raft.is_leader() {
+            match self.node.empty_point_delete_local(sql, &params).await {
+                Ok(Some(out)) => return Ok(out),
+                Ok(None) => {}
+                // Leadership moved: the write path finds the new leader.
+                Err(e) if e.code == ErrorCode::NotLeader => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut s = Session {
             node: self.node.clone(),
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),

@@ -14,6 +14,7 @@ mod capture;
 mod checkpoint;
 mod checksum;
 mod guard;
+mod point;
 mod read;
 mod record;
 mod schema;
@@ -324,6 +325,47 @@ impl Store {
                 return Err(StoreError::Aborted("store closed".into()));
             }
         }
+    }
+
+    /// For an autocommit statement on the leader: when `sql` is a point DELETE by rowid (see
+    /// [`point`]) of a row that does not exist, what to wait for
+    /// ([`Store::wait_visible_committed`]) before answering that it deleted nothing. Found
+    /// on a read connection: the writer is not taken. `None`: any other statement, or the
+    /// row exists, or speculative transactions were undone meanwhile; run it as a write.
+    /// Errors are left for the write to report.
+    pub fn empty_point_delete(&self, sql: &str, params: &[Value]) -> Option<Frontier> {
+        if self.is_witness() {
+            return None;
+        }
+        let p = point::point_delete(sql)?;
+        let rowid = p.rowid(params)?;
+        let table = p.table.to_ascii_lowercase();
+        if table.starts_with(INTERNAL_PREFIX) || table.starts_with("sqlite_") {
+            return None;
+        }
+        let before = self.inner.frontier.borrow().undo_epoch;
+        if self
+            .inner
+            .readers
+            .rowid_absent(&p.table, &p.column, rowid)
+            .ok()??
+        {
+            let spec = self.inner.spec.lock();
+            let now = *self.inner.frontier.borrow();
+            // An undo since the read: the row's absence may have been its effect.
+            if now.undo_epoch == before {
+                return Some(Frontier {
+                    visible_seq: spec.newest_touching(&[(table, rowid)])?,
+                    ..now
+                });
+            }
+        }
+        None
+    }
+
+    /// Whether `sql` has the shape [`Store::empty_point_delete`] looks at (a cheap check).
+    pub fn is_point_delete(sql: &str) -> bool {
+        point::point_delete(sql).is_some()
     }
 
     /// The current speculation frontier.

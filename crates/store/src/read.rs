@@ -1,5 +1,6 @@
 //! Read connections: WAL readers that never block the writer.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub(crate) struct ReadPool {
     /// The background checkpoint thread's connection (see `checkpoint`), opened when first
     /// needed and closed with the idle readers while the file is replaced.
     checkpointer: Mutex<Option<Connection>>,
+    /// Each table's rowid column (lower-cased), as of a schema version (see `rowid_absent`).
+    rowid_columns: Mutex<(i64, HashMap<String, Option<String>>)>,
 }
 
 impl ReadPool {
@@ -42,7 +45,59 @@ impl ReadPool {
             gate: RwLock::new(()),
             generation: Default::default(),
             checkpointer: Mutex::new(None),
+            rowid_columns: Mutex::new((-1, HashMap::new())),
         }
+    }
+
+    /// In one snapshot: `Some(true)` if `column` is the rowid column of `table` (its
+    /// `INTEGER PRIMARY KEY`) and the table has no row `rowid`, `Some(false)` if it has one,
+    /// `None` if `column` is not the table's rowid or there is no such table. Quorate's own
+    /// tables must be kept out by the caller (this runs under internal rules).
+    pub(crate) fn rowid_absent(
+        &self,
+        table: &str,
+        column: &str,
+        rowid: i64,
+    ) -> Result<Option<bool>, StoreError> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("BEGIN")?.raw_execute()?;
+            let r = (|| {
+                let version: i64 = conn
+                    .prepare_cached("PRAGMA main.schema_version")?
+                    .query_row([], |r| r.get(0))?;
+                let cached = {
+                    let mut cache = self.rowid_columns.lock();
+                    if cache.0 != version {
+                        *cache = (version, HashMap::new());
+                    }
+                    cache.1.get(table).cloned()
+                };
+                let rowid_column = match cached {
+                    Some(c) => c,
+                    None => {
+                        let c = crate::point::rowid_column(conn, table)?;
+                        let mut cache = self.rowid_columns.lock();
+                        if cache.0 == version && cache.1.len() < 10_000 {
+                            cache.1.insert(table.to_string(), c.clone());
+                        }
+                        c
+                    }
+                };
+                match rowid_column {
+                    Some(c) if c.eq_ignore_ascii_case(column) => {
+                        let sql = format!(
+                            "SELECT 1 FROM main.{} WHERE {} = ?1",
+                            crate::point::quote(table),
+                            crate::point::quote(&c)
+                        );
+                        Ok(Some(!conn.prepare_cached(&sql)?.exists([rowid])?))
+                    }
+                    _ => Ok(None),
+                }
+            })();
+            conn.prepare_cached("COMMIT")?.raw_execute()?;
+            r
+        })
     }
 
     fn take(&self) -> Result<(Connection, Guard), StoreError> {

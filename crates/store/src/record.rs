@@ -35,6 +35,7 @@ use parking_lot::Mutex;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ffi};
 
+use crate::point::Touched;
 use crate::schema::is_local_table;
 
 const TYPE_UNDEFINED: u8 = 0;
@@ -55,6 +56,8 @@ struct Shape {
     total: c_int,
     /// Reads the changeset columns of one row by key.
     select_sql: String,
+    /// The column that is the table's rowid (its `INTEGER PRIMARY KEY`), lower-cased.
+    rowid_alias: Option<String>,
 }
 
 impl Shape {
@@ -80,6 +83,8 @@ struct TableChanges {
     /// Key (its encoded values) -> index into `rows`.
     by_key: HashMap<Vec<u8>, usize>,
     rows: Vec<(Vec<u8>, Row)>,
+    /// Every rowid the hook reported for the table (old and new; repeats allowed).
+    rowids: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -91,6 +96,8 @@ struct State {
     schema_version: Option<i64>,
     tables: Vec<TableChanges>,
     table_index: HashMap<String, usize>,
+    /// Rows touched by the changesets taken since the last `take_touched` or `stop`.
+    touched: Touched,
 }
 
 /// Records row changes on one connection between [`Recorder::start`] and
@@ -158,6 +165,28 @@ impl Recorder {
         s.tables.clear();
         s.table_index.clear();
         s.failed = None;
+        s.touched = Touched::default();
+    }
+
+    /// The rows touched by the changesets taken since the last call (or `stop`).
+    pub(crate) fn take_touched(&self) -> Touched {
+        std::mem::take(&mut self.state.lock().touched)
+    }
+
+    /// The lower-cased name of `table`'s rowid column (its `INTEGER PRIMARY KEY`), as of the
+    /// schema the last `start` read; `None` for a table without one or unknown.
+    pub(crate) fn rowid_alias(&self, table: &str) -> Option<String> {
+        let s = self.state.lock();
+        let shape = match s.shapes.get(table) {
+            Some(shape) => shape,
+            None => {
+                s.shapes
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(table))?
+                    .1
+            }
+        };
+        shape.rowid_alias.clone()
     }
 
     /// Whether changes are being recorded.
@@ -182,8 +211,11 @@ impl Recorder {
             Some(why) => Err(failure(&why)),
             None => generate(conn, &tables),
         };
+        let mut s = self.state.lock();
+        for t in &tables {
+            s.touched.add(&t.name, &t.rowids);
+        }
         if let Err(e) = &result {
-            let mut s = self.state.lock();
             s.recording = true;
             s.failed = Some(match e {
                 rusqlite::Error::SqliteFailure(_, Some(m)) => {
@@ -345,6 +377,20 @@ fn read_shapes(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<Shape>
             }
         }
     }
+    // A table whose PRIMARY KEY has an index of its own (`origin = 'pk'`) keeps it apart
+    // from the rowid: a key that is not a single INTEGER column, `INTEGER PRIMARY KEY DESC`,
+    // or a WITHOUT ROWID table. In any other table a single-column key is the rowid.
+    let mut pk_indexed = std::collections::HashSet::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.name FROM main.sqlite_schema AS m, pragma_index_list(m.name, 'main') AS il \
+             WHERE m.type = 'table' AND il.origin = 'pk'",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            pk_indexed.insert(r.get::<_, String>(0)?);
+        }
+    }
     let mut shapes = HashMap::new();
     for (table, cols) in by_table {
         let total = cols.len() as c_int;
@@ -354,11 +400,17 @@ fn read_shapes(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<Shape>
         }
         let qualified = format!("main.{}", quote(&table));
         let rowid = cols.iter().all(|c| c.pk == 0);
+        let keys: Vec<&Col> = cols.iter().filter(|c| c.pk != 0).collect();
+        let rowid_alias = match keys[..] {
+            [key] if !pk_indexed.contains(&table) => Some(key.name.to_ascii_lowercase()),
+            _ => None,
+        };
         let mut shape = Shape {
             cols: Vec::new(),
             pk: Vec::new(),
             total,
             select_sql: String::new(),
+            rowid_alias,
         };
         let mut names = Vec::new();
         if rowid {
@@ -508,6 +560,7 @@ impl State {
                     shape: shape.clone(),
                     by_key: HashMap::new(),
                     rows: Vec::new(),
+                    rowids: Vec::new(),
                 });
                 self.table_index
                     .insert(table.to_string(), self.tables.len() - 1);
@@ -515,6 +568,7 @@ impl State {
             }
         };
         let t = &mut self.tables[t];
+        t.rowids.push(rowid);
         if let Some(&r) = t.by_key.get(&key) {
             let row = &mut t.rows[r].1;
             row.indirect &= indirect;

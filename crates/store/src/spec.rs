@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use quorate_consensus::{LogId, Origin, StoredMembership};
 use tokio::sync::watch;
 
+use crate::point::{RowKey, Touched};
 use crate::schema::AppliedState;
 
 /// A speculative commit writes the applied state (and deletes the `_quorate_spec` rows it
@@ -39,6 +40,8 @@ pub(crate) struct SpecEntry {
     pub kind: SpecKind,
     /// Set by apply when the entry committed.
     pub applied_at: Option<LogId>,
+    /// The rows it changed (speculative entries; see [`SpecState::newest_touching`]).
+    pub touched: Touched,
 }
 
 /// What readers on the leader wait for: every speculative transaction their snapshot may
@@ -77,6 +80,10 @@ pub(crate) struct SpecState {
     /// Our last speculative transaction not undone (the one a new transaction may depend
     /// on); None after an undo, so the next transaction starts a new chain.
     pub chain_tip: Option<u64>,
+    /// Entries were taken for undo and their effects may still be in SQLite (until
+    /// [`SpecState::undo_done`]): they are no longer in `entries`, so `newest_touching`
+    /// cannot see them.
+    pub undoing: bool,
 }
 
 impl SpecState {
@@ -94,6 +101,7 @@ impl SpecState {
             deletable_upto: 0,
             frontier,
             chain_tip: None,
+            undoing: false,
         }
     }
 
@@ -106,20 +114,44 @@ impl SpecState {
         }
     }
 
-    /// Registers a new entry of ours; returns its sequence number.
-    pub(crate) fn register(&mut self, kind: SpecKind) -> u64 {
+    /// Registers a new entry of ours, which changed `touched`; returns its sequence number.
+    pub(crate) fn register(&mut self, kind: SpecKind, touched: Touched) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.entries.push_back(SpecEntry {
             seq,
             kind,
             applied_at: None,
+            touched,
         });
         if kind == SpecKind::Speculative {
             self.frontier.send_modify(|f| f.visible_seq = seq);
         }
         self.chain_tip = Some(seq);
         seq
+    }
+
+    /// The newest speculative entry not yet committed that may have changed one of `rows`,
+    /// or 0 when none did: what a statement that read only `rows` must wait for before it
+    /// answers. No entry whose effects the statement saw may have been undone between the
+    /// statement and this call: call it with the writer held, or check that the undo epoch
+    /// did not move since before the statement. (Entries committed meanwhile are committed
+    /// data; entries registered meanwhile only make the answer more cautious.)
+    ///
+    /// `None` while an undo is under way: entries taken for undo are no longer listed but
+    /// their effects may still be in what the statement read.
+    pub(crate) fn newest_touching(&self, rows: &[RowKey]) -> Option<u64> {
+        if self.undoing {
+            return None;
+        }
+        Some(
+            self.entries
+                .iter()
+                .rev()
+                .filter(|e| e.kind == SpecKind::Speculative && e.applied_at.is_none())
+                .find(|e| rows.iter().any(|(t, r)| e.touched.contains(t, *r)))
+                .map_or(0, |e| e.seq),
+        )
     }
 
     /// True if `origin` is one of our entries still waiting to be claimed by apply (its
@@ -225,6 +257,7 @@ impl SpecState {
             // now fail), but `visible_seq` stays until the undo is committed.
             self.frontier.send_modify(|f| f.undo_epoch += 1);
             self.chain_tip = None;
+            self.undoing = true;
         }
         taken
     }
@@ -240,6 +273,7 @@ impl SpecState {
             .map(|e| e.seq)
             .max()
             .unwrap_or(0);
+        self.undoing = false;
         self.frontier.send_modify(|f| {
             f.undo_epoch += 1;
             f.visible_seq = f.committed_seq.max(newest);
@@ -259,6 +293,7 @@ impl SpecState {
         }
         self.entries.remove(pos);
         self.chain_tip = None;
+        self.undoing = true;
         self.frontier.send_modify(|f| f.undo_epoch += 1);
         true
     }
@@ -303,7 +338,7 @@ mod tests {
     fn undone_entries_stay_visible_until_the_undo_is_done() {
         let mut spec = SpecState::new(1, 1, AppliedState::default());
         let rx = spec.frontier.subscribe();
-        let seq = spec.register(SpecKind::Speculative);
+        let seq = spec.register(SpecKind::Speculative, Touched::default());
         let before = *rx.borrow();
         assert_eq!(spec.take_unclaimed(), vec![seq]);
         let during = *rx.borrow();
@@ -318,7 +353,7 @@ mod tests {
         assert_ne!(after.undo_epoch, during.undo_epoch);
 
         // The same for one entry removed because it never reached the log.
-        let seq = spec.register(SpecKind::Speculative);
+        let seq = spec.register(SpecKind::Speculative, Touched::default());
         assert!(spec.remove_unclaimed(seq));
         let during = *rx.borrow();
         assert!(during.visible_seq > during.committed_seq, "{during:?}");
@@ -326,5 +361,49 @@ mod tests {
         let done = *rx.borrow();
         assert_eq!(done.visible_seq, done.committed_seq, "{done:?}");
         assert_ne!(done.undo_epoch, during.undo_epoch);
+    }
+
+    /// A point read waits for the newest uncommitted entry that touched its row, and for
+    /// nothing when none did; while entries taken for undo may still have effects in SQLite
+    /// (no longer listed, so not comparable), it gets no answer at all.
+    #[test]
+    fn point_reads_wait_for_entries_touching_their_row_and_not_during_an_undo() {
+        let mut spec = SpecState::new(1, 1, AppliedState::default());
+        let touching = |rowid| {
+            let mut t = Touched::default();
+            t.add("t", &[rowid]);
+            t
+        };
+        let one = spec.register(SpecKind::Speculative, touching(1));
+        let two = spec.register(SpecKind::Speculative, touching(2));
+        let row = |r: i64| vec![("t".to_string(), r)];
+        assert_eq!(spec.newest_touching(&row(1)), Some(one));
+        assert_eq!(spec.newest_touching(&row(2)), Some(two));
+        assert_eq!(spec.newest_touching(&row(3)), Some(0));
+
+        assert_eq!(spec.take_unclaimed(), vec![one, two]);
+        for r in 1..=3 {
+            assert_eq!(
+                spec.newest_touching(&row(r)),
+                None,
+                "row {r} during the undo"
+            );
+        }
+        spec.undo_done();
+        assert_eq!(
+            spec.newest_touching(&row(1)),
+            Some(0),
+            "undone: nothing to wait for"
+        );
+
+        let three = spec.register(SpecKind::Speculative, touching(1));
+        assert!(spec.remove_unclaimed(three));
+        assert_eq!(
+            spec.newest_touching(&row(1)),
+            None,
+            "one entry being undone"
+        );
+        spec.undo_done();
+        assert_eq!(spec.newest_touching(&row(1)), Some(0));
     }
 }

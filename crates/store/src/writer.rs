@@ -19,6 +19,7 @@ use crate::apply::{self, Applier};
 use crate::capture;
 use crate::checkpoint;
 use crate::guard::{Classification, Guard};
+use crate::point::{self, RowKey, Touched};
 use crate::record::Recorder;
 use crate::schema::{self, SPEC_TABLE};
 use crate::spec::{Frontier, SpecKind, SpecState};
@@ -81,6 +82,20 @@ impl Writer {
             applier: Applier::default(),
             checkpoints,
         })
+    }
+
+    /// The row read by `sql`, if it was a point DELETE on a table's rowid that deleted
+    /// nothing (see [`crate::point`]); `None` for any other statement or outcome.
+    fn empty_point_delete(&self, sql: &str, params: &[Value], out: &StmtOutput) -> Option<RowKey> {
+        if out.rows_affected != 0 || out.is_query {
+            return None;
+        }
+        let p = point::point_delete(sql)?;
+        let rowid_column = self.recorder.rowid_alias(&p.table)?;
+        if !p.column.eq_ignore_ascii_case(&rowid_column) {
+            return None;
+        }
+        Some((p.table.to_ascii_lowercase(), p.rowid(params)?))
     }
 
     /// Runs `f` on the connection between the hook's before and after calls.
@@ -585,6 +600,9 @@ pub struct WriteTx {
     savepoints: Vec<(String, usize)>,
     /// Our previous transaction whose effects this one may see (see `Origin::depends_on`).
     depends_on: Option<u64>,
+    /// While every statement so far was a point DELETE that deleted nothing: the rows they
+    /// read. `None` once any other statement ran (see [`crate::point`]).
+    point_reads: Option<Vec<RowKey>>,
 }
 
 impl WriteTx {
@@ -605,6 +623,8 @@ impl WriteTx {
             let _ = w.internal("ROLLBACK");
             return Err(e);
         }
+        // Left over from a transaction that did not commit.
+        w.recorder.take_touched();
         let seen = *inner.frontier.borrow();
         let depends_on = inner.spec.lock().chain_tip;
         Ok(Self {
@@ -617,6 +637,7 @@ impl WriteTx {
             seen,
             savepoints: Vec::new(),
             depends_on,
+            point_reads: Some(Vec::new()),
         })
     }
 
@@ -720,10 +741,19 @@ impl WriteTx {
     ) -> Result<StmtOutput, StoreError> {
         self.check_epoch()?;
         let max = self.inner.config.max_result_bytes;
+        let read = self.point_reads.take();
         let class = self.writer()?.classify(sql)?;
         if !class.ddl {
             let w = self.writer()?;
             let out = w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
+            if let (Some(mut rows), Ok(o)) = (read, &out) {
+                // Still only point reads if this one is an empty point DELETE too.
+                if let Some(row) = w.empty_point_delete(sql, params, o) {
+                    rows.push(row);
+                    self.point_reads = Some(rows);
+                }
+            }
+            let w = self.writer()?;
             if w.conn.is_autocommit() {
                 // A conflict clause (`OR ROLLBACK`, `ON CONFLICT ROLLBACK` in the table) made
                 // SQLite roll back the whole transaction: nothing of it may run on.
@@ -771,6 +801,7 @@ impl WriteTx {
         params: &[Value],
     ) -> Result<StmtOutput, StoreError> {
         self.check_epoch()?;
+        self.point_reads = None;
         let max = self.inner.config.max_result_bytes;
         let is_ddl = {
             let first = sql
@@ -877,8 +908,21 @@ impl WriteTx {
             return Err(e);
         }
         if self.ops.is_empty() {
+            // Only rows read: wait only for the transactions that touched them. The writer
+            // is still held, as `newest_touching` requires (so no undo is under way either).
+            let narrowed = match &self.point_reads {
+                Some(rows) if !rows.is_empty() => {
+                    let spec = self.inner.spec.lock();
+                    spec.newest_touching(rows).map(|seq| Frontier {
+                        visible_seq: seq,
+                        ..*self.inner.frontier.borrow()
+                    })
+                }
+                _ => None,
+            };
+            let seen = narrowed.unwrap_or(self.seen);
             self.abandon();
-            return Ok(CommitOutcome::ReadOnly { seen: self.seen });
+            return Ok(CommitOutcome::ReadOnly { seen });
         }
         if self.held {
             self.commit_held(proposer).await
@@ -909,7 +953,7 @@ impl WriteTx {
         let seq;
         let local = {
             let mut spec = inner.spec.lock();
-            seq = spec.register(SpecKind::Speculative);
+            seq = spec.register(SpecKind::Speculative, w.recorder.take_touched());
             let r = (|| {
                 if spec.persist_due() {
                     w.write_applied_in_tx(&mut spec)?;
@@ -988,7 +1032,7 @@ impl WriteTx {
         let inner = self.inner.clone();
         let seq = {
             let mut spec = inner.spec.lock();
-            let seq = spec.register(SpecKind::Held);
+            let seq = spec.register(SpecKind::Held, Touched::default());
             (seq, spec.origin(seq, self.depends_on))
         };
         let (seq, origin) = seq;

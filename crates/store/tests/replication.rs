@@ -1116,3 +1116,134 @@ async fn refused_commits_undo_on_a_current_thread_runtime() {
     );
     assert_same(&c).await;
 }
+
+/// An autocommit `DELETE ... WHERE <rowid column> = <integer>` that deleted nothing read one
+/// thing, the absence of that row: it waits only for the speculative transactions that
+/// touched that row (by its old or new rowid), not for every one before it. Every other
+/// statement that changed nothing (another shape, a value SQLite would convert, a key that
+/// is not the rowid, more than one statement) still waits for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_point_delete_waits_only_for_writes_to_its_row() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    table_with_one_row(&c.leader, &p, "one").await;
+    for sql in [
+        "INSERT INTO t VALUES (4, 'four')",
+        "CREATE TABLE t2 (id INTEGER PRIMARY KEY, v TEXT)",
+        "CREATE TABLE u (id INT NOT NULL PRIMARY KEY, v TEXT)",
+        "CREATE TABLE d (id INTEGER NOT NULL PRIMARY KEY DESC, v TEXT)",
+        "CREATE TABLE w (id INTEGER NOT NULL PRIMARY KEY, v TEXT) WITHOUT ROWID",
+    ] {
+        write(&c.leader, &p, &[(sql, vec![])]).await.unwrap();
+    }
+    let committed_before = log.log.lock().len();
+    log.hold.store(true, Ordering::SeqCst);
+    let mut pending = Vec::new();
+    for sql in [
+        "DELETE FROM t WHERE id = 1",
+        "UPDATE t SET id = 5 WHERE id = 4",
+    ] {
+        let (leader, log) = (c.leader.clone(), log.clone());
+        pending.push(tokio::spawn(async move {
+            write(&leader, &FakeProposer(log), &[(sql, vec![])]).await
+        }));
+        while c.leader.speculative_in_flight() < pending.len() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let committed = c.leader.frontier().committed_seq;
+    let seen = |outcome: CommitOutcome| match outcome {
+        CommitOutcome::ReadOnly { seen } => seen,
+        other => panic!("changed nothing, yet {other:?}"),
+    };
+    let int = Value::Integer;
+    // Rows the pending transactions touched: wait for them.
+    let mut waiting = Vec::new();
+    for (sql, params) in [
+        ("DELETE FROM t WHERE id = 1", vec![]),
+        ("DELETE FROM t WHERE id = ?1", vec![int(1)]),
+        ("delete from T where ID = 4;", vec![]),
+    ] {
+        let s = seen(write(&c.leader, &p, &[(sql, params)]).await.unwrap());
+        assert!(s.visible_seq > committed, "{sql} must wait: {s:?}");
+        waiting.push(s);
+    }
+    // Rows nobody touched, of rowid tables: nothing to wait for.
+    for (sql, params) in [
+        ("DELETE FROM t WHERE id = 2", vec![]),
+        ("DELETE FROM \"t\" WHERE \"ID\" = ?", vec![int(3)]),
+        ("DELETE FROM \"t\" AS \"x\" WHERE id = ?1", vec![int(6)]),
+        ("DELETE FROM t2 WHERE id = 1", vec![]),
+    ] {
+        let s = seen(write(&c.leader, &p, &[(sql, params)]).await.unwrap());
+        assert!(s.visible_seq <= committed, "{sql} need not wait: {s:?}");
+    }
+    // The same answers without the writer (`Store::empty_point_delete`, on a read
+    // connection), which also tells a row that exists (run the DELETE as a write) from one
+    // that does not.
+    let probe = |sql: &str, params: Vec<Value>| c.leader.empty_point_delete(sql, &params);
+    for (sql, params) in [
+        ("DELETE FROM t WHERE id = 1", vec![]),
+        ("DELETE FROM t AS \"t\" WHERE id = ?1", vec![int(4)]),
+    ] {
+        let s = probe(sql, params).expect("no such row");
+        assert!(s.visible_seq > committed, "{sql} must wait: {s:?}");
+        waiting.push(s);
+    }
+    for (sql, params) in [
+        ("DELETE FROM t WHERE id = 2", vec![]),
+        ("DELETE FROM t2 WHERE id = ?1", vec![int(1)]),
+    ] {
+        let s = probe(sql, params).expect("no such row");
+        assert!(s.visible_seq <= committed, "{sql} need not wait: {s:?}");
+    }
+    for (sql, params) in [
+        ("DELETE FROM t WHERE id = 5", vec![]),
+        ("DELETE FROM t WHERE id = ?1", vec![Value::Text("2".into())]),
+        ("DELETE FROM t WHERE v = 'none'", vec![]),
+        ("DELETE FROM u WHERE id = 1", vec![]),
+        ("DELETE FROM d WHERE id = 1", vec![]),
+        ("DELETE FROM w WHERE id = 1", vec![]),
+        ("DELETE FROM nosuch WHERE id = 1", vec![]),
+        ("DELETE FROM _quorate_meta WHERE id = 1", vec![]),
+    ] {
+        assert_eq!(probe(sql, params), None, "{sql}: run it as a write");
+    }
+    // Everything else that changed nothing waits for every transaction before it.
+    for stmts in [
+        vec![("DELETE FROM t WHERE id = ?1", vec![Value::Text("2".into())])],
+        vec![("DELETE FROM t WHERE v = 'none'", vec![])],
+        vec![("DELETE FROM t WHERE id = 2 OR id = 3", vec![])],
+        vec![("DELETE FROM u WHERE id = 1", vec![])],
+        vec![("DELETE FROM d WHERE id = 1", vec![])],
+        vec![("DELETE FROM w WHERE id = 1", vec![])],
+        vec![
+            ("DELETE FROM t WHERE id = 2", vec![]),
+            ("SELECT count(*) FROM t", vec![]),
+        ],
+    ] {
+        let s = seen(write(&c.leader, &p, &stmts).await.unwrap());
+        assert!(s.visible_seq > committed, "{stmts:?} must wait: {s:?}");
+        waiting.push(s);
+    }
+    // The pending transactions commit: what waited may answer.
+    let held: Vec<Entry> = log.log.lock()[committed_before..].to_vec();
+    assert_eq!(held.len(), 2);
+    let mut leader_sm = log.leader.lock().clone();
+    apply_batch(&mut leader_sm, held.clone()).await.unwrap();
+    let mut follower_sm = log.follower.lock().clone();
+    apply_batch(&mut follower_sm, held).await.unwrap();
+    log.released.send_replace(true);
+    for p in pending {
+        let outcome = p.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, CommitOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+    }
+    for s in waiting {
+        c.leader.wait_visible_committed(s).await.unwrap();
+    }
+    assert_same(&c).await;
+}
