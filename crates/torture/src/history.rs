@@ -44,6 +44,8 @@ pub enum Op {
     Write { key: u64, value: i64 },
     /// Compare-and-set register `key` from `from` to `to`.
     Cas { key: u64, from: i64, to: i64 },
+    /// Delete register `key` (an autocommit `DELETE ... WHERE k = ?`).
+    Delete { key: u64 },
     /// Move `amount` from account `from` to `to` (if `from` has enough), in one transaction
     /// that first reads every balance.
     Transfer { from: u64, to: u64, amount: i64 },
@@ -67,6 +69,8 @@ pub enum Ret {
     Done,
     /// A compare-and-set: whether it swapped.
     Swapped { swapped: bool },
+    /// A register delete: whether the register existed (one row deleted).
+    Deleted { existed: bool },
     /// A transfer: whether money moved, what the transaction read first, how many rows
     /// each of its two updates changed (they must be equal), and what it read last, after
     /// its updates (absent in histories recorded before it was read).
@@ -286,6 +290,7 @@ pub fn describe(o: &Operation) -> String {
         Op::Read { key } => format!("read k={key}"),
         Op::Write { key, value } => format!("write k={key} v={value}"),
         Op::Cas { key, from, to } => format!("cas k={key} {from}->{to}"),
+        Op::Delete { key } => format!("delete k={key}"),
         Op::Transfer { from, to, amount } => format!("transfer {amount} from a{from} to a{to}"),
         Op::BankRead { consistency } => format!("bank read ({consistency})"),
         Op::Add { value } => format!("add {value}"),
@@ -297,6 +302,7 @@ pub fn describe(o: &Operation) -> String {
         Some(Ret::Value { value }) => format!(" -> {value:?}"),
         Some(Ret::Done) => String::new(),
         Some(Ret::Swapped { swapped }) => format!(" -> swapped={swapped}"),
+        Some(Ret::Deleted { existed }) => format!(" -> existed={existed}"),
         Some(Ret::Transferred {
             moved,
             seen,

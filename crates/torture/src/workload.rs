@@ -86,7 +86,7 @@ pub fn schema() -> Vec<Stmt> {
         Stmt::new(&format!("CREATE DATABASE IF NOT EXISTS {DATABASE}"), vec![]),
         Stmt::new(
             &format!(
-                "CREATE TABLE IF NOT EXISTS {DATABASE}.registers (k BIGINT NOT NULL PRIMARY KEY, v BIGINT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS {DATABASE}.registers (k INTEGER NOT NULL PRIMARY KEY, v BIGINT NOT NULL)"
             ),
             vec![],
         ),
@@ -148,6 +148,13 @@ impl Sql {
             "UPDATE {} SET v = ? WHERE k = ? AND v = ?",
             self.table("registers")
         )
+    }
+
+    /// Delete register `?1`. `k` is the table's rowid (INTEGER PRIMARY KEY): when the row
+    /// does not exist, the leader answers from a read connection (`Store::empty_point_delete`),
+    /// a path the checker then judges like a read.
+    pub fn register_delete(self) -> String {
+        format!("DELETE FROM {} WHERE k = ?", self.table("registers"))
     }
 
     /// Set register `?2` to `?1`.
@@ -293,7 +300,22 @@ impl Worker {
                     Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
                 }
             });
-        } else if roll < 70 || !self.seen.contains_key(&key) {
+        } else if roll < 50 {
+            self.perform(Op::Delete { key }, |w| {
+                let r = w
+                    .client
+                    .transaction(&[Stmt::new(&w.sql().register_delete(), vec![json!(key)])]);
+                match r {
+                    Outcome::Ok(res) => {
+                        w.seen.remove(&key);
+                        let existed = res.first().map(|r| r.rows_affected).unwrap_or(0) == 1;
+                        (Kind::Ok, Some(Ret::Deleted { existed }), None)
+                    }
+                    Outcome::Fail(e) => (Kind::Fail, None, Some(e)),
+                    Outcome::Unknown(e) => (Kind::Info, None, Some(e)),
+                }
+            });
+        } else if roll < 75 || !self.seen.contains_key(&key) {
             let value = self.shared.value();
             self.perform(Op::Write { key, value }, |w| {
                 let r = w.client.transaction(&[Stmt::new(

@@ -138,6 +138,48 @@ fn registers_impossible_cas_is_rejected() {
     assert!(!verdict(&h, "linearizable").valid());
 }
 
+/// Registers: a delete that finds nothing after an acknowledged write (the stale "no such
+/// row" a DELETE answered from uncommitted or outdated state would give) is rejected; so is
+/// a read that still sees a deleted value. The same deletes and reads in a possible order are
+/// accepted, and a deleted register reads as never written.
+#[test]
+fn registers_deletes_are_checked_like_reads_and_writes() {
+    let del = |key| Op::Delete { key };
+    let existed = |e| Ret::Deleted { existed: e };
+
+    let h = H::new();
+    h.done(1, Op::Write { key: 5, value: 1 }, Ret::Done);
+    h.done(2, del(5), existed(false));
+    let v = verdict(&h, "linearizable");
+    assert!(!v.valid(), "{v:?}");
+    assert!(
+        v.anomalies[0]
+            .window
+            .last()
+            .unwrap()
+            .contains("delete k=5 -> existed=false"),
+        "{v:?}"
+    );
+
+    let h = H::new();
+    h.done(1, Op::Write { key: 6, value: 1 }, Ret::Done);
+    h.done(2, del(6), existed(true));
+    h.done(3, read(6), val(Some(1)));
+    assert!(!verdict(&h, "linearizable").valid());
+
+    let h = H::new();
+    h.done(1, del(7), existed(false));
+    h.done(1, Op::Write { key: 7, value: 1 }, Ret::Done);
+    let w = h.invoke(2, Op::Write { key: 7, value: 2 });
+    h.done(3, del(7), existed(true));
+    h.ok(w, Ret::Done);
+    h.done(3, read(7), val(Some(2)));
+    h.done(1, del(7), existed(true));
+    h.done(2, read(7), val(None));
+    h.done(2, del(7), existed(false));
+    assert!(verdict(&h, "linearizable").valid());
+}
+
 /// Bank: a read that sees a debit without its credit (a partial transfer).
 #[test]
 fn bank_partial_transfer_read_is_rejected() {

@@ -1,7 +1,8 @@
 //! Linearizability of the registers, decided by stateright's `LinearizabilityTester`.
 //!
 //! The model is a compare-and-set register ([`CasRegister`], a stateright
-//! `SequentialSpec`: read, write, cas). Linearizability is compositional (a history is
+//! `SequentialSpec`: read, write, cas, delete; a deleted register reads as never
+//! written, and a delete returns whether it existed). Linearizability is compositional (a history is
 //! linearizable iff each object's sub-history is), so every key is checked on its own; the
 //! workload gives each key a bounded number of operations (as Jepsen's `independent`
 //! generator does) because the search is exponential in the worst case.
@@ -40,6 +41,7 @@ pub enum RegOp {
     Read,
     Write(i64),
     Cas(i64, i64),
+    Delete,
 }
 
 /// Returns of a [`CasRegister`].
@@ -48,6 +50,8 @@ pub enum RegRet {
     ReadOk(Option<i64>),
     WriteOk,
     CasOk(bool),
+    /// Whether the register existed.
+    DeleteOk(bool),
 }
 
 impl SequentialSpec for CasRegister {
@@ -69,6 +73,7 @@ impl SequentialSpec for CasRegister {
                     RegRet::CasOk(false)
                 }
             }
+            RegOp::Delete => RegRet::DeleteOk(self.0.take().is_some()),
         }
     }
 }
@@ -86,7 +91,9 @@ enum Step {
 
 fn key_of(op: &Op) -> Option<u64> {
     match op {
-        Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => Some(*key),
+        Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } | Op::Delete { key } => {
+            Some(*key)
+        }
         _ => None,
     }
 }
@@ -112,6 +119,10 @@ fn steps(ops: &[&Operation]) -> Vec<(usize, Step, usize)> {
                 (RegOp::Cas(*from, *to), Some(RegRet::CasOk(*swapped)))
             }
             (Op::Cas { from, to, .. }, _) => (RegOp::Cas(*from, *to), None),
+            (Op::Delete { .. }, Some(Ret::Deleted { existed })) => {
+                (RegOp::Delete, Some(RegRet::DeleteOk(*existed)))
+            }
+            (Op::Delete { .. }, _) => (RegOp::Delete, None),
             _ => continue,
         };
         match o.outcome {

@@ -87,10 +87,12 @@ pub fn check_all(history: &[Event], cfg: &CheckConfig) -> Vec<Verdict> {
     let ops = operations(history);
     let mut out = Vec::new();
     use crate::history::Op;
-    if ops
-        .iter()
-        .any(|o| matches!(o.op, Op::Read { .. } | Op::Write { .. } | Op::Cas { .. }))
-    {
+    if ops.iter().any(|o| {
+        matches!(
+            o.op,
+            Op::Read { .. } | Op::Write { .. } | Op::Cas { .. } | Op::Delete { .. }
+        )
+    }) {
         out.push(linear::check(&ops, cfg.key_budget));
     }
     if ops
