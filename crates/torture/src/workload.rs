@@ -1,7 +1,8 @@
 //! The workloads: what each client does, and how each call is recorded.
 //!
-//! - registers: reads, blind writes and compare-and-set on a few keys at a time; every
-//!   written value is unique, so a read names the write it saw. Keys rotate: each gets
+//! - registers: reads, blind writes, compare-and-set and deletes on a few keys at a time;
+//!   every written value is unique, so a read names the write it saw. The key is the
+//!   table's rowid, so a delete that finds nothing takes the leader's read path for it. Keys rotate: each gets
 //!   about `OPS_PER_KEY` operations, then clients move on to fresh keys (Jepsen's
 //!   `independent` generator), which keeps the linearizability search per key small.
 //!   Over MySQL, half of the compare-and-sets are interactive transactions (read the
