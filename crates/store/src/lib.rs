@@ -268,6 +268,7 @@ impl Store {
     pub async fn on_leadership_change(&self) -> Result<usize, StoreError> {
         self.inner.leader_epoch.send_modify(|e| *e += 1);
         let mut w = self.inner.writer.clone().lock_owned().await;
+        let _window = spec::UndoWindow::open();
         let seqs = self.inner.spec.lock().take_unclaimed();
         if seqs.is_empty() {
             return Ok(0);

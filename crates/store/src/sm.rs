@@ -289,19 +289,22 @@ impl ForeignBatch {
         // Effects of entries that were not executed here must land on committed state: if
         // this node still holds speculative transactions (it led and its entries are now
         // being applied from the log), those go first.
-        let stale = store.inner.spec.lock().take_unclaimed();
-        if !stale.is_empty() {
-            store.inner.leader_epoch.send_modify(|e| *e += 1);
-            store
-                .inner
-                .resync_needed
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            tracing::warn!(
-                undone = stale.len(),
-                "undid speculative transactions before applying entries from the log"
-            );
-            crate::run_blocking(|| w.undo_speculation(&stale)).map_err(io_err)?;
-            store.inner.spec.lock().undo_done();
+        {
+            let _window = crate::spec::UndoWindow::open();
+            let stale = store.inner.spec.lock().take_unclaimed();
+            if !stale.is_empty() {
+                store.inner.leader_epoch.send_modify(|e| *e += 1);
+                store
+                    .inner
+                    .resync_needed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::warn!(
+                    undone = stale.len(),
+                    "undid speculative transactions before applying entries from the log"
+                );
+                crate::run_blocking(|| w.undo_speculation(&stale)).map_err(io_err)?;
+                store.inner.spec.lock().undo_done();
+            }
         }
         let entries = std::mem::take(&mut self.entries);
         let marks = std::mem::take(&mut self.marks);

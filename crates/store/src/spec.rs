@@ -299,9 +299,67 @@ impl SpecState {
     }
 }
 
+/// Open from taking entries for undo ([`SpecState::take_unclaimed`],
+/// [`SpecState::remove_unclaimed`]) until their effects are gone from SQLite
+/// ([`SpecState::undo_done`]). In between, SQLite holds effects the store no longer lists:
+/// a node that panicked there and ran on would answer from them and apply later entries on
+/// top of them (VERIFICATION.md, finding 22). Dropped during a panic, the window stops the
+/// process instead; a restart undoes every transaction recorded in `_quorate_spec` and
+/// replays the log, which is how a crash at that point recovers too.
+pub(crate) struct UndoWindow(());
+
+impl UndoWindow {
+    pub(crate) fn open() -> Self {
+        UndoWindow(())
+    }
+}
+
+impl Drop for UndoWindow {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "panic while undoing speculative transactions: stopping; a restart undoes them"
+            );
+            std::process::abort();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic inside an undo window ends the process (SIGABRT) instead of unwinding to a
+    /// caller that might run on. Checked in a child process: the test binary runs this test
+    /// again with `QUORATE_TEST_UNDO_PANIC` set, and that run panics inside a window.
+    #[test]
+    fn a_panic_inside_an_undo_window_stops_the_process() {
+        use std::os::unix::process::ExitStatusExt;
+        const CHILD: &str = "QUORATE_TEST_UNDO_PANIC";
+        const NAME: &str = "spec::tests::a_panic_inside_an_undo_window_stops_the_process";
+        if std::env::var_os(CHILD).is_some() {
+            let _window = UndoWindow::open();
+            panic!("a panic half way through an undo");
+        }
+        // Outside a panic the window closes quietly.
+        drop(UndoWindow::open());
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "the child must abort (SIGABRT), not fail or pass: {:?}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("a panic half way through an undo"),
+            "{stderr}"
+        );
+    }
 
     /// Under a steady stream of commits the applied state is written with one commit in
     /// `PERSIST_EVERY_COMMITS` (so `_quorate_spec` keeps at most that many committed rows),

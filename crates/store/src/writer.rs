@@ -985,6 +985,7 @@ impl WriteTx {
             Err(e) => {
                 // Not appended: take our effects out again right away, while we still hold
                 // the writer (nothing else ran on top of them).
+                let _window = crate::spec::UndoWindow::open();
                 let taken = inner.spec.lock().remove_unclaimed(seq);
                 if taken {
                     crate::run_blocking(|| w.undo_speculation(&[seq]))?;
