@@ -86,14 +86,17 @@ pub(crate) enum PointValue {
 
 impl PointDelete {
     /// The rowid the statement looks up, if its value is an integer (a bound value of
-    /// another type is converted by SQLite's affinity rules: not worth following here).
+    /// another type is converted by SQLite's affinity rules: not worth following here) and
+    /// `params` are as many as the statement has (SQLite counts up to the highest `?N`);
+    /// otherwise running it reports the mistake.
     pub(crate) fn rowid(&self, params: &[Value]) -> Option<i64> {
         match self.value {
-            PointValue::Integer(v) => Some(v),
-            PointValue::Param(i) => match params.get(i.checked_sub(1)?) {
+            PointValue::Integer(v) => params.is_empty().then_some(v),
+            PointValue::Param(i) if params.len() == i => match params.get(i.checked_sub(1)?) {
                 Some(Value::Integer(v)) => Some(*v),
                 _ => None,
             },
+            PointValue::Param(_) => None,
         }
     }
 }
@@ -367,7 +370,8 @@ mod tests {
     }
 
     /// The rowid comes from an integer literal or an integer parameter; a parameter of any
-    /// other type (which SQLite might convert) or one that is missing gives none.
+    /// other type (which SQLite might convert), or values that do not match the statement's
+    /// parameters (an error when it runs), give none.
     #[test]
     fn the_rowid_is_an_integer_or_nothing() {
         let p = point_delete("DELETE FROM t WHERE id = ?2").unwrap();
@@ -376,11 +380,20 @@ mod tests {
             Some(7),
             "?2 is the second parameter"
         );
-        assert_eq!(p.rowid(&[Value::Integer(1)]), None);
+        assert_eq!(p.rowid(&[Value::Integer(1)]), None, "too few values");
+        let three = [Value::Integer(1), Value::Integer(7), Value::Integer(9)];
+        assert_eq!(p.rowid(&three), None, "too many values");
         assert_eq!(p.rowid(&[Value::Null, Value::Text("7".into())]), None);
         assert_eq!(p.rowid(&[Value::Null, Value::Real(7.0)]), None);
         let p = point_delete("DELETE FROM t WHERE id = ?0").unwrap();
         assert_eq!(p.rowid(&[Value::Integer(1)]), None, "?0 names no parameter");
+        let p = point_delete("DELETE FROM t WHERE id = 4").unwrap();
+        assert_eq!(p.rowid(&[]), Some(4));
+        assert_eq!(
+            p.rowid(&[Value::Integer(4)]),
+            None,
+            "a value for no parameter"
+        );
     }
 
     /// A touched set answers "maybe" for every row it was given and "no" for others, per

@@ -1201,6 +1201,7 @@ async fn an_empty_point_delete_waits_only_for_writes_to_its_row() {
     for (sql, params) in [
         ("DELETE FROM t WHERE id = 5", vec![]),
         ("DELETE FROM t WHERE id = ?1", vec![Value::Text("2".into())]),
+        ("DELETE FROM t WHERE id = ?1", vec![int(2), int(3)]),
         ("DELETE FROM t WHERE v = 'none'", vec![]),
         ("DELETE FROM u WHERE id = 1", vec![]),
         ("DELETE FROM d WHERE id = 1", vec![]),
