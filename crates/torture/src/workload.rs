@@ -2,9 +2,10 @@
 //!
 //! - registers: reads, blind writes, compare-and-set and deletes on a few keys at a time;
 //!   every written value is unique, so a read names the write it saw. The key is the
-//!   table's rowid, so a delete that finds nothing takes the leader's read path for it. Keys rotate: each gets
-//!   about `OPS_PER_KEY` operations, then clients move on to fresh keys (Jepsen's
-//!   `independent` generator), which keeps the linearizability search per key small.
+//!   table's rowid, so a delete that finds nothing takes the leader's read path for it.
+//!   Keys rotate: each gets about `OPS_PER_KEY` operations, then clients move on to fresh
+//!   keys (Jepsen's `independent` generator), which keeps the linearizability search per
+//!   key small.
 //!   Over MySQL, half of the compare-and-sets are interactive transactions (read the
 //!   register, update it if it held the expected value, commit), so the linearizability
 //!   checker also judges interactive transactions and their fail / unknown outcomes.
