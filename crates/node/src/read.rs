@@ -104,11 +104,11 @@ impl Node {
         sql: &str,
         params: &[Value],
     ) -> Result<Option<quorate_store::StmtOutput>, NodeError> {
-        if !quorate_store::Store::is_point_delete(sql) {
+        let Some(probe) = quorate_store::PointDeleteProbe::new(sql, params) else {
             return Ok(None);
-        }
+        };
         self.confirm_linearizable_point().await?;
-        let Some(seen) = self.inner.store.empty_point_delete(sql, params) else {
+        let Some(seen) = self.inner.store.empty_point_delete(&probe) else {
             return Ok(None);
         };
         self.wait_committed(seen).await?;

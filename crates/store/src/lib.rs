@@ -185,6 +185,27 @@ pub(crate) struct Inner {
     pub resync_needed: std::sync::atomic::AtomicBool,
 }
 
+/// An autocommit statement that may be a point DELETE by rowid (see [`point`]), parsed
+/// once: what [`Store::empty_point_delete`] checks.
+pub struct PointDeleteProbe {
+    delete: point::PointDelete,
+    rowid: i64,
+}
+
+impl PointDeleteProbe {
+    /// `sql` with `params`, if it has the shape (a cheap check; the table and column are
+    /// checked against the schema later) and is not about quorate's or SQLite's own tables.
+    pub fn new(sql: &str, params: &[Value]) -> Option<Self> {
+        let delete = point::point_delete(sql)?;
+        let rowid = delete.rowid(params)?;
+        let table = delete.table.to_ascii_lowercase();
+        if table.starts_with(INTERNAL_PREFIX) || table.starts_with("sqlite_") {
+            return None;
+        }
+        Some(Self { delete, rowid })
+    }
+}
+
 impl Store {
     /// Opens the store in `dir` (creating it). Undoes speculative transactions a previous run
     /// left behind, so the database is exactly at its recorded last applied log id.
@@ -328,22 +349,17 @@ impl Store {
         }
     }
 
-    /// For an autocommit statement on the leader: when `sql` is a point DELETE by rowid (see
-    /// [`point`]) of a row that does not exist, what to wait for
-    /// ([`Store::wait_visible_committed`]) before answering that it deleted nothing. Found
-    /// on a read connection: the writer is not taken. `None`: any other statement, or the
-    /// row exists, or speculative transactions were undone meanwhile; run it as a write.
-    /// Errors are left for the write to report.
-    pub fn empty_point_delete(&self, sql: &str, params: &[Value]) -> Option<Frontier> {
+    /// For an autocommit statement on the leader: when `probe` names a row that does not
+    /// exist, what to wait for ([`Store::wait_visible_committed`]) before answering that the
+    /// DELETE deleted nothing. Found on a read connection: the writer is not taken. `None`:
+    /// the column is not the table's rowid, or the row exists, or speculative transactions
+    /// were undone meanwhile; run the statement as a write. Errors are left for the write to
+    /// report.
+    pub fn empty_point_delete(&self, probe: &PointDeleteProbe) -> Option<Frontier> {
         if self.is_witness() {
             return None;
         }
-        let p = point::point_delete(sql)?;
-        let rowid = p.rowid(params)?;
-        let table = p.table.to_ascii_lowercase();
-        if table.starts_with(INTERNAL_PREFIX) || table.starts_with("sqlite_") {
-            return None;
-        }
+        let (p, rowid) = (&probe.delete, probe.rowid);
         let before = self.inner.frontier.borrow().undo_epoch;
         if self
             .inner
@@ -355,18 +371,14 @@ impl Store {
             let now = *self.inner.frontier.borrow();
             // An undo since the read: the row's absence may have been its effect.
             if now.undo_epoch == before {
+                let row = (p.table.to_ascii_lowercase(), rowid);
                 return Some(Frontier {
-                    visible_seq: spec.newest_touching(&[(table, rowid)])?,
+                    visible_seq: spec.newest_touching(&[row])?,
                     ..now
                 });
             }
         }
         None
-    }
-
-    /// Whether `sql` has the shape [`Store::empty_point_delete`] looks at (a cheap check).
-    pub fn is_point_delete(sql: &str) -> bool {
-        point::point_delete(sql).is_some()
     }
 
     /// The current speculation frontier.

@@ -12,6 +12,8 @@
 //! Nothing is evaluated for a row that does not exist: no trigger fires, no foreign key is
 //! checked, so the row's absence is all such a statement depends on.
 
+use std::collections::HashMap;
+
 use rusqlite::types::Value;
 
 /// Above this many rows a transaction counts as touching every row (it is compared with
@@ -260,28 +262,32 @@ fn tokenize(sql: &str) -> Option<Vec<Token>> {
     Some(out)
 }
 
-/// `name` as an SQLite identifier.
-pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// Every table of `main` that has a rowid column, with that column's lower-cased name. A
+/// single-column PRIMARY KEY is the rowid unless it has an index of its own (`origin =
+/// 'pk'`): a key that is not an INTEGER column, `INTEGER PRIMARY KEY DESC`, or a WITHOUT
+/// ROWID table. Used by the recorder's shapes and by the read connections' check alike.
+pub(crate) fn rowid_columns(
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<HashMap<String, String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.name, lower(p.name) \
+         FROM main.sqlite_schema AS m, pragma_table_info(m.name, 'main') AS p \
+         WHERE m.type = 'table' AND m.sql NOT LIKE 'CREATE VIRTUAL%' AND p.pk > 0 \
+           AND (SELECT count(*) FROM pragma_table_info(m.name, 'main') WHERE pk > 0) = 1 \
+           AND NOT EXISTS \
+             (SELECT 1 FROM pragma_index_list(m.name, 'main') WHERE origin = 'pk')",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }
 
-/// The lower-cased name of `table`'s rowid column (a single-column PRIMARY KEY without an
-/// index of its own: not `INTEGER PRIMARY KEY DESC`, not another type, not WITHOUT ROWID);
-/// `None` when it has none or does not exist. The same rule as the recorder's shapes.
-pub(crate) fn rowid_column(
-    conn: &rusqlite::Connection,
-    table: &str,
-) -> rusqlite::Result<Option<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lower(name) FROM pragma_table_info(?1, 'main') WHERE pk > 0 \
-         AND (SELECT count(*) FROM pragma_table_info(?1, 'main') WHERE pk > 0) = 1 \
-         AND NOT EXISTS (SELECT 1 FROM pragma_index_list(?1, 'main') WHERE origin = 'pk') \
-         AND EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND name = ?1)",
-    )?;
-    let mut rows = stmt.query([table])?;
-    Ok(match rows.next()? {
-        Some(r) => Some(r.get(0)?),
-        None => None,
+/// `table`'s entry in a map by table name: the exact name, else one equal ignoring ASCII
+/// case (SQLite's rule for table names).
+pub(crate) fn by_table<'m, V>(map: &'m HashMap<String, V>, table: &str) -> Option<&'m V> {
+    map.get(table).or_else(|| {
+        map.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(table))
+            .map(|(_, v)| v)
     })
 }
 

@@ -27,8 +27,9 @@ pub(crate) struct ReadPool {
     /// The background checkpoint thread's connection (see `checkpoint`), opened when first
     /// needed and closed with the idle readers while the file is replaced.
     checkpointer: Mutex<Option<Connection>>,
-    /// Each table's rowid column (lower-cased), as of a schema version (see `rowid_absent`).
-    rowid_columns: Mutex<(i64, HashMap<String, Option<String>>)>,
+    /// The tables' rowid columns (`point::rowid_columns`) as of a schema version (see
+    /// `rowid_absent`).
+    rowid_columns: Mutex<(i64, Arc<HashMap<String, String>>)>,
 }
 
 impl ReadPool {
@@ -45,7 +46,7 @@ impl ReadPool {
             gate: RwLock::new(()),
             generation: Default::default(),
             checkpointer: Mutex::new(None),
-            rowid_columns: Mutex::new((-1, HashMap::new())),
+            rowid_columns: Mutex::new((-1, Arc::default())),
         }
     }
 
@@ -66,29 +67,23 @@ impl ReadPool {
                     .prepare_cached("PRAGMA main.schema_version")?
                     .query_row([], |r| r.get(0))?;
                 let cached = {
-                    let mut cache = self.rowid_columns.lock();
-                    if cache.0 != version {
-                        *cache = (version, HashMap::new());
-                    }
-                    cache.1.get(table).cloned()
+                    let cache = self.rowid_columns.lock();
+                    (cache.0 == version).then(|| cache.1.clone())
                 };
-                let rowid_column = match cached {
+                let columns = match cached {
                     Some(c) => c,
                     None => {
-                        let c = crate::point::rowid_column(conn, table)?;
-                        let mut cache = self.rowid_columns.lock();
-                        if cache.0 == version && cache.1.len() < 10_000 {
-                            cache.1.insert(table.to_string(), c.clone());
-                        }
+                        let c = Arc::new(crate::point::rowid_columns(conn)?);
+                        *self.rowid_columns.lock() = (version, c.clone());
                         c
                     }
                 };
-                match rowid_column {
+                match crate::point::by_table(&columns, table) {
                     Some(c) if c.eq_ignore_ascii_case(column) => {
                         let sql = format!(
                             "SELECT 1 FROM main.{} WHERE {} = ?1",
-                            crate::point::quote(table),
-                            crate::point::quote(&c)
+                            crate::record::quote(table),
+                            crate::record::quote(c)
                         );
                         Ok(Some(!conn.prepare_cached(&sql)?.exists([rowid])?))
                     }

@@ -177,16 +177,9 @@ impl Recorder {
     /// schema the last `start` read; `None` for a table without one or unknown.
     pub(crate) fn rowid_alias(&self, table: &str) -> Option<String> {
         let s = self.state.lock();
-        let shape = match s.shapes.get(table) {
-            Some(shape) => shape,
-            None => {
-                s.shapes
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(table))?
-                    .1
-            }
-        };
-        shape.rowid_alias.clone()
+        crate::point::by_table(&s.shapes, table)?
+            .rowid_alias
+            .clone()
     }
 
     /// Whether changes are being recorded.
@@ -341,7 +334,7 @@ fn to_sql(v: ValueRef<'_>) -> rusqlite::types::ToSqlOutput<'_> {
     rusqlite::types::ToSqlOutput::Borrowed(v)
 }
 
-fn quote(ident: &str) -> String {
+pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
@@ -377,20 +370,7 @@ fn read_shapes(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<Shape>
             }
         }
     }
-    // A table whose PRIMARY KEY has an index of its own (`origin = 'pk'`) keeps it apart
-    // from the rowid: a key that is not a single INTEGER column, `INTEGER PRIMARY KEY DESC`,
-    // or a WITHOUT ROWID table. In any other table a single-column key is the rowid.
-    let mut pk_indexed = std::collections::HashSet::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.name FROM main.sqlite_schema AS m, pragma_index_list(m.name, 'main') AS il \
-             WHERE m.type = 'table' AND il.origin = 'pk'",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            pk_indexed.insert(r.get::<_, String>(0)?);
-        }
-    }
+    let mut rowid_columns = crate::point::rowid_columns(conn)?;
     let mut shapes = HashMap::new();
     for (table, cols) in by_table {
         let total = cols.len() as c_int;
@@ -400,11 +380,7 @@ fn read_shapes(conn: &Connection) -> rusqlite::Result<HashMap<String, Arc<Shape>
         }
         let qualified = format!("main.{}", quote(&table));
         let rowid = cols.iter().all(|c| c.pk == 0);
-        let keys: Vec<&Col> = cols.iter().filter(|c| c.pk != 0).collect();
-        let rowid_alias = match keys[..] {
-            [key] if !pk_indexed.contains(&table) => Some(key.name.to_ascii_lowercase()),
-            _ => None,
-        };
+        let rowid_alias = rowid_columns.remove(&table);
         let mut shape = Shape {
             cols: Vec::new(),
             pk: Vec::new(),

@@ -13,8 +13,8 @@ use openraft::storage::RaftStateMachine;
 use parking_lot::Mutex;
 use quorate_consensus::{Command, Entry, EntryPayload, LogId, log_id};
 use quorate_store::{
-    CommitOutcome, ProposeError, Proposer, StateMachine, Store, StoreConfig, StoreError, TxOptions,
-    Value,
+    CommitOutcome, PointDeleteProbe, ProposeError, Proposer, StateMachine, Store, StoreConfig,
+    StoreError, TxOptions, Value,
 };
 
 struct Cluster {
@@ -1182,7 +1182,9 @@ async fn an_empty_point_delete_waits_only_for_writes_to_its_row() {
     // The same answers without the writer (`Store::empty_point_delete`, on a read
     // connection), which also tells a row that exists (run the DELETE as a write) from one
     // that does not.
-    let probe = |sql: &str, params: Vec<Value>| c.leader.empty_point_delete(sql, &params);
+    let probe = |sql: &str, params: Vec<Value>| {
+        PointDeleteProbe::new(sql, &params).and_then(|p| c.leader.empty_point_delete(&p))
+    };
     for (sql, params) in [
         ("DELETE FROM t WHERE id = 1", vec![]),
         ("DELETE FROM t AS \"t\" WHERE id = ?1", vec![int(4)]),
