@@ -455,20 +455,15 @@ async fn entries_committed_after_a_step_down_are_applied_and_reported_committed(
     let p = FakeProposer(log.clone());
     table_with_one_row(&c.leader, &p, "one").await;
     let committed_before = log.log.lock().len();
-    log.hold.store(true, Ordering::SeqCst);
-    let mut pending = Vec::new();
-    for sql in [
-        "INSERT INTO t VALUES (2, 'two')",
-        "UPDATE t SET v = 'one, changed' WHERE id = 1",
-    ] {
-        let (leader, log) = (c.leader.clone(), log.clone());
-        pending.push(tokio::spawn(async move {
-            write(&leader, &FakeProposer(log), &[(sql, vec![])]).await
-        }));
-        while c.leader.speculative_in_flight() < pending.len() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
+    let pending = held_writes(
+        &c,
+        &log,
+        &[
+            "INSERT INTO t VALUES (2, 'two')",
+            "UPDATE t SET v = 'one, changed' WHERE id = 1",
+        ],
+    )
+    .await;
     // The step-down: both are undone locally.
     assert_eq!(c.leader.on_leadership_change().await.unwrap(), 2);
     assert_eq!(
@@ -476,13 +471,7 @@ async fn entries_committed_after_a_step_down_are_applied_and_reported_committed(
         vec![vec![Value::Integer(1), Value::Text("one".into())]]
     );
     // The new leader commits both entries; every replica applies them in one batch.
-    let held: Vec<Entry> = log.log.lock()[committed_before..].to_vec();
-    assert_eq!(held.len(), 2);
-    let mut leader_sm = log.leader.lock().clone();
-    apply_batch(&mut leader_sm, held.clone()).await.unwrap();
-    let mut follower_sm = log.follower.lock().clone();
-    apply_batch(&mut follower_sm, held).await.unwrap();
-    log.released.send_replace(true);
+    commit_held(&log, committed_before, 2).await;
     for p in pending {
         let outcome = p.await.unwrap().unwrap();
         assert!(
@@ -498,6 +487,40 @@ async fn entries_committed_after_a_step_down_are_applied_and_reported_committed(
         ]
     );
     assert_same(&c).await;
+}
+
+/// Runs each statement as its own transaction on the leader while the log holds commits
+/// (`FakeLog::hold`); returns once every one is speculative on the leader, with the tasks
+/// that wait for their commits.
+async fn held_writes(
+    c: &Cluster,
+    log: &Arc<FakeLog>,
+    stmts: &[&'static str],
+) -> Vec<tokio::task::JoinHandle<Result<CommitOutcome, StoreError>>> {
+    log.hold.store(true, Ordering::SeqCst);
+    let mut pending = Vec::new();
+    for &sql in stmts {
+        let (leader, log) = (c.leader.clone(), log.clone());
+        pending.push(tokio::spawn(async move {
+            write(&leader, &FakeProposer(log), &[(sql, vec![])]).await
+        }));
+        while c.leader.speculative_in_flight() < pending.len() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    pending
+}
+
+/// Commits the `n` held entries recorded from log position `from` on: every replica applies
+/// them in one batch, then their committers are released.
+async fn commit_held(log: &Arc<FakeLog>, from: usize, n: usize) {
+    let held: Vec<Entry> = log.log.lock()[from..].to_vec();
+    assert_eq!(held.len(), n);
+    let mut leader_sm = log.leader.lock().clone();
+    apply_batch(&mut leader_sm, held.clone()).await.unwrap();
+    let mut follower_sm = log.follower.lock().clone();
+    apply_batch(&mut follower_sm, held).await.unwrap();
+    log.released.send_replace(true);
 }
 
 /// Restarting a store undoes every speculative transaction the previous run left in
@@ -1138,20 +1161,15 @@ async fn an_empty_point_delete_waits_only_for_writes_to_its_row() {
         write(&c.leader, &p, &[(sql, vec![])]).await.unwrap();
     }
     let committed_before = log.log.lock().len();
-    log.hold.store(true, Ordering::SeqCst);
-    let mut pending = Vec::new();
-    for sql in [
-        "DELETE FROM t WHERE id = 1",
-        "UPDATE t SET id = 5 WHERE id = 4",
-    ] {
-        let (leader, log) = (c.leader.clone(), log.clone());
-        pending.push(tokio::spawn(async move {
-            write(&leader, &FakeProposer(log), &[(sql, vec![])]).await
-        }));
-        while c.leader.speculative_in_flight() < pending.len() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
+    let pending = held_writes(
+        &c,
+        &log,
+        &[
+            "DELETE FROM t WHERE id = 1",
+            "UPDATE t SET id = 5 WHERE id = 4",
+        ],
+    )
+    .await;
     let committed = c.leader.frontier().committed_seq;
     let seen = |outcome: CommitOutcome| match outcome {
         CommitOutcome::ReadOnly { seen } => seen,
@@ -1231,13 +1249,7 @@ async fn an_empty_point_delete_waits_only_for_writes_to_its_row() {
         waiting.push(s);
     }
     // The pending transactions commit: what waited may answer.
-    let held: Vec<Entry> = log.log.lock()[committed_before..].to_vec();
-    assert_eq!(held.len(), 2);
-    let mut leader_sm = log.leader.lock().clone();
-    apply_batch(&mut leader_sm, held.clone()).await.unwrap();
-    let mut follower_sm = log.follower.lock().clone();
-    apply_batch(&mut follower_sm, held).await.unwrap();
-    log.released.send_replace(true);
+    commit_held(&log, committed_before, 2).await;
     for p in pending {
         let outcome = p.await.unwrap().unwrap();
         assert!(
