@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::password::{AuthPlugin, PasswordCache};
+use crate::placement::FollowClientCpu;
 
 /// Default `max_allowed_packet`: 64 MiB, the MySQL 8.0 default.
 pub const DEFAULT_MAX_ALLOWED_PACKET_BYTES: usize = 64 * 1024 * 1024;
@@ -61,6 +62,11 @@ pub struct ServerConfig {
     /// a current-thread runtime: they must not call `tokio::task::block_in_place` (it
     /// panics there), and tasks they spawn on the current runtime end with the connection.
     pub thread_per_connection: bool,
+    /// With `thread_per_connection`: after reading each command, move the connection's
+    /// thread to the CPU the client's packets arrive on (`SO_INCOMING_CPU`), so that a
+    /// client on the same machine and the thread answering it share a CPU (see
+    /// [`FollowClientCpu`]). `None` leaves placement to the scheduler.
+    pub follow_client_cpu: Option<FollowClientCpu>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +82,7 @@ impl Default for ServerConfig {
             default_auth_plugin: AuthPlugin::Native,
             password_cache: Arc::default(),
             thread_per_connection: false,
+            follow_client_cpu: None,
         }
     }
 }

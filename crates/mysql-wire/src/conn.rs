@@ -19,6 +19,7 @@ use crate::error::WireError;
 use crate::handshake::{self, HandshakeResponse, SCRAMBLE_BYTES};
 use crate::packet::PacketStream;
 use crate::password::{AuthPlugin, Credential};
+use crate::placement::ClientCpu;
 use crate::stmt::{self, Statement};
 use crate::types::{ConnectInfo, ErrInfo, OkInfo, QueryResult, ResultSet};
 
@@ -35,10 +36,27 @@ const OPTION_MULTI_STATEMENTS_OFF: u16 = 1;
 /// called before returning whenever `on_connect` succeeded.
 pub async fn serve_connection<S, B>(
     stream: S,
+    backend: B,
+    config: Arc<ServerConfig>,
+    connection_id: u32,
+    peer: Option<SocketAddr>,
+) -> Result<(), WireError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: Backend,
+{
+    serve_connection_placed(stream, backend, config, connection_id, peer, None).await
+}
+
+/// [`serve_connection`], moving the serving thread to the client's CPU after each command
+/// when `placement` is given (`ServerConfig::follow_client_cpu`).
+pub(crate) async fn serve_connection_placed<S, B>(
+    stream: S,
     mut backend: B,
     config: Arc<ServerConfig>,
     connection_id: u32,
     peer: Option<SocketAddr>,
+    placement: Option<ClientCpu>,
 ) -> Result<(), WireError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -94,6 +112,7 @@ where
         long_data_bytes: 0,
         started: Instant::now(),
         commands: 0,
+        placement,
     };
     let result = session.start().await;
     session.backend.on_disconnect().await;
@@ -354,6 +373,8 @@ struct Session<S, B> {
     long_data_bytes: usize,
     started: Instant,
     commands: u64,
+    /// Where this connection's thread follows its client's CPU, if it does.
+    placement: Option<ClientCpu>,
 }
 
 impl<S, B> Session<S, B>
@@ -425,6 +446,9 @@ where
                 Ok(Err(e)) => return Err(e),
             };
             self.commands += 1;
+            if let Some(placement) = &mut self.placement {
+                placement.follow();
+            }
             if let Flow::Quit = self.dispatch(&payload).await? {
                 return Ok(());
             }
@@ -713,7 +737,14 @@ where
                 0
             };
             match result {
-                QueryResult::Ok(ok) => self.send_ok(&ok, more),
+                QueryResult::Ok(ok) => {
+                    if ok.affected_rows > 0
+                        && let Some(placement) = &mut self.placement
+                    {
+                        placement.wrote();
+                    }
+                    self.send_ok(&ok, more)
+                }
                 QueryResult::Err(e) => {
                     self.send_err(&e);
                     break;

@@ -43,6 +43,7 @@ mod handshake;
 mod listener;
 mod packet;
 mod password;
+mod placement;
 mod stmt;
 mod types;
 
@@ -59,6 +60,7 @@ pub use fuzz::fuzz_decode;
 pub use handshake::native_password_hash;
 pub use listener::serve_listener;
 pub use password::{AuthPlugin, Credential, PasswordCache};
+pub use placement::{FollowClientCpu, PinThread};
 pub use types::{
     Column, ColumnType, ConnectInfo, ErrInfo, OkInfo, PrepareInfo, QueryResult, ResultSet,
     SessionStatus, Value,

@@ -10,9 +10,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::Backend;
 use crate::config::ServerConfig;
-use crate::conn::serve_connection;
+use crate::conn::{serve_connection, serve_connection_placed};
 use crate::consts::codes;
 use crate::encode;
+use crate::placement::{ClientCpu, is_local_peer};
 use crate::types::ErrInfo;
 
 /// Pause after a failed accept (typically out of file descriptors) before trying again,
@@ -101,7 +102,12 @@ async fn serve_and_log<B: Backend>(
     connection_id: u32,
     peer: SocketAddr,
 ) {
-    match serve_connection(stream, backend, config, connection_id, Some(peer)).await {
+    let served = serve_connection(stream, backend, config, connection_id, Some(peer)).await;
+    log_end(served, connection_id, peer);
+}
+
+fn log_end(served: Result<(), crate::WireError>, connection_id: u32, peer: SocketAddr) {
+    match served {
         Ok(()) => tracing::debug!(connection_id, %peer, "client disconnected"),
         Err(e) => tracing::debug!(connection_id, %peer, error = %e, "connection ended"),
     }
@@ -127,6 +133,20 @@ fn serve_on_own_thread<B: Backend + 'static>(
             return;
         }
     };
+    // A client on this machine gets a duplicate of the socket, to ask where its packets
+    // arrive; without one the thread is left where the scheduler puts it.
+    let placement = config
+        .follow_client_cpu
+        .as_ref()
+        .filter(|_| {
+            stream
+                .local_addr()
+                .is_ok_and(|local| is_local_peer(peer, local))
+        })
+        .and_then(|follow| {
+            let socket = stream.try_clone().ok()?;
+            Some(ClientCpu::new(socket, follow))
+        });
     let spawned = std::thread::Builder::new()
         .name("quorate-mysql".into())
         .spawn(move || {
@@ -143,7 +163,17 @@ fn serve_on_own_thread<B: Backend + 'static>(
             };
             runtime.block_on(async move {
                 match TcpStream::from_std(stream) {
-                    Ok(stream) => serve_and_log(stream, backend, config, connection_id, peer).await,
+                    Ok(stream) => {
+                        let served = serve_connection_placed(
+                            stream,
+                            backend,
+                            config,
+                            connection_id,
+                            Some(peer),
+                            placement,
+                        );
+                        log_end(served.await, connection_id, peer);
+                    }
                     Err(e) => {
                         tracing::warn!(connection_id, %peer, error = %e, "cannot register the client's socket; closing it")
                     }

@@ -560,3 +560,54 @@ async fn mysql_async_errors_and_multi_results() {
     );
     conn.disconnect().await.unwrap();
 }
+
+/// `follow_client_cpu`, with a pin function that records instead of pinning: a loopback
+/// client's connection thread is left alone for its first 64 commands, then pinned to a
+/// CPU its packets arrived on (one the machine has); a command that writes frees it
+/// (`None`), and the next few reads do not pin it again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reading_local_clients_thread_follows_its_cpu_and_a_write_frees_it() {
+    use quorate_mysql_wire::{FollowClientCpu, PinThread};
+    let calls: Arc<std::sync::Mutex<Vec<Option<usize>>>> = Arc::default();
+    let record = calls.clone();
+    let pin: PinThread = Arc::new(move |cpu| {
+        record.lock().unwrap().push(cpu);
+        Ok(())
+    });
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let listed: Vec<usize> = (0..cpus.max(2)).collect();
+    let config = ServerConfig {
+        thread_per_connection: true,
+        follow_client_cpu: FollowClientCpu::new(&listed, pin),
+        ..test_config()
+    };
+    let addr = start_server(config).await;
+    let mut conn = Conn::new(opts(addr)).await.unwrap();
+    let calls_now = || calls.lock().unwrap().clone();
+
+    for i in 0..40 {
+        let _: Vec<String> = conn.query(format!("SELECT {i}")).await.unwrap();
+    }
+    assert_eq!(calls_now(), vec![], "no move within the first 64 commands");
+
+    for i in 0..100 {
+        let _: Vec<String> = conn.query(format!("SELECT {i}")).await.unwrap();
+    }
+    let pinned = calls_now();
+    assert!(!pinned.is_empty(), "pinned after 64 reads");
+    assert!(
+        pinned.iter().all(|c| c.is_some_and(|cpu| cpu < cpus)),
+        "only pinned to CPUs the machine has: {pinned:?}"
+    );
+
+    conn.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    let freed = calls_now();
+    assert_eq!(freed.len(), pinned.len() + 1);
+    assert_eq!(freed.last(), Some(&None), "a write frees the thread");
+
+    for i in 0..20 {
+        let _: Vec<String> = conn.query(format!("SELECT {i}")).await.unwrap();
+    }
+    assert_eq!(calls_now(), freed, "not pinned again right after a write");
+    conn.disconnect().await.unwrap();
+}

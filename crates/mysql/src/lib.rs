@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod affinity;
 mod errors;
 mod hook;
 mod login;
@@ -136,6 +137,26 @@ pub(crate) fn password_cache() -> Arc<PasswordCache> {
     CACHE.get_or_init(Arc::default).clone()
 }
 
+/// `[runtime] mysql_follow_client_cpu`, when it is on and threads can be pinned.
+fn follow_client_cpu(
+    cfg: &quorate_node::config::NodeConfig,
+) -> Option<quorate_mysql_wire::FollowClientCpu> {
+    if !(cfg.runtime.mysql_thread_per_connection && cfg.runtime.mysql_follow_client_cpu) {
+        return None;
+    }
+    match affinity::follow_client_cpu() {
+        Ok(follow) => follow,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "cannot read this process's CPU affinity; MySQL connections' threads stay \
+                 where the scheduler puts them"
+            );
+            None
+        }
+    }
+}
+
 /// The plugin `cfg` stores new passwords for.
 pub(crate) fn auth_plugin(cfg: &quorate_node::config::NodeConfig) -> AuthPlugin {
     // validate() accepted only the names AuthPlugin knows.
@@ -186,6 +207,7 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         default_auth_plugin: auth_plugin(&cfg),
         password_cache: password_cache(),
         thread_per_connection: cfg.runtime.mysql_thread_per_connection,
+        follow_client_cpu: follow_client_cpu(&cfg),
         ..ServerConfig::default()
     };
     if wire.default_auth_plugin == AuthPlugin::Native {
