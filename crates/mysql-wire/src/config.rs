@@ -62,10 +62,11 @@ pub struct ServerConfig {
     /// a current-thread runtime: they must not call `tokio::task::block_in_place` (it
     /// panics there), and tasks they spawn on the current runtime end with the connection.
     pub thread_per_connection: bool,
-    /// With `thread_per_connection`: after reading each command, move the connection's
-    /// thread to the CPU the client's packets arrive on (`SO_INCOMING_CPU`), so that a
-    /// client on the same machine and the thread answering it share a CPU (see
-    /// [`FollowClientCpu`]). `None` leaves placement to the scheduler.
+    /// With `thread_per_connection`: once a connection from this machine has been reading
+    /// for a while, move its thread to the CPU the client's packets arrive on
+    /// (`SO_INCOMING_CPU`), so that the client and the thread answering it share a CPU (see
+    /// [`FollowClientCpu`]). Each such connection holds a duplicate of its socket. `None`
+    /// leaves placement to the scheduler.
     pub follow_client_cpu: Option<FollowClientCpu>,
 }
 

@@ -6,10 +6,12 @@
 //! on a virtual machine costs more than a point query (docs/BENCHMARKS.md, "Where a read's
 //! CPU goes"). The scheduler does not always pair the two threads by itself. With
 //! [`ServerConfig::follow_client_cpu`](crate::ServerConfig::follow_client_cpu) the thread
-//! of a connection from this machine moves to the CPU its client's packets last arrived
-//! on, after each command.
+//! of a reading connection from this machine moves to the CPU its client's packets have
+//! been arriving on.
 //!
-//! Two limits keep it from doing harm:
+//! Three limits keep it from doing harm:
+//! - **Reading connections only.** A command that wrote frees the thread, which follows
+//!   again after [`READS_BEFORE_FOLLOWING`] commands without one.
 //! - **Clients on this machine only** (a loopback peer, or one connecting from the
 //!   address it connected to). For a client elsewhere the CPU is the one that took the
 //!   network card's interrupt, which may be the same CPU for every connection.
@@ -150,7 +152,10 @@ impl ClientCpu {
         let Some(target) = self.follow.load(cpu) else {
             return; // a CPU the process may not use
         };
-        let others = self.follow.total() - usize::from(self.pinned.is_some());
+        let others = self
+            .follow
+            .total()
+            .saturating_sub(usize::from(self.pinned.is_some()));
         if has_room(target.load(Ordering::Relaxed), others, self.follow.cpus) {
             self.move_to(Some(cpu));
         } else if self.pinned.is_some() {

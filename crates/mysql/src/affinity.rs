@@ -15,13 +15,16 @@ pub(crate) fn follow_client_cpu() -> std::io::Result<Option<FollowClientCpu>> {
         .collect();
     let pin: PinThread = Arc::new(move |cpu: Option<usize>| match cpu {
         Some(cpu) => {
-            // SAFETY: cpu_set_t is plain bits, valid when zeroed; CPU_SET writes one bit
-            // below the set's size (FollowClientCpu only passes CPUs listed above).
-            let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
             if cpu >= CPU_SLOTS {
                 return Err(std::io::Error::other(format!("no CPU {cpu}")));
             }
-            unsafe { libc::CPU_SET(cpu, &mut one) };
+            // SAFETY: cpu_set_t is plain bits, valid when zeroed; CPU_SET writes one bit,
+            // below the set's size (checked above).
+            let one = unsafe {
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut one);
+                one
+            };
             set_affinity(&one)
         }
         None => set_affinity(&allowed),
