@@ -93,7 +93,7 @@ pub(crate) fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
 /// Commands a connection must have read without writing before its thread follows its
 /// client. A thread that waits for commits is better left free: while it sleeps, the Raft
 /// log and the replicas' work need the CPUs, and when it wakes the scheduler can put it on
-/// whichever is idle (pinned, interactive write transactions ran 12-15% slower).
+/// whichever is idle (pinned, interactive write transactions ran 13-17% slower).
 const READS_BEFORE_FOLLOWING: u32 = 64;
 
 /// Consecutive commands whose packets must arrive on a new CPU before the thread moves
