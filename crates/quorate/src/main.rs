@@ -159,6 +159,12 @@ fn certs(action: CertsAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// mimalloc for Rust's allocations (SQLite keeps the C library's): a result set is built
+/// from many small owned values, and glibc's malloc was about 15% of the leader's CPU in
+/// sysbench `oltp_read_only` (docs/BENCHMARKS.md, "mimalloc").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     client::configure(client::Credentials {
