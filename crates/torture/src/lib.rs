@@ -210,6 +210,9 @@ struct Run {
     problems: Vec<String>,
     notes: Vec<String>,
     disk_node: Option<usize>,
+    /// The node whose disk was filled, until it is next started: it may exit by itself
+    /// at its next log write, which can come after the space is freed.
+    met_full_disk: Option<usize>,
 }
 
 impl Run {
@@ -228,7 +231,7 @@ impl Run {
                 self.start.elapsed().as_secs_f64(),
                 c.node(id).log.display()
             );
-            if Some(id) == allowed {
+            if Some(id) == allowed || Some(id) == self.met_full_disk {
                 self.notes.push(format!("{msg} (its disk was full)"));
             } else {
                 self.problems.push(msg.clone());
@@ -242,7 +245,12 @@ impl Run {
         for id in 1..=self.opts.nodes {
             if c.node(id).child.is_none() {
                 match c.spawn(id) {
-                    Ok(()) => self.log(format!("n{id} restarted")),
+                    Ok(()) => {
+                        if self.met_full_disk == Some(id) {
+                            self.met_full_disk = None;
+                        }
+                        self.log(format!("n{id} restarted"))
+                    }
                     Err(e) => self.problems.push(format!("restarting n{id}: {e:#}")),
                 }
             }
@@ -403,6 +411,7 @@ impl Run {
                     return Ok(());
                 };
                 let taken = d.fill()?;
+                self.met_full_disk = Some(node);
                 self.log(format!(
                     "{name}: n{node}'s disk ({}) full ({} MB taken)",
                     d.kind,
@@ -423,6 +432,9 @@ impl Run {
                     self.log(format!("{name}: {msg}"));
                     c.kill(node);
                     self.restart_all(c, Some(node));
+                } else {
+                    // Caught up: it wrote to its log again, so a later exit is not this one.
+                    self.met_full_disk = None;
                 }
             }
         }
@@ -516,6 +528,7 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
         problems: Vec::new(),
         notes: Vec::new(),
         disk_node: disk.as_ref().map(|_| disk_node),
+        met_full_disk: None,
     };
     let result = drive(&mut run, &mut c, disk.as_ref());
     let passed = match &result {
