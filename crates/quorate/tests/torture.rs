@@ -274,3 +274,127 @@ fn whole_cluster_killed_repeatedly_under_pipelined_writes_stays_identical() {
         common::assert_no_acked_write_lost(&c, l, "t", log);
     }
 }
+
+/// Names of the drill networks' namespaces (`qd…`) that exist now.
+fn drill_namespaces() -> std::collections::BTreeSet<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("qd"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Names of the links in the host namespace that start with `qd`.
+fn drill_links() -> std::collections::BTreeSet<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip link show");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with("qd"))
+        .collect()
+}
+
+/// A torture run interrupted with SIGINT (what Ctrl-C sends) removes what it made before
+/// it exits with status 130: its nodes' processes, its namespaces, cables and bridges, the
+/// small disk it mounted for the disk-full fault, and its run directory. Without the
+/// interrupt handler all of them stay behind. Root only (namespaces, a loop mount).
+#[test]
+fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files() {
+    use std::io::BufRead;
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED: torture runs need network namespaces and a loop device ({why})");
+        return;
+    }
+    let namespaces_before = drill_namespaces();
+    let links_before = drill_links();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["torture", "--duration", "120s", "--nemesis", "disk-full"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start quorate torture");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let header = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("torture: seed"))
+        .expect("the run's header line");
+    let dir = header
+        .rsplit("| dir ")
+        .next()
+        .expect("the run directory in the header")
+        .trim()
+        .to_string();
+    // Keep reading its output, so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+
+    // Wait until its nodes run inside its namespaces.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ours = loop {
+        let new: Vec<String> = drill_namespaces()
+            .difference(&namespaces_before)
+            .cloned()
+            .collect();
+        let running = new.iter().any(|ns| {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .expect("ip netns pids");
+            !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+        });
+        if running {
+            break new;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run's nodes did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        mounts.contains(&dir),
+        "the small disk is mounted inside {dir} before the interrupt"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not exit within 60 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130), "exit status after SIGINT");
+    let left_namespaces: Vec<&String> = ours
+        .iter()
+        .filter(|ns| drill_namespaces().contains(*ns))
+        .collect();
+    assert!(
+        left_namespaces.is_empty(),
+        "namespaces left: {left_namespaces:?}"
+    );
+    let left_links: Vec<String> = drill_links().difference(&links_before).cloned().collect();
+    assert!(left_links.is_empty(), "links left: {left_links:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&dir), "the small disk is still mounted");
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "the run directory {dir} is still there"
+    );
+}

@@ -273,6 +273,9 @@ impl DrillCluster {
             log_filter: spec.log_filter,
             temporary: !keep,
         };
+        if c.temporary {
+            crate::interrupt::register_dir(&c.dir);
+        }
         for i in 1..=total {
             c.spawn(i)?;
         }
@@ -282,6 +285,7 @@ impl DrillCluster {
     /// Keeps the directory (configs, logs, data) when the cluster is dropped.
     pub fn keep_dir(&mut self) {
         self.temporary = false;
+        crate::interrupt::unregister_dir(&self.dir);
     }
 
     pub fn node(&self, i: usize) -> &DrillNode {
@@ -490,6 +494,7 @@ impl Drop for DrillCluster {
             }
         }
         if self.temporary {
+            crate::interrupt::unregister_dir(&self.dir);
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

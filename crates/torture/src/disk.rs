@@ -94,6 +94,7 @@ impl SmallDisk {
                 (None, "tmpfs")
             }
         };
+        crate::interrupt::register_mount(&mount, image.as_deref());
         Ok(SmallDisk {
             filler: mount.join("filler"),
             mount,
@@ -151,12 +152,18 @@ impl SmallDisk {
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         self.free();
-        let m = self.mount.display().to_string();
-        if run("umount", &[&m]).is_err() {
-            let _ = run("umount", &["-l", &m]);
-        }
-        if let Some(i) = &self.image {
-            let _ = std::fs::remove_file(i);
-        }
+        unmount(&self.mount, self.image.as_deref());
+        crate::interrupt::unregister_mount(&self.mount);
+    }
+}
+
+/// Unmounts a small disk (lazily if it is busy) and deletes its image.
+pub(crate) fn unmount(mount: &Path, image: Option<&Path>) {
+    let m = mount.display().to_string();
+    if run("umount", &[&m]).is_err() {
+        let _ = run("umount", &["-l", &m]);
+    }
+    if let Some(i) = image {
+        let _ = std::fs::remove_file(i);
     }
 }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod cluster;
 pub mod disk;
 pub mod history;
+pub mod interrupt;
 pub mod mysql;
 pub mod nemesis;
 pub mod netns;
@@ -474,6 +475,9 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
         .tempdir_in(&parent)
         .with_context(|| format!("creating a directory in {}", parent.display()))?
         .keep();
+    if !opts.keep {
+        interrupt::register_dir(&dir);
+    }
     println!(
         "torture: seed {} | {} nodes, {} path(s) each | {} clients per node over {} | workloads {} | nemesis {} | {} s | dir {}",
         opts.seed,
@@ -545,6 +549,7 @@ pub fn run(opts: Options) -> anyhow::Result<Report> {
         // the directory; the rest goes now that it is not.
         let _ = std::fs::remove_dir_all(&dir);
     }
+    interrupt::unregister_dir(&dir);
     let mut report = result?;
     report.kept = !passed || opts.keep;
     Ok(report)

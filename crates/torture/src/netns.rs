@@ -87,9 +87,29 @@ impl Net {
             keep,
             dropped: Mutex::new(BTreeSet::new()),
         };
+        if !keep {
+            // Registered before it is built, so an interrupt while building removes the part
+            // that exists.
+            crate::interrupt::register_network(net.names());
+        }
         net.build()
             .with_context(|| format!("building drill network {}", net.prefix))?;
         Ok(net)
+    }
+
+    /// Everything this network makes, by name.
+    pub(crate) fn names(&self) -> crate::interrupt::Network {
+        let members: Vec<usize> = (1..=self.nodes).chain(std::iter::once(CLIENT)).collect();
+        crate::interrupt::Network {
+            prefix: self.prefix.clone(),
+            cables: members
+                .iter()
+                .flat_map(|&i| (1..=self.paths).map(move |k| (i, k)))
+                .map(|(i, k)| self.cable_name(i, k))
+                .collect(),
+            namespaces: members.iter().map(|&i| self.ns(i)).collect(),
+            bridges: (1..=self.paths).map(|k| self.bridge(k)).collect(),
+        }
     }
 
     fn ns(&self, i: usize) -> String {
@@ -268,21 +288,48 @@ impl Drop for Net {
             );
             return;
         }
-        let members: Vec<usize> = (1..=self.nodes).chain(std::iter::once(CLIENT)).collect();
-        // The cables go first, by name: a namespace outlives `ip netns del` while anything
-        // still holds it (a thread that entered it, a socket opened in it, a process that
-        // has not been reaped yet), and its cables would stay in the host namespace with it.
-        // Deleting the host end of a veth deletes both ends at once.
-        for &i in &members {
-            for k in 1..=self.paths {
-                let _ = ip(&["link", "del", &self.cable_name(i, k)]);
+        remove_network(&self.names());
+        crate::interrupt::unregister_network(&self.prefix);
+    }
+}
+
+/// Deletes a network by name. The cables go first: a namespace outlives `ip netns del`
+/// while anything still holds it (a thread that entered it, a socket opened in it, a
+/// process that has not been reaped yet), and its cables would stay in the host namespace
+/// with it. Deleting the host end of a veth deletes both ends at once.
+pub(crate) fn remove_network(n: &crate::interrupt::Network) {
+    for c in &n.cables {
+        let _ = ip(&["link", "del", c]);
+    }
+    for ns in &n.namespaces {
+        let _ = ip(&["netns", "del", ns]);
+    }
+    for b in &n.bridges {
+        let _ = ip(&["link", "del", b]);
+    }
+}
+
+/// Kills (SIGKILL) every process inside these namespaces, except this one.
+pub(crate) fn kill_processes_in(namespaces: &[String]) {
+    let me = std::process::id();
+    for ns in namespaces {
+        let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", ns])
+            .stdin(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .filter(|&p| p != me)
+        {
+            // SAFETY: kill(2) has no memory effects; the pid is a process inside a
+            // namespace this run made.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
             }
-        }
-        for &i in &members {
-            let _ = ip(&["netns", "del", &self.ns(i)]);
-        }
-        for k in 1..=self.paths {
-            let _ = ip(&["link", "del", &self.bridge(k)]);
         }
     }
 }
