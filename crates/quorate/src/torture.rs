@@ -117,7 +117,7 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
     if let Some(why) = quorate_torture::unavailable() {
         bail!("{why}");
     }
-    // Before any thread starts: an interrupt then removes the run's namespaces and files.
+    // An interrupt (Ctrl-C, SIGTERM, SIGHUP) removes the run's namespaces and files.
     quorate_torture::interrupt::install()?;
     let workloads = args
         .workload

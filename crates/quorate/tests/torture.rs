@@ -305,7 +305,8 @@ fn drill_links() -> std::collections::BTreeSet<String> {
 
 /// A torture run interrupted with SIGINT (what Ctrl-C sends) removes what it made before
 /// it exits with status 130: its nodes' processes, its namespaces, cables and bridges, the
-/// small disk it mounted for the disk-full fault, and its run directory. Without the
+/// small disk it mounted for the disk-full fault, and its run directory; its nodes can
+/// still be stopped with SIGTERM meanwhile (no blocked signals inherited). Without the
 /// interrupt handler all of them stay behind. Root only (namespaces, a loop mount).
 #[test]
 fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files() {
@@ -322,6 +323,20 @@ fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files()
         .spawn()
         .expect("start quorate torture");
     let stdout = child.stdout.take().unwrap();
+    let pid = child.id() as libc::pid_t;
+    // If an assertion fails before the interrupt, the run is interrupted anyway so that it
+    // cleans up (a test that fails must not leave namespaces behind either).
+    struct InterruptOnDrop(libc::pid_t);
+    impl Drop for InterruptOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on our own child's pid. The guard is forgotten before the
+            // test reaps the child, so the pid cannot belong to another process yet.
+            unsafe {
+                libc::kill(self.0, libc::SIGINT);
+            }
+        }
+    }
+    let interrupt_on_failure = InterruptOnDrop(pid);
     let mut lines = std::io::BufReader::new(stdout).lines();
     let header = lines
         .by_ref()
@@ -360,14 +375,39 @@ fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    // The run catches the signals itself; its nodes must not inherit them blocked, or they
+    // could not be stopped with SIGTERM.
+    for ns in &ours {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", ns])
+            .output()
+            .expect("ip netns pids");
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                continue;
+            };
+            let blocked = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+                .unwrap();
+            let term_or_int = (1u64 << (libc::SIGTERM - 1)) | (1u64 << (libc::SIGINT - 1));
+            assert_eq!(
+                blocked & term_or_int,
+                0,
+                "process {pid} in {ns} has SIGTERM or SIGINT blocked"
+            );
+        }
+    }
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(
         mounts.contains(&dir),
         "the small disk is mounted inside {dir} before the interrupt"
     );
+    std::mem::forget(interrupt_on_failure);
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        libc::kill(pid, libc::SIGINT);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let status = loop {

@@ -3,14 +3,14 @@
 //! A run makes things outside its own process: network namespaces, veth pairs and bridges,
 //! node processes inside those namespaces, a mounted small disk, a run directory. Their
 //! owners' `Drop` removes them when the run ends, but Ctrl-C (SIGINT), SIGTERM or SIGHUP
-//! would end the process without running any `Drop`. [`install`] blocks those signals in
-//! the calling thread, and so in every thread it starts afterwards, and waits for them on a
-//! thread of its own. That thread removes what is registered here and exits with status
-//! 128 + the signal's number.
+//! would end the process without running any `Drop`. [`install`] catches those signals and
+//! hands them to a thread of its own, which removes what is registered here and exits with
+//! status 128 + the signal's number.
 //!
 //! What a run chose to keep (`--keep`) is not registered, so an interrupt keeps it too.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// A drill network, by the names of what it made.
@@ -67,45 +67,74 @@ pub fn unregister_dir(dir: &Path) {
     registry().dirs.retain(|d| d != dir);
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and starts the thread that
-/// cleans up when one arrives. Call it first thing, before any other thread is started:
-/// a thread started earlier keeps the signals unblocked and would die with them. Only the
-/// first call does anything.
+/// The write end of the pipe the signal handler writes the signal's number to.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; it reads one byte from our stack.
+        unsafe {
+            libc::write(fd, (&byte as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// Catches SIGINT, SIGTERM and SIGHUP and starts the thread that cleans up when one
+/// arrives. The handler only writes the signal's number to a pipe; the thread does the
+/// work. (Blocking the signals and waiting for them with `sigwait` would be simpler, but a
+/// blocked signal mask is inherited by the node processes the run starts, which then could
+/// not be stopped with SIGTERM; a caught signal goes back to its default action in them.)
+/// Only the first call does anything.
 pub fn install() -> anyhow::Result<()> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
-            // SAFETY: a zeroed sigset_t is a valid argument for sigemptyset, which
-            // initialises it; sigaddset and pthread_sigmask only read or write the set we
-            // own and this thread's mask.
-            let set = unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                    libc::sigaddset(&mut set, sig);
-                }
-                let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-                if rc != 0 {
-                    return Err(format!(
-                        "blocking signals: {}",
-                        std::io::Error::from_raw_os_error(rc)
-                    ));
-                }
-                set
-            };
+            let mut fds = [0 as libc::c_int; 2];
+            // SAFETY: pipe2 writes two descriptors into the array we pass.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+            }
+            let [read_end, write_end] = fds;
+            SIGNAL_PIPE.store(write_end, Ordering::Relaxed);
             std::thread::Builder::new()
                 .name("interrupt".into())
                 .spawn(move || {
-                    let mut sig: libc::c_int = 0;
-                    // SAFETY: `set` is an initialised signal set and `sig` a valid place
-                    // for the number; the signals are blocked in every thread, so sigwait
-                    // is how they are delivered.
-                    while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
+                    let mut byte = 0u8;
+                    loop {
+                        // SAFETY: read(2) into one byte we own, from our own pipe.
+                        let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
+                        if n == 1 {
+                            break;
+                        }
+                        if n == 0 {
+                            return;
+                        }
+                    }
+                    let sig = libc::c_int::from(byte);
                     clean_up(sig);
                     std::process::exit(128 + sig);
                 })
-                .map(|_| ())
-                .map_err(|e| format!("starting the interrupt thread: {e}"))
+                .map_err(|e| format!("starting the interrupt thread: {e}"))?;
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                // SAFETY: a zeroed sigaction with a handler, SA_RESTART and an empty mask
+                // is a valid argument; the handler only calls async-signal-safe write(2).
+                let rc = unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                    action.sa_flags = libc::SA_RESTART;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    libc::sigaction(sig, &action, std::ptr::null_mut())
+                };
+                if rc != 0 {
+                    return Err(format!(
+                        "catching signal {sig}: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+            Ok(())
         })
         .clone()
         .map_err(anyhow::Error::msg)

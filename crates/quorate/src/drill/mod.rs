@@ -84,7 +84,7 @@ pub fn run(args: DrillArgs) -> anyhow::Result<()> {
     if let Some(why) = netns::unavailable() {
         bail!("{why}");
     }
-    // Before any thread starts: an interrupt then removes the drill's namespaces and files.
+    // An interrupt (Ctrl-C, SIGTERM, SIGHUP) removes the drill's namespaces and files.
     quorate_torture::interrupt::install()?;
     let list: Vec<String> = if args.scenario == "all" {
         SCENARIOS.iter().map(|s| s.to_string()).collect()
