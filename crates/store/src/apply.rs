@@ -27,6 +27,8 @@ use std::sync::Arc;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, ffi};
 
+use crate::record::quote;
+
 /// Why the fast path did not apply a changeset. Either way the transaction must be rolled
 /// back: part of the changeset may have been applied.
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +133,6 @@ impl Shape {
         }
         sql
     }
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
 /// One change, copied out of the changeset so it can be retried later.

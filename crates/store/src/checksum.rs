@@ -10,6 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
+use crate::record::quote;
 use crate::schema::is_local_table;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -92,10 +93,6 @@ fn compute_in_tx(
         sha256: hex::encode(all.finalize()),
         tables,
     })
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn table_hash(conn: &Connection, table: &str) -> Result<(u64, [u8; 32]), StoreError> {

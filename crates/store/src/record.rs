@@ -334,6 +334,8 @@ fn to_sql(v: ValueRef<'_>) -> rusqlite::types::ToSqlOutput<'_> {
     rusqlite::types::ToSqlOutput::Borrowed(v)
 }
 
+/// `ident` as a quoted SQL identifier (`"..."`, inner quotes doubled): the store's one
+/// way to put a table, column or savepoint name into SQL it builds.
 pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }

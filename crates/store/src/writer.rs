@@ -20,7 +20,7 @@ use crate::capture;
 use crate::checkpoint;
 use crate::guard::{Classification, Guard};
 use crate::point::{self, RowKey, Touched};
-use crate::record::Recorder;
+use crate::record::{Recorder, quote};
 use crate::schema::{self, SPEC_TABLE};
 use crate::spec::{Frontier, SpecKind, SpecState};
 use crate::stmt::{self, StmtOutput};
@@ -306,7 +306,7 @@ impl Writer {
             if schema::is_local_table(t.as_bytes()) {
                 continue;
             }
-            self.internal(&format!("DROP TABLE IF EXISTS {}", quote_ident(&t)))?;
+            self.internal(&format!("DROP TABLE IF EXISTS {}", quote(&t)))?;
         }
         self.set_apply_mode(false, true)?;
         self.guard
@@ -835,7 +835,7 @@ impl WriteTx {
     /// `SAVEPOINT name`.
     pub fn savepoint(&mut self, name: &str) -> Result<(), StoreError> {
         self.check_epoch()?;
-        let quoted = quote_ident(name);
+        let quoted = quote(name);
         self.writer()?.internal(&format!("SAVEPOINT {quoted}"))?;
         let n = self.ops.len();
         self.savepoints.push((name.to_string(), n));
@@ -845,7 +845,7 @@ impl WriteTx {
     /// `RELEASE SAVEPOINT name`.
     pub fn release_savepoint(&mut self, name: &str) -> Result<(), StoreError> {
         let pos = self.savepoint_pos(name)?;
-        let quoted = quote_ident(name);
+        let quoted = quote(name);
         self.writer()?.internal(&format!("RELEASE {quoted}"))?;
         self.savepoints.truncate(pos);
         Ok(())
@@ -861,7 +861,7 @@ impl WriteTx {
                 "cannot roll back to a savepoint set before a schema change".into(),
             ));
         }
-        let quoted = quote_ident(name);
+        let quoted = quote(name);
         self.writer()?.internal(&format!("ROLLBACK TO {quoted}"))?;
         self.savepoints.truncate(pos + 1);
         Ok(())
@@ -1087,10 +1087,6 @@ impl Drop for WriteTx {
     fn drop(&mut self) {
         self.abandon();
     }
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Runs a CREATE TABLE, and undoes it when a table it created has a PRIMARY KEY column that
