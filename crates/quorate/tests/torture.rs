@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Cluster, Opts, Writer};
+use quorate_torture::netns;
 use serde_json::{Value, json};
 
 /// Seconds of faults in each short run (CI): "about two minutes".
@@ -275,32 +276,16 @@ fn whole_cluster_killed_repeatedly_under_pipelined_writes_stays_identical() {
     }
 }
 
-/// Names of the drill networks' namespaces (`qd…`) that exist now.
+/// The drill networks' namespaces (`qd…`) that exist now.
 fn drill_namespaces() -> std::collections::BTreeSet<String> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with("qd"))
-        .map(str::to_string)
+    netns::namespaces_named(netns::NAME_PREFIX)
+        .into_iter()
         .collect()
 }
 
-/// Names of the links in the host namespace that start with `qd`.
+/// The drill networks' links (`qd…`) in the host namespace now.
 fn drill_links() -> std::collections::BTreeSet<String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .expect("ip link show");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .filter(|n| n.starts_with("qd"))
-        .collect()
+    netns::links_named(netns::NAME_PREFIX).into_iter().collect()
 }
 
 /// A torture run interrupted with SIGINT (what Ctrl-C sends) removes what it made before
@@ -359,13 +344,7 @@ fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files()
             .difference(&namespaces_before)
             .cloned()
             .collect();
-        let running = new.iter().any(|ns| {
-            let out = std::process::Command::new("ip")
-                .args(["netns", "pids", ns])
-                .output()
-                .expect("ip netns pids");
-            !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-        });
+        let running = new.iter().any(|ns| !netns::pids_in(ns).is_empty());
         if running {
             break new;
         }
@@ -378,11 +357,7 @@ fn an_interrupted_torture_run_removes_its_processes_namespaces_mount_and_files()
     // The run catches the signals itself; its nodes must not inherit them blocked, or they
     // could not be stopped with SIGTERM.
     for ns in &ours {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "pids", ns])
-            .output()
-            .expect("ip netns pids");
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        for pid in netns::pids_in(ns) {
             let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
                 continue;
             };

@@ -79,7 +79,7 @@ impl Net {
             bail!("{why}");
         }
         let tag: u16 = rand::random();
-        let prefix = format!("qd{tag:04x}");
+        let prefix = format!("{NAME_PREFIX}{tag:04x}");
         let net = Net {
             prefix,
             nodes,
@@ -309,22 +309,52 @@ pub(crate) fn remove_network(n: &crate::interrupt::Network) {
     }
 }
 
+/// The first letters of every name a drill network makes (namespaces, bridges, cables).
+pub const NAME_PREFIX: &str = "qd";
+
+/// The output of `ip ARGS`, empty if it cannot run.
+fn ip_output(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Names of the links in this (the host) namespace that start with `prefix`.
+pub fn links_named(prefix: &str) -> Vec<String> {
+    ip_output(&["-o", "link", "show"])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+/// Names of the network namespaces that start with `prefix`.
+pub fn namespaces_named(prefix: &str) -> Vec<String> {
+    ip_output(&["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| name.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The processes inside namespace `ns`.
+pub fn pids_in(ns: &str) -> Vec<u32> {
+    ip_output(&["netns", "pids", ns])
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 /// Kills (SIGKILL) every process inside these namespaces, except this one.
 pub(crate) fn kill_processes_in(namespaces: &[String]) {
     let me = std::process::id();
     for ns in namespaces {
-        let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", ns])
-            .stdin(Stdio::null())
-            .output()
-        else {
-            continue;
-        };
-        for pid in String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-            .filter(|&p| p != me)
-        {
+        for pid in pids_in(ns).into_iter().filter(|&p| p != me) {
             // SAFETY: kill(2) has no memory effects; the pid is a process inside a
             // namespace this run made.
             unsafe {
@@ -337,33 +367,6 @@ pub(crate) fn kill_processes_in(namespaces: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Names of the links in the host namespace that start with `prefix`.
-    fn links_named(prefix: &str) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["-o", "link", "show"])
-            .output()
-            .expect("running ip link show");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|name| name.split('@').next().unwrap_or(name).to_string())
-            .filter(|name| name.starts_with(prefix))
-            .collect()
-    }
-
-    fn namespaces_named(prefix: &str) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("running ip netns list");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| name.starts_with(prefix))
-            .map(str::to_string)
-            .collect()
-    }
 
     /// Dropping the network leaves nothing of it in the host namespace (no cable, no
     /// bridge, no namespace name), even while a thread is still inside one of its
