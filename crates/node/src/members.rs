@@ -358,7 +358,8 @@ impl Node {
                 let now = Instant::now();
                 if now >= deadline {
                     // Writes waiting for a successor will fail `no_quorum` meanwhile; an
-                    // ordinary election still ends this.
+                    // ordinary election still ends this, and if none can, a restart does.
+                    self.restart_if_still_muted(term, target);
                     return Err(NodeError::new(
                         ErrorCode::Aborted,
                         format!(
@@ -382,6 +383,33 @@ impl Node {
                 .await;
             }
         }
+    }
+
+    /// openraft's leader stays muted for the rest of its term once asked to hand over: it
+    /// proposes nothing, sends no heartbeats and ignores an election trigger. Normally the
+    /// target or another data voter is elected and that ends it. When none can (the target
+    /// died after catching up, and the only other voter is a witness, which never
+    /// campaigns), the cluster would wait for the target for as long as it is gone. So if
+    /// this node still leads the same term, muted, two maximum election timeouts after the
+    /// transfer gave up, it restarts its process (the same one, with `exec`, as a staged
+    /// recovery does): it comes back as a follower with the same log and vote, and
+    /// campaigns in the next term.
+    fn restart_if_still_muted(&self, term: u64, target: NodeId) {
+        let node = self.clone();
+        let grace = Duration::from_millis(2 * self.inner.config.timeouts.election_timeout_max_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let m = node.metrics();
+            if m.current_term == term && node.transfer_pending(&m) {
+                tracing::warn!(
+                    term,
+                    to = target,
+                    "no node took over after the leadership transfer failed, and this node \
+                     cannot lead again in this term; restarting its process to campaign"
+                );
+                let _ = node.inner.restart.send(true);
+            }
+        });
     }
 
     pub(crate) async fn membership_local(

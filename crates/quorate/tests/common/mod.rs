@@ -92,6 +92,8 @@ pub struct Opts {
     /// mysql_native_password: their clients (sysbench, PyMySQL, the Rust driver) connect in
     /// plaintext to nodes that restart, and caching_sha2's first login per node needs TLS.
     pub auth_plugin: Option<&'static str>,
+    /// The last node is a witness (a vote without data); the others form the cluster.
+    pub witness: bool,
 }
 
 impl Default for Opts {
@@ -104,6 +106,7 @@ impl Default for Opts {
             tls_extra: String::new(),
             https: false,
             auth_plugin: Some("mysql_native_password"),
+            witness: false,
         }
     }
 }
@@ -168,13 +171,20 @@ impl Cluster {
                 opts.https,
                 opts.tls_extra,
             );
+            let witness = opts.witness && id == opts.nodes;
             let config = format!(
-                "node_id = {id}\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{peer}\"]\nhttp_addr = \"127.0.0.1:{http}\"\nmysql_addr = \"127.0.0.1:{mysql}\"\n\
-                 cluster_secret_file = {:?}\nbootstrap_expect = {}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n\
+                "node_id = {id}\nrole = \"{}\"\ndata_dir = {:?}\npeer_addrs = [\"127.0.0.1:{peer}\"]\nhttp_addr = \"127.0.0.1:{http}\"\nmysql_addr = \"127.0.0.1:{mysql}\"\n\
+                 cluster_secret_file = {:?}\n{}\n{}\n[snapshot]\nlogs_since_last = {}\nkeep_logs = {}\n\n\
                  [mysql]\nadmin_user = \"{ADMIN_USER}\"\nadmin_password = \"{ADMIN_PASSWORD}\"\n{}\n{tls}\n{peers}",
+                if witness { "witness" } else { "voter" },
                 data_dir.display().to_string(),
                 secret.display().to_string(),
-                opts.nodes,
+                // A witness joins the cluster that the voters form.
+                if witness {
+                    String::new()
+                } else {
+                    format!("bootstrap_expect = {}", opts.nodes)
+                },
                 opts.extra,
                 opts.logs_since_last,
                 opts.keep_logs,
