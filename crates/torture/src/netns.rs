@@ -378,6 +378,9 @@ mod tests {
             eprintln!("skipped: {why}");
             return;
         }
+        // As in a drill: an interrupt (Ctrl-C on `cargo test`) while the network exists
+        // removes it before the test process exits.
+        crate::interrupt::install().expect("catching interrupts");
         let net = Net::create(2, 2, false).expect("building a network");
         let prefix = net.prefix.clone();
         assert_eq!(
