@@ -49,10 +49,26 @@ pub(crate) fn deadlock(why: &str) -> ErrInfo {
 
 /// The MySQL error for a node error. `sqlite` is the SQLite statement that failed, if
 /// known (it refines a few codes and is cut from SQLite's messages).
+/// 1317 for a statement stopped by `KILL QUERY` (the session turns it into 3024 when its
+/// time limit stopped it), saying whether its transaction was rolled back.
+fn interrupted(e: &NodeError) -> ErrInfo {
+    let rolled_back = if e.message.contains("rolled back") {
+        "; the transaction was rolled back"
+    } else {
+        ""
+    };
+    err(
+        1317,
+        b"70100",
+        format!("Query execution was interrupted{rolled_back}"),
+    )
+}
+
 pub(crate) fn from_node(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
     match e.code {
         ErrorCode::SqlError => from_sqlite(e, sqlite),
         ErrorCode::Aborted => deadlock(&e.message),
+        ErrorCode::Interrupted => interrupted(e),
         ErrorCode::LockTimeout => err(
             1205,
             b"HY000",

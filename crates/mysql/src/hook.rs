@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use quorate_sql::{SessionState, SessionValues};
-use quorate_store::rusqlite::Connection;
 use quorate_store::rusqlite::types::Value;
+use quorate_store::rusqlite::{Connection, InterruptHandle};
 use serde::{Deserialize, Serialize};
 
 /// Connections remembered at once. A read pool may open and close connections over time;
@@ -76,15 +76,33 @@ pub(crate) struct SessionContext {
     pub visible_databases: Option<Vec<String>>,
 }
 
+/// Bytes before the MessagePack part of a context: the client it runs for, as
+/// [`client_of`] reads it without decoding the rest.
+const CLIENT_HEADER: usize = 12;
+
 impl SessionContext {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The context bytes of a statement of client connection `connection_id` of node
+    /// `origin`: that client (origin node id, then connection id, little-endian), then the
+    /// MessagePack of the values.
+    pub(crate) fn encode(&self, origin: u64) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(64);
+        bytes.extend_from_slice(&origin.to_le_bytes());
+        bytes.extend_from_slice(&self.connection_id.to_le_bytes());
         // Encoding a plain struct into a Vec cannot fail.
-        rmp_serde::to_vec(self).unwrap_or_default()
+        rmp_serde::encode::write(&mut bytes, self).unwrap_or_default();
+        bytes
     }
 
     fn decode(bytes: &[u8]) -> Option<SessionContext> {
-        rmp_serde::from_slice(bytes).ok()
+        rmp_serde::from_slice(bytes.get(CLIENT_HEADER..)?).ok()
     }
+}
+
+/// The client a context names: (origin node id, connection id).
+fn client_of(context: &[u8]) -> Option<(u64, u32)> {
+    let origin = u64::from_le_bytes(context.get(..8)?.try_into().ok()?);
+    let connection = u32::from_le_bytes(context.get(8..CLIENT_HEADER)?.try_into().ok()?);
+    Some((origin, connection))
 }
 
 /// The default session variables.
@@ -141,7 +159,29 @@ impl std::hash::Hasher for AddressHasher {
     }
 }
 
-type ConnMap = HashMap<usize, SessionState, std::hash::BuildHasherDefault<AddressHasher>>;
+/// One SQLite connection as the hook knows it.
+struct Known {
+    state: SessionState,
+    interrupt: InterruptHandle,
+    /// The client whose statement runs on it now (between `before_statement` and
+    /// `after_statement`): (origin node id, connection id).
+    running: Mutex<Option<(u64, u32)>>,
+}
+
+impl Known {
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<(u64, u32)>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+type ConnMap = HashMap<usize, Arc<Known>, std::hash::BuildHasherDefault<AddressHasher>>;
+
+thread_local! {
+    /// The connection whose statement this thread runs (set by `before_statement`, taken by
+    /// `after_statement`), so that ending a statement takes no lock shared by every
+    /// connection.
+    static CURRENT: std::cell::RefCell<Option<Arc<Known>>> = const { std::cell::RefCell::new(None) };
+}
 
 /// The [`quorate_store::ConnectionHook`] of the MySQL front end.
 #[derive(Default)]
@@ -163,15 +203,25 @@ impl SessionHook {
         SessionHook::default()
     }
 
-    fn register(&self, conn: &Connection) -> quorate_store::rusqlite::Result<SessionState> {
+    fn connections(&self) -> std::sync::MutexGuard<'_, ConnMap> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, conn: &Connection) -> quorate_store::rusqlite::Result<Arc<Known>> {
         let state = SessionState::with_installer(Arc::new(install));
         quorate_sql::register_functions(conn, state.clone())?;
-        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let known = Arc::new(Known {
+            state,
+            interrupt: conn.get_interrupt_handle(),
+            running: Mutex::new(None),
+        });
+        let mut map = self.connections();
         if map.len() >= CONNECTIONS_MAX {
-            map.clear();
+            // Only idle connections: a running statement must stay reachable by KILL.
+            map.retain(|_, k| k.running().is_some());
         }
-        map.insert(key(conn), state.clone());
-        Ok(state)
+        map.insert(key(conn), known.clone());
+        Ok(known)
     }
 }
 
@@ -184,23 +234,47 @@ impl quorate_store::ConnectionHook for SessionHook {
         // Forget what an earlier statement on this thread set (one that failed before the
         // store asked, say).
         quorate_sql::take_last_insert_id_set();
-        let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(state) = map.get(&key(conn)) {
-            state.install_later(context);
-            return;
-        }
-        // Forgotten when the map was cleared: set the connection up again.
-        drop(map);
-        match self.register(conn) {
-            Ok(state) => state.install_later(context),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
-            }
-        }
+        let found = self.connections().get(&key(conn)).cloned();
+        let known = match found {
+            Some(k) => k,
+            // Forgotten when the map was cleared: set the connection up again.
+            None => match self.register(conn) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register MySQL functions on a connection");
+                    return;
+                }
+            },
+        };
+        known.state.install_later(context);
+        *known.running() = client_of(context);
+        CURRENT.with(|c| *c.borrow_mut() = Some(known));
     }
 
     fn after_statement(&self, _conn: &Connection) -> Option<i64> {
+        if let Some(known) = CURRENT.with(|c| c.borrow_mut().take()) {
+            *known.running() = None;
+        }
         quorate_sql::take_last_insert_id_set()
+    }
+
+    /// Interrupts the statement client connection `connection` of node `origin` runs on
+    /// this node, if any. Each connection's `running` lock is held while interrupting, and
+    /// `after_statement` takes it before the connection can run anyone else's statement, so
+    /// an interrupt never reaches another client's statement. One that arrives after the
+    /// statement finished (before `after_statement`) leaves nothing behind: SQLite clears
+    /// the flag when the connection's next statement starts.
+    fn interrupt(&self, origin: u64, connection: u64) -> usize {
+        let known: Vec<Arc<Known>> = self.connections().values().cloned().collect();
+        let mut n = 0;
+        for k in known {
+            let running = k.running();
+            if running.is_some_and(|(o, c)| o == origin && u64::from(c) == connection) {
+                k.interrupt.interrupt();
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -234,7 +308,7 @@ mod tests {
             user_variables: vec![("x".into(), CtxValue::Int(5))],
             visible_databases: Some(vec!["shop".into()]),
         };
-        hook.before_statement(&conn, &a.encode());
+        hook.before_statement(&conn, &a.encode(1));
         assert_eq!(
             scalar(&conn, "SELECT quorate_visible_db('shop')"),
             Value::Integer(1)
@@ -258,7 +332,7 @@ mod tests {
             user: "bob@%".into(),
             ..Default::default()
         };
-        hook.before_statement(&conn, &b.encode());
+        hook.before_statement(&conn, &b.encode(1));
         assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(0));
         assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(8));
         assert_eq!(scalar(&conn, "SELECT mysql_uservar('x')"), Value::Null);
@@ -270,5 +344,54 @@ mod tests {
             scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
             default_variables()["sql_mode"]
         );
+    }
+
+    /// An interrupt reaches the statement of the client it names, and only while that
+    /// statement runs: not another client's (same connection id on another node, or
+    /// another connection of the same node), and not once the statement has ended.
+    #[test]
+    fn interrupt_reaches_only_the_named_clients_running_statement() {
+        let hook = Arc::new(SessionHook::new());
+        let conn = Connection::open_in_memory().unwrap();
+        hook.on_open(&conn).unwrap();
+        let ctx = SessionContext {
+            connection_id: 7,
+            ..Default::default()
+        }
+        .encode(1);
+        assert_eq!(client_of(&ctx), Some((1, 7)));
+
+        // Idle: nothing to interrupt.
+        assert_eq!(hook.interrupt(1, 7), 0);
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let runner = {
+            let hook = hook.clone();
+            std::thread::spawn(move || {
+                hook.before_statement(&conn, &ctx);
+                started_tx.send(()).unwrap();
+                let r = conn.query_row(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                     SELECT count(*) FROM c",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                );
+                hook.after_statement(&conn);
+                (conn, r)
+            })
+        };
+        started_rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(hook.interrupt(2, 7), 0, "same connection id, other node");
+        assert_eq!(hook.interrupt(1, 8), 0, "other connection of the same node");
+        assert_eq!(hook.interrupt(1, 7), 1);
+        let (conn, r) = runner.join().unwrap();
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.sqlite_error_code(),
+            Some(quorate_store::rusqlite::ErrorCode::OperationInterrupted)
+        );
+        // Ended: a late interrupt finds nothing, and the connection runs on normally.
+        assert_eq!(hook.interrupt(1, 7), 0);
+        assert_eq!(scalar(&conn, "SELECT 41 + 1"), Value::Integer(42));
     }
 }

@@ -29,6 +29,7 @@ mod errors;
 mod hook;
 mod login;
 mod session;
+mod statement_timer;
 mod status;
 mod values;
 
@@ -97,6 +98,12 @@ pub(crate) struct Activity {
 pub(crate) struct KillSwitch {
     pub killed: std::sync::atomic::AtomicBool,
     pub notify: Notify,
+    /// The running statement was interrupted because it ran longer than
+    /// `max_execution_time`; cleared when the next statement starts.
+    pub timed_out: std::sync::atomic::AtomicBool,
+    /// Counts the connection's statements, so that a time limit that fires just as its
+    /// statement ends leaves the next one alone.
+    pub statement: std::sync::atomic::AtomicU64,
 }
 
 /// State shared by every connection of one node.

@@ -140,6 +140,8 @@ pub(crate) struct Conn {
     /// The last error, for SHOW WARNINGS / SHOW ERRORS.
     last_error: Option<ErrInfo>,
     kill: Arc<KillSwitch>,
+    /// `max_execution_time`: SELECTs running longer are interrupted (error 3024).
+    max_execution_time: Option<Duration>,
     /// This connection's row of SHOW PROCESSLIST (shared with the registry).
     activity: Arc<Mutex<Activity>>,
 }
@@ -275,6 +277,7 @@ impl Conn {
             pending: None,
             last_error: None,
             kill: Arc::new(KillSwitch::default()),
+            max_execution_time: None,
             activity: Arc::new(Mutex::new(Activity {
                 db: None,
                 command: "Sleep",
@@ -324,6 +327,7 @@ impl Conn {
         }
         self.session.options = quorate_node::SessionOptions::default();
         self.autocommit = true;
+        self.max_execution_time = None;
         self.context_stale = true;
     }
 
@@ -357,7 +361,7 @@ impl Conn {
                     .map(|(k, v)| (k.clone(), CtxValue::from(v)))
                     .collect(),
             };
-            self.context = ctx.encode();
+            self.context = ctx.encode(self.shared.node.id());
             self.context_stale = false;
         }
         &self.context
@@ -500,11 +504,50 @@ impl Conn {
                 _ => QueryResult::Err(e),
             };
         }
-        let result = self.run_inner(stmt, params).await;
-        if let QueryResult::Err(e) = &result {
+        // The time limit of an earlier statement is spent.
+        self.kill.timed_out.store(false, Ordering::SeqCst);
+        self.kill.statement.fetch_add(1, Ordering::SeqCst);
+        let timer = match (self.max_execution_time, stmt) {
+            // MySQL limits read-only SELECTs only.
+            (
+                Some(limit),
+                Statement::Sql {
+                    kind: quorate_sql::StatementKind::Read,
+                    ..
+                },
+            ) => Some(crate::statement_timer::start(
+                limit,
+                self.shared.node.clone(),
+                self.id,
+                self.kill.clone(),
+            )),
+            _ => None,
+        };
+        let mut result = self.run_inner(stmt, params).await;
+        drop(timer);
+        if let QueryResult::Err(e) = &mut result {
+            self.explain_interrupt(e);
             self.last_error = Some(e.clone());
         }
         result
+    }
+
+    /// An interrupted statement (1317) that its time limit stopped gets MySQL's 3024.
+    fn explain_interrupt(&self, e: &mut ErrInfo) {
+        if e.code != 1317 || !self.kill.timed_out.load(Ordering::SeqCst) {
+            return;
+        }
+        let rest = e
+            .message
+            .strip_prefix("Query execution was interrupted")
+            .unwrap_or("");
+        *e = err(
+            3024,
+            b"HY000",
+            format!(
+                "Query execution was interrupted, maximum statement execution time exceeded{rest}"
+            ),
+        );
     }
 
     async fn run_inner(&mut self, stmt: &Statement, params: Vec<Value>) -> QueryResult {
@@ -587,7 +630,7 @@ impl Conn {
                 from,
             } => self.revoke(privileges, on, from).await,
             Statement::NoOp { .. } => ok(),
-            Statement::Kill { id, query_only } => self.kill(*id, *query_only),
+            Statement::Kill { id, query_only } => self.kill(*id, *query_only).await,
         }
     }
 
@@ -772,7 +815,7 @@ impl Conn {
                 })
             }
             Err(e) => {
-                if e.code == quorate_node::error::ErrorCode::Aborted {
+                if e.ends_transaction() {
                     self.tx_wrote = false;
                     self.tx_checked = false;
                 }
@@ -1317,6 +1360,19 @@ impl Conn {
                     .insert(name.into(), Value::Text(level.to_string()));
                 return Ok(());
             }
+            "max_execution_time" => {
+                let ms = match &value {
+                    None => 0,
+                    Some(Value::Integer(i)) if *i >= 0 => *i as u64,
+                    Some(v) => match value_text(v).parse::<u64>() {
+                        Ok(ms) => ms,
+                        Err(_) => return Err(wrong_value(name, v)),
+                    },
+                };
+                self.max_execution_time = (ms > 0).then(|| Duration::from_millis(ms));
+                self.vars.insert(name.into(), Value::Integer(ms as i64));
+                return Ok(());
+            }
             "quorate_max_staleness_ms" => {
                 let ms = match &value {
                     None => quorate_node::SessionOptions::default().max_staleness_ms,
@@ -1813,28 +1869,42 @@ impl Conn {
 
     // ----- KILL -----
 
-    fn kill(&mut self, id: u64, query_only: bool) -> QueryResult {
+    /// `KILL [CONNECTION | QUERY] id`: interrupts the statement connection `id` of this
+    /// node is running (here, or on the leader it was sent to); without QUERY the
+    /// connection is also closed, at once when idle or when that statement ends.
+    async fn kill(&mut self, id: u64, query_only: bool) -> QueryResult {
         let may_kill_any = self.privileges().allows_global(accounts::SUPER);
-        let registry = self
-            .shared
-            .registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let Some(target) = u32::try_from(id).ok().and_then(|id| registry.get(&id)) else {
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        let switch = {
+            let registry = self
+                .shared
+                .registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let Some(target) = u32::try_from(id).ok().and_then(|id| registry.get(&id)) else {
+                return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            };
+            if target.user != self.user() && !may_kill_any {
+                return QueryResult::Err(err(
+                    1095,
+                    b"HY000",
+                    format!("You are not owner of thread {id}"),
+                ));
+            }
+            target.kill.clone()
         };
-        if target.user != self.user() && !may_kill_any {
-            return QueryResult::Err(err(
-                1095,
-                b"HY000",
-                format!("You are not owner of thread {id}"),
-            ));
+        if id == u64::from(self.id) {
+            // This statement is the one running: nothing else to interrupt.
+            if !query_only {
+                switch.killed.store(true, Ordering::SeqCst);
+            }
+            return ok();
         }
         if !query_only {
-            // Statements are short and run to their end; KILL QUERY has nothing to stop.
-            target.kill.killed.store(true, Ordering::SeqCst);
-            target.kill.notify.notify_one();
+            switch.killed.store(true, Ordering::SeqCst);
+            switch.notify.notify_one();
         }
+        let n = self.shared.node.interrupt_client(id).await;
+        tracing::debug!(connection = id, interrupted = n, query_only, "KILL");
         ok()
     }
 
@@ -1909,6 +1979,7 @@ impl Conn {
 impl Backend for Conn {
     fn on_accept(&mut self, connection_id: u32, peer: Option<SocketAddr>) {
         self.id = connection_id;
+        self.session.client = Some(u64::from(connection_id));
         self.peer = peer;
         self.context_stale = true;
     }

@@ -25,6 +25,9 @@ pub enum ErrorCode {
     TooStale,
     /// The transaction was rolled back (leader change, conflict); retrying is safe.
     Aborted,
+    /// The statement was interrupted (MySQL `KILL QUERY`, `max_execution_time`); an
+    /// explicit transaction it ran in on the writer was rolled back. Not retried.
+    Interrupted,
     /// The write was sent but its fate is unknown; check before retrying.
     OutcomeUnknown,
     /// Waited too long for the writer.
@@ -98,6 +101,11 @@ impl NodeError {
         )
     }
 
+    /// True if a statement failing with this error ended its transaction (rolled back).
+    pub fn ends_transaction(&self) -> bool {
+        matches!(self.code, ErrorCode::Aborted | ErrorCode::Interrupted)
+    }
+
     /// HTTP status for this error.
     pub fn http_status(&self) -> u16 {
         match self.code {
@@ -105,7 +113,10 @@ impl NodeError {
             ErrorCode::Unauthenticated => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::UnknownNode => 404,
-            ErrorCode::Aborted | ErrorCode::LockTimeout | ErrorCode::AlreadyInitialized => 409,
+            ErrorCode::Aborted
+            | ErrorCode::LockTimeout
+            | ErrorCode::AlreadyInitialized
+            | ErrorCode::Interrupted => 409,
             ErrorCode::TooLarge => 413,
             ErrorCode::NoQuorum
             | ErrorCode::NotLeader
@@ -123,6 +134,9 @@ impl NodeError {
 impl From<StoreError> for NodeError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
+        if e.is_interrupt() {
+            return NodeError::new(ErrorCode::Interrupted, message);
+        }
         match e {
             StoreError::Sql(inner) => {
                 let code = match &inner {
@@ -138,6 +152,7 @@ impl From<StoreError> for NodeError {
             }
             StoreError::Refused(_) => NodeError::new(ErrorCode::Refused, message),
             StoreError::Aborted(_) => NodeError::new(ErrorCode::Aborted, message),
+            StoreError::Interrupted(_) => NodeError::new(ErrorCode::Interrupted, message),
             StoreError::OutcomeUnknown(_) => NodeError::new(ErrorCode::OutcomeUnknown, message),
             StoreError::LockTimeout(_) => NodeError::new(ErrorCode::LockTimeout, message),
             StoreError::TooLarge(_) => NodeError::new(ErrorCode::TooLarge, message),

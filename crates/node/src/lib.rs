@@ -6,6 +6,7 @@ pub mod api;
 mod catalog;
 pub mod config;
 pub mod error;
+mod interrupt;
 pub mod maintenance;
 mod members;
 mod network;

@@ -181,6 +181,9 @@ impl Handler for RpcHandler {
                         None => work.await,
                     }
                 }
+                method::INTERRUPT => node
+                    .serve_interrupt(from, &body)
+                    .map_err(|e| RemoteError::new("bad_request", e)),
                 method::MEMBERSHIP => {
                     let req: crate::members::MembershipOp = decode(&body).map_err(remote)?;
                     let r: Result<_, NodeError> = node.membership_local(req).await;

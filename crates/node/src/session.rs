@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use quorate_consensus::{CommittedLeaderId, NodeId, NodeInfo};
 use quorate_store::{ColumnInfo, CommitOutcome, StmtOutput, TxOptions, Value, WriteTx};
+use quorate_transport::TransportError;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{Consistency, QueryRequest, SqlValue};
@@ -223,6 +224,11 @@ pub struct Session {
     id: u64,
     state: TxState,
     pub options: SessionOptions,
+    /// The front end's client connection this session serves (the one its statements'
+    /// context names): a statement sent to the leader that outlives the wait for it is
+    /// interrupted there (see `Node::interrupt_client`), so that it does not hold the writer
+    /// after its client was told it failed.
+    pub client: Option<u64>,
 }
 
 impl Node {
@@ -233,6 +239,7 @@ impl Node {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             state: TxState::Idle,
             options: SessionOptions::default(),
+            client: None,
         }
     }
 }
@@ -332,6 +339,9 @@ impl Session {
                 false,
             )
             .await;
+        if matches!(reply, Err(TransportError::Timeout { .. })) {
+            stop_abandoned_statement(self.node.clone(), self.client).await;
+        }
         match reply {
             Ok(body) => {
                 let r: Result<SessionReply, NodeError> =
@@ -382,7 +392,7 @@ impl Session {
                 Ok(out) => Ok(out),
                 Err(e) => {
                     let e = NodeError::from(e);
-                    if e.code == ErrorCode::Aborted {
+                    if e.ends_transaction() {
                         self.state = TxState::Idle;
                     }
                     Err(e)
@@ -400,7 +410,7 @@ impl Session {
                     Ok(SessionReply::Output(o)) => Ok(o.into()),
                     Ok(_) => Err(NodeError::internal("unexpected answer from the leader")),
                     Err(e) => {
-                        if e.code == ErrorCode::Aborted {
+                        if e.ends_transaction() {
                             self.state = TxState::Idle;
                         }
                         Err(e)
@@ -471,7 +481,20 @@ impl Session {
                     context: context.to_vec(),
                 }],
             };
-            let r = self.node.execute(req).await?;
+            let started = Instant::now();
+            let r = match self.node.execute(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Only when the wait for the leader ran out: a leader that failed or
+                    // moved has no statement left running for this client.
+                    if e.code == ErrorCode::OutcomeUnknown
+                        && started.elapsed() >= self.node.forward_write_timeout()
+                    {
+                        stop_abandoned_statement(self.node.clone(), self.client).await;
+                    }
+                    return Err(e);
+                }
+            };
             let res = r.results.into_iter().next().unwrap_or_default();
             return Ok(StmtOutput {
                 is_query: !res.columns.is_empty(),
@@ -507,6 +530,7 @@ impl Session {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             state: TxState::Begun,
             options: self.options.clone(),
+            client: self.client,
         };
         // `execute` on a begun session never comes back here; boxing breaks the type-level
         // recursion of the two async functions.
@@ -690,7 +714,7 @@ impl Node {
                     }
                     Err(e) => {
                         let e = NodeError::from(e);
-                        if e.code != ErrorCode::Aborted {
+                        if !e.ends_transaction() {
                             t.last_used = Instant::now();
                             if !sessions.put_back((from, session), t, generation) {
                                 return Err(moved());
@@ -750,5 +774,22 @@ impl Node {
         self.inner.sessions.open.lock().remove(&(from, session)).ok_or_else(|| {
             aborted("the transaction is gone on the leader (leader changed or it sat idle too long); it was rolled back")
         })
+    }
+}
+
+/// The leader did not answer in time: interrupts whatever still runs there for the
+/// session's client (a statement holding the writer would otherwise keep every write
+/// waiting after the client was told it failed). Takes no `&Session`: a session holding a
+/// local transaction cannot be shared across an await.
+async fn stop_abandoned_statement(node: Node, client: Option<u64>) {
+    if let Some(client) = client {
+        let n = node.interrupt_client(client).await;
+        if n > 0 {
+            tracing::warn!(
+                client,
+                "interrupted a statement still running on the leader after its client stopped \
+                 waiting for it"
+            );
+        }
     }
 }

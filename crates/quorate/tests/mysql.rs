@@ -1513,3 +1513,223 @@ fn sysbench_read_write_both_ps_modes() {
         c.assert_identical(Duration::from_secs(30));
     }
 }
+
+/// A statement that never ends on its own (it counts an endless recursive CTE).
+const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c)";
+
+/// Sends `sql` on `conn` in a task of its own; the task returns the connection and the
+/// statement's error code (0 if it succeeded).
+fn run_in_background(mut conn: Conn, sql: String) -> tokio::task::JoinHandle<(Conn, u16)> {
+    tokio::spawn(async move {
+        let code = match conn.query_drop(sql).await {
+            Ok(()) => 0,
+            Err(e) => server_code(&e),
+        };
+        (conn, code)
+    })
+}
+
+/// `KILL QUERY` stops a running statement, and `max_execution_time` a SELECT, on the leader
+/// and on a follower: a read on this node's own replica, and a write inside a transaction,
+/// which runs on the leader's single writer. The victim gets 1317 (3024 for the time
+/// limit), its transaction is rolled back, its connection stays usable, and the writer is
+/// free again for everyone. `KILL` without QUERY also closes the connection. Without the
+/// interrupt none of these statements would ever end and every write would wait on the
+/// UPDATE.
+#[test]
+fn kill_query_and_max_execution_time_stop_runaway_statements() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    let wait = Duration::from_secs(20);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        admin.query_drop("CREATE DATABASE kq").await.unwrap();
+        admin
+            .query_drop("CREATE TABLE kq.t (id INT PRIMARY KEY, v INT)")
+            .await
+            .unwrap();
+        admin
+            .query_drop("INSERT INTO kq.t VALUES (1, 1)")
+            .await
+            .unwrap();
+        for node in [leader, follower] {
+            let mut killer = connect(&c, node, None).await;
+
+            // A write inside a transaction: holds the leader's writer until interrupted.
+            let mut victim = connect(&c, node, Some("kq")).await;
+            let id: u64 = victim
+                .query_first("SELECT CONNECTION_ID()")
+                .await
+                .unwrap()
+                .unwrap();
+            victim.query_drop("BEGIN").await.unwrap();
+            victim
+                .query_drop(format!("INSERT INTO t VALUES ({}, 0)", 100 + node))
+                .await
+                .unwrap();
+            let update = format!("UPDATE t SET v = v + {ENDLESS} WHERE id = 1");
+            let task = run_in_background(victim, update);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+            let (mut victim, code) = tokio::time::timeout(wait, task)
+                .await
+                .expect("the killed UPDATE ends")
+                .unwrap();
+            assert_eq!(code, 1317, "n{node}: KILL QUERY answers 1317");
+            // The transaction was rolled back; the connection goes on in autocommit.
+            let n: Option<i64> = victim
+                .query_first(format!("SELECT count(*) FROM t WHERE id = {}", 100 + node))
+                .await
+                .unwrap();
+            assert_eq!(
+                n,
+                Some(0),
+                "n{node}: the interrupted transaction left nothing"
+            );
+            // The writer is free: a write from another connection succeeds at once.
+            let started = Instant::now();
+            admin
+                .query_drop(format!("INSERT INTO kq.t VALUES ({}, 1)", 200 + node))
+                .await
+                .unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "n{node}: the writer was released"
+            );
+
+            // A read on the node's own replica.
+            let task = run_in_background(victim, format!("SELECT {ENDLESS}"));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            killer.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+            let (mut victim, code) = tokio::time::timeout(wait, task)
+                .await
+                .expect("the killed SELECT ends")
+                .unwrap();
+            assert_eq!(code, 1317, "n{node}: KILL QUERY stops a read");
+
+            // The session's time limit, alone and inside a transaction.
+            victim
+                .query_drop("SET max_execution_time = 300")
+                .await
+                .unwrap();
+            for (begin, what) in [(false, "autocommit"), (true, "in a transaction")] {
+                if begin {
+                    victim.query_drop("BEGIN").await.unwrap();
+                    victim
+                        .query_drop(format!("INSERT INTO t VALUES ({}, 0)", 300 + node))
+                        .await
+                        .unwrap();
+                }
+                let e = tokio::time::timeout(
+                    wait,
+                    victim.query_drop(format!("SELECT count(*) FROM t WHERE v < {ENDLESS}")),
+                )
+                .await
+                .expect("the time limit ends the SELECT")
+                .unwrap_err();
+                assert_eq!(server_code(&e), 3024, "n{node}: time limit, {what}");
+            }
+            let n: Option<i64> = victim
+                .query_first(format!("SELECT count(*) FROM t WHERE id = {}", 300 + node))
+                .await
+                .unwrap();
+            assert_eq!(
+                n,
+                Some(0),
+                "n{node}: the timed-out transaction was rolled back"
+            );
+            // Writes are not limited (as in MySQL): an UPDATE runs to its end.
+            victim
+                .query_drop("UPDATE t SET v = v + 1 WHERE id = 1")
+                .await
+                .unwrap();
+
+            // KILL without QUERY: the statement stops and the connection is closed.
+            victim
+                .query_drop("SET max_execution_time = 0")
+                .await
+                .unwrap();
+            let task = run_in_background(victim, format!("SELECT {ENDLESS}"));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            killer.query_drop(format!("KILL {id}")).await.unwrap();
+            let (mut victim, code) = tokio::time::timeout(wait, task)
+                .await
+                .expect("the killed connection's SELECT ends")
+                .unwrap();
+            assert_eq!(code, 1317);
+            assert!(
+                victim.query_drop("SELECT 1").await.is_err(),
+                "n{node}: a killed connection is closed"
+            );
+            killer.disconnect().await.unwrap();
+        }
+        let rows: Vec<(i32, i32)> = admin
+            .query("SELECT id, v FROM kq.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![(1, 3), (200 + leader as i32, 1), (200 + follower as i32, 1)]
+        );
+        admin.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
+/// A write forwarded by a follower that outlives the follower's wait for it (here a
+/// statement that never ends; the wait is lock wait + commit timeout + 2 s) is interrupted
+/// on the leader when its client is told the outcome is unknown (1180). Before, it kept the
+/// leader's single writer, and every write of the cluster waited, until the leader
+/// restarted.
+#[test]
+fn a_forwarded_statement_its_client_gave_up_on_releases_the_writer() {
+    let c = start_with(Opts {
+        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
+        ..opts()
+    });
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        admin.query_drop("CREATE DATABASE fw").await.unwrap();
+        admin
+            .query_drop("CREATE TABLE fw.t (id INT PRIMARY KEY, v INT)")
+            .await
+            .unwrap();
+        admin
+            .query_drop("INSERT INTO fw.t VALUES (1, 1)")
+            .await
+            .unwrap();
+        let mut client = connect(&c, follower, Some("fw")).await;
+        let e = tokio::time::timeout(
+            Duration::from_secs(30),
+            client.query_drop(format!("UPDATE t SET v = v + {ENDLESS} WHERE id = 1")),
+        )
+        .await
+        .expect("the follower stops waiting")
+        .unwrap_err();
+        assert_eq!(server_code(&e), 1180, "outcome unknown to the client");
+        // The writer is free again: writes on the leader and through the follower work.
+        for (conn, id) in [(&mut admin, 2), (&mut client, 3)] {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                conn.query_drop(format!("INSERT INTO fw.t VALUES ({id}, 1)")),
+            )
+            .await
+            .expect("the writer was released")
+            .unwrap();
+        }
+        let rows: Vec<(i32, i32)> = admin
+            .query("SELECT id, v FROM fw.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![(1, 1), (2, 1), (3, 1)],
+            "the UPDATE left nothing"
+        );
+        admin.disconnect().await.unwrap();
+        client.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}

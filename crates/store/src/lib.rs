@@ -64,12 +64,19 @@ pub trait ConnectionHook: Send + Sync + 'static {
     /// Called on the connection, on the calling thread, right before a statement runs,
     /// with the opaque context the caller passed (empty when none).
     fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8]);
-    /// Called on the same connection and thread right after the statement ran: the value
-    /// the statement gave the session's last insert id with `LAST_INSERT_ID(expr)`, if it
-    /// did. The store passes it on in [`StmtOutput::last_insert_id_set`] so that the
-    /// session can keep it for its next statements.
+    /// Called on the same connection and thread right after the statement ran, whether it
+    /// succeeded or not: the value the statement gave the session's last insert id with
+    /// `LAST_INSERT_ID(expr)`, if it did. The store passes it on in
+    /// [`StmtOutput::last_insert_id_set`] so that the session can keep it for its next
+    /// statements.
     fn after_statement(&self, _conn: &rusqlite::Connection) -> Option<i64> {
         None
+    }
+    /// Interrupts the statements running between `before_statement` and `after_statement`
+    /// for client connection `connection` of node `origin` (the hook reads who a statement
+    /// runs for from its context). Returns how many it interrupted. Called from any thread.
+    fn interrupt(&self, _origin: u64, _connection: u64) -> usize {
+        0
     }
 }
 
@@ -129,6 +136,10 @@ pub enum StoreError {
     /// The transaction was rolled back and nothing of it was applied; retrying is safe.
     #[error("transaction aborted and rolled back: {0}; retry it")]
     Aborted(String),
+    /// The statement was interrupted (`KILL QUERY`, a time limit); the text says what
+    /// became of its transaction. Not retryable: whoever interrupted it meant it to stop.
+    #[error("statement interrupted; {0}")]
+    Interrupted(String),
     /// COMMIT was sent to the cluster but its fate is not known (leader change, timeout).
     /// It may or may not be applied; check before retrying.
     #[error("outcome unknown: {0}")]
@@ -157,6 +168,17 @@ impl StoreError {
     /// True if retrying the whole transaction is safe and may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Aborted(_) | StoreError::LockTimeout(_))
+    }
+
+    /// True if SQLite stopped the statement because it was interrupted.
+    pub fn is_interrupt(&self) -> bool {
+        match self {
+            StoreError::Interrupted(_) => true,
+            StoreError::Sql(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::OperationInterrupted
+            }
+            _ => false,
+        }
     }
 }
 

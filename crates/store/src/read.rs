@@ -166,10 +166,11 @@ impl ReadPool {
                 if let Some(h) = &self.hook {
                     h.before_statement(conn, context);
                 }
-                let mut out = stmt::run(conn, sql, params, max_bytes, true)?;
-                if let Some(h) = &self.hook {
-                    out.last_insert_id_set = h.after_statement(conn);
-                }
+                let out = stmt::run(conn, sql, params, max_bytes, true);
+                // Also after a failure: the hook forgets the statement (see `interrupt`).
+                let set = self.hook.as_ref().and_then(|h| h.after_statement(conn));
+                let mut out = out?;
+                out.last_insert_id_set = set;
                 let after = *frontier.borrow();
                 if after.undo_epoch == before {
                     return Ok((out, after));
@@ -295,13 +296,11 @@ impl ReadTx {
             if let Some(h) = &self.inner.readers.hook {
                 h.before_statement(conn, context);
             }
-            let mut out = refine(
-                stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true),
-                guard,
-            )?;
-            if let Some(h) = &self.inner.readers.hook {
-                out.last_insert_id_set = h.after_statement(conn);
-            }
+            let out = stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true);
+            // Also after a failure: the hook forgets the statement (see `interrupt`).
+            let set = (self.inner.readers.hook.as_ref()).and_then(|h| h.after_statement(conn));
+            let mut out = refine(out, guard)?;
+            out.last_insert_id_set = set;
             if let Some(seen) = self.seen {
                 return Ok((out, seen));
             }

@@ -746,6 +746,11 @@ impl WriteTx {
         if !class.ddl {
             let w = self.writer()?;
             let out = w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
+            let out = self.end_if_interrupted(out);
+            if out.as_ref().is_err_and(StoreError::is_interrupt) {
+                return out;
+            }
+            let w = self.writer()?;
             if let (Some(mut rows), Ok(o)) = (read, &out) {
                 // Still only point reads if this one is an empty point DELETE too.
                 if let Some(row) = w.empty_point_delete(sql, params, o) {
@@ -786,11 +791,33 @@ impl WriteTx {
                 }
             })
         };
+        let result = self.end_if_interrupted(result);
+        if result.as_ref().is_err_and(StoreError::is_interrupt) {
+            return result;
+        }
         if result.is_ok() {
             self.push_op(Op::Ddl(sql.to_string()))?;
         }
         self.writer()?.start_capture()?;
         result
+    }
+
+    /// An interrupted statement (`KILL QUERY`, a time limit) ends the whole transaction:
+    /// SQLite has already rolled it back if the statement wrote, and one that only read is
+    /// rolled back too, so that an interrupt means the same in every case.
+    fn end_if_interrupted(
+        &mut self,
+        out: Result<StmtOutput, StoreError>,
+    ) -> Result<StmtOutput, StoreError> {
+        match out {
+            Err(e) if e.is_interrupt() => {
+                self.abandon();
+                Err(StoreError::Interrupted(
+                    "the transaction was rolled back".into(),
+                ))
+            }
+            other => other,
+        }
     }
 
     /// Runs one of quorate's own statements (on its `_quorate_*` catalog tables), bypassing
