@@ -264,6 +264,10 @@ impl quorate_store::ConnectionHook for SessionHook {
     /// an interrupt never reaches another client's statement. One that arrives after the
     /// statement finished (before `after_statement`) leaves nothing behind: SQLite clears
     /// the flag when the connection's next statement starts.
+    fn client_of(&self, context: &[u8]) -> Option<u64> {
+        client_of(context).map(|(_, connection)| u64::from(connection))
+    }
+
     fn interrupt(&self, origin: u64, connection: u64) -> usize {
         let known: Vec<Arc<Known>> = self.connections().values().cloned().collect();
         let mut n = 0;

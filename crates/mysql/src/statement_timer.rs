@@ -1,35 +1,17 @@
 //! `max_execution_time`: interrupts a SELECT that runs longer than the session allows.
 //!
 //! A statement may run synchronously on its connection's own thread (a read on a read
-//! connection), so its limit cannot be kept by that thread's runtime. One small runtime on
-//! a thread of its own keeps every limit of the node's connections.
+//! connection), so its limit cannot be kept by that thread's runtime: the node's statement
+//! timer runtime ([`quorate_node::timers`]) keeps it.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use quorate_node::Node;
-use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::KillSwitch;
-
-/// The runtime the limits run on, started on first use.
-fn timers() -> &'static Handle {
-    static TIMERS: OnceLock<Handle> = OnceLock::new();
-    TIMERS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a current-thread runtime builds");
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("mysql-timers".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
-            .expect("the statement timer thread starts");
-        handle
-    })
-}
 
 /// The limit of one running statement; dropping it lifts the limit.
 pub(crate) struct Timer(JoinHandle<()>);
@@ -45,7 +27,7 @@ impl Drop for Timer {
 /// session why its statement failed.
 pub(crate) fn start(limit: Duration, node: Node, connection: u32, kill: Arc<KillSwitch>) -> Timer {
     let statement = kill.statement.load(Ordering::SeqCst);
-    Timer(timers().spawn(async move {
+    Timer(quorate_node::timers().spawn(async move {
         tokio::time::sleep(limit).await;
         if kill.statement.load(Ordering::SeqCst) != statement {
             return;

@@ -16,6 +16,26 @@ use crate::node::Node;
 /// How long an interrupt waits for each peer's answer.
 const PEER_WAIT: Duration = Duration::from_secs(1);
 
+/// The runtime that keeps statements' time limits: one small runtime on a thread of its
+/// own, started on first use. A limit cannot be kept by the runtime that runs the
+/// statement: a statement runs synchronously on its worker, and a task that worker spawned
+/// waits in its slot, which no other worker takes over, until the statement ends.
+pub fn timers() -> &'static tokio::runtime::Handle {
+    static TIMERS: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    TIMERS.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds");
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("statement-timers".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .expect("the statement timer thread starts");
+        handle
+    })
+}
+
 impl Node {
     /// Interrupts the statement that client connection `connection` of this node is
     /// running, wherever it runs. Returns how many statements were interrupted (0 when it
@@ -56,10 +76,42 @@ impl Node {
         }
     }
 
+    /// For a statement (or batch) peer `from` sent for one of its clients: once the peer's
+    /// own wait for the answer has run out (`forward_write_timeout`, the same setting on
+    /// every node), whatever still runs here for that client is interrupted. The peer
+    /// interrupts it itself when it stops waiting; this covers a peer that died meanwhile,
+    /// whose statement would otherwise hold the writer for ever. Dropping the guard (the
+    /// request ended) cancels it.
+    pub(crate) fn peer_statement_deadline(&self, from: u64, context: &[u8]) -> Option<Deadline> {
+        let client = self.store().config().hook.as_ref()?.0.client_of(context)?;
+        let node = self.clone();
+        let wait = self.forward_write_timeout() + PEER_WAIT;
+        Some(Deadline(timers().spawn(async move {
+            tokio::time::sleep(wait).await;
+            let n = node.interrupt_local(from, client);
+            if n > 0 {
+                tracing::warn!(
+                    peer = from,
+                    client,
+                    "interrupted a statement of another node's client that outlived its wait"
+                );
+            }
+        })))
+    }
+
     /// Serves a peer's `INTERRUPT` call: the body is the connection id of one of its
     /// clients.
     pub(crate) fn serve_interrupt(&self, from: u64, body: &[u8]) -> Result<Vec<u8>, String> {
         let connection: u64 = decode(body).map_err(|e| e.to_string())?;
         Ok(encode(&self.interrupt_local(from, connection)))
+    }
+}
+
+/// A pending [`Node::peer_statement_deadline`]; dropping it cancels it.
+pub(crate) struct Deadline(tokio::task::JoinHandle<()>);
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

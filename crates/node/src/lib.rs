@@ -20,6 +20,7 @@ mod status;
 mod write;
 
 pub use catalog::InternalStatement;
+pub use interrupt::timers;
 pub use members::{InitOutcome, MembershipOp};
 pub use node::{Node, StartError};
 pub use persist::Persisted;

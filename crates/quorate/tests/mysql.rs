@@ -1519,12 +1519,13 @@ const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 
                        SELECT count(*) FROM c)";
 
 /// Sends `sql` on `conn` in a task of its own; the task returns the connection and the
-/// statement's error code (0 if it succeeded).
+/// statement's error code (0 if it succeeded, 2013 if the connection was lost).
 fn run_in_background(mut conn: Conn, sql: String) -> tokio::task::JoinHandle<(Conn, u16)> {
     tokio::spawn(async move {
         let code = match conn.query_drop(sql).await {
             Ok(()) => 0,
-            Err(e) => server_code(&e),
+            Err(mysql_async::Error::Server(s)) => s.code,
+            Err(_) => 2013,
         };
         (conn, code)
     })
@@ -1732,4 +1733,57 @@ fn a_forwarded_statement_its_client_gave_up_on_releases_the_writer() {
         client.disconnect().await.unwrap();
     });
     c.assert_identical(Duration::from_secs(20));
+}
+
+/// The same statement when the follower that sent it dies while it runs: nobody is left to
+/// interrupt it from there, so the leader interrupts it itself once the follower's wait
+/// would have run out (lock wait + commit timeout + 2 s, plus 1 s), and writes go on.
+#[test]
+fn a_forwarded_statement_whose_node_died_releases_the_writer() {
+    let mut c = start_with(Opts {
+        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
+        ..opts()
+    });
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        admin.query_drop("CREATE DATABASE fd").await.unwrap();
+        admin
+            .query_drop("CREATE TABLE fd.t (id INT PRIMARY KEY, v INT)")
+            .await
+            .unwrap();
+        admin
+            .query_drop("INSERT INTO fd.t VALUES (1, 1)")
+            .await
+            .unwrap();
+        let client = connect(&c, follower, Some("fd")).await;
+        let task = run_in_background(
+            client,
+            format!("UPDATE t SET v = v + {ENDLESS} WHERE id = 1"),
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        c.kill(follower);
+        let started = Instant::now();
+        // The writer is held until the leader gives up on the statement (5 s here), then
+        // free: this write waits for it (each try waits 1 s for the writer) and succeeds.
+        loop {
+            match admin.query_drop("INSERT INTO fd.t VALUES (2, 1)").await {
+                Ok(()) => break,
+                Err(e) => {
+                    assert_eq!(server_code(&e), 1205, "only waits for the writer");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "the writer was never released"
+                    );
+                }
+            }
+        }
+        let rows: Vec<(i32, i32)> = admin
+            .query("SELECT id, v FROM fd.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![(1, 1), (2, 1)], "the UPDATE left nothing");
+        drop(task);
+        admin.disconnect().await.unwrap();
+    });
 }

@@ -78,6 +78,10 @@ pub trait ConnectionHook: Send + Sync + 'static {
     fn interrupt(&self, _origin: u64, _connection: u64) -> usize {
         0
     }
+    /// The client connection a statement's context names (`None` when it names none).
+    fn client_of(&self, _context: &[u8]) -> Option<u64> {
+        None
+    }
 }
 
 /// A shared [`ConnectionHook`] (Debug so configs can be printed).
