@@ -47,8 +47,6 @@ pub(crate) fn deadlock(why: &str) -> ErrInfo {
     )
 }
 
-/// The MySQL error for a node error. `sqlite` is the SQLite statement that failed, if
-/// known (it refines a few codes and is cut from SQLite's messages).
 /// 1317 for a statement stopped by `KILL QUERY` (the session turns it into 3024 when its
 /// time limit stopped it), saying whether its transaction was rolled back.
 fn interrupted(e: &NodeError) -> ErrInfo {
@@ -64,6 +62,8 @@ fn interrupted(e: &NodeError) -> ErrInfo {
     )
 }
 
+/// The MySQL error for a node error. `sqlite` is the SQLite statement that failed, if
+/// known (it refines a few codes and is cut from SQLite's messages).
 pub(crate) fn from_node(e: &NodeError, sqlite: Option<&str>) -> ErrInfo {
     match e.code {
         ErrorCode::SqlError => from_sqlite(e, sqlite),

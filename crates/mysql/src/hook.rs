@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use quorate_sql::{SessionState, SessionValues};
 use quorate_store::rusqlite::types::Value;
@@ -164,13 +165,32 @@ struct Known {
     state: SessionState,
     interrupt: InterruptHandle,
     /// The client whose statement runs on it now (between `before_statement` and
-    /// `after_statement`): (origin node id, connection id).
-    running: Mutex<Option<(u64, u32)>>,
+    /// `after_statement`).
+    running: Mutex<Option<Running>>,
+}
+
+/// A client's statement running on a connection.
+#[derive(Clone, Copy)]
+struct Running {
+    origin: u64,
+    connection: u32,
+    since: Instant,
 }
 
 impl Known {
-    fn running(&self) -> std::sync::MutexGuard<'_, Option<(u64, u32)>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Interrupts the statement running on this connection if `pick` chooses it.
+    fn interrupt_if(&self, pick: impl Fn(&Running) -> bool) -> bool {
+        // Held while interrupting: see `SessionHook::interrupt`.
+        let running = self.running();
+        if running.as_ref().is_some_and(pick) {
+            self.interrupt.interrupt();
+            return true;
+        }
+        false
     }
 }
 
@@ -201,6 +221,11 @@ impl SessionHook {
     /// A hook ready to pass to `Node::start_with_hook` (see [`crate::connection_hook`]).
     pub fn new() -> SessionHook {
         SessionHook::default()
+    }
+
+    fn interrupt_where(&self, pick: impl Fn(&Running) -> bool) -> usize {
+        let known: Vec<Arc<Known>> = self.connections().values().cloned().collect();
+        known.iter().filter(|k| k.interrupt_if(&pick)).count()
     }
 
     fn connections(&self) -> std::sync::MutexGuard<'_, ConnMap> {
@@ -247,7 +272,11 @@ impl quorate_store::ConnectionHook for SessionHook {
             },
         };
         known.state.install_later(context);
-        *known.running() = client_of(context);
+        *known.running() = client_of(context).map(|(origin, connection)| Running {
+            origin,
+            connection,
+            since: Instant::now(),
+        });
         CURRENT.with(|c| *c.borrow_mut() = Some(known));
     }
 
@@ -264,21 +293,12 @@ impl quorate_store::ConnectionHook for SessionHook {
     /// an interrupt never reaches another client's statement. One that arrives after the
     /// statement finished (before `after_statement`) leaves nothing behind: SQLite clears
     /// the flag when the connection's next statement starts.
-    fn client_of(&self, context: &[u8]) -> Option<u64> {
-        client_of(context).map(|(_, connection)| u64::from(connection))
+    fn interrupt(&self, origin: u64, connection: u64) -> usize {
+        self.interrupt_where(|r| r.origin == origin && u64::from(r.connection) == connection)
     }
 
-    fn interrupt(&self, origin: u64, connection: u64) -> usize {
-        let known: Vec<Arc<Known>> = self.connections().values().cloned().collect();
-        let mut n = 0;
-        for k in known {
-            let running = k.running();
-            if running.is_some_and(|(o, c)| o == origin && u64::from(c) == connection) {
-                k.interrupt.interrupt();
-                n += 1;
-            }
-        }
-        n
+    fn interrupt_foreign_older_than(&self, local: u64, age: Duration) -> usize {
+        self.interrupt_where(|r| r.origin != local && r.since.elapsed() > age)
     }
 }
 
@@ -352,7 +372,8 @@ mod tests {
 
     /// An interrupt reaches the statement of the client it names, and only while that
     /// statement runs: not another client's (same connection id on another node, or
-    /// another connection of the same node), and not once the statement has ended.
+    /// another connection of the same node, or a statement of this node's own client or
+    /// one younger than asked), and not once the statement has ended.
     #[test]
     fn interrupt_reaches_only_the_named_clients_running_statement() {
         let hook = Arc::new(SessionHook::new());
@@ -387,6 +408,17 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(hook.interrupt(2, 7), 0, "same connection id, other node");
         assert_eq!(hook.interrupt(1, 8), 0, "other connection of the same node");
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(
+            hook.interrupt_foreign_older_than(1, Duration::ZERO),
+            0,
+            "a local client"
+        );
+        assert_eq!(
+            hook.interrupt_foreign_older_than(2, hour),
+            0,
+            "not old enough"
+        );
         assert_eq!(hook.interrupt(1, 7), 1);
         let (conn, r) = runner.join().unwrap();
         let e = r.unwrap_err();

@@ -76,27 +76,23 @@ impl Node {
         }
     }
 
-    /// For a statement (or batch) peer `from` sent for one of its clients: once the peer's
-    /// own wait for the answer has run out (`forward_write_timeout`, the same setting on
-    /// every node), whatever still runs here for that client is interrupted. The peer
-    /// interrupts it itself when it stops waiting; this covers a peer that died meanwhile,
-    /// whose statement would otherwise hold the writer for ever. Dropping the guard (the
-    /// request ended) cancels it.
-    pub(crate) fn peer_statement_deadline(&self, from: u64, context: &[u8]) -> Option<Deadline> {
-        let client = self.store().config().hook.as_ref()?.0.client_of(context)?;
-        let node = self.clone();
-        let wait = self.forward_write_timeout() + PEER_WAIT;
-        Some(Deadline(timers().spawn(async move {
-            tokio::time::sleep(wait).await;
-            let n = node.interrupt_local(from, client);
-            if n > 0 {
-                tracing::warn!(
-                    peer = from,
-                    client,
-                    "interrupted a statement of another node's client that outlived its wait"
-                );
-            }
-        })))
+    /// Interrupts statements run here for other nodes' clients once their node has surely
+    /// stopped waiting for them: one second after its wait for a forwarded write
+    /// (`forward_write_timeout`, the same setting on every node) ran out. A node that stops
+    /// waiting interrupts them itself; this covers one that died meanwhile, whose
+    /// statement would otherwise hold the writer for ever. Run by the housekeeping tick.
+    pub(crate) fn interrupt_abandoned_peer_statements(&self) {
+        let Some(hook) = &self.store().config().hook else {
+            return;
+        };
+        let age = self.forward_write_timeout() + PEER_WAIT;
+        let n = hook.0.interrupt_foreign_older_than(self.id(), age);
+        if n > 0 {
+            tracing::warn!(
+                statements = n,
+                "interrupted statements of other nodes' clients that outlived their wait"
+            );
+        }
     }
 
     /// Serves a peer's `INTERRUPT` call: the body is the connection id of one of its
@@ -104,14 +100,5 @@ impl Node {
     pub(crate) fn serve_interrupt(&self, from: u64, body: &[u8]) -> Result<Vec<u8>, String> {
         let connection: u64 = decode(body).map_err(|e| e.to_string())?;
         Ok(encode(&self.interrupt_local(from, connection)))
-    }
-}
-
-/// A pending [`Node::peer_statement_deadline`]; dropping it cancels it.
-pub(crate) struct Deadline(tokio::task::JoinHandle<()>);
-
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

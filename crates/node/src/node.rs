@@ -645,6 +645,7 @@ impl Node {
             if expired > 0 {
                 tracing::warn!(expired, "rolled back remote transactions idle for too long");
             }
+            self.interrupt_abandoned_peer_statements();
             let _ = self.inner.store.persist_applied_if_idle();
         }
     }

@@ -59,8 +59,6 @@ async fn statement(node: Node, from: u64, m: u16, body: Vec<u8>) -> Result<Vec<u
     match m {
         method::EXECUTE => {
             let req: ExecuteRequest = decode(&body).map_err(remote)?;
-            let _deadline = (req.statements.first())
-                .and_then(|s| node.peer_statement_deadline(from, &s.context));
             let r: Result<_, NodeError> = node.execute_local(req).await;
             Ok(encode(&r))
         }
@@ -76,12 +74,6 @@ async fn statement(node: Node, from: u64, m: u16, body: Vec<u8>) -> Result<Vec<u
         }
         method::SESSION => {
             let req: crate::session::SessionRequest = decode(&body).map_err(remote)?;
-            let _deadline = match &req {
-                crate::session::SessionRequest::Exec { context, .. } => {
-                    node.peer_statement_deadline(from, context)
-                }
-                _ => None,
-            };
             let r = node.serve_remote_session(from, req).await;
             Ok(encode(&r))
         }

@@ -78,9 +78,10 @@ pub trait ConnectionHook: Send + Sync + 'static {
     fn interrupt(&self, _origin: u64, _connection: u64) -> usize {
         0
     }
-    /// The client connection a statement's context names (`None` when it names none).
-    fn client_of(&self, _context: &[u8]) -> Option<u64> {
-        None
+    /// Interrupts the statements run here for other nodes' clients (an origin other than
+    /// `local`) that have been running for longer than `age`. Returns how many.
+    fn interrupt_foreign_older_than(&self, _local: u64, _age: Duration) -> usize {
+        0
     }
 }
 
