@@ -1518,6 +1518,28 @@ fn sysbench_read_write_both_ps_modes() {
 const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c)";
 
+/// Creates database `db` with table `t (id, v)` holding the row (1, 1).
+async fn one_row_table(conn: &mut Conn, db: &str) {
+    conn.query_drop(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT)"))
+        .await
+        .unwrap();
+    conn.query_drop(format!("INSERT INTO {db}.t VALUES (1, 1)"))
+        .await
+        .unwrap();
+}
+
+/// Nodes whose followers wait 4 s for a forwarded write (lock wait 1 s + commit timeout
+/// 1 s + 2 s) instead of 17 s.
+fn short_waits() -> Opts {
+    Opts {
+        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
+        ..opts()
+    }
+}
+
 /// Sends `sql` on `conn` in a task of its own; the task returns the connection and the
 /// statement's error code (0 if it succeeded, 2013 if the connection was lost).
 fn run_in_background(mut conn: Conn, sql: String) -> tokio::task::JoinHandle<(Conn, u16)> {
@@ -1545,15 +1567,7 @@ fn kill_query_and_max_execution_time_stop_runaway_statements() {
     let wait = Duration::from_secs(20);
     rt().block_on(async {
         let mut admin = connect(&c, leader, None).await;
-        admin.query_drop("CREATE DATABASE kq").await.unwrap();
-        admin
-            .query_drop("CREATE TABLE kq.t (id INT PRIMARY KEY, v INT)")
-            .await
-            .unwrap();
-        admin
-            .query_drop("INSERT INTO kq.t VALUES (1, 1)")
-            .await
-            .unwrap();
+        one_row_table(&mut admin, "kq").await;
         for node in [leader, follower] {
             let mut killer = connect(&c, node, None).await;
 
@@ -1685,22 +1699,11 @@ fn kill_query_and_max_execution_time_stop_runaway_statements() {
 /// restarted.
 #[test]
 fn a_forwarded_statement_its_client_gave_up_on_releases_the_writer() {
-    let c = start_with(Opts {
-        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
-        ..opts()
-    });
+    let c = start_with(short_waits());
     let (leader, follower) = follower_of(&c);
     rt().block_on(async {
         let mut admin = connect(&c, leader, None).await;
-        admin.query_drop("CREATE DATABASE fw").await.unwrap();
-        admin
-            .query_drop("CREATE TABLE fw.t (id INT PRIMARY KEY, v INT)")
-            .await
-            .unwrap();
-        admin
-            .query_drop("INSERT INTO fw.t VALUES (1, 1)")
-            .await
-            .unwrap();
+        one_row_table(&mut admin, "fw").await;
         let mut client = connect(&c, follower, Some("fw")).await;
         let e = tokio::time::timeout(
             Duration::from_secs(30),
@@ -1740,22 +1743,11 @@ fn a_forwarded_statement_its_client_gave_up_on_releases_the_writer() {
 /// would have run out (lock wait + commit timeout + 2 s, plus 1 s), and writes go on.
 #[test]
 fn a_forwarded_statement_whose_node_died_releases_the_writer() {
-    let mut c = start_with(Opts {
-        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
-        ..opts()
-    });
+    let mut c = start_with(short_waits());
     let (leader, follower) = follower_of(&c);
     rt().block_on(async {
         let mut admin = connect(&c, leader, None).await;
-        admin.query_drop("CREATE DATABASE fd").await.unwrap();
-        admin
-            .query_drop("CREATE TABLE fd.t (id INT PRIMARY KEY, v INT)")
-            .await
-            .unwrap();
-        admin
-            .query_drop("INSERT INTO fd.t VALUES (1, 1)")
-            .await
-            .unwrap();
+        one_row_table(&mut admin, "fd").await;
         let client = connect(&c, follower, Some("fd")).await;
         let task = run_in_background(
             client,
