@@ -4,14 +4,16 @@
 //! an HTTP status derived from the code (see `quorate_node::error::ErrorCode`).
 
 pub mod auth;
+mod client;
 mod metrics;
 mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -28,6 +30,7 @@ pub use metrics::Counters;
 struct AppState {
     node: Node,
     counters: Arc<Counters>,
+    clients: Arc<client::Clients>,
 }
 
 /// An error as the API returns it.
@@ -52,7 +55,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON request body, whatever the Content-Type says (curl -d sends form encoding).
+/// When a request must be answered by (`http.request_timeout_ms` after it arrived).
+#[derive(Clone, Copy)]
+struct Deadline(tokio::time::Instant);
+
+/// A JSON request body, whatever the Content-Type says (curl -d sends form encoding). It
+/// must arrive by the request's deadline.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -63,7 +71,17 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        let deadline = req.extensions().get::<Deadline>().copied();
+        let read = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(d) => tokio::time::timeout_at(d.0, read).await.map_err(|_| {
+                ApiError(NodeError::bad_request(
+                    "request body not received in time (slow client?)",
+                ))
+            })?,
+            None => read.await,
+        };
+        let bytes = read.map_err(|e| {
             let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ErrorCode::TooLarge
             } else {
@@ -109,7 +127,11 @@ pub fn router(node: Node, counters: Arc<Counters>, auth: Arc<dyn Authenticator>)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(auth, auth::check))
-        .with_state(AppState { node, counters })
+        .with_state(AppState {
+            clients: client::Clients::start(node.clone()),
+            node,
+            counters,
+        })
 }
 
 /// Serves the API on `addr`. Connections are bounded (`http.max_connections`; excess ones
@@ -130,8 +152,16 @@ pub async fn serve(
     let limits = node.config().http.clone();
     let request_timeout = std::time::Duration::from_millis(limits.request_timeout_ms);
     let app = router(node, counters, auth).layer(axum::middleware::from_fn(
-        move |req: Request, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(request_timeout, next.run(req)).await {
+        move |mut req: Request, next: axum::middleware::Next| async move {
+            let deadline = Deadline(tokio::time::Instant::now() + request_timeout);
+            req.extensions_mut().insert(deadline);
+            // A SQL request is not cut off from outside: its answer must say what became of
+            // its statements. Its body is read by the deadline (`JsonBody`), its statements
+            // are interrupted at it (`client`), and its waits have limits of their own.
+            if client::is_sql(req.uri().path()) {
+                return next.run(req).await;
+            }
+            match tokio::time::timeout_at(deadline.0, next.run(req)).await {
                 Ok(r) => r,
                 Err(_) => ApiError(NodeError::new(
                     ErrorCode::BadRequest,
@@ -161,11 +191,16 @@ pub async fn serve(
             };
             let _ = stream.set_nodelay(true);
             let app = app.clone();
-            // Handlers and the authentication check see the client's address.
+            let socket = client::ClientSocket::of(&stream);
+            // Handlers and the authentication check see the client's address; SQL requests
+            // watch its socket.
             let service =
                 hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
+                    if let Some(socket) = &socket {
+                        req.extensions_mut().insert(socket.clone());
+                    }
                     tower::ServiceExt::oneshot(app.clone(), req)
                 });
             let tls = tls.clone();
@@ -204,20 +239,79 @@ async fn not_found() -> ApiError {
 
 async fn execute(
     State(s): State<AppState>,
+    deadline: Option<Extension<Deadline>>,
+    socket: Option<Extension<client::ClientSocket>>,
+    RawQuery(params): RawQuery,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> ApiResult<quorate_node::api::ExecuteResponse> {
-    let r = s.node.execute(req).await;
+    let connection = Connection {
+        deadline: deadline.map(|d| d.0.0),
+        socket: socket.map(|s| s.0),
+        params,
+    };
+    let r = execute_as_client(&s, connection, req).await;
     s.counters.record("execute", r.as_ref().err());
     Ok(Json(r?))
 }
 
+/// What a SQL request brings besides its body.
+struct Connection {
+    /// When it must be answered.
+    deadline: Option<tokio::time::Instant>,
+    /// Its client's socket, watched for a hang-up.
+    socket: Option<client::ClientSocket>,
+    /// Its query string.
+    params: Option<String>,
+}
+
+/// Runs a batch as a client of its own (see `client`).
+async fn execute_as_client(
+    s: &AppState,
+    connection: Connection,
+    mut req: ExecuteRequest,
+) -> Result<quorate_node::api::ExecuteResponse, NodeError> {
+    let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
+    let contexts: Vec<&[u8]> = req.statements.iter().map(|st| &st.context[..]).collect();
+    client::refuse_context(&contexts)?;
+    client::run(&s.clients, limit, connection.socket, |context| {
+        for st in &mut req.statements {
+            st.context = context.clone();
+        }
+        s.node.execute(req)
+    })
+    .await
+}
+
 async fn query(
     State(s): State<AppState>,
+    deadline: Option<Extension<Deadline>>,
+    socket: Option<Extension<client::ClientSocket>>,
+    RawQuery(params): RawQuery,
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<quorate_node::api::QueryResponse> {
-    let r = s.node.query(req).await;
+    let connection = Connection {
+        deadline: deadline.map(|d| d.0.0),
+        socket: socket.map(|s| s.0),
+        params,
+    };
+    let r = query_as_client(&s, connection, req).await;
     s.counters.record("query", r.as_ref().err());
     Ok(Json(r?))
+}
+
+/// Runs a query as a client of its own (see `client`).
+async fn query_as_client(
+    s: &AppState,
+    connection: Connection,
+    mut req: QueryRequest,
+) -> Result<quorate_node::api::QueryResponse, NodeError> {
+    let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
+    client::refuse_context(&[&req.context])?;
+    client::run(&s.clients, limit, connection.socket, |context| {
+        req.context = context;
+        s.node.query(req)
+    })
+    .await
 }
 
 async fn status(State(s): State<AppState>) -> Json<quorate_node::Status> {

@@ -58,7 +58,7 @@ pub use consts::codes;
 pub use error::WireError;
 pub use fuzz::fuzz_decode;
 pub use handshake::native_password_hash;
-pub use listener::serve_listener;
+pub use listener::{CONNECTION_ID_MAX, serve_listener};
 pub use password::{AuthPlugin, Credential, PasswordCache};
 pub use placement::{FollowClientCpu, PinThread};
 pub use types::{

@@ -20,6 +20,11 @@ use crate::types::ErrInfo;
 /// so the loop does not spin while the condition lasts.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
+/// Connection ids count from 1 to this and then start over. They stay below 2^31 so that
+/// a server can give its other clients (quorate's HTTP requests) ids of the upper half
+/// without ever naming a MySQL connection.
+pub const CONNECTION_ID_MAX: u32 = (1 << 31) - 1;
+
 /// Longest time spent telling a refused client "Too many connections".
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -68,7 +73,11 @@ where
         // Small request/response packets: do not let Nagle delay them.
         let _ = stream.set_nodelay(true);
         let connection_id = next_connection_id;
-        next_connection_id = next_connection_id.wrapping_add(1).max(1);
+        next_connection_id = if next_connection_id >= CONNECTION_ID_MAX {
+            1
+        } else {
+            next_connection_id + 1
+        };
 
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             refused += 1;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quorate_sql::{SessionState, SessionValues};
+use quorate_store::client::{self, HEADER as CLIENT_HEADER};
 use quorate_store::rusqlite::types::Value;
 use quorate_store::rusqlite::{Connection, InterruptHandle};
 use serde::{Deserialize, Serialize};
@@ -77,18 +78,13 @@ pub(crate) struct SessionContext {
     pub visible_databases: Option<Vec<String>>,
 }
 
-/// Bytes before the MessagePack part of a context: the client it runs for, as
-/// [`client_of`] reads it without decoding the rest.
-const CLIENT_HEADER: usize = 12;
-
 impl SessionContext {
     /// The context bytes of a statement of client connection `connection_id` of node
     /// `origin`: that client (origin node id, then connection id, little-endian), then the
     /// MessagePack of the values.
     pub(crate) fn encode(&self, origin: u64) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(64);
-        bytes.extend_from_slice(&origin.to_le_bytes());
-        bytes.extend_from_slice(&self.connection_id.to_le_bytes());
+        bytes.extend_from_slice(&client::header(origin, self.connection_id));
         // Encoding a plain struct into a Vec cannot fail.
         rmp_serde::encode::write(&mut bytes, self).unwrap_or_default();
         bytes
@@ -99,13 +95,6 @@ impl SessionContext {
     }
 }
 
-/// The client a context names: (origin node id, connection id).
-fn client_of(context: &[u8]) -> Option<(u64, u32)> {
-    let origin = u64::from_le_bytes(context.get(..8)?.try_into().ok()?);
-    let connection = u32::from_le_bytes(context.get(8..CLIENT_HEADER)?.try_into().ok()?);
-    Some((origin, connection))
-}
-
 /// The default session variables.
 pub(crate) fn default_variables() -> &'static HashMap<String, Value> {
     &SessionValues::defaults().variables
@@ -114,7 +103,8 @@ pub(crate) fn default_variables() -> &'static HashMap<String, Value> {
 /// Installs context bytes into a connection's session values (which hold the defaults when
 /// this runs); [`SessionState::lock`] calls it when a function first reads them.
 fn install(context: &[u8], v: &mut SessionValues) {
-    let ctx = if context.is_empty() {
+    // Only a client header (an HTTP request's statement) or nothing: no MySQL session.
+    let ctx = if context.len() <= CLIENT_HEADER {
         SessionContext::default()
     } else {
         SessionContext::decode(context).unwrap_or_else(|| {
@@ -272,7 +262,7 @@ impl quorate_store::ConnectionHook for SessionHook {
             },
         };
         known.state.install_later(context);
-        *known.running() = client_of(context).map(|(origin, connection)| Running {
+        *known.running() = client::of(context).map(|(origin, connection)| Running {
             origin,
             connection,
             since: Instant::now(),
@@ -384,7 +374,7 @@ mod tests {
             ..Default::default()
         }
         .encode(1);
-        assert_eq!(client_of(&ctx), Some((1, 7)));
+        assert_eq!(client::of(&ctx), Some((1, 7)));
 
         // Idle: nothing to interrupt.
         assert_eq!(hook.interrupt(1, 7), 0);

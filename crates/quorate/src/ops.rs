@@ -179,6 +179,10 @@ pub struct SqlArgs {
     /// With `bounded`: how stale the answer may be.
     #[arg(long)]
     max_staleness_ms: Option<u64>,
+    /// Interrupt the statement if it runs longer than this (the node's
+    /// `http.request_timeout_ms`, 60 s by default, always applies). Ctrl-C interrupts it too.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
     /// Print the raw JSON answer.
     #[arg(long)]
     json: bool,
@@ -202,7 +206,14 @@ fn is_read(sql: &str) -> bool {
 }
 
 pub fn sql(a: SqlArgs) -> anyhow::Result<()> {
-    let agent = client::agent(Duration::from_secs(30));
+    // The node answers once the statement ended or was interrupted, and a write's commit
+    // ended (bounded by its own timeouts): wait for that answer rather than give up first.
+    let limit_ms = a.timeout_ms.unwrap_or(60_000);
+    let agent = client::agent(Duration::from_millis(limit_ms.saturating_add(30_000)));
+    let query = a
+        .timeout_ms
+        .map(|ms| format!("?timeout_ms={ms}"))
+        .unwrap_or_default();
     let params: Vec<Value> = a
         .params
         .iter()
@@ -212,14 +223,14 @@ pub fn sql(a: SqlArgs) -> anyhow::Result<()> {
         client::post(
             &agent,
             &a.addr,
-            "/v1/query",
+            &format!("/v1/query{query}"),
             &json!({"sql": a.sql, "params": params, "consistency": a.consistency, "max_staleness_ms": a.max_staleness_ms}),
         )?
     } else {
         client::post(
             &agent,
             &a.addr,
-            "/v1/execute",
+            &format!("/v1/execute{query}"),
             &json!({"statements": [{"sql": a.sql, "params": params}]}),
         )?
     };

@@ -579,3 +579,148 @@ fn writes_wait_out_a_transfer_the_target_cannot_take() {
         "every acknowledged write is there, once"
     );
 }
+
+/// A SQL statement that never ends on its own (it counts for ever).
+const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c)";
+
+/// HTTP requests can be stopped: a request's statements are interrupted at its own
+/// `?timeout_ms=`, at the node's `http.request_timeout_ms`, and when its HTTP client goes
+/// away, on the leader and through a follower (whose statements run on the leader's single
+/// writer), also when the limit passed while the request still waited for the writer. Each
+/// answer says what happened (`interrupted`, nothing applied), the writer is free for the
+/// next write at once, and the endless UPDATE left nothing on any replica.
+/// Before, none of these statements ever ended, and every write of the cluster waited.
+#[test]
+fn http_statements_stop_at_their_time_limit_or_when_their_client_leaves() {
+    let c = Cluster::start(Opts {
+        extra: "[http]\nrequest_timeout_ms = 8000\n".into(),
+        ..Opts::default()
+    });
+    create_table(&c, "t");
+    let leader = c.wait_writable(Duration::from_secs(10));
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    c.execute(leader, "INSERT INTO t VALUES (1, 'one')", json!([]))
+        .unwrap();
+    let endless_update = format!("UPDATE t SET v = {ENDLESS} WHERE id = 1");
+    let endless_select = format!("SELECT {ENDLESS}");
+    let update = json!({"statements": [
+        {"sql": "INSERT INTO t VALUES (99, 'gone')"},
+        {"sql": endless_update},
+    ]});
+    let quick = common::agent(Duration::from_secs(5));
+    let mut next_id = 10;
+    // The writer is free: a write through `node` succeeds at once.
+    let mut writer_is_free = |node: u64, what: &str| {
+        next_id += 1;
+        let r = quick
+            .post(&c.url(node, "/v1/execute"))
+            .send_json(json!({"statements": [
+                {"sql": format!("INSERT INTO t VALUES ({next_id}, 'after')")}
+            ]}));
+        assert!(r.is_ok(), "n{node}: the writer is free after {what}: {r:?}");
+    };
+    let interrupted = |r: Result<serde_json::Value, serde_json::Value>, limit: &str, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e["http_status"], 409, "{what}: {e}");
+        assert_eq!(e["error"]["code"], "interrupted", "{what}: {e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(limit) && message.contains("nothing of the request was applied"),
+            "{what}: {message}"
+        );
+    };
+    for node in [leader, follower] {
+        // The request's own limit, for a write and for a read.
+        let started = Instant::now();
+        interrupted(
+            c.post(node, "/v1/execute?timeout_ms=500", &update),
+            "timeout_ms (500)",
+            "an endless UPDATE with timeout_ms",
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "stopped at 500 ms"
+        );
+        writer_is_free(node, "timeout_ms");
+        interrupted(
+            c.post(
+                node,
+                "/v1/query?timeout_ms=500",
+                &json!({"sql": endless_select, "consistency": "linearizable"}),
+            ),
+            "timeout_ms (500)",
+            "an endless SELECT with timeout_ms",
+        );
+        // The node's limit for a whole request (8 s here).
+        interrupted(
+            c.post(node, "/v1/execute", &update),
+            "http.request_timeout_ms",
+            "an endless UPDATE without timeout_ms",
+        );
+        writer_is_free(node, "request_timeout_ms");
+        // The client gives up after 1 s and closes its connection. The writer must be free
+        // within the next 5 s (`quick`), before the node's 8 s limit would free it.
+        let impatient = common::agent(Duration::from_millis(1000));
+        let r = impatient
+            .post(&c.url(node, "/v1/execute"))
+            .send_json(update.clone());
+        assert!(
+            matches!(r, Err(ureq::Error::Transport(_))),
+            "n{node}: the client timed out: {r:?}"
+        );
+        writer_is_free(node, "its client went away");
+    }
+    // A request whose limit passes while it waits for the writer (held by another request
+    // for 3 s) is interrupted once its statement runs: before the node's 8 s limit.
+    std::thread::scope(|scope| {
+        let holder = scope.spawn(|| c.post(leader, "/v1/execute?timeout_ms=3000", &update));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        interrupted(
+            c.post(follower, "/v1/execute?timeout_ms=500", &update),
+            "timeout_ms (500)",
+            "an endless UPDATE that first waited for the writer",
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "interrupted once it ran, not at the node's limit: {:?}",
+            started.elapsed()
+        );
+        interrupted(
+            holder.join().unwrap(),
+            "timeout_ms (3000)",
+            "the UPDATE that held the writer",
+        );
+    });
+    // Bad limits and a context of one's own are refused, clearly.
+    for (path, body, needle) in [
+        ("/v1/execute?timeout_ms=soon", update.clone(), "timeout_ms"),
+        (
+            "/v1/query?timeout=5",
+            json!({"sql": "SELECT 1"}),
+            "unknown query parameter",
+        ),
+        (
+            "/v1/execute",
+            json!({"statements": [{"sql": "SELECT 1", "context": [1, 2, 3]}]}),
+            "`context`",
+        ),
+    ] {
+        let e = c.post(follower, path, &body).expect_err(path);
+        assert_eq!(e["http_status"], 400, "{path}: {e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(needle),
+            "{path}: {e}"
+        );
+    }
+    // Nothing of the interrupted batches was applied, anywhere.
+    assert_eq!(
+        c.scalar(
+            leader,
+            "SELECT count(*) FROM t WHERE id = 99 OR v <> 'one' AND id = 1"
+        ),
+        0
+    );
+    c.assert_identical(Duration::from_secs(20));
+}

@@ -108,14 +108,17 @@ fn wrong_ca_or_secret_cannot_join_or_disturb() {
     let _ = b.wait();
 }
 
-/// Security: slow clients (slowloris: headers trickled byte by byte) and a flood of idle
-/// connections do not stop the node from serving other clients, and the slow connections
-/// are closed once the header timeout passes.
+/// Security: slow clients (slowloris: headers trickled byte by byte, or a SQL request's body
+/// never finished) and a flood of idle connections do not stop the node from serving other
+/// clients; the slow connections are closed once the header timeout passes, and a body that
+/// has not arrived by `request_timeout_ms` is answered with a clear error.
 #[test]
 fn slowloris_and_connection_flood_are_bounded() {
     use std::io::{Read, Write};
     let c = Cluster::start(Opts {
-        extra: "[http]\nheader_timeout_ms = 2000\nmax_connections = 400\n".into(),
+        extra:
+            "[http]\nheader_timeout_ms = 2000\nrequest_timeout_ms = 3000\nmax_connections = 400\n"
+                .into(),
         ..Opts::default()
     });
     let l = c.wait_writable(Duration::from_secs(10));
@@ -131,6 +134,22 @@ fn slowloris_and_connection_flood_are_bounded() {
             let mut s = std::net::TcpStream::connect(&http).unwrap();
             s.write_all(b"POST /v1/execute HTTP/1.1\r\nHost: x\r\n")
                 .unwrap();
+            s
+        })
+        .collect();
+    // Complete headers, then a body that stops half-way.
+    let auth = common::basic_auth(common::ADMIN_USER, common::ADMIN_PASSWORD);
+    let mut slow_bodies: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&http).unwrap();
+            s.write_all(
+                format!(
+                    "POST /v1/execute HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
+                     Content-Length: 100\r\n\r\n{{\"statements\": "
+                )
+                .as_bytes(),
+            )
+            .unwrap();
             s
         })
         .collect();
@@ -161,6 +180,15 @@ fn slowloris_and_connection_flood_are_bounded() {
         closed >= 45,
         "only {closed} of 50 slow connections were closed"
     );
+    for s in &mut slow_bodies {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400") && answer.contains("body not received in time"),
+            "a body that never finishes: {answer}"
+        );
+    }
     idle.clear();
     assert_eq!(c.scalar(l, "SELECT count(*) FROM t"), 20);
 }

@@ -56,6 +56,31 @@ pub use spec::Frontier;
 pub use stmt::{CACHED_SQL_MAX, ColumnInfo, StmtOutput};
 pub use writer::{CommitOutcome, ProposeError, Proposer, TxOptions, WriteTx};
 
+/// Who a statement runs for, at the start of its context bytes: the node the client is
+/// connected to and the client's id there (a MySQL connection id, or an HTTP request's).
+/// A hook reads it to find the statements [`ConnectionHook::interrupt`] names; what follows
+/// it is the front end's own.
+pub mod client {
+    /// Bytes of the header: origin node id (u64), then client id (u32), little-endian.
+    pub const HEADER: usize = 12;
+
+    /// The header of a statement of client `client` of node `origin`.
+    pub fn header(origin: u64, client: u32) -> [u8; HEADER] {
+        let mut h = [0; HEADER];
+        h[..8].copy_from_slice(&origin.to_le_bytes());
+        h[8..].copy_from_slice(&client.to_le_bytes());
+        h
+    }
+
+    /// The client a context names: (origin node id, client id); `None` for a context
+    /// without a header.
+    pub fn of(context: &[u8]) -> Option<(u64, u32)> {
+        let origin = u64::from_le_bytes(context.get(..8)?.try_into().ok()?);
+        let client = u32::from_le_bytes(context.get(8..HEADER)?.try_into().ok()?);
+        Some((origin, client))
+    }
+}
+
 /// Lets a front end prepare every connection the store opens (register SQL functions) and
 /// pass per-statement context to them (the MySQL session's variables, last insert id...).
 pub trait ConnectionHook: Send + Sync + 'static {

@@ -1,0 +1,414 @@
+//! A SQL request over HTTP as a client of the node, so that its statements can be stopped.
+//!
+//! Each `/v1/execute` and `/v1/query` request gets a client id of its own, and its statements
+//! carry it in their context (`quorate_store::client`), as a MySQL connection's do. The
+//! node's interrupt (`Node::interrupt_client`) then reaches them wherever they run, here or
+//! on the leader a follower sent them to. A request's statements are interrupted:
+//! - when they run longer than the request's `?timeout_ms=N` (a timer of its own);
+//! - past the node's `http.request_timeout_ms`, or when the HTTP client has closed or reset
+//!   its connection: one sweep every [`SWEEP`] looks at every request in progress, so that
+//!   a request costs no timer and no task of its own. hyper reads nothing from a connection
+//!   while its request is handled, so the sweep peeks at a copy of the socket.
+//!
+//! A statement interrupted by any of them ends its transaction: nothing of the request is
+//! applied, and the answer says so. A transaction already committing is not interrupted:
+//! its answer comes when the commit ends (bounded by `commit_timeout_ms`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use quorate_node::Node;
+use quorate_node::error::{ErrorCode, NodeError};
+use tokio::time::Instant;
+
+/// How often the requests in progress are looked at (their deadline, their client).
+pub(crate) const SWEEP: Duration = Duration::from_millis(100);
+
+/// HTTP request ids have the top bit set. MySQL connection ids never do (they stay at or
+/// below `quorate_mysql_wire::CONNECTION_ID_MAX`), so the two never name the same client.
+const HTTP_CLIENT_BIT: u32 = 1 << 31;
+
+/// The longest `timeout_ms` a request may ask for (one day).
+const TIMEOUT_MS_MAX: u64 = 86_400_000;
+
+/// The id of the `n`th HTTP request (counting wraps around).
+fn client_id(n: u32) -> u32 {
+    HTTP_CLIENT_BIT | (n & !HTTP_CLIENT_BIT)
+}
+
+/// This node's SQL requests in progress, and the ids of new ones.
+pub(crate) struct Clients {
+    node: Node,
+    next: AtomicU32,
+    inflight: Mutex<HashMap<u32, Inflight>>,
+}
+
+/// A request in progress, as the sweep sees it.
+struct Inflight {
+    /// When its own `timeout_ms` runs out.
+    asked: Option<Instant>,
+    /// When the node's `request_timeout_ms` runs out.
+    deadline: Option<Instant>,
+    socket: Option<ClientSocket>,
+    stopped: Arc<Stopped>,
+}
+
+impl Inflight {
+    /// Why its statements must stop now, if they must.
+    fn must_stop(&self, now: Instant) -> Option<u8> {
+        if self.asked.is_some_and(|t| now >= t) {
+            Some(STOPPED_TIMEOUT_MS)
+        } else if self.deadline.is_some_and(|t| now >= t) {
+            Some(STOPPED_DEADLINE)
+        } else if self.socket.as_ref().is_some_and(ClientSocket::hung_up) {
+            Some(STOPPED_HUNG_UP)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a request's statements were interrupted (`NOT_STOPPED` while they were not).
+#[derive(Default)]
+struct Stopped(AtomicU8);
+
+const NOT_STOPPED: u8 = 0;
+const STOPPED_TIMEOUT_MS: u8 = 1;
+const STOPPED_DEADLINE: u8 = 2;
+const STOPPED_HUNG_UP: u8 = 3;
+
+impl Stopped {
+    /// Records `why` unless another reason was recorded first (the answer names the first).
+    fn stop(&self, why: u8) {
+        let _ = self
+            .0
+            .compare_exchange(NOT_STOPPED, why, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+impl Clients {
+    /// The registry of `node`'s HTTP requests, and its sweep (which ends with the registry).
+    pub(crate) fn start(node: Node) -> Arc<Clients> {
+        let clients = Arc::new(Clients {
+            node,
+            next: AtomicU32::new(0),
+            inflight: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&clients);
+        // On the timer runtime: statements run synchronously on the threads of the runtime
+        // that serves HTTP, and may keep all of them busy.
+        quorate_node::timers().spawn(sweep(weak));
+        clients
+    }
+
+    fn next_id(&self) -> u32 {
+        client_id(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Inflight>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Interrupts client `id`'s statements, wherever they run, from the timer runtime.
+    fn interrupt(&self, id: u32, why: &'static str) {
+        let node = self.node.clone();
+        quorate_node::timers().spawn(async move {
+            let n = node.interrupt_client(u64::from(id)).await;
+            tracing::debug!(
+                client = id,
+                interrupted = n,
+                why,
+                "HTTP request interrupted"
+            );
+        });
+    }
+}
+
+/// Every [`SWEEP`], interrupts the statements of the requests past a time limit or whose
+/// client hung up. Again at every sweep until the request ends: an interrupt reaches only a
+/// statement that runs, and a request may still be waiting (for the writer, or for the
+/// leader it was sent to) when its limit passes.
+async fn sweep(clients: Weak<Clients>) {
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(clients) = clients.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        // A peek per request with a client socket, under the lock: microseconds.
+        let due: Vec<u32> = clients
+            .inflight()
+            .iter()
+            .filter_map(|(id, r)| {
+                let why = r.must_stop(now)?;
+                r.stopped.stop(why);
+                Some(*id)
+            })
+            .collect();
+        for id in due {
+            clients.interrupt(id, "a limit passed or the client hung up");
+        }
+    }
+}
+
+/// Whether `path` is a SQL endpoint (its requests are clients, see the module).
+pub(crate) fn is_sql(path: &str) -> bool {
+    matches!(path, "/v1/execute" | "/v1/query")
+}
+
+/// When a request's statements are interrupted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit {
+    /// The request's own `timeout_ms`.
+    asked: Option<Duration>,
+    /// The node's deadline for the request (`http.request_timeout_ms`).
+    deadline: Option<Instant>,
+}
+
+impl Limit {
+    /// The limits of a request with query string `params` that must be answered by
+    /// `deadline`.
+    pub(crate) fn of(params: Option<&str>, deadline: Option<Instant>) -> Result<Limit, NodeError> {
+        Ok(Limit {
+            asked: timeout_of(params)?,
+            deadline,
+        })
+    }
+}
+
+/// The `timeout_ms` of a request's query string (`None` when it has none). Any other
+/// parameter is refused, so that a misspelt one does not silently go unused.
+pub(crate) fn timeout_of(query: Option<&str>) -> Result<Option<Duration>, NodeError> {
+    let mut timeout = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "timeout_ms" {
+            return Err(NodeError::bad_request(format!(
+                "unknown query parameter `{name}` (only `timeout_ms`)"
+            )));
+        }
+        let ms: u64 = value
+            .parse()
+            .ok()
+            .filter(|ms| (1..=TIMEOUT_MS_MAX).contains(ms))
+            .ok_or_else(|| {
+                NodeError::bad_request(format!(
+                    "timeout_ms must be a whole number of milliseconds from 1 to \
+                     {TIMEOUT_MS_MAX}, not `{value}`"
+                ))
+            })?;
+        timeout = Some(Duration::from_millis(ms));
+    }
+    Ok(timeout)
+}
+
+/// Refuses statements that carry a context of their own: it is the MySQL front end's
+/// channel to the leader, and over HTTP the node sets it.
+pub(crate) fn refuse_context(contexts: &[&[u8]]) -> Result<(), NodeError> {
+    if contexts.iter().any(|c| !c.is_empty()) {
+        return Err(NodeError::bad_request(
+            "`context` is set by the node, not by HTTP clients",
+        ));
+    }
+    Ok(())
+}
+
+/// A copy of an HTTP connection's socket, to notice its client hanging up.
+#[derive(Clone)]
+pub(crate) struct ClientSocket(Arc<std::net::TcpStream>);
+
+impl ClientSocket {
+    /// The copy of `stream` (`None` if the process is out of file descriptors).
+    pub(crate) fn of(stream: &tokio::net::TcpStream) -> Option<ClientSocket> {
+        use std::os::fd::AsFd;
+        let fd = stream.as_fd().try_clone_to_owned().ok()?;
+        Some(ClientSocket(Arc::new(std::net::TcpStream::from(fd))))
+    }
+
+    /// Whether the client has closed or reset the connection. Peeks, so it takes nothing
+    /// hyper will read, and does not wait: the socket is non-blocking (Tokio made it so,
+    /// and the copy shares that). A client that sent bytes before closing (a pipelined
+    /// request, a TLS `close_notify`) is not noticed: its request ends at its time limit.
+    fn hung_up(&self) -> bool {
+        match self.0.peek(&mut [0; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        }
+    }
+}
+
+/// Runs `work` as a new client of this node: `work` gets the context its statements must
+/// carry. Interrupts them at the request's limits, when the client behind `socket` hangs
+/// up, or if this future is dropped before `work` ends. Whatever stopped them, `work` ends
+/// as it ends (nothing is cut off), so its answer says what became of the request.
+pub(crate) async fn run<T, F>(
+    clients: &Arc<Clients>,
+    limit: Limit,
+    socket: Option<ClientSocket>,
+    work: impl FnOnce(Vec<u8>) -> F,
+) -> Result<T, NodeError>
+where
+    F: Future<Output = Result<T, NodeError>>,
+{
+    let id = clients.next_id();
+    let stopped = Arc::new(Stopped::default());
+    clients.inflight().insert(
+        id,
+        Inflight {
+            asked: limit.asked.map(|t| Instant::now() + t),
+            deadline: limit.deadline,
+            socket,
+            stopped: stopped.clone(),
+        },
+    );
+    let mut registered = Registered {
+        clients: clients.clone(),
+        id,
+        finished: false,
+    };
+    // Its own timer for a limit the request asked for (the sweep's steps would be coarse);
+    // the sweep interrupts again if the statement was not running yet.
+    let timer = limit.asked.map(|after| {
+        let clients = clients.clone();
+        let stopped = stopped.clone();
+        Task(quorate_node::timers().spawn(async move {
+            tokio::time::sleep(after).await;
+            stopped.stop(STOPPED_TIMEOUT_MS);
+            clients.interrupt(id, "timeout_ms");
+        }))
+    });
+    let context = quorate_store::client::header(clients.node.id(), id).to_vec();
+    let result = work(context).await;
+    registered.finished = true;
+    drop((timer, registered));
+    match result {
+        Err(e) if e.code == ErrorCode::Interrupted => {
+            let what = match stopped.0.load(Ordering::SeqCst) {
+                STOPPED_TIMEOUT_MS => format!(
+                    "the request ran longer than its timeout_ms ({})",
+                    limit.asked.unwrap_or_default().as_millis()
+                ),
+                STOPPED_DEADLINE => {
+                    "the request ran longer than the node's http.request_timeout_ms".to_string()
+                }
+                STOPPED_HUNG_UP => "the HTTP client hung up".to_string(),
+                _ => return Err(e),
+            };
+            Err(NodeError::new(
+                ErrorCode::Interrupted,
+                format!(
+                    "{what}; its statement was interrupted and nothing of the request was \
+                     applied ({})",
+                    e.message
+                ),
+            ))
+        }
+        other => other,
+    }
+}
+
+/// A request's entry in the registry: removed when dropped, and if its work did not finish
+/// (hyper dropped the request: its connection failed, or the server stops), its statements
+/// are interrupted.
+struct Registered {
+    clients: Arc<Clients>,
+    id: u32,
+    finished: bool,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.clients.inflight().remove(&self.id);
+        if !self.finished {
+            self.clients.interrupt(self.id, "the request was dropped");
+        }
+    }
+}
+
+/// A request's own time limit; dropping it lifts the limit.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `timeout_ms` is read from the query string; anything else there, or a value that is
+    /// not a sensible number of milliseconds, is a clear error.
+    #[test]
+    fn timeout_ms_is_the_only_parameter() {
+        assert_eq!(timeout_of(None).unwrap(), None);
+        assert_eq!(timeout_of(Some("")).unwrap(), None);
+        assert_eq!(
+            timeout_of(Some("timeout_ms=250")).unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        for bad in [
+            "timeout=5",
+            "timeout_ms=",
+            "timeout_ms=0",
+            "timeout_ms=-1",
+            "timeout_ms=1.5",
+            "timeout_ms=86400001",
+            "timeout_ms=5&x=1",
+        ] {
+            let e = timeout_of(Some(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest, "{bad}");
+        }
+    }
+
+    /// A client that closes or resets its connection is noticed; one that is connected,
+    /// or has sent bytes that are not read yet, is not taken for gone, and peeking takes
+    /// none of those bytes.
+    #[tokio::test]
+    async fn a_hang_up_is_noticed_without_reading() {
+        use std::io::Write;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for reset in [false, true] {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            let socket = ClientSocket::of(&server).unwrap();
+            assert!(!socket.hung_up(), "connected");
+            client.write_all(b"next").unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(!socket.hung_up(), "bytes waiting");
+            let mut got = [0; 4];
+            tokio::io::AsyncReadExt::read_exact(&mut server, &mut got)
+                .await
+                .unwrap();
+            assert_eq!(&got, b"next", "the peek took nothing");
+            if reset {
+                // A client that closes with bytes it has not read sends a reset.
+                server.try_write(b"unread").unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(client);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(socket.hung_up(), "closed (reset: {reset})");
+        }
+    }
+
+    /// HTTP request ids never name a MySQL connection, even after the counter wraps.
+    #[test]
+    fn request_ids_never_meet_mysql_ids() {
+        let mysql_max = quorate_mysql_wire::CONNECTION_ID_MAX;
+        for n in [0, 1, mysql_max, mysql_max + 1, u32::MAX] {
+            assert!(client_id(n) > mysql_max, "{n}");
+        }
+        assert_ne!(client_id(0), client_id(1));
+    }
+}
