@@ -14,8 +14,9 @@ impl Node {
     pub async fn query(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
         match req.consistency {
             Consistency::Linearizable => loop {
-                let timeout =
-                    Duration::from_millis(self.inner.config.timeouts.commit_timeout_ms + 2_000);
+                // As long as a forwarded write may take: the leader interrupts a statement
+                // of another node's client 1 s after that (`interrupt_abandoned_peer_statements`).
+                let timeout = self.forward_write_timeout();
                 match self
                     .forward::<QueryResponse>(method::QUERY, encode(&req), true, timeout)
                     .await?

@@ -258,6 +258,17 @@ impl Node {
                     tracing::debug!(error = %e, "forward failed; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                // The leader is reachable but did not answer in time: a slow statement, not
+                // a lost quorum. It is interrupted there 1 s after a forwarded write's wait.
+                Err(e @ TransportError::Timeout { .. }) => {
+                    return Err(NodeError::new(
+                        ErrorCode::OutcomeUnknown,
+                        format!(
+                            "forwarded to leader n{leader}: {e}; a statement still running \
+                             there is interrupted"
+                        ),
+                    ));
+                }
                 Err(e) => {
                     return Err(NodeError::new(
                         ErrorCode::NoQuorum,

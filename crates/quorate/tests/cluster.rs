@@ -724,3 +724,46 @@ fn http_statements_stop_at_their_time_limit_or_when_their_client_leaves() {
     );
     c.assert_identical(Duration::from_secs(20));
 }
+
+/// A linearizable read sent through a follower that runs longer than the follower waits for
+/// the leader (lock wait + commit timeout + 2 s: 4 s here) answers `outcome_unknown` (504)
+/// naming the leader's silence, not `no_quorum`: the cluster is healthy, the statement slow.
+/// Writes keep working meanwhile.
+#[test]
+fn a_slow_read_through_a_follower_is_not_reported_as_a_lost_quorum() {
+    let c = Cluster::start(Opts {
+        extra: "[timeouts]\nlock_wait_timeout_ms = 1000\ncommit_timeout_ms = 1000\n".into(),
+        ..Opts::default()
+    });
+    create_table(&c, "t");
+    let leader = c.wait_writable(Duration::from_secs(10));
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let started = Instant::now();
+    let e = c
+        .post(
+            follower,
+            "/v1/query",
+            &json!({"sql": format!("SELECT {ENDLESS}"), "consistency": "linearizable"}),
+        )
+        .expect_err("an endless read");
+    assert_eq!(e["http_status"], 504, "{e}");
+    assert_eq!(e["error"]["code"], "outcome_unknown", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    c.execute(
+        leader,
+        "INSERT INTO t VALUES (1, 'still writable')",
+        json!([]),
+    )
+    .unwrap();
+}
