@@ -93,6 +93,8 @@ pub fn required(method: &Method, path: &str) -> Option<Permission> {
     } else if path == "/v1/execute" {
         Some(Permission::Write)
     } else if admin_paths.contains(&path)
+        || path == "/v1/requests"
+        || path.starts_with("/v1/requests/")
         || path.starts_with("/v1/recover/")
         || (path == "/v1/members" && method != Method::GET)
         || path.starts_with("/v1/members/")
@@ -128,10 +130,14 @@ fn unauthenticated(message: impl Into<String>) -> Response {
     r
 }
 
+/// The account a request was granted to (an extension of granted requests).
+#[derive(Clone)]
+pub(crate) struct Caller(pub String);
+
 /// The middleware: authenticates, checks the permission, then runs the handler.
 pub(crate) async fn check(
     State(auth): State<Arc<dyn Authenticator>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let Some(need) = required(req.method(), req.uri().path()) else {
@@ -155,7 +161,10 @@ pub(crate) async fn check(
     // SQLite replica (well under a millisecond), not worth a thread hop per request.
     let outcome = auth.authenticate(&user, &password, peer);
     let refusal = match outcome {
-        AuthOutcome::Granted(access) if access.allows(need) => return next.run(req).await,
+        AuthOutcome::Granted(access) if access.allows(need) => {
+            req.extensions_mut().insert(Caller(user));
+            return next.run(req).await;
+        }
         AuthOutcome::Granted(_) => ApiError(NodeError::new(
             ErrorCode::Forbidden,
             format!(
@@ -243,6 +252,12 @@ mod tests {
         for p in ["/v1/init", "/v1/leader", "/v1/audit", "/v1/recover/prepare"] {
             assert_eq!(required(&post, p), Some(Permission::Admin), "{p}");
         }
+        // Other accounts' statements are shown and cancelled there.
+        assert_eq!(required(&get, "/v1/requests"), Some(Permission::Admin));
+        assert_eq!(
+            required(&post, "/v1/requests/2147483649/cancel"),
+            Some(Permission::Admin)
+        );
     }
 
     /// Basic credentials are decoded; other schemes and garbage are not credentials.

@@ -45,8 +45,63 @@ pub(crate) struct Clients {
     inflight: Mutex<HashMap<u32, Inflight>>,
 }
 
+/// What a request in progress shows in `GET /v1/requests`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct About {
+    /// `/v1/execute` or `/v1/query`.
+    pub path: &'static str,
+    /// The account it was granted to.
+    pub user: String,
+    /// The client's address.
+    pub client: Option<std::net::SocketAddr>,
+    /// Its first statement, cut at [`SQL_SHOWN_MAX`] bytes.
+    pub sql: String,
+    /// How many statements it has.
+    pub statements: usize,
+}
+
+/// Longest part of a request's first statement that `GET /v1/requests` shows.
+const SQL_SHOWN_MAX: usize = 200;
+
+impl About {
+    pub(crate) fn new(
+        path: &'static str,
+        user: Option<String>,
+        client: Option<std::net::SocketAddr>,
+        statements: &[&str],
+    ) -> About {
+        let first = statements.first().copied().unwrap_or("");
+        let mut end = first.len().min(SQL_SHOWN_MAX);
+        while !first.is_char_boundary(end) {
+            end -= 1;
+        }
+        About {
+            path,
+            user: user.unwrap_or_default(),
+            client,
+            sql: first[..end].to_string(),
+            statements: statements.len(),
+        }
+    }
+}
+
+/// A request in progress, as `GET /v1/requests` shows it.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct RequestView {
+    pub id: u32,
+    #[serde(flatten)]
+    pub about: About,
+    pub running_ms: u64,
+    /// Why its statements are being interrupted, once they are.
+    pub stopping: Option<&'static str>,
+}
+
 /// A request in progress, as the sweep sees it.
 struct Inflight {
+    about: About,
+    started: Instant,
+    /// Cancelled by `POST /v1/requests/{id}/cancel`.
+    cancelled: bool,
     /// When its own `timeout_ms` runs out.
     asked: Option<Instant>,
     /// When the node's `request_timeout_ms` runs out.
@@ -58,7 +113,9 @@ struct Inflight {
 impl Inflight {
     /// Why its statements must stop now, if they must.
     fn must_stop(&self, now: Instant) -> Option<u8> {
-        if self.asked.is_some_and(|t| now >= t) {
+        if self.cancelled {
+            Some(STOPPED_CANCELLED)
+        } else if self.asked.is_some_and(|t| now >= t) {
             Some(STOPPED_TIMEOUT_MS)
         } else if self.deadline.is_some_and(|t| now >= t) {
             Some(STOPPED_DEADLINE)
@@ -78,6 +135,18 @@ const NOT_STOPPED: u8 = 0;
 const STOPPED_TIMEOUT_MS: u8 = 1;
 const STOPPED_DEADLINE: u8 = 2;
 const STOPPED_HUNG_UP: u8 = 3;
+const STOPPED_CANCELLED: u8 = 4;
+
+/// The reason as `GET /v1/requests` names it.
+fn stopping_name(why: u8) -> Option<&'static str> {
+    match why {
+        STOPPED_TIMEOUT_MS => Some("timeout_ms"),
+        STOPPED_DEADLINE => Some("request_timeout_ms"),
+        STOPPED_HUNG_UP => Some("client hung up"),
+        STOPPED_CANCELLED => Some("cancelled"),
+        _ => None,
+    }
+}
 
 impl Stopped {
     /// Records `why` unless another reason was recorded first (the answer names the first).
@@ -109,6 +178,41 @@ impl Clients {
 
     fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Inflight>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The requests in progress, oldest first.
+    pub(crate) fn list(&self) -> Vec<RequestView> {
+        let now = Instant::now();
+        let mut list: Vec<RequestView> = self
+            .inflight()
+            .iter()
+            .map(|(id, r)| RequestView {
+                id: *id,
+                about: r.about.clone(),
+                running_ms: now.saturating_duration_since(r.started).as_millis() as u64,
+                stopping: stopping_name(r.stopped.0.load(Ordering::SeqCst)),
+            })
+            .collect();
+        list.sort_by_key(|r| std::cmp::Reverse(r.running_ms));
+        list
+    }
+
+    /// Cancels request `id`: its statements are interrupted now and, while it lasts, at
+    /// every sweep.
+    pub(crate) fn cancel(&self, id: u32) -> Result<(), NodeError> {
+        match self.inflight().get_mut(&id) {
+            Some(r) => {
+                r.cancelled = true;
+                r.stopped.stop(STOPPED_CANCELLED);
+            }
+            None => {
+                return Err(NodeError::bad_request(format!(
+                    "no request {id} in progress on this node (GET /v1/requests lists them)"
+                )));
+            }
+        }
+        self.interrupt(id, "cancelled");
+        Ok(())
     }
 
     /// Interrupts client `id`'s statements, wherever they run, from the timer runtime.
@@ -251,6 +355,7 @@ impl ClientSocket {
 /// as it ends (nothing is cut off), so its answer says what became of the request.
 pub(crate) async fn run<T, F>(
     clients: &Arc<Clients>,
+    about: About,
     limit: Limit,
     socket: Option<ClientSocket>,
     work: impl FnOnce(Vec<u8>) -> F,
@@ -263,6 +368,9 @@ where
     clients.inflight().insert(
         id,
         Inflight {
+            about,
+            started: Instant::now(),
+            cancelled: false,
             asked: limit.asked.map(|t| Instant::now() + t),
             deadline: limit.deadline,
             socket,
@@ -300,6 +408,9 @@ where
                     "the request ran longer than the node's http.request_timeout_ms".to_string()
                 }
                 STOPPED_HUNG_UP => "the HTTP client hung up".to_string(),
+                STOPPED_CANCELLED => {
+                    format!("the request was cancelled (POST /v1/requests/{id}/cancel)")
+                }
                 _ => return Err(e),
             };
             Err(NodeError::new(

@@ -111,6 +111,8 @@ pub fn router(node: Node, counters: Arc<Counters>, auth: Arc<dyn Authenticator>)
         .route("/v1/execute", post(execute))
         .route("/v1/query", post(query))
         .route("/v1/status", get(status))
+        .route("/v1/requests", get(requests))
+        .route("/v1/requests/{id}/cancel", post(cancel_request))
         .route("/v1/health", get(health))
         .route("/v1/checksum", get(checksum))
         .route("/v1/init", post(init))
@@ -241,10 +243,14 @@ async fn execute(
     State(s): State<AppState>,
     deadline: Option<Extension<Deadline>>,
     socket: Option<Extension<client::ClientSocket>>,
+    caller: Option<Extension<auth::Caller>>,
+    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     RawQuery(params): RawQuery,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> ApiResult<quorate_node::api::ExecuteResponse> {
     let connection = Connection {
+        user: caller.map(|c| c.0.0),
+        client: peer.map(|p| p.0.0),
         deadline: deadline.map(|d| d.0.0),
         socket: socket.map(|s| s.0),
         params,
@@ -256,6 +262,10 @@ async fn execute(
 
 /// What a SQL request brings besides its body.
 struct Connection {
+    /// The account it was granted to.
+    user: Option<String>,
+    /// The client's address.
+    client: Option<SocketAddr>,
     /// When it must be answered.
     deadline: Option<tokio::time::Instant>,
     /// Its client's socket, watched for a hang-up.
@@ -273,7 +283,9 @@ async fn execute_as_client(
     let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
     let contexts: Vec<&[u8]> = req.statements.iter().map(|st| &st.context[..]).collect();
     client::refuse_context(&contexts)?;
-    client::run(&s.clients, limit, connection.socket, |context| {
+    let sql: Vec<&str> = req.statements.iter().map(|st| st.sql.as_str()).collect();
+    let about = client::About::new("/v1/execute", connection.user, connection.client, &sql);
+    client::run(&s.clients, about, limit, connection.socket, |context| {
         for st in &mut req.statements {
             st.context = context.clone();
         }
@@ -286,10 +298,14 @@ async fn query(
     State(s): State<AppState>,
     deadline: Option<Extension<Deadline>>,
     socket: Option<Extension<client::ClientSocket>>,
+    caller: Option<Extension<auth::Caller>>,
+    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
     RawQuery(params): RawQuery,
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<quorate_node::api::QueryResponse> {
     let connection = Connection {
+        user: caller.map(|c| c.0.0),
+        client: peer.map(|p| p.0.0),
         deadline: deadline.map(|d| d.0.0),
         socket: socket.map(|s| s.0),
         params,
@@ -307,11 +323,33 @@ async fn query_as_client(
 ) -> Result<quorate_node::api::QueryResponse, NodeError> {
     let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
     client::refuse_context(&[&req.context])?;
-    client::run(&s.clients, limit, connection.socket, |context| {
+    let about = client::About::new(
+        "/v1/query",
+        connection.user,
+        connection.client,
+        &[req.sql.as_str()],
+    );
+    client::run(&s.clients, about, limit, connection.socket, |context| {
         req.context = context;
         s.node.query(req)
     })
     .await
+}
+
+/// The SQL requests this node's HTTP API is handling.
+async fn requests(State(s): State<AppState>) -> Json<Vec<client::RequestView>> {
+    Json(s.clients.list())
+}
+
+#[derive(Serialize)]
+struct Cancelled {
+    cancelled: u32,
+}
+
+/// Cancels one of them: its statements are interrupted wherever they run.
+async fn cancel_request(State(s): State<AppState>, Path(id): Path<u32>) -> ApiResult<Cancelled> {
+    s.clients.cancel(id)?;
+    Ok(Json(Cancelled { cancelled: id }))
 }
 
 async fn status(State(s): State<AppState>) -> Json<quorate_node::Status> {

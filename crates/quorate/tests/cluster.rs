@@ -585,8 +585,8 @@ const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 
                        SELECT count(*) FROM c)";
 
 /// HTTP requests can be stopped: a request's statements are interrupted at its own
-/// `?timeout_ms=`, at the node's `http.request_timeout_ms`, and when its HTTP client goes
-/// away, on the leader and through a follower (whose statements run on the leader's single
+/// `?timeout_ms=`, at the node's `http.request_timeout_ms`, when its HTTP client goes away,
+/// and when an administrator cancels it by the id `GET /v1/requests` shows, on the leader and through a follower (whose statements run on the leader's single
 /// writer), also when the limit passed while the request still waited for the writer. Each
 /// answer says what happened (`interrupted`, nothing applied), the writer is free for the
 /// next write at once, and the endless UPDATE left nothing on any replica.
@@ -693,6 +693,57 @@ fn http_statements_stop_at_their_time_limit_or_when_their_client_leaves() {
             "the UPDATE that held the writer",
         );
     });
+    // An administrator lists the requests a node is handling and cancels one by its id.
+    std::thread::scope(|scope| {
+        let victim = scope.spawn(|| c.post(follower, "/v1/execute", &update));
+        let list = || -> Vec<serde_json::Value> {
+            let r = c
+                .agent
+                .get(&c.url(follower, "/v1/requests"))
+                .call()
+                .unwrap();
+            r.into_json().unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listed = loop {
+            let found = list().into_iter().find(|r| r["path"] == "/v1/execute");
+            match found {
+                Some(r) => break r,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => panic!("the running request is not listed"),
+            }
+        };
+        assert_eq!(
+            listed["sql"], "INSERT INTO t VALUES (99, 'gone')",
+            "{listed}"
+        );
+        assert_eq!(listed["statements"], 2, "{listed}");
+        assert_eq!(listed["user"], common::ADMIN_USER, "{listed}");
+        assert!(
+            listed["running_ms"].is_u64() && listed["stopping"].is_null(),
+            "{listed}"
+        );
+        let id = listed["id"].as_u64().unwrap();
+        let path = format!("/v1/requests/{id}/cancel");
+        assert_eq!(
+            c.post(follower, &path, &json!({})).unwrap()["cancelled"],
+            id
+        );
+        interrupted(
+            victim.join().unwrap(),
+            "cancelled",
+            "an endless UPDATE cancelled by its id",
+        );
+        assert!(
+            list().iter().all(|r| r["id"] != id),
+            "a finished request is not listed"
+        );
+        let e = c
+            .post(follower, &path, &json!({}))
+            .expect_err("cancel it again");
+        assert_eq!(e["http_status"], 400, "{e}");
+    });
+    writer_is_free(leader, "a cancelled request");
     // Bad limits and a context of one's own are refused, clearly.
     for (path, body, needle) in [
         ("/v1/execute?timeout_ms=soon", update.clone(), "timeout_ms"),
