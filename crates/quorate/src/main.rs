@@ -94,6 +94,14 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// The SQL requests this node's HTTP API is handling (admin); `--cancel ID` stops one.
+    Requests {
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        addr: String,
+        /// Interrupt the statements of request ID (wherever they run).
+        #[arg(long, value_name = "ID")]
+        cancel: Option<u64>,
+    },
     /// Compare the data checksums of every replica (waits until they are at the same index).
     Checksum {
         #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
@@ -183,6 +191,7 @@ fn main() {
         Command::Checksum { addr, wait_s } => ops::checksum(&addr, wait_s),
         Command::Maintenance { addr, action } => ops::maintenance(&addr, action),
         Command::Leader { addr, to } => ops::leader(&addr, to),
+        Command::Requests { addr, cancel } => ops::requests(&addr, cancel),
         Command::Recover {
             addr,
             survivors,

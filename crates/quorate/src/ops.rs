@@ -585,6 +585,42 @@ pub fn leader(addr: &str, to: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `quorate requests`: lists the node's SQL requests over HTTP, or cancels one.
+pub fn requests(addr: &str, cancel: Option<u64>) -> anyhow::Result<()> {
+    let agent = client::agent(Duration::from_secs(10));
+    if let Some(id) = cancel {
+        client::post(
+            &agent,
+            addr,
+            &format!("/v1/requests/{id}/cancel"),
+            &json!({}),
+        )?;
+        println!("request {id} cancelled: its statements are being interrupted");
+        return Ok(());
+    }
+    let list = client::get(&agent, addr, "/v1/requests")?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no SQL request in progress on {addr}");
+        return Ok(());
+    }
+    println!("id\trunning_ms\tuser\tclient\tpath\tstatements\tstopping\tsql");
+    for r in list {
+        let stopping = r["stopping"].as_str().unwrap_or("-");
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{stopping}\t{}",
+            s(&r["id"]),
+            s(&r["running_ms"]),
+            s(&r["user"]),
+            s(&r["client"]),
+            s(&r["path"]),
+            s(&r["statements"]),
+            s(&r["sql"]).replace(['\n', '\t'], " "),
+        );
+    }
+    Ok(())
+}
+
 /// `quorate recover`: see crates/node/src/recover.rs for what happens on the nodes.
 pub fn recover(addr: &str, survivors: Vec<u64>, yes: bool) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(5));

@@ -725,9 +725,32 @@ fn http_statements_stop_at_their_time_limit_or_when_their_client_leaves() {
         );
         let id = listed["id"].as_u64().unwrap();
         let path = format!("/v1/requests/{id}/cancel");
-        assert_eq!(
-            c.post(follower, &path, &json!({})).unwrap()["cancelled"],
-            id
+        // The CLI lists it too, and cancels it (POST `path`).
+        let cli = |args: &[&str]| {
+            let out = std::process::Command::new(common::BIN)
+                .arg("requests")
+                .args(["--addr", &c.node(follower).http])
+                .args(args)
+                .env("QUORATE_USER", common::ADMIN_USER)
+                .env("QUORATE_PASSWORD", common::ADMIN_PASSWORD)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let shown = cli(&[]);
+        assert!(
+            shown.contains(&id.to_string()) && shown.contains("INSERT INTO t VALUES (99"),
+            "{shown}"
+        );
+        let cancelled = cli(&["--cancel", &id.to_string()]);
+        assert!(
+            cancelled.contains(&format!("request {id} cancelled")),
+            "{cancelled}"
         );
         interrupted(
             victim.join().unwrap(),
