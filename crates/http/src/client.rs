@@ -312,8 +312,10 @@ pub(crate) fn timeout_of(query: Option<&str>) -> Result<Option<Duration>, NodeEr
 
 /// Refuses statements that carry a context of their own: it is the MySQL front end's
 /// channel to the leader, and over HTTP the node sets it.
-pub(crate) fn refuse_context(contexts: &[&[u8]]) -> Result<(), NodeError> {
-    if contexts.iter().any(|c| !c.is_empty()) {
+pub(crate) fn refuse_context<'a>(
+    mut contexts: impl Iterator<Item = &'a [u8]>,
+) -> Result<(), NodeError> {
+    if contexts.any(|c| !c.is_empty()) {
         return Err(NodeError::bad_request(
             "`context` is set by the node, not by HTTP clients",
         ));

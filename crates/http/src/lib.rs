@@ -11,9 +11,11 @@ mod page;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -198,8 +200,7 @@ pub async fn serve(
             // watch its socket.
             let service =
                 hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
+                    req.extensions_mut().insert(ConnectInfo(peer));
                     if let Some(socket) = &socket {
                         req.extensions_mut().insert(socket.clone());
                     }
@@ -241,20 +242,9 @@ async fn not_found() -> ApiError {
 
 async fn execute(
     State(s): State<AppState>,
-    deadline: Option<Extension<Deadline>>,
-    socket: Option<Extension<client::ClientSocket>>,
-    caller: Option<Extension<auth::Caller>>,
-    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
-    RawQuery(params): RawQuery,
+    connection: Connection,
     JsonBody(req): JsonBody<ExecuteRequest>,
 ) -> ApiResult<quorate_node::api::ExecuteResponse> {
-    let connection = Connection {
-        user: caller.map(|c| c.0.0),
-        client: peer.map(|p| p.0.0),
-        deadline: deadline.map(|d| d.0.0),
-        socket: socket.map(|s| s.0),
-        params,
-    };
     let r = execute_as_client(&s, connection, req).await;
     s.counters.record("execute", r.as_ref().err());
     Ok(Json(r?))
@@ -274,6 +264,22 @@ struct Connection {
     params: Option<String>,
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for Connection {
+    type Rejection = std::convert::Infallible;
+
+    /// What `serve` and the authentication check put in the request's extensions.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ext = &parts.extensions;
+        Ok(Connection {
+            user: ext.get::<auth::Caller>().map(|c| c.0.clone()),
+            client: ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            deadline: ext.get::<Deadline>().map(|d| d.0),
+            socket: ext.get::<client::ClientSocket>().cloned(),
+            params: parts.uri.query().map(str::to_string),
+        })
+    }
+}
+
 /// Runs a batch as a client of its own (see `client`).
 async fn execute_as_client(
     s: &AppState,
@@ -281,8 +287,7 @@ async fn execute_as_client(
     mut req: ExecuteRequest,
 ) -> Result<quorate_node::api::ExecuteResponse, NodeError> {
     let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
-    let contexts: Vec<&[u8]> = req.statements.iter().map(|st| &st.context[..]).collect();
-    client::refuse_context(&contexts)?;
+    client::refuse_context(req.statements.iter().map(|st| &st.context[..]))?;
     let sql: Vec<&str> = req.statements.iter().map(|st| st.sql.as_str()).collect();
     let about = client::About::new("/v1/execute", connection.user, connection.client, &sql);
     client::run(&s.clients, about, limit, connection.socket, |context| {
@@ -296,20 +301,9 @@ async fn execute_as_client(
 
 async fn query(
     State(s): State<AppState>,
-    deadline: Option<Extension<Deadline>>,
-    socket: Option<Extension<client::ClientSocket>>,
-    caller: Option<Extension<auth::Caller>>,
-    peer: Option<Extension<axum::extract::ConnectInfo<SocketAddr>>>,
-    RawQuery(params): RawQuery,
+    connection: Connection,
     JsonBody(req): JsonBody<QueryRequest>,
 ) -> ApiResult<quorate_node::api::QueryResponse> {
-    let connection = Connection {
-        user: caller.map(|c| c.0.0),
-        client: peer.map(|p| p.0.0),
-        deadline: deadline.map(|d| d.0.0),
-        socket: socket.map(|s| s.0),
-        params,
-    };
     let r = query_as_client(&s, connection, req).await;
     s.counters.record("query", r.as_ref().err());
     Ok(Json(r?))
@@ -322,7 +316,7 @@ async fn query_as_client(
     mut req: QueryRequest,
 ) -> Result<quorate_node::api::QueryResponse, NodeError> {
     let limit = client::Limit::of(connection.params.as_deref(), connection.deadline)?;
-    client::refuse_context(&[&req.context])?;
+    client::refuse_context(std::iter::once(&req.context[..]))?;
     let about = client::About::new(
         "/v1/query",
         connection.user,
