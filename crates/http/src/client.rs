@@ -8,7 +8,8 @@
 //! - past the node's `http.request_timeout_ms`, or when the HTTP client has closed or reset
 //!   its connection: one sweep every [`SWEEP`] looks at every request in progress, so that
 //!   a request costs no timer and no task of its own. hyper reads nothing from a connection
-//!   while its request is handled, so the sweep peeks at a copy of the socket.
+//!   while its request is handled, so the sweep asks a copy of the socket
+//!   (`quorate_node::ClientSocket`).
 //!
 //! A statement interrupted by any of them ends its transaction: nothing of the request is
 //! applied, and the answer says so. A transaction already committing is not interrupted:
@@ -19,8 +20,8 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use quorate_node::Node;
 use quorate_node::error::{ErrorCode, NodeError};
+use quorate_node::{ClientSocket, Node};
 use tokio::time::Instant;
 
 /// How often the requests in progress are looked at (their deadline, their client).
@@ -323,34 +324,6 @@ pub(crate) fn refuse_context<'a>(
     Ok(())
 }
 
-/// A copy of an HTTP connection's socket, to notice its client hanging up.
-#[derive(Clone)]
-pub(crate) struct ClientSocket(Arc<std::net::TcpStream>);
-
-impl ClientSocket {
-    /// The copy of `stream` (`None` if the process is out of file descriptors).
-    pub(crate) fn of(stream: &tokio::net::TcpStream) -> Option<ClientSocket> {
-        use std::os::fd::AsFd;
-        let fd = stream.as_fd().try_clone_to_owned().ok()?;
-        Some(ClientSocket(Arc::new(std::net::TcpStream::from(fd))))
-    }
-
-    /// Whether the client has closed or reset the connection. Peeks, so it takes nothing
-    /// hyper will read, and does not wait: the socket is non-blocking (Tokio made it so,
-    /// and the copy shares that). A client that sent bytes before closing (a pipelined
-    /// request, a TLS `close_notify`) is not noticed: its request ends at its time limit.
-    fn hung_up(&self) -> bool {
-        match self.0.peek(&mut [0; 1]) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
-        }
-    }
-}
-
 /// Runs `work` as a new client of this node: `work` gets the context its statements must
 /// carry. Interrupts them at the request's limits, when the client behind `socket` hangs
 /// up, or if this future is dropped before `work` ends. Whatever stopped them, `work` ends
@@ -480,38 +453,6 @@ mod tests {
         ] {
             let e = timeout_of(Some(bad)).unwrap_err();
             assert_eq!(e.code, ErrorCode::BadRequest, "{bad}");
-        }
-    }
-
-    /// A client that closes or resets its connection is noticed; one that is connected,
-    /// or has sent bytes that are not read yet, is not taken for gone, and peeking takes
-    /// none of those bytes.
-    #[tokio::test]
-    async fn a_hang_up_is_noticed_without_reading() {
-        use std::io::Write;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        for reset in [false, true] {
-            let mut client = std::net::TcpStream::connect(addr).unwrap();
-            let (mut server, _) = listener.accept().await.unwrap();
-            let socket = ClientSocket::of(&server).unwrap();
-            assert!(!socket.hung_up(), "connected");
-            client.write_all(b"next").unwrap();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(!socket.hung_up(), "bytes waiting");
-            let mut got = [0; 4];
-            tokio::io::AsyncReadExt::read_exact(&mut server, &mut got)
-                .await
-                .unwrap();
-            assert_eq!(&got, b"next", "the peek took nothing");
-            if reset {
-                // A client that closes with bytes it has not read sends a reset.
-                server.try_write(b"unread").unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            drop(client);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(socket.hung_up(), "closed (reset: {reset})");
         }
     }
 

@@ -195,7 +195,7 @@ pub async fn serve(
             };
             let _ = stream.set_nodelay(true);
             let app = app.clone();
-            let socket = client::ClientSocket::of(&stream);
+            let socket = quorate_node::ClientSocket::of(&stream);
             // Handlers and the authentication check see the client's address; SQL requests
             // watch its socket.
             let service =
@@ -259,7 +259,7 @@ struct Connection {
     /// When it must be answered.
     deadline: Option<tokio::time::Instant>,
     /// Its client's socket, watched for a hang-up.
-    socket: Option<client::ClientSocket>,
+    socket: Option<quorate_node::ClientSocket>,
     /// Its query string.
     params: Option<String>,
 }
@@ -274,7 +274,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Connection {
             user: ext.get::<auth::Caller>().map(|c| c.0.clone()),
             client: ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
             deadline: ext.get::<Deadline>().map(|d| d.0),
-            socket: ext.get::<client::ClientSocket>().cloned(),
+            socket: ext.get::<quorate_node::ClientSocket>().cloned(),
             params: parts.uri.query().map(str::to_string),
         })
     }

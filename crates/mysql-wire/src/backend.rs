@@ -31,6 +31,15 @@ pub trait Backend: Send {
         let _ = (connection_id, peer);
     }
 
+    /// Called by [`serve_listener`](crate::serve_listener), before `on_accept`, with a
+    /// copy of the client's TCP socket (the same connection, shared with the wire crate),
+    /// so that the backend can notice a client that hangs up while a command runs: the
+    /// wire crate reads nothing from the client until the command's answer is sent. The
+    /// backend must neither read from nor write to it. The default drops it.
+    fn on_socket(&mut self, socket: std::net::TcpStream) {
+        let _ = socket;
+    }
+
     /// The stored credential of `user`, `None` if there is no such user. An error refuses
     /// the login with it (the backend cannot decide now, for example a node that has not
     /// received its accounts yet).

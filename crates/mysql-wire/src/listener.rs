@@ -1,6 +1,7 @@
 //! The accept loop: one task (or thread) per client, at most `max_connections` at once.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,7 +92,12 @@ where
             tokio::spawn(refuse_too_many(stream));
             continue;
         };
-        let backend = make_backend();
+        let mut backend = make_backend();
+        // A copy of the socket for the backend to watch (skipped if the process is out of
+        // file descriptors: the client is then served without it).
+        if let Ok(copy) = stream.as_fd().try_clone_to_owned() {
+            backend.on_socket(std::net::TcpStream::from(copy));
+        }
         let config = config.clone();
         if config.thread_per_connection {
             serve_on_own_thread(stream, backend, config, connection_id, peer, slot);

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 pub use login::{LoginAccess, LoginCheck, LoginChecker};
 use quorate_mysql_wire::{AuthPlugin, Credential, PasswordCache, ServerConfig};
-use quorate_node::Node;
+use quorate_node::{ClientSocket, Node};
 use tokio::sync::Notify;
 
 pub use hook::{SessionHook, connection_hook};
@@ -81,6 +81,9 @@ pub(crate) struct Registered {
     /// statement, so the registry's lock is taken only on connect and disconnect.
     pub activity: Arc<Mutex<Activity>>,
     pub kill: Arc<KillSwitch>,
+    /// A copy of the client's socket, for [`watch_hang_ups`] (`None` if the process was
+    /// out of file descriptors when the client connected).
+    pub socket: Option<ClientSocket>,
 }
 
 /// What a connection is doing, for SHOW PROCESSLIST.
@@ -101,6 +104,8 @@ pub(crate) struct KillSwitch {
     /// The running statement was interrupted because it ran longer than
     /// `max_execution_time`; cleared when the next statement starts.
     pub timed_out: std::sync::atomic::AtomicBool,
+    /// The client hung up while a statement ran ([`watch_hang_ups`]).
+    pub hung_up: std::sync::atomic::AtomicBool,
     /// Counts the connection's statements, so that a time limit that fires just as its
     /// statement ends leaves the next one alone.
     pub statement: std::sync::atomic::AtomicU64,
@@ -260,6 +265,9 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         });
         tokio::spawn(ensure_catalog(node.clone(), admin));
     }
+    // On the timer runtime: statements may run synchronously on the runtime that
+    // accepts MySQL clients.
+    quorate_node::timers().spawn(watch_hang_ups(Arc::downgrade(&shared)));
     let config = Arc::new(wire);
     let make = {
         let shared = shared.clone();
@@ -271,6 +279,60 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         }
     });
     Ok(local)
+}
+
+/// How often the connections running a statement are asked whether their client is still
+/// there; a statement younger than this is not asked about.
+const HANG_UP_SWEEP: Duration = Duration::from_millis(100);
+
+/// Every [`HANG_UP_SWEEP`], interrupts the statement of each connection whose client closed
+/// or reset its connection while the statement ran, and marks the connection killed (it
+/// closes when the statement ends). A client gone is otherwise noticed only when the answer
+/// is written, after the statement: one that gave up on a long statement (a driver's read
+/// timeout, a killed process) left it holding the leader's single writer. Asked again at
+/// every sweep while the statement lasts: an interrupt reaches only a statement that runs,
+/// and this one may still be waiting for the writer or for the leader. Ends with the front
+/// end's shared state.
+async fn watch_hang_ups(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(HANG_UP_SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        // One poll(2) per connection busy for a sweep or longer, under the lock:
+        // microseconds.
+        let gone: Vec<(u32, bool)> = shared
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, r)| {
+                let a = r.activity.lock().unwrap_or_else(|p| p.into_inner());
+                a.command != "Sleep" && now.saturating_duration_since(a.since) >= HANG_UP_SWEEP
+            })
+            .filter(|(_, r)| r.socket.as_ref().is_some_and(ClientSocket::hung_up))
+            .map(|(id, r)| {
+                r.kill.killed.store(true, Ordering::SeqCst);
+                (*id, !r.kill.hung_up.swap(true, Ordering::SeqCst))
+            })
+            .collect();
+        for (id, first) in gone {
+            if first {
+                tracing::info!(
+                    connection = id,
+                    "MySQL client hung up while its statement ran; interrupting the \
+                     statement and closing the connection"
+                );
+            }
+            let node = shared.node.clone();
+            tokio::spawn(async move {
+                node.interrupt_client(u64::from(id)).await;
+            });
+        }
+    }
 }
 
 /// Creates the catalog tables and, when there is no user yet, the first administrator.

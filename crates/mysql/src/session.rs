@@ -26,7 +26,7 @@ use quorate_mysql_wire::{
     PrepareInfo, QueryResult, ResultSet, SessionStatus, Value as WireValue,
 };
 use quorate_node::api::{Consistency, QueryRequest, SqlValue};
-use quorate_node::{Session, StatementKind};
+use quorate_node::{ClientSocket, Session, StatementKind};
 use quorate_sql::{
     Catalog, Context, GrantTarget, Privileges as PrivList, SessionValues, SetValue, SetVar,
     ShapeCache, Show, SqlError, Statement, TableInfo, UserName, UserSpec, VarScope,
@@ -144,6 +144,9 @@ pub(crate) struct Conn {
     max_execution_time: Option<Duration>,
     /// This connection's row of SHOW PROCESSLIST (shared with the registry).
     activity: Arc<Mutex<Activity>>,
+    /// A copy of the client's socket, moved into the registry on connect, where
+    /// [`crate::watch_hang_ups`] asks it whether the client left during a statement.
+    socket: Option<ClientSocket>,
 }
 
 fn ok() -> QueryResult {
@@ -284,6 +287,7 @@ impl Conn {
                 since: Instant::now(),
                 info: Vec::new(),
             })),
+            socket: None,
             shared,
         };
         c.reset_variables();
@@ -1977,6 +1981,10 @@ impl Conn {
 }
 
 impl Backend for Conn {
+    fn on_socket(&mut self, socket: std::net::TcpStream) {
+        self.socket = Some(ClientSocket::from_std(socket));
+    }
+
     fn on_accept(&mut self, connection_id: u32, peer: Option<SocketAddr>) {
         self.id = connection_id;
         self.session.client = Some(u64::from(connection_id));
@@ -2075,6 +2083,7 @@ impl Backend for Conn {
                     .map_or_else(|| "localhost".into(), |p| p.to_string()),
                 activity: self.activity.clone(),
                 kill: self.kill.clone(),
+                socket: self.socket.take(),
             };
             self.shared
                 .registry

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod catalog;
+mod client_socket;
 pub mod config;
 pub mod error;
 mod interrupt;
@@ -20,6 +21,7 @@ mod status;
 mod write;
 
 pub use catalog::InternalStatement;
+pub use client_socket::ClientSocket;
 pub use interrupt::timers;
 pub use members::{InitOutcome, MembershipOp};
 pub use node::{Node, StartError};

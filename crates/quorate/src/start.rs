@@ -149,21 +149,22 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
 /// HTTP, snapshots, with room to spare.
 const BASE_OPEN_FILES: u64 = 1024;
 
-/// File descriptors one MySQL client may hold: its socket; with a thread per connection the
-/// epoll and wake-up descriptors of that thread's runtime, and with
-/// `mysql_follow_client_cpu` a duplicate of the socket (clients on this machine).
-const OPEN_FILES_PER_MYSQL_CLIENT: u64 = 4;
+/// File descriptors one MySQL client may hold: its socket and the copy that notices it
+/// hanging up; with a thread per connection the epoll and wake-up descriptors of that
+/// thread's runtime, and with `mysql_follow_client_cpu` another copy of the socket (clients
+/// on this machine).
+const OPEN_FILES_PER_MYSQL_CLIENT: u64 = 5;
 
 /// Raises the soft limit on open files to the hard one, as the service manager allows.
 /// systemd starts services with a soft limit of 1,024, which `max_connections` clients
-/// served on threads of their own (up to four descriptors each) would exhaust; a client refused
+/// served on threads of their own (up to five descriptors each) would exhaust; a client refused
 /// for want of a descriptor is closed without an answer. Warns when even the hard limit is
 /// below what the configuration can use.
 fn raise_open_files_limit(cfg: &NodeConfig) {
     let per_client = if cfg.runtime.mysql_thread_per_connection {
         OPEN_FILES_PER_MYSQL_CLIENT
     } else {
-        1
+        2
     };
     let wanted = BASE_OPEN_FILES + per_client * cfg.mysql.max_connections as u64;
     let mut limit = libc::rlimit {

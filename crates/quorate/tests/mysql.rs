@@ -1779,3 +1779,136 @@ fn a_forwarded_statement_whose_node_died_releases_the_writer() {
         admin.disconnect().await.unwrap();
     });
 }
+
+/// The ids of the connections of node `conn` that run a statement containing `needle`.
+async fn running(conn: &mut Conn, needle: &str) -> Vec<u64> {
+    let rows: Vec<mysql_async::Row> = conn.query("SHOW FULL PROCESSLIST").await.unwrap();
+    rows.iter()
+        .filter(|r| {
+            r.get::<Option<String>, _>(7)
+                .flatten()
+                .is_some_and(|info| info.contains(needle) && !info.contains("PROCESSLIST"))
+        })
+        .map(|r| r.get::<u64, _>(0).unwrap())
+        .collect()
+}
+
+/// A client that hangs up while its statement runs has the statement interrupted and its
+/// connection closed, on the leader and through a follower, although the server reads
+/// nothing from a client while its statement runs. Two ways of hanging up: the `mariadb`
+/// CLI killed with SIGKILL (the process died), and PyMySQL giving up at its
+/// `read_timeout` (it closes the socket; the process lives on, so only the close can have
+/// been noticed). The statement never ends and holds the leader's single writer: without
+/// the check, every write of the cluster waits for ever (leader) or for the follower's
+/// forwarded wait (17 s), where here the writer must be free within 5 s.
+#[test]
+fn a_statement_whose_client_hung_up_is_interrupted() {
+    if skip_without(
+        "mariadb",
+        &["--version"],
+        "apt-get install -y mariadb-client",
+    ) || skip_without(
+        "python3",
+        &["-c", "import pymysql"],
+        "apt-get install -y python3-pymysql",
+    ) {
+        return;
+    }
+    let script = r#"
+import sys, time, pymysql
+c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user='root', password=sys.argv[2],
+                    read_timeout=1, autocommit=True)
+try:
+    c.cursor().execute(sys.argv[3])
+    print("finished", flush=True)
+except pymysql.err.OperationalError as e:
+    print("gave up", e.args[0], flush=True)
+time.sleep(120)
+"#;
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    let update = format!("UPDATE hu.t SET v = v + {ENDLESS} WHERE id = 1");
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        one_row_table(&mut admin, "hu").await;
+        let mut next_row = 2;
+        for node in [leader, follower] {
+            let mut watcher = connect(&c, node, None).await;
+            for how in ["mariadb killed", "PyMySQL read_timeout"] {
+                let mut client = match how {
+                    "mariadb killed" => Command::new("mariadb")
+                        .arg("-h127.0.0.1")
+                        .arg(format!("-P{}", port(&c, node)))
+                        .arg("-uroot")
+                        .arg(format!("-p{ADMIN_PASSWORD}"))
+                        .args(["-e", &update])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                    _ => Command::new("python3")
+                        .args(["-c", script])
+                        .arg(port(&c, node).to_string())
+                        .arg(ADMIN_PASSWORD)
+                        .arg(&update)
+                        .stdout(Stdio::piped())
+                        .spawn()
+                        .unwrap(),
+                };
+                // The statement runs (and holds the writer).
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let id = loop {
+                    if let Some(id) = running(&mut watcher, "WITH RECURSIVE").await.pop() {
+                        break id;
+                    }
+                    assert!(Instant::now() < deadline, "n{node}, {how}: never ran");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                };
+                if how == "mariadb killed" {
+                    client.kill().unwrap();
+                } else {
+                    let mut line = String::new();
+                    std::io::BufRead::read_line(
+                        &mut std::io::BufReader::new(client.stdout.as_mut().unwrap()),
+                        &mut line,
+                    )
+                    .unwrap();
+                    assert_eq!(line.trim(), "gave up 2013", "n{node}: PyMySQL timed out");
+                }
+                // Every write was waiting for the writer; now it is free.
+                let row = next_row;
+                next_row += 1;
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    admin.query_drop(format!("INSERT INTO hu.t VALUES ({row}, 1)")),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("n{node}, {how}: the writer was not released"))
+                .unwrap();
+                // And the connection is gone.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while running(&mut watcher, "WITH RECURSIVE").await.contains(&id) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "n{node}, {how}: connection {id} was not closed"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let _ = client.kill();
+                let _ = client.wait();
+            }
+            watcher.disconnect().await.unwrap();
+        }
+        let rows: Vec<(i32, i32)> = admin
+            .query("SELECT id, v FROM hu.t ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            (1..next_row).map(|id| (id, 1)).collect::<Vec<_>>(),
+            "the interrupted UPDATEs left nothing"
+        );
+        admin.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
