@@ -386,7 +386,11 @@ where
                 STOPPED_CANCELLED => {
                     format!("the request was cancelled (POST /v1/requests/{id}/cancel)")
                 }
-                _ => return Err(e),
+                // None of this request's limits: the leader took the statement for
+                // abandoned (it stopped hearing that this node waits for it).
+                _ => "the statement was stopped on the leader, which no longer heard that \
+                      this node waited for it"
+                    .to_string(),
             };
             Err(NodeError::new(
                 ErrorCode::Interrupted,

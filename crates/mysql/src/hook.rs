@@ -287,8 +287,17 @@ impl quorate_store::ConnectionHook for SessionHook {
         self.interrupt_where(|r| r.origin == origin && u64::from(r.connection) == connection)
     }
 
-    fn interrupt_foreign_older_than(&self, local: u64, age: Duration) -> usize {
-        self.interrupt_where(|r| r.origin != local && r.since.elapsed() > age)
+    fn interrupt_foreign_older_than(
+        &self,
+        local: u64,
+        age: Duration,
+        waited_for: &dyn Fn(u64, u64) -> bool,
+    ) -> usize {
+        self.interrupt_where(|r| {
+            r.origin != local
+                && r.since.elapsed() > age
+                && !waited_for(r.origin, u64::from(r.connection))
+        })
     }
 }
 
@@ -363,7 +372,8 @@ mod tests {
     /// An interrupt reaches the statement of the client it names, and only while that
     /// statement runs: not another client's (same connection id on another node, or
     /// another connection of the same node, or a statement of this node's own client or
-    /// one younger than asked), and not once the statement has ended.
+    /// one younger than asked, or one whose node says it still waits for it), and not once
+    /// the statement has ended.
     #[test]
     fn interrupt_reaches_only_the_named_clients_running_statement() {
         let hook = Arc::new(SessionHook::new());
@@ -399,15 +409,23 @@ mod tests {
         assert_eq!(hook.interrupt(2, 7), 0, "same connection id, other node");
         assert_eq!(hook.interrupt(1, 8), 0, "other connection of the same node");
         let hour = std::time::Duration::from_secs(3600);
+        let nobody_waits = |_: u64, _: u64| false;
         assert_eq!(
-            hook.interrupt_foreign_older_than(1, Duration::ZERO),
+            hook.interrupt_foreign_older_than(1, Duration::ZERO, &nobody_waits),
             0,
             "a local client"
         );
         assert_eq!(
-            hook.interrupt_foreign_older_than(2, hour),
+            hook.interrupt_foreign_older_than(2, hour, &nobody_waits),
             0,
             "not old enough"
+        );
+        assert_eq!(
+            hook.interrupt_foreign_older_than(2, Duration::ZERO, &|origin, client| {
+                (origin, client) == (1, 7)
+            }),
+            0,
+            "its node still waits for it"
         );
         assert_eq!(hook.interrupt(1, 7), 1);
         let (conn, r) = runner.join().unwrap();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::SqlValue;
 use crate::error::{ErrorCode, NodeError};
+use crate::interrupt::Wait;
 use crate::network::{encode, method};
 use crate::node::Node;
 
@@ -112,7 +113,7 @@ impl Node {
                     method::EXECUTE_INTERNAL,
                     encode(&statements),
                     false,
-                    self.forward_write_timeout(),
+                    Wait::AtMost(self.forward_write_timeout()),
                 )
                 .await?
             {

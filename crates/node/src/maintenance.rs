@@ -21,6 +21,7 @@ use quorate_store::{CommitOutcome, TxOptions, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, NodeError};
+use crate::interrupt::Wait;
 use crate::network::{decode, encode, method};
 use crate::node::{Node, unix_ms};
 use crate::status::Status;
@@ -214,7 +215,7 @@ impl Node {
                     method::MAINTENANCE,
                     encode(&op),
                     false,
-                    Duration::from_secs(90),
+                    Wait::AtMost(Duration::from_secs(90)),
                 )
                 .await?
             {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{AddMemberRequest, InitRequest};
 use crate::error::{ErrorCode, NodeError};
+use crate::interrupt::Wait;
 use crate::network::{decode, encode, method};
 use crate::node::Node;
 use crate::rpc::NodeInfoReply;
@@ -249,7 +250,12 @@ impl Node {
         let timeout = Duration::from_secs(60);
         loop {
             match self
-                .forward::<Vec<NodeId>>(method::MEMBERSHIP, encode(&op), false, timeout)
+                .forward::<Vec<NodeId>>(
+                    method::MEMBERSHIP,
+                    encode(&op),
+                    false,
+                    Wait::AtMost(timeout),
+                )
                 .await?
             {
                 Some(r) => return Ok(r),

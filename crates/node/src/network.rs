@@ -34,6 +34,7 @@ pub(crate) mod method {
     pub const SESSION: u16 = 22;
     pub const EXECUTE_INTERNAL: u16 = 23;
     pub const INTERRUPT: u16 = 24;
+    pub const STILL_WAITING: u16 = 25;
     pub const NODE_INFO: u16 = 30;
     pub const STATUS: u16 = 31;
     pub const MEMBERSHIP: u16 = 32;

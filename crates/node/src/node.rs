@@ -167,6 +167,8 @@ pub(crate) struct NodeInner {
     pub started_at: SystemTime,
     /// Open transactions forwarded from other nodes' MySQL sessions (leader side).
     pub sessions: crate::session::RemoteSessions,
+    /// Other nodes' clients whose statements run here and that their node still waits for.
+    pub waiters: crate::interrupt::Waiters,
     /// Whether this node may vote (a node that lost its data must not, until caught up).
     pub vote_guard: Mutex<VoteGuard>,
     /// The recovery file this node prepared as the source of an unsafe recovery.
@@ -369,6 +371,7 @@ impl Node {
             started: Instant::now(),
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
+            waiters: Default::default(),
             catalog_retry: Default::default(),
             statement_runtime: Default::default(),
             recovery_source: Mutex::new(None),

@@ -14,11 +14,10 @@ impl Node {
     pub async fn query(&self, req: QueryRequest) -> Result<QueryResponse, NodeError> {
         match req.consistency {
             Consistency::Linearizable => loop {
-                // As long as a forwarded write may take: the leader interrupts a statement
-                // of another node's client 1 s after that (`interrupt_abandoned_peer_statements`).
-                let timeout = self.forward_write_timeout();
+                // A client's read runs as long through a follower as on the leader.
+                let wait = self.wait_for(&req.context);
                 match self
-                    .forward::<QueryResponse>(method::QUERY, encode(&req), true, timeout)
+                    .forward::<QueryResponse>(method::QUERY, encode(&req), true, wait)
                     .await?
                 {
                     Some(r) => return Ok(r),

@@ -184,6 +184,9 @@ impl Handler for RpcHandler {
                 method::INTERRUPT => node
                     .serve_interrupt(from, &body)
                     .map_err(|e| RemoteError::new("bad_request", e)),
+                method::STILL_WAITING => node
+                    .serve_still_waiting(from, &body)
+                    .map_err(|e| RemoteError::new("bad_request", e)),
                 method::MEMBERSHIP => {
                     let req: crate::members::MembershipOp = decode(&body).map_err(remote)?;
                     let r: Result<_, NodeError> = node.membership_local(req).await;

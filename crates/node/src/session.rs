@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{Consistency, QueryRequest, SqlValue};
 use crate::error::{ErrorCode, NodeError};
+use crate::interrupt::Wait;
 use crate::network::{decode, encode, method};
 use crate::node::Node;
 
@@ -331,15 +332,20 @@ impl Session {
     ) -> Result<SessionReply, NodeError> {
         let peer = self.node.inner.transport.peer(leader, &info.peer_addrs);
         let commit = matches!(req, SessionRequest::Commit { .. });
-        let reply = peer
-            .call(
-                method::SESSION,
-                encode(&req),
-                self.node.forward_write_timeout(),
-                false,
-            )
+        // A client's transaction runs as long through a follower as on the leader.
+        let wait = match self.client {
+            Some(client) => Wait::ForClient(client),
+            None => Wait::AtMost(self.node.forward_write_timeout()),
+        };
+        let reply = self
+            .node
+            .call_waiting(&peer, method::SESSION, encode(&req), false, wait)
             .await;
-        if matches!(reply, Err(TransportError::Timeout { .. })) {
+        if matches!(
+            reply,
+            Err(TransportError::Timeout { .. } | TransportError::Interrupted { .. })
+        ) {
+            // The answer is lost, the statement may still run there.
             stop_abandoned_statement(self.node.clone(), self.client).await;
         }
         match reply {
@@ -481,15 +487,12 @@ impl Session {
                     context: context.to_vec(),
                 }],
             };
-            let started = Instant::now();
             let r = match self.node.execute(req).await {
                 Ok(r) => r,
                 Err(e) => {
-                    // Only when the wait for the leader ran out: a leader that failed or
-                    // moved has no statement left running for this client.
-                    if e.code == ErrorCode::OutcomeUnknown
-                        && started.elapsed() >= self.node.forward_write_timeout()
-                    {
+                    // The leader's answer was lost (the path to it went down, or the wait
+                    // ran out): the statement may still run there.
+                    if e.code == ErrorCode::OutcomeUnknown {
                         stop_abandoned_statement(self.node.clone(), self.client).await;
                     }
                     return Err(e);
@@ -777,8 +780,8 @@ impl Node {
     }
 }
 
-/// The leader did not answer in time: interrupts whatever still runs there for the
-/// session's client (a statement holding the writer would otherwise keep every write
+/// The leader's answer is lost: interrupts whatever still runs there for the session's
+/// client (a statement holding the writer would otherwise keep every write
 /// waiting after the client was told it failed). Takes no `&Session`: a session holding a
 /// local transaction cannot be shared across an await.
 async fn stop_abandoned_statement(node: Node, client: Option<u64>) {

@@ -13,6 +13,7 @@ use quorate_transport::TransportError;
 
 use crate::api::{ExecuteRequest, ExecuteResponse, SqlValue, StatementResult};
 use crate::error::{ErrorCode, NodeError};
+use crate::interrupt::Wait;
 use crate::network::{decode, encode, method};
 use crate::node::Node;
 
@@ -200,7 +201,7 @@ impl Node {
         m: u16,
         body: Vec<u8>,
         idempotent: bool,
-        timeout: Duration,
+        wait: Wait,
     ) -> Result<Option<T>, NodeError> {
         let deadline = Instant::now() + self.no_quorum_wait();
         // Past the deadline, keep trying only while an election can still succeed.
@@ -214,7 +215,10 @@ impl Node {
                 Target::Remote(l, i) => (l, i),
             };
             let peer = self.inner.transport.peer(leader, &info.peer_addrs);
-            match peer.call(m, body.clone(), timeout, idempotent).await {
+            match self
+                .call_waiting(&peer, m, body.clone(), idempotent, wait)
+                .await
+            {
                 Ok(reply) => {
                     let r: Result<T, NodeError> = decode(&reply).map_err(|e| {
                         NodeError::internal(format!("leader n{leader} answered: {e}"))
@@ -305,7 +309,7 @@ impl Node {
                     method::EXECUTE,
                     encode(&req),
                     false,
-                    self.forward_write_timeout(),
+                    self.wait_for(req.statements.first().map_or(&[][..], |s| &s.context)),
                 )
                 .await
             {

@@ -104,8 +104,14 @@ pub trait ConnectionHook: Send + Sync + 'static {
         0
     }
     /// Interrupts the statements run here for other nodes' clients (an origin other than
-    /// `local`) that have been running for longer than `age`. Returns how many.
-    fn interrupt_foreign_older_than(&self, _local: u64, _age: Duration) -> usize {
+    /// `local`) that have been running for longer than `age`, except those of the clients
+    /// for which `waited_for(origin, client)` is true. Returns how many.
+    fn interrupt_foreign_older_than(
+        &self,
+        _local: u64,
+        _age: Duration,
+        _waited_for: &dyn Fn(u64, u64) -> bool,
+    ) -> usize {
         0
     }
 }
