@@ -46,8 +46,8 @@ pub(crate) struct Clients {
     inflight: Mutex<HashMap<u32, Inflight>>,
 }
 
-/// What a request in progress shows in `GET /v1/requests`.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What a request in progress shows in `GET /v1/requests` and `SHOW PROCESSLIST`.
+#[derive(Debug, Clone)]
 pub(crate) struct About {
     /// `/v1/execute` or `/v1/query`.
     pub path: &'static str,
@@ -71,27 +71,46 @@ impl About {
         client: Option<std::net::SocketAddr>,
         statements: &[&str],
     ) -> About {
-        let first = statements.first().copied().unwrap_or("");
-        let mut end = first.len().min(SQL_SHOWN_MAX);
-        while !first.is_char_boundary(end) {
-            end -= 1;
-        }
         About {
             path,
             user: user.unwrap_or_default(),
             client,
-            sql: first[..end].to_string(),
+            sql: shown(statements.first().copied().unwrap_or("")).to_string(),
             statements: statements.len(),
         }
     }
 }
 
-/// A request in progress, as `GET /v1/requests` shows it.
+/// The part of a statement `GET /v1/requests` shows: at most [`SQL_SHOWN_MAX`] bytes.
+fn shown(sql: &str) -> &str {
+    let mut end = sql.len().min(SQL_SHOWN_MAX);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    &sql[..end]
+}
+
+/// A client's statement in progress, as `GET /v1/requests` shows it: this node's HTTP
+/// requests, and its MySQL connections that run a statement.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct RequestView {
-    pub id: u32,
-    #[serde(flatten)]
-    pub about: About,
+    pub id: u64,
+    /// `http` or `mysql`.
+    pub front_end: &'static str,
+    /// `/v1/execute` or `/v1/query` (HTTP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'static str>,
+    pub user: String,
+    /// The client's address.
+    pub client: Option<String>,
+    /// The MySQL connection's database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    /// The (first) statement, cut at [`SQL_SHOWN_MAX`] bytes.
+    pub sql: String,
+    /// How many statements the HTTP request has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<usize>,
     pub running_ms: u64,
     /// Why its statements are being interrupted, once they are.
     pub stopping: Option<&'static str>,
@@ -167,6 +186,8 @@ impl Clients {
             inflight: Mutex::default(),
         });
         let weak = Arc::downgrade(&clients);
+        let front_end: Weak<dyn quorate_node::FrontEnd> = weak.clone();
+        clients.node.add_front_end("http", front_end);
         // On the timer runtime: statements run synchronously on the threads of the runtime
         // that serves HTTP, and may keep all of them busy.
         quorate_node::timers().spawn(sweep(weak));
@@ -181,39 +202,73 @@ impl Clients {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The requests in progress, oldest first.
+    /// The statements in progress, longest-running first: this node's HTTP requests and
+    /// the MySQL connections running one.
     pub(crate) fn list(&self) -> Vec<RequestView> {
         let now = Instant::now();
         let mut list: Vec<RequestView> = self
             .inflight()
             .iter()
             .map(|(id, r)| RequestView {
-                id: *id,
-                about: r.about.clone(),
+                id: u64::from(*id),
+                front_end: "http",
+                path: Some(r.about.path),
+                user: r.about.user.clone(),
+                client: r.about.client.map(|a| a.to_string()),
+                db: None,
+                sql: r.about.sql.clone(),
+                statements: Some(r.about.statements),
                 running_ms: now.saturating_duration_since(r.started).as_millis() as u64,
                 stopping: stopping_name(r.stopped.0.load(Ordering::SeqCst)),
             })
             .collect();
+        if let Some(mysql) = self.node.front_end("mysql") {
+            list.extend(mysql.clients().into_iter().filter_map(|c| {
+                Some(RequestView {
+                    sql: shown(c.statement.as_deref()?).to_string(),
+                    id: c.id,
+                    front_end: "mysql",
+                    path: None,
+                    user: c.user,
+                    client: Some(c.host),
+                    db: c.db,
+                    statements: None,
+                    running_ms: c.running.as_millis() as u64,
+                    stopping: c.stopping,
+                })
+            }));
+        }
         list.sort_by_key(|r| std::cmp::Reverse(r.running_ms));
         list
     }
 
-    /// Cancels request `id`: its statements are interrupted now and, while it lasts, at
-    /// every sweep.
-    pub(crate) fn cancel(&self, id: u32) -> Result<(), NodeError> {
+    /// Cancels the statements of client `id`: an HTTP request's are interrupted now and,
+    /// while it lasts, at every sweep; a MySQL connection's as by `KILL QUERY`.
+    pub(crate) fn cancel(&self, id: u64) -> Result<(), NodeError> {
+        if let Ok(request) = u32::try_from(id)
+            && self.cancel_request(request)
+        {
+            return Ok(());
+        }
+        if self.node.front_end("mysql").is_some_and(|m| m.stop(id)) {
+            return Ok(());
+        }
+        Err(NodeError::bad_request(format!(
+            "no request {id} in progress on this node (GET /v1/requests lists them)"
+        )))
+    }
+
+    /// Cancels HTTP request `id`; false if it is not in progress.
+    fn cancel_request(&self, id: u32) -> bool {
         match self.inflight().get_mut(&id) {
             Some(r) => {
                 r.cancelled = true;
                 r.stopped.stop(STOPPED_CANCELLED);
             }
-            None => {
-                return Err(NodeError::bad_request(format!(
-                    "no request {id} in progress on this node (GET /v1/requests lists them)"
-                )));
-            }
+            None => return false,
         }
         self.interrupt(id, "cancelled");
-        Ok(())
+        true
     }
 
     /// Interrupts client `id`'s statements, wherever they run, from the timer runtime.
@@ -228,6 +283,31 @@ impl Clients {
                 "HTTP request interrupted"
             );
         });
+    }
+}
+
+/// The HTTP requests as MySQL's `SHOW PROCESSLIST` sees them, and stopped by its `KILL` as
+/// by a cancel.
+impl quorate_node::FrontEnd for Clients {
+    fn clients(&self) -> Vec<quorate_node::ClientView> {
+        let now = Instant::now();
+        self.inflight()
+            .iter()
+            .map(|(id, r)| quorate_node::ClientView {
+                id: u64::from(*id),
+                user: r.about.user.clone(),
+                host: r.about.client.map(|a| a.to_string()).unwrap_or_default(),
+                db: None,
+                command: r.about.path,
+                running: now.saturating_duration_since(r.started),
+                statement: Some(r.about.sql.clone()),
+                stopping: stopping_name(r.stopped.0.load(Ordering::SeqCst)),
+            })
+            .collect()
+    }
+
+    fn stop(&self, id: u64) -> bool {
+        u32::try_from(id).is_ok_and(|id| self.cancel_request(id))
     }
 }
 
@@ -383,9 +463,10 @@ where
                     "the request ran longer than the node's http.request_timeout_ms".to_string()
                 }
                 STOPPED_HUNG_UP => "the HTTP client hung up".to_string(),
-                STOPPED_CANCELLED => {
-                    format!("the request was cancelled (POST /v1/requests/{id}/cancel)")
-                }
+                STOPPED_CANCELLED => format!(
+                    "the request was cancelled by an administrator (POST \
+                     /v1/requests/{id}/cancel, or MySQL KILL {id})"
+                ),
                 // None of this request's limits: the leader took the statement for
                 // abandoned (it stopped hearing that this node waits for it).
                 _ => "the statement was stopped on the leader, which no longer heard that \

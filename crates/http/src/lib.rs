@@ -330,18 +330,18 @@ async fn query_as_client(
     .await
 }
 
-/// The SQL requests this node's HTTP API is handling.
+/// The statements this node's clients run: its HTTP requests and MySQL connections.
 async fn requests(State(s): State<AppState>) -> Json<Vec<client::RequestView>> {
     Json(s.clients.list())
 }
 
 #[derive(Serialize)]
 struct Cancelled {
-    cancelled: u32,
+    cancelled: u64,
 }
 
 /// Cancels one of them: its statements are interrupted wherever they run.
-async fn cancel_request(State(s): State<AppState>, Path(id): Path<u32>) -> ApiResult<Cancelled> {
+async fn cancel_request(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult<Cancelled> {
     s.clients.cancel(id)?;
     Ok(Json(Cancelled { cancelled: id }))
 }

@@ -175,6 +175,55 @@ pub(crate) fn auth_plugin(cfg: &quorate_node::config::NodeConfig) -> AuthPlugin 
     AuthPlugin::parse(cfg.mysql_auth_plugin()).unwrap_or(AuthPlugin::Native)
 }
 
+/// The MySQL connections as the HTTP API's `GET /v1/requests` sees them, and stopped by
+/// its cancel as by `KILL QUERY`.
+impl quorate_node::FrontEnd for Shared {
+    fn clients(&self) -> Vec<quorate_node::ClientView> {
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry
+            .iter()
+            .map(|(id, r)| {
+                let a = r.activity.lock().unwrap_or_else(|p| p.into_inner());
+                let stopping = if r.kill.hung_up.load(Ordering::SeqCst) {
+                    Some("client hung up")
+                } else if r.kill.killed.load(Ordering::SeqCst) {
+                    Some("killed")
+                } else {
+                    None
+                };
+                quorate_node::ClientView {
+                    id: u64::from(*id),
+                    user: r.user.clone(),
+                    host: r.host.clone(),
+                    db: a.db.clone(),
+                    command: a.command,
+                    running: a.since.elapsed(),
+                    statement: (a.command != "Sleep")
+                        .then(|| String::from_utf8_lossy(&a.info).into_owned()),
+                    stopping,
+                }
+            })
+            .collect()
+    }
+
+    fn stop(&self, id: u64) -> bool {
+        let known = u32::try_from(id).is_ok_and(|id| {
+            self.registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&id)
+        });
+        if known {
+            let node = self.node.clone();
+            quorate_node::timers().spawn(async move {
+                let n = node.interrupt_client(id).await;
+                tracing::debug!(connection = id, interrupted = n, "stopped over HTTP");
+            });
+        }
+        known
+    }
+}
+
 impl Shared {
     pub(crate) fn schema_changed(&self) {
         self.schema_gen.fetch_add(1, Ordering::SeqCst);
@@ -268,6 +317,9 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
     // On the timer runtime: statements may run synchronously on the runtime that
     // accepts MySQL clients.
     quorate_node::timers().spawn(watch_hang_ups(Arc::downgrade(&shared)));
+    let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
+    let front_end: std::sync::Weak<dyn quorate_node::FrontEnd> = weak;
+    node.add_front_end("mysql", front_end);
     let config = Arc::new(wire);
     let make = {
         let shared = shared.clone();

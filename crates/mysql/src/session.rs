@@ -1885,7 +1885,8 @@ impl Conn {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             let Some(target) = u32::try_from(id).ok().and_then(|id| registry.get(&id)) else {
-                return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+                drop(registry);
+                return self.kill_http_request(id, may_kill_any);
             };
             if target.user != self.user() && !may_kill_any {
                 return QueryResult::Err(err(
@@ -1909,6 +1910,30 @@ impl Conn {
         }
         let n = self.shared.node.interrupt_client(id).await;
         tracing::debug!(connection = id, interrupted = n, query_only, "KILL");
+        ok()
+    }
+
+    /// `KILL [QUERY] id` of an HTTP request this node handles (SHOW PROCESSLIST lists them):
+    /// its statements are interrupted, as by `POST /v1/requests/{id}/cancel`.
+    fn kill_http_request(&self, id: u64, may_kill_any: bool) -> QueryResult {
+        let Some(http) = self.shared.node.front_end("http") else {
+            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        };
+        let Some(request) = http.clients().into_iter().find(|r| r.id == id) else {
+            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        };
+        if request.user != self.user() && !may_kill_any {
+            return QueryResult::Err(err(
+                1095,
+                b"HY000",
+                format!("You are not owner of thread {id}"),
+            ));
+        }
+        if !http.stop(id) {
+            // It ended meanwhile.
+            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        }
+        tracing::debug!(request = id, "KILL of an HTTP request");
         ok()
     }
 

@@ -161,7 +161,8 @@ pub(crate) async fn show_status(shared: &Shared, like: Option<&str>) -> QueryRes
     })
 }
 
-/// SHOW [FULL] PROCESSLIST: every connection to this node (`all`), or the caller's own.
+/// SHOW [FULL] PROCESSLIST: every connection to this node and every HTTP request it handles
+/// (`all`), or the caller's own.
 pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) -> QueryResult {
     let registry = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
     let mut ids: Vec<&u32> = registry.keys().collect();
@@ -189,6 +190,30 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
             text(a.command),
             WireValue::Int(a.since.elapsed().as_secs() as i64),
             text(""),
+            info.map_or(WireValue::Null, text),
+        ]);
+    }
+    drop(registry);
+    // The HTTP API's SQL requests in progress on this node: Command `Query`, State the path.
+    let http = shared.node.front_end("http");
+    let mut requests = http.map(|h| h.clients()).unwrap_or_default();
+    requests.sort_unstable_by_key(|r| r.id);
+    for r in requests.into_iter().filter(|r| all || r.user == user) {
+        let info = r.statement.map(|i| {
+            if full || i.chars().count() <= 100 {
+                i
+            } else {
+                i.chars().take(100).collect()
+            }
+        });
+        rows.push(vec![
+            WireValue::Int(r.id as i64),
+            text(r.user),
+            text(r.host),
+            WireValue::Null,
+            text("Query"),
+            WireValue::Int(r.running.as_secs() as i64),
+            text(format!("HTTP {}", r.command)),
             info.map_or(WireValue::Null, text),
         ]);
     }

@@ -5,6 +5,7 @@
 pub mod api;
 mod catalog;
 mod client_socket;
+mod clients;
 pub mod config;
 pub mod error;
 mod interrupt;
@@ -22,6 +23,7 @@ mod write;
 
 pub use catalog::InternalStatement;
 pub use client_socket::ClientSocket;
+pub use clients::{ClientView, FrontEnd};
 pub use interrupt::timers;
 pub use members::{InitOutcome, MembershipOp};
 pub use node::{Node, StartError};

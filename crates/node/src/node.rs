@@ -169,6 +169,8 @@ pub(crate) struct NodeInner {
     pub sessions: crate::session::RemoteSessions,
     /// Other nodes' clients whose statements run here and that their node still waits for.
     pub waiters: crate::interrupt::Waiters,
+    /// The front ends serving clients (their process lists show each other's clients).
+    pub front_ends: crate::clients::FrontEnds,
     /// Whether this node may vote (a node that lost its data must not, until caught up).
     pub vote_guard: Mutex<VoteGuard>,
     /// The recovery file this node prepared as the source of an unsafe recovery.
@@ -372,6 +374,7 @@ impl Node {
             started_at: SystemTime::now(),
             sessions: crate::session::RemoteSessions::default(),
             waiters: Default::default(),
+            front_ends: Default::default(),
             catalog_retry: Default::default(),
             statement_runtime: Default::default(),
             recovery_source: Mutex::new(None),

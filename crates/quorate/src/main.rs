@@ -94,11 +94,12 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
-    /// The SQL requests this node's HTTP API is handling (admin); `--cancel ID` stops one.
+    /// The statements this node's clients run: its HTTP requests and its MySQL connections
+    /// (admin); `--cancel ID` stops one.
     Requests {
         #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
         addr: String,
-        /// Interrupt the statements of request ID (wherever they run).
+        /// Interrupt the statements of request or MySQL connection ID (wherever they run).
         #[arg(long, value_name = "ID")]
         cancel: Option<u64>,
     },

@@ -585,7 +585,8 @@ pub fn leader(addr: &str, to: Option<u64>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `quorate requests`: lists the node's SQL requests over HTTP, or cancels one.
+/// `quorate requests`: lists the statements the node's clients run (HTTP requests and MySQL
+/// connections), or cancels one.
 pub fn requests(addr: &str, cancel: Option<u64>) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(10));
     if let Some(id) = cancel {
@@ -595,26 +596,33 @@ pub fn requests(addr: &str, cancel: Option<u64>) -> anyhow::Result<()> {
             &format!("/v1/requests/{id}/cancel"),
             &json!({}),
         )?;
-        println!("request {id} cancelled: its statements are being interrupted");
+        println!("{id} cancelled: its statements are being interrupted");
         return Ok(());
     }
     let list = client::get(&agent, addr, "/v1/requests")?;
     let list = list.as_array().cloned().unwrap_or_default();
     if list.is_empty() {
-        println!("no SQL request in progress on {addr}");
+        println!("no SQL statement in progress on {addr}");
         return Ok(());
     }
-    println!("id\trunning_ms\tuser\tclient\tpath\tstatements\tstopping\tsql");
+    println!("id\trunning_ms\tuser\tclient\tvia\tstatements\tstopping\tsql");
     for r in list {
         let stopping = r["stopping"].as_str().unwrap_or("-");
+        // An HTTP request's path, or `mysql` and the connection's database.
+        let via = match r["path"].as_str() {
+            Some(path) => path.to_string(),
+            None => match r["db"].as_str() {
+                Some(db) => format!("mysql ({db})"),
+                None => "mysql".to_string(),
+            },
+        };
+        let statements = r["statements"].as_u64().unwrap_or(1);
         println!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{stopping}\t{}",
+            "{}\t{}\t{}\t{}\t{via}\t{statements}\t{stopping}\t{}",
             s(&r["id"]),
             s(&r["running_ms"]),
             s(&r["user"]),
             s(&r["client"]),
-            s(&r["path"]),
-            s(&r["statements"]),
             s(&r["sql"]).replace(['\n', '\t'], " "),
         );
     }

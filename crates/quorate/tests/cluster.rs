@@ -749,7 +749,7 @@ fn http_statements_stop_at_their_time_limit_or_when_their_client_leaves() {
         );
         let cancelled = cli(&["--cancel", &id.to_string()]);
         assert!(
-            cancelled.contains(&format!("request {id} cancelled")),
+            cancelled.contains(&format!("{id} cancelled")),
             "{cancelled}"
         );
         interrupted(

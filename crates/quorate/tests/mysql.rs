@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::{ADMIN_PASSWORD, Cluster, Opts};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder, TxOpts};
+use serde_json::json;
 
 /// A row of the dump's `products` table as the test reads it.
 type ProductRow = (
@@ -1934,6 +1935,179 @@ time.sleep(120)
         assert_eq!(
             rows,
             (1..next_row).map(|id| (id, 1)).collect::<Vec<_>>(),
+            "the interrupted UPDATEs left nothing"
+        );
+        admin.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
+/// Each front end's process list shows the other's clients, and each stops them, on the
+/// leader and on a follower: an HTTP request's endless statement shows in SHOW PROCESSLIST
+/// (an id above every MySQL connection's, State `HTTP /v1/execute`) and `KILL QUERY`
+/// stops it (the request answers `409 interrupted`, naming the KILL); a MySQL connection's
+/// endless statement shows in `GET /v1/requests` (`front_end: mysql`) and its cancel stops
+/// it (1317, the connection goes on). An account without PROCESS does not see another
+/// account's request, and without SUPER cannot KILL it (1095).
+#[test]
+fn process_lists_show_and_stop_both_kinds_of_clients() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    let wait = Duration::from_secs(20);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        one_row_table(&mut admin, "pl").await;
+        admin
+            .query_drop("CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'")
+            .await
+            .unwrap();
+        admin
+            .query_drop("GRANT ALL ON pl.* TO 'app'@'%'")
+            .await
+            .unwrap();
+        // A table of the HTTP API's own (it does not know MySQL's databases).
+        c.execute(
+            leader,
+            "CREATE TABLE ht (id INTEGER PRIMARY KEY, v INT)",
+            json!([]),
+        )
+        .unwrap();
+        c.execute(leader, "INSERT INTO ht VALUES (1, 1)", json!([]))
+            .unwrap();
+        for node in [leader, follower] {
+            let mut watcher = connect(&c, node, None).await;
+            let mut app = Conn::new(conn_opts(&c, node, "app", "app-pw", None))
+                .await
+                .unwrap();
+
+            // An HTTP request, seen and stopped from MySQL.
+            let (agent, url) = (c.agent.clone(), c.url(node, "/v1/execute"));
+            let sql = format!("UPDATE ht SET v = v + {ENDLESS} WHERE id = 1");
+            let request = tokio::task::spawn_blocking(move || {
+                let body = json!({"statements": [{"sql": sql}]});
+                match agent.post(&url).send_json(body) {
+                    Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+                    Err(ureq::Error::Status(code, r)) => {
+                        (code, r.into_string().unwrap_or_default())
+                    }
+                    Err(e) => panic!("n{node}: {e}"),
+                }
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let row = loop {
+                let rows: Vec<mysql_async::Row> =
+                    watcher.query("SHOW FULL PROCESSLIST").await.unwrap();
+                let found = rows.into_iter().find(|r| {
+                    r.get::<Option<String>, _>(7)
+                        .flatten()
+                        .is_some_and(|i| i.contains("WITH RECURSIVE"))
+                });
+                if let Some(row) = found {
+                    break row;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "n{node}: the request never showed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let id: u64 = row.get(0).unwrap();
+            assert!(
+                id > (1 << 31) - 1,
+                "n{node}: an HTTP request's id, not a connection's"
+            );
+            assert_eq!(row.get::<String, _>(1).unwrap(), "root");
+            assert_eq!(row.get::<String, _>(6).unwrap(), "HTTP /v1/execute");
+            assert!(
+                !running(&mut app, "WITH RECURSIVE").await.contains(&id),
+                "n{node}: hidden from an account without PROCESS"
+            );
+            let e = app
+                .query_drop(format!("KILL QUERY {id}"))
+                .await
+                .unwrap_err();
+            assert_eq!(server_code(&e), 1095, "n{node}: not its own");
+            watcher
+                .query_drop(format!("KILL QUERY {id}"))
+                .await
+                .unwrap();
+            let (status, body) = tokio::time::timeout(wait, request)
+                .await
+                .expect("the killed request answers")
+                .unwrap();
+            assert_eq!(status, 409, "n{node}: {body}");
+            assert!(
+                body.contains("interrupted") && body.contains("MySQL KILL"),
+                "n{node}: {body}"
+            );
+
+            // A MySQL connection's statement, seen and stopped over HTTP.
+            let mut victim = connect(&c, node, Some("pl")).await;
+            let victim_id: u64 = victim
+                .query_first("SELECT CONNECTION_ID()")
+                .await
+                .unwrap()
+                .unwrap();
+            let task = run_in_background(victim, format!("SELECT {ENDLESS}"));
+            let requests_url = c.url(node, "/v1/requests");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let listed = loop {
+                let list: serde_json::Value = c
+                    .agent
+                    .get(&requests_url)
+                    .call()
+                    .unwrap()
+                    .into_json()
+                    .unwrap();
+                let found = list.as_array().unwrap().iter().find(|r| {
+                    r["id"] == victim_id && r["sql"].as_str().unwrap().contains("WITH RECURSIVE")
+                });
+                if let Some(r) = found {
+                    break r.clone();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "n{node}: the connection never showed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(listed["front_end"], "mysql", "{listed}");
+            assert_eq!(listed["user"], "root", "{listed}");
+            assert_eq!(listed["db"], "pl", "{listed}");
+            c.post(
+                node,
+                &format!("/v1/requests/{victim_id}/cancel"),
+                &json!({}),
+            )
+            .unwrap();
+            let (mut victim, code) = tokio::time::timeout(wait, task)
+                .await
+                .expect("the cancelled SELECT ends")
+                .unwrap();
+            assert_eq!(code, 1317, "n{node}: interrupted");
+            let one: Option<i64> = victim.query_first("SELECT 1").await.unwrap();
+            assert_eq!(one, Some(1), "n{node}: the connection goes on");
+
+            // The writer is free.
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                admin.query_drop(format!("INSERT INTO pl.t VALUES ({}, 1)", 10 + node)),
+            )
+            .await
+            .expect("the writer was released")
+            .unwrap();
+            for conn in [victim, app, watcher] {
+                conn.disconnect().await.unwrap();
+            }
+        }
+        let n: Option<i64> = admin
+            .query_first("SELECT v FROM pl.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1), "the interrupted SELECTs left nothing");
+        assert_eq!(
+            c.scalar(leader, "SELECT v FROM ht WHERE id = 1"),
+            1,
             "the interrupted UPDATEs left nothing"
         );
         admin.disconnect().await.unwrap();
