@@ -39,7 +39,8 @@ const WAITERS_MAX: usize = 65_536;
 pub(crate) enum Wait {
     /// At most this long (statements of no client: the node's own).
     AtMost(Duration),
-    /// While the other node stays reachable: the statements of this node's client `0`.
+    /// While the other node stays reachable: the statements of one of this node's clients,
+    /// by its id.
     ForClient(u64),
 }
 

@@ -89,6 +89,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         .context("starting the node")?;
     // Peers' statements run beside local clients', away from Raft and the keepalives.
     node.run_peer_statements_on(client.handle().clone());
+    keep_polling_io(client.handle().clone());
     let counters = Arc::new(quorate_http::Counters::default());
     let accounts =
         quorate_mysql::LoginChecker::new(node.clone(), &cfg).map_err(anyhow::Error::msg)?;
@@ -143,6 +144,27 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         anyhow::bail!("cannot restart: {err}");
     }
     Ok(())
+}
+
+/// How often the client runtime is nudged (see [`keep_polling_io`]).
+const IO_NUDGE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Keeps the client runtime's sockets polled while statements hold its workers. A statement
+/// (HTTP, or one a peer sent) runs synchronously on the worker that picked it up. When that
+/// worker was the one polling the runtime's sockets, and the runtime's other workers sleep
+/// for want of tasks, nobody polls them until the statement ends: a long statement left
+/// the node's whole HTTP API, health checks included, unanswered (docs/VERIFICATION.md
+/// finding 29). A task spawned from outside wakes a sleeping worker, which takes over the
+/// polling when it sleeps again; an empty one every 100 ms costs ten wake-ups a second.
+fn keep_polling_io(client: tokio::runtime::Handle) {
+    quorate_node::timers().spawn(async move {
+        let mut tick = tokio::time::interval(IO_NUDGE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            drop(client.spawn(async {}));
+        }
+    });
 }
 
 /// File descriptors a node needs besides its clients': the Raft log, SQLite, peers' paths,

@@ -843,3 +843,69 @@ fn a_slow_read_through_a_follower_runs_until_its_own_limit() {
     )
     .unwrap();
 }
+
+/// The node's HTTP API keeps answering while an HTTP statement runs for long on the
+/// leader: health checks, the request list and the cancel each answer within 2 s while an
+/// endless UPDATE holds a worker of the runtime that serves HTTP. Before, the worker that
+/// ran the statement had been the one polling the runtime's sockets and the other slept,
+/// so nothing on that port answered until the statement ended (docs/VERIFICATION.md
+/// finding 29); a load balancer would have taken the leader for dead.
+#[test]
+fn the_http_api_answers_while_a_long_statement_runs() {
+    let c = Cluster::start(Opts::default());
+    create_table(&c, "t");
+    let leader = c.wait_writable(Duration::from_secs(10));
+    c.execute(leader, "INSERT INTO t VALUES (1, 'one')", json!([]))
+        .unwrap();
+    // A connection of its own, as most clients open.
+    let (agent, url) = (
+        common::agent(Duration::from_secs(60)),
+        c.url(leader, "/v1/execute?timeout_ms=30000"),
+    );
+    let update = std::thread::spawn(move || {
+        let sql = format!("UPDATE t SET v = {ENDLESS} WHERE id = 1");
+        match agent
+            .post(&url)
+            .send_json(json!({"statements": [{"sql": sql}]}))
+        {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let quick = common::agent(Duration::from_secs(2));
+    for i in 0..5 {
+        quick
+            .get(&c.url(leader, "/v1/health"))
+            .call()
+            .unwrap_or_else(|e| panic!("health check {i} unanswered while a statement runs: {e}"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let list: serde_json::Value = quick
+        .get(&c.url(leader, "/v1/requests"))
+        .call()
+        .expect("the request list answers")
+        .into_json()
+        .unwrap();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["sql"].as_str().unwrap().contains("WITH RECURSIVE"))
+        .unwrap_or_else(|| panic!("the UPDATE is listed: {list}"))["id"]
+        .as_u64()
+        .unwrap();
+    quick
+        .post(&c.url(leader, &format!("/v1/requests/{id}/cancel")))
+        .send_json(json!({}))
+        .expect("the cancel answers");
+    let (status, body) = update.join().unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("cancelled"), "{body}");
+    assert_eq!(
+        c.scalar(leader, "SELECT count(*) FROM t WHERE v = 'one'"),
+        1,
+        "the cancelled UPDATE left nothing"
+    );
+}
