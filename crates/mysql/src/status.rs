@@ -161,6 +161,16 @@ pub(crate) async fn show_status(shared: &Shared, like: Option<&str>) -> QueryRes
     })
 }
 
+/// A statement as SHOW PROCESSLIST's `Info` shows it: whole with FULL, else its first 100
+/// characters.
+fn info_column(statement: &str, full: bool) -> String {
+    if full {
+        statement.to_string()
+    } else {
+        statement.chars().take(100).collect()
+    }
+}
+
 /// SHOW [FULL] PROCESSLIST: every connection to this node and every HTTP request it handles
 /// (`all`), or the caller's own.
 pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) -> QueryResult {
@@ -174,14 +184,8 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
             continue;
         }
         let a = r.activity.lock().unwrap_or_else(|p| p.into_inner());
-        let info = (a.command != "Sleep").then(|| {
-            let i = String::from_utf8_lossy(&a.info);
-            if full || i.chars().count() <= 100 {
-                i.into_owned()
-            } else {
-                i.chars().take(100).collect()
-            }
-        });
+        let info =
+            (a.command != "Sleep").then(|| info_column(&String::from_utf8_lossy(&a.info), full));
         rows.push(vec![
             WireValue::Int(i64::from(*id)),
             text(r.user.clone()),
@@ -199,13 +203,7 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
     let mut requests = http.map(|h| h.clients()).unwrap_or_default();
     requests.sort_unstable_by_key(|r| r.id);
     for r in requests.into_iter().filter(|r| all || r.user == user) {
-        let info = r.statement.map(|i| {
-            if full || i.chars().count() <= 100 {
-                i
-            } else {
-                i.chars().take(100).collect()
-            }
-        });
+        let info = r.statement.map(|i| info_column(&i, full));
         rows.push(vec![
             WireValue::Int(r.id as i64),
             text(r.user),
