@@ -91,12 +91,16 @@ fn shown(sql: &str) -> &str {
 }
 
 /// A client's statement in progress, as `GET /v1/requests` shows it: this node's HTTP
-/// requests, and its MySQL connections that run a statement.
+/// requests, its MySQL connections that run a statement, and the statements other nodes'
+/// clients run here.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct RequestView {
     pub id: u64,
-    /// `http` or `mysql`.
+    /// `http` or `mysql`; `peer` for another node's client.
     pub front_end: &'static str,
+    /// The node whose client it is, when another (`peer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<u64>,
     /// `/v1/execute` or `/v1/query` (HTTP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'static str>,
@@ -212,6 +216,7 @@ impl Clients {
             .map(|(id, r)| RequestView {
                 id: u64::from(*id),
                 front_end: "http",
+                node: None,
                 path: Some(r.about.path),
                 user: r.about.user.clone(),
                 client: r.about.client.map(|a| a.to_string()),
@@ -222,28 +227,33 @@ impl Clients {
                 stopping: stopping_name(r.stopped.0.load(Ordering::SeqCst)),
             })
             .collect();
+        let view = |front_end: &'static str, c: quorate_node::ClientView| {
+            Some(RequestView {
+                sql: shown(c.statement.as_deref()?).to_string(),
+                id: c.id,
+                front_end,
+                node: c.node,
+                path: None,
+                user: c.user,
+                client: (!c.host.is_empty()).then_some(c.host),
+                db: c.db,
+                statements: None,
+                running_ms: c.running.as_millis() as u64,
+                stopping: c.stopping,
+            })
+        };
         if let Some(mysql) = self.node.front_end("mysql") {
-            list.extend(mysql.clients().into_iter().filter_map(|c| {
-                Some(RequestView {
-                    sql: shown(c.statement.as_deref()?).to_string(),
-                    id: c.id,
-                    front_end: "mysql",
-                    path: None,
-                    user: c.user,
-                    client: Some(c.host),
-                    db: c.db,
-                    statements: None,
-                    running_ms: c.running.as_millis() as u64,
-                    stopping: c.stopping,
-                })
-            }));
+            list.extend(mysql.clients().into_iter().filter_map(|c| view("mysql", c)));
         }
+        let peers = self.node.peer_clients();
+        list.extend(peers.into_iter().filter_map(|c| view("peer", c)));
         list.sort_by_key(|r| std::cmp::Reverse(r.running_ms));
         list
     }
 
     /// Cancels the statements of client `id`: an HTTP request's are interrupted now and,
-    /// while it lasts, at every sweep; a MySQL connection's as by `KILL QUERY`.
+    /// while it lasts, at every sweep; a MySQL connection's as by `KILL QUERY`; another
+    /// node's client's statement running here is interrupted here.
     pub(crate) fn cancel(&self, id: u64) -> Result<(), NodeError> {
         if let Ok(request) = u32::try_from(id)
             && self.cancel_request(request)
@@ -251,6 +261,9 @@ impl Clients {
             return Ok(());
         }
         if self.node.front_end("mysql").is_some_and(|m| m.stop(id)) {
+            return Ok(());
+        }
+        if self.node.stop_peer_client(id) {
             return Ok(());
         }
         Err(NodeError::bad_request(format!(
@@ -302,6 +315,7 @@ impl quorate_node::FrontEnd for Clients {
                 running: now.saturating_duration_since(r.started),
                 statement: Some(r.about.sql.clone()),
                 stopping: stopping_name(r.stopped.0.load(Ordering::SeqCst)),
+                node: None,
             })
             .collect()
     }
@@ -467,10 +481,12 @@ where
                     "the request was cancelled by an administrator (POST \
                      /v1/requests/{id}/cancel, or MySQL KILL {id})"
                 ),
-                // None of this request's limits: the leader took the statement for
-                // abandoned (it stopped hearing that this node waits for it).
-                _ => "the statement was stopped on the leader, which no longer heard that \
-                      this node waited for it"
+                // None of this request's limits: stopped on the leader, by an
+                // administrator there, or because it took the statement for abandoned (it
+                // stopped hearing that this node waits for it).
+                _ => "the statement was stopped on the leader: by an administrator there \
+                      (MySQL KILL QUERY, or a cancel over HTTP), or because the leader no \
+                      longer heard that this node waited for it"
                     .to_string(),
             };
             Err(NodeError::new(

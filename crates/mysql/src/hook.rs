@@ -19,6 +19,7 @@ use quorate_sql::{SessionState, SessionValues};
 use quorate_store::client::{self, HEADER as CLIENT_HEADER};
 use quorate_store::rusqlite::types::Value;
 use quorate_store::rusqlite::{Connection, InterruptHandle};
+use quorate_store::{RUNNING_SQL_MAX, RunningStatement};
 use serde::{Deserialize, Serialize};
 
 /// Connections remembered at once. A read pool may open and close connections over time;
@@ -155,8 +156,17 @@ struct Known {
     state: SessionState,
     interrupt: InterruptHandle,
     /// The client whose statement runs on it now (between `before_statement` and
-    /// `after_statement`).
-    running: Mutex<Option<Running>>,
+    /// `after_statement`), and that statement.
+    slot: Mutex<Slot>,
+}
+
+/// What a connection runs now.
+#[derive(Default)]
+struct Slot {
+    running: Option<Running>,
+    /// The running statement's text, cut at [`RUNNING_SQL_MAX`] bytes; its buffer is kept
+    /// from one statement to the next.
+    sql: String,
 }
 
 /// A client's statement running on a connection.
@@ -168,15 +178,15 @@ struct Running {
 }
 
 impl Known {
-    fn running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    fn running(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Interrupts the statement running on this connection if `pick` chooses it.
     fn interrupt_if(&self, pick: impl Fn(&Running) -> bool) -> bool {
         // Held while interrupting: see `SessionHook::interrupt`.
         let running = self.running();
-        if running.as_ref().is_some_and(pick) {
+        if running.running.as_ref().is_some_and(pick) {
             self.interrupt.interrupt();
             return true;
         }
@@ -228,12 +238,12 @@ impl SessionHook {
         let known = Arc::new(Known {
             state,
             interrupt: conn.get_interrupt_handle(),
-            running: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
         });
         let mut map = self.connections();
         if map.len() >= CONNECTIONS_MAX {
             // Only idle connections: a running statement must stay reachable by KILL.
-            map.retain(|_, k| k.running().is_some());
+            map.retain(|_, k| k.running().running.is_some());
         }
         map.insert(key(conn), known.clone());
         Ok(known)
@@ -245,7 +255,7 @@ impl quorate_store::ConnectionHook for SessionHook {
         self.register(conn).map(drop)
     }
 
-    fn before_statement(&self, conn: &Connection, context: &[u8]) {
+    fn before_statement(&self, conn: &Connection, context: &[u8], sql: &str) {
         // Forget what an earlier statement on this thread set (one that failed before the
         // store asked, say).
         quorate_sql::take_last_insert_id_set();
@@ -262,17 +272,24 @@ impl quorate_store::ConnectionHook for SessionHook {
             },
         };
         known.state.install_later(context);
-        *known.running() = client::of(context).map(|(origin, connection)| Running {
-            origin,
-            connection,
-            since: Instant::now(),
-        });
+        {
+            let mut slot = known.running();
+            slot.running = client::of(context).map(|(origin, connection)| Running {
+                origin,
+                connection,
+                since: Instant::now(),
+            });
+            slot.sql.clear();
+            if slot.running.is_some() {
+                slot.sql.push_str(cut(sql, RUNNING_SQL_MAX));
+            }
+        }
         CURRENT.with(|c| *c.borrow_mut() = Some(known));
     }
 
     fn after_statement(&self, _conn: &Connection) -> Option<i64> {
         if let Some(known) = CURRENT.with(|c| c.borrow_mut().take()) {
-            *known.running() = None;
+            known.running().running = None;
         }
         quorate_sql::take_last_insert_id_set()
     }
@@ -299,6 +316,42 @@ impl quorate_store::ConnectionHook for SessionHook {
                 && !waited_for(r.origin, u64::from(r.connection))
         })
     }
+
+    fn running(&self) -> Vec<RunningStatement> {
+        let known: Vec<Arc<Known>> = self.connections().values().cloned().collect();
+        known
+            .iter()
+            .filter_map(|k| {
+                // Held while reading the context, so that both belong to one statement:
+                // the next statement names its context only after `after_statement`.
+                let slot = k.running();
+                let r = slot.running?;
+                let user = k.state.with_named_context(|c| {
+                    (c.len() > CLIENT_HEADER)
+                        .then(|| SessionContext::decode(c))
+                        .flatten()
+                        .map(|ctx| ctx.user)
+                        .filter(|u| !u.is_empty())
+                });
+                Some(RunningStatement {
+                    origin: r.origin,
+                    client: r.connection,
+                    running: r.since.elapsed(),
+                    user,
+                    sql: slot.sql.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// The hook as the store takes it.
@@ -331,7 +384,7 @@ mod tests {
             user_variables: vec![("x".into(), CtxValue::Int(5))],
             visible_databases: Some(vec!["shop".into()]),
         };
-        hook.before_statement(&conn, &a.encode(1));
+        hook.before_statement(&conn, &a.encode(1), "SELECT 1");
         assert_eq!(
             scalar(&conn, "SELECT quorate_visible_db('shop')"),
             Value::Integer(1)
@@ -355,7 +408,7 @@ mod tests {
             user: "bob@%".into(),
             ..Default::default()
         };
-        hook.before_statement(&conn, &b.encode(1));
+        hook.before_statement(&conn, &b.encode(1), "SELECT 1");
         assert_eq!(scalar(&conn, "SELECT last_insert_id()"), Value::Integer(0));
         assert_eq!(scalar(&conn, "SELECT connection_id()"), Value::Integer(8));
         assert_eq!(scalar(&conn, "SELECT mysql_uservar('x')"), Value::Null);
@@ -367,6 +420,82 @@ mod tests {
             scalar(&conn, "SELECT mysql_sysvar('sql_mode')"),
             default_variables()["sql_mode"]
         );
+    }
+
+    const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                           SELECT count(*) FROM c";
+
+    /// Runs [`ENDLESS`] on `conn` for the client `ctx` names, as the store does (between
+    /// the hook's calls), telling `started` once it is about to start.
+    fn run_endless(
+        hook: &SessionHook,
+        conn: &Connection,
+        ctx: &[u8],
+        started: &std::sync::mpsc::Sender<()>,
+    ) -> quorate_store::rusqlite::Result<i64> {
+        hook.before_statement(conn, ctx, ENDLESS);
+        started.send(()).unwrap();
+        let r = conn.query_row(ENDLESS, [], |r| r.get::<_, i64>(0));
+        hook.after_statement(conn);
+        r
+    }
+
+    /// The hook lists the clients' statements running on its connections, each with its
+    /// client, its account (when its context names one: a MySQL session's, not an HTTP
+    /// request's) and its text, and forgets each once it has ended.
+    #[test]
+    fn running_statements_are_listed_with_their_client_account_and_text() {
+        let hook = Arc::new(SessionHook::new());
+        let mysql = SessionContext {
+            connection_id: 7,
+            user: "alice@10.0.0.1".into(),
+            ..Default::default()
+        }
+        .encode(2);
+        let http = client::header(3, 1 << 31).to_vec();
+        assert!(hook.running().is_empty(), "nothing runs yet");
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let runners: Vec<_> = [mysql, http]
+            .into_iter()
+            .map(|ctx| {
+                let hook = hook.clone();
+                let started = started_tx.clone();
+                let conn = Connection::open_in_memory().unwrap();
+                hook.on_open(&conn).unwrap();
+                std::thread::spawn(move || run_endless(&hook, &conn, &ctx, &started))
+            })
+            .collect();
+        started_rx.recv().unwrap();
+        started_rx.recv().unwrap();
+        let mut running = hook.running();
+        running.sort_by_key(|r| r.origin);
+        let seen: Vec<_> = running
+            .iter()
+            .map(|r| (r.origin, r.client, r.user.as_deref(), r.sql.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (2, 7, Some("alice@10.0.0.1"), ENDLESS),
+                (3, 1 << 31, None, ENDLESS)
+            ]
+        );
+        assert_eq!(hook.interrupt(2, 7) + hook.interrupt(3, 1 << 31), 2);
+        for r in runners {
+            assert!(r.join().unwrap().is_err(), "interrupted");
+        }
+        assert!(hook.running().is_empty(), "both ended");
+    }
+
+    /// A statement's text is kept up to a bound, cut on a character boundary.
+    #[test]
+    fn a_long_statement_is_cut_on_a_character_boundary() {
+        let long = "é".repeat(RUNNING_SQL_MAX);
+        assert_eq!(cut(&long, RUNNING_SQL_MAX).len(), RUNNING_SQL_MAX);
+        assert_eq!(cut(&long, RUNNING_SQL_MAX - 1).len(), RUNNING_SQL_MAX - 2);
+        assert_eq!(cut("aé", 2), "a");
+        assert_eq!(cut("aé", 3), "aé");
+        assert_eq!(cut("abc", 10), "abc");
     }
 
     /// An interrupt reaches the statement of the client it names, and only while that
@@ -392,15 +521,7 @@ mod tests {
         let runner = {
             let hook = hook.clone();
             std::thread::spawn(move || {
-                hook.before_statement(&conn, &ctx);
-                started_tx.send(()).unwrap();
-                let r = conn.query_row(
-                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
-                     SELECT count(*) FROM c",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                );
-                hook.after_statement(&conn);
+                let r = run_endless(&hook, &conn, &ctx, &started_tx);
                 (conn, r)
             })
         };

@@ -201,6 +201,7 @@ impl quorate_node::FrontEnd for Shared {
                     statement: (a.command != "Sleep")
                         .then(|| String::from_utf8_lossy(&a.info).into_owned()),
                     stopping,
+                    node: None,
                 }
             })
             .collect()

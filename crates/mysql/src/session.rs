@@ -1886,6 +1886,9 @@ impl Conn {
                 .unwrap_or_else(|p| p.into_inner());
             let Some(target) = u32::try_from(id).ok().and_then(|id| registry.get(&id)) else {
                 drop(registry);
+                if id > u64::from(u32::MAX) {
+                    return self.kill_peer_client(id, query_only, may_kill_any);
+                }
                 return self.kill_http_request(id, may_kill_any);
             };
             if target.user != self.user() && !may_kill_any {
@@ -1934,6 +1937,40 @@ impl Conn {
             return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
         }
         tracing::debug!(request = id, "KILL of an HTTP request");
+        ok()
+    }
+
+    /// `KILL [QUERY] id` of another node's client's statement running here (SHOW
+    /// PROCESSLIST lists them from id 2^32 on): interrupted here, and that node answers its
+    /// client as after its own `KILL QUERY`. The connection itself is that node's to close.
+    fn kill_peer_client(&self, id: u64, query_only: bool, may_kill_any: bool) -> QueryResult {
+        let node = &self.shared.node;
+        let Some(client) = node.peer_clients().into_iter().find(|c| c.id == id) else {
+            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        };
+        if client.user != self.user() && !may_kill_any {
+            return QueryResult::Err(err(
+                1095,
+                b"HY000",
+                format!("You are not owner of thread {id}"),
+            ));
+        }
+        if !query_only {
+            let on = client.node.unwrap_or_default();
+            return QueryResult::Err(err(
+                1235,
+                b"42000",
+                format!(
+                    "thread {id} is a client of node {on}: KILL QUERY {id} stops its statement \
+                     here; its connection can be closed only on node {on}"
+                ),
+            ));
+        }
+        if !node.stop_peer_client(id) {
+            // It ended meanwhile.
+            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+        }
+        tracing::debug!(id, "KILL QUERY of another node's client's statement");
         ok()
     }
 

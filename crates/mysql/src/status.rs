@@ -171,8 +171,8 @@ fn info_column(statement: &str, full: bool) -> String {
     }
 }
 
-/// SHOW [FULL] PROCESSLIST: every connection to this node and every HTTP request it handles
-/// (`all`), or the caller's own.
+/// SHOW [FULL] PROCESSLIST: every connection to this node, every HTTP request it handles
+/// and every statement other nodes' clients run on it (`all`), or the caller's own.
 pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) -> QueryResult {
     let registry = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
     let mut ids: Vec<&u32> = registry.keys().collect();
@@ -212,6 +212,26 @@ pub(crate) fn processlist(shared: &Shared, user: &str, all: bool, full: bool) ->
             text("Query"),
             WireValue::Int(r.running.as_secs() as i64),
             text(format!("HTTP {}", r.command)),
+            info.map_or(WireValue::Null, text),
+        ]);
+    }
+    // Other nodes' clients' statements running here (on the leader: their writes).
+    let mut peers = shared.node.peer_clients();
+    peers.sort_unstable_by_key(|r| r.id);
+    for r in peers.into_iter().filter(|r| all || r.user == user) {
+        let info = r.statement.map(|i| info_column(&i, full));
+        let state = match r.node {
+            Some(n) => format!("forwarded by node {n}"),
+            None => String::new(),
+        };
+        rows.push(vec![
+            WireValue::Int(r.id as i64),
+            text(r.user),
+            text(r.host),
+            WireValue::Null,
+            text(r.command),
+            WireValue::Int(r.running.as_secs() as i64),
+            text(state),
             info.map_or(WireValue::Null, text),
         ]);
     }

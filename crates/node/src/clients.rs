@@ -29,6 +29,9 @@ pub struct ClientView {
     pub statement: Option<String>,
     /// Why its statement is being stopped, once it is.
     pub stopping: Option<&'static str>,
+    /// The node it is connected to, when that is another node (its statement was sent
+    /// here, see [`Node::peer_clients`]).
+    pub node: Option<u64>,
 }
 
 /// A front end's clients, as the node's other front ends see them.
@@ -55,5 +58,60 @@ impl Node {
     /// Front end `name`, if it runs.
     pub fn front_end(&self, name: &str) -> Option<Arc<dyn FrontEnd>> {
         self.inner.front_ends.0.lock().get(name)?.upgrade()
+    }
+}
+
+/// The process-list id of client `client` of node `origin` whose statement runs here:
+/// `origin × 2^32 + client`, above every id of this node's own clients (all below 2^32).
+/// `None` for nodes with ids of 2^31 or more, whose clients' ids would not fit MySQL's
+/// signed process ids.
+pub(crate) fn peer_client_id(origin: u64, client: u32) -> Option<u64> {
+    (origin > 0 && origin < 1 << 31).then(|| (origin << 32) | u64::from(client))
+}
+
+impl Node {
+    /// The statements other nodes' clients run on this node now (the leader runs every
+    /// node's writes), as process lists show them: id from [`peer_client_id`], the account
+    /// and address their context names (a MySQL session's; an HTTP request's names none),
+    /// command `Query`, the statement as SQLite runs it.
+    pub fn peer_clients(&self) -> Vec<ClientView> {
+        let Some(hook) = &self.store().config().hook else {
+            return Vec::new();
+        };
+        let me = self.id();
+        hook.0
+            .running()
+            .into_iter()
+            .filter(|r| r.origin != me)
+            .filter_map(|r| {
+                let id = peer_client_id(r.origin, r.client)?;
+                let (user, host) = match r.user.as_deref().and_then(|u| u.rsplit_once('@')) {
+                    Some((user, host)) => (user.to_string(), host.to_string()),
+                    None => (r.user.unwrap_or_default(), String::new()),
+                };
+                Some(ClientView {
+                    id,
+                    user,
+                    host,
+                    db: None,
+                    command: "Query",
+                    running: r.running,
+                    statement: Some(r.sql),
+                    stopping: None,
+                    node: Some(r.origin),
+                })
+            })
+            .collect()
+    }
+
+    /// Interrupts the statement that [`Node::peer_clients`] lists as `id`, here. The
+    /// client's own node answers it with the interruption, as after its own `KILL QUERY`;
+    /// the client stays connected there. False if no such statement runs here.
+    pub fn stop_peer_client(&self, id: u64) -> bool {
+        let (origin, client) = (id >> 32, id & u64::from(u32::MAX));
+        if peer_client_id(origin, client as u32) != Some(id) || origin == self.id() {
+            return false;
+        }
+        self.interrupt_local(origin, client) > 0
     }
 }

@@ -138,7 +138,9 @@ pub struct RuntimeConfig {
     pub control_threads: usize,
     /// Workers of the client runtime: HTTP, statements that peers forward, and MySQL
     /// connections when `mysql_thread_per_connection` is off, with the SQLite work of
-    /// their requests (reads run in parallel on them). Default: the number of CPUs.
+    /// their requests (reads run in parallel on them). Default: the number of CPUs, at
+    /// least 2 (a statement holds its worker while it runs; with one worker a long one
+    /// leaves the HTTP API, health checks included, unanswered).
     pub client_threads: usize,
     /// Serve each MySQL connection on a thread of its own, as MySQL and MariaDB do, instead
     /// of on the client runtime's workers. On by default: a client and the thread that
@@ -163,10 +165,12 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             control_threads: 1,
+            // At least two: a statement holds its worker while it runs, and with one worker
+            // a long one would leave the HTTP API, health checks included, unanswered.
             client_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
-                .min(RUNTIME_THREADS_MAX),
+                .clamp(2, RUNTIME_THREADS_MAX),
             mysql_thread_per_connection: true,
             mysql_follow_client_cpu: true,
         }
@@ -644,7 +648,10 @@ addrs = ["127.0.0.1:7103"]
         assert_eq!(cfg.peer_addrs.len(), 2);
         assert_eq!(cfg.timeouts, Timeouts::default());
         assert_eq!(cfg.runtime.control_threads, 1);
-        assert!(cfg.runtime.client_threads >= 1);
+        assert!(
+            cfg.runtime.client_threads >= 2,
+            "one worker can be held by a statement"
+        );
         let tuned =
             parse(&(base() + "\n[runtime]\ncontrol_threads = 2\nclient_threads = 3\n")).unwrap();
         assert_eq!(

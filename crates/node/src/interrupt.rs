@@ -101,12 +101,15 @@ impl Node {
         n
     }
 
-    /// Interrupts what runs on this node for client `connection` of node `origin`.
+    /// Interrupts what runs on this node for client `connection` of node `origin`, and
+    /// ends its wait for the writer if it waits for it.
     pub(crate) fn interrupt_local(&self, origin: u64, connection: u64) -> usize {
-        match &self.store().config().hook {
+        let waits = self.store().interrupt_waiting(origin, connection);
+        let runs = match &self.store().config().hook {
             Some(h) => h.0.interrupt(origin, connection),
             None => 0,
-        }
+        };
+        waits + runs
     }
 
     /// Interrupts statements run here for other nodes' clients once their node has surely

@@ -95,6 +95,10 @@ pub enum SessionRequest {
     Begin {
         session: u64,
         foreign_keys: bool,
+        /// The sender's client whose statement begins the transaction (see
+        /// [`TxOptions::client`]); absent from older senders.
+        #[serde(default)]
+        client: Option<u64>,
     },
     Exec {
         session: u64,
@@ -232,6 +236,14 @@ pub struct Session {
     pub client: Option<u64>,
 }
 
+impl Session {
+    /// This session's client as the store names it: (this node, client id).
+    fn client_here(&self) -> Option<(u64, u32)> {
+        let client = u32::try_from(self.client?).ok()?;
+        Some((self.node.id(), client))
+    }
+}
+
 impl Node {
     /// Opens a session for an interactive client.
     pub fn session(&self) -> Session {
@@ -299,6 +311,7 @@ impl Session {
                             .store()
                             .begin_write(TxOptions {
                                 foreign_keys: self.options.foreign_keys,
+                                client: self.client_here(),
                             })
                             .await?;
                         self.state = TxState::Local { tx, leader };
@@ -314,6 +327,7 @@ impl Session {
                         SessionRequest::Begin {
                             session: self.id,
                             foreign_keys: self.options.foreign_keys,
+                            client: self.client,
                         },
                     )
                     .await?;
@@ -683,10 +697,18 @@ impl Node {
             SessionRequest::Begin {
                 session,
                 foreign_keys,
+                client,
             } => {
                 let generation = sessions.generation();
                 let leader = self.ensure_leader_ready().await?;
-                let tx = self.store().begin_write(TxOptions { foreign_keys }).await?;
+                let client = client
+                    .and_then(|c| u32::try_from(c).ok())
+                    .map(|c| (from, c));
+                let options = TxOptions {
+                    foreign_keys,
+                    client,
+                };
+                let tx = self.store().begin_write(options).await?;
                 let t = RemoteTx {
                     tx,
                     leader,

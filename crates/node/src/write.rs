@@ -468,7 +468,15 @@ impl Node {
         req: ExecuteRequest,
     ) -> Result<ExecuteResponse, NodeError> {
         let leader = self.ensure_leader_ready().await?;
-        let mut tx = self.inner.store.begin_write(TxOptions::default()).await?;
+        let client = req
+            .statements
+            .first()
+            .and_then(|st| quorate_store::client::of(&st.context));
+        let options = TxOptions {
+            client,
+            ..TxOptions::default()
+        };
+        let mut tx = self.inner.store.begin_write(options).await?;
         let mut results = Vec::with_capacity(req.statements.len());
         for (i, st) in req.statements.iter().enumerate() {
             let params: Vec<Value> = st.params.iter().cloned().map(Into::into).collect();

@@ -608,13 +608,13 @@ pub fn requests(addr: &str, cancel: Option<u64>) -> anyhow::Result<()> {
     println!("id\trunning_ms\tuser\tclient\tvia\tstatements\tstopping\tsql");
     for r in list {
         let stopping = r["stopping"].as_str().unwrap_or("-");
-        // An HTTP request's path, or `mysql` and the connection's database.
-        let via = match r["path"].as_str() {
-            Some(path) => path.to_string(),
-            None => match r["db"].as_str() {
-                Some(db) => format!("mysql ({db})"),
-                None => "mysql".to_string(),
-            },
+        // An HTTP request's path, `mysql` and the connection's database, or the node that
+        // sent another node's client's statement here.
+        let via = match (r["path"].as_str(), r["node"].as_u64(), r["db"].as_str()) {
+            (Some(path), _, _) => path.to_string(),
+            (None, Some(node), _) => format!("node {node}"),
+            (None, None, Some(db)) => format!("mysql ({db})"),
+            (None, None, None) => "mysql".to_string(),
         };
         let statements = r["statements"].as_u64().unwrap_or(1);
         println!(

@@ -2114,3 +2114,303 @@ fn process_lists_show_and_stop_both_kinds_of_clients() {
     });
     c.assert_identical(Duration::from_secs(20));
 }
+
+/// The leader's process lists show the statements that followers' clients run on it, and
+/// stop them: a MySQL client's endless UPDATE sent through a follower shows in the leader's
+/// `SHOW PROCESSLIST` (an id above 2^32, its account, State `forwarded by node N`) and in
+/// its `GET /v1/requests` (`front_end: peer`, `node: N`). An account without PROCESS does
+/// not see it there and cannot KILL it (1095); `KILL` of the connection is refused with a
+/// message naming the client's node (1235); the leader's `KILL QUERY` stops it, the
+/// follower's client gets 1317 and its connection goes on. An HTTP request's statement
+/// sent through the follower is listed too and stopped by the leader's cancel (the request
+/// answers 409). Each time the writer is free again. Without the listing, the statement
+/// holding the writer is invisible on the node where the writes wait.
+#[test]
+fn the_leader_lists_and_stops_followers_clients_statements() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    let wait = Duration::from_secs(20);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        one_row_table(&mut admin, "fw").await;
+        for (user, grant) in [("app", "ALL"), ("other", "ALL")] {
+            admin
+                .query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"))
+                .await
+                .unwrap();
+            admin
+                .query_drop(format!("GRANT {grant} ON fw.* TO '{user}'@'%'"))
+                .await
+                .unwrap();
+        }
+        c.execute(
+            leader,
+            "CREATE TABLE hf (id INTEGER PRIMARY KEY, v INT)",
+            json!([]),
+        )
+        .unwrap();
+        c.execute(leader, "INSERT INTO hf VALUES (1, 1)", json!([]))
+            .unwrap();
+        let mut other = Conn::new(conn_opts(&c, leader, "other", "pw", None))
+            .await
+            .unwrap();
+
+        // A MySQL client of the follower.
+        let victim = Conn::new(conn_opts(&c, follower, "app", "pw", Some("fw")))
+            .await
+            .unwrap();
+        let task = run_in_background(victim, format!("UPDATE t SET v = v + {ENDLESS}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let rows: Vec<mysql_async::Row> = admin.query("SHOW FULL PROCESSLIST").await.unwrap();
+            let found = rows.into_iter().find(|r| {
+                r.get::<Option<String>, _>(7)
+                    .flatten()
+                    .is_some_and(|i| i.contains("WITH RECURSIVE"))
+            });
+            if let Some(row) = found {
+                break row;
+            }
+            assert!(Instant::now() < deadline, "the leader never listed it");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let id: u64 = row.get(0).unwrap();
+        assert!(id >= follower << 32, "an id above every local one: {id}");
+        assert_eq!(row.get::<String, _>(1).unwrap(), "app");
+        assert_eq!(row.get::<String, _>(4).unwrap(), "Query");
+        assert_eq!(
+            row.get::<String, _>(6).unwrap(),
+            format!("forwarded by node {follower}")
+        );
+        let list: serde_json::Value = c
+            .agent
+            .get(&c.url(leader, "/v1/requests"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let listed = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("not in GET /v1/requests: {list}"));
+        assert_eq!(listed["front_end"], "peer", "{listed}");
+        assert_eq!(listed["node"], follower, "{listed}");
+        assert_eq!(listed["user"], "app", "{listed}");
+        assert!(
+            !running(&mut other, "WITH RECURSIVE").await.contains(&id),
+            "hidden from an account without PROCESS"
+        );
+        let e = other
+            .query_drop(format!("KILL QUERY {id}"))
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1095, "not its own");
+        let e = admin.query_drop(format!("KILL {id}")).await.unwrap_err();
+        assert_eq!(server_code(&e), 1235, "{e}");
+        assert!(e.to_string().contains(&format!("node {follower}")), "{e}");
+        admin.query_drop(format!("KILL QUERY {id}")).await.unwrap();
+        let (mut victim, code) = tokio::time::timeout(wait, task)
+            .await
+            .expect("the killed UPDATE ends")
+            .unwrap();
+        assert_eq!(code, 1317, "interrupted");
+        let one: Option<i64> = victim.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1), "the connection goes on");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            admin.query_drop("INSERT INTO fw.t VALUES (2, 1)"),
+        )
+        .await
+        .expect("the writer was released")
+        .unwrap();
+
+        // An HTTP client of the follower.
+        let (agent, url) = (c.agent.clone(), c.url(follower, "/v1/execute"));
+        let sql = format!("UPDATE hf SET v = v + {ENDLESS} WHERE id = 1");
+        let request = tokio::task::spawn_blocking(move || {
+            let body = json!({"statements": [{"sql": sql}]});
+            match agent.post(&url).send_json(body) {
+                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+                Err(e) => panic!("{e}"),
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listed = loop {
+            let list: serde_json::Value = c
+                .agent
+                .get(&c.url(leader, "/v1/requests"))
+                .call()
+                .unwrap()
+                .into_json()
+                .unwrap();
+            let found = list.as_array().unwrap().iter().find(|r| {
+                r["front_end"] == "peer" && r["sql"].as_str().unwrap().contains("WITH RECURSIVE")
+            });
+            if let Some(r) = found {
+                break r.clone();
+            }
+            assert!(Instant::now() < deadline, "the leader never listed it");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(listed["node"], follower, "{listed}");
+        let id = listed["id"].as_u64().unwrap();
+        c.post(leader, &format!("/v1/requests/{id}/cancel"), &json!({}))
+            .unwrap();
+        let (status, body) = tokio::time::timeout(wait, request)
+            .await
+            .expect("the cancelled request answers")
+            .unwrap();
+        assert_eq!(status, 409, "{body}");
+        assert!(body.contains("stopped on the leader"), "{body}");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            admin.query_drop("INSERT INTO fw.t VALUES (3, 1)"),
+        )
+        .await
+        .expect("the writer was released")
+        .unwrap();
+        let v: Option<i64> = admin
+            .query_first("SELECT v FROM fw.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(1), "the interrupted UPDATE left nothing");
+        assert_eq!(c.scalar(leader, "SELECT v FROM hf WHERE id = 1"), 1);
+        for conn in [victim, other, admin] {
+            conn.disconnect().await.unwrap();
+        }
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
+/// A statement waiting for the leader's single writer is stopped where it waits: `KILL
+/// QUERY` gives it 1317 at once, not 1205 when `lock_wait_timeout` (10 s) runs out, and it
+/// never runs, also once the writer is free. On the leader and through a follower, in
+/// autocommit and as a transaction's first statement (whose transaction stays open); an
+/// HTTP request waiting past its `timeout_ms` ends the same way (`409 interrupted`, not
+/// `lock_timeout`). Before, an interrupt reached only a running statement: the killed
+/// statement waited on and ran once the writer was free.
+#[test]
+fn a_statement_waiting_for_the_writer_is_stopped_where_it_waits() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        one_row_table(&mut admin, "kw").await;
+        c.execute(
+            leader,
+            "CREATE TABLE hw (id INTEGER PRIMARY KEY, v INT)",
+            json!([]),
+        )
+        .unwrap();
+        for (node, in_tx) in [
+            (leader, false),
+            (follower, false),
+            (follower, true),
+            (leader, true),
+        ] {
+            let case = format!("n{node}, in a transaction: {in_tx}");
+            let mut holder = connect(&c, leader, Some("kw")).await;
+            holder.query_drop("BEGIN").await.unwrap();
+            holder
+                .query_drop("UPDATE t SET v = v + 1 WHERE id = 1")
+                .await
+                .unwrap();
+            let mut waiter = connect(&c, node, Some("kw")).await;
+            let id: u64 = waiter
+                .query_first("SELECT CONNECTION_ID()")
+                .await
+                .unwrap()
+                .unwrap();
+            if in_tx {
+                waiter.query_drop("BEGIN").await.unwrap();
+            }
+            let task = run_in_background(waiter, "UPDATE t SET v = 100 WHERE id = 1".into());
+            let mut watcher = connect(&c, node, None).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !running(&mut watcher, "v = 100").await.contains(&id) {
+                assert!(Instant::now() < deadline, "{case}: never listed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Well into its wait.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            watcher
+                .query_drop(format!("KILL QUERY {id}"))
+                .await
+                .unwrap();
+            let (mut waiter, code) = tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the statement ends")
+                .unwrap();
+            assert_eq!(code, 1317, "{case}: interrupted, not timed out (1205)");
+            holder.query_drop("COMMIT").await.unwrap();
+            if in_tx {
+                // Its transaction goes on, as in MySQL: the next statement runs in it, and
+                // the ROLLBACK undoes it.
+                waiter
+                    .query_drop("UPDATE t SET v = 200 WHERE id = 1")
+                    .await
+                    .unwrap();
+                waiter.query_drop("ROLLBACK").await.unwrap();
+            }
+            let v: Option<i64> = admin
+                .query_first("SELECT v FROM kw.t WHERE id = 1")
+                .await
+                .unwrap();
+            assert!(
+                v.is_some_and(|v| v < 100),
+                "{case}: the stopped UPDATE never ran, and the rolled back one left nothing: {v:?}"
+            );
+            let one: Option<i64> = waiter.query_first("SELECT 1").await.unwrap();
+            assert_eq!(one, Some(1), "{case}: the connection goes on");
+            for conn in [waiter, watcher, holder] {
+                conn.disconnect().await.unwrap();
+            }
+        }
+        let v: Option<i64> = admin
+            .query_first("SELECT v FROM kw.t WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(5), "only the four holders' updates");
+
+        // An HTTP request whose limit passes while it waits for the writer.
+        let mut holder = connect(&c, leader, Some("kw")).await;
+        holder.query_drop("BEGIN").await.unwrap();
+        holder
+            .query_drop("UPDATE t SET v = v + 1 WHERE id = 1")
+            .await
+            .unwrap();
+        for node in [leader, follower] {
+            let (agent, url) = (c.agent.clone(), c.url(node, "/v1/execute?timeout_ms=1000"));
+            let (status, body) = tokio::task::spawn_blocking(move || {
+                let body = json!({"statements": [{"sql": "INSERT INTO hw VALUES (1, 1)"}]});
+                match agent.post(&url).send_json(body) {
+                    Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+                    Err(ureq::Error::Status(code, r)) => {
+                        (code, r.into_string().unwrap_or_default())
+                    }
+                    Err(e) => panic!("n{node}: {e}"),
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(status, 409, "n{node}: {body}");
+            assert!(
+                body.contains("interrupted") && body.contains("timeout_ms"),
+                "n{node}: {body}"
+            );
+        }
+        holder.query_drop("COMMIT").await.unwrap();
+        assert_eq!(
+            c.scalar(leader, "SELECT count(*) FROM hw"),
+            0,
+            "the stopped INSERTs never ran"
+        );
+        for conn in [holder, admin] {
+            conn.disconnect().await.unwrap();
+        }
+    });
+    c.assert_identical(Duration::from_secs(20));
+}

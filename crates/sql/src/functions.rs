@@ -126,6 +126,12 @@ impl SessionState {
         }
     }
 
+    /// Reads the context named last by [`SessionState::install_later`] (empty before the
+    /// first), whether installed yet or not.
+    pub fn with_named_context<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(&unpoisoned(&self.named).context)
+    }
+
     /// Locks the values for reading or changing them, installing a pending context first.
     pub fn lock(&self) -> MutexGuard<'_, SessionValues> {
         let mut values = unpoisoned(&self.values);

@@ -14,6 +14,7 @@ mod capture;
 mod checkpoint;
 mod checksum;
 mod guard;
+mod handover;
 mod point;
 mod read;
 mod record;
@@ -86,9 +87,9 @@ pub mod client {
 pub trait ConnectionHook: Send + Sync + 'static {
     /// Called once for every connection the store opens (the writer and each reader).
     fn on_open(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()>;
-    /// Called on the connection, on the calling thread, right before a statement runs,
-    /// with the opaque context the caller passed (empty when none).
-    fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8]);
+    /// Called on the connection, on the calling thread, right before statement `sql` runs
+    /// (as SQLite runs it), with the opaque context the caller passed (empty when none).
+    fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8], sql: &str);
     /// Called on the same connection and thread right after the statement ran, whether it
     /// succeeded or not: the value the statement gave the session's last insert id with
     /// `LAST_INSERT_ID(expr)`, if it did. The store passes it on in
@@ -114,6 +115,29 @@ pub trait ConnectionHook: Send + Sync + 'static {
     ) -> usize {
         0
     }
+    /// The clients' statements running on this node now (between `before_statement` and
+    /// `after_statement`), whichever node's clients they are.
+    fn running(&self) -> Vec<RunningStatement> {
+        Vec::new()
+    }
+}
+
+/// Most bytes of a statement's text that [`RunningStatement::sql`] keeps.
+pub const RUNNING_SQL_MAX: usize = 1024;
+
+/// A client's statement running on this node, as [`ConnectionHook::running`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningStatement {
+    /// The node the client is connected to.
+    pub origin: u64,
+    /// The client's id there.
+    pub client: u32,
+    /// How long the statement has been running.
+    pub running: Duration,
+    /// The account it runs for, as its context names it (`user@host`), if it does.
+    pub user: Option<String>,
+    /// The statement as SQLite runs it, cut at [`RUNNING_SQL_MAX`] bytes.
+    pub sql: String,
 }
 
 /// A shared [`ConnectionHook`] (Debug so configs can be printed).
@@ -241,6 +265,8 @@ pub(crate) struct Inner {
     /// of ours may still be in the log (appended, fate unknown), so new transactions must
     /// wait until everything appended so far is applied.
     pub resync_needed: std::sync::atomic::AtomicBool,
+    /// Clients' statements waiting for the writer, so that interrupting one ends its wait.
+    pub waiting: writer::Waiting,
 }
 
 /// An autocommit statement that may be a point DELETE by rowid (see [`point`]), parsed
@@ -305,6 +331,7 @@ impl Store {
                 applied: applied_tx,
                 snapshots,
                 resync_needed: Default::default(),
+                waiting: Default::default(),
             }),
         })
     }
@@ -506,12 +533,20 @@ impl Store {
     }
 
     /// Starts a write transaction (leader only; the caller checks leadership). Waits for the
-    /// writer up to `lock_wait_timeout`.
+    /// writer up to `lock_wait_timeout`, or until [`Store::interrupt_waiting`] names the
+    /// client of `options`.
     pub async fn begin_write(&self, options: TxOptions) -> Result<WriteTx, StoreError> {
         if self.is_witness() {
             return Err(StoreError::Witness);
         }
         WriteTx::begin(self.inner.clone(), options).await
+    }
+
+    /// Ends the wait for the writer of client `client` of node `origin`'s statement, if it
+    /// waits ([`TxOptions::client`]): its transaction never starts, and it fails as
+    /// interrupted. Returns how many waits it ended (0 or 1).
+    pub fn interrupt_waiting(&self, origin: u64, client: u64) -> usize {
+        self.inner.waiting.interrupt(origin, client)
     }
 
     /// A checksum of every replicated table's schema and rows, with the applied log id it

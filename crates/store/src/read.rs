@@ -103,6 +103,7 @@ impl ReadPool {
         // Readers get the same rules as the writer: quorate's own tables stay hidden.
         let guard = Guard::default();
         guard.install(&mut conn)?;
+        crate::handover::install(&mut conn)?;
         if let Some(h) = &self.hook {
             h.on_open(&conn)?;
         }
@@ -164,7 +165,7 @@ impl ReadPool {
             for _ in 0..UNDO_RETRIES {
                 let before = frontier.borrow().undo_epoch;
                 if let Some(h) = &self.hook {
-                    h.before_statement(conn, context);
+                    h.before_statement(conn, context, sql);
                 }
                 let out = stmt::run(conn, sql, params, max_bytes, true);
                 // Also after a failure: the hook forgets the statement (see `interrupt`).
@@ -294,7 +295,7 @@ impl ReadTx {
             }
             guard.reset();
             if let Some(h) = &self.inner.readers.hook {
-                h.before_statement(conn, context);
+                h.before_statement(conn, context, sql);
             }
             let out = stmt::run(conn, sql, params, self.inner.config.max_result_bytes, true);
             // Also after a failure: the hook forgets the statement (see `interrupt`).

@@ -55,6 +55,8 @@ pub(crate) fn run(
     max_result_bytes: usize,
     read_only: bool,
 ) -> Result<StmtOutput, StoreError> {
+    // A long one hands its worker's other work over (see `handover`).
+    let _running = crate::handover::Running::start();
     let mut cached;
     let mut uncached;
     let stmt: &mut rusqlite::Statement<'_> = if sql.len() <= CACHED_SQL_MAX {

@@ -67,6 +67,7 @@ impl Writer {
         checkpoint::install_hook(&mut conn, checkpoints.clone())?;
         let guard = Guard::default();
         guard.install(&mut conn)?;
+        crate::handover::install(&mut conn)?;
         if let Some(h) = &hook {
             h.on_open(&conn)?;
         }
@@ -102,12 +103,13 @@ impl Writer {
     fn run_statement(
         &self,
         context: &[u8],
+        sql: &str,
         f: impl FnOnce(&Self) -> Result<StmtOutput, StoreError>,
     ) -> Result<StmtOutput, StoreError> {
         let Some(h) = &self.hook else {
             return f(self);
         };
-        h.before_statement(&self.conn, context);
+        h.before_statement(&self.conn, context, sql);
         let mut out = f(self);
         let set = h.after_statement(&self.conn);
         if let Ok(out) = &mut out {
@@ -132,6 +134,7 @@ impl Writer {
         let mut conn = schema::open_writer(path)?;
         checkpoint::install_hook(&mut conn, self.checkpoints.clone())?;
         self.guard.install(&mut conn)?;
+        crate::handover::install(&mut conn)?;
         if let Some(h) = &self.hook {
             h.on_open(&conn)?;
         }
@@ -517,11 +520,80 @@ impl Writer {
 pub struct TxOptions {
     /// Enforce foreign keys (MySQL `FOREIGN_KEY_CHECKS`).
     pub foreign_keys: bool,
+    /// The client whose statement starts the transaction (origin node, client id there),
+    /// if any: interrupting it ([`crate::Store::interrupt_waiting`]) ends its wait for the
+    /// writer.
+    pub client: Option<(u64, u32)>,
 }
 
 impl Default for TxOptions {
     fn default() -> Self {
-        Self { foreign_keys: true }
+        Self {
+            foreign_keys: true,
+            client: None,
+        }
+    }
+}
+
+/// The clients whose statements wait for the writer, each with what ends its wait.
+#[derive(Default)]
+pub(crate) struct Waiting(parking_lot::Mutex<WaitingMap>);
+
+#[derive(Default)]
+struct WaitingMap {
+    next_ticket: u64,
+    by_client: HashMap<(u64, u32), (u64, Arc<tokio::sync::Notify>)>,
+}
+
+/// A client's place in [`Waiting`], left when dropped.
+struct WaitTicket<'a> {
+    waiting: &'a Waiting,
+    client: (u64, u32),
+    ticket: u64,
+    interrupted: Arc<tokio::sync::Notify>,
+}
+
+impl Waiting {
+    fn enter(&self, client: (u64, u32)) -> WaitTicket<'_> {
+        let mut map = self.0.lock();
+        map.next_ticket += 1;
+        let ticket = map.next_ticket;
+        let interrupted = Arc::new(tokio::sync::Notify::new());
+        // A client waits with one statement at a time; a newer one takes the place.
+        map.by_client.insert(client, (ticket, interrupted.clone()));
+        WaitTicket {
+            waiting: self,
+            client,
+            ticket,
+            interrupted,
+        }
+    }
+
+    pub(crate) fn interrupt(&self, origin: u64, client: u64) -> usize {
+        let Ok(client) = u32::try_from(client) else {
+            return 0;
+        };
+        match self.0.lock().by_client.get(&(origin, client)) {
+            Some((_, interrupted)) => {
+                // Stored if the waiter has not started listening yet.
+                interrupted.notify_one();
+                1
+            }
+            None => 0,
+        }
+    }
+}
+
+impl Drop for WaitTicket<'_> {
+    fn drop(&mut self) {
+        let mut map = self.waiting.0.lock();
+        if map
+            .by_client
+            .get(&self.client)
+            .is_some_and(|(t, _)| *t == self.ticket)
+        {
+            map.by_client.remove(&self.client);
+        }
     }
 }
 
@@ -609,9 +681,23 @@ impl WriteTx {
     pub(crate) async fn begin(inner: Arc<Inner>, options: TxOptions) -> Result<Self, StoreError> {
         let epoch = *inner.leader_epoch.borrow();
         let timeout = inner.config.lock_wait_timeout;
-        let mut w = tokio::time::timeout(timeout, inner.writer.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::LockTimeout(timeout))?;
+        let lock = tokio::time::timeout(timeout, inner.writer.clone().lock_owned());
+        let mut w = match options.client {
+            None => lock.await,
+            Some(client) => {
+                let ticket = inner.waiting.enter(client);
+                tokio::select! {
+                    w = lock => w,
+                    _ = ticket.interrupted.notified() => {
+                        return Err(StoreError::Interrupted(
+                            "it was stopped while waiting for the writer; nothing of it ran"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+        }
+        .map_err(|_| StoreError::LockTimeout(timeout))?;
         if *inner.leader_epoch.borrow() != epoch {
             return Err(StoreError::Aborted(
                 "leadership changed while waiting for the writer".into(),
@@ -745,7 +831,9 @@ impl WriteTx {
         let class = self.writer()?.classify(sql)?;
         if !class.ddl {
             let w = self.writer()?;
-            let out = w.run_statement(context, |w| stmt::run(&w.conn, sql, params, max, false));
+            let out = w.run_statement(context, sql, |w| {
+                stmt::run(&w.conn, sql, params, max, false)
+            });
             let out = self.end_if_interrupted(out);
             if out.as_ref().is_err_and(StoreError::is_interrupt) {
                 return out;
@@ -783,7 +871,7 @@ impl WriteTx {
         self.flush_capture()?;
         let result = {
             let w = self.writer()?;
-            w.run_statement(context, |w| {
+            w.run_statement(context, sql, |w| {
                 if class.creates_table() {
                     create_table_checked(w, sql, max)
                 } else {

@@ -382,7 +382,7 @@ impl quorate_store::ConnectionHook for PauseHook {
         )
     }
 
-    fn before_statement(&self, _: &quorate_store::rusqlite::Connection, _: &[u8]) {}
+    fn before_statement(&self, _: &quorate_store::rusqlite::Connection, _: &[u8], _: &str) {}
 }
 
 /// A read on the leader whose statement saw a speculative transaction that was undone
