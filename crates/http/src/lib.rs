@@ -585,7 +585,7 @@ async fn maintenance_log(
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let text = metrics::render(&s.node, &s.counters).await;
+    let text = metrics::render(&s.node, &s.counters, &s.clients.list()).await;
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -34,7 +34,14 @@ impl Counters {
     }
 }
 
-pub(crate) async fn render(node: &Node, counters: &Counters) -> String {
+/// The front ends whose statements `/metrics` counts, always listed (0 when none runs).
+const FRONT_ENDS: [&str; 3] = ["http", "mysql", "peer"];
+
+pub(crate) async fn render(
+    node: &Node,
+    counters: &Counters,
+    statements: &[crate::client::RequestView],
+) -> String {
     let s = node.status().await;
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: f64| {
@@ -134,6 +141,35 @@ pub(crate) async fn render(node: &Node, counters: &Counters) -> String {
         if let Some(lag) = m.lag {
             let _ = writeln!(out, "quorate_member_lag{{member=\"{}\"}} {}", m.id, lag);
         }
+    }
+    // The statements in progress here, as GET /v1/requests lists them: an alert on the
+    // longest one finds a statement that holds the leader's writer.
+    let _ = writeln!(
+        out,
+        "# HELP quorate_statements_running client statements in progress on this node, by front end (peer: other nodes' clients' statements run here)"
+    );
+    let _ = writeln!(out, "# TYPE quorate_statements_running gauge");
+    for f in FRONT_ENDS {
+        let n = statements.iter().filter(|r| r.front_end == f).count();
+        let _ = writeln!(out, "quorate_statements_running{{front_end=\"{f}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP quorate_longest_statement_seconds how long the longest client statement in progress on this node has run, by front end (0: none)"
+    );
+    let _ = writeln!(out, "# TYPE quorate_longest_statement_seconds gauge");
+    for f in FRONT_ENDS {
+        let ms = statements
+            .iter()
+            .filter(|r| r.front_end == f)
+            .map(|r| r.running_ms)
+            .max()
+            .unwrap_or(0);
+        let s = ms as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "quorate_longest_statement_seconds{{front_end=\"{f}\"}} {s}"
+        );
     }
     let _ = writeln!(
         out,

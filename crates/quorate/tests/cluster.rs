@@ -912,8 +912,9 @@ fn the_http_api_answers_while_a_long_statement_runs() {
 
 /// The node's HTTP API keeps answering while every worker of the runtime that serves it
 /// runs a long statement: on a node with two client workers, two endless SELECTs and an
-/// endless UPDATE sent over HTTP, and still five health checks, the request list and the
-/// cancels each answer within 2 s. A statement that has run 50 ms hands its worker's other
+/// endless UPDATE sent over HTTP, and still five health checks, the request list, the
+/// metrics (which count the three and how long the longest has run) and the cancels each
+/// answer within 2 s. A statement that has run 50 ms hands its worker's other
 /// work to another thread (`store::handover`). Before, the two statements held both
 /// workers, nobody polled the runtime's sockets, and nothing on that port (nor any
 /// statement a follower sent on) moved until one ended.
@@ -971,6 +972,23 @@ fn the_http_api_answers_while_every_worker_runs_a_long_statement() {
         .map(|r| r["id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids.len(), 3, "all three are listed: {list}");
+    // So does /metrics, with what an alert on a writer-holding statement reads.
+    let metrics = quick
+        .get(&c.url(leader, "/metrics"))
+        .call()
+        .expect("the metrics answer")
+        .into_string()
+        .unwrap();
+    let gauge = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(gauge("quorate_statements_running{front_end=\"http\"}"), 3.0);
+    let longest = gauge("quorate_longest_statement_seconds{front_end=\"http\"}");
+    assert!(longest >= 1.0, "they have run over a second: {longest}");
     for id in ids {
         quick
             .post(&c.url(leader, &format!("/v1/requests/{id}/cancel")))
