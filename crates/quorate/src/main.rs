@@ -94,8 +94,8 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
-    /// The statements this node's clients run: its HTTP requests and its MySQL connections
-    /// (admin); `--cancel ID` stops one.
+    /// The statements in progress on this node: its HTTP requests, its MySQL connections,
+    /// and the statements other nodes' clients run here (admin); `--cancel ID` stops one.
     Requests {
         #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
         addr: String,
