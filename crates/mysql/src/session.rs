@@ -149,6 +149,20 @@ pub(crate) struct Conn {
     socket: Option<ClientSocket>,
 }
 
+/// 1094: `KILL` of an id that is not (or no longer) in the process list.
+fn unknown_thread(id: u64) -> QueryResult {
+    QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")))
+}
+
+/// 1095: `KILL` of another account's client without `SUPER`.
+fn not_owner(id: u64) -> QueryResult {
+    QueryResult::Err(err(
+        1095,
+        b"HY000",
+        format!("You are not owner of thread {id}"),
+    ))
+}
+
 fn ok() -> QueryResult {
     QueryResult::Ok(OkInfo::default())
 }
@@ -1892,11 +1906,7 @@ impl Conn {
                 return self.kill_http_request(id, may_kill_any);
             };
             if target.user != self.user() && !may_kill_any {
-                return QueryResult::Err(err(
-                    1095,
-                    b"HY000",
-                    format!("You are not owner of thread {id}"),
-                ));
+                return not_owner(id);
             }
             target.kill.clone()
         };
@@ -1920,21 +1930,17 @@ impl Conn {
     /// its statements are interrupted, as by `POST /v1/requests/{id}/cancel`.
     fn kill_http_request(&self, id: u64, may_kill_any: bool) -> QueryResult {
         let Some(http) = self.shared.node.front_end("http") else {
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            return unknown_thread(id);
         };
         let Some(request) = http.clients().into_iter().find(|r| r.id == id) else {
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            return unknown_thread(id);
         };
         if request.user != self.user() && !may_kill_any {
-            return QueryResult::Err(err(
-                1095,
-                b"HY000",
-                format!("You are not owner of thread {id}"),
-            ));
+            return not_owner(id);
         }
         if !http.stop(id) {
             // It ended meanwhile.
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            return unknown_thread(id);
         }
         tracing::debug!(request = id, "KILL of an HTTP request");
         ok()
@@ -1946,14 +1952,10 @@ impl Conn {
     fn kill_peer_client(&self, id: u64, query_only: bool, may_kill_any: bool) -> QueryResult {
         let node = &self.shared.node;
         let Some(client) = node.peer_clients().into_iter().find(|c| c.id == id) else {
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            return unknown_thread(id);
         };
         if client.user != self.user() && !may_kill_any {
-            return QueryResult::Err(err(
-                1095,
-                b"HY000",
-                format!("You are not owner of thread {id}"),
-            ));
+            return not_owner(id);
         }
         if !query_only {
             let on = client.node.unwrap_or_default();
@@ -1968,7 +1970,7 @@ impl Conn {
         }
         if !node.stop_peer_client(id) {
             // It ended meanwhile.
-            return QueryResult::Err(err(1094, b"HY000", format!("Unknown thread id: {id}")));
+            return unknown_thread(id);
         }
         tracing::debug!(id, "KILL QUERY of another node's client's statement");
         ok()

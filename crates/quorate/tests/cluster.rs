@@ -864,14 +864,7 @@ fn the_http_api_answers_while_a_long_statement_runs() {
     );
     let update = std::thread::spawn(move || {
         let sql = format!("UPDATE t SET v = {ENDLESS} WHERE id = 1");
-        match agent
-            .post(&url)
-            .send_json(json!({"statements": [{"sql": sql}]}))
-        {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-            Err(e) => panic!("{e}"),
-        }
+        common::post_json(&agent, &url, json!({"statements": [{"sql": sql}]}))
     });
     std::thread::sleep(Duration::from_millis(1000));
     let quick = common::agent(Duration::from_secs(2));
@@ -942,11 +935,7 @@ fn the_http_api_answers_while_every_worker_runs_a_long_statement() {
             // A connection of its own for each, as most clients open.
             let agent = common::agent(Duration::from_secs(60));
             let url = c.url(leader, &format!("{path}?timeout_ms=30000"));
-            std::thread::spawn(move || match agent.post(&url).send_json(body) {
-                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-                Err(e) => panic!("{e}"),
-            })
+            std::thread::spawn(move || common::post_json(&agent, &url, body))
         })
         .collect();
     std::thread::sleep(Duration::from_millis(1000));

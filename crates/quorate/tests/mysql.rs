@@ -1984,14 +1984,7 @@ fn process_lists_show_and_stop_both_kinds_of_clients() {
             let (agent, url) = (c.agent.clone(), c.url(node, "/v1/execute"));
             let sql = format!("UPDATE ht SET v = v + {ENDLESS} WHERE id = 1");
             let request = tokio::task::spawn_blocking(move || {
-                let body = json!({"statements": [{"sql": sql}]});
-                match agent.post(&url).send_json(body) {
-                    Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                    Err(ureq::Error::Status(code, r)) => {
-                        (code, r.into_string().unwrap_or_default())
-                    }
-                    Err(e) => panic!("n{node}: {e}"),
-                }
+                common::post_json(&agent, &url, json!({"statements": [{"sql": sql}]}))
             });
             let deadline = Instant::now() + Duration::from_secs(10);
             let row = loop {
@@ -2230,12 +2223,7 @@ fn the_leader_lists_and_stops_followers_clients_statements() {
         let (agent, url) = (c.agent.clone(), c.url(follower, "/v1/execute"));
         let sql = format!("UPDATE hf SET v = v + {ENDLESS} WHERE id = 1");
         let request = tokio::task::spawn_blocking(move || {
-            let body = json!({"statements": [{"sql": sql}]});
-            match agent.post(&url).send_json(body) {
-                Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-                Err(e) => panic!("{e}"),
-            }
+            common::post_json(&agent, &url, json!({"statements": [{"sql": sql}]}))
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         let listed = loop {
@@ -2386,13 +2374,7 @@ fn a_statement_waiting_for_the_writer_is_stopped_where_it_waits() {
             let (agent, url) = (c.agent.clone(), c.url(node, "/v1/execute?timeout_ms=1000"));
             let (status, body) = tokio::task::spawn_blocking(move || {
                 let body = json!({"statements": [{"sql": "INSERT INTO hw VALUES (1, 1)"}]});
-                match agent.post(&url).send_json(body) {
-                    Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-                    Err(ureq::Error::Status(code, r)) => {
-                        (code, r.into_string().unwrap_or_default())
-                    }
-                    Err(e) => panic!("n{node}: {e}"),
-                }
+                common::post_json(&agent, &url, body)
             })
             .await
             .unwrap();

@@ -72,6 +72,16 @@ pub fn agent_with(
 }
 
 /// An HTTP agent that logs in as the administrator.
+/// POSTs `body` as JSON to `url`: the answer's status and text, whatever the status (an
+/// error status is an answer too). Panics only when no answer came.
+pub fn post_json(agent: &ureq::Agent, url: &str, body: Value) -> (u16, String) {
+    match agent.post(url).send_json(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
 pub fn agent(timeout: Duration) -> ureq::Agent {
     agent_as(ADMIN_USER, ADMIN_PASSWORD, timeout)
 }
