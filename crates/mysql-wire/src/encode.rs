@@ -269,6 +269,71 @@ fn binary_value(out: &mut Vec<u8>, c: &Column, v: &Value) {
     }
 }
 
+/// True if `v` is encoded in a column of `c`'s type without loss, in both protocols: the
+/// binary one writes it as the column's type says, and a client reads the text one as that
+/// type. A column whose values do not all fit must be described as another type (see the
+/// caller), or a binary-protocol client gets 7 for 7.25 and 0 for `'x'`.
+pub fn column_holds(c: &Column, v: &Value) -> bool {
+    use ColumnType::*;
+    if matches!(v, Value::Null) {
+        return true;
+    }
+    match c.column_type {
+        Tiny | Short | Int24 | Long | LongLong | Year => {
+            let n: i128 = match v {
+                Value::Int(n) => i128::from(*n),
+                Value::UInt(n) => i128::from(*n),
+                Value::Bytes(b) => match std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                _ => return false,
+            };
+            let unsigned = c.flags & Column::UNSIGNED != 0;
+            let (lo, hi): (i128, i128) = match (c.column_type, unsigned) {
+                (Tiny, false) => (i8::MIN.into(), i8::MAX.into()),
+                (Tiny, true) => (0, u8::MAX.into()),
+                (Short, false) => (i16::MIN.into(), i16::MAX.into()),
+                (Short, true) | (Year, _) => (0, u16::MAX.into()),
+                (Int24 | Long, false) => (i32::MIN.into(), i32::MAX.into()),
+                (Int24 | Long, true) => (0, u32::MAX.into()),
+                (_, false) => (i64::MIN.into(), i64::MAX.into()),
+                (_, true) => (0, u64::MAX.into()),
+            };
+            (lo..=hi).contains(&n)
+        }
+        Float | Double | Decimal | NewDecimal => match v {
+            Value::Int(_) | Value::UInt(_) => true,
+            Value::Double(f) => f.is_finite(),
+            Value::Bytes(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .is_some_and(f64::is_finite),
+            _ => false,
+        },
+        Date => match v {
+            Value::Date { .. } => true,
+            Value::Bytes(b) => parse_datetime_text(b)
+                .is_some_and(|(.., h, mi, s, us)| (h, mi, s, us) == (0, 0, 0, 0)),
+            _ => false,
+        },
+        DateTime | Timestamp => match v {
+            Value::Date { .. } | Value::DateTime { .. } => true,
+            Value::Bytes(b) => parse_datetime_text(b).is_some(),
+            _ => false,
+        },
+        Time => match v {
+            Value::Time { .. } => true,
+            Value::Bytes(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| parse_time_text(s.trim()))
+                .is_some(),
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
 /// An integer cell's bits (two's complement for signed values; the column's width and
 /// UNSIGNED flag tell the client how to read them).
 fn as_int_bits(v: &Value) -> u64 {

@@ -55,6 +55,7 @@ pub use config::{
 };
 pub use conn::serve_connection;
 pub use consts::codes;
+pub use encode::column_holds;
 pub use error::WireError;
 pub use fuzz::fuzz_decode;
 pub use handshake::native_password_hash;

@@ -1981,24 +1981,19 @@ impl Conn {
     /// Result columns of a read, from preparing it on a read connection.
     fn describe(&self, sqlite: &str) -> Result<Vec<Column>, ErrInfo> {
         let r = self.store().with_read_connection(|c| {
-            // The store's rule for its own statements: a large one is prepared afresh (it
-            // would stay in the connection's cache with its literals).
-            let columns = |st: &quorate_store::rusqlite::Statement<'_>| {
+            // Prepared afresh: a kept statement describes its tables as they were when it
+            // was prepared, until a step prepares it again.
+            c.prepare(sqlite).map(|st| {
                 st.columns()
                     .map(|col| quorate_store::ColumnInfo {
                         name: col.name().to_string(),
                         decl_type: col.decl_type().map(str::to_string),
                     })
                     .collect::<Vec<_>>()
-            };
-            if sqlite.len() <= quorate_store::CACHED_SQL_MAX {
-                c.prepare_cached(sqlite).map(|st| columns(&st))
-            } else {
-                c.prepare(sqlite).map(|st| columns(&st))
-            }
+            })
         });
         match r {
-            Ok(Ok(infos)) => Ok(values::columns(&infos, &[])),
+            Ok(Ok(infos)) => Ok(values::columns(&infos, &[], &[])),
             Ok(Err(e)) => Err(errors::from_mysql(quorate_sql::mysql_error_for(&e, sqlite))),
             Err(e) => Err(from_node(&e.into(), Some(sqlite))),
         }

@@ -95,36 +95,98 @@ pub(crate) fn wire_column(m: ColumnMeta, schema: &str) -> Column {
 }
 
 /// Result columns: from the declared type when the column comes from a table, else judged
-/// from the first non-NULL value of the column.
-pub(crate) fn columns(infos: &[ColumnInfo], rows: &[Vec<Value>]) -> Vec<Column> {
+/// from the column's values (the widest kind among them: integer, real, text, binary).
+///
+/// A declared column holding a value its type cannot carry (SQLite stores what it is
+/// given: 7.25 in an INT column, `'abc'` in a DATE one) is described by its values too, so
+/// that no client reads a value as a type it is not.
+///
+/// `kinds` are the widest kinds of SQLite value in each column ([`widest_kinds`]; missing
+/// for no rows).
+pub(crate) fn columns(
+    infos: &[ColumnInfo],
+    rows: &[Vec<WireValue>],
+    kinds: &[Kind],
+) -> Vec<Column> {
     infos
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let meta = match &c.decl_type {
-                Some(decl) => quorate_sql::column_meta(Some(decl), &c.name, None),
-                None => {
-                    let first = rows
-                        .iter()
-                        .map(|r| r.get(i).map(ValueRef::from).unwrap_or(ValueRef::Null))
-                        .find(|v| !matches!(v, ValueRef::Null))
-                        .unwrap_or(ValueRef::Null);
-                    ColumnMeta::for_value(&c.name, first)
-                }
+            let values = || rows.iter().filter_map(move |r| r.get(i));
+            let by_values = || {
+                let widest = kinds.get(i).copied().unwrap_or(Kind::Null);
+                ColumnMeta::for_value(&c.name, widest.example())
             };
-            wire_column(meta, "")
+            match &c.decl_type {
+                Some(decl) => {
+                    let column =
+                        wire_column(quorate_sql::column_meta(Some(decl), &c.name, None), "");
+                    if values().all(|v| quorate_mysql_wire::column_holds(&column, v)) {
+                        column
+                    } else {
+                        let mut m = by_values();
+                        m.flags |= column.flags & KEY_FLAGS;
+                        wire_column(m, "")
+                    }
+                }
+                None => wire_column(by_values(), ""),
+            }
         })
         .collect()
 }
 
+/// The flags a column keeps when it is described by its values instead of its type.
+const KEY_FLAGS: u16 = Column::NOT_NULL | Column::PRI_KEY | Column::UNIQUE_KEY;
+
+/// The kinds of SQLite values, narrowest first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    Null,
+    Integer,
+    Real,
+    Text,
+    Binary,
+}
+
+impl Kind {
+    fn example(self) -> ValueRef<'static> {
+        match self {
+            Kind::Null => ValueRef::Null,
+            Kind::Integer => ValueRef::Integer(0),
+            Kind::Real => ValueRef::Real(0.0),
+            Kind::Text => ValueRef::Text(b""),
+            Kind::Binary => ValueRef::Blob(b""),
+        }
+    }
+}
+
+/// The widest kind of value in each column of `rows`.
+pub(crate) fn widest_kinds(width: usize, rows: &[Vec<Value>]) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Null; width];
+    for row in rows {
+        for (k, v) in kinds.iter_mut().zip(row) {
+            let this = match v {
+                Value::Null => Kind::Null,
+                Value::Integer(_) => Kind::Integer,
+                Value::Real(_) => Kind::Real,
+                Value::Text(_) => Kind::Text,
+                Value::Blob(_) => Kind::Binary,
+            };
+            *k = (*k).max(this);
+        }
+    }
+    kinds
+}
+
 /// The rows of a statement that returned rows.
 pub(crate) fn result_set(out: StmtOutput) -> QueryResult {
-    let columns = columns(&out.columns, &out.rows);
-    let rows = out
+    let kinds = widest_kinds(out.columns.len(), &out.rows);
+    let rows: Vec<Vec<WireValue>> = out
         .rows
         .into_iter()
         .map(|r| r.into_iter().map(cell).collect())
         .collect();
+    let columns = columns(&out.columns, &rows, &kinds);
     QueryResult::Rows(ResultSet { columns, rows })
 }
 
@@ -220,10 +282,87 @@ mod tests {
             vec![Value::Integer(1), Value::Null, Value::Null],
             vec![Value::Integer(2), Value::Real(0.5), Value::Null],
         ];
-        let c = columns(&infos, &rows);
+        let kinds = widest_kinds(3, &rows);
+        let cells: Vec<Vec<WireValue>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(cell).collect())
+            .collect();
+        let c = columns(&infos, &cells, &kinds);
         assert_eq!(c[0].column_type, ColumnType::LongLong);
         assert_eq!(c[1].column_type, ColumnType::Double);
         assert_eq!(c[2].column_type, ColumnType::Blob);
         assert_eq!(c[2].charset, Column::CHARSET_BINARY);
+    }
+
+    /// A column is typed by all its values, not the first: a computed column with a whole
+    /// number first and 7.25 later is DOUBLE, one with text later is text; a declared
+    /// column holding a value its type cannot carry (7.25 or 'x' in INT, 300 in TINYINT,
+    /// a date and time in DATE, a number in DATETIME) is described by its values, so that
+    /// neither protocol hands a client a value as a type it is not.
+    #[test]
+    fn a_column_is_typed_by_every_value_it_holds() {
+        let info = |decl: Option<&str>| ColumnInfo {
+            name: "c".into(),
+            decl_type: decl.map(str::to_string),
+        };
+        let typed = |decl: Option<&str>, values: Vec<Value>| {
+            let rows: Vec<Vec<Value>> = values.into_iter().map(|v| vec![v]).collect();
+            let kinds = widest_kinds(1, &rows);
+            let cells: Vec<Vec<WireValue>> = rows
+                .into_iter()
+                .map(|r| r.into_iter().map(cell).collect())
+                .collect();
+            columns(&[info(decl)], &cells, &kinds)[0].column_type
+        };
+        let (i, r, t) = (Value::Integer, Value::Real, |s: &str| Value::Text(s.into()));
+        assert_eq!(typed(None, vec![i(10), r(7.25)]), ColumnType::Double);
+        assert_eq!(typed(None, vec![i(1), t("x")]), ColumnType::VarString);
+        assert_eq!(typed(None, vec![i(1), i(2)]), ColumnType::LongLong);
+        assert_eq!(typed(Some("INT"), vec![i(1), r(7.25)]), ColumnType::Double);
+        assert_eq!(
+            typed(Some("INT"), vec![i(1), t("x")]),
+            ColumnType::VarString
+        );
+        assert_eq!(
+            typed(Some("INT"), vec![i(1), Value::Null]),
+            ColumnType::Long
+        );
+        assert_eq!(typed(Some("INT"), vec![t("12")]), ColumnType::Long);
+        assert_eq!(typed(Some("TINYINT"), vec![i(300)]), ColumnType::LongLong);
+        assert_eq!(
+            typed(Some("TINYINT UNSIGNED"), vec![i(255)]),
+            ColumnType::Tiny
+        );
+        assert_eq!(
+            typed(Some("INT UNSIGNED"), vec![i(-1)]),
+            ColumnType::LongLong
+        );
+        assert_eq!(
+            typed(Some("DECIMAL(10,2)"), vec![r(7.25), i(3)]),
+            ColumnType::NewDecimal
+        );
+        assert_eq!(
+            typed(Some("DECIMAL(10,2)"), vec![t("abc")]),
+            ColumnType::VarString
+        );
+        assert_eq!(typed(Some("DATE"), vec![t("2024-03-05")]), ColumnType::Date);
+        assert_eq!(
+            typed(Some("DATE"), vec![t("2024-03-05 10:11:12")]),
+            ColumnType::VarString
+        );
+        assert_eq!(
+            typed(Some("DATETIME"), vec![t("2024-03-05 10:11:12.5")]),
+            ColumnType::DateTime
+        );
+        assert_eq!(
+            typed(Some("DATETIME"), vec![i(20240306)]),
+            ColumnType::LongLong
+        );
+        assert_eq!(typed(Some("TIME"), vec![t("10:11:12")]), ColumnType::Time);
+        assert_eq!(typed(Some("TIME"), vec![t("ten")]), ColumnType::VarString);
+        assert_eq!(
+            typed(Some("VARCHAR(5)"), vec![i(1), r(2.5)]),
+            ColumnType::VarString
+        );
     }
 }

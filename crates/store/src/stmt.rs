@@ -91,16 +91,13 @@ pub(crate) fn run(
     if column_count == 0 {
         stmt.raw_execute()?;
     } else {
-        out.columns = stmt
-            .columns()
-            .map(|c| ColumnInfo {
-                name: c.name().to_string(),
-                decl_type: c.decl_type().map(str::to_string),
-            })
-            .collect();
+        // The columns are read after the first step: a kept statement whose tables changed
+        // since it was prepared is prepared again by that step, and before it would still
+        // describe (and count) the old columns.
         let mut bytes = 0usize;
         let mut rows = stmt.raw_query();
         while let Some(row) = rows.next()? {
+            let column_count = row.as_ref().column_count();
             let mut values = Vec::with_capacity(column_count);
             for i in 0..column_count {
                 let v = row.get_ref(i)?;
@@ -114,6 +111,14 @@ pub(crate) fn run(
             }
             out.rows.push(values);
         }
+        drop(rows);
+        out.columns = stmt
+            .columns()
+            .map(|c| ColumnInfo {
+                name: c.name().to_string(),
+                decl_type: c.decl_type().map(str::to_string),
+            })
+            .collect();
     }
     if writes {
         // changes() keeps the count of the last INSERT/UPDATE/DELETE: a statement that
@@ -161,6 +166,51 @@ mod tests {
             }
         }
         n
+    }
+
+    /// A kept statement run again after its table changed describes the table as it is now:
+    /// its column names, count and declared types match the values (they once came from
+    /// the statement as first prepared, so `SELECT *` labelled new values with old names).
+    #[test]
+    fn a_kept_statement_describes_the_table_as_it_is_now() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE a (id INTEGER PRIMARY KEY, balance INT, owner TEXT);
+             INSERT INTO a VALUES (1, 100, 'ann');",
+        )
+        .unwrap();
+        let sql = "SELECT * FROM a WHERE id = 1";
+        let names = |o: &StmtOutput| o.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        let first = run(&conn, sql, &[], 1 << 20, false).unwrap();
+        assert_eq!(names(&first), ["id", "balance", "owner"]);
+        conn.execute_batch(
+            "ALTER TABLE a DROP COLUMN balance; ALTER TABLE a ADD COLUMN credit_limit REAL DEFAULT 5000",
+        )
+        .unwrap();
+        let after = run(&conn, sql, &[], 1 << 20, false).unwrap();
+        assert_eq!(names(&after), ["id", "owner", "credit_limit"]);
+        assert_eq!(after.columns[2].decl_type.as_deref(), Some("REAL"));
+        assert_eq!(
+            after.rows,
+            vec![vec![
+                Value::Integer(1),
+                Value::Text("ann".into()),
+                Value::Real(5000.0)
+            ]]
+        );
+        // Narrower than before, and with no row: still described as it is now.
+        conn.execute_batch("ALTER TABLE a DROP COLUMN credit_limit")
+            .unwrap();
+        let none = run(&conn, "SELECT * FROM a WHERE id = 2", &[], 1 << 20, false).unwrap();
+        let _ = run(&conn, "SELECT * FROM a WHERE id = 2", &[], 1 << 20, false).unwrap();
+        conn.execute_batch("ALTER TABLE a ADD COLUMN z INT")
+            .unwrap();
+        let again = run(&conn, "SELECT * FROM a WHERE id = 2", &[], 1 << 20, false).unwrap();
+        assert_eq!(names(&none), ["id", "owner"]);
+        assert_eq!(names(&again), ["id", "owner", "z"]);
+        let narrow = run(&conn, sql, &[], 1 << 20, false).unwrap();
+        assert_eq!(names(&narrow), ["id", "owner", "z"]);
+        assert_eq!(narrow.rows[0].len(), 3);
     }
 
     /// A statement longer than `CACHED_SQL_MAX` runs, but is not kept prepared afterwards
