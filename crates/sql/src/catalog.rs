@@ -374,7 +374,8 @@ enum T {
     Open,
     Close,
     Comma,
-    Other,
+    /// Any other character (an operator, `.`, `;`).
+    Other(char),
 }
 
 fn sqlite_tokens(sql: &str) -> Vec<T> {
@@ -441,8 +442,8 @@ fn sqlite_tokens(sql: &str) -> Vec<T> {
                 }
                 v.push(T::Word(sql[s..i].to_string()));
             }
-            _ => {
-                v.push(T::Other);
+            c => {
+                v.push(T::Other(char::from(c)));
                 i += 1;
             }
         }
@@ -548,45 +549,102 @@ fn scanned_fk_name(sql: &str, n: usize) -> Option<String> {
         })
 }
 
-/// Table-level CHECK constraints, rebuilt as text.
+/// The table's CHECK constraints other than ENUM checks, rebuilt as text: the table-level
+/// ones (`[CONSTRAINT name] CHECK (...)`) and those written on a column, which are shown as
+/// table-level ones (as MySQL 8 shows them).
 fn scan_table_checks(sql: &str) -> Vec<String> {
     let mut v = Vec::new();
     for item in table_items(sql) {
-        if !is_table_constraint(&item) || !item.iter().any(|t| is_kw(t, "CHECK")) {
+        if is_table_constraint(&item) {
+            if item.iter().any(|t| is_kw(t, "CHECK")) {
+                v.push(render_tokens(&item));
+            }
             continue;
         }
-        let mut s = String::new();
-        for t in &item {
-            match t {
-                T::Word(w) => {
-                    if !s.is_empty() && !s.ends_with('(') {
-                        s.push(' ');
-                    }
-                    s.push_str(w);
-                }
-                T::Quoted(q) => {
-                    if !s.is_empty() && !s.ends_with('(') {
-                        s.push(' ');
-                    }
-                    s.push('`');
-                    s.push_str(q);
-                    s.push('`');
-                }
-                T::Str(x) => {
-                    if !s.is_empty() && !s.ends_with('(') {
-                        s.push(' ');
-                    }
-                    s.push_str(&names::literal(x));
-                }
-                T::Open => s.push_str(" ("),
-                T::Close => s.push(')'),
-                T::Comma => s.push(','),
-                T::Other => s.push_str(" ?"),
+        // A column: its CHECK clauses, each with its CONSTRAINT name if it has one.
+        let mut i = 0;
+        while i < item.len() {
+            if !is_kw(&item[i], "CHECK") {
+                i += 1;
+                continue;
             }
+            let named = i >= 2 && is_kw(&item[i - 2], "CONSTRAINT");
+            let start = if named { i - 2 } else { i };
+            let mut end = i + 1;
+            let mut depth = 0;
+            while end < item.len() {
+                match item[end] {
+                    T::Open => depth += 1,
+                    T::Close => depth -= 1,
+                    _ => {}
+                }
+                end += 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            let enum_check = named
+                && matches!(&item[i - 1], T::Quoted(n) if n.starts_with(crate::ddl::ENUM_CHECK_PREFIX));
+            if !enum_check {
+                v.push(render_tokens(&item[start..end]));
+            }
+            i = end;
         }
-        v.push(s.trim().to_string());
     }
     v
+}
+
+/// Tokens back to SQL text, with identifiers in backquotes.
+fn render_tokens(tokens: &[T]) -> String {
+    const PAIRS: [&str; 8] = ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>"];
+    let mut s = String::new();
+    // The previous token: an operator character, and whether it was a sign (`-` after an
+    // operator or an opening parenthesis), which joins the number that follows.
+    let mut prev_op: Option<char> = None;
+    let mut sign = false;
+    for (i, t) in tokens.iter().enumerate() {
+        let spaced = !s.is_empty() && !s.ends_with('(') && !s.ends_with('.') && !sign;
+        let (mut op, mut is_sign) = (None, false);
+        match t {
+            T::Word(w) => {
+                if spaced {
+                    s.push(' ');
+                }
+                s.push_str(w);
+            }
+            T::Quoted(q) => {
+                if spaced {
+                    s.push(' ');
+                }
+                s.push_str(&format!("`{}`", q.replace('`', "``")));
+            }
+            T::Str(x) => {
+                if spaced {
+                    s.push(' ');
+                }
+                s.push_str(&names::literal(x));
+            }
+            T::Open => s.push_str(" ("),
+            T::Close => s.push(')'),
+            T::Comma => s.push(','),
+            // `.` joins its neighbours (1.5, t.c).
+            T::Other('.') => s.push('.'),
+            T::Other(c) => {
+                let pair = prev_op.is_some_and(|p| PAIRS.contains(&format!("{p}{c}").as_str()));
+                if spaced && !pair {
+                    s.push(' ');
+                }
+                s.push(*c);
+                op = Some(*c);
+                is_sign = matches!(c, '-' | '+')
+                    && !pair
+                    && (i == 0 || prev_op.is_some() || matches!(tokens[i - 1], T::Open));
+            }
+        }
+        prev_op = op;
+        sign = is_sign;
+    }
+    s.trim().to_string()
 }
 
 #[cfg(test)]

@@ -674,6 +674,11 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
         "mid" | "substring" => call("substr", &a()?),
         "ceiling" => call("ceil", &a()?),
         "pow" => call("power", &a()?),
+        // MySQL's one-argument LOG is the natural logarithm; SQLite's is base 10.
+        "log" => {
+            let v = a()?;
+            call(if v.len() == 1 { "ln" } else { "log" }, &v)
+        }
         "greatest" => call("max", &a()?),
         "least" => call("min", &a()?),
         "mod" => {
@@ -853,6 +858,8 @@ fn rewrite_expr(rw: &mut Rewriter, expr: &mut Expr) -> Result<Option<Expr>, SqlE
                 *op = BinaryOperator::Or;
                 return Ok(None);
             }
+            // MySQL's `/` divides exactly (7/2 is 3.5); SQLite's divides integers as integers.
+            BinaryOperator::Divide => raw(format!("(({left}) / CAST(({right}) AS REAL))")),
             BinaryOperator::MyIntegerDivide => {
                 raw(format!("CAST(({left}) / ({right}) AS INTEGER)"))
             }

@@ -531,6 +531,29 @@ fn functions_and_operators() {
     assert_eq!(q(&mut db, "TRIM(LEADING 'x' FROM 'xxa')"), t("a"));
     assert_eq!(q(&mut db, "POSITION('l' IN 'hello')"), i(3));
     assert_eq!(q(&mut db, "7 DIV 2"), i(3));
+    // `/` divides exactly, integers too; by zero it is NULL.
+    assert_eq!(q(&mut db, "7 / 2"), Value::Real(3.5));
+    assert_eq!(
+        q(
+            &mut db,
+            "(SELECT COUNT(*) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)) / 2"
+        ),
+        Value::Real(1.5)
+    );
+    assert_eq!(q(&mut db, "1 / 0"), null());
+    assert_eq!(q(&mut db, "8 DIV 2 / 8"), Value::Real(0.5));
+    // Math functions (SQLite's, built with SQLITE_ENABLE_MATH_FUNCTIONS), with MySQL's LOG.
+    assert_eq!(q(&mut db, "FLOOR(7 / 2)"), Value::Real(3.0));
+    assert_eq!(q(&mut db, "CEIL(2.1)"), Value::Real(3.0));
+    assert_eq!(q(&mut db, "CEILING(-2.5)"), Value::Real(-2.0));
+    assert_eq!(q(&mut db, "SQRT(16)"), Value::Real(4.0));
+    assert_eq!(q(&mut db, "POW(2, 10)"), Value::Real(1024.0));
+    assert_eq!(q(&mut db, "POWER(3, 2)"), Value::Real(9.0));
+    assert_eq!(q(&mut db, "LN(1)"), Value::Real(0.0));
+    assert_eq!(q(&mut db, "ROUND(LOG(EXP(2)), 6)"), Value::Real(2.0));
+    assert_eq!(q(&mut db, "LOG(2, 8)"), Value::Real(3.0));
+    assert_eq!(q(&mut db, "LOG10(1000)"), Value::Real(3.0));
+    assert_eq!(q(&mut db, "PI()"), Value::Real(std::f64::consts::PI));
     assert_eq!(q(&mut db, "MOD(7, 3)"), i(1));
     assert_eq!(q(&mut db, "NULL <=> NULL"), i(1));
     assert_eq!(q(&mut db, "1 || 0"), i(1));
@@ -746,6 +769,40 @@ fn show_index_create_status() {
     assert_eq!(cols[2][5], t("x"));
     let e = db.err("SHOW CREATE TABLE nope");
     assert!(e.contains("1146") && e.contains("d.nope"), "{e}");
+}
+
+/// SHOW CREATE TABLE prints every CHECK constraint, the column-level ones too, with its
+/// operators, in a form CREATE TABLE accepts again (a dump keeps the constraints).
+#[test]
+fn show_create_table_keeps_check_constraints() {
+    let mut db = Db::new();
+    db.ok(
+        "CREATE TABLE d (id INT PRIMARY KEY, n INT CHECK (n > 0), m INT, r DOUBLE, s VARCHAR(5),
+         CONSTRAINT chk_m CHECK (m <= 10 AND m <> 3), CHECK (r >= -1.5 OR s != 'a,b'))",
+    );
+    let create = db.ok("SHOW CREATE TABLE d");
+    let Value::Text(ddl) = &create[0][1] else {
+        panic!()
+    };
+    for want in [
+        "CHECK (n > 0)",
+        "CONSTRAINT `chk_m` CHECK (m <= 10 AND m <> 3)",
+        "CHECK (r >= -1.5 OR s <> 'a,b')",
+    ] {
+        assert!(ddl.contains(want), "{want} missing from {ddl}");
+    }
+    db.ok("CREATE DATABASE copy");
+    db.ok("USE copy");
+    db.ok(ddl);
+    // The copy enforces them.
+    db.ok("INSERT INTO d (id, n, m, r) VALUES (1, 1, 10, 0)");
+    for bad in [
+        "INSERT INTO d (id, n) VALUES (2, 0)",
+        "INSERT INTO d (id, m) VALUES (3, 3)",
+        "INSERT INTO d (id, r, s) VALUES (4, -2, 'a,b')",
+    ] {
+        assert!(db.err(bad).contains("3819"), "{bad} was accepted");
+    }
 }
 
 /// The SHOW variants that the session layer answers are parsed with their arguments.
