@@ -267,6 +267,14 @@ impl Node {
         }
     }
 
+    /// True if some network path to `node` is up.
+    fn peer_reachable(&self, node: NodeId) -> bool {
+        self.inner
+            .transport
+            .existing_peer(node)
+            .is_some_and(|p| p.status().paths_up() > 0)
+    }
+
     /// Moves leadership from this node (the leader) to `to`, or to the most up-to-date data
     /// voter. Returns once another node leads.
     ///
@@ -314,12 +322,27 @@ impl Node {
                     format!("n{t} is a witness and cannot lead"),
                 ));
             }
+            Some(t) if !self.peer_reachable(t) => {
+                // Asked anyway, it would not campaign, and this node would step down for
+                // nothing: another node would be elected after a pause in writes.
+                return Err(NodeError::new(
+                    ErrorCode::Refused,
+                    format!(
+                        "n{t} is unreachable from the leader (no network path up); leadership stays on n{me}"
+                    ),
+                ));
+            }
             Some(t) => t,
             None => membership
                 .voter_ids()
-                .filter(|v| *v != me && is_data_voter(v))
+                .filter(|v| *v != me && is_data_voter(v) && self.peer_reachable(*v))
                 .max_by_key(|id| matched_index(&m, *id))
-                .ok_or_else(|| NodeError::new(ErrorCode::Refused, "no other data voter to lead"))?,
+                .ok_or_else(|| {
+                    NodeError::new(
+                        ErrorCode::Refused,
+                        "no other data voter is reachable to lead",
+                    )
+                })?,
         };
         // New writes wait from here on, so that the target can catch up.
         let term = m.current_term;

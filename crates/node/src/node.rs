@@ -636,15 +636,19 @@ impl Node {
             if !housekeeping {
                 continue;
             }
-            // Keep clients only for current members.
-            let members: Vec<NodeId> = m
-                .membership_config
-                .membership()
-                .nodes()
-                .map(|(id, _)| *id)
-                .collect();
+            // Keep clients only for current members, and one for each of them: a client
+            // is otherwise made when first needed, and until then `status` would have no
+            // paths to show and call a healthy member unreachable (a follower restarted
+            // with a log never needs one for the other followers).
+            let membership = m.membership_config.membership();
+            let members: Vec<NodeId> = membership.nodes().map(|(id, _)| *id).collect();
             if !members.is_empty() {
                 self.inner.transport.retain_peers(&members);
+            }
+            for (id, info) in membership.nodes() {
+                if *id != self.id() && !info.peer_addrs.is_empty() {
+                    self.inner.transport.peer(*id, &info.peer_addrs);
+                }
             }
             let idle = Duration::from_millis(self.inner.config.timeouts.idle_in_transaction_ms);
             let expired = self.inner.sessions.expire(idle);

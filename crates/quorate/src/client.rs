@@ -107,7 +107,14 @@ fn api_error(addr: &str, e: ureq::Error) -> anyhow::Error {
     }
 }
 
+/// The URL of `path` on the node at `addr`: `host:port`, or the URL the demo prints
+/// (`http://host:port`; whether HTTPS is spoken is decided by `--ca`).
 pub fn url(addr: &str, path: &str) -> String {
+    let addr = addr
+        .strip_prefix("http://")
+        .or_else(|| addr.strip_prefix("https://"))
+        .unwrap_or(addr)
+        .trim_end_matches('/');
     format!("{}://{addr}{path}", scheme())
 }
 

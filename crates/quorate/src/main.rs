@@ -62,14 +62,16 @@ enum Command {
     Sql(ops::SqlArgs),
     /// List, add, promote or remove members.
     Members {
-        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        /// Any node's HTTP address (before or after the action).
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR, global = true)]
         addr: String,
         #[command(subcommand)]
         action: ops::MembersAction,
     },
     /// Guarded maintenance of one node: plan, begin, ack (each next step), end, abort; status; log.
     Maintenance {
-        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR)]
+        /// Any node's HTTP address (before or after the action).
+        #[arg(long, env = "QUORATE_ADDR", default_value = client::DEFAULT_ADDR, global = true)]
         addr: String,
         #[command(subcommand)]
         action: ops::MaintenanceAction,

@@ -95,8 +95,10 @@ pub fn status(addr: &str, json_out: bool) -> anyhow::Result<()> {
     );
     for (m, st) in &all {
         let paths = m["paths"].as_array().cloned().unwrap_or_default();
-        let paths_desc = if paths.is_empty() {
+        let paths_desc = if m["id"] == me["node_id"] {
             "(this node)".to_string()
+        } else if paths.is_empty() {
+            "none yet".to_string()
         } else {
             let up = paths
                 .iter()
@@ -487,12 +489,19 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
     let agent = client::agent(Duration::from_secs(120));
     let who = operator();
     match action {
-        MaintenanceAction::Plan { node } => print_plan(&client::post(
-            &agent,
-            addr,
-            &format!("/v1/maintenance/{node}/plan"),
-            &json!({}),
-        )?),
+        MaintenanceAction::Plan { node } => {
+            let plan = client::post(
+                &agent,
+                addr,
+                &format!("/v1/maintenance/{node}/plan"),
+                &json!({}),
+            )?;
+            print_plan(&plan);
+            // A script runs `plan N && begin N`: an unsafe plan fails.
+            if plan["safe"] != true {
+                bail!("the plan is not safe (see NOT SAFE above)");
+            }
+        }
         MaintenanceAction::Begin {
             node,
             accept_risk,
@@ -581,7 +590,16 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
 pub fn leader(addr: &str, to: Option<u64>) -> anyhow::Result<()> {
     let agent = client::agent(Duration::from_secs(30));
     let r = client::post(&agent, addr, "/v1/leader", &json!({"to": to}))?;
-    println!("leader is now n{}", s(&r["leader"]));
+    let leader = r["leader"].as_u64();
+    match (to, leader) {
+        // Another node was elected instead (the target did not campaign in time, or
+        // could not be reached): the move asked for did not happen.
+        (Some(want), Some(got)) if want != got => anyhow::bail!(
+            "leadership did not move to n{want}: n{got} leads now (is n{want} running and \
+             reachable? `quorate status` shows its paths)"
+        ),
+        _ => println!("leader is now n{}", s(&r["leader"])),
+    }
     Ok(())
 }
 

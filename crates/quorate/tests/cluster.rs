@@ -580,6 +580,84 @@ fn writes_wait_out_a_transfer_the_target_cannot_take() {
     );
 }
 
+/// A leader asked to hand over to a voter it cannot reach refuses at once and leads on:
+/// before, it stepped down anyway, another node was elected after a pause in writes, and
+/// the answer named that node as if the move had worked. Asked for no particular node, it
+/// picks the reachable one.
+#[test]
+fn a_transfer_to_an_unreachable_voter_is_refused_and_the_leader_leads_on() {
+    let c = Cluster::start(Opts::default());
+    let l = c.wait_writable(Duration::from_secs(10));
+    create_table(&c, "kv");
+    let mut others = (1..=3).filter(|i| *i != l);
+    let (frozen, other) = (others.next().unwrap(), others.next().unwrap());
+    c.pause(frozen, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.status(l).is_some_and(|s| {
+        s["members"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["id"] == json!(frozen) && m["reachable"] == json!(false))
+        })
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "n{l} never saw n{frozen} unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let term = c.status(l).unwrap()["term"].clone();
+    let e = c
+        .post(l, "/v1/leader", &json!({"to": frozen}))
+        .expect_err("a transfer to an unreachable node was accepted");
+    assert_eq!(e["error"]["code"], json!("refused"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unreachable")),
+        "{e}"
+    );
+    let st = c.status(l).unwrap();
+    assert_eq!(st["state"], json!("leader"), "n{l} stepped down: {st}");
+    assert_eq!(st["term"], term, "an election ran: {st}");
+    c.execute(l, "INSERT INTO kv VALUES (1, 'x')", json!([]))
+        .expect("a write right after the refusal");
+    let moved = c
+        .post(l, "/v1/leader", &json!({}))
+        .expect("a transfer to the reachable voter");
+    assert_eq!(moved["leader"], json!(other), "{moved}");
+    c.pause(frozen, false);
+}
+
+/// A follower restarted with its log sees every member as reachable again, without
+/// having to send them anything: before, it made a connection to a peer only when it first
+/// needed one, and until then its status called the other follower (and often the
+/// leader) unreachable, for as long as it ran.
+#[test]
+fn a_restarted_follower_sees_every_member_reachable() {
+    let mut c = Cluster::start(Opts::default());
+    let l = c.wait_writable(Duration::from_secs(10));
+    create_table(&c, "kv");
+    let f = (1..=3).find(|i| *i != l).unwrap();
+    c.kill(f);
+    c.spawn(f);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let st = c.status(f);
+        let all = st.as_ref().and_then(|s| s["members"].as_array().cloned());
+        if all
+            .as_ref()
+            .is_some_and(|ms| ms.len() == 3 && ms.iter().all(|m| m["reachable"] == json!(true)))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n{f} still sees a member unreachable: {st:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A SQL statement that never ends on its own (it counts for ever).
 const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c)";
