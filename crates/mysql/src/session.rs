@@ -815,10 +815,14 @@ impl Conn {
                     && tables.first().is_some_and(|t| self.has_auto_increment(t))
                 {
                     id = out.last_insert_rowid;
-                    if first_word(sql) == "INSERT" && !sql.contains("ON CONFLICT") {
+                    if id > 0 && first_word(sql) == "INSERT" && !sql.contains("ON CONFLICT") {
                         id -= out.rows_affected as i64 - 1;
                     }
-                    self.set_last_insert_id(id);
+                    // 0: no row was inserted (an ON DUPLICATE KEY UPDATE that updated); the
+                    // session's LAST_INSERT_ID() stays what it was.
+                    if id > 0 {
+                        self.set_last_insert_id(id);
+                    }
                 }
                 // `LAST_INSERT_ID(expr)` in the statement: MySQL reports expr as the
                 // statement's insert id and keeps it for the session.

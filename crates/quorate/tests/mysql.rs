@@ -653,6 +653,32 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
             .await
             .unwrap();
         assert_eq!(id, Some(42));
+        // An ON DUPLICATE KEY UPDATE that updates inserts no row: its insert id is 0 (it
+        // was the rowid of whatever row the connection inserted last, often one of
+        // quorate's own) and LAST_INSERT_ID() stays the last generated id.
+        conn.query_drop(
+            "CREATE TABLE k (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(10) UNIQUE, n INT)",
+        )
+        .await
+        .unwrap();
+        conn.query_drop("INSERT INTO k (name, n) VALUES ('x', 1)")
+            .await
+            .unwrap();
+        assert_eq!(conn.last_insert_id(), Some(1));
+        for _ in 0..3 {
+            conn.query_drop(
+                "INSERT INTO k (name, n) VALUES ('x', 1) ON DUPLICATE KEY UPDATE n = n + 1",
+            )
+            .await
+            .unwrap();
+            assert!(
+                matches!(conn.last_insert_id(), None | Some(0)),
+                "an upsert that updated reported insert id {:?}",
+                conn.last_insert_id()
+            );
+            let id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+            assert_eq!(id, Some(1));
+        }
         let rows: Vec<DriverRow> = conn
             .exec(
                 "SELECT id, name, n, f, d, data FROM t WHERE id >= ? ORDER BY id",

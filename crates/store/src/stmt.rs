@@ -84,6 +84,13 @@ pub(crate) fn run(
     let column_count = stmt.column_count();
     let writes = !stmt.readonly();
     let total_before = conn.total_changes();
+    if writes {
+        // SQLite's last inserted rowid outlives the statement that set it (and quorate's own
+        // inserts set it too): cleared, it tells whether this statement inserted a row.
+        // SAFETY: `conn` is a live connection used only by this thread; the call only sets
+        // an integer in it.
+        unsafe { rusqlite::ffi::sqlite3_set_last_insert_rowid(conn.handle(), 0) };
+    }
     let mut out = StmtOutput {
         is_query: column_count > 0,
         ..Default::default()
