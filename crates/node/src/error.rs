@@ -154,7 +154,7 @@ impl From<StoreError> for NodeError {
             StoreError::Aborted(_) => NodeError::new(ErrorCode::Aborted, message),
             StoreError::Interrupted(_) => NodeError::new(ErrorCode::Interrupted, message),
             StoreError::OutcomeUnknown(_) => NodeError::new(ErrorCode::OutcomeUnknown, message),
-            StoreError::LockTimeout(_) => NodeError::new(ErrorCode::LockTimeout, message),
+            StoreError::LockTimeout(..) => NodeError::new(ErrorCode::LockTimeout, message),
             StoreError::TooLarge(_) => NodeError::new(ErrorCode::TooLarge, message),
             StoreError::Diverged { .. } => NodeError::new(ErrorCode::Diverged, message),
             StoreError::Witness => NodeError::new(ErrorCode::Witness, message),

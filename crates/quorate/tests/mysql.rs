@@ -1793,6 +1793,47 @@ fn a_forwarded_statement_runs_as_long_as_on_the_leader() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// A write that waited too long for the writer says who holds it: the client whose
+/// transaction, idle after its first statement, blocks every write of the cluster, with
+/// its node and its id there, so that an operator can find it and `KILL` it. Before, the
+/// 1205 named nothing, and the holder showed only as `Sleep` on its own node.
+#[test]
+fn a_lock_wait_timeout_names_the_transaction_holding_the_writer() {
+    let c = start_with(short_waits());
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        one_row_table(&mut admin, "lw").await;
+        for (holder_node, waiter_node) in [(follower, leader), (leader, follower)] {
+            let mut holder = connect(&c, holder_node, Some("lw")).await;
+            let id = holder.id();
+            holder.query_drop("BEGIN").await.unwrap();
+            holder
+                .query_drop("UPDATE t SET v = v + 1 WHERE id = 1")
+                .await
+                .unwrap();
+            let mut waiter = connect(&c, waiter_node, Some("lw")).await;
+            let e = waiter
+                .query_drop("UPDATE t SET v = 0 WHERE id = 1")
+                .await
+                .expect_err("the writer is held");
+            assert_eq!(server_code(&e), 1205, "{e}");
+            let want = format!("client {id} of node {holder_node}");
+            assert!(e.to_string().contains(&want), "{want} not named in: {e}");
+            // The holder's node ends it as the message says.
+            let mut killer = connect(&c, holder_node, None).await;
+            killer.query_drop(format!("KILL {id}")).await.unwrap();
+            waiter
+                .query_drop("UPDATE t SET v = 0 WHERE id = 1")
+                .await
+                .expect("the writer is free once the holder is gone");
+            waiter.disconnect().await.unwrap();
+            killer.disconnect().await.unwrap();
+        }
+        admin.disconnect().await.unwrap();
+    });
+}
+
 /// The same statement when the follower that sent it dies while it runs: nobody is left to
 /// interrupt it from there, so the leader interrupts it itself once the follower's wait
 /// would have run out (lock wait + commit timeout + 2 s, plus 1 s), and writes go on.

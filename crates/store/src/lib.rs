@@ -205,8 +205,9 @@ pub enum StoreError {
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
     /// Waiting for the writer took longer than `lock_wait_timeout`.
-    #[error("lock wait timeout exceeded ({0:?}); try restarting the transaction")]
-    LockTimeout(Duration),
+    /// The second field names the writer's holder (see [`WriterHolder`]), if known.
+    #[error("waited {0:?} for the writer{1}")]
+    LockTimeout(Duration, String),
     /// A statement's result exceeded `max_result_bytes`, or a transaction `max_tx_bytes`.
     #[error("{0}")]
     TooLarge(String),
@@ -227,7 +228,7 @@ pub enum StoreError {
 impl StoreError {
     /// True if retrying the whole transaction is safe and may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Aborted(_) | StoreError::LockTimeout(_))
+        matches!(self, StoreError::Aborted(_) | StoreError::LockTimeout(..))
     }
 
     /// True if SQLite stopped the statement because it was interrupted.
@@ -565,7 +566,7 @@ impl Store {
         let wait = self.inner.config.lock_wait_timeout;
         let writer = tokio::time::timeout(wait, self.inner.writer.clone().lock_owned())
             .await
-            .map_err(|_| StoreError::LockTimeout(wait))?;
+            .map_err(|_| StoreError::LockTimeout(wait, self.inner.waiting.holder_text()))?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             store.inner.readers.with_conn(|conn| {

@@ -543,6 +543,19 @@ pub(crate) struct Waiting(parking_lot::Mutex<WaitingMap>);
 struct WaitingMap {
     next_ticket: u64,
     by_client: HashMap<(u64, u32), (u64, Arc<tokio::sync::Notify>)>,
+    /// The transaction holding the writer now, with its ticket.
+    holder: Option<(u64, WriterHolder)>,
+}
+
+/// Who holds the writer: the transaction a client's statement began, and since when. A
+/// statement that waits too long for the writer names it (error 1205), so that an operator
+/// can find the client (often idle in its transaction) and end it.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterHolder {
+    /// Origin node and client id there, when a client's statement began the transaction.
+    pub client: Option<(u64, u32)>,
+    /// When it took the writer.
+    pub since: std::time::Instant,
 }
 
 /// A client's place in [`Waiting`], left when dropped.
@@ -566,6 +579,58 @@ impl Waiting {
             client,
             ticket,
             interrupted,
+        }
+    }
+
+    /// Marks the writer as taken by `client`'s transaction; the ticket releases the mark.
+    fn hold(&self, client: Option<(u64, u32)>) -> u64 {
+        let mut map = self.0.lock();
+        map.next_ticket += 1;
+        let ticket = map.next_ticket;
+        map.holder = Some((
+            ticket,
+            WriterHolder {
+                client,
+                since: std::time::Instant::now(),
+            },
+        ));
+        ticket
+    }
+
+    /// Clears the mark `hold` returned `ticket` for, unless another holder's replaced it.
+    fn release(&self, ticket: u64) {
+        let mut map = self.0.lock();
+        if map.holder.is_some_and(|(t, _)| t == ticket) {
+            map.holder = None;
+        }
+    }
+
+    /// The transaction holding the writer, if a transaction does.
+    pub(crate) fn holder(&self) -> Option<WriterHolder> {
+        self.0.lock().holder.map(|(_, h)| h)
+    }
+
+    /// The holder for an error message: empty if no transaction holds the writer (the
+    /// replication of entries does, or it was just released).
+    pub(crate) fn holder_text(&self) -> String {
+        match self.holder() {
+            Some(WriterHolder {
+                client: Some((node, client)),
+                since,
+            }) => format!(
+                ", held by the transaction of client {client} of node {node} for {:.1} s \
+                 (SHOW PROCESSLIST or `quorate requests` on node {node} shows it; KILL {client} \
+                 there ends it)",
+                since.elapsed().as_secs_f64()
+            ),
+            Some(WriterHolder {
+                client: None,
+                since,
+            }) => format!(
+                ", held by an internal transaction for {:.1} s",
+                since.elapsed().as_secs_f64()
+            ),
+            None => String::new(),
         }
     }
 
@@ -675,6 +740,8 @@ pub struct WriteTx {
     /// While every statement so far was a point DELETE that deleted nothing: the rows they
     /// read. `None` once any other statement ran (see [`crate::point`]).
     point_reads: Option<Vec<RowKey>>,
+    /// Releases the mark that names this transaction as the writer's holder.
+    hold: u64,
 }
 
 impl WriteTx {
@@ -697,7 +764,8 @@ impl WriteTx {
                 }
             }
         }
-        .map_err(|_| StoreError::LockTimeout(timeout))?;
+        .map_err(|_| StoreError::LockTimeout(timeout, inner.waiting.holder_text()))?;
+        let hold = inner.waiting.hold(options.client);
         if *inner.leader_epoch.borrow() != epoch {
             return Err(StoreError::Aborted(
                 "leadership changed while waiting for the writer".into(),
@@ -724,6 +792,7 @@ impl WriteTx {
             savepoints: Vec::new(),
             depends_on,
             point_reads: Some(Vec::new()),
+            hold,
         })
     }
 
@@ -995,6 +1064,7 @@ impl WriteTx {
     }
 
     fn abandon(&mut self) {
+        self.inner.waiting.release(self.hold);
         if let Some(w) = self.w.take() {
             w.recorder.stop();
             if self.held {
@@ -1065,6 +1135,7 @@ impl WriteTx {
         };
         let inner = self.inner.clone();
         let mut w = self.w.take().expect("writer held until commit");
+        self.inner.waiting.release(self.hold);
         let seq;
         let local = {
             let mut spec = inner.spec.lock();
@@ -1166,6 +1237,7 @@ impl WriteTx {
             }
         };
         let w = self.w.take().expect("writer held until commit");
+        self.inner.waiting.release(self.hold);
         let mut spec = inner.spec.lock();
         match spec.finish_held(seq) {
             Some(log_id) => {
