@@ -550,7 +550,16 @@ impl Node {
             }
             let m = rx.borrow_watched().clone();
             if let Err(e) = &m.running_state {
-                tracing::error!(error = %e, "raft stopped");
+                // Stopping on purpose (a shutdown, a restart) ends Raft too: not an error.
+                if self
+                    .inner
+                    .stopping
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    tracing::info!(reason = %e, "raft stopped");
+                } else {
+                    tracing::error!(error = %e, "raft stopped");
+                }
                 self.inner.fatal.send_replace(Some(e.to_string()));
                 return;
             }

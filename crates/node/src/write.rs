@@ -354,12 +354,19 @@ impl Node {
             ));
         }
         // A leader that lost its quorum refuses at once rather than run a transaction that
-        // cannot commit.
+        // cannot commit. With a majority reachable, old acknowledgements more likely mean
+        // that this node stalled (a paused process, a long pause of its machine) and may
+        // have been replaced: one heartbeat round decides, and a deposed leader answers
+        // `not_leader`, which callers follow to the new one, instead of "no quorum" with
+        // every voter reachable.
         if crate::node::quorum_ack_ms(&m)
             .map(|ms| ms >= self.lease().as_millis() as u64)
             .unwrap_or(false)
         {
-            return Err(self.no_quorum());
+            if !self.majority_reachable() {
+                return Err(self.no_quorum());
+            }
+            self.confirm_leadership().await?;
         }
         if self.inner.store.resync_needed() {
             // Our undone transactions may still be in the log: apply everything appended so
@@ -442,10 +449,9 @@ impl Node {
         .await;
         match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if !raft.is_leader() => Err(NodeError::new(
-                ErrorCode::NotLeader,
-                format!("not the leader: {e}"),
-            )),
+            Ok(Err(e)) if e.forward_to_leader().is_some() || !raft.is_leader() => Err(
+                NodeError::new(ErrorCode::NotLeader, format!("not the leader: {e}")),
+            ),
             Ok(Err(e)) => Err(NodeError::new(
                 ErrorCode::NoQuorum,
                 format!("no quorum: {e}; {}", self.describe_reachability()),

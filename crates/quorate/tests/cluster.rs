@@ -658,6 +658,41 @@ fn a_restarted_follower_sees_every_member_reachable() {
     }
 }
 
+/// A leader that stalled long enough to be replaced (its process paused) and then resumes
+/// answers the writes sent to it at once by following the new leader: it does not refuse
+/// them with "no quorum" while every voter is reachable, as it did for the first tens of
+/// milliseconds (its last acknowledgements were old, so it refused before learning that it
+/// no longer led).
+#[test]
+fn a_leader_resuming_from_a_stall_follows_the_new_leader() {
+    let c = Cluster::start(Opts::default());
+    let l = c.wait_writable(Duration::from_secs(10));
+    create_table(&c, "kv");
+    for round in 0..3 {
+        let l = c.leader().unwrap_or(l);
+        c.pause(l, true);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !(1..=3).any(|i| i != l && c.status(i).is_some_and(|s| s["state"] == json!("leader")))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no new leader while n{l} was paused"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c.pause(l, false);
+        c.execute(l, "INSERT INTO kv VALUES (?, 'x')", json!([round]))
+            .unwrap_or_else(|e| panic!("round {round}: the write sent to the resumed n{l}: {e}"));
+    }
+    assert_eq!(
+        c.scalar(
+            c.wait_writable(Duration::from_secs(10)),
+            "SELECT count(*) FROM kv"
+        ),
+        3
+    );
+}
+
 /// A SQL statement that never ends on its own (it counts for ever).
 const ENDLESS: &str = "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c)";
