@@ -45,6 +45,8 @@ fn parse_message(e: sqlparser::parser::ParserError) -> String {
 }
 
 pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {
+    let modified = strip_modifiers(text)?;
+    let text = modified.as_deref().unwrap_or(text);
     let mut ast = match parse(text) {
         Ok(a) => a,
         // Locking reads add nothing (transactions are serializable); sqlparser does not
@@ -90,6 +92,66 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
         params,
         tables: rw.tables,
     })
+}
+
+/// MySQL's modifiers after UPDATE and DELETE, which sqlparser would read as a table name
+/// (`UPDATE IGNORE t` updated table `IGNORE`): `UPDATE [LOW_PRIORITY] [IGNORE]` becomes
+/// `UPDATE [OR IGNORE]` (SQLite's: a row whose change would break a unique key is skipped,
+/// as MySQL's IGNORE does); `DELETE [LOW_PRIORITY] [QUICK]` loses them (scheduling hints);
+/// `DELETE IGNORE` is refused. `None` when the statement has none.
+fn strip_modifiers(text: &str) -> Result<Option<String>, SqlError> {
+    let words = |s: &str| -> Vec<(usize, usize)> {
+        let b = s.as_bytes();
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < b.len() && v.len() < 4 {
+            if b[i].is_ascii_whitespace() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            if i == start {
+                break;
+            }
+            v.push((start, i));
+        }
+        v
+    };
+    let w = words(text);
+    let Some(&(s0, e0)) = w.first() else {
+        return Ok(None);
+    };
+    let verb = &text[s0..e0];
+    let (is_update, allowed): (bool, &[&str]) = if verb.eq_ignore_ascii_case("UPDATE") {
+        (true, &["LOW_PRIORITY", "IGNORE"])
+    } else if verb.eq_ignore_ascii_case("DELETE") {
+        (false, &["LOW_PRIORITY", "QUICK", "IGNORE"])
+    } else {
+        return Ok(None);
+    };
+    let mut ignore = false;
+    let mut end = e0;
+    for &(s, e) in &w[1..] {
+        let word = &text[s..e];
+        if !allowed.iter().any(|a| word.eq_ignore_ascii_case(a)) {
+            break;
+        }
+        ignore |= word.eq_ignore_ascii_case("IGNORE");
+        end = e;
+    }
+    if end == e0 {
+        return Ok(None);
+    }
+    if ignore && !is_update {
+        return Err(SqlError::Unsupported {
+            construct: "DELETE IGNORE".into(),
+        });
+    }
+    let or = if ignore { " OR IGNORE" } else { "" };
+    Ok(Some(format!("{}{verb}{or}{}", &text[..s0], &text[end..])))
 }
 
 fn strip_lock_in_share_mode(text: &str) -> Option<String> {
@@ -538,6 +600,16 @@ fn update(rw: &mut Rewriter, u: &mut Update) -> Result<String, SqlError> {
     }
     let mut s = String::with_capacity(96);
     s.push_str("UPDATE ");
+    match u.or {
+        None => {}
+        // From MySQL's `UPDATE IGNORE` (see `strip_modifiers`).
+        Some(sqlparser::ast::SqliteOnConflict::Ignore) => s.push_str("OR IGNORE "),
+        Some(other) => {
+            return Err(SqlError::Unsupported {
+                construct: format!("UPDATE {other}"),
+            });
+        }
+    }
     s.push_str(&tgt);
     s.push_str(" SET ");
     let mut set_cols = Vec::new();

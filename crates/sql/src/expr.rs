@@ -631,6 +631,48 @@ fn date_add_modifier(date: &str, m: &str) -> Expr {
     ))
 }
 
+/// A unit argument (`DAY`) as sqlparser hands it over: an identifier, maybe quoted.
+fn unit_name(arg: &str) -> String {
+    arg.trim_matches(|c| c == '"' || c == '`')
+        .to_ascii_uppercase()
+}
+
+/// MySQL's `TIMESTAMPDIFF(unit, a, b)`: whole units from `a` to `b`, truncated toward zero.
+/// Seconds and the units made of them come from the difference in whole seconds; months,
+/// quarters and years count calendar months, less one when the rest of `b` (day and time)
+/// has not reached that of `a`.
+fn timestampdiff(unit: &str, a: &str, b: &str) -> Result<Expr, SqlError> {
+    let secs = format!("(unixepoch({b}) - unixepoch({a}))");
+    let months = || {
+        let ym = |d: &str| {
+            format!(
+                "(CAST(strftime('%Y', {d}) AS INTEGER) * 12 + CAST(strftime('%m', {d}) AS INTEGER))"
+            )
+        };
+        let rest = |d: &str| format!("strftime('%d %H:%M:%f', {d})");
+        let (ra, rb) = (rest(a), rest(b));
+        format!(
+            "(({m}) - CASE WHEN ({m}) > 0 AND {rb} < {ra} THEN 1 \
+             WHEN ({m}) < 0 AND {rb} > {ra} THEN -1 ELSE 0 END)",
+            m = format!("{} - {}", ym(b), ym(a)),
+        )
+    };
+    Ok(raw(match unit_name(unit).as_str() {
+        "MICROSECOND" => {
+            format!("CAST(round((julianday({b}) - julianday({a})) * 86400000000.0) AS INTEGER)")
+        }
+        "SECOND" => secs,
+        "MINUTE" => format!("({secs} / 60)"),
+        "HOUR" => format!("({secs} / 3600)"),
+        "DAY" => format!("({secs} / 86400)"),
+        "WEEK" => format!("({secs} / 604800)"),
+        "MONTH" => months(),
+        "QUARTER" => format!("({} / 3)", months()),
+        "YEAR" => format!("({} / 12)", months()),
+        other => return unsupported(format!("TIMESTAMPDIFF unit {other}")),
+    }))
+}
+
 fn strftime_int(fmt: &str, arg: &str) -> Expr {
     raw(format!("CAST(strftime('{fmt}', {arg}) AS INTEGER)"))
 }
@@ -701,6 +743,32 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
             "(CAST(strftime('%w', {}) AS INTEGER) + 1)",
             a()?.join(", ")
         )),
+        "timestampdiff" => {
+            let v = a()?;
+            if v.len() != 3 {
+                return Ok(None);
+            }
+            timestampdiff(&v[0], &v[1], &v[2])?
+        }
+        "timestampadd" => {
+            let v = a()?;
+            if v.len() != 3 {
+                return Ok(None);
+            }
+            let n = &v[1];
+            let m = match unit_name(&v[0]).as_str() {
+                "SECOND" => format!("(({n}) || ' seconds')"),
+                "MINUTE" => format!("(({n}) || ' minutes')"),
+                "HOUR" => format!("(({n}) || ' hours')"),
+                "DAY" => format!("(({n}) || ' days')"),
+                "WEEK" => format!("((({n}) * 7) || ' days')"),
+                "MONTH" => format!("(({n}) || ' months')"),
+                "QUARTER" => format!("((({n}) * 3) || ' months')"),
+                "YEAR" => format!("(({n}) || ' years')"),
+                other => return unsupported(format!("TIMESTAMPADD unit {other}")),
+            };
+            date_add_modifier(&v[2], &m)
+        }
         "datediff" => {
             let v = a()?;
             if v.len() != 2 {

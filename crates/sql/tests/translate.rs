@@ -377,6 +377,33 @@ fn on_duplicate_key_update() {
     assert_eq!(db.ok("SELECT n FROM u"), vec![vec![i(42)]]);
 }
 
+/// MySQL's modifiers after UPDATE and DELETE: `UPDATE IGNORE` skips the rows whose change
+/// would break a unique key and changes the others; LOW_PRIORITY and QUICK are hints;
+/// `DELETE IGNORE` is refused, naming it. (sqlparser read the modifier as the table name:
+/// "Table 'd.IGNORE' doesn't exist".)
+#[test]
+fn update_and_delete_modifiers() {
+    let mut db = Db::new();
+    db.ok("CREATE TABLE u (id INT PRIMARY KEY, name VARCHAR(5) UNIQUE)");
+    db.ok("INSERT INTO u VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    assert!(
+        db.err("UPDATE u SET name = 'a' WHERE id = 2")
+            .contains("1062")
+    );
+    db.ok("UPDATE IGNORE u SET name = 'a' WHERE id IN (2, 3)");
+    db.ok("UPDATE LOW_PRIORITY IGNORE u SET name = 'z' WHERE id = 1");
+    db.ok("update low_priority u SET name = 'y' WHERE id = 2");
+    assert_eq!(
+        db.ok("SELECT id, name FROM u ORDER BY id"),
+        vec![vec![i(1), t("z")], vec![i(2), t("y")], vec![i(3), t("c")]],
+        "the row that would collide is skipped, the others change"
+    );
+    db.ok("DELETE LOW_PRIORITY QUICK FROM u WHERE id = 3");
+    let e = db.err("DELETE IGNORE FROM u WHERE id = 1");
+    assert!(e.contains("1235") && e.contains("DELETE IGNORE"), "{e}");
+    assert_eq!(db.ok("SELECT count(*) FROM u"), vec![vec![i(2)]]);
+}
+
 /// REPLACE replaces the conflicting row; INSERT IGNORE skips it.
 #[test]
 fn replace_and_insert_ignore() {
@@ -576,6 +603,48 @@ fn functions_and_operators() {
     assert_eq!(q(&mut db, "YEAR('2024-05-06')"), i(2024));
     assert_eq!(q(&mut db, "EXTRACT(MONTH FROM '2024-05-06')"), i(5));
     assert_eq!(q(&mut db, "DATEDIFF('2024-03-01', '2024-02-01')"), i(29));
+    // TIMESTAMPDIFF: whole units, truncated toward zero; calendar months.
+    for (e, want) in [
+        ("TIMESTAMPDIFF(DAY, '2024-01-01', '2024-03-01')", 60),
+        ("TIMESTAMPDIFF(DAY, '2024-03-01', '2024-01-01')", -60),
+        (
+            "TIMESTAMPDIFF(SECOND, '2024-01-01 00:00:00', '2024-01-01 00:01:01')",
+            61,
+        ),
+        (
+            "TIMESTAMPDIFF(MINUTE, '2024-01-01 00:00:00', '2024-01-01 00:01:59')",
+            1,
+        ),
+        (
+            "TIMESTAMPDIFF(HOUR, '2024-01-01 10:00:00', '2024-01-01 08:30:00')",
+            -1,
+        ),
+        ("TIMESTAMPDIFF(WEEK, '2024-01-01', '2024-01-15')", 2),
+        ("TIMESTAMPDIFF(MONTH, '2024-01-31', '2024-02-29')", 0),
+        ("TIMESTAMPDIFF(MONTH, '2024-01-15', '2024-03-15')", 2),
+        ("TIMESTAMPDIFF(MONTH, '2024-03-15', '2024-01-16')", -1),
+        ("TIMESTAMPDIFF(QUARTER, '2024-01-01', '2024-12-31')", 3),
+        ("TIMESTAMPDIFF(YEAR, '2000-02-29', '2024-02-28')", 23),
+        ("TIMESTAMPDIFF(YEAR, '2000-02-29', '2024-02-29')", 24),
+    ] {
+        assert_eq!(q(&mut db, e), i(want), "{e}");
+    }
+    assert_eq!(
+        q(&mut db, "TIMESTAMPADD(DAY, 1, '2024-02-28')"),
+        t("2024-02-29")
+    );
+    assert_eq!(
+        q(&mut db, "TIMESTAMPADD(MINUTE, -90, '2024-01-01 01:00:00')"),
+        t("2023-12-31 23:30:00")
+    );
+    assert_eq!(
+        q(&mut db, "TIMESTAMPADD(QUARTER, 1, '2024-01-15')"),
+        t("2024-04-15")
+    );
+    assert!(
+        db.err("SELECT TIMESTAMPDIFF(FORTNIGHT, '2024-01-01', '2024-01-02')")
+            .contains("1235")
+    );
     assert_eq!(
         q(
             &mut db,
