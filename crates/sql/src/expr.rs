@@ -407,9 +407,11 @@ impl VisitorMut for Rewriter<'_> {
                 let span = e.span();
                 if let Some(text) = self.span_text(span) {
                     let expr = std::mem::replace(e, Expr::Value(Value::Null.into()));
+                    // Quoted here: sqlparser's quoting leaves a `"` that follows a backslash
+                    // undoubled, which ended the alias early (`SELECT 'a\"b'` failed).
                     *item = SelectItem::ExprWithAlias {
                         expr,
-                        alias: qident(&text),
+                        alias: Ident::new(names::quote(&text)),
                     };
                 }
             }

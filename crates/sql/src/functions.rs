@@ -541,6 +541,212 @@ fn now(_: &mut FnContext<'_>) -> rusqlite::Result<String> {
     Ok(format_datetime(now_secs().0))
 }
 
+/// MySQL's string, hashing and date functions that SQLite lacks (all deterministic).
+fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    let text = |ctx: &rusqlite::functions::Context<'_>, i: usize| text_of(ctx.get_raw(i));
+    conn.create_scalar_function("substring_index", 3, det, move |ctx| {
+        let (Some(s), Some(delim), Some(n)) = (text(ctx, 0), text(ctx, 1), int_of(ctx.get_raw(2)))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(substring_index(&s, &delim, n)))
+    })?;
+    // With the default collation, as MySQL compares: case-insensitively (ASCII, as NOCASE).
+    conn.create_scalar_function("strcmp", 2, det, move |ctx| {
+        let (Some(a), Some(b)) = (text(ctx, 0), text(ctx, 1)) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            match a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()) {
+                std::cmp::Ordering::Less => -1,
+                std::cmp::Ordering::Equal => 0,
+                std::cmp::Ordering::Greater => 1,
+            },
+        ))
+    })?;
+    conn.create_scalar_function("json_unquote", 1, det, move |ctx| {
+        Ok(text(ctx, 0).map(|s| json_unquote(&s)))
+    })?;
+    let bytes = |ctx: &rusqlite::functions::Context<'_>, i: usize| -> Option<Vec<u8>> {
+        match ctx.get_raw(i) {
+            ValueRef::Null => None,
+            ValueRef::Blob(b) => Some(b.to_vec()),
+            other => text_of(other).map(String::into_bytes),
+        }
+    };
+    conn.create_scalar_function("md5", 1, det, move |ctx| {
+        use md5::Digest;
+        Ok(bytes(ctx, 0).map(|b| hex::encode(md5::Md5::digest(b))))
+    })?;
+    for name in ["sha1", "sha"] {
+        conn.create_scalar_function(name, 1, det, move |ctx| {
+            use sha1::Digest;
+            Ok(bytes(ctx, 0).map(|b| hex::encode(sha1::Sha1::digest(b))))
+        })?;
+    }
+    conn.create_scalar_function("sha2", 2, det, move |ctx| {
+        use sha2::Digest;
+        let (Some(b), Some(bits)) = (bytes(ctx, 0), int_of(ctx.get_raw(1))) else {
+            return Ok(None);
+        };
+        Ok(match bits {
+            0 | 256 => Some(hex::encode(sha2::Sha256::digest(b))),
+            224 => Some(hex::encode(sha2::Sha224::digest(b))),
+            384 => Some(hex::encode(sha2::Sha384::digest(b))),
+            512 => Some(hex::encode(sha2::Sha512::digest(b))),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("to_base64", 1, det, move |ctx| {
+        use base64::Engine;
+        Ok(bytes(ctx, 0).map(|b| base64::engine::general_purpose::STANDARD.encode(b)))
+    })?;
+    conn.create_scalar_function("from_base64", 1, det, move |ctx| {
+        use base64::Engine;
+        Ok(text(ctx, 0).and_then(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .ok()
+        }))
+    })?;
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let date = |ctx: &rusqlite::functions::Context<'_>| -> Option<DateTime> {
+        parse_datetime(&text_of(ctx.get_raw(0))?).filter(|d| (1..=12).contains(&d.mo) && d.d >= 1)
+    };
+    // Monday = 0, as MySQL's WEEKDAY().
+    let weekday = |d: &DateTime| (days_from_civil(d.y, d.mo, d.d) + 3).rem_euclid(7) as usize;
+    conn.create_scalar_function("dayname", 1, det, move |ctx| {
+        Ok(date(ctx).map(|d| DAYS[weekday(&d)]))
+    })?;
+    conn.create_scalar_function("weekday", 1, det, move |ctx| {
+        Ok(date(ctx).map(|d| weekday(&d) as i64))
+    })?;
+    conn.create_scalar_function("monthname", 1, det, move |ctx| {
+        Ok(date(ctx).map(|d| MONTHS[d.mo as usize - 1]))
+    })?;
+    conn.create_scalar_function("quarter", 1, det, move |ctx| {
+        Ok(date(ctx).map(|d| i64::from((d.mo - 1) / 3 + 1)))
+    })?;
+    conn.create_scalar_function("last_day", 1, det, move |ctx| {
+        Ok(date(ctx).map(|d| {
+            let (y, m) = if d.mo == 12 {
+                (d.y + 1, 1)
+            } else {
+                (d.y, d.mo + 1)
+            };
+            let (y, m, day) = civil_from_days(days_from_civil(y, m, 1) - 1);
+            format!("{y:04}-{m:02}-{day:02}")
+        }))
+    })?;
+    conn.create_scalar_function("time_to_sec", 1, det, move |ctx| {
+        Ok(text(ctx, 0).and_then(|t| time_to_sec(&t)))
+    })?;
+    conn.create_scalar_function("sec_to_time", 1, det, move |ctx| {
+        Ok(int_of(ctx.get_raw(0)).map(|n| {
+            let sign = if n < 0 { "-" } else { "" };
+            let n = n.unsigned_abs();
+            format!("{sign}{:02}:{:02}:{:02}", n / 3600, n / 60 % 60, n % 60)
+        }))
+    })?;
+    Ok(())
+}
+
+/// MySQL's SUBSTRING_INDEX: what comes before the `n`th `delim` (after it, counting from
+/// the end, for negative `n`).
+fn substring_index(s: &str, delim: &str, n: i64) -> String {
+    if delim.is_empty() || n == 0 {
+        return String::new();
+    }
+    if n > 0 {
+        match s.match_indices(delim).nth(n as usize - 1) {
+            Some((i, _)) => s[..i].to_string(),
+            None => s.to_string(),
+        }
+    } else {
+        match s.rmatch_indices(delim).nth(n.unsigned_abs() as usize - 1) {
+            Some((i, _)) => s[i + delim.len()..].to_string(),
+            None => s.to_string(),
+        }
+    }
+}
+
+/// MySQL's JSON_UNQUOTE: a JSON string literal's text; anything else as it is.
+fn json_unquote(s: &str) -> String {
+    let Some(inner) = s
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|_| s.len() >= 2)
+    else {
+        return s.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => return s.to_string(),
+                }
+            }
+            Some(other) => out.push(other),
+            None => return s.to_string(),
+        }
+    }
+    out
+}
+
+/// `[-]H:MM[:SS]` to seconds.
+fn time_to_sec(t: &str) -> Option<i64> {
+    let t = t.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    // A date and time: its time part.
+    let t = t.rsplit(' ').next()?;
+    let t = t.split('.').next()?;
+    let mut p = t.split(':');
+    let h: i64 = p.next()?.parse().ok()?;
+    let m: i64 = p.next().unwrap_or("0").parse().ok()?;
+    let s: i64 = p.next().unwrap_or("0").parse().ok()?;
+    let total = h * 3600 + m * 60 + s;
+    Some(if neg { -total } else { total })
+}
+
 /// Registers the MySQL functions on `conn`. `state` holds the session values that
 /// `LAST_INSERT_ID()`, `USER()`, `CONNECTION_ID()`, `mysql_sysvar()` and `mysql_uservar()`
 /// read.
@@ -603,6 +809,7 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         };
         Ok(parse_datetime(&s).map(|d| date_format(&d, &fmt)))
     })?;
+    register_string_and_date_functions(conn)?;
     conn.create_scalar_function("uuid", 0, nondet, |_| {
         let (a, b) = (random_u64(), random_u64());
         let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;

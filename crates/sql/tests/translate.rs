@@ -603,6 +603,52 @@ fn functions_and_operators() {
     assert_eq!(q(&mut db, "YEAR('2024-05-06')"), i(2024));
     assert_eq!(q(&mut db, "EXTRACT(MONTH FROM '2024-05-06')"), i(5));
     assert_eq!(q(&mut db, "DATEDIFF('2024-03-01', '2024-02-01')"), i(29));
+    // String, hashing and date functions MySQL has and SQLite lacks.
+    for (e, want) in [
+        (
+            "SUBSTRING_INDEX('www.example.com', '.', 2)",
+            t("www.example"),
+        ),
+        (
+            "SUBSTRING_INDEX('www.example.com', '.', -2)",
+            t("example.com"),
+        ),
+        ("SUBSTRING_INDEX('a,b', ';', 1)", t("a,b")),
+        ("STRCMP('abc', 'ABD')", i(-1)),
+        ("STRCMP('B', 'a')", i(1)),
+        ("STRCMP('Abc', 'aBC')", i(0)),
+        // The MySQL text '"a\\"b\\u00e9"' is the JSON string "a\"b\u00e9".
+        ("JSON_UNQUOTE('\"a\\\\\"b\\\\u00e9\"')", t("a\"bé")),
+        // A `"` after a backslash in an unaliased column's text (its name) is quoted right.
+        ("'a\\\"b'", t("a\"b")),
+        (
+            "JSON_UNQUOTE(JSON_EXTRACT('{\"k\": \"v\"}', '$.k'))",
+            t("v"),
+        ),
+        ("JSON_UNQUOTE('[1]')", t("[1]")),
+        ("MD5('abc')", t("900150983cd24fb0d6963f7d28e17f72")),
+        ("SHA1('abc')", t("a9993e364706816aba3e25717850c26c9cd0d89d")),
+        (
+            "SHA2('abc', 256)",
+            t("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ),
+        ("SHA2('abc', 7)", null()),
+        ("TO_BASE64('abc')", t("YWJj")),
+        ("CAST(FROM_BASE64('YWJj') AS CHAR)", t("abc")),
+        ("DAYNAME('2024-03-04')", t("Monday")),
+        ("WEEKDAY('2024-03-10 12:00:00')", i(6)),
+        ("MONTHNAME('2024-12-01')", t("December")),
+        ("QUARTER('2024-08-15')", i(3)),
+        ("LAST_DAY('2024-02-10')", t("2024-02-29")),
+        ("LAST_DAY('2023-12-31 10:00:00')", t("2023-12-31")),
+        ("LAST_DAY('not a date')", null()),
+        ("TIME_TO_SEC('01:02:03')", i(3723)),
+        ("TIME_TO_SEC('-00:01:00')", i(-60)),
+        ("SEC_TO_TIME(3723)", t("01:02:03")),
+        ("SEC_TO_TIME(-90061)", t("-25:01:01")),
+    ] {
+        assert_eq!(q(&mut db, e), want, "{e}");
+    }
     // TIMESTAMPDIFF: whole units, truncated toward zero; calendar months.
     for (e, want) in [
         ("TIMESTAMPDIFF(DAY, '2024-01-01', '2024-03-01')", 60),
