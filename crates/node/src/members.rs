@@ -328,7 +328,7 @@ impl Node {
                 return Err(NodeError::new(
                     ErrorCode::Refused,
                     format!(
-                        "n{t} is unreachable from the leader (no network path up); leadership stays on n{me}"
+                        "n{t} is unreachable from the leader (no network path up; a node that just started connects within a second, then ask again); leadership stays on n{me}"
                     ),
                 ));
             }

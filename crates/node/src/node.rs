@@ -655,7 +655,12 @@ impl Node {
                 self.inner.transport.retain_peers(&members);
             }
             for (id, info) in membership.nodes() {
-                if *id != self.id() && !info.peer_addrs.is_empty() {
+                // Only where none exists: one made with other addresses (the config's, an
+                // operator's) is kept, not rebuilt every tick.
+                if *id != self.id()
+                    && !info.peer_addrs.is_empty()
+                    && self.inner.transport.existing_peer(*id).is_none()
+                {
                     self.inner.transport.peer(*id, &info.peer_addrs);
                 }
             }

@@ -765,7 +765,6 @@ impl WriteTx {
             }
         }
         .map_err(|_| StoreError::LockTimeout(timeout, inner.waiting.holder_text()))?;
-        let hold = inner.waiting.hold(options.client);
         if *inner.leader_epoch.borrow() != epoch {
             return Err(StoreError::Aborted(
                 "leadership changed while waiting for the writer".into(),
@@ -781,6 +780,8 @@ impl WriteTx {
         w.recorder.take_touched();
         let seen = *inner.frontier.borrow();
         let depends_on = inner.spec.lock().chain_tip;
+        // Marked once nothing can fail before the transaction exists (which releases it).
+        let hold = inner.waiting.hold(options.client);
         Ok(Self {
             w: Some(w),
             inner,
