@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Cluster, Opts, Writer, assert_no_acked_write_lost, ids_in};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn addrs(c: &Cluster) -> Vec<String> {
     c.nodes.iter().map(|n| n.http.clone()).collect()
@@ -483,9 +483,8 @@ fn a_leader_whose_handover_failed_leads_again_without_the_target() {
     assert_ne!(l, 3, "the witness leads");
     create_table(&c, "kv");
     let target = if l == 1 { 2 } else { 1 };
-    c.pause(target, true);
     let asked = Instant::now();
-    let moved = c.post(l, "/v1/leader", &json!({"to": target}));
+    let moved = freeze_and_transfer(&c, l, target);
     let e = moved.expect_err("the frozen target cannot have taken over");
     assert_eq!(e["error"]["code"], json!("aborted"), "{e}");
     // Muted for two election timeouts, then the process restarts and campaigns.
@@ -517,6 +516,29 @@ fn a_leader_whose_handover_failed_leads_again_without_the_target() {
     }
 }
 
+/// Freezes `target` and asks `l` to hand leadership to it before `l` notices the freeze
+/// (a target with no network path up is refused at once). A refusal means `l` noticed
+/// first, on a slow machine: the target is thawed and it is tried again.
+fn freeze_and_transfer(c: &Cluster, l: u64, target: u64) -> Result<Value, Value> {
+    for _ in 0..5 {
+        c.pause(target, true);
+        let r = c.post(l, "/v1/leader", &json!({"to": target}));
+        match &r {
+            Err(e)
+                if e["error"]["code"] == json!("refused")
+                    && e["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("unreachable")) =>
+            {
+                c.pause(target, false);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            _ => return r,
+        }
+    }
+    panic!("n{l} saw n{target} unreachable every time before the transfer was asked");
+}
+
 /// A leader asked to hand over to a node that cannot take over (here frozen) stops
 /// proposing until another node is elected. Writes sent to it meanwhile wait for that
 /// successor instead of failing `no_quorum` (VERIFICATION finding 21): every one commits,
@@ -527,7 +549,6 @@ fn writes_wait_out_a_transfer_the_target_cannot_take() {
     let l = c.wait_writable(Duration::from_secs(10));
     create_table(&c, "kv");
     let target = (1..=3).find(|i| *i != l).unwrap();
-    c.pause(target, true);
     let (moved, (acked, errors)) = std::thread::scope(|s| {
         let writer = s.spawn(|| {
             // Starts once the transfer has begun (nothing written before it, so the frozen
@@ -552,7 +573,7 @@ fn writes_wait_out_a_transfer_the_target_cannot_take() {
             }
             (acked, errors)
         });
-        let moved = c.post(l, "/v1/leader", &json!({"to": target}));
+        let moved = freeze_and_transfer(&c, l, target);
         (moved, writer.join().unwrap())
     });
     c.pause(target, false);

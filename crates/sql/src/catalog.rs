@@ -434,6 +434,31 @@ fn sqlite_tokens(sql: &str) -> Vec<T> {
                 i += 2;
             }
             c if c.is_ascii_whitespace() => i += 1,
+            // A number: digits, a fraction, an exponent with its sign (`1.5e-3`).
+            c if c.is_ascii_digit() => {
+                let s = i;
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                    i += 1;
+                }
+                if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+                    let mut j = i + 1;
+                    if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+                        j += 1;
+                    }
+                    if j < b.len() && b[j].is_ascii_digit() {
+                        i = j;
+                        while i < b.len() && b[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                    }
+                }
+                // Digits running into letters (`1abc`): one word, as before.
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                v.push(T::Word(sql[s..i].to_string()));
+            }
             c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
                 let s = i;
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
@@ -596,7 +621,27 @@ fn scan_table_checks(sql: &str) -> Vec<String> {
 
 /// Tokens back to SQL text, with identifiers in backquotes.
 fn render_tokens(tokens: &[T]) -> String {
-    const PAIRS: [&str; 8] = ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>"];
+    const PAIRS: [&str; 9] = ["<=", ">=", "<>", "!=", "==", "||", "<<", ">>", "->"];
+    // Words after which `(` opens a list or a group, not a function's arguments: MySQL
+    // (without IGNORE_SPACE) refuses a space between a built-in function and its `(`.
+    const NOT_FUNCTIONS: [&str; 16] = [
+        "CHECK",
+        "IN",
+        "AND",
+        "OR",
+        "NOT",
+        "EXISTS",
+        "BETWEEN",
+        "IS",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "LIKE",
+        "KEY",
+        "AS",
+        "ON",
+        "CONSTRAINT",
+    ];
     let mut s = String::new();
     // The previous token: an operator character, and whether it was a sign (`-` after an
     // operator or an opening parenthesis), which joins the number that follows.
@@ -610,7 +655,15 @@ fn render_tokens(tokens: &[T]) -> String {
                 if spaced {
                     s.push(' ');
                 }
-                s.push_str(w);
+                // The translation's SQLite spellings of MySQL functions, back (a CHECK
+                // with CHAR_LENGTH must not load again as LENGTH, which counts bytes).
+                let called = matches!(tokens.get(i + 1), Some(T::Open));
+                s.push_str(match w.to_ascii_lowercase().as_str() {
+                    "length" if called => "CHAR_LENGTH",
+                    "octet_length" if called => "LENGTH",
+                    "iif" if called => "IF",
+                    _ => w,
+                });
             }
             T::Quoted(q) => {
                 if spaced {
@@ -622,9 +675,17 @@ fn render_tokens(tokens: &[T]) -> String {
                 if spaced {
                     s.push(' ');
                 }
-                s.push_str(&names::literal(x));
+                // MySQL reads a backslash in a string as an escape.
+                s.push_str(&names::literal(&x.replace('\\', "\\\\")));
             }
-            T::Open => s.push_str(" ("),
+            T::Open => {
+                let call = matches!(tokens.get(i.wrapping_sub(1)), Some(T::Word(w))
+                    if !NOT_FUNCTIONS.iter().any(|k| w.eq_ignore_ascii_case(k)));
+                if !call && !s.is_empty() && !s.ends_with('(') {
+                    s.push(' ');
+                }
+                s.push('(');
+            }
             T::Close => s.push(')'),
             T::Comma => s.push(','),
             // `.` joins its neighbours (1.5, t.c).

@@ -639,40 +639,26 @@ fn unit_name(arg: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// MySQL's `TIMESTAMPDIFF(unit, a, b)`: whole units from `a` to `b`, truncated toward zero.
-/// Seconds and the units made of them come from the difference in whole seconds; months,
-/// quarters and years count calendar months, less one when the rest of `b` (day and time)
-/// has not reached that of `a`.
+/// MySQL's `TIMESTAMPDIFF(unit, a, b)`, by the function of that name in
+/// [`crate::functions`] (each argument evaluated once, to the microsecond). An unknown unit
+/// is refused here.
 fn timestampdiff(unit: &str, a: &str, b: &str) -> Result<Expr, SqlError> {
-    let secs = format!("(unixepoch({b}) - unixepoch({a}))");
-    let months = || {
-        let ym = |d: &str| {
-            format!(
-                "(CAST(strftime('%Y', {d}) AS INTEGER) * 12 + CAST(strftime('%m', {d}) AS INTEGER))"
-            )
-        };
-        let rest = |d: &str| format!("strftime('%d %H:%M:%f', {d})");
-        let (ra, rb) = (rest(a), rest(b));
-        format!(
-            "(({m}) - CASE WHEN ({m}) > 0 AND {rb} < {ra} THEN 1 \
-             WHEN ({m}) < 0 AND {rb} > {ra} THEN -1 ELSE 0 END)",
-            m = format!("{} - {}", ym(b), ym(a)),
-        )
-    };
-    Ok(raw(match unit_name(unit).as_str() {
-        "MICROSECOND" => {
-            format!("CAST(round((julianday({b}) - julianday({a})) * 86400000000.0) AS INTEGER)")
-        }
-        "SECOND" => secs,
-        "MINUTE" => format!("({secs} / 60)"),
-        "HOUR" => format!("({secs} / 3600)"),
-        "DAY" => format!("({secs} / 86400)"),
-        "WEEK" => format!("({secs} / 604800)"),
-        "MONTH" => months(),
-        "QUARTER" => format!("({} / 3)", months()),
-        "YEAR" => format!("({} / 12)", months()),
-        other => return unsupported(format!("TIMESTAMPDIFF unit {other}")),
-    }))
+    let unit = unit_name(unit);
+    const UNITS: [&str; 9] = [
+        "MICROSECOND",
+        "SECOND",
+        "MINUTE",
+        "HOUR",
+        "DAY",
+        "WEEK",
+        "MONTH",
+        "QUARTER",
+        "YEAR",
+    ];
+    if !UNITS.contains(&unit.as_str()) {
+        return unsupported(format!("TIMESTAMPDIFF unit {unit}"));
+    }
+    Ok(raw(format!("mysql_timestampdiff('{unit}', {a}, {b})")))
 }
 
 fn strftime_int(fmt: &str, arg: &str) -> Expr {

@@ -661,6 +661,15 @@ fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()>
             format!("{y:04}-{m:02}-{day:02}")
         }))
     })?;
+    conn.create_scalar_function("mysql_timestampdiff", 3, det, move |ctx| {
+        let (Some(unit), Some(a), Some(b)) = (text(ctx, 0), text(ctx, 1), text(ctx, 2)) else {
+            return Ok(None);
+        };
+        let (Some(a), Some(b)) = (parse_datetime(&a), parse_datetime(&b)) else {
+            return Ok(None);
+        };
+        Ok(timestampdiff(&unit, &a, &b))
+    })?;
     conn.create_scalar_function("time_to_sec", 1, det, move |ctx| {
         Ok(text(ctx, 0).and_then(|t| time_to_sec(&t)))
     })?;
@@ -672,6 +681,41 @@ fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()>
         }))
     })?;
     Ok(())
+}
+
+/// MySQL's TIMESTAMPDIFF: whole `unit`s from `a` to `b`, truncated toward zero. Units of
+/// fixed length come from the difference in microseconds; months (quarters, years) count
+/// calendar months, less one when the rest of `b` (day, time) has not reached that of `a`.
+fn timestampdiff(unit: &str, a: &DateTime, b: &DateTime) -> Option<i64> {
+    let micros = |d: &DateTime| {
+        (days_from_civil(d.y, d.mo, d.d) * 86_400 + i64::from(d.h * 3600 + d.mi * 60 + d.s))
+            * 1_000_000
+            + i64::from(d.us)
+    };
+    let fixed = |per: i64| Some((micros(b) - micros(a)) / per);
+    let months = || {
+        let m = (b.y * 12 + i64::from(b.mo)) - (a.y * 12 + i64::from(a.mo));
+        let rest = |d: &DateTime| (d.d, d.h, d.mi, d.s, d.us);
+        if m > 0 && rest(b) < rest(a) {
+            m - 1
+        } else if m < 0 && rest(b) > rest(a) {
+            m + 1
+        } else {
+            m
+        }
+    };
+    match unit {
+        "MICROSECOND" => fixed(1),
+        "SECOND" => fixed(1_000_000),
+        "MINUTE" => fixed(60_000_000),
+        "HOUR" => fixed(3_600_000_000),
+        "DAY" => fixed(86_400_000_000),
+        "WEEK" => fixed(604_800_000_000),
+        "MONTH" => Some(months()),
+        "QUARTER" => Some(months() / 3),
+        "YEAR" => Some(months() / 12),
+        _ => None,
+    }
 }
 
 /// MySQL's SUBSTRING_INDEX: what comes before the `n`th `delim` (after it, counting from

@@ -672,6 +672,18 @@ fn functions_and_operators() {
         ("TIMESTAMPDIFF(QUARTER, '2024-01-01', '2024-12-31')", 3),
         ("TIMESTAMPDIFF(YEAR, '2000-02-29', '2024-02-28')", 23),
         ("TIMESTAMPDIFF(YEAR, '2000-02-29', '2024-02-29')", 24),
+        (
+            "TIMESTAMPDIFF(SECOND, '2024-01-01 00:00:00.9', '2024-01-01 00:00:01.1')",
+            0,
+        ),
+        (
+            "TIMESTAMPDIFF(MICROSECOND, '2024-01-01 00:00:00.000001', '2024-01-01 00:00:01')",
+            999_999,
+        ),
+        (
+            "TIMESTAMPDIFF(DAY, '2024-01-01', NOW()) - TIMESTAMPDIFF(DAY, '2024-01-01', NOW())",
+            0,
+        ),
     ] {
         assert_eq!(q(&mut db, e), i(want), "{e}");
     }
@@ -691,6 +703,7 @@ fn functions_and_operators() {
         db.err("SELECT TIMESTAMPDIFF(FORTNIGHT, '2024-01-01', '2024-01-02')")
             .contains("1235")
     );
+    assert_eq!(q(&mut db, "TIMESTAMPDIFF(DAY, NULL, '2024-01-02')"), null());
     assert_eq!(
         q(
             &mut db,
@@ -892,8 +905,10 @@ fn show_index_create_status() {
 fn show_create_table_keeps_check_constraints() {
     let mut db = Db::new();
     db.ok(
-        "CREATE TABLE d (id INT PRIMARY KEY, n INT CHECK (n > 0), m INT, r DOUBLE, s VARCHAR(5),
-         CONSTRAINT chk_m CHECK (m <= 10 AND m <> 3), CHECK (r >= -1.5 OR s != 'a,b'))",
+        r"CREATE TABLE d (id INT PRIMARY KEY, n INT CHECK (n > 0), m INT, r DOUBLE, s VARCHAR(5),
+         CONSTRAINT chk_m CHECK (m <= 10 AND m <> 3), CHECK (r >= -1.5 OR s != 'a,b'),
+         CHECK (r IS NULL OR r = 0 OR r > 1.5e-3), CHECK (CHAR_LENGTH(s) <= 4),
+         CHECK (s NOT LIKE 'x\\%'))",
     );
     let create = db.ok("SHOW CREATE TABLE d");
     let Value::Text(ddl) = &create[0][1] else {
@@ -903,20 +918,32 @@ fn show_create_table_keeps_check_constraints() {
         "CHECK (n > 0)",
         "CONSTRAINT `chk_m` CHECK (m <= 10 AND m <> 3)",
         "CHECK (r >= -1.5 OR s <> 'a,b')",
+        "CHECK (r IS NULL OR r = 0 OR r > 1.5e-3)",
+        "CHECK (CHAR_LENGTH(s) <= 4)",
+        r"'x\\%'",
     ] {
         assert!(ddl.contains(want), "{want} missing from {ddl}");
     }
     db.ok("CREATE DATABASE copy");
     db.ok("USE copy");
     db.ok(ddl);
-    // The copy enforces them.
-    db.ok("INSERT INTO d (id, n, m, r) VALUES (1, 1, 10, 0)");
-    for bad in [
-        "INSERT INTO d (id, n) VALUES (2, 0)",
-        "INSERT INTO d (id, m) VALUES (3, 3)",
-        "INSERT INTO d (id, r, s) VALUES (4, -2, 'a,b')",
-    ] {
-        assert!(db.err(bad).contains("3819"), "{bad} was accepted");
+    // The copy enforces them: the same rows pass and fail as in the original. Four
+    // characters of two bytes each pass CHAR_LENGTH (LENGTH would count 8).
+    for copy in ["d", "copy"] {
+        db.ok(&format!("USE {copy}"));
+        db.ok("INSERT INTO d (id, n, m, r, s) VALUES (1, 1, 10, 0, 'éééé')");
+        // `x\%` matches only the text `x%`: the backslash escapes the wildcard.
+        db.ok("INSERT INTO d (id, r, s) VALUES (8, 0.002, 'xy%')");
+        for bad in [
+            "INSERT INTO d (id, n) VALUES (2, 0)",
+            "INSERT INTO d (id, m) VALUES (3, 3)",
+            "INSERT INTO d (id, r, s) VALUES (4, -2, 'a,b')",
+            "INSERT INTO d (id, s) VALUES (6, 'ééééé')",
+            "INSERT INTO d (id, r) VALUES (7, 0.001)",
+            "INSERT INTO d (id, s) VALUES (9, 'x%')",
+        ] {
+            assert!(db.err(bad).contains("3819"), "{copy}: {bad} was accepted");
+        }
     }
 }
 
