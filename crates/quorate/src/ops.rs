@@ -477,6 +477,18 @@ fn print_plan(p: &Value) {
     }
 }
 
+/// Asks for the maintenance plan of `node` and prints it.
+fn fetch_plan(agent: &ureq::Agent, addr: &str, node: u64) -> anyhow::Result<Value> {
+    let plan = client::post(
+        agent,
+        addr,
+        &format!("/v1/maintenance/{node}/plan"),
+        &json!({}),
+    )?;
+    print_plan(&plan);
+    Ok(plan)
+}
+
 fn confirm(question: &str) -> bool {
     use std::io::Write;
     print!("{question} [y/N] ");
@@ -490,13 +502,7 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
     let who = operator();
     match action {
         MaintenanceAction::Plan { node } => {
-            let plan = client::post(
-                &agent,
-                addr,
-                &format!("/v1/maintenance/{node}/plan"),
-                &json!({}),
-            )?;
-            print_plan(&plan);
+            let plan = fetch_plan(&agent, addr, node)?;
             // A script runs `plan N && begin N`: an unsafe plan fails.
             if plan["safe"] != true {
                 bail!("the plan is not safe (see NOT SAFE above)");
@@ -507,13 +513,7 @@ pub fn maintenance(addr: &str, action: MaintenanceAction) -> anyhow::Result<()> 
             accept_risk,
             yes,
         } => {
-            let plan = client::post(
-                &agent,
-                addr,
-                &format!("/v1/maintenance/{node}/plan"),
-                &json!({}),
-            )?;
-            print_plan(&plan);
+            let plan = fetch_plan(&agent, addr, node)?;
             if plan["safe"] != true && !accept_risk {
                 bail!(
                     "refusing: the plan is not safe (pass --accept-risk to proceed anyway; it is recorded)"

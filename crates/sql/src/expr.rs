@@ -644,18 +644,8 @@ fn unit_name(arg: &str) -> String {
 /// is refused here.
 fn timestampdiff(unit: &str, a: &str, b: &str) -> Result<Expr, SqlError> {
     let unit = unit_name(unit);
-    const UNITS: [&str; 9] = [
-        "MICROSECOND",
-        "SECOND",
-        "MINUTE",
-        "HOUR",
-        "DAY",
-        "WEEK",
-        "MONTH",
-        "QUARTER",
-        "YEAR",
-    ];
-    if !UNITS.contains(&unit.as_str()) {
+    // The simple units: INTERVAL's, before the compound ones.
+    if !INTERVAL_UNITS[..9].contains(&unit.as_str()) {
         return unsupported(format!("TIMESTAMPDIFF unit {unit}"));
     }
     Ok(raw(format!("mysql_timestampdiff('{unit}', {a}, {b})")))
@@ -743,19 +733,26 @@ fn rewrite_function(rw: &mut Rewriter, f: &mut Function) -> Result<Option<Expr>,
             if v.len() != 3 {
                 return Ok(None);
             }
-            let n = &v[1];
-            let m = match unit_name(&v[0]).as_str() {
-                "SECOND" => format!("(({n}) || ' seconds')"),
-                "MINUTE" => format!("(({n}) || ' minutes')"),
-                "HOUR" => format!("(({n}) || ' hours')"),
-                "DAY" => format!("(({n}) || ' days')"),
-                "WEEK" => format!("((({n}) * 7) || ' days')"),
-                "MONTH" => format!("(({n}) || ' months')"),
-                "QUARTER" => format!("((({n}) * 3) || ' months')"),
-                "YEAR" => format!("(({n}) || ' years')"),
+            // As `d + INTERVAL n unit`.
+            let leading_field = match unit_name(&v[0]).as_str() {
+                "SECOND" => DateTimeField::Second,
+                "MINUTE" => DateTimeField::Minute,
+                "HOUR" => DateTimeField::Hour,
+                "DAY" => DateTimeField::Day,
+                "WEEK" => DateTimeField::Week(None),
+                "MONTH" => DateTimeField::Month,
+                "QUARTER" => DateTimeField::Quarter,
+                "YEAR" => DateTimeField::Year,
                 other => return unsupported(format!("TIMESTAMPADD unit {other}")),
             };
-            date_add_modifier(&v[2], &m)
+            let iv = sqlparser::ast::Interval {
+                value: Box::new(raw(v[1].clone())),
+                leading_field: Some(leading_field),
+                leading_precision: None,
+                last_field: None,
+                fractional_seconds_precision: None,
+            };
+            date_arith(&v[2], &iv, false)?
         }
         "datediff" => {
             let v = a()?;

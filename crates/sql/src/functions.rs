@@ -610,36 +610,14 @@ fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()>
                 .ok()
         }))
     })?;
-    const DAYS: [&str; 7] = [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let date = |ctx: &rusqlite::functions::Context<'_>| -> Option<DateTime> {
         parse_datetime(&text_of(ctx.get_raw(0))?).filter(|d| (1..=12).contains(&d.mo) && d.d >= 1)
     };
     // Monday = 0, as MySQL's WEEKDAY().
     let weekday = |d: &DateTime| (days_from_civil(d.y, d.mo, d.d) + 3).rem_euclid(7) as usize;
     conn.create_scalar_function("dayname", 1, det, move |ctx| {
-        Ok(date(ctx).map(|d| DAYS[weekday(&d)]))
+        // WEEKDAYS starts on Sunday.
+        Ok(date(ctx).map(|d| WEEKDAYS[(weekday(&d) + 1) % 7]))
     })?;
     conn.create_scalar_function("weekday", 1, det, move |ctx| {
         Ok(date(ctx).map(|d| weekday(&d) as i64))
