@@ -818,6 +818,103 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
     c.assert_identical(Duration::from_secs(30));
 }
 
+/// Date and time columns store what a client sends as MySQL would, on every replica:
+/// `NOW()` in a DATE column keeps the date only (so `WHERE d = CURDATE()` finds it), a date
+/// in a DATETIME column gains its time, unpadded dates and binary-protocol date parameters
+/// are stored in MySQL's form and come back typed; a value that is no date fails with 1292
+/// and writes nothing. Written through a follower (the statements run on the leader, whose
+/// triggers store the values; the followers apply the rows).
+#[test]
+fn date_columns_store_values_as_mysql_does() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut conn = connect(&c, follower, None).await;
+        conn.query_drop("CREATE DATABASE dts").await.unwrap();
+        conn.query_drop("USE dts").await.unwrap();
+        conn.query_drop("CREATE TABLE e (id INT PRIMARY KEY, d DATE, dt DATETIME, tm TIME)")
+            .await
+            .unwrap();
+        conn.query_drop("INSERT INTO e VALUES (1, NOW(), CURDATE(), '7:8')")
+            .await
+            .unwrap();
+        conn.exec_drop(
+            "INSERT INTO e VALUES (?, ?, ?, ?)",
+            (2, "2024-3-5 10:11:12", "24/3/6", 101112),
+        )
+        .await
+        .unwrap();
+        conn.exec_drop(
+            "INSERT INTO e VALUES (?, ?, ?, ?)",
+            (
+                3,
+                mysql_async::Value::Date(2024, 3, 7, 8, 9, 10, 0),
+                mysql_async::Value::Date(2024, 3, 8, 0, 0, 0, 0),
+                mysql_async::Value::Time(false, 0, 1, 2, 3, 0),
+            ),
+        )
+        .await
+        .unwrap();
+        let today: Vec<i64> = conn
+            .query("SELECT id FROM e WHERE d = CURDATE()")
+            .await
+            .unwrap();
+        assert_eq!(today, vec![1]);
+        let e = conn
+            .exec_drop("INSERT INTO e (id, d) VALUES (?, ?)", (4, "2024-02-30"))
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1292, "{e}");
+
+        let mut on_leader = connect(&c, leader, Some("dts")).await;
+        let typed: Vec<(
+            i64,
+            mysql_async::Value,
+            mysql_async::Value,
+            mysql_async::Value,
+        )> = on_leader
+            .exec("SELECT id, d, dt, tm FROM e WHERE id > ? ORDER BY id", (1,))
+            .await
+            .unwrap();
+        use mysql_async::Value::{Date, Time};
+        assert_eq!(
+            typed,
+            vec![
+                (
+                    2,
+                    Date(2024, 3, 5, 0, 0, 0, 0),
+                    Date(2024, 3, 6, 0, 0, 0, 0),
+                    Time(false, 0, 10, 11, 12, 0)
+                ),
+                (
+                    3,
+                    Date(2024, 3, 7, 0, 0, 0, 0),
+                    Date(2024, 3, 8, 0, 0, 0, 0),
+                    Time(false, 0, 1, 2, 3, 0)
+                ),
+            ]
+        );
+        let text: Vec<(String, String, String)> = on_leader
+            .query("SELECT d, dt, tm FROM e ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(text[0].0.len(), 10, "{:?}", text[0]);
+        assert!(text[0].1.ends_with(" 00:00:00"), "{:?}", text[0]);
+        assert_eq!(text[0].2, "07:08:00");
+        assert_eq!(
+            text[1],
+            (
+                "2024-03-05".to_string(),
+                "2024-03-06 00:00:00".to_string(),
+                "10:11:12".to_string()
+            )
+        );
+        conn.disconnect().await.unwrap();
+        on_leader.disconnect().await.unwrap();
+    });
+    c.assert_identical(Duration::from_secs(30));
+}
+
 /// Users and grants: a user created on one node logs in on another; a SELECT-only user
 /// reads but cannot write or run DDL (1142) nor use another database (1044); REVOKE and
 /// DROP USER take effect; ALTER USER changes the password; failed logins are answered

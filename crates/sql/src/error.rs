@@ -306,13 +306,27 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
                 )
             }
         }
-        _ => MysqlError::new(1105, b"HY000", names::unmangle_message(msg)),
+        // A function's error (SQLITE_CONSTRAINT_FUNCTION), such as a date a column refuses.
+        _ => message_error(msg)
+            .unwrap_or_else(|| MysqlError::new(1105, b"HY000", names::unmangle_message(msg))),
     }
 }
 
 /// Errors recognised by their message text (SQLite reports most of them as SQLITE_ERROR).
 fn message_error(msg: &str) -> Option<MysqlError> {
     let m = msg.trim();
+    // The date and time columns' own errors (`temporal.rs`), already in MySQL's words.
+    for (prefix, code, state) in [
+        ("Incorrect date value:", 1292, b"22007"),
+        ("Incorrect datetime value:", 1292, b"22007"),
+        ("Incorrect time value:", 1292, b"22007"),
+        ("Incorrect integer value:", 1366, b"HY000"),
+        ("Out of range value for column", 1264, b"22003"),
+    ] {
+        if m.starts_with(prefix) {
+            return Some(MysqlError::new(code, state, m.to_string()));
+        }
+    }
     if let Some(t) = m.strip_prefix("no such table:") {
         let t = names::unmangle_table(t.trim());
         return Some(MysqlError::new(

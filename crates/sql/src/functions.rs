@@ -357,7 +357,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -832,6 +832,7 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         Ok(parse_datetime(&s).map(|d| date_format(&d, &fmt)))
     })?;
     register_string_and_date_functions(conn)?;
+    crate::temporal::register(conn)?;
     conn.create_scalar_function("uuid", 0, nondet, |_| {
         let (a, b) = (random_u64(), random_u64());
         let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;

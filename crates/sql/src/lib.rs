@@ -24,6 +24,7 @@ mod infoschema;
 mod lex;
 pub mod names;
 mod show;
+mod temporal;
 mod types;
 
 pub use cache::{BoundStatement, CACHED_TEXT_MAX, SHAPES_MAX, ShapeCache};

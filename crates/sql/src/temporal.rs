@@ -1,0 +1,856 @@
+//! Date and time values as a column stores them.
+//!
+//! SQLite keeps whatever a statement gives it. MySQL converts each value to its column's type
+//! as it stores it: `NOW()` in a DATE column loses its time, `'2024-3-5'` becomes
+//! `2024-03-05`, a date in a DATETIME column gains `00:00:00`, `20240305` is a date, and a
+//! value that is no date is refused (error 1292 in the default strict mode). Stored as sent,
+//! such values compare, sort and format wrongly afterwards: `WHERE d = CURDATE()` misses the
+//! row that `NOW()` wrote.
+//!
+//! Every table whose definition has DATE, DATETIME, TIMESTAMP, TIME or YEAR columns gets two
+//! triggers ([`triggers`]): after an INSERT, and after an UPDATE of such a column, they
+//! rewrite the row's values the way MySQL would have stored them, using the functions
+//! [`register`] adds (`mysql_store_date` and the others), which fail with MySQL's error for a
+//! value that is none. The triggers run where statements run, on the leader; followers apply
+//! the rows they produced. DDL keeps them in step with the table (`ddl.rs`): they are made
+//! again after every ALTER TABLE or RENAME that changes the columns or the table's name.
+//!
+//! What MySQL accepts, as MariaDB 10.11 was seen to (the tests list the cases): a year of one
+//! to four digits (two digits: 70-99 are 19xx, 00-69 are 20xx), a month and a day, separated
+//! by any punctuation; then, after a space or `T`, hours with optional minutes, seconds and
+//! a fraction; or the same without separators (`20240305`, `240305`, `20240305101112`), as
+//! text or as a number. Zero dates and zero parts (`0000-00-00`, `2024-00-05`) are kept; an
+//! impossible day (`2024-02-30`), a time past 23:59:59, a time zone suffix and trailing text
+//! are refused. Fractions beyond the column's precision are cut, not rounded.
+
+use std::fmt::Write as _;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Error};
+
+use crate::names;
+
+/// Suffix of the trigger that stores an inserted row's dates; the table's SQLite name comes
+/// first.
+pub const INSERT_TRIGGER_SUFFIX: &str = " mysql_store_insert";
+/// Suffix of the trigger that stores an updated row's dates.
+pub const UPDATE_TRIGGER_SUFFIX: &str = " mysql_store_update";
+
+/// A column type whose values MySQL converts on the way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Temporal {
+    /// DATE.
+    Date,
+    /// DATETIME(fsp).
+    DateTime(u32),
+    /// TIMESTAMP(fsp): a DATETIME between 1970-01-01 00:00:01 and 2038-01-19 03:14:07 UTC.
+    Timestamp(u32),
+    /// TIME(fsp).
+    Time(u32),
+    /// YEAR.
+    Year,
+}
+
+impl Temporal {
+    /// The kind of an SQLite declared type as `types::map_type` writes it (`DATETIME(3)`).
+    pub(crate) fn of_decl(decl: &str) -> Option<Temporal> {
+        let upper = decl.trim().to_ascii_uppercase();
+        let (base, fsp) = match upper.split_once('(') {
+            Some((b, rest)) => {
+                let n = rest.trim_end_matches(')').trim().parse::<u32>().ok()?;
+                (b.trim(), n.min(6))
+            }
+            None => (upper.as_str(), 0),
+        };
+        Some(match base {
+            "DATE" => Temporal::Date,
+            "DATETIME" => Temporal::DateTime(fsp),
+            "TIMESTAMP" => Temporal::Timestamp(fsp),
+            "TIME" => Temporal::Time(fsp),
+            "YEAR" => Temporal::Year,
+            _ => return None,
+        })
+    }
+
+    /// The SQL call that stores `value` in a column of this type named `column` (for the
+    /// error message).
+    fn call(self, value: &str, column: &str) -> String {
+        let col = names::literal(column);
+        match self {
+            Temporal::Date => format!("mysql_store_date({value}, {col})"),
+            Temporal::DateTime(f) => format!("mysql_store_datetime({value}, {f}, {col})"),
+            Temporal::Timestamp(f) => format!("mysql_store_timestamp({value}, {f}, {col})"),
+            Temporal::Time(f) => format!("mysql_store_time({value}, {f}, {col})"),
+            Temporal::Year => format!("mysql_store_year({value}, {col})"),
+        }
+    }
+}
+
+/// The names of `sqlite_name`'s two triggers.
+pub(crate) fn trigger_names(sqlite_name: &str) -> [String; 2] {
+    [
+        format!("{sqlite_name}{INSERT_TRIGGER_SUFFIX}"),
+        format!("{sqlite_name}{UPDATE_TRIGGER_SUFFIX}"),
+    ]
+}
+
+/// `DROP TRIGGER IF EXISTS` for both triggers of `sqlite_name`.
+pub(crate) fn drop_triggers(sqlite_name: &str) -> Vec<String> {
+    trigger_names(sqlite_name)
+        .iter()
+        .map(|n| format!("DROP TRIGGER IF EXISTS {}", names::quote(n)))
+        .collect()
+}
+
+/// The triggers that store the temporal columns of table `db`.`table` (SQLite name
+/// `sqlite_name`) as MySQL would; `columns` are (name, SQLite declared type) of its
+/// ordinary (not generated) columns. None when it has no such column, or when every name
+/// SQLite gives the rowid is taken by a column.
+pub(crate) fn triggers(
+    db: &str,
+    table: &str,
+    sqlite_name: &str,
+    columns: &[(String, String)],
+    if_not_exists: bool,
+) -> Vec<String> {
+    let temporal: Vec<(&str, Temporal)> = columns
+        .iter()
+        .filter_map(|(n, d)| Temporal::of_decl(d).map(|k| (n.as_str(), k)))
+        .collect();
+    if temporal.is_empty() {
+        return Vec::new();
+    }
+    let Some(rowid) = ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|r| !columns.iter().any(|(n, _)| n.eq_ignore_ascii_case(r)))
+    else {
+        return Vec::new();
+    };
+    let table_q = names::quote(sqlite_name);
+    let mut changed = Vec::with_capacity(temporal.len());
+    let mut set = Vec::with_capacity(temporal.len());
+    for (name, kind) in &temporal {
+        let new = format!("NEW.{}", names::quote(name));
+        let stored = kind.call(&new, &format!("`{db}`.`{table}`.`{name}`"));
+        changed.push(format!("{new} IS NOT {stored}"));
+        set.push(format!("{} = {stored}", names::quote(name)));
+    }
+    let ine = if if_not_exists { "IF NOT EXISTS " } else { "" };
+    let body = format!(
+        "FOR EACH ROW WHEN {} BEGIN UPDATE {table_q} SET {} WHERE {rowid} = NEW.{rowid}; END",
+        changed.join(" OR "),
+        set.join(", ")
+    );
+    let [insert, update] = trigger_names(sqlite_name);
+    let of: Vec<String> = temporal.iter().map(|(n, _)| names::quote(n)).collect();
+    vec![
+        format!(
+            "CREATE TRIGGER {ine}{} AFTER INSERT ON {table_q} {body}",
+            names::quote(&insert)
+        ),
+        format!(
+            "CREATE TRIGGER {ine}{} AFTER UPDATE OF {} ON {table_q} {body}",
+            names::quote(&update),
+            of.join(", ")
+        ),
+    ]
+}
+
+/// A date and time as a column holds it; zero parts allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Parts {
+    y: u32,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    /// Microseconds.
+    us: u32,
+}
+
+fn leap(y: u32) -> bool {
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
+}
+
+fn days_in_month(y: u32, mo: u32) -> u32 {
+    match mo {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl Parts {
+    /// MySQL's checks in its default mode: zero months and days are allowed, an impossible
+    /// day is not.
+    fn valid(&self) -> bool {
+        self.y <= 9999
+            && self.mo <= 12
+            && self.d <= 31
+            && (self.mo == 0 || self.d == 0 || self.d <= days_in_month(self.y, self.mo))
+            && self.h <= 23
+            && self.mi <= 59
+            && self.s <= 59
+    }
+
+    fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.y, self.mo, self.d)
+    }
+
+    fn datetime(&self, fsp: u32) -> String {
+        let mut s = format!("{} {:02}:{:02}:{:02}", self.date(), self.h, self.mi, self.s);
+        push_fraction(&mut s, self.us, fsp);
+        s
+    }
+}
+
+/// `.` and the first `fsp` digits of `us` microseconds (cut, not rounded); nothing for 0.
+fn push_fraction(s: &mut String, us: u32, fsp: u32) {
+    if fsp > 0 {
+        let digits = format!("{us:06}");
+        let _ = write!(s, ".{}", &digits[..fsp.min(6) as usize]);
+    }
+}
+
+/// Microseconds from the digits after a decimal point (at most six used).
+fn micros(frac: &str) -> Option<u32> {
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let f: String = frac.chars().take(6).collect();
+    if f.is_empty() {
+        return Some(0);
+    }
+    format!("{f:0<6}").parse().ok()
+}
+
+/// Two-digit years: 70-99 are 1970-1999, 00-69 are 2000-2069.
+fn two_digit_year(y: u32) -> u32 {
+    if y < 70 { 2000 + y } else { 1900 + y }
+}
+
+/// A date (and time) given as digits without separators, as a number or as text:
+/// YYMMDD, YYYYMMDD, YYMMDDHHMMSS or YYYYMMDDHHMMSS (MySQL's reading of numbers).
+fn parts_of_number(n: u64, us: u32) -> Option<Parts> {
+    if n == 0 {
+        return Some(Parts::default());
+    }
+    let (date, time) = match n {
+        101..=991_231 => (n, None),
+        10_000_101..=99_991_231 => (n, None),
+        101_000_000..=991_231_235_959 | 10_000_101_000_000..=99_991_231_235_959 => {
+            (n / 1_000_000, Some(n % 1_000_000))
+        }
+        _ => return None,
+    };
+    let (y, mo, d) = (date / 10_000, date / 100 % 100, date % 100);
+    let y = if n <= 991_231 || (101_000_000..=991_231_235_959).contains(&n) {
+        two_digit_year(y as u32)
+    } else {
+        y as u32
+    };
+    let t = time.unwrap_or(0);
+    Some(Parts {
+        y,
+        mo: mo as u32,
+        d: d as u32,
+        h: (t / 10_000) as u32,
+        mi: (t / 100 % 100) as u32,
+        s: (t % 100) as u32,
+        us: if time.is_some() { us } else { 0 },
+    })
+}
+
+/// Splits `s` at the first byte that is not an ASCII digit: (digits, rest).
+fn digits(s: &str) -> (&str, &str) {
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// Leading digits and one following punctuation byte (none at the end of the text).
+fn field(s: &str, max_digits: usize) -> Option<(u32, &str)> {
+    let (d, rest) = digits(s);
+    if d.is_empty() || d.len() > max_digits {
+        return None;
+    }
+    Some((d.parse().ok()?, rest))
+}
+
+/// A date and time as text, in any form MySQL accepts (see the module comment).
+fn parts_of_text(text: &str) -> Option<Parts> {
+    let s = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if s.is_empty() {
+        return None;
+    }
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let (whole, frac) = match s.split_once('.') {
+        Some((w, f)) if all_digits(w) && all_digits(f) => (w, Some(f)),
+        _ => (s, None),
+    };
+    if !whole.is_empty() && all_digits(whole) {
+        if whole.len() > 14 {
+            return None;
+        }
+        let us = match frac {
+            Some(f) => micros(f)?,
+            None => 0,
+        };
+        return parts_of_number(whole.parse().ok()?, us).filter(|_| whole.len() >= 6);
+    }
+    let (year_digits, rest) = digits(s);
+    if year_digits.is_empty() || year_digits.len() > 4 {
+        return None;
+    }
+    let mut p = Parts {
+        y: year_digits.parse().ok()?,
+        ..Parts::default()
+    };
+    if year_digits.len() == 2 {
+        p.y = two_digit_year(p.y);
+    }
+    let rest = rest.strip_prefix(|c: char| c.is_ascii_punctuation())?;
+    let (mo, rest) = field(rest, 2)?;
+    let rest = rest.strip_prefix(|c: char| c.is_ascii_punctuation())?;
+    let (d, rest) = field(rest, 2)?;
+    p.mo = mo;
+    p.d = d;
+    if rest.is_empty() {
+        return Some(p);
+    }
+    let rest = match rest.strip_prefix('T') {
+        Some(r) => r,
+        None => {
+            let r = rest.trim_start_matches(' ');
+            if r.len() == rest.len() {
+                return None;
+            }
+            r
+        }
+    };
+    let (h, mut rest) = field(rest, 2)?;
+    p.h = h;
+    for slot in [&mut p.mi, &mut p.s] {
+        match rest.strip_prefix(':') {
+            Some(r) => {
+                let (v, r) = field(r, 2)?;
+                *slot = v;
+                rest = r;
+            }
+            None => break,
+        }
+    }
+    if let Some(f) = rest.strip_prefix('.') {
+        p.us = micros(f)?;
+        rest = "";
+    }
+    rest.is_empty().then_some(p)
+}
+
+/// The date and time a value means, for a DATE, DATETIME or TIMESTAMP column.
+fn parts_of(v: ValueRef<'_>) -> Option<Parts> {
+    let p = match v {
+        ValueRef::Integer(n) => parts_of_number(u64::try_from(n).ok()?, 0)?,
+        ValueRef::Real(f) if f >= 0.0 && f.is_finite() => {
+            let us = ((f.fract() * 1e6) as u32).min(999_999);
+            parts_of_number(f.trunc() as u64, us)?
+        }
+        ValueRef::Text(t) | ValueRef::Blob(t) => parts_of_text(std::str::from_utf8(t).ok()?)?,
+        _ => return None,
+    };
+    p.valid().then_some(p)
+}
+
+/// A TIME value: sign, hours (up to 838), minutes, seconds, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct TimeParts {
+    negative: bool,
+    h: u32,
+    mi: u32,
+    s: u32,
+    us: u32,
+}
+
+impl TimeParts {
+    fn valid(&self) -> bool {
+        self.mi <= 59 && self.s <= 59 && (self.h, self.mi, self.s) <= (838, 59, 59)
+    }
+
+    fn text(&self, fsp: u32) -> String {
+        let mut s = format!(
+            "{}{:02}:{:02}:{:02}",
+            if self.negative { "-" } else { "" },
+            self.h,
+            self.mi,
+            self.s
+        );
+        push_fraction(&mut s, self.us, fsp);
+        s
+    }
+}
+
+/// HHMMSS as a number (what `101112` and `'1112'` mean in a TIME column).
+fn time_of_number(n: u64, us: u32) -> Option<TimeParts> {
+    if n >= 10_000_000_000 {
+        // A whole date and time: its time.
+        let p = parts_of_number(n, us)?;
+        return Some(TimeParts {
+            negative: false,
+            h: p.h,
+            mi: p.mi,
+            s: p.s,
+            us: p.us,
+        });
+    }
+    Some(TimeParts {
+        negative: false,
+        h: u32::try_from(n / 10_000).ok()?,
+        mi: (n / 100 % 100) as u32,
+        s: (n % 100) as u32,
+        us,
+    })
+}
+
+fn time_of_text(text: &str) -> Option<TimeParts> {
+    let s = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let first = digits(body);
+    // A date and time: its time (a date alone is refused, as MariaDB does).
+    if !negative && !first.1.is_empty() && !first.1.starts_with([':', '.', ' ']) {
+        if !s.contains([' ', 'T']) {
+            return None;
+        }
+        let p = parts_of_text(s)?;
+        return p.valid().then_some(TimeParts {
+            negative: false,
+            h: p.h,
+            mi: p.mi,
+            s: p.s,
+            us: p.us,
+        });
+    }
+    let (clock, frac) = match body.split_once('.') {
+        Some((c, f)) => (c, Some(f)),
+        None => (body, None),
+    };
+    let us = match frac {
+        Some(f) => micros(f)?,
+        None => 0,
+    };
+    let mut t = if let Some((days, clock)) = clock.split_once(' ') {
+        // D HH:MM[:SS] (MariaDB refuses `D HH`).
+        let (d, rest) = field(days, 2)?;
+        if !rest.is_empty() || !clock.contains(':') {
+            return None;
+        }
+        let mut t = time_of_clock(clock.trim_start_matches(' '))?;
+        t.h += d * 24;
+        t
+    } else if clock.contains(':') {
+        time_of_clock(clock)?
+    } else {
+        let (d, rest) = digits(clock);
+        if d.is_empty() || !rest.is_empty() || d.len() > 10 {
+            return None;
+        }
+        time_of_number(d.parse().ok()?, 0)?
+    };
+    t.negative = negative;
+    t.us = us;
+    Some(t)
+}
+
+/// `H[:M[:S]]` with each field at least one digit (hours up to three).
+fn time_of_clock(s: &str) -> Option<TimeParts> {
+    let (h, mut rest) = field(s, 3)?;
+    let mut t = TimeParts {
+        h,
+        ..TimeParts::default()
+    };
+    for slot in [&mut t.mi, &mut t.s] {
+        match rest.strip_prefix(':') {
+            Some(r) => {
+                let (v, r) = field(r, 2)?;
+                *slot = v;
+                rest = r;
+            }
+            None => break,
+        }
+    }
+    rest.is_empty().then_some(t)
+}
+
+fn time_of(v: ValueRef<'_>) -> Option<TimeParts> {
+    let t = match v {
+        ValueRef::Integer(n) => {
+            let mut t = time_of_number(n.unsigned_abs(), 0)?;
+            t.negative = n < 0;
+            t
+        }
+        ValueRef::Real(f) if f.is_finite() => {
+            let a = f.abs();
+            let us = ((a.fract() * 1e6) as u32).min(999_999);
+            let mut t = time_of_number(a.trunc() as u64, us)?;
+            t.negative = f < 0.0;
+            t
+        }
+        ValueRef::Text(b) | ValueRef::Blob(b) => time_of_text(std::str::from_utf8(b).ok()?)?,
+        _ => return None,
+    };
+    t.valid().then_some(t)
+}
+
+/// Why a value cannot be stored: MySQL's message; [`crate::mysql_error`] finds its code by
+/// the message's first words.
+fn refuse(what: &str, v: ValueRef<'_>, column: &str) -> Error {
+    let shown = match v {
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Null => "NULL".into(),
+    };
+    Error::UserFunctionError(
+        format!("Incorrect {what} value: '{shown}' for column {column}").into(),
+    )
+}
+
+/// The value a DATE / DATETIME / TIMESTAMP / TIME / YEAR column stores for `v`, or MySQL's
+/// error. NULL stays NULL.
+fn store(kind: Temporal, v: ValueRef<'_>, column: &str) -> rusqlite::Result<Value> {
+    if matches!(v, ValueRef::Null) {
+        return Ok(Value::Null);
+    }
+    match kind {
+        Temporal::Date => parts_of(v)
+            .map(|p| Value::Text(p.date()))
+            .ok_or_else(|| refuse("date", v, column)),
+        Temporal::DateTime(fsp) => parts_of(v)
+            .map(|p| Value::Text(p.datetime(fsp)))
+            .ok_or_else(|| refuse("datetime", v, column)),
+        Temporal::Timestamp(fsp) => parts_of(v)
+            .filter(|p| {
+                let zero = *p == Parts::default();
+                let secs = crate::functions::days_from_civil(p.y as i64, p.mo, p.d) * 86_400
+                    + (p.h * 3600 + p.mi * 60 + p.s) as i64;
+                zero || (p.mo > 0 && p.d > 0 && (1..=i32::MAX as i64).contains(&secs))
+            })
+            .map(|p| Value::Text(p.datetime(fsp)))
+            .ok_or_else(|| refuse("datetime", v, column)),
+        Temporal::Time(fsp) => time_of(v)
+            .map(|t| Value::Text(t.text(fsp)))
+            .ok_or_else(|| refuse("time", v, column)),
+        Temporal::Year => store_year(v, column),
+    }
+}
+
+fn store_year(v: ValueRef<'_>, column: &str) -> rusqlite::Result<Value> {
+    let n = match v {
+        ValueRef::Integer(n) => n,
+        ValueRef::Real(f) if f.is_finite() => f.round() as i64,
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let s = std::str::from_utf8(t).unwrap_or("");
+            let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
+            match s.parse::<i64>() {
+                // A two-digit '0' or '00' as text is 2000 (the number 0 is the zero year).
+                Ok(0) => 2000,
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(Error::UserFunctionError(
+                        format!("Incorrect integer value: '{s}' for column {column}").into(),
+                    ));
+                }
+            }
+        }
+        ValueRef::Null => return Ok(Value::Null),
+        ValueRef::Real(_) => -1,
+    };
+    let y = match n {
+        0 => 0,
+        1..=69 => 2000 + n,
+        70..=99 => 1900 + n,
+        1901..=2155 => n,
+        _ => {
+            return Err(Error::UserFunctionError(
+                format!("Out of range value for column {column}").into(),
+            ));
+        }
+    };
+    Ok(Value::Integer(y))
+}
+
+/// Registers the functions the triggers call: `mysql_store_date(v, column)`,
+/// `mysql_store_datetime(v, fsp, column)`, `mysql_store_timestamp(v, fsp, column)`,
+/// `mysql_store_time(v, fsp, column)` and `mysql_store_year(v, column)`.
+pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    let column = |ctx: &rusqlite::functions::Context<'_>, i: usize| -> String {
+        ctx.get_raw(i)
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let fsp = |ctx: &rusqlite::functions::Context<'_>| -> u32 {
+        ctx.get_raw(1).as_i64().unwrap_or(0).clamp(0, 6) as u32
+    };
+    conn.create_scalar_function("mysql_store_date", 2, det, move |ctx| {
+        store(Temporal::Date, ctx.get_raw(0), &column(ctx, 1))
+    })?;
+    conn.create_scalar_function("mysql_store_datetime", 3, det, move |ctx| {
+        store(
+            Temporal::DateTime(fsp(ctx)),
+            ctx.get_raw(0),
+            &column(ctx, 2),
+        )
+    })?;
+    conn.create_scalar_function("mysql_store_timestamp", 3, det, move |ctx| {
+        store(
+            Temporal::Timestamp(fsp(ctx)),
+            ctx.get_raw(0),
+            &column(ctx, 2),
+        )
+    })?;
+    conn.create_scalar_function("mysql_store_time", 3, det, move |ctx| {
+        store(Temporal::Time(fsp(ctx)), ctx.get_raw(0), &column(ctx, 2))
+    })?;
+    conn.create_scalar_function("mysql_store_year", 2, det, move |ctx| {
+        store(Temporal::Year, ctx.get_raw(0), &column(ctx, 1))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(kind: Temporal, v: Value) -> Result<Value, String> {
+        let r: ValueRef<'_> = (&v).into();
+        store(kind, r, "`d`.`t`.`c`").map_err(|e| e.to_string())
+    }
+
+    fn text(kind: Temporal, s: &str) -> Result<String, String> {
+        match stored(kind, Value::Text(s.into()))? {
+            Value::Text(t) => Ok(t),
+            other => Ok(format!("{other:?}")),
+        }
+    }
+
+    /// Dates and datetimes are stored as MariaDB 10.11 stored them, every case below
+    /// checked against it (`INSERT` then `SELECT` of the column).
+    #[test]
+    fn dates_and_datetimes_as_mariadb_stores_them() {
+        let dt = Temporal::DateTime(0);
+        let cases: &[(&str, &str, &str)] = &[
+            ("2024-03-05", "2024-03-05", "2024-03-05 00:00:00"),
+            ("2024-3-5", "2024-03-05", "2024-03-05 00:00:00"),
+            ("24-3-8", "2024-03-08", "2024-03-08 00:00:00"),
+            ("4-3-8", "0004-03-08", "0004-03-08 00:00:00"),
+            ("2024/03/08", "2024-03-08", "2024-03-08 00:00:00"),
+            ("2024.03.08", "2024-03-08", "2024-03-08 00:00:00"),
+            ("20240308", "2024-03-08", "2024-03-08 00:00:00"),
+            ("240308", "2024-03-08", "2024-03-08 00:00:00"),
+            ("2024-03-05 10:11:12", "2024-03-05", "2024-03-05 10:11:12"),
+            ("2024-03-05T10:11:12", "2024-03-05", "2024-03-05 10:11:12"),
+            (
+                "2024-03-05 10:11:12.987",
+                "2024-03-05",
+                "2024-03-05 10:11:12",
+            ),
+            ("0000-00-00", "0000-00-00", "0000-00-00 00:00:00"),
+            ("2024-00-05", "2024-00-05", "2024-00-05 00:00:00"),
+            (" 2024-03-05", "2024-03-05", "2024-03-05 00:00:00"),
+            ("2024-03-05 ", "2024-03-05", "2024-03-05 00:00:00"),
+            ("999-01-01", "0999-01-01", "0999-01-01 00:00:00"),
+            ("2024-03-05 10", "2024-03-05", "2024-03-05 10:00:00"),
+            ("2024-03-05 10:11", "2024-03-05", "2024-03-05 10:11:00"),
+            ("2024-03-05 10:11:12.", "2024-03-05", "2024-03-05 10:11:12"),
+            ("2024-3-5 1:2:3", "2024-03-05", "2024-03-05 01:02:03"),
+            ("2024-02-29", "2024-02-29", "2024-02-29 00:00:00"),
+        ];
+        for (input, date, datetime) in cases {
+            assert_eq!(text(Temporal::Date, input).as_deref(), Ok(*date), "{input}");
+            assert_eq!(text(dt, input).as_deref(), Ok(*datetime), "{input}");
+        }
+        let refused = [
+            "2024-13-45",
+            "",
+            "not a date",
+            "2024-02-30",
+            "2023-02-29",
+            "2024-03-05abc",
+            "2024-03-05Z",
+            "2024-03-05 25:00:00",
+            "2024-03-05T10:11:12.123Z",
+            "2024-03-05 10:11:12+01:00",
+        ];
+        for input in refused {
+            let e = text(Temporal::Date, input).unwrap_err();
+            assert!(e.starts_with("Incorrect date value: '"), "{input}: {e}");
+            let e = text(dt, input).unwrap_err();
+            assert!(e.starts_with("Incorrect datetime value: '"), "{input}: {e}");
+        }
+        let numbers: &[(i64, &str)] = &[
+            (20240308, "2024-03-08 00:00:00"),
+            (240308, "2024-03-08 00:00:00"),
+            (20240306101112, "2024-03-06 10:11:12"),
+            (0, "0000-00-00 00:00:00"),
+        ];
+        for (n, want) in numbers {
+            assert_eq!(
+                stored(dt, Value::Integer(*n)),
+                Ok(Value::Text(want.to_string())),
+                "{n}"
+            );
+            assert_eq!(
+                stored(Temporal::Date, Value::Integer(*n)),
+                Ok(Value::Text(want[..10].to_string())),
+                "{n}"
+            );
+        }
+        assert!(stored(Temporal::Date, Value::Integer(1)).is_err());
+        assert_eq!(
+            stored(Temporal::Date, Value::Integer(101112)),
+            Ok(Value::Text("2010-11-12".into()))
+        );
+        for bad in ["10:11", "2 10:11:12"] {
+            assert!(text(Temporal::Date, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            stored(dt, Value::Real(20240306.5)),
+            Ok(Value::Text("2024-03-06 00:00:00".into()))
+        );
+        assert_eq!(stored(Temporal::Date, Value::Null), Ok(Value::Null));
+    }
+
+    /// Fractions are cut to the column's precision and padded to it.
+    #[test]
+    fn fractional_seconds_follow_the_precision() {
+        let dt3 = Temporal::DateTime(3);
+        assert_eq!(
+            text(dt3, "2024-03-05 10:11:12.98765").as_deref(),
+            Ok("2024-03-05 10:11:12.987")
+        );
+        assert_eq!(
+            text(dt3, "2024-03-05 10:11:12").as_deref(),
+            Ok("2024-03-05 10:11:12.000")
+        );
+        assert_eq!(
+            text(dt3, "2024-03-05").as_deref(),
+            Ok("2024-03-05 00:00:00.000")
+        );
+        assert_eq!(
+            text(dt3, "2024-03-05 10:11:12.9").as_deref(),
+            Ok("2024-03-05 10:11:12.900")
+        );
+        assert_eq!(
+            text(Temporal::Time(2), "10:11:12.987").as_deref(),
+            Ok("10:11:12.98")
+        );
+    }
+
+    /// TIMESTAMP keeps to its range (UTC); the zero value is allowed.
+    #[test]
+    fn timestamps_keep_to_their_range() {
+        let ts = Temporal::Timestamp(0);
+        assert_eq!(
+            text(ts, "2024-03-05 10:11:12").as_deref(),
+            Ok("2024-03-05 10:11:12")
+        );
+        assert_eq!(text(ts, "0000-00-00").as_deref(), Ok("0000-00-00 00:00:00"));
+        assert_eq!(
+            text(ts, "2038-01-19 03:14:07").as_deref(),
+            Ok("2038-01-19 03:14:07")
+        );
+        for bad in [
+            "1960-01-01",
+            "2040-01-01",
+            "2038-01-19 03:14:08",
+            "2024-00-05",
+        ] {
+            assert!(text(ts, bad).is_err(), "{bad}");
+        }
+    }
+
+    /// TIME values as MariaDB 10.11 stored them.
+    #[test]
+    fn times_as_mariadb_stores_them() {
+        let t = Temporal::Time(0);
+        let cases = [
+            ("10:11", "10:11:00"),
+            ("10:11:12", "10:11:12"),
+            ("1:2:3", "01:02:03"),
+            ("10", "00:00:10"),
+            ("1011", "00:10:11"),
+            ("101112", "10:11:12"),
+            ("-10:11:12", "-10:11:12"),
+            ("838:59:59", "838:59:59"),
+            ("2 10:11:12", "58:11:12"),
+            ("10:11:12.987", "10:11:12"),
+            ("2024-03-05 10:11:12", "10:11:12"),
+            ("10:11:12 ", "10:11:12"),
+            ("24:00:00", "24:00:00"),
+            ("240305", "24:03:05"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(t, input).as_deref(), Ok(want), "{input}");
+        }
+        for bad in [
+            "839:00:00",
+            "10:61:00",
+            "",
+            "abc",
+            "1 2",
+            "2024-03-05",
+            "24/3/5",
+        ] {
+            let e = text(t, bad).unwrap_err();
+            assert!(e.starts_with("Incorrect time value: '"), "{bad}: {e}");
+        }
+        for (n, want) in [(101112, "10:11:12"), (1112, "00:11:12"), (12, "00:00:12")] {
+            assert_eq!(stored(t, Value::Integer(n)), Ok(Value::Text(want.into())));
+        }
+        assert_eq!(
+            stored(t, Value::Real(101112.5)),
+            Ok(Value::Text("10:11:12".into()))
+        );
+    }
+
+    /// YEAR: two-digit years move into 1970-2069, the range is 1901-2155 and 0.
+    #[test]
+    fn years_as_mariadb_stores_them() {
+        let y = |v: Value| stored(Temporal::Year, v);
+        for (n, want) in [(2024, 2024), (24, 2024), (70, 1970), (99, 1999), (0, 0)] {
+            assert_eq!(y(Value::Integer(n)), Ok(Value::Integer(want)), "{n}");
+        }
+        assert_eq!(y(Value::Text("00".into())), Ok(Value::Integer(2000)));
+        assert_eq!(y(Value::Text("2024".into())), Ok(Value::Integer(2024)));
+        for bad in [1900, 2156] {
+            let e = y(Value::Integer(bad)).unwrap_err();
+            assert!(e.starts_with("Out of range value"), "{bad}: {e}");
+        }
+        let e = y(Value::Text("abc".into())).unwrap_err();
+        assert!(e.starts_with("Incorrect integer value"), "{e}");
+    }
+
+    /// The declared types `map_type` writes are recognised, others are not.
+    #[test]
+    fn kinds_of_declared_types() {
+        assert_eq!(Temporal::of_decl("DATE"), Some(Temporal::Date));
+        assert_eq!(
+            Temporal::of_decl("DATETIME(3)"),
+            Some(Temporal::DateTime(3))
+        );
+        assert_eq!(Temporal::of_decl("TIMESTAMP"), Some(Temporal::Timestamp(0)));
+        assert_eq!(Temporal::of_decl("TIME(6)"), Some(Temporal::Time(6)));
+        assert_eq!(Temporal::of_decl("YEAR"), Some(Temporal::Year));
+        assert_eq!(Temporal::of_decl("VARCHAR(10)"), None);
+        assert_eq!(Temporal::of_decl("DATETIMEX"), None);
+    }
+}
