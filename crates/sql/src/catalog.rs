@@ -163,7 +163,7 @@ pub struct TableInfo {
     pub indexes: Vec<IndexInfo>,
     /// Foreign keys.
     pub foreign_keys: Vec<ForeignKeyInfo>,
-    /// CHECK constraints other than ENUM checks, as SQL text.
+    /// CHECK constraints other than quorate's own (ENUM values, strict mode), as SQL text.
     pub checks: Vec<String>,
 }
 
@@ -580,7 +580,8 @@ fn scanned_fk_name(sql: &str, n: usize) -> Option<String> {
         })
 }
 
-/// The table's CHECK constraints other than ENUM checks, rebuilt as text: the table-level
+/// The table's CHECK constraints other than quorate's own (ENUM values, strict mode:
+/// [`crate::ddl::internal_check`]), rebuilt as text: the table-level
 /// ones (`[CONSTRAINT name] CHECK (...)`) and those written on a column, which are shown as
 /// table-level ones (as MySQL 8 shows them).
 fn scan_table_checks(sql: &str) -> Vec<String> {
@@ -614,9 +615,9 @@ fn scan_table_checks(sql: &str) -> Vec<String> {
                     break;
                 }
             }
-            let enum_check = named
-                && matches!(&item[i - 1], T::Quoted(n) if n.starts_with(crate::ddl::ENUM_CHECK_PREFIX));
-            if !enum_check {
+            let internal =
+                named && matches!(&item[i - 1], T::Quoted(n) if crate::ddl::internal_check(n));
+            if !internal {
                 v.push(render_tokens(&item[start..end]));
             }
             i = end;

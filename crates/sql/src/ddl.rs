@@ -18,6 +18,32 @@ use crate::{SqlError, names, temporal};
 /// Name prefix of the CHECK constraint that enforces an ENUM's values; the column name
 /// follows. [`crate::mysql_error`] turns its violation into 1265 "Data truncated".
 pub const ENUM_CHECK_PREFIX: &str = "mysql_enum ";
+/// Name prefix of the CHECK constraint that refuses text or bytes longer than the column's
+/// type holds; the column name follows. Its violation is 1406 "Data too long".
+pub const LENGTH_CHECK_PREFIX: &str = "mysql_length ";
+/// Name prefix of the CHECK constraint that refuses numbers outside the column type's range;
+/// the column name follows. Its violation is 1264 "Out of range value".
+pub const RANGE_CHECK_PREFIX: &str = "mysql_range ";
+/// Name prefix of the CHECK constraint that refuses text in a number column; the kind of
+/// number (`integer`, `decimal`, `double`) and the column name follow. Its violation is 1366
+/// "Incorrect integer value".
+pub const NUMBER_CHECK_PREFIX: &str = "mysql_number ";
+/// Name prefix of the CHECK constraint that refuses invalid JSON in a JSON column; the column
+/// name follows. Its violation is 3140 "Invalid JSON text".
+pub const JSON_CHECK_PREFIX: &str = "mysql_json ";
+/// Whether a CHECK constraint named `name` is one quorate adds (ENUM values, strict mode),
+/// which SHOW CREATE TABLE leaves out.
+pub(crate) fn internal_check(name: &str) -> bool {
+    [
+        ENUM_CHECK_PREFIX,
+        LENGTH_CHECK_PREFIX,
+        RANGE_CHECK_PREFIX,
+        NUMBER_CHECK_PREFIX,
+        JSON_CHECK_PREFIX,
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
 /// Name prefix of the marker constraint holding a column's exact MySQL type.
 pub const TYPE_MARKER_PREFIX: &str = "mysql_type ";
 /// Name of the marker constraint of an `ON UPDATE CURRENT_TIMESTAMP` column.
@@ -349,11 +375,6 @@ fn column_sql(
     if not_null {
         s.push_str(" NOT NULL");
     }
-    if mapped.needs_marker {
-        s.push_str(" CONSTRAINT ");
-        names::quote_into(&mut s, &format!("{TYPE_MARKER_PREFIX}{}", mapped.mysql));
-        s.push_str(" NULL");
-    }
     if let Some(d) = default {
         let _ = write!(s, " DEFAULT {d}");
     }
@@ -361,8 +382,22 @@ fn column_sql(
         let c = coll.unwrap_or(if binary_default { "BINARY" } else { "NOCASE" });
         let _ = write!(s, " COLLATE {c}");
     }
+    let is_generated = generated.is_some();
     if let Some(g) = generated {
         let _ = write!(s, " {g}");
+    }
+    // The user's unnamed constraints come before quorate's named ones: SQLite gives an
+    // unnamed constraint the name of the last CONSTRAINT before it in the column.
+    for c in checks {
+        let _ = write!(s, " {c}");
+    }
+    if let Some(f) = fk {
+        let _ = write!(s, " {f}");
+    }
+    if mapped.needs_marker {
+        s.push_str(" CONSTRAINT ");
+        names::quote_into(&mut s, &format!("{TYPE_MARKER_PREFIX}{}", mapped.mysql));
+        s.push_str(" NULL");
     }
     if let Some(values) = &mapped.enum_values {
         s.push_str(" CONSTRAINT ");
@@ -375,11 +410,11 @@ fn column_sql(
             list.join(",")
         );
     }
-    for c in checks {
-        let _ = write!(s, " {c}");
-    }
-    if let Some(f) = fk {
-        let _ = write!(s, " {f}");
+    if !is_generated {
+        for c in crate::types::fit_checks(&name, &mapped.mysql) {
+            s.push(' ');
+            s.push_str(&c);
+        }
     }
     if on_update {
         s.push_str(" CONSTRAINT ");

@@ -289,11 +289,36 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
         ),
         ffi::SQLITE_CONSTRAINT_CHECK => {
             let name = rest("CHECK constraint failed:");
-            if let Some(col) = name.strip_prefix(crate::ddl::ENUM_CHECK_PREFIX) {
+            use crate::ddl::{
+                ENUM_CHECK_PREFIX, JSON_CHECK_PREFIX, LENGTH_CHECK_PREFIX, NUMBER_CHECK_PREFIX,
+                RANGE_CHECK_PREFIX,
+            };
+            if let Some(col) = name.strip_prefix(ENUM_CHECK_PREFIX) {
                 MysqlError::new(
                     1265,
                     b"01000",
                     format!("Data truncated for column '{col}' at row 1"),
+                )
+            } else if let Some(col) = name.strip_prefix(LENGTH_CHECK_PREFIX) {
+                MysqlError::new(1406, b"22001", format!("Data too long for column '{col}'"))
+            } else if let Some(col) = name.strip_prefix(RANGE_CHECK_PREFIX) {
+                MysqlError::new(
+                    1264,
+                    b"22003",
+                    format!("Out of range value for column '{col}'"),
+                )
+            } else if let Some(rest) = name.strip_prefix(NUMBER_CHECK_PREFIX) {
+                let (kind, col) = rest.split_once(' ').unwrap_or(("integer", rest));
+                MysqlError::new(
+                    1366,
+                    b"HY000",
+                    format!("Incorrect {kind} value: text for column '{col}'"),
+                )
+            } else if let Some(col) = name.strip_prefix(JSON_CHECK_PREFIX) {
+                MysqlError::new(
+                    3140,
+                    b"22032",
+                    format!("Invalid JSON text in value for column '{col}'"),
                 )
             } else {
                 MysqlError::new(

@@ -458,6 +458,125 @@ fn quote_list(values: &[String]) -> String {
         .join(",")
 }
 
+/// The CHECK constraints that refuse, for a column of MySQL type `mysql` (as [`map_type`]
+/// names it, `int unsigned`, `varchar(20)`, `decimal(10,2)`), what MySQL's default strict
+/// mode refuses: text and bytes longer than the type holds (1406; trailing spaces beyond a
+/// CHAR / VARCHAR length are allowed, as MySQL cuts them), numbers outside the type's range
+/// (1264), text that is no number in a number column (1366; SQLite's column affinity has
+/// already turned numeric text into a number), and invalid JSON (3140). Each is named with
+/// its prefix from `ddl.rs` and the column, which [`crate::mysql_error`] reads back.
+///
+/// Values are checked, not converted: a fraction in an integer column is kept (MySQL rounds
+/// it), and a DECIMAL keeps more digits than its scale.
+pub(crate) fn fit_checks(column: &str, mysql: &str) -> Vec<String> {
+    use crate::ddl::{
+        JSON_CHECK_PREFIX, LENGTH_CHECK_PREFIX, NUMBER_CHECK_PREFIX, RANGE_CHECK_PREFIX,
+    };
+    let lower = mysql.to_ascii_lowercase();
+    let end = lower.find(['(', ' ']).unwrap_or(lower.len());
+    let base = &lower[..end];
+    let args: Vec<u64> = lower[end..]
+        .strip_prefix('(')
+        .and_then(|r| r.split_once(')'))
+        .map(|(inner, _)| {
+            inner
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let unsigned = lower.contains(" unsigned");
+    let q = crate::names::quote(column);
+    let named = |prefix: &str, expr: String| {
+        format!(
+            "CONSTRAINT {} CHECK ({expr})",
+            crate::names::quote(&format!("{prefix}{column}"))
+        )
+    };
+    let number = |kind: &str| {
+        named(
+            &format!("{NUMBER_CHECK_PREFIX}{kind} "),
+            format!("typeof({q}) <> 'text'"),
+        )
+    };
+    let range =
+        |lo: &str, hi: &str| named(RANGE_CHECK_PREFIX, format!("{q} BETWEEN {lo} AND {hi}"));
+    let bytes = |n: u64| named(LENGTH_CHECK_PREFIX, format!("octet_length({q}) <= {n}"));
+    let integer = |lo: &str, hi: &str, uhi: &str| {
+        let r = if unsigned {
+            range("0", uhi)
+        } else {
+            range(lo, hi)
+        };
+        vec![number("integer"), r]
+    };
+    match base {
+        "tinyint" => integer("-128", "127", "255"),
+        "smallint" => integer("-32768", "32767", "65535"),
+        "mediumint" => integer("-8388608", "8388607", "16777215"),
+        "int" => integer("-2147483648", "2147483647", "4294967295"),
+        "bigint" => integer(
+            "-9223372036854775808",
+            "9223372036854775807",
+            "18446744073709551615",
+        ),
+        "decimal" => {
+            let (p, sc) = (
+                args.first().copied().unwrap_or(10),
+                args.get(1).copied().unwrap_or(0),
+            );
+            let mut v = vec![number("decimal")];
+            // Beyond about 15 digits the bound means nothing to a double.
+            if p >= sc && p - sc <= 15 && sc <= 15 {
+                // The largest value that rounds to p digits: 999.995 is out of DECIMAL(5,2).
+                let limit = format!(
+                    "{}{}5",
+                    "9".repeat((p - sc) as usize),
+                    if sc > 0 {
+                        format!(".{}", "9".repeat(sc as usize))
+                    } else {
+                        ".".to_string()
+                    }
+                );
+                let low = if unsigned {
+                    format!("{q} >= 0")
+                } else {
+                    format!("{q} > -{limit}")
+                };
+                v.push(named(
+                    RANGE_CHECK_PREFIX,
+                    format!("{low} AND {q} < {limit}"),
+                ));
+            }
+            v
+        }
+        "float" => {
+            let lo = if unsigned { "0" } else { "-3.402823466e38" };
+            vec![number("double"), range(lo, "3.402823466e38")]
+        }
+        "double" => {
+            let mut v = vec![number("double")];
+            if unsigned {
+                v.push(named(RANGE_CHECK_PREFIX, format!("{q} >= 0")));
+            }
+            v
+        }
+        "char" | "varchar" => match args.first() {
+            Some(n) => vec![named(
+                LENGTH_CHECK_PREFIX,
+                format!("length({q}) <= {n} OR length(rtrim({q}, ' ')) <= {n}"),
+            )],
+            None => Vec::new(),
+        },
+        "binary" | "varbinary" => args.first().map(|n| vec![bytes(*n)]).unwrap_or_default(),
+        "tinytext" | "tinyblob" => vec![bytes(255)],
+        "text" | "blob" => vec![bytes(65_535)],
+        "mediumtext" | "mediumblob" => vec![bytes(16_777_215)],
+        "json" => vec![named(JSON_CHECK_PREFIX, format!("json_valid({q})"))],
+        _ => Vec::new(),
+    }
+}
+
 /// Maps a MySQL column type.
 pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
     let mk = |decl: &str, mysql: String, text: bool, integer: bool| Mapped {

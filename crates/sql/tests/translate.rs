@@ -154,8 +154,9 @@ fn limit_forms() {
 }
 
 /// CREATE TABLE: AUTO_INCREMENT becomes the rowid key, types keep their MySQL names, inline
-/// KEY / UNIQUE KEY become CREATE INDEX statements, table options are ignored, and the date
-/// columns get the two triggers that store their values as MySQL does.
+/// KEY / UNIQUE KEY become CREATE INDEX statements, table options are ignored, columns get
+/// the named CHECKs of MySQL's strict mode, and the date columns get the two triggers that
+/// store their values as MySQL does.
 #[test]
 fn create_table_translation() {
     let sql = sqlite_of(
@@ -178,10 +179,15 @@ fn create_table_translation() {
         sql[0],
         "CREATE TABLE \"d.users\" (\n  \
          \"id\" INTEGER NOT NULL CONSTRAINT \"mysql_type bigint unsigned\" PRIMARY KEY AUTOINCREMENT,\n  \
-         \"email\" VARCHAR(255) NOT NULL COLLATE NOCASE,\n  \
-         \"name\" VARCHAR(100) DEFAULT NULL COLLATE BINARY,\n  \
-         \"kind\" ENUM TEXT NOT NULL CONSTRAINT \"mysql_type enum('a','b')\" NULL DEFAULT 'a' COLLATE NOCASE CONSTRAINT \"mysql_enum kind\" CHECK (\"kind\" IN ('a','b')),\n  \
-         \"score\" DECIMAL(10,2) DEFAULT '0.00',\n  \
+         \"email\" VARCHAR(255) NOT NULL COLLATE NOCASE CONSTRAINT \"mysql_length email\" \
+         CHECK (length(\"email\") <= 255 OR length(rtrim(\"email\", ' ')) <= 255),\n  \
+         \"name\" VARCHAR(100) DEFAULT NULL COLLATE BINARY CONSTRAINT \"mysql_length name\" \
+         CHECK (length(\"name\") <= 100 OR length(rtrim(\"name\", ' ')) <= 100),\n  \
+         \"kind\" ENUM TEXT NOT NULL DEFAULT 'a' COLLATE NOCASE CONSTRAINT \"mysql_type enum('a','b')\" NULL \
+         CONSTRAINT \"mysql_enum kind\" CHECK (\"kind\" IN ('a','b')),\n  \
+         \"score\" DECIMAL(10,2) DEFAULT '0.00' \
+         CONSTRAINT \"mysql_number decimal score\" CHECK (typeof(\"score\") <> 'text') \
+         CONSTRAINT \"mysql_range score\" CHECK (\"score\" > -99999999.995 AND \"score\" < 99999999.995),\n  \
          \"created\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n  \
          \"updated\" TIMESTAMP DEFAULT NULL CONSTRAINT \"mysql_on_update\" NULL\n)"
     );
