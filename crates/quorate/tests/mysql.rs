@@ -821,9 +821,10 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
 /// Date and time columns store what a client sends as MySQL would, on every replica:
 /// `NOW()` in a DATE column keeps the date only (so `WHERE d = CURDATE()` finds it), a date
 /// in a DATETIME column gains its time, unpadded dates and binary-protocol date parameters
-/// are stored in MySQL's form and come back typed; a value that is no date fails with 1292
-/// and writes nothing. Written through a follower (the statements run on the leader, whose
-/// triggers store the values; the followers apply the rows).
+/// are stored in MySQL's form and come back typed; a value that is no date fails with 1292,
+/// one too long for its column with 1406 (strict mode), and neither writes anything.
+/// Written through a follower (the statements run on the leader, whose triggers store the
+/// values; the followers apply the rows).
 #[test]
 fn date_columns_store_values_as_mysql_does() {
     let c = start();
@@ -865,6 +866,16 @@ fn date_columns_store_values_as_mysql_does() {
             .await
             .unwrap_err();
         assert_eq!(server_code(&e), 1292, "{e}");
+        conn.query_drop("CREATE TABLE short (id INT PRIMARY KEY, v VARCHAR(3))")
+            .await
+            .unwrap();
+        let e = conn
+            .exec_drop("INSERT INTO short VALUES (?, ?)", (1, "abcd"))
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1406, "{e}");
+        let none: Vec<i64> = conn.query("SELECT id FROM short").await.unwrap();
+        assert!(none.is_empty(), "{none:?}");
 
         let mut on_leader = connect(&c, leader, Some("dts")).await;
         let typed: Vec<(

@@ -232,6 +232,17 @@ pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
             "Cannot delete or update a parent row: a foreign key constraint fails",
         );
     }
+    // DROP TABLE / VIEW of a table that does not exist: MySQL's 1051, not 1146.
+    let head = sqlite.trim_start().get(..10).unwrap_or("");
+    if e.code == 1146
+        && (head.eq_ignore_ascii_case("DROP TABLE") || head.eq_ignore_ascii_case("DROP VIEW "))
+        && let Some(t) = e
+            .message
+            .strip_prefix("Table '")
+            .and_then(|r| r.strip_suffix("' doesn't exist"))
+    {
+        return MysqlError::new(1051, b"42S02", format!("Unknown table '{t}'"));
+    }
     e
 }
 
@@ -351,6 +362,35 @@ fn message_error(msg: &str) -> Option<MysqlError> {
         if m.starts_with(prefix) {
             return Some(MysqlError::new(code, state, m.to_string()));
         }
+    }
+    // "table d.t has 2 columns but 1 values were supplied", "1 values for 2 columns".
+    if m.ends_with(" values were supplied")
+        || (m.ends_with(" columns") && m.contains(" values for "))
+    {
+        return Some(MysqlError::new(
+            1136,
+            b"21S01",
+            "Column count doesn't match value count at row 1",
+        ));
+    }
+    if let Some(rest) = m.strip_prefix("table ")
+        && let Some((_, c)) = rest.split_once(" has no column named ")
+    {
+        return Some(MysqlError::new(
+            1054,
+            b"42S22",
+            format!("Unknown column '{}' in 'field list'", c.trim()),
+        ));
+    }
+    if let Some(c) = m.strip_prefix("ambiguous column name:") {
+        return Some(MysqlError::new(
+            1052,
+            b"23000",
+            format!(
+                "Column '{}' in field list is ambiguous",
+                names::unmangle_message(c.trim())
+            ),
+        ));
     }
     if let Some(t) = m.strip_prefix("no such table:") {
         let t = names::unmangle_table(t.trim());

@@ -1339,6 +1339,12 @@ fn error_mapping() {
         ),
         ("CREATE TABLE e (x INT)", "1050", "42S01"),
         ("SELECT no_such_fn(1)", "1305", "42000"),
+        ("INSERT INTO e VALUES (4, 1)", "1136", "21S01"),
+        ("INSERT INTO e (id, n) VALUES (4)", "1136", "21S01"),
+        ("INSERT INTO e SELECT 4, 1", "1136", "21S01"),
+        ("INSERT INTO e (id, nope) VALUES (4, 1)", "1054", "42S22"),
+        ("SELECT id FROM e, f", "1052", "23000"),
+        ("DROP TABLE nope", "1051", "42S02"),
     ];
     for (sql, code, state) in cases {
         let e = db.err(sql);
@@ -1352,6 +1358,11 @@ fn error_mapping() {
     assert!(
         db.err("INSERT INTO e VALUES (3, NULL, 'c')")
             .contains("Column 'n' cannot be null")
+    );
+    assert!(db.err("DROP TABLE nope").contains("Unknown table 'd.nope'"));
+    assert!(
+        db.err("INSERT INTO e (id, nope) VALUES (4, 1)")
+            .contains("Unknown column 'nope'")
     );
     // Busy / locked map to retryable lock errors.
     let busy = rusqlite::Error::SqliteFailure(
