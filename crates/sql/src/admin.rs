@@ -173,6 +173,92 @@ fn check_db_name(name: &str) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// `ALTER TABLE t` followed only by table options (`ENGINE=InnoDB`, `DEFAULT CHARSET=...`,
+/// `COLLATE ...`, `COMMENT '...'`, `ROW_FORMAT=...`, `CONVERT TO CHARACTER SET ...`, ...),
+/// as migrations and upgrade scripts send them: nothing to do, since every table is stored
+/// the same way and text is UTF-8 compared case-insensitively, except a change to a binary
+/// collation, which is refused (columns keep theirs). `None` when the statement is anything
+/// else (sqlparser takes it).
+fn alter_table_options(p: &P) -> Option<Result<Statement, SqlError>> {
+    const OPTIONS: [&str; 18] = [
+        "ENGINE",
+        "CHARSET",
+        "COLLATE",
+        "COMMENT",
+        "ROW_FORMAT",
+        "STATS_PERSISTENT",
+        "STATS_AUTO_RECALC",
+        "STATS_SAMPLE_PAGES",
+        "KEY_BLOCK_SIZE",
+        "CHECKSUM",
+        "PAGE_CHECKSUM",
+        "PACK_KEYS",
+        "DELAY_KEY_WRITE",
+        "AVG_ROW_LENGTH",
+        "MAX_ROWS",
+        "MIN_ROWS",
+        "TRANSACTIONAL",
+        "ENCRYPTION",
+    ];
+    let mut q = P {
+        text: p.text,
+        t: p.t.clone(),
+        i: 1,
+    };
+    if !q.eat("TABLE") || q.object().is_err() || q.done() {
+        return None;
+    }
+    let mut binary = false;
+    while !q.done() {
+        q.eat("DEFAULT");
+        let convert = q.eat("CONVERT");
+        if convert && !q.eat("TO") {
+            return None;
+        }
+        let word = if q.eat("CHARACTER") {
+            if !q.eat("SET") {
+                return None;
+            }
+            "CHARSET".to_string()
+        } else {
+            match q.next()? {
+                Tok::Word(w) => w.to_ascii_uppercase(),
+                _ => return None,
+            }
+        };
+        if !OPTIONS.contains(&word.as_str()) || (convert && word != "CHARSET") {
+            return None;
+        }
+        q.eat_punct("=");
+        let value = match q.next()? {
+            Tok::Word(v) | Tok::Quoted(v) | Tok::Str(v) | Tok::Num(v) => v.to_ascii_lowercase(),
+            _ => return None,
+        };
+        if (word == "COLLATE" && value.ends_with("_bin"))
+            || (word == "CHARSET" && value == "binary")
+        {
+            binary = true;
+        }
+        if convert && q.eat("COLLATE") {
+            q.eat_punct("=");
+            match q.next()? {
+                Tok::Word(v) | Tok::Quoted(v) | Tok::Str(v) => {
+                    binary |= v.to_ascii_lowercase().ends_with("_bin");
+                }
+                _ => return None,
+            }
+        }
+        q.eat_punct(",");
+    }
+    Some(if binary {
+        unsupported("ALTER TABLE ... to a binary collation (columns keep their collation)")
+    } else {
+        Ok(Statement::NoOp {
+            reason: "table options have nothing to do on quorate",
+        })
+    })
+}
+
 /// Translates the statement if it is one of ours; `Ok(None)` sends it to sqlparser.
 pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, SqlError> {
     // Cheap first look: most statements on the hot path are DML.
@@ -190,6 +276,11 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
         t: tokens(text)?,
         i: 0,
     };
+    if first_up == "ALTER"
+        && let Some(s) = alter_table_options(&p)
+    {
+        return s.map(Some);
+    }
     let stmt = match first_up.as_str() {
         "SHOW" => {
             p.i = 1;

@@ -1249,12 +1249,33 @@ fn users_grants_and_noops() {
         "ANALYZE TABLE sbtest1",
         "ALTER TABLE `t` DISABLE KEYS",
         "/*!40000 ALTER TABLE `t` ENABLE KEYS */",
+        // Table options, as migrations and upgrade scripts send them.
+        "ALTER TABLE t ENGINE=InnoDB",
+        "ALTER TABLE d.t ENGINE = InnoDB ROW_FORMAT=DYNAMIC",
+        "ALTER TABLE `t` DEFAULT CHARSET=utf8mb4, COMMENT='orders', COLLATE utf8mb4_unicode_ci",
+        "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        "ALTER TABLE t CONVERT TO CHARSET utf8mb4",
     ] {
         assert!(
             matches!(one(sql, Some("d")), Statement::NoOp { .. }),
             "{sql}"
         );
     }
+    // A binary collation would change how the columns compare: refused, naming it.
+    let e = translate(
+        "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        &Context::with_db(Some("d")),
+    )
+    .unwrap_err();
+    assert_eq!(e.mysql_error().code, 1235, "{e}");
+    // Options mixed with a real change are not swallowed.
+    assert!(
+        translate(
+            "ALTER TABLE t ADD COLUMN x INT",
+            &Context::with_db(Some("d"))
+        )
+        .is_ok()
+    );
 }
 
 /// DROP TABLE, TRUNCATE, ALTER TABLE (what SQLite can do), RENAME, CREATE TABLE LIKE, and
