@@ -255,6 +255,14 @@ impl quorate_store::ConnectionHook for SessionHook {
         self.register(conn).map(drop)
     }
 
+    fn after_schema_change(
+        &self,
+        conn: &Connection,
+        sql: &str,
+    ) -> quorate_store::rusqlite::Result<Vec<String>> {
+        quorate_sql::follow_schema_change(conn, sql)
+    }
+
     fn before_statement(&self, conn: &Connection, context: &[u8], sql: &str) {
         // Forget what an earlier statement on this thread set (one that failed before the
         // store asked, say).

@@ -116,8 +116,6 @@ pub struct ColumnInfo {
     pub on_update: bool,
     /// `Some("NOCASE")` / `Some("BINARY")` for character columns.
     pub collation: Option<String>,
-    /// A generated column (`GENERATED ALWAYS AS`): its value cannot be set.
-    pub generated: bool,
 }
 
 /// One index, in MySQL terms.
@@ -188,7 +186,7 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
     let mut columns = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) \
+            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?1) \
              WHERE hidden IN (0, 2, 3) ORDER BY cid",
         )?;
         let rows = stmt.query_map([sqlite_name], |r| {
@@ -198,14 +196,11 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
                 r.get::<_, bool>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, u32>(4)?,
-                r.get::<_, i64>(5)? != 0,
             ))
         })?;
         for r in rows {
-            let (name, decl, not_null, default, pk, generated) = r?;
-            let mut c = column_info(&scanned, name, decl, not_null, default, pk);
-            c.generated = generated;
-            columns.push(c);
+            let (name, decl, not_null, default, pk) = r?;
+            columns.push(column_info(&scanned, name, decl, not_null, default, pk));
         }
     }
 
@@ -336,7 +331,6 @@ pub(crate) fn column_info(
         on_update: s.is_some_and(|c| c.on_update),
         collation: s.and_then(|c| c.collation.clone()),
         decl_type: decl,
-        generated: false,
     }
 }
 

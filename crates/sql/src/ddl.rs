@@ -10,7 +10,6 @@ use sqlparser::ast::{
     ObjectName, ObjectType, RenameTableNameKind, Statement as Ast, TableConstraint, VisitMut,
 };
 
-use crate::catalog::TableInfo;
 use crate::expr::{Rewriter, collation};
 use crate::types::map_type;
 use crate::{SqlError, names, temporal};
@@ -126,22 +125,8 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
         }
         Ast::RenameTable(list) => {
             let mut v = Vec::new();
-            // Tables renamed earlier in this statement, with their columns: `RENAME TABLE
-            // a TO tmp, b TO a, tmp TO b` finds tmp here, not in the catalog.
-            let mut moved: Vec<(String, Option<Columns>)> = Vec::new();
             for r in list.iter() {
-                let (_, _, os) = rw.table(&r.old_name)?;
-                let (ndb, nt, ns) = rw.table(&r.new_name)?;
-                let columns = match moved.iter().position(|(n, _)| n.eq_ignore_ascii_case(&os)) {
-                    Some(i) => moved.remove(i).1,
-                    None => settable_columns_of(rw, &os),
-                };
-                v.extend(temporal::drop_triggers(&os));
                 v.extend(rename(rw, &r.old_name, &r.new_name)?);
-                if let Some(c) = &columns {
-                    v.extend(temporal::triggers(&ndb, &nt, &ns, c, false));
-                }
-                moved.push((ns, columns));
             }
             Ok(v)
         }
@@ -170,32 +155,6 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
         }
         other => unsupported(crate::dml::first_words(&other.to_string())),
     }
-}
-
-/// (name, SQLite declared type) of a table's columns.
-type Columns = Vec<(String, String)>;
-
-/// (name, SQLite declared type) of the columns of `info` that a statement can set: the
-/// columns [`temporal::triggers`] may rewrite.
-fn settable_columns(info: &TableInfo) -> Columns {
-    info.columns
-        .iter()
-        .filter(|c| !c.generated)
-        .map(|c| (c.name.clone(), c.decl_type.clone()))
-        .collect()
-}
-
-/// [`settable_columns`] of table `sqlite_name` as the catalog has it; None without a
-/// catalog or without the table.
-fn settable_columns_of(rw: &Rewriter, sqlite_name: &str) -> Option<Columns> {
-    let info = rw.ctx.catalog?.table(sqlite_name)?;
-    Some(settable_columns(&info))
-}
-
-fn is_generated(col: &ColumnDef) -> bool {
-    col.options
-        .iter()
-        .any(|o| matches!(o.option, ColumnOption::Generated { .. }))
 }
 
 fn ident_name(e: &Expr) -> Result<String, SqlError> {
@@ -596,10 +555,6 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
         let cols: Vec<String> = pk_cols.iter().map(|c| names::quote(c)).collect();
         items.push(format!("PRIMARY KEY ({})", cols.join(", ")));
     }
-    let mut settable = Vec::with_capacity(ct.columns.len());
-    for col in ct.columns.iter().filter(|c| !is_generated(c)) {
-        settable.push((col.name.value.clone(), map_type(&col.data_type)?.decl));
-    }
     items.extend(table_items);
 
     let mut out = Vec::with_capacity(1 + indexes.len());
@@ -630,13 +585,6 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
             ix.sql_cols
         ));
     }
-    out.extend(temporal::triggers(
-        &db,
-        &t,
-        &sqlite_name,
-        &settable,
-        !ine.is_empty(),
-    ));
     Ok(out)
 }
 
@@ -674,15 +622,6 @@ fn create_like(
             s
         };
         out.push(s);
-    }
-    if let Some(info) = cat.table(&src_sqlite) {
-        out.extend(temporal::triggers(
-            db,
-            t,
-            sqlite_name,
-            &settable_columns(&info),
-            !ine.is_empty(),
-        ));
     }
     Ok(out)
 }
@@ -758,11 +697,6 @@ fn alter_table(
     rw.defining_db = Some(db.clone());
     let q = names::quote(&s);
     let mut v = Vec::new();
-    // The columns as each operation leaves them, and the table's name at the end: the
-    // date-storing triggers are made again for them when the columns or the name change.
-    let mut columns = settable_columns_of(rw, &s);
-    let mut renamed_to = None;
-    let mut reshaped = false;
     for op in ops.iter_mut() {
         match op {
             AlterTableOperation::AddColumn {
@@ -786,15 +720,7 @@ fn alter_table(
                 if !pk.is_empty() {
                     return unsupported("ADD COLUMN ... PRIMARY KEY");
                 }
-                if let Some(c) = columns.as_mut()
-                    && !is_generated(column_def)
-                {
-                    c.push((
-                        column_def.name.value.clone(),
-                        map_type(&column_def.data_type)?.decl,
-                    ));
-                }
-                reshaped = true;
+
                 v.push(format!("ALTER TABLE {q} ADD COLUMN {col}"));
                 for u in uniques {
                     let n = u.name.unwrap_or_default();
@@ -806,11 +732,10 @@ fn alter_table(
                 }
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
-                reshaped = true;
                 for c in column_names.iter() {
-                    if let Some(cols) = columns.as_mut() {
-                        cols.retain(|(n, _)| !n.eq_ignore_ascii_case(&c.value));
-                    }
+                    // SQLite refuses to drop a column that a trigger names; the store makes
+                    // the date triggers again after the ALTER (temporal::follow_schema_change).
+                    v.extend(temporal::drop_triggers(&s));
                     v.push(format!(
                         "ALTER TABLE {q} DROP COLUMN {}",
                         names::quote(&c.value)
@@ -820,27 +745,15 @@ fn alter_table(
             AlterTableOperation::RenameColumn {
                 old_column_name,
                 new_column_name,
-            } => {
-                reshaped = true;
-                if let Some(cols) = columns.as_mut() {
-                    for (n, _) in cols.iter_mut() {
-                        if n.eq_ignore_ascii_case(&old_column_name.value) {
-                            n.clone_from(&new_column_name.value);
-                        }
-                    }
-                }
-                v.push(format!(
-                    "ALTER TABLE {q} RENAME COLUMN {} TO {}",
-                    names::quote(&old_column_name.value),
-                    names::quote(&new_column_name.value)
-                ))
-            }
+            } => v.push(format!(
+                "ALTER TABLE {q} RENAME COLUMN {} TO {}",
+                names::quote(&old_column_name.value),
+                names::quote(&new_column_name.value)
+            )),
             AlterTableOperation::RenameTable { table_name } => {
                 let new = match table_name {
                     RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n.clone(),
                 };
-                reshaped = true;
-                renamed_to = Some(rw.table(&new)?);
                 v.extend(rename(rw, name, &new)?);
             }
             AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
@@ -920,14 +833,6 @@ fn alter_table(
                 ));
             }
         }
-    }
-    if reshaped && let Some(cols) = &columns {
-        // Dropped first: SQLite refuses to drop a column that a trigger names.
-        let mut out = temporal::drop_triggers(&s);
-        out.append(&mut v);
-        let (fdb, ft, fs) = renamed_to.unwrap_or((db, t, s));
-        out.extend(temporal::triggers(&fdb, &ft, &fs, cols, false));
-        v = out;
     }
     Ok(v)
 }

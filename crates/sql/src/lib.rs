@@ -35,6 +35,7 @@ pub use functions::{
 };
 pub use lex::EXPRESSION_CHAIN_MAX;
 pub use show::{INFORMATION_SCHEMA, Show, ShowResult, databases, like_match, show, variables};
+pub use temporal::follow_schema_change;
 pub use types::{
     CHARSET_BINARY, CHARSET_UTF8MB4, ColumnMeta, MysqlType, column_flags, column_meta,
 };

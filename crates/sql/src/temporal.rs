@@ -12,8 +12,15 @@
 //! rewrite the row's values the way MySQL would have stored them, using the functions
 //! [`register`] adds (`mysql_store_date` and the others), which fail with MySQL's error for a
 //! value that is none. The triggers run where statements run, on the leader; followers apply
-//! the rows they produced. DDL keeps them in step with the table (`ddl.rs`): they are made
-//! again after every ALTER TABLE or RENAME that changes the columns or the table's name.
+//! the rows they produced.
+//!
+//! The triggers follow the table: after each CREATE TABLE or ALTER TABLE runs, on the
+//! connection that ran it, [`follow_schema_change`] reads the table as it now is and gives
+//! the statements that make its triggers fit (the store runs them in the same transaction
+//! and replicates them with the DDL). They are not written by the translator, whose view of
+//! the schema may lag behind the leader's (a follower that has not applied the latest DDL,
+//! another session's DDL not yet committed). The translator only drops them before a DROP
+//! COLUMN, which SQLite refuses while a trigger names the column (`ddl.rs`).
 //!
 //! What MySQL accepts, as MariaDB 10.11 was seen to (the tests list the cases): a year of one
 //! to four digits (two digits: 70-99 are 19xx, 00-69 are 20xx), a month and a day, separated
@@ -95,7 +102,8 @@ pub(crate) fn trigger_names(sqlite_name: &str) -> [String; 2] {
     ]
 }
 
-/// `DROP TRIGGER IF EXISTS` for both triggers of `sqlite_name`.
+/// `DROP TRIGGER IF EXISTS` for both triggers of `sqlite_name` (the translator puts them
+/// before a DROP COLUMN; [`follow_schema_change`] makes them again after it).
 pub(crate) fn drop_triggers(sqlite_name: &str) -> Vec<String> {
     trigger_names(sqlite_name)
         .iter()
@@ -107,13 +115,7 @@ pub(crate) fn drop_triggers(sqlite_name: &str) -> Vec<String> {
 /// `sqlite_name`) as MySQL would; `columns` are (name, SQLite declared type) of its
 /// ordinary (not generated) columns. None when it has no such column, or when every name
 /// SQLite gives the rowid is taken by a column.
-pub(crate) fn triggers(
-    db: &str,
-    table: &str,
-    sqlite_name: &str,
-    columns: &[(String, String)],
-    if_not_exists: bool,
-) -> Vec<String> {
+fn triggers(db: &str, table: &str, sqlite_name: &str, columns: &[(String, String)]) -> Vec<String> {
     let temporal: Vec<(&str, Temporal)> = columns
         .iter()
         .filter_map(|(n, d)| Temporal::of_decl(d).map(|k| (n.as_str(), k)))
@@ -136,7 +138,6 @@ pub(crate) fn triggers(
         changed.push(format!("{new} IS NOT {stored}"));
         set.push(format!("{} = {stored}", names::quote(name)));
     }
-    let ine = if if_not_exists { "IF NOT EXISTS " } else { "" };
     let body = format!(
         "FOR EACH ROW WHEN {} BEGIN UPDATE {table_q} SET {} WHERE {rowid} = NEW.{rowid}; END",
         changed.join(" OR "),
@@ -146,15 +147,148 @@ pub(crate) fn triggers(
     let of: Vec<String> = temporal.iter().map(|(n, _)| names::quote(n)).collect();
     vec![
         format!(
-            "CREATE TRIGGER {ine}{} AFTER INSERT ON {table_q} {body}",
+            "CREATE TRIGGER {} AFTER INSERT ON {table_q} {body}",
             names::quote(&insert)
         ),
         format!(
-            "CREATE TRIGGER {ine}{} AFTER UPDATE OF {} ON {table_q} {body}",
+            "CREATE TRIGGER {} AFTER UPDATE OF {} ON {table_q} {body}",
             names::quote(&update),
             of.join(", ")
         ),
     ]
+}
+
+/// The statements that make the date-storing triggers of the tables DDL statement `sql`
+/// (SQLite text, as it ran) created, altered or renamed fit those tables as they are now on
+/// `conn`, the connection that has just run it: the triggers that do not fit are dropped,
+/// the missing ones created. Nothing when they fit already, and nothing for other
+/// statements. Run them on the same connection, in the same transaction, and replicate them
+/// with the statement.
+pub fn follow_schema_change(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for table in changed_tables(sql) {
+        out.extend(fit_triggers(conn, &table)?);
+    }
+    Ok(out)
+}
+
+/// The tables whose columns or name statement `sql` may have changed: the table of a CREATE
+/// TABLE, the table of an ALTER TABLE and the new name it renames it to.
+fn changed_tables(sql: &str) -> Vec<String> {
+    let words = sql_words(sql, 8);
+    let is = |i: usize, kw: &str| {
+        words
+            .get(i)
+            .is_some_and(|(w, quoted)| !quoted && w.eq_ignore_ascii_case(kw))
+    };
+    let mut out = Vec::new();
+    if is(0, "CREATE") && is(1, "TABLE") {
+        let at = if is(2, "IF") && is(3, "NOT") && is(4, "EXISTS") {
+            5
+        } else {
+            2
+        };
+        out.extend(words.get(at).map(|(w, _)| w.clone()));
+    } else if is(0, "ALTER") && is(1, "TABLE") {
+        out.extend(words.get(2).map(|(w, _)| w.clone()));
+        if is(3, "RENAME") && is(4, "TO") {
+            out.extend(words.get(5).map(|(w, _)| w.clone()));
+        }
+    }
+    out
+}
+
+/// The first `max` words of `sql`: bare words and quoted identifiers (`"a""b"` is `a"b`),
+/// each with whether it was quoted; stops at anything else.
+fn sql_words(sql: &str, max: usize) -> Vec<(String, bool)> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < max {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        if b[i] == b'"' || b[i] == b'`' {
+            let q = b[i];
+            let mut word = Vec::new();
+            i += 1;
+            loop {
+                match b.get(i) {
+                    None => return out,
+                    Some(&c) if c == q && b.get(i + 1) == Some(&q) => {
+                        word.push(q);
+                        i += 2;
+                    }
+                    Some(&c) if c == q => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&c) => {
+                        word.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((String::from_utf8_lossy(&word).into_owned(), true));
+        } else {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                i += 1;
+            }
+            if i == start {
+                break;
+            }
+            out.push((sql[start..i].to_string(), false));
+        }
+    }
+    out
+}
+
+/// The statements that make table `sqlite_name`'s date triggers fit its columns as they are.
+fn fit_triggers(conn: &Connection, sqlite_name: &str) -> rusqlite::Result<Vec<String>> {
+    let Some((db, table)) = names::split_sqlite_name(sqlite_name) else {
+        return Ok(Vec::new());
+    };
+    let is_table: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [sqlite_name],
+        |r| r.get(0),
+    )?;
+    let columns: Vec<(String, String)> = if is_table {
+        let mut stmt = conn.prepare(
+            "SELECT name, type FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid",
+        )?;
+        stmt.query_map([sqlite_name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let wanted = triggers(db, table, sqlite_name, &columns);
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 ORDER BY name",
+    )?;
+    let existing: Vec<(String, String)> = stmt
+        .query_map([sqlite_name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, String)>>>()?
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(INSERT_TRIGGER_SUFFIX) || n.ends_with(UPDATE_TRIGGER_SUFFIX))
+        .collect();
+    let mut existing_sql: Vec<&str> = existing.iter().map(|(_, s)| s.as_str()).collect();
+    let mut wanted_sql: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    existing_sql.sort_unstable();
+    wanted_sql.sort_unstable();
+    if existing_sql == wanted_sql {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<String> = existing
+        .iter()
+        .map(|(n, _)| format!("DROP TRIGGER {}", names::quote(n)))
+        .collect();
+    out.extend(wanted);
+    Ok(out)
 }
 
 /// A date and time as a column holds it; zero parts allowed.
@@ -293,6 +427,18 @@ fn parts_of_text(text: &str) -> Option<Parts> {
         Some((w, f)) if all_digits(w) && all_digits(f) => (w, Some(f)),
         _ => (s, None),
     };
+    // `20240305T101112`: the digits on both sides of the T, as one number.
+    if let Some((d, t)) = whole.split_once('T')
+        && d.len() >= 6
+        && all_digits(d)
+        && !t.is_empty()
+        && all_digits(t)
+    {
+        return parts_of_text(&format!(
+            "{d}{t}{}",
+            frac.map(|f| format!(".{f}")).unwrap_or_default()
+        ));
+    }
     if !whole.is_empty() && all_digits(whole) {
         if whole.len() > 14 {
             return None;
@@ -335,14 +481,17 @@ fn parts_of_text(text: &str) -> Option<Parts> {
     };
     let (h, mut rest) = field(rest, 2)?;
     p.h = h;
+    // Minutes and seconds after any punctuation (`10:11:12`, `10.11.12`, `10-11-12`), then
+    // a fraction after a point.
     for slot in [&mut p.mi, &mut p.s] {
-        match rest.strip_prefix(':') {
-            Some(r) => {
-                let (v, r) = field(r, 2)?;
+        let mut chars = rest.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), Some(d)) if c.is_ascii_punctuation() && d.is_ascii_digit() => {
+                let (v, r) = field(&rest[1..], 2)?;
                 *slot = v;
                 rest = r;
             }
-            None => break,
+            _ => break,
         }
     }
     if let Some(f) = rest.strip_prefix('.') {
@@ -382,9 +531,10 @@ impl TimeParts {
     }
 
     fn text(&self, fsp: u32) -> String {
+        let zero = (self.h, self.mi, self.s) == (0, 0, 0) && self.us < 10u32.pow(6 - fsp.min(6));
         let mut s = format!(
             "{}{:02}:{:02}:{:02}",
-            if self.negative { "-" } else { "" },
+            if self.negative && !zero { "-" } else { "" },
             self.h,
             self.mi,
             self.s
@@ -672,6 +822,9 @@ mod tests {
             ("2024-03-05 10:11", "2024-03-05", "2024-03-05 10:11:00"),
             ("2024-03-05 10:11:12.", "2024-03-05", "2024-03-05 10:11:12"),
             ("2024-3-5 1:2:3", "2024-03-05", "2024-03-05 01:02:03"),
+            ("2024-03-05 10.11.12", "2024-03-05", "2024-03-05 10:11:12"),
+            ("2024/3/5 10-11-12", "2024-03-05", "2024-03-05 10:11:12"),
+            ("20240305T101112", "2024-03-05", "2024-03-05 10:11:12"),
             ("2024-02-29", "2024-02-29", "2024-02-29 00:00:00"),
         ];
         for (input, date, datetime) in cases {
@@ -797,6 +950,7 @@ mod tests {
             ("10:11:12 ", "10:11:12"),
             ("24:00:00", "24:00:00"),
             ("240305", "24:03:05"),
+            ("-00:00:00", "00:00:00"),
         ];
         for (input, want) in cases {
             assert_eq!(text(t, input).as_deref(), Ok(want), "{input}");
@@ -837,6 +991,96 @@ mod tests {
         }
         let e = y(Value::Text("abc".into())).unwrap_err();
         assert!(e.starts_with("Incorrect integer value"), "{e}");
+    }
+
+    /// After a CREATE or ALTER TABLE, the statements make the table's triggers fit its
+    /// columns as they are, and once they fit there is nothing more to do; other
+    /// statements, tables without date columns and generated columns get none.
+    #[test]
+    fn triggers_follow_the_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        let run = |sql: &str| {
+            conn.execute_batch(sql).unwrap();
+            let follow = follow_schema_change(&conn, sql).unwrap();
+            for f in &follow {
+                conn.execute_batch(f).unwrap();
+            }
+            follow
+        };
+        let created = run("CREATE TABLE \"d.t\" (id INTEGER PRIMARY KEY, d DATE, \
+             g DATE GENERATED ALWAYS AS (d) VIRTUAL, dt DATETIME(3))");
+        let body = "FOR EACH ROW WHEN \
+            NEW.\"d\" IS NOT mysql_store_date(NEW.\"d\", '`d`.`t`.`d`') \
+            OR NEW.\"dt\" IS NOT mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') \
+            BEGIN UPDATE \"d.t\" SET \"d\" = mysql_store_date(NEW.\"d\", '`d`.`t`.`d`'), \
+            \"dt\" = mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') \
+            WHERE rowid = NEW.rowid; END";
+        assert_eq!(
+            created,
+            vec![
+                format!("CREATE TRIGGER \"d.t mysql_store_insert\" AFTER INSERT ON \"d.t\" {body}"),
+                format!(
+                    "CREATE TRIGGER \"d.t mysql_store_update\" AFTER UPDATE OF \"d\", \"dt\" \
+                     ON \"d.t\" {body}"
+                ),
+            ]
+        );
+        assert_eq!(
+            follow_schema_change(&conn, "ALTER TABLE \"d.t\" ADD x INT").unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(run("CREATE INDEX \"d.t.i\" ON \"d.t\" (d)").is_empty());
+        assert!(run("CREATE TABLE \"d.n\" (id INTEGER PRIMARY KEY, v TEXT)").is_empty());
+        // A rename moves the triggers to names of the new table.
+        let renamed = run("ALTER TABLE \"d.t\" RENAME TO \"d.u\"");
+        assert_eq!(renamed.len(), 4, "{renamed:?}");
+        assert!(
+            renamed[0].starts_with("DROP TRIGGER \"d.t mysql_store_"),
+            "{renamed:?}"
+        );
+        assert!(
+            renamed[2].starts_with("CREATE TRIGGER \"d.u mysql_store_insert\""),
+            "{renamed:?}"
+        );
+        // The translator drops the triggers before a DROP COLUMN; after it they are made
+        // again for the date columns left, and a table without any has none.
+        conn.execute_batch("DROP INDEX \"d.t.i\"").unwrap();
+        assert!(run("ALTER TABLE \"d.u\" DROP COLUMN g").is_empty());
+        for (col, made) in [("dt", 2), ("d", 0)] {
+            for d in drop_triggers("d.u") {
+                conn.execute_batch(&d).unwrap();
+            }
+            let follow = run(&format!("ALTER TABLE \"d.u\" DROP COLUMN {col}"));
+            assert_eq!(follow.len(), made, "{col}: {follow:?}");
+        }
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// The tables a schema statement names, quoted or not.
+    #[test]
+    fn tables_a_statement_changes() {
+        assert_eq!(
+            changed_tables("CREATE TABLE IF NOT EXISTS \"d.a\"\"b\" (x)"),
+            ["d.a\"b"]
+        );
+        assert_eq!(changed_tables("create table d_t (x)"), ["d_t"]);
+        assert_eq!(
+            changed_tables("ALTER TABLE \"d.t\" RENAME TO \"d.u\""),
+            ["d.t", "d.u"]
+        );
+        assert_eq!(
+            changed_tables("ALTER TABLE `d.t` ADD COLUMN x INT"),
+            ["d.t"]
+        );
+        assert!(changed_tables("CREATE INDEX \"d.t.i\" ON \"d.t\" (x)").is_empty());
+        assert!(changed_tables("DROP TABLE \"d.t\"").is_empty());
     }
 
     /// The declared types `map_type` writes are recognised, others are not.

@@ -155,8 +155,7 @@ fn limit_forms() {
 
 /// CREATE TABLE: AUTO_INCREMENT becomes the rowid key, types keep their MySQL names, inline
 /// KEY / UNIQUE KEY become CREATE INDEX statements, table options are ignored, columns get
-/// the named CHECKs of MySQL's strict mode, and the date columns get the two triggers that
-/// store their values as MySQL does.
+/// the named CHECKs of MySQL's strict mode.
 #[test]
 fn create_table_translation() {
     let sql = sqlite_of(
@@ -174,7 +173,7 @@ fn create_table_translation() {
         ) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
         Some("d"),
     );
-    assert_eq!(sql.len(), 5);
+    assert_eq!(sql.len(), 3);
     assert_eq!(
         sql[0],
         "CREATE TABLE \"d.users\" (\n  \
@@ -198,24 +197,6 @@ fn create_table_translation() {
     assert_eq!(
         sql[2],
         "CREATE INDEX \"d.users.name_kind\" ON \"d.users\" (\"name\", \"kind\")"
-    );
-    let body = "FOR EACH ROW WHEN \
-        NEW.\"created\" IS NOT mysql_store_datetime(NEW.\"created\", 0, '`d`.`users`.`created`') \
-        OR NEW.\"updated\" IS NOT mysql_store_timestamp(NEW.\"updated\", 0, '`d`.`users`.`updated`') \
-        BEGIN UPDATE \"d.users\" SET \
-        \"created\" = mysql_store_datetime(NEW.\"created\", 0, '`d`.`users`.`created`'), \
-        \"updated\" = mysql_store_timestamp(NEW.\"updated\", 0, '`d`.`users`.`updated`') \
-        WHERE rowid = NEW.rowid; END";
-    assert_eq!(
-        sql[3],
-        format!("CREATE TRIGGER \"d.users mysql_store_insert\" AFTER INSERT ON \"d.users\" {body}")
-    );
-    assert_eq!(
-        sql[4],
-        format!(
-            "CREATE TRIGGER \"d.users mysql_store_update\" \
-             AFTER UPDATE OF \"created\", \"updated\" ON \"d.users\" {body}"
-        )
     );
 }
 

@@ -98,6 +98,18 @@ pub trait ConnectionHook: Send + Sync + 'static {
     fn after_statement(&self, _conn: &rusqlite::Connection) -> Option<i64> {
         None
     }
+    /// Called on the writer connection right after schema statement `sql` (SQLite text)
+    /// succeeded in a transaction: the statements that bring the front end's own schema
+    /// objects in line with the schema as it now is (the MySQL layer's date triggers,
+    /// `quorate_sql::follow_schema_change`). The store runs them on the same connection, in
+    /// the same transaction, and replicates them with the statement.
+    fn after_schema_change(
+        &self,
+        _conn: &rusqlite::Connection,
+        _sql: &str,
+    ) -> rusqlite::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Interrupts the statements running between `before_statement` and `after_statement`
     /// for client connection `connection` of node `origin` (the hook reads who a statement
     /// runs for from its context). Returns how many it interrupted. Called from any thread.

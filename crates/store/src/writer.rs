@@ -955,9 +955,33 @@ impl WriteTx {
         }
         if result.is_ok() {
             self.push_op(Op::Ddl(sql.to_string()))?;
+            if let Err(e) = self.follow_schema_change(sql, max) {
+                // The statement ran but what must follow it did not: none of it may commit.
+                self.abandon();
+                return Err(e);
+            }
         }
         self.writer()?.start_capture()?;
         result
+    }
+
+    /// Runs and records the statements the connection hook gives after schema statement
+    /// `sql` ([`crate::ConnectionHook::after_schema_change`]).
+    fn follow_schema_change(&mut self, sql: &str, max: usize) -> Result<(), StoreError> {
+        let follow = {
+            let w = self.writer()?;
+            match &w.hook {
+                Some(h) => w.guard.internal(|| h.after_schema_change(&w.conn, sql))?,
+                None => return Ok(()),
+            }
+        };
+        for s in follow {
+            let w = self.writer()?;
+            w.guard
+                .internal(|| stmt::run(&w.conn, &s, &[], max, false))?;
+            self.push_op(Op::Ddl(s))?;
+        }
+        Ok(())
     }
 
     /// An interrupted statement (`KILL QUERY`, a time limit) ends the whole transaction:

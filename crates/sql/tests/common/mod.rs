@@ -66,6 +66,12 @@ impl Db {
                     rows = self
                         .query(&q)
                         .map_err(|e| quorate_sql::mysql_error_for(&e, &q).to_string())?;
+                    // As the store does after every schema statement.
+                    if kind == StatementKind::Ddl {
+                        for f in quorate_sql::follow_schema_change(&self.conn, &q).unwrap() {
+                            self.conn.execute_batch(&f).unwrap();
+                        }
+                    }
                     if kind == StatementKind::Write {
                         let id = self.conn.last_insert_rowid();
                         if q.starts_with("INSERT") || q.starts_with("REPLACE") {
