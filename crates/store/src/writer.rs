@@ -196,8 +196,9 @@ impl Writer {
     }
 
     /// Switches the connection between executing user transactions (foreign keys enforced,
-    /// triggers fire) and applying replicated effects (neither: the effects of triggers and
-    /// cascades are already in the changeset). Must be called outside a transaction.
+    /// triggers fire, CHECK constraints checked) and applying replicated effects (none of
+    /// them: the effects of triggers and cascades are already in the changeset, and the rows
+    /// passed the CHECKs where they were written). Must be called outside a transaction.
     ///
     /// Does nothing when the connection is already in that mode: both settings expire every
     /// prepared statement of the connection when they run, so switching at every transaction
@@ -210,8 +211,11 @@ impl Writer {
         self.mode = None;
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, !applying)?;
-        self.guard
-            .internal(|| self.conn.pragma_update(None, "foreign_keys", mode.1))?;
+        self.guard.internal(|| {
+            self.conn.pragma_update(None, "foreign_keys", mode.1)?;
+            self.conn
+                .pragma_update(None, "ignore_check_constraints", applying)
+        })?;
         self.mode = Some(mode);
         Ok(())
     }
