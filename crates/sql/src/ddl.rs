@@ -720,7 +720,6 @@ fn alter_table(
                 if !pk.is_empty() {
                     return unsupported("ADD COLUMN ... PRIMARY KEY");
                 }
-
                 v.push(format!("ALTER TABLE {q} ADD COLUMN {col}"));
                 for u in uniques {
                     let n = u.name.unwrap_or_default();

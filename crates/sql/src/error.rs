@@ -323,7 +323,7 @@ fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
                 MysqlError::new(
                     1366,
                     b"HY000",
-                    format!("Incorrect {kind} value: text for column '{col}'"),
+                    format!("Incorrect {kind} value for column '{col}'"),
                 )
             } else if let Some(col) = name.strip_prefix(JSON_CHECK_PREFIX) {
                 MysqlError::new(
