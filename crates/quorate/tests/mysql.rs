@@ -822,7 +822,8 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
 /// `NOW()` in a DATE column keeps the date only (so `WHERE d = CURDATE()` finds it), a date
 /// in a DATETIME column gains its time, unpadded dates and binary-protocol date parameters
 /// are stored in MySQL's form and come back typed; a value that is no date fails with 1292,
-/// one too long for its column with 1406 (strict mode), and neither writes anything.
+/// one too long for its column with 1406 (strict mode, also for a column added later), and
+/// neither writes anything.
 /// Written through a follower (the statements run on the leader, whose triggers store the
 /// values; the followers apply the rows).
 #[test]
@@ -877,6 +878,19 @@ fn date_columns_store_values_as_mysql_does() {
         assert_eq!(server_code(&e), 1406, "{e}");
         let none: Vec<i64> = conn.query("SELECT id FROM short").await.unwrap();
         assert!(none.is_empty(), "{none:?}");
+        // A column added later has its checks too (SQLite checks the existing rows against
+        // them with pragma_quick_check, which the store's guard must allow).
+        conn.query_drop("INSERT INTO short VALUES (1, 'abc')")
+            .await
+            .unwrap();
+        conn.query_drop("ALTER TABLE short ADD COLUMN w VARCHAR(2) NOT NULL DEFAULT 'e'")
+            .await
+            .unwrap();
+        let e = conn
+            .query_drop("UPDATE short SET w = 'xyz'")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1406, "{e}");
 
         let mut on_leader = connect(&c, leader, Some("dts")).await;
         let typed: Vec<(

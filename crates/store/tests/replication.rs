@@ -616,6 +616,55 @@ async fn unsafe_statements_are_refused() {
     assert_same(&c).await;
 }
 
+/// ALTER TABLE ADD COLUMN with a CHECK constraint (every column the MySQL layer adds has
+/// strict mode's) works, replicates, and is refused when the existing rows would break it
+/// (SQLite checks them with `pragma_quick_check`, which the guard must let through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_columns_with_checks_are_checked_against_existing_rows() {
+    let c = Cluster::new();
+    let p = FakeProposer(FakeLog::new(&c));
+    write(
+        &c.leader,
+        &p,
+        &[
+            ("CREATE TABLE t (id INTEGER PRIMARY KEY, x)", vec![]),
+            ("INSERT INTO t VALUES (1, 1)", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[(
+            "ALTER TABLE t ADD COLUMN v TEXT DEFAULT 'e' CHECK (length(v) <= 3)",
+            vec![],
+        )],
+    )
+    .await
+    .unwrap();
+    let err = write(
+        &c.leader,
+        &p,
+        &[(
+            "ALTER TABLE t ADD COLUMN w TEXT DEFAULT 'long' CHECK (length(w) <= 3)",
+            vec![],
+        )],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    let err = write(
+        &c.leader,
+        &p,
+        &[("INSERT INTO t VALUES (2, 2, 'abcd')", vec![])],
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("CHECK"), "{err}");
+    assert_same(&c).await;
+}
+
 /// A table whose PRIMARY KEY may hold NULL is refused when created, and nothing of it
 /// remains: SQLite would accept a row with a NULL key, but the change capture records no
 /// change to such a row, so it would be acknowledged and then lost. Keys that cannot be
