@@ -179,7 +179,7 @@ fn check_db_name(name: &str) -> Result<(), SqlError> {
 /// the same way and text is UTF-8 compared case-insensitively, except a change to a binary
 /// collation, which is refused (columns keep theirs). `None` when the statement is anything
 /// else (sqlparser takes it).
-fn alter_table_options(p: &P) -> Option<Result<Statement, SqlError>> {
+fn alter_table_options(p: &P, ctx: &Context) -> Option<Result<Statement, SqlError>> {
     const OPTIONS: [&str; 18] = [
         "ENGINE",
         "CHARSET",
@@ -205,7 +205,11 @@ fn alter_table_options(p: &P) -> Option<Result<Statement, SqlError>> {
         t: p.t.clone(),
         i: 1,
     };
-    if !q.eat("TABLE") || q.object().is_err() || q.done() {
+    if !q.eat("TABLE") || q.done() {
+        return None;
+    }
+    let (db, table) = q.object().ok()?;
+    if q.done() {
         return None;
     }
     let mut binary = false;
@@ -234,24 +238,35 @@ fn alter_table_options(p: &P) -> Option<Result<Statement, SqlError>> {
             Tok::Word(v) | Tok::Quoted(v) | Tok::Str(v) | Tok::Num(v) => v.to_ascii_lowercase(),
             _ => return None,
         };
-        if (word == "COLLATE" && value.ends_with("_bin"))
-            || (word == "CHARSET" && value == "binary")
-        {
+        // A binary or case-sensitive collation would change how text compares.
+        let case_sensitive = |v: &str| v == "binary" || v.ends_with("_bin") || v.ends_with("_cs");
+        if (word == "COLLATE" || word == "CHARSET") && case_sensitive(&value) {
             binary = true;
         }
         if convert && q.eat("COLLATE") {
             q.eat_punct("=");
             match q.next()? {
                 Tok::Word(v) | Tok::Quoted(v) | Tok::Str(v) => {
-                    binary |= v.to_ascii_lowercase().ends_with("_bin");
+                    binary |= case_sensitive(&v.to_ascii_lowercase());
                 }
                 _ => return None,
             }
         }
         q.eat_punct(",");
     }
+    // The table must exist, as for any ALTER TABLE.
+    let Some(db) = db.or_else(|| ctx.current_db.map(str::to_string)) else {
+        return Some(Err(SqlError::NoDatabaseSelected));
+    };
+    if let Some(cat) = ctx.catalog
+        && cat.table(&crate::names::table(&db, &table)).is_none()
+    {
+        return Some(Err(SqlError::NoSuchTable { db, table }));
+    }
     Some(if binary {
-        unsupported("ALTER TABLE ... to a binary collation (columns keep their collation)")
+        unsupported(
+            "ALTER TABLE ... to a binary or case-sensitive collation (columns keep their collation)",
+        )
     } else {
         Ok(Statement::NoOp {
             reason: "table options have nothing to do on quorate",
@@ -277,7 +292,7 @@ pub(crate) fn translate(text: &str, ctx: &Context) -> Result<Option<Statement>, 
         i: 0,
     };
     if first_up == "ALTER"
-        && let Some(s) = alter_table_options(&p)
+        && let Some(s) = alter_table_options(&p, ctx)
     {
         return s.map(Some);
     }

@@ -232,6 +232,20 @@ pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
             "Cannot delete or update a parent row: a foreign key constraint fails",
         );
     }
+    // ALTER TABLE ADD COLUMN whose DEFAULT breaks the column's CHECKs in the existing rows
+    // (SQLite checks them with pragma_quick_check and raises this bare message).
+    if e.message == "CHECK constraint failed"
+        && sqlite
+            .trim_start()
+            .get(..11)
+            .is_some_and(|h| h.eq_ignore_ascii_case("ALTER TABLE"))
+    {
+        return MysqlError::new(
+            1067,
+            b"42000",
+            "Invalid default value: the existing rows would break the new column's constraints",
+        );
+    }
     // DROP TABLE / VIEW of a table that does not exist: MySQL's 1051, not 1146.
     let head = sqlite.trim_start().get(..10).unwrap_or("");
     if e.code == 1146

@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, Error};
+use rusqlite::{Connection, Error, OptionalExtension};
 
 use crate::names;
 
@@ -241,37 +241,53 @@ fn sql_words(sql: &str, max: usize) -> Vec<(String, bool)> {
             if i == start {
                 break;
             }
-            out.push((sql[start..i].to_string(), false));
+            let word = &sql[start..i];
+            // `main."d.t"`: the schema is not part of the table's name.
+            if b.get(i) == Some(&b'.') && word.eq_ignore_ascii_case("main") {
+                i += 1;
+                continue;
+            }
+            out.push((word.to_string(), false));
         }
     }
     out
 }
 
 /// The statements that make table `sqlite_name`'s date triggers fit its columns as they are.
-fn fit_triggers(conn: &Connection, sqlite_name: &str) -> rusqlite::Result<Vec<String>> {
-    let Some((db, table)) = names::split_sqlite_name(sqlite_name) else {
-        return Ok(Vec::new());
+fn fit_triggers(conn: &Connection, named: &str) -> rusqlite::Result<Vec<String>> {
+    // The table as stored: SQLite compares table names without case, and the statement may
+    // spell it otherwise (`CREATE TABLE T`, then `ALTER TABLE t`). Only ordinary rowid
+    // tables get triggers (they key their rewrite on the rowid).
+    let stored: Option<(String, bool)> = conn
+        .query_row(
+            "SELECT name, type = 'table' AND NOT wr FROM pragma_table_list \
+             WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+            [named],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let table_name = stored.as_ref().map_or(named, |(n, _)| n.as_str());
+    let columns: Vec<(String, String)> = match &stored {
+        Some((name, true)) => {
+            let mut stmt = conn.prepare(
+                "SELECT name, type FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid",
+            )?;
+            stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        }
+        _ => Vec::new(),
     };
-    let is_table: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-        [sqlite_name],
-        |r| r.get(0),
-    )?;
-    let columns: Vec<(String, String)> = if is_table {
-        let mut stmt = conn.prepare(
-            "SELECT name, type FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid",
-        )?;
-        stmt.query_map([sqlite_name], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
+    // Tables outside the MySQL naming (`d.t`) get none, but lose any left from a rename.
+    let wanted = match names::split_sqlite_name(table_name) {
+        Some((db, table)) => triggers(db, table, table_name, &columns),
+        None => Vec::new(),
     };
-    let wanted = triggers(db, table, sqlite_name, &columns);
     let mut stmt = conn.prepare(
-        "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 ORDER BY name",
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' \
+         AND tbl_name = ?1 COLLATE NOCASE ORDER BY name",
     )?;
     let existing: Vec<(String, String)> = stmt
-        .query_map([sqlite_name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([table_name], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<(String, String)>>>()?
         .into_iter()
         .filter(|(n, _)| n.ends_with(INSERT_TRIGGER_SUFFIX) || n.ends_with(UPDATE_TRIGGER_SUFFIX))
@@ -287,6 +303,15 @@ fn fit_triggers(conn: &Connection, sqlite_name: &str) -> rusqlite::Result<Vec<St
         .iter()
         .map(|(n, _)| format!("DROP TRIGGER {}", names::quote(n)))
         .collect();
+    if !wanted.is_empty() {
+        // A trigger of that name left on another table (renamed outside MySQL) would make
+        // the CREATE fail.
+        out.extend(
+            drop_triggers(table_name)
+                .into_iter()
+                .filter(|d| !existing.iter().any(|(n, _)| d.ends_with(&names::quote(n)))),
+        );
+    }
     out.extend(wanted);
     Ok(out)
 }
@@ -1015,8 +1040,9 @@ mod tests {
             BEGIN UPDATE \"d.t\" SET \"d\" = mysql_store_date(NEW.\"d\", '`d`.`t`.`d`'), \
             \"dt\" = mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') \
             WHERE rowid = NEW.rowid; END";
+        assert_eq!(created[..2], drop_triggers("d.t")[..]);
         assert_eq!(
-            created,
+            created[2..],
             vec![
                 format!("CREATE TRIGGER \"d.t mysql_store_insert\" AFTER INSERT ON \"d.t\" {body}"),
                 format!(
@@ -1033,26 +1059,46 @@ mod tests {
         assert!(run("CREATE TABLE \"d.n\" (id INTEGER PRIMARY KEY, v TEXT)").is_empty());
         // A rename moves the triggers to names of the new table.
         let renamed = run("ALTER TABLE \"d.t\" RENAME TO \"d.u\"");
-        assert_eq!(renamed.len(), 4, "{renamed:?}");
+        assert_eq!(renamed.len(), 6, "{renamed:?}");
         assert!(
             renamed[0].starts_with("DROP TRIGGER \"d.t mysql_store_"),
             "{renamed:?}"
         );
         assert!(
-            renamed[2].starts_with("CREATE TRIGGER \"d.u mysql_store_insert\""),
+            renamed[4].starts_with("CREATE TRIGGER \"d.u mysql_store_insert\""),
             "{renamed:?}"
         );
         // The translator drops the triggers before a DROP COLUMN; after it they are made
         // again for the date columns left, and a table without any has none.
         conn.execute_batch("DROP INDEX \"d.t.i\"").unwrap();
         assert!(run("ALTER TABLE \"d.u\" DROP COLUMN g").is_empty());
-        for (col, made) in [("dt", 2), ("d", 0)] {
+        for (col, made) in [("dt", 4), ("d", 0)] {
             for d in drop_triggers("d.u") {
                 conn.execute_batch(&d).unwrap();
             }
             let follow = run(&format!("ALTER TABLE \"d.u\" DROP COLUMN {col}"));
             assert_eq!(follow.len(), made, "{col}: {follow:?}");
         }
+        // The statement may spell the name in another case than the table has.
+        let made = run("CREATE TABLE \"d.T\" (id INTEGER PRIMARY KEY, d DATE)");
+        assert!(
+            made[2].starts_with("CREATE TRIGGER \"d.T mysql_store_insert\""),
+            "{made:?}"
+        );
+        assert!(run("ALTER TABLE \"d.t\" ADD COLUMN x INT").is_empty());
+        let made = run("ALTER TABLE \"d.t\" ADD COLUMN e DATE");
+        assert!(made.iter().any(|m| m.contains("NEW.\"e\"")), "{made:?}");
+        // Renamed out of the MySQL naming: the triggers go with the name.
+        let gone = run("ALTER TABLE \"d.t\" RENAME TO plain");
+        assert_eq!(gone.len(), 2, "{gone:?}");
+        assert!(
+            gone.iter().all(|g| g.starts_with("DROP TRIGGER")),
+            "{gone:?}"
+        );
+        // WITHOUT ROWID tables (only the HTTP API makes them) get none.
+        assert!(run("CREATE TABLE \"d.w\" (k TEXT PRIMARY KEY, d DATE) WITHOUT ROWID").is_empty());
+        conn.execute_batch("INSERT INTO \"d.w\" VALUES ('a', '2024-01-01')")
+            .unwrap();
         let left: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
@@ -1081,6 +1127,10 @@ mod tests {
         );
         assert!(changed_tables("CREATE INDEX \"d.t.i\" ON \"d.t\" (x)").is_empty());
         assert!(changed_tables("DROP TABLE \"d.t\"").is_empty());
+        assert_eq!(
+            changed_tables("ALTER TABLE main.\"d.t\" RENAME TO \"d.u\""),
+            ["d.t", "d.u"]
+        );
     }
 
     /// The declared types `map_type` writes are recognised, others are not.

@@ -79,7 +79,8 @@ fn values_that_fit_are_stored() {
     );
 }
 
-/// UPDATE and ALTER TABLE ADD COLUMN are held to the same rules.
+/// UPDATE and ALTER TABLE ADD COLUMN are held to the same rules; an added column's DEFAULT
+/// that does not fit is refused with 1067, as MySQL refuses it.
 #[test]
 fn updates_and_added_columns_are_checked_too() {
     let mut db = db();
@@ -87,6 +88,11 @@ fn updates_and_added_columns_are_checked_too() {
     let e = db.run("UPDATE s SET v = CONCAT(v, 'cdef')").unwrap_err();
     assert!(e.starts_with("ERROR 1406 "), "{e}");
     db.run("ALTER TABLE s ADD COLUMN w VARCHAR(2)").unwrap();
+    // A DEFAULT that the existing rows would carry into the new column must fit it.
+    let e = db
+        .run("ALTER TABLE s ADD COLUMN x VARCHAR(2) DEFAULT 'abc'")
+        .unwrap_err();
+    assert!(e.starts_with("ERROR 1067 "), "{e}");
     let e = db.run("UPDATE s SET w = 'xyz'").unwrap_err();
     assert!(e.starts_with("ERROR 1406 "), "{e}");
     assert_eq!(

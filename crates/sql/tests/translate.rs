@@ -1249,6 +1249,18 @@ fn users_grants_and_noops() {
     )
     .unwrap_err();
     assert_eq!(e.mysql_error().code, 1235, "{e}");
+    // The table must exist (with a catalog), as for any ALTER TABLE.
+    let mut db = Db::new();
+    assert!(
+        db.err("ALTER TABLE nosuch ENGINE=InnoDB")
+            .contains("ERROR 1146")
+    );
+    db.ok("CREATE TABLE there (id INT PRIMARY KEY)");
+    db.ok("ALTER TABLE there ENGINE=InnoDB");
+    assert!(
+        db.err("ALTER TABLE there COLLATE utf8mb4_0900_as_cs")
+            .contains("ERROR 1235")
+    );
     // Options mixed with a real change are not swallowed.
     assert!(
         translate(

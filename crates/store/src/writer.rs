@@ -958,11 +958,17 @@ impl WriteTx {
             return result;
         }
         if result.is_ok() {
-            self.push_op(Op::Ddl(sql.to_string()))?;
-            if let Err(e) = self.follow_schema_change(sql, max) {
-                // The statement ran but what must follow it did not: none of it may commit.
+            let recorded = self
+                .push_op(Op::Ddl(sql.to_string()))
+                .and_then(|()| self.follow_schema_change(sql, max));
+            if let Err(e) = recorded {
+                // The statement ran but was not recorded, or what must follow it did not
+                // run: none of the transaction may commit.
                 self.abandon();
-                return Err(e);
+                return Err(StoreError::Aborted(format!(
+                    "the schema statement ran but could not be completed ({e}); the \
+                     transaction was rolled back"
+                )));
             }
         }
         self.writer()?.start_capture()?;
