@@ -869,15 +869,29 @@ impl WriteTx {
 
     /// Waits until no speculative transaction is in flight (before DDL, which cannot be
     /// undone by a changeset).
+    ///
+    /// This transaction holds the writer meanwhile, and undoing a speculative transaction
+    /// that will not commit (a proposal refused, leadership lost) needs the writer. Such an
+    /// undo first moves the leader epoch: this transaction then gives up at once, as its
+    /// commit would, instead of holding the undo, and every write of the node behind it,
+    /// until `commit_timeout` (a drill saw writes stall 5 s when a schema statement met a
+    /// leadership transfer).
     async fn wait_drained(&mut self) -> Result<(), StoreError> {
         let target = *self.inner.frontier.borrow();
         let store = crate::Store {
             inner: self.inner.clone(),
         };
-        let waited = tokio::time::timeout(
-            self.inner.config.commit_timeout,
-            store.wait_visible_committed(target),
-        )
+        let aborted = self.aborted();
+        let waited = tokio::time::timeout(self.inner.config.commit_timeout, async {
+            tokio::select! {
+                r = store.wait_visible_committed(target) => r,
+                () = aborted => Err(StoreError::Aborted(
+                    "leadership changed, or an earlier transaction failed, while this schema \
+                     statement waited for earlier transactions to commit"
+                        .into(),
+                )),
+            }
+        })
         .await;
         match waited {
             Ok(r) => r,

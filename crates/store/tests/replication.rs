@@ -913,6 +913,57 @@ async fn dependent_of_a_refused_transaction_is_skipped_everywhere() {
     assert_same(&c).await;
 }
 
+/// A schema statement that waits for an earlier speculative transaction to commit gives up
+/// as soon as that transaction is refused, instead of holding the writer that undoing it
+/// needs. Before, both waited for each other until the commit timeout, and every write of
+/// the node with them (a drill saw a 5 s stall when a leadership transfer refused a write
+/// while a CREATE TABLE waited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_statement_gives_way_to_the_undo_of_a_refused_transaction() {
+    let c = Cluster::new();
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
+    table_with_one_row(&c.leader, &p, "one").await;
+    *log.reject_next_after.lock() = Some(std::time::Duration::from_millis(300));
+    let leader = c.leader.clone();
+    let log2 = log.clone();
+    let a = tokio::spawn(async move {
+        write(
+            &leader,
+            &FakeProposer(log2),
+            &[("INSERT INTO t VALUES (2, 'two')", vec![])],
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // A is proposed and waits; B takes the writer and its schema statement waits for A.
+    let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
+    let err = tx
+        .execute("CREATE TABLE u (x INTEGER)", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Aborted(m) if m.contains("while this schema statement waited")),
+        "the schema statement must give up because A failed, not time out: {err}"
+    );
+    drop(tx);
+    let err = a.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Aborted(_)), "{err}");
+    // Nothing of A or B is left, and the statement runs once asked again.
+    write(&c.leader, &p, &[("CREATE TABLE u (x INTEGER)", vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c.leader, "SELECT id FROM t"),
+        vec![vec![Value::Integer(1)]]
+    );
+    assert_eq!(
+        rows(&c.follower, "SELECT count(*) FROM u"),
+        vec![vec![Value::Integer(0)]]
+    );
+    assert_same(&c).await;
+}
+
 /// Rows affected are the statement's own: DDL after an INSERT reports 0, not the INSERT's
 /// count (SQLite's changes() keeps the last DML statement's count).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
