@@ -48,6 +48,14 @@ pub trait Backend: Send {
         user: &str,
     ) -> impl Future<Output = Result<Option<Credential>, ErrInfo>> + Send;
 
+    /// Whether the account that just logged in may take the session kept for an
+    /// administrator when `max_connections` sessions are taken (MySQL keeps one for
+    /// SUPER). Asked by [`serve_listener`](crate::serve_listener) after authentication,
+    /// before `on_connect`, only when every other slot is taken. The default: no.
+    fn administrator(&mut self) -> bool {
+        false
+    }
+
     /// Called once after authentication succeeded, and again with `info.reset == true` on
     /// COM_RESET_CONNECTION; may refuse (for example unknown database, 1049).
     fn on_connect(

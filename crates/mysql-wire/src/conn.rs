@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::{Admission, LoggingIn};
 use crate::backend::{Backend, IdleEvent};
 use crate::command::Command;
 use crate::config::{
@@ -45,11 +46,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     B: Backend,
 {
-    serve_connection_placed(stream, backend, config, connection_id, peer, None).await
+    serve_connection_placed(stream, backend, config, connection_id, peer, None, None).await
 }
 
 /// [`serve_connection`], moving the serving thread to the client's CPU after each command
-/// when `placement` is given (`ServerConfig::follow_client_cpu`).
+/// when `placement` is given (`ServerConfig::follow_client_cpu`), and within the listener's
+/// limits when `admission` is given: the client is closed if newer ones push it out while
+/// it logs in, and takes a session slot once logged in (ERR 1040 if none is free).
 pub(crate) async fn serve_connection_placed<S, B>(
     stream: S,
     mut backend: B,
@@ -57,6 +60,7 @@ pub(crate) async fn serve_connection_placed<S, B>(
     connection_id: u32,
     peer: Option<SocketAddr>,
     placement: Option<ClientCpu>,
+    admission: Option<(Arc<Admission>, LoggingIn)>,
 ) -> Result<(), WireError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -64,21 +68,62 @@ where
 {
     backend.on_accept(connection_id, peer);
     let mut io = PacketStream::new(stream, config.max_allowed_packet, config.idle_timeout);
-    let login = tokio::time::timeout(
-        config.handshake_timeout,
-        authenticate(&mut io, &mut backend, &config, connection_id, peer),
-    )
+    let (admission, logging_in) = match admission {
+        Some((a, l)) => (Some(a), Some(l)),
+        None => (None, None),
+    };
+    let pushed_out = async {
+        match &logging_in {
+            Some(l) => l.pushed_out().await,
+            None => std::future::pending().await,
+        }
+    };
+    let login = tokio::time::timeout(config.handshake_timeout, async {
+        tokio::select! {
+            login = authenticate(&mut io, &mut backend, &config, connection_id, peer) => Some(login),
+            () = pushed_out => None,
+        }
+    })
     .await;
     let login = match login {
-        Ok(Ok(login)) => login,
-        Ok(Err(e)) => {
+        Ok(Some(Ok(login))) => login,
+        Ok(Some(Err(e))) => {
             io.shutdown().await;
             return Err(e);
+        }
+        Ok(None) => {
+            tracing::debug!(
+                connection_id,
+                "pushed out by newer clients while logging in"
+            );
+            io.shutdown().await;
+            return Err(WireError::PushedOut);
         }
         Err(_) => {
             tracing::debug!(connection_id, "handshake timed out");
             io.shutdown().await;
             return Err(WireError::HandshakeTimeout(config.handshake_timeout));
+        }
+    };
+    drop(logging_in);
+    // Held until the connection ends.
+    let _session = match &admission {
+        None => None,
+        Some(a) => {
+            let session = a
+                .session(false)
+                .or_else(|| backend.administrator().then(|| a.session(true))?);
+            if session.is_none() {
+                let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
+                io.packet(|out| encode::err(out, &e, true));
+                let _ = io.flush().await;
+                io.shutdown().await;
+                return Err(WireError::Refused {
+                    code: e.code,
+                    message: e.message,
+                });
+            }
+            session
         }
     };
 

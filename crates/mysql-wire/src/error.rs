@@ -61,6 +61,11 @@ pub enum WireError {
     #[error("handshake did not complete within {0:?}")]
     HandshakeTimeout(Duration),
 
+    /// Newer clients pushed this one out while it was still logging in (more than
+    /// `max_connections` clients were logging in at once; see `serve_listener`).
+    #[error("closed while logging in: more than max_connections clients were logging in")]
+    PushedOut,
+
     /// The client sent no command for `idle_timeout` (it was sent ERR 4031), or stopped
     /// reading a response for that long.
     #[error("client idle for {0:?}; disconnected")]

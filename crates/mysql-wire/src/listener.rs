@@ -1,21 +1,18 @@
-//! The accept loop: one task (or thread) per client, at most `max_connections` at once.
+//! The accept loop: one task (or thread) per client, at most `max_connections` sessions and
+//! as many clients logging in (see `admission`).
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::admission::{Admission, LoggingIn};
 use crate::backend::Backend;
 use crate::config::ServerConfig;
-use crate::conn::{serve_connection, serve_connection_placed};
-use crate::consts::codes;
-use crate::encode;
+use crate::conn::serve_connection_placed;
 use crate::placement::{ClientCpu, is_local_peer};
-use crate::types::ErrInfo;
 
 /// Pause after a failed accept (typically out of file descriptors) before trying again,
 /// so the loop does not spin while the condition lasts.
@@ -26,16 +23,17 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// without ever naming a MySQL connection.
 pub const CONNECTION_ID_MAX: u32 = (1 << 31) - 1;
 
-/// Longest time spent telling a refused client "Too many connections".
-const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Accept loop with the connection limit; `make_backend` builds one backend per connection.
 ///
 /// Each accepted client is served by [`serve_connection`] on its own task, or on its own
-/// thread with [`ServerConfig::thread_per_connection`]. While
-/// `config.max_connections` clients are being served, a new client receives ERR 1040
-/// "Too many connections" in place of the greeting and is closed. Connection ids count up
-/// from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
+/// thread with [`ServerConfig::thread_per_connection`]. A client takes one of
+/// `config.max_connections` session slots once it has logged in; while all are taken, a
+/// client that logs in receives ERR 1040 "Too many connections" and is closed, unless the
+/// backend calls its account an administrator ([`Backend::administrator`]): one more
+/// session is kept for one. At most `config.max_connections` clients may be logging in at
+/// once; a newcomer beyond that closes the one that has been logging in longest (so
+/// sockets that connect and stay silent cannot keep other clients out). Connection ids
+/// count up from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
 /// the function returns only if the listener itself is unusable, and otherwise runs until
 /// its future is dropped (connections already accepted keep running on their tasks or
 /// threads).
@@ -48,9 +46,9 @@ where
     F: Fn() -> B + Send + Sync + 'static,
     B: Backend + 'static,
 {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let admission = Admission::new(config.max_connections);
     let mut next_connection_id: u32 = 1;
-    let mut refused: u64 = 0;
+    let mut pushed_out: u64 = 0;
     let mut failed_accepts: u64 = 0;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -80,18 +78,19 @@ where
             next_connection_id + 1
         };
 
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            refused += 1;
-            if refused == 1 || refused.is_power_of_two() {
+        let (logging_in, evicted) = admission.arrive();
+        if evicted {
+            pushed_out += 1;
+            if pushed_out == 1 || pushed_out.is_power_of_two() {
                 tracing::warn!(
                     max_connections = config.max_connections,
-                    refused_total = refused,
-                    "connection limit reached; refusing clients with ER_CON_COUNT_ERROR"
+                    pushed_out_total = pushed_out,
+                    "more clients logging in at once than max_connections; closing those \
+                     logging in longest (clients that connect and say nothing?)"
                 );
             }
-            tokio::spawn(refuse_too_many(stream));
-            continue;
-        };
+        }
+        let slot = (admission.clone(), logging_in);
         let mut backend = make_backend();
         // A copy of the socket for the backend to watch (skipped if the process is out of
         // file descriptors: the client is then served without it).
@@ -104,21 +103,18 @@ where
             continue;
         }
         tokio::spawn(async move {
-            let _slot = slot; // released when the connection ends
-            serve_and_log(stream, backend, config, connection_id, peer).await;
+            let served = serve_connection_placed(
+                stream,
+                backend,
+                config,
+                connection_id,
+                Some(peer),
+                None,
+                Some(slot),
+            );
+            log_end(served.await, connection_id, peer);
         });
     }
-}
-
-async fn serve_and_log<B: Backend>(
-    stream: TcpStream,
-    backend: B,
-    config: Arc<ServerConfig>,
-    connection_id: u32,
-    peer: SocketAddr,
-) {
-    let served = serve_connection(stream, backend, config, connection_id, Some(peer)).await;
-    log_end(served, connection_id, peer);
 }
 
 fn log_end(served: Result<(), crate::WireError>, connection_id: u32, peer: SocketAddr) {
@@ -129,8 +125,8 @@ fn log_end(served: Result<(), crate::WireError>, connection_id: u32, peer: Socke
 }
 
 /// Serves one client on a new thread running a single-threaded runtime of its own
-/// ([`ServerConfig::thread_per_connection`]). The connection slot is released when the
-/// thread ends. If the thread or its runtime cannot be created (the process is out of
+/// ([`ServerConfig::thread_per_connection`]). Its place among the clients logging in,
+/// then its session slot, are released when the thread ends. If the thread or its runtime cannot be created (the process is out of
 /// threads or file descriptors), the client is closed and a warning logged.
 fn serve_on_own_thread<B: Backend + 'static>(
     stream: TcpStream,
@@ -138,7 +134,7 @@ fn serve_on_own_thread<B: Backend + 'static>(
     config: Arc<ServerConfig>,
     connection_id: u32,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    slot: (Arc<Admission>, LoggingIn),
 ) {
     // Leave the accepting runtime's reactor; the new runtime registers the socket again.
     let stream = match stream.into_std() {
@@ -165,7 +161,6 @@ fn serve_on_own_thread<B: Backend + 'static>(
     let spawned = std::thread::Builder::new()
         .name("quorate-mysql".into())
         .spawn(move || {
-            let _slot = slot; // released when the thread ends
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -186,6 +181,7 @@ fn serve_on_own_thread<B: Backend + 'static>(
                             connection_id,
                             Some(peer),
                             placement,
+                            Some(slot),
                         );
                         log_end(served.await, connection_id, peer);
                     }
@@ -198,20 +194,4 @@ fn serve_on_own_thread<B: Backend + 'static>(
     if let Err(e) = spawned {
         tracing::warn!(connection_id, %peer, error = %e, "cannot start a thread for the client; closing it");
     }
-}
-
-/// Sends ERR 1040 in place of the greeting and closes. The client has not agreed to the
-/// 4.1 protocol yet, so the packet carries no SQLSTATE (as MySQL does).
-async fn refuse_too_many(mut stream: TcpStream) {
-    let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
-    let mut payload = Vec::new();
-    encode::err(&mut payload, &e, false);
-    let mut packet = (payload.len() as u32).to_le_bytes().to_vec();
-    packet[3] = 0; // sequence id
-    packet.extend_from_slice(&payload);
-    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
-        stream.write_all(&packet).await?;
-        stream.shutdown().await
-    })
-    .await;
 }

@@ -1,10 +1,14 @@
 //! serve_listener over real TCP sockets, without any external client.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder};
+
 use quorate_mysql_wire::{ServerConfig, serve_listener};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 #[path = "support/echo_backend.rs"]
@@ -18,70 +22,122 @@ async fn read_packet(s: &mut TcpStream) -> (u8, Vec<u8>) {
     (h[3], p)
 }
 
-/// With max_connections = 2, the third client gets ERR 1040 "Too many connections" (in
-/// the pre-handshake form: sequence id 0, no SQLSTATE) in place of the greeting and is
-/// closed; connection ids count up from 1; after one of the first two leaves, a new
-/// client gets a greeting again.
-#[tokio::test]
-async fn excess_clients_get_1040_until_a_slot_frees() {
-    limit_connections(false).await;
+/// A client logging in while every session slot is taken gets ERR 1040 "Too many
+/// connections" (after authentication, in the 4.1 form) and is closed, except that one
+/// more session is kept for an administrator; a slot freed by a client that leaves is
+/// taken by the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_beyond_the_limit_get_1040_except_one_administrator() {
+    limit_sessions(false).await;
 }
 
 /// The same with every connection served on a thread of its own: the thread holds the
 /// slot, and its end releases it.
-#[tokio::test]
-async fn excess_clients_get_1040_until_a_slot_frees_thread_per_connection() {
-    limit_connections(true).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_beyond_the_limit_get_1040_thread_per_connection() {
+    limit_sessions(true).await;
 }
 
-async fn limit_connections(thread_per_connection: bool) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+fn login(addr: SocketAddr, user: &str) -> Opts {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(addr.port())
+        .user(Some(user))
+        .pass(Some(echo_backend::ROOT_PASSWORD))
+        .prefer_socket(false)
+        .into()
+}
+
+fn start(max_connections: usize, thread_per_connection: bool) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
-        max_connections: 2,
+        max_connections,
         thread_per_connection,
         ..ServerConfig::default()
     };
     tokio::spawn(serve_listener(
-        listener,
+        tokio::net::TcpListener::from_std(listener).unwrap(),
         Arc::new(config),
         echo_backend::EchoBackend::default,
     ));
+    addr
+}
 
-    let mut a = TcpStream::connect(addr).await.unwrap();
-    let mut b = TcpStream::connect(addr).await.unwrap();
-    let connection_id = |greeting: &[u8]| {
-        assert_eq!(greeting[0], 10, "greeting");
-        let nul = greeting.iter().position(|&b| b == 0).unwrap();
-        u32::from_le_bytes(greeting[nul + 1..nul + 5].try_into().unwrap())
-    };
-    assert_eq!(connection_id(&read_packet(&mut a).await.1), 1);
-    assert_eq!(connection_id(&read_packet(&mut b).await.1), 2);
+fn assert_too_many(r: Result<Conn, mysql_async::Error>) {
+    match r {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1040, "{e}");
+            assert_eq!(e.message, "Too many connections");
+        }
+        Err(e) => panic!("expected ERR 1040, got {e}"),
+        Ok(_) => panic!("expected ERR 1040, the client logged in"),
+    }
+}
 
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    let (seq, p) = read_packet(&mut c).await;
-    assert_eq!(seq, 0);
-    assert_eq!(p[0], 0xFF);
-    assert_eq!(u16::from_le_bytes([p[1], p[2]]), 1040);
-    assert_eq!(&p[3..], b"Too many connections");
-    let mut rest = Vec::new();
-    assert_eq!(
-        c.read_to_end(&mut rest).await.unwrap(),
-        0,
-        "closed after the error"
-    );
-
-    // Client a leaves (closing the socket mid-handshake ends its connection).
-    a.shutdown().await.unwrap();
-    drop(a);
-    let mut greeted = false;
+async fn limit_sessions(thread_per_connection: bool) {
+    let addr = start(1, thread_per_connection);
+    let mut first = Conn::new(login(addr, "root")).await.unwrap();
+    assert_too_many(Conn::new(login(addr, "root")).await);
+    // The kept session: one administrator, not two.
+    let mut admin = Conn::new(login(addr, "admin")).await.unwrap();
+    let one: Option<String> = admin.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one.as_deref(), Some("SELECT 1"));
+    assert_too_many(Conn::new(login(addr, "admin")).await);
+    let _: Option<String> = first.query_first("SELECT 2").await.unwrap();
+    first.disconnect().await.unwrap();
+    // The slot is released when the server notices the quit; allow it a moment.
+    let mut next = None;
     for _ in 0..100 {
-        let mut d = TcpStream::connect(addr).await.unwrap();
-        if read_packet(&mut d).await.1[0] == 10 {
-            greeted = true;
+        if let Ok(c) = Conn::new(login(addr, "root")).await {
+            next = Some(c);
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(greeted, "slot was not released");
+    assert!(next.is_some(), "the slot was not released");
+    admin.disconnect().await.unwrap();
+}
+
+/// Sockets that connect and say nothing cannot keep a client out: with max_connections =
+/// 2, each client past two still logging in closes the one logging in longest (after its
+/// greeting), and a client that then logs in is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_cannot_keep_clients_out() {
+    silent_sockets(false).await;
+}
+
+/// The same with every connection served on a thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_cannot_keep_clients_out_thread_per_connection() {
+    silent_sockets(true).await;
+}
+
+async fn silent_sockets(thread_per_connection: bool) {
+    let addr = start(2, thread_per_connection);
+    let mut silent = Vec::new();
+    for i in 0..6 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let (seq, greeting) = read_packet(&mut s).await;
+        assert_eq!((seq, greeting[0]), (0, 10), "socket {i} is greeted");
+        silent.push(s);
+    }
+    // The first four were pushed out by the ones after them: each is closed.
+    for (i, s) in silent.iter_mut().take(4).enumerate() {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "silent socket {i} was not closed: {read:?}"
+        );
+    }
+    // A real client still logs in (pushing out one more silent socket) and is served.
+    let mut c = Conn::new(login(addr, "root")).await.unwrap();
+    let v: Option<String> = c.query_first("SELECT served").await.unwrap();
+    assert_eq!(v.as_deref(), Some("SELECT served"));
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), silent[4].read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    c.disconnect().await.unwrap();
 }

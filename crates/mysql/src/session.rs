@@ -2116,6 +2116,14 @@ impl Backend for Conn {
         Ok(credential)
     }
 
+    /// An account with SUPER may take the session kept beyond `max_connections`, as in
+    /// MySQL: an operator can log in to find and end the sessions holding the slots.
+    fn administrator(&mut self) -> bool {
+        // Loaded for the account that just logged in.
+        self.privileges_gen = u64::MAX;
+        self.privileges().allows_global(accounts::SUPER)
+    }
+
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {
         let ip = self.peer.map(|p| p.ip());
         if info.reset {

@@ -20,7 +20,8 @@ use quorate_mysql_wire::{
     QueryResult, ResultSet, SessionStatus, Value, native_password_hash,
 };
 
-/// Password of user `root`; user `nopw` has an empty password.
+/// Password of users `root` and `admin` (the only one the backend calls an administrator);
+/// user `nopw` has an empty password.
 pub const ROOT_PASSWORD: &str = "s3cret-pw";
 /// Password of user `sha2`, stored for caching_sha2_password.
 pub const SHA2_PASSWORD: &str = "sha2-pw";
@@ -49,6 +50,8 @@ pub struct EchoBackend {
     pub accepted: Option<u32>,
     /// When set, `idle_event` waits for it and then closes the connection with ERR 1927.
     pub close_on: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// The user `auth_lookup` was asked for.
+    pub user: Option<String>,
 }
 
 fn col(name: &str, t: ColumnType, extra_flags: u16) -> Column {
@@ -370,13 +373,18 @@ impl Backend for EchoBackend {
     }
 
     async fn auth_lookup(&mut self, user: &str) -> Result<Option<Credential>, ErrInfo> {
+        self.user = Some(user.to_string());
         Ok(match user {
-            "root" => Some(Credential::Native(native_password_hash(ROOT_PASSWORD))),
+            "root" | "admin" => Some(Credential::Native(native_password_hash(ROOT_PASSWORD))),
             "nopw" => Some(Credential::Empty),
             "sha2" => Some(sha2_credential()),
             "notyet" => return Err(ErrInfo::new(1047, b"08S01", "not ready")),
             _ => None,
         })
+    }
+
+    fn administrator(&mut self) -> bool {
+        self.user.as_deref() == Some("admin")
     }
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {

@@ -1,0 +1,171 @@
+//! Who gets in: clients still logging in and logged-in sessions are counted apart.
+//!
+//! A client takes one of `max_connections` session slots only once it has logged in. Until
+//! then it is one of at most `max_connections` clients logging in; when one more arrives,
+//! the one that has been logging in longest is closed. Sockets that connect and say nothing
+//! therefore cannot keep anyone out: each newcomer pushes the oldest of them out, and an
+//! honest login takes milliseconds. (Before, every accepted socket held a session slot
+//! until its handshake timed out, so 512 silent sockets, renewed every 10 s, kept every
+//! client out.)
+//!
+//! One session more than `max_connections` is kept for an administrator (an account the
+//! backend calls one, see [`Backend::administrator`](crate::Backend::administrator)), as
+//! MySQL keeps one for SUPER: an operator can always log in to see who holds the slots and
+//! end them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// Sessions kept for administrators beyond `max_connections`.
+pub(crate) const ADMINISTRATOR_SESSIONS: usize = 1;
+
+/// The limits of one listener.
+pub(crate) struct Admission {
+    sessions: Arc<Semaphore>,
+    administrators: Arc<Semaphore>,
+    /// Clients logging in, oldest first, each with the signal that closes it.
+    logging_in: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    logging_in_max: usize,
+    next: AtomicU64,
+}
+
+/// What a client logging in holds; dropping it leaves the queue.
+pub(crate) struct LoggingIn {
+    admission: Arc<Admission>,
+    id: u64,
+    pushed_out: Arc<Notify>,
+}
+
+/// A logged-in client's slot, released when dropped.
+pub(crate) struct Session {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    pub(crate) fn new(max_connections: usize) -> Arc<Admission> {
+        let max = max_connections.max(1);
+        Arc::new(Admission {
+            sessions: Arc::new(Semaphore::new(max)),
+            administrators: Arc::new(Semaphore::new(ADMINISTRATOR_SESSIONS)),
+            logging_in: Mutex::new(VecDeque::new()),
+            logging_in_max: max,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// A client arrives. Returns its place among the clients logging in, and whether the
+    /// one logging in longest was pushed out to make room.
+    pub(crate) fn arrive(self: &Arc<Self>) -> (LoggingIn, bool) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let pushed_out = Arc::new(Notify::new());
+        let mut queue = self.logging_in.lock().unwrap_or_else(|p| p.into_inner());
+        let mut evicted = false;
+        while queue.len() >= self.logging_in_max {
+            if let Some((_, oldest)) = queue.pop_front() {
+                // Stored as a permit if its connection is not waiting on it yet.
+                oldest.notify_one();
+                evicted = true;
+            }
+        }
+        queue.push_back((id, pushed_out.clone()));
+        drop(queue);
+        (
+            LoggingIn {
+                admission: self.clone(),
+                id,
+                pushed_out,
+            },
+            evicted,
+        )
+    }
+
+    /// A session slot for a client that logged in, `None` when all are taken (the kept
+    /// administrator slot too, or the client is no administrator).
+    pub(crate) fn session(&self, administrator: bool) -> Option<Session> {
+        if let Ok(p) = self.sessions.clone().try_acquire_owned() {
+            return Some(Session { _permit: p });
+        }
+        if administrator && let Ok(p) = self.administrators.clone().try_acquire_owned() {
+            return Some(Session { _permit: p });
+        }
+        None
+    }
+}
+
+impl LoggingIn {
+    /// Resolves when a newer client pushed this one out of the clients logging in.
+    pub(crate) async fn pushed_out(&self) {
+        self.pushed_out.notified().await;
+    }
+}
+
+impl Drop for LoggingIn {
+    fn drop(&mut self) {
+        let mut queue = self
+            .admission
+            .logging_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = queue.iter().position(|(id, _)| *id == self.id) {
+            queue.remove(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Property: the number of clients logging in never passes the limit; the newcomer
+    /// pushes out the client logging in longest, and only that one; a client that finished
+    /// logging in (dropped its place) is never pushed out.
+    #[tokio::test]
+    async fn the_oldest_client_logging_in_makes_room() {
+        let a = Admission::new(2);
+        let (first, evicted) = a.arrive();
+        assert!(!evicted);
+        let (second, evicted) = a.arrive();
+        assert!(!evicted);
+        let (third, evicted) = a.arrive();
+        assert!(evicted, "a third client logging in pushes one out");
+        let signalled = |c: &LoggingIn| {
+            let c = c.pushed_out.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(50), c.notified())
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(signalled(&first).await, "the oldest one goes");
+        assert!(!signalled(&second).await);
+        assert_eq!(a.logging_in.lock().unwrap().len(), 2);
+        // `second` logs in: it leaves the queue, and the next newcomer pushes out `third`.
+        drop(second);
+        let (_fourth, evicted) = a.arrive();
+        assert!(!evicted, "room was left by the client that logged in");
+        let (_fifth, evicted) = a.arrive();
+        assert!(evicted);
+        assert!(signalled(&third).await);
+        drop(first);
+        assert_eq!(a.logging_in.lock().unwrap().len(), 2);
+    }
+
+    /// Property: sessions are limited to `max_connections`, plus one kept for an
+    /// administrator, and a slot comes back when its session ends.
+    #[test]
+    fn sessions_keep_one_slot_for_an_administrator() {
+        let a = Admission::new(1);
+        let user = a.session(false).expect("the first session");
+        assert!(a.session(false).is_none(), "the limit is reached");
+        let admin = a.session(true).expect("kept for an administrator");
+        assert!(a.session(true).is_none(), "only one is kept");
+        drop(user);
+        assert!(a.session(false).is_some(), "the slot came back");
+        drop(admin);
+        assert!(a.session(true).is_some());
+    }
+}
