@@ -941,6 +941,69 @@ fn date_columns_store_values_as_mysql_does() {
     c.assert_identical(Duration::from_secs(30));
 }
 
+/// With every session slot of a node taken by ordinary accounts, one more login is kept
+/// for an account with SUPER (the configured administrator has it): an operator can still
+/// log in, see who holds the slots and end them. An ordinary account gets 1040 "Too many
+/// connections" meanwhile.
+#[test]
+fn a_full_mysql_port_keeps_one_session_for_an_administrator() {
+    let c = start_with(Opts {
+        mysql_extra: "max_connections = 2\n".into(),
+        ..opts()
+    });
+    let (leader, _) = follower_of(&c);
+    rt().block_on(async {
+        let mut admin = connect(&c, leader, None).await;
+        for sql in [
+            "CREATE DATABASE app",
+            "CREATE USER app IDENTIFIED BY 'app-pw'",
+            "GRANT ALL PRIVILEGES ON app.* TO app",
+        ] {
+            admin
+                .query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        admin.disconnect().await.unwrap();
+        let app = || Conn::new(conn_opts(&c, leader, "app", "app-pw", Some("app")));
+        let mut held = vec![app().await.unwrap(), app().await.unwrap()];
+        let e = app().await.map(|_| ()).unwrap_err();
+        assert_eq!(server_code(&e), 1040, "{e}");
+        let mut admin = connect(&c, leader, None).await;
+        let rows: Vec<mysql_async::Row> = admin.query("SHOW PROCESSLIST").await.unwrap();
+        let ids: Vec<u64> = rows
+            .iter()
+            .filter(|r| r.get::<String, _>(1).as_deref() == Some("app"))
+            .map(|r| r.get::<u64, _>(0).unwrap())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let e = connect_err(&c, leader).await;
+        assert_eq!(server_code(&e), 1040, "only one session is kept: {e}");
+        // The administrator ends one ordinary session: an ordinary login works again.
+        admin.query_drop(format!("KILL {}", ids[0])).await.unwrap();
+        let mut again = None;
+        for _ in 0..100 {
+            if let Ok(conn) = app().await {
+                again = Some(conn);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            again.is_some(),
+            "the killed session's slot was not released"
+        );
+        drop(held.drain(..));
+    });
+}
+
+async fn connect_err(c: &Cluster, id: u64) -> mysql_async::Error {
+    Conn::new(conn_opts(c, id, "root", ADMIN_PASSWORD, None))
+        .await
+        .map(|_| ())
+        .unwrap_err()
+}
+
 /// Users and grants: a user created on one node logs in on another; a SELECT-only user
 /// reads but cannot write or run DDL (1142) nor use another database (1044); REVOKE and
 /// DROP USER take effect; ALTER USER changes the password; failed logins are answered

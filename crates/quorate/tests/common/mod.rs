@@ -102,6 +102,8 @@ pub struct Opts {
     /// mysql_native_password: their clients (sysbench, PyMySQL, the Rust driver) connect in
     /// plaintext to nodes that restart, and caching_sha2's first login per node needs TLS.
     pub auth_plugin: Option<&'static str>,
+    /// Extra TOML lines inside every node's `[mysql]` section.
+    pub mysql_extra: String,
     /// The last node is a witness (a vote without data); the others form the cluster.
     pub witness: bool,
 }
@@ -116,6 +118,7 @@ impl Default for Opts {
             tls_extra: String::new(),
             https: false,
             auth_plugin: Some("mysql_native_password"),
+            mysql_extra: String::new(),
             witness: false,
         }
     }
@@ -200,7 +203,8 @@ impl Cluster {
                 opts.keep_logs,
                 opts.auth_plugin
                     .map(|p| format!("default_auth_plugin = \"{p}\"\n"))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    + &opts.mysql_extra,
             );
             let config_path = dir.path().join(format!("n{id}.toml"));
             std::fs::write(&config_path, config).unwrap();
