@@ -188,7 +188,10 @@ fn raise_open_files_limit(cfg: &NodeConfig) {
     } else {
         2
     };
-    let wanted = BASE_OPEN_FILES + per_client * cfg.mysql.max_connections as u64;
+    // Up to max_connections sessions, one more for an administrator, and as many clients
+    // still logging in (quorate_mysql_wire's admission).
+    let clients = 2 * cfg.mysql.max_connections as u64 + 1;
+    let wanted = BASE_OPEN_FILES + per_client * clients;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
