@@ -2,18 +2,21 @@
 //!
 //! A client takes one of `max_connections` session slots only once it has logged in. Until
 //! then it is one of at most `max_connections` clients logging in; when one more arrives,
-//! the one that has been logging in longest is closed. Sockets that connect and say nothing
-//! therefore cannot keep anyone out: each newcomer pushes the oldest of them out, and an
-//! honest login takes milliseconds. (Before, every accepted socket held a session slot
-//! until its handshake timed out, so 512 silent sockets, renewed every 10 s, kept every
-//! client out.)
+//! one of those is closed: the one logging in longest among those of the address with the
+//! most clients logging in. Sockets that connect and say nothing from a few addresses
+//! therefore only push out each other, and from anywhere else an honest login (which takes
+//! milliseconds) goes through; a flood from as many addresses as there are slots can still
+//! push out a client whose login takes longer than the flood needs to renew them. (Before,
+//! every accepted socket held a session slot until its handshake timed out, so 512 silent
+//! sockets, renewed every 10 s, kept every client out.)
 //!
 //! One session more than `max_connections` is kept for an administrator (an account the
 //! backend calls one, see [`Backend::administrator`](crate::Backend::administrator)), as
 //! MySQL keeps one for SUPER: an operator can always log in to see who holds the slots and
 //! end them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,11 +29,15 @@ pub(crate) const ADMINISTRATOR_SESSIONS: usize = 1;
 pub(crate) struct Admission {
     sessions: Arc<Semaphore>,
     administrators: Arc<Semaphore>,
-    /// Clients logging in, oldest first, each with the signal that closes it.
-    logging_in: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    /// Clients logging in, oldest first, each with its address and the signal that closes
+    /// it.
+    logging_in: Mutex<VecDeque<Arriving>>,
     logging_in_max: usize,
     next: AtomicU64,
 }
+
+/// One client logging in: its number, its address, and the signal that closes it.
+type Arriving = (u64, Option<IpAddr>, Arc<Notify>);
 
 /// What a client logging in holds; dropping it leaves the queue.
 pub(crate) struct LoggingIn {
@@ -56,21 +63,35 @@ impl Admission {
         })
     }
 
-    /// A client arrives. Returns its place among the clients logging in, and whether the
-    /// one logging in longest was pushed out to make room.
-    pub(crate) fn arrive(self: &Arc<Self>) -> (LoggingIn, bool) {
+    /// A client from `ip` arrives. Returns its place among the clients logging in, and
+    /// whether another one was pushed out to make room (see the module's documentation).
+    pub(crate) fn arrive(self: &Arc<Self>, ip: Option<IpAddr>) -> (LoggingIn, bool) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let pushed_out = Arc::new(Notify::new());
         let mut queue = self.logging_in.lock().unwrap_or_else(|p| p.into_inner());
         let mut evicted = false;
         while queue.len() >= self.logging_in_max {
-            if let Some((_, oldest)) = queue.pop_front() {
+            // The address with the most clients logging in (the newcomer counts), and of
+            // those the oldest (the queue is in arrival order).
+            let mut counts: HashMap<Option<IpAddr>, usize> = HashMap::new();
+            *counts.entry(ip).or_default() += 1;
+            for (_, a, _) in queue.iter() {
+                *counts.entry(*a).or_default() += 1;
+            }
+            let busiest = counts
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(a, n)| (*a, *n));
+            let at = busiest
+                .and_then(|(a, _)| queue.iter().position(|(_, q, _)| *q == a))
+                .unwrap_or(0);
+            if let Some((_, _, victim)) = queue.remove(at) {
                 // Stored as a permit if its connection is not waiting on it yet.
-                oldest.notify_one();
+                victim.notify_one();
                 evicted = true;
             }
         }
-        queue.push_back((id, pushed_out.clone()));
+        queue.push_back((id, ip, pushed_out.clone()));
         drop(queue);
         (
             LoggingIn {
@@ -109,7 +130,7 @@ impl Drop for LoggingIn {
             .logging_in
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = queue.iter().position(|(id, _)| *id == self.id) {
+        if let Some(at) = queue.iter().position(|(id, _, _)| *id == self.id) {
             queue.remove(at);
         }
     }
@@ -126,11 +147,11 @@ mod tests {
     #[tokio::test]
     async fn the_oldest_client_logging_in_makes_room() {
         let a = Admission::new(2);
-        let (first, evicted) = a.arrive();
+        let (first, evicted) = a.arrive(None);
         assert!(!evicted);
-        let (second, evicted) = a.arrive();
+        let (second, evicted) = a.arrive(None);
         assert!(!evicted);
-        let (third, evicted) = a.arrive();
+        let (third, evicted) = a.arrive(None);
         assert!(evicted, "a third client logging in pushes one out");
         let signalled = |c: &LoggingIn| {
             let c = c.pushed_out.clone();
@@ -145,13 +166,42 @@ mod tests {
         assert_eq!(a.logging_in.lock().unwrap().len(), 2);
         // `second` logs in: it leaves the queue, and the next newcomer pushes out `third`.
         drop(second);
-        let (_fourth, evicted) = a.arrive();
+        let (_fourth, evicted) = a.arrive(None);
         assert!(!evicted, "room was left by the client that logged in");
-        let (_fifth, evicted) = a.arrive();
+        let (_fifth, evicted) = a.arrive(None);
         assert!(evicted);
         assert!(signalled(&third).await);
         drop(first);
         assert_eq!(a.logging_in.lock().unwrap().len(), 2);
+    }
+
+    /// Property: when room must be made, a client of the address with the most clients
+    /// logging in goes (its oldest), not an older client from another address; when the
+    /// newcomer's own address has the most, the newcomer pushes out its own oldest.
+    #[tokio::test]
+    async fn the_busiest_address_makes_room() {
+        let ip = |n: u8| Some(IpAddr::from([10, 0, 0, n]));
+        let a = Admission::new(3);
+        let (honest, _) = a.arrive(ip(1));
+        let (flood1, _) = a.arrive(ip(2));
+        let (flood2, _) = a.arrive(ip(2));
+        let gone = |c: &LoggingIn| {
+            let c = c.pushed_out.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(50), c.notified())
+                    .await
+                    .is_ok()
+            }
+        };
+        let (flood3, evicted) = a.arrive(ip(2));
+        assert!(evicted);
+        assert!(gone(&flood1).await, "the flooding address's oldest goes");
+        assert!(!gone(&honest).await, "the older honest client stays");
+        let (_honest2, evicted) = a.arrive(ip(3));
+        assert!(evicted);
+        assert!(gone(&flood2).await);
+        assert!(!gone(&honest).await);
+        assert!(!gone(&flood3).await);
     }
 
     /// Property: sessions are limited to `max_connections`, plus one kept for an

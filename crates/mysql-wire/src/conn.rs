@@ -80,6 +80,8 @@ where
     };
     let login = tokio::time::timeout(config.handshake_timeout, async {
         tokio::select! {
+            // A login that finished counts, whatever else is ready.
+            biased;
             login = authenticate(&mut io, &mut backend, &config, connection_id, peer) => Some(login),
             () = pushed_out => None,
         }
@@ -96,6 +98,10 @@ where
                 connection_id,
                 "pushed out by newer clients while logging in"
             );
+            // Best effort: the client may be anywhere in its handshake (even in TLS's).
+            let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
+            io.packet(|out| encode::err(out, &e, true));
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), io.flush()).await;
             io.shutdown().await;
             return Err(WireError::PushedOut);
         }

@@ -31,8 +31,9 @@ pub const CONNECTION_ID_MAX: u32 = (1 << 31) - 1;
 /// client that logs in receives ERR 1040 "Too many connections" and is closed, unless the
 /// backend calls its account an administrator ([`Backend::administrator`]): one more
 /// session is kept for one. At most `config.max_connections` clients may be logging in at
-/// once; a newcomer beyond that closes the one that has been logging in longest (so
-/// sockets that connect and stay silent cannot keep other clients out). Connection ids
+/// once; a newcomer beyond that closes the one logging in longest from the address with
+/// the most clients logging in, with ERR 1040 (so sockets that connect and stay silent
+/// from a few addresses cannot keep other clients out). Connection ids
 /// count up from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
 /// the function returns only if the listener itself is unusable, and otherwise runs until
 /// its future is dropped (connections already accepted keep running on their tasks or
@@ -78,7 +79,7 @@ where
             next_connection_id + 1
         };
 
-        let (logging_in, evicted) = admission.arrive();
+        let (logging_in, evicted) = admission.arrive(Some(peer.ip()));
         if evicted {
             pushed_out += 1;
             if pushed_out == 1 || pushed_out.is_power_of_two() {

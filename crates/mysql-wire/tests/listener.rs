@@ -123,21 +123,27 @@ async fn silent_sockets(thread_per_connection: bool) {
         assert_eq!((seq, greeting[0]), (0, 10), "socket {i} is greeted");
         silent.push(s);
     }
-    // The first four were pushed out by the ones after them: each is closed.
+    // The first four were pushed out by the ones after them: each is told 1040 and closed.
     for (i, s) in silent.iter_mut().take(4).enumerate() {
-        let mut rest = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
-        assert!(
-            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-            "silent socket {i} was not closed: {read:?}"
-        );
+        assert_pushed_out(s, i).await;
     }
     // A real client still logs in (pushing out one more silent socket) and is served.
     let mut c = Conn::new(login(addr, "root")).await.unwrap();
     let v: Option<String> = c.query_first("SELECT served").await.unwrap();
     assert_eq!(v.as_deref(), Some("SELECT served"));
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), silent[4].read_to_end(&mut rest)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert_pushed_out(&mut silent[4], 4).await;
     c.disconnect().await.unwrap();
+}
+
+/// The socket, greeted earlier, receives ERR 1040 (4.1 form, sequence 1) and is closed.
+async fn assert_pushed_out(s: &mut TcpStream, i: usize) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "silent socket {i} was not closed: {read:?}"
+    );
+    assert!(rest.len() > 7, "socket {i}: no error sent: {rest:?}");
+    assert_eq!((rest[3], rest[4]), (1, 0xFF), "socket {i}: {rest:?}");
+    assert_eq!(u16::from_le_bytes([rest[5], rest[6]]), 1040, "socket {i}");
 }

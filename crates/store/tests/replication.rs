@@ -935,8 +935,14 @@ async fn a_schema_statement_gives_way_to_the_undo_of_a_refused_transaction() {
         )
         .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     // A is proposed and waits; B takes the writer and its schema statement waits for A.
+    for _ in 0..500 {
+        if c.leader.speculative_in_flight() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(c.leader.speculative_in_flight(), 1, "A was not proposed");
     let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
     let err = tx
         .execute("CREATE TABLE u (x INTEGER)", &[])
