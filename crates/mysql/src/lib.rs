@@ -13,8 +13,8 @@
 //! ```no_run
 //! # async fn run(config: quorate_node::config::NodeConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! let node = quorate_node::Node::start_with_hook(config.clone(), Some(quorate_mysql::connection_hook())).await?;
-//! let addr = quorate_mysql::serve(node, &config.mysql_addr).await?;
-//! println!("MySQL protocol on {addr}");
+//! let mysql = quorate_mysql::serve(node, &config.mysql_addr).await?;
+//! println!("MySQL protocol on {}", mysql.local_addr());
 //! # Ok(()) }
 //! ```
 //!
@@ -139,6 +139,8 @@ pub(crate) struct Shared {
     pub config_admin: Option<(String, Credential)>,
     /// The plugin new passwords are stored for (`[mysql] default_auth_plugin`).
     pub auth_plugin: AuthPlugin,
+    /// Turned on by [`MysqlServer::drain`]: sessions close with 1053 once idle.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 /// caching_sha2_password's cache of checked passwords, shared by the MySQL port and the
@@ -236,10 +238,10 @@ impl Shared {
 }
 
 /// Binds the MySQL listener on `addr` and serves clients on the current tokio runtime
-/// (spawned tasks); returns the bound address. Also starts the task that creates the
+/// (spawned tasks); returns the running front end ([`MysqlServer`]). Also starts the task that creates the
 /// catalog tables and the first administrator (from the node's `[mysql]` configuration)
 /// once the cluster has a leader.
-pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
+pub async fn serve(node: Node, addr: &str) -> Result<MysqlServer, ServeError> {
     let cfg = node.config().clone();
     let admin_password = cfg
         .admin_password()
@@ -305,6 +307,7 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
                 )
             }),
         auth_plugin: wire.default_auth_plugin,
+        draining: tokio::sync::watch::Sender::new(false),
     });
     if !node.store().is_witness() {
         let admin = admin_password.map(|pw| {
@@ -326,12 +329,54 @@ pub async fn serve(node: Node, addr: &str) -> Result<SocketAddr, ServeError> {
         let shared = shared.clone();
         move || session::Conn::new(shared.clone())
     };
-    tokio::spawn(async move {
+    let accept = tokio::spawn(async move {
         if let Err(e) = quorate_mysql_wire::serve_listener(listener, config, make).await {
             tracing::error!(error = %e, "the MySQL listener failed; no new MySQL clients");
         }
     });
-    Ok(local)
+    Ok(MysqlServer {
+        addr: local,
+        shared,
+        accept: accept.abort_handle(),
+    })
+}
+
+/// The MySQL front end [`serve`] started.
+pub struct MysqlServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: tokio::task::AbortHandle,
+}
+
+impl MysqlServer {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// For a clean shutdown: stops taking clients (the listening socket is closed), lets
+    /// each session finish the statement it runs, and closes every session once it is
+    /// idle with ERR 1053 "Server shutdown in progress" (an open transaction is rolled
+    /// back, as when its client hangs up). Returns once no session is left, or at
+    /// `within` with the number still running a statement (they end with the process:
+    /// their clients see the connection lost).
+    pub async fn drain(&self, within: Duration) -> usize {
+        self.accept.abort();
+        self.shared.draining.send_replace(true);
+        let deadline = Instant::now() + within;
+        loop {
+            let open = self
+                .shared
+                .registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if open == 0 || Instant::now() >= deadline {
+                return open;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// How often the connections running a statement are asked whether their client is still

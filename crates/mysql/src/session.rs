@@ -2322,6 +2322,10 @@ impl Backend for Conn {
         if self.kill.killed.load(Ordering::SeqCst) {
             return IdleEvent::Close(Some(err(1927, b"70100", "Connection was killed")));
         }
+        let mut draining = self.shared.draining.subscribe();
+        if *draining.borrow_and_update() {
+            return IdleEvent::Close(Some(shutting_down()));
+        }
         let in_tx = self.in_tx();
         let aborted = self.session.aborted();
         let idle_limit = if in_tx {
@@ -2345,6 +2349,9 @@ impl Backend for Conn {
             }
             _ = kill.notify.notified() => {
                 IdleEvent::Close(Some(err(1927, b"70100", "Connection was killed")))
+            }
+            () = async { drop(draining.wait_for(|d| *d).await) } => {
+                IdleEvent::Close(Some(shutting_down()))
             }
             _ = tokio::time::sleep(idle_limit), if in_tx => {
                 self.rollback().await;
@@ -2375,6 +2382,11 @@ impl Backend for Conn {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.id);
     }
+}
+
+/// What a session idle at a clean shutdown is closed with (MySQL's ER_SERVER_SHUTDOWN).
+fn shutting_down() -> ErrInfo {
+    err(1053, b"08S01", "Server shutdown in progress")
 }
 
 /// Whether a statement text holds a locking read clause (a cheap look at the bytes; a

@@ -275,6 +275,19 @@ impl Node {
             .is_some_and(|p| p.status().paths_up() > 0)
     }
 
+    /// For a clean shutdown: if this node leads, moves leadership to the most up-to-date
+    /// reachable data voter, so that the cluster does not wait out an election timeout for
+    /// a leader that is about to vanish, and writes in flight here are forwarded to the
+    /// successor instead of being cut off. Returns the new leader, `None` when this node
+    /// did not lead; an error when nobody could take over (a single data voter), which
+    /// leaves the election to happen after this node stops, as without the hand-over.
+    pub async fn hand_over_leadership(&self) -> Result<Option<NodeId>, NodeError> {
+        if !self.inner.raft.is_leader() {
+            return Ok(None);
+        }
+        self.transfer_leadership_local(None).await.map(Some)
+    }
+
     /// Moves leadership from this node (the leader) to `to`, or to the most up-to-date data
     /// voter. Returns once another node leads.
     ///

@@ -106,10 +106,13 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         https,
     ))?;
     tracing::info!(%http, tls = secure, "HTTP API listening");
-    if !cfg.mysql_addr.is_empty() {
+    let mysql = if cfg.mysql_addr.is_empty() {
+        None
+    } else {
         let mysql = client.block_on(quorate_mysql::serve(node.clone(), &cfg.mysql_addr))?;
-        tracing::info!(%mysql, "MySQL protocol listening");
-    }
+        tracing::info!(mysql = %mysql.local_addr(), "MySQL protocol listening");
+        Some(mysql)
+    };
     let mut restart = node.restart_requested();
     let mut fatal = node.fatal_error();
     let restart_wanted = client.block_on(async {
@@ -127,9 +130,11 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         }
     });
     tracing::info!(restart = restart_wanted, "shutting down");
-    // Give the HTTP answer that requested the restart a moment to leave.
     if restart_wanted {
+        // Give the HTTP answer that requested the restart a moment to leave.
         std::thread::sleep(std::time::Duration::from_millis(300));
+    } else {
+        client.block_on(finish_clients_and_hand_over(&node, mysql.as_ref()));
     }
     control.block_on(node.shutdown());
     client.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -144,6 +149,37 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         anyhow::bail!("cannot restart: {err}");
     }
     Ok(())
+}
+
+/// At a clean shutdown, how long MySQL sessions may take to finish the statements they run.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// At a clean shutdown, how long a leader may take to hand leadership over.
+const SHUTDOWN_HAND_OVER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A clean shutdown (SIGTERM, Ctrl-C): MySQL clients finish their statements and are then
+/// closed with 1053 (at most [`SHUTDOWN_DRAIN`]), and a leader hands leadership to another
+/// data voter (at most [`SHUTDOWN_HAND_OVER`]), so that a rolling restart costs the cluster
+/// neither an election timeout nor the statements in flight.
+async fn finish_clients_and_hand_over(node: &Node, mysql: Option<&quorate_mysql::MysqlServer>) {
+    if let Some(m) = mysql {
+        let left = m.drain(SHUTDOWN_DRAIN).await;
+        if left > 0 {
+            tracing::warn!(
+                sessions = left,
+                "MySQL statements still running at shutdown; their clients lose the connection"
+            );
+        }
+    }
+    match tokio::time::timeout(SHUTDOWN_HAND_OVER, node.hand_over_leadership()).await {
+        Ok(Ok(Some(to))) => tracing::info!(to, "handed leadership over before shutting down"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not hand leadership over; the others elect a leader after this node stops")
+        }
+        Err(_) => tracing::warn!(
+            "leadership hand-over did not finish in time; the others elect a leader after this node stops"
+        ),
+    }
 }
 
 /// How often the client runtime is nudged (see [`keep_polling_io`]).

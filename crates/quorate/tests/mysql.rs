@@ -997,6 +997,71 @@ fn a_full_mysql_port_keeps_one_session_for_an_administrator() {
     });
 }
 
+/// A clean shutdown (SIGTERM) of the leader: a MySQL statement it runs finishes and its
+/// client gets the answer, an idle session is closed with 1053 "Server shutdown in
+/// progress" (not cut off mid-command), and leadership is handed to another node before
+/// the process exits, which then serves writes. (Before, the statement's client saw the
+/// connection lost, 2013, and the cluster waited out an election timeout.)
+#[test]
+fn sigterm_lets_statements_finish_and_hands_leadership_over() {
+    let mut c = start();
+    let (leader, other) = follower_of(&c);
+    rt().block_on(async {
+        let mut idle = connect(&c, leader, None).await;
+        let mut busy = connect(&c, leader, None).await;
+        let long = tokio::spawn(async move {
+            let n: Result<Option<u64>, _> = busy
+                .query_first(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                     WHERE x < 3000000) SELECT count(*) FROM c",
+                )
+                .await;
+            n
+        });
+        // Signalled while the statement runs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running(&mut idle, "WITH RECURSIVE").await.is_empty() {
+            assert!(Instant::now() < deadline, "the statement never ran");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid = c.node(leader).child.as_ref().unwrap().id();
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+        let n = long.await.unwrap().expect("the running statement finished");
+        assert_eq!(n, Some(3_000_000));
+        // The idle session was closed (the server's unsolicited 1053 reaches mysql_async
+        // as packets out of sync on the next command).
+        let e = idle.query_drop("SELECT 1").await.unwrap_err();
+        let closed = matches!(&e, mysql_async::Error::Server(s) if s.code == 1053)
+            || matches!(
+                &e,
+                mysql_async::Error::Driver(_) | mysql_async::Error::Io(_)
+            );
+        assert!(closed, "{e:?}");
+    });
+    let exited = c.nodes[(leader - 1) as usize]
+        .child
+        .take()
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(exited.success(), "{exited:?}");
+    let log = std::fs::read_to_string(&c.node(leader).log).unwrap();
+    assert!(
+        log.contains("handed leadership over before shutting down"),
+        "no hand-over in the log:\n{log}"
+    );
+    let new = c.wait_writable(Duration::from_secs(10));
+    assert_ne!(new, leader);
+    rt().block_on(async {
+        let mut conn = connect(&c, other, None).await;
+        conn.query_drop("CREATE DATABASE after_shutdown")
+            .await
+            .unwrap();
+    });
+}
+
 async fn connect_err(c: &Cluster, id: u64) -> mysql_async::Error {
     Conn::new(conn_opts(c, id, "root", ADMIN_PASSWORD, None))
         .await
