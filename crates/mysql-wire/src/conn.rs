@@ -24,6 +24,9 @@ use crate::placement::ClientCpu;
 use crate::stmt::{self, Statement};
 use crate::types::{ConnectInfo, ErrInfo, OkInfo, QueryResult, ResultSet};
 
+/// Longest time spent sending the error a connection closed by the backend ends with.
+const UNSOLICITED_ERROR_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// COM_SET_OPTION argument values.
 const OPTION_MULTI_STATEMENTS_ON: u16 = 0;
 const OPTION_MULTI_STATEMENTS_OFF: u16 = 1;
@@ -465,7 +468,9 @@ where
                     if let Some(e) = e {
                         self.io.reset_seq();
                         self.io.packet(|out| encode::err(out, &e, true));
-                        let _ = self.io.flush().await;
+                        // A client that does not read must not hold the close (a shutdown
+                        // waits for it) for the idle timeout.
+                        let _ = tokio::time::timeout(UNSOLICITED_ERROR_WAIT, self.io.flush()).await;
                     }
                     return Ok(());
                 }

@@ -142,6 +142,8 @@ pub(crate) struct Conn {
     kill: Arc<KillSwitch>,
     /// `max_execution_time`: SELECTs running longer are interrupted (error 3024).
     max_execution_time: Option<Duration>,
+    /// Whether the front end is draining for a shutdown ([`crate::MysqlServer::drain`]).
+    draining: tokio::sync::watch::Receiver<bool>,
     /// This connection's row of SHOW PROCESSLIST (shared with the registry).
     activity: Arc<Mutex<Activity>>,
     /// A copy of the client's socket, moved into the registry on connect, where
@@ -294,6 +296,7 @@ impl Conn {
             pending: None,
             last_error: None,
             kill: Arc::new(KillSwitch::default()),
+            draining: shared.draining.subscribe(),
             max_execution_time: None,
             activity: Arc::new(Mutex::new(Activity {
                 db: None,
@@ -2139,11 +2142,7 @@ impl Backend for Conn {
             self.shared.connections.fetch_add(1, Ordering::Relaxed);
         }
         self.privileges_gen = u64::MAX;
-        if let Some(db) = &info.database
-            && let Err(e) = self.use_db(db).await
-        {
-            return Err(e);
-        }
+        let registered_now = !self.connected;
         if !self.connected {
             self.connected = true;
             self.registry_update("Sleep", None);
@@ -2161,6 +2160,28 @@ impl Backend for Conn {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(self.id, entry);
+        }
+        // Registered first, then the check: a drain that started before the registration
+        // is seen here, and one that started after it waits for this session (it reads
+        // the registry after turning `draining` on).
+        let refused = if *self.draining.borrow() {
+            Some(shutting_down())
+        } else if let Some(db) = &info.database {
+            self.use_db(db).await.err()
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            if registered_now {
+                // `on_disconnect` is not called when `on_connect` fails.
+                self.connected = false;
+                self.shared
+                    .registry
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&self.id);
+            }
+            return Err(e);
         }
         self.context_stale = true;
         Ok(())
@@ -2322,10 +2343,10 @@ impl Backend for Conn {
         if self.kill.killed.load(Ordering::SeqCst) {
             return IdleEvent::Close(Some(err(1927, b"70100", "Connection was killed")));
         }
-        let mut draining = self.shared.draining.subscribe();
-        if *draining.borrow_and_update() {
+        if *self.draining.borrow() {
             return IdleEvent::Close(Some(shutting_down()));
         }
+        let mut draining = self.draining.clone();
         let in_tx = self.in_tx();
         let aborted = self.session.aborted();
         let idle_limit = if in_tx {
