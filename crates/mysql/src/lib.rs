@@ -238,9 +238,9 @@ impl Shared {
 }
 
 /// Binds the MySQL listener on `addr` and serves clients on the current tokio runtime
-/// (spawned tasks); returns the running front end ([`MysqlServer`]). Also starts the task that creates the
-/// catalog tables and the first administrator (from the node's `[mysql]` configuration)
-/// once the cluster has a leader.
+/// (spawned tasks); returns the running front end ([`MysqlServer`]). Also starts the task
+/// that creates the catalog tables and the first administrator (from the node's `[mysql]`
+/// configuration) once the cluster has a leader.
 pub async fn serve(node: Node, addr: &str) -> Result<MysqlServer, ServeError> {
     let cfg = node.config().clone();
     let admin_password = cfg
