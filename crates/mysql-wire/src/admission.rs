@@ -78,12 +78,11 @@ impl Admission {
             for (_, a, _) in queue.iter() {
                 *counts.entry(*a).or_default() += 1;
             }
-            let busiest = counts
+            // Among equally busy addresses, the one whose client has waited longest.
+            let most = counts.values().copied().max().unwrap_or(0);
+            let at = queue
                 .iter()
-                .max_by_key(|(_, n)| **n)
-                .map(|(a, n)| (*a, *n));
-            let at = busiest
-                .and_then(|(a, _)| queue.iter().position(|(_, q, _)| *q == a))
+                .position(|(_, a, _)| counts.get(a) == Some(&most))
                 .unwrap_or(0);
             if let Some((_, _, victim)) = queue.remove(at) {
                 // Stored as a permit if its connection is not waiting on it yet.
@@ -201,6 +200,11 @@ mod tests {
         assert!(evicted);
         assert!(gone(&flood2).await);
         assert!(!gone(&honest).await);
+        assert!(!gone(&flood3).await);
+        // Every address now has one client logging in: the one waiting longest goes.
+        let (_other, evicted) = a.arrive(ip(4));
+        assert!(evicted);
+        assert!(gone(&honest).await, "among equals, the oldest");
         assert!(!gone(&flood3).await);
     }
 

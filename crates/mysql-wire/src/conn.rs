@@ -24,7 +24,8 @@ use crate::placement::ClientCpu;
 use crate::stmt::{self, Statement};
 use crate::types::{ConnectInfo, ErrInfo, OkInfo, QueryResult, ResultSet};
 
-/// Longest time spent sending the error a connection closed by the backend ends with.
+/// Longest time spent sending the error a connection is closed with when the client did
+/// not ask for an answer (pushed out, no session slot, closed by the backend).
 const UNSOLICITED_ERROR_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// COM_SET_OPTION argument values.
@@ -104,7 +105,7 @@ where
             // Best effort: the client may be anywhere in its handshake (even in TLS's).
             let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
             io.packet(|out| encode::err(out, &e, true));
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), io.flush()).await;
+            let _ = tokio::time::timeout(UNSOLICITED_ERROR_WAIT, io.flush()).await;
             io.shutdown().await;
             return Err(WireError::PushedOut);
         }
@@ -125,7 +126,7 @@ where
             if session.is_none() {
                 let e = ErrInfo::new(codes::ER_CON_COUNT_ERROR, b"08004", "Too many connections");
                 io.packet(|out| encode::err(out, &e, true));
-                let _ = io.flush().await;
+                let _ = tokio::time::timeout(UNSOLICITED_ERROR_WAIT, io.flush()).await;
                 io.shutdown().await;
                 return Err(WireError::Refused {
                     code: e.code,

@@ -33,9 +33,9 @@ pub const CONNECTION_ID_MAX: u32 = (1 << 31) - 1;
 /// session is kept for one. At most `config.max_connections` clients may be logging in at
 /// once; a newcomer beyond that closes the one logging in longest from the address with
 /// the most clients logging in, with ERR 1040 (so sockets that connect and stay silent
-/// from a few addresses cannot keep other clients out). Connection ids
-/// count up from 1. Failed accepts (for example EMFILE) are logged and retried after a short pause;
-/// the function returns only if the listener itself is unusable, and otherwise runs until
+/// from a few addresses cannot keep other clients out). Connection ids count up from 1.
+/// Failed accepts (for example EMFILE) are logged and retried after a short pause; the
+/// function returns only if the listener itself is unusable, and otherwise runs until
 /// its future is dropped (connections already accepted keep running on their tasks or
 /// threads).
 pub async fn serve_listener<F, B>(
@@ -86,8 +86,9 @@ where
                 tracing::warn!(
                     max_connections = config.max_connections,
                     pushed_out_total = pushed_out,
-                    "more clients logging in at once than max_connections; closing those \
-                     logging in longest (clients that connect and say nothing?)"
+                    "more clients logging in at once than max_connections; closing the \
+                     oldest of the address with the most (clients that connect and say \
+                     nothing?)"
                 );
             }
         }
