@@ -144,6 +144,7 @@ where
         peer,
         secure: io.is_secure(),
         reset: false,
+        found_rows: login.capabilities & cap::FOUND_ROWS != 0,
     };
     if let Err(e) = backend.on_connect(&info).await {
         io.packet(|out| encode::err(out, &e, true));

@@ -12,15 +12,20 @@ pub(crate) const OK_HEADER: u8 = 0x00;
 /// client set CLIENT_DEPRECATE_EOF.
 pub(crate) const EOF_HEADER: u8 = 0xFE;
 
-/// OK_Packet (without CLIENT_SESSION_TRACK, which this server does not offer: the info
-/// string runs to the end of the packet).
+/// OK_Packet (without CLIENT_SESSION_TRACK, which this server does not offer). The info
+/// text, when there is one, is a length-encoded string, as MySQL and MariaDB send it and as
+/// their client libraries read it (the protocol documentation's "string<EOF>" is not what
+/// servers send: libmariadb would drop its first byte as a length).
 pub(crate) fn ok(out: &mut Vec<u8>, header: u8, info: &OkInfo, status_flags: u16) {
     out.push(header);
     put_lenenc_int(out, info.affected_rows);
     put_lenenc_int(out, info.last_insert_id);
     out.extend_from_slice(&status_flags.to_le_bytes());
     out.extend_from_slice(&info.warnings.to_le_bytes());
-    out.extend_from_slice(info.info.as_bytes());
+    if !info.info.is_empty() {
+        put_lenenc_int(out, info.info.len() as u64);
+        out.extend_from_slice(info.info.as_bytes());
+    }
 }
 
 /// ERR_Packet. `with_sqlstate` is false only before the handshake, when the client has not
@@ -515,6 +520,25 @@ mod tests {
         want.extend_from_slice(&(Column::NUM | Column::BINARY | Column::UNSIGNED).to_le_bytes());
         want.extend_from_slice(&[0, 0, 0]);
         assert_eq!(out, want);
+    }
+
+    /// An OK packet's info text is a length-encoded string (what libmariadb and
+    /// mysql_common read); an OK packet without one ends after the warning count.
+    #[test]
+    fn ok_info_is_length_encoded() {
+        let mut out = Vec::new();
+        let info = OkInfo {
+            affected_rows: 1,
+            info: "Rows matched: 1  Changed: 1  Warnings: 0".into(),
+            ..OkInfo::default()
+        };
+        ok(&mut out, OK_HEADER, &info, 2);
+        let mut want = vec![0, 1, 0, 2, 0, 0, 0, 40];
+        want.extend_from_slice(info.info.as_bytes());
+        assert_eq!(out, want);
+        out.clear();
+        ok(&mut out, OK_HEADER, &OkInfo::default(), 2);
+        assert_eq!(out, [0, 0, 0, 2, 0, 0, 0]);
     }
 
     /// Text cells: integers, fixed decimals, dates with declared fractional digits, long

@@ -438,4 +438,7 @@ pub struct ConnectInfo {
     /// False at login; true when the client sent COM_RESET_CONNECTION (the backend should
     /// roll back, drop session state and start afresh).
     pub reset: bool,
+    /// True if the client asked for `CLIENT_FOUND_ROWS`: an UPDATE's affected rows are the
+    /// rows it matched, not only those it changed.
+    pub found_rows: bool,
 }

@@ -275,7 +275,11 @@ fn parse_ok(p: &[u8]) -> Ok {
         last_insert_id: r.lenenc(),
         status: r.u16(),
         warnings: r.u16(),
-        info: String::from_utf8(r.0.to_vec()).unwrap(),
+        info: if r.0.is_empty() {
+            String::new()
+        } else {
+            String::from_utf8(r.lenenc_str().to_vec()).unwrap()
+        },
     }
 }
 

@@ -125,6 +125,8 @@ pub(crate) struct Conn {
     vars: BTreeMap<String, Value>,
     user_vars: BTreeMap<String, Value>,
     last_insert_id: i64,
+    /// The client asked for `CLIENT_FOUND_ROWS` (see [`affected_rows`]).
+    found_rows: bool,
     /// The encoded [`SessionContext`], rebuilt when the values change.
     context: Vec<u8>,
     context_stale: bool,
@@ -211,6 +213,36 @@ fn wrong_value(name: &str, v: &Value) -> ErrInfo {
 }
 
 /// The first word of an SQLite statement, upper-cased.
+/// A writing statement's affected rows as MySQL reports them, and the info text that goes
+/// with them (`UPDATE`'s "Rows matched: ..."), from what SQLite's `sql` did row by row.
+///
+/// MySQL counts a row an UPDATE sets to the values it already had only when the client
+/// asked for `CLIENT_FOUND_ROWS` (`found_rows`); a row an `INSERT ... ON DUPLICATE KEY
+/// UPDATE` updates counts 2 (1 with `found_rows` when nothing changed, else 0), and a row
+/// a REPLACE replaces counts for its delete and its insert. Rows changed by triggers or
+/// foreign key actions are not counted. Without the row counts (a leader of an older
+/// version), SQLite's count of the rows the statement changed or matched.
+fn affected_rows(out: &quorate_store::StmtOutput, sql: &str, found_rows: bool) -> (u64, String) {
+    let Some(c) = out.counts else {
+        return (out.rows_affected, String::new());
+    };
+    let verb = first_word(sql);
+    // The only UPDATE an INSERT makes is its ON DUPLICATE KEY UPDATE.
+    let per_update = if verb == "INSERT" { 2 } else { 1 };
+    let unchanged = if found_rows { c.unchanged } else { 0 };
+    let affected = c.inserted + c.deleted + per_update * c.updated + unchanged;
+    let info = if verb == "UPDATE" {
+        format!(
+            "Rows matched: {}  Changed: {}  Warnings: 0",
+            c.updated + c.unchanged,
+            c.updated
+        )
+    } else {
+        String::new()
+    };
+    (affected, info)
+}
+
 fn first_word(sql: &str) -> String {
     sql.trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -285,6 +317,7 @@ impl Conn {
             vars: BTreeMap::new(),
             user_vars: BTreeMap::new(),
             last_insert_id: 0,
+            found_rows: false,
             context: Vec::new(),
             context_stale: true,
             cache: ShapeCache::default(),
@@ -833,9 +866,11 @@ impl Conn {
                     id = set;
                     self.set_last_insert_id(set);
                 }
+                let (affected_rows, info) = affected_rows(&out, sql, self.found_rows);
                 QueryResult::Ok(OkInfo {
-                    affected_rows: out.rows_affected,
+                    affected_rows,
                     last_insert_id: id.max(0) as u64,
+                    info,
                     ..OkInfo::default()
                 })
             }
@@ -2129,6 +2164,7 @@ impl Backend for Conn {
 
     async fn on_connect(&mut self, info: &ConnectInfo) -> Result<(), ErrInfo> {
         let ip = self.peer.map(|p| p.ip());
+        self.found_rows = info.found_rows;
         if info.reset {
             self.rollback().await;
             self.tx_wrote = false;

@@ -151,6 +151,12 @@ pub struct StatementResult {
     /// session keeps it for its next statements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_insert_id_set: Option<i64>,
+    /// What the statement did to rows, row by row: `inserted`, `updated` (given another
+    /// value), `unchanged` (matched, every value set to what it was) and `deleted`, not
+    /// counting rows changed by triggers or foreign key actions. Absent when unknown (from
+    /// an older leader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<quorate_store::RowCounts>,
     /// Only for statements that return rows (`... RETURNING`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,

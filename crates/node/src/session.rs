@@ -45,6 +45,10 @@ pub struct SessionOutput {
     /// session keeps it for its next statements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_insert_id_set: Option<i64>,
+    /// What the statement did to rows, row by row (see [`StmtOutput::counts`]); absent
+    /// from older leaders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<quorate_store::RowCounts>,
 }
 
 impl From<StmtOutput> for SessionOutput {
@@ -64,6 +68,7 @@ impl From<StmtOutput> for SessionOutput {
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
             last_insert_id_set: o.last_insert_id_set,
+            counts: o.counts,
         }
     }
 }
@@ -85,6 +90,7 @@ impl From<SessionOutput> for StmtOutput {
             rows_affected: o.rows_affected,
             last_insert_rowid: o.last_insert_rowid,
             last_insert_id_set: o.last_insert_id_set,
+            counts: o.counts,
         }
     }
 }
@@ -483,6 +489,7 @@ impl Session {
             rows_affected: 0,
             last_insert_rowid: 0,
             last_insert_id_set: r.last_insert_id_set,
+            counts: None,
         })
     }
 
@@ -531,6 +538,7 @@ impl Session {
                 rows_affected: res.rows_affected,
                 last_insert_rowid: res.last_insert_id,
                 last_insert_id_set: res.last_insert_id_set,
+                counts: res.changes,
             });
         }
         if self.node.inner.raft.is_leader() {

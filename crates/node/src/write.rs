@@ -491,6 +491,7 @@ impl Node {
                     rows_affected: out.rows_affected,
                     last_insert_id: out.last_insert_rowid,
                     last_insert_id_set: out.last_insert_id_set,
+                    changes: out.counts,
                     columns: out.columns.into_iter().map(|c| c.name).collect(),
                     rows: out
                         .rows

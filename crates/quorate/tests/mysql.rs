@@ -818,6 +818,105 @@ fn rust_driver_prepared_statements_transactions_and_errors() {
     c.assert_identical(Duration::from_secs(30));
 }
 
+/// Affected rows are MySQL's: an UPDATE counts the rows it changed, or those it matched when
+/// the client asks for `CLIENT_FOUND_ROWS`, with "Rows matched: M  Changed: C" as its info;
+/// an `ON DUPLICATE KEY UPDATE` counts 1 per inserted row and 2 per updated one, a REPLACE
+/// that replaces 2, and rows a foreign key cascades to are not counted. The same through a
+/// follower, inside a transaction and with prepared statements. An ON UPDATE
+/// CURRENT_TIMESTAMP column keeps its value when an UPDATE changes nothing else.
+#[test]
+fn affected_rows_count_changed_rows_as_mysql_does() {
+    let c = start();
+    let (leader, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut conn = connect(&c, leader, None).await;
+        conn.query_drop(
+            "CREATE DATABASE ar; USE ar; \
+             CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(10), \
+             ts TIMESTAMP NOT NULL DEFAULT '2000-01-01 00:00:00' ON UPDATE CURRENT_TIMESTAMP); \
+             INSERT INTO t (id, a, b) VALUES (1, 1, 'x'), (2, 2, 'y'), (3, 3, 'z'); \
+             CREATE TABLE p (id INT PRIMARY KEY); \
+             CREATE TABLE ch (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
+             INSERT INTO p VALUES (1), (2); INSERT INTO ch VALUES (1, 1), (2, 1), (3, 2)",
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        for (node, found_rows) in [(leader, false), (follower, false), (follower, true)] {
+            let opts = conn_opts(&c, node, "root", ADMIN_PASSWORD, Some("ar"))
+                .client_found_rows(found_rows);
+            let mut conn = Conn::new(opts).await.unwrap();
+            let what = format!("n{node}, found_rows {found_rows}");
+            // (statement, affected rows without and with CLIENT_FOUND_ROWS, info)
+            let cases: [(&str, u64, u64, &str); 9] = [
+                ("UPDATE t SET a = 1 WHERE id = 1", 0, 1, "Rows matched: 1  Changed: 0"),
+                ("UPDATE t SET a = 5", 3, 3, "Rows matched: 3  Changed: 3"),
+                ("UPDATE t SET a = '5', b = b", 0, 3, "Rows matched: 3  Changed: 0"),
+                ("UPDATE t SET b = 'X' WHERE id = 1", 1, 1, "Rows matched: 1  Changed: 1"),
+                (
+                    "INSERT INTO t (id, a) VALUES (1, 5), (4, 4) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+                    1,
+                    2,
+                    "",
+                ),
+                (
+                    "INSERT INTO t (id, a) VALUES (1, 6), (2, 6) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+                    4,
+                    4,
+                    "",
+                ),
+                ("REPLACE INTO t (id, a, b) VALUES (4, 4, 'r'), (5, 5, 'r')", 3, 3, ""),
+                ("DELETE FROM t WHERE id >= 4", 2, 2, ""),
+                ("UPDATE t SET a = 1, b = 'x' WHERE id = 1", 1, 1, "Rows matched: 1  Changed: 1"),
+            ];
+            for (sql, plain, found, info) in cases {
+                conn.query_drop(sql).await.unwrap();
+                let want = if found_rows { found } else { plain };
+                assert_eq!(conn.affected_rows(), want, "{sql} ({what})");
+                let got = conn.info();
+                assert!(got.starts_with(info), "{sql} ({what}): info {got:?}");
+            }
+            // Put back for the next round.
+            conn.query_drop("UPDATE t SET a = id, b = 'x'").await.unwrap();
+            // The timestamp column took no time from UPDATEs that changed nothing else.
+            conn.query_drop("UPDATE t SET ts = '2000-01-01 00:00:00'").await.unwrap();
+            conn.query_drop("UPDATE t SET a = a WHERE id = 2").await.unwrap();
+            conn.query_drop("INSERT INTO t (id, a) VALUES (3, 3) ON DUPLICATE KEY UPDATE a = 3")
+                .await
+                .unwrap();
+            let kept: Vec<(i64, String)> = conn.query("SELECT id, ts FROM t ORDER BY id").await.unwrap();
+            assert!(
+                kept.iter().all(|(_, ts)| ts == "2000-01-01 00:00:00"),
+                "{what}: {kept:?}"
+            );
+            conn.query_drop("UPDATE t SET a = 7 WHERE id = 2").await.unwrap();
+            let moved: String = conn
+                .query_first("SELECT ts FROM t WHERE id = 2")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_ne!(moved, "2000-01-01 00:00:00", "{what}");
+
+            // Inside a transaction, through prepared statements.
+            conn.query_drop("BEGIN").await.unwrap();
+            let update = conn.prep("UPDATE t SET a = ? WHERE id = ?").await.unwrap();
+            conn.exec_drop(&update, (7, 2)).await.unwrap();
+            assert_eq!(conn.affected_rows(), u64::from(found_rows), "{what}");
+            conn.exec_drop(&update, (8, 2)).await.unwrap();
+            assert_eq!(conn.affected_rows(), 1, "{what}");
+            conn.query_drop("COMMIT").await.unwrap();
+        }
+        // A cascade's rows are not the statement's.
+        let mut conn = connect(&c, follower, Some("ar")).await;
+        conn.query_drop("DELETE FROM p WHERE id = 1").await.unwrap();
+        assert_eq!(conn.affected_rows(), 1);
+        let left: u64 = conn.query_first("SELECT COUNT(*) FROM ch").await.unwrap().unwrap();
+        assert_eq!(left, 1);
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// Date and time columns store what a client sends as MySQL would, on every replica:
 /// `NOW()` in a DATE column keeps the date only (so `WHERE d = CURDATE()` finds it), a date
 /// in a DATETIME column gains its time, unpadded dates and binary-protocol date parameters

@@ -358,16 +358,17 @@ fn insert(rw: &mut Rewriter, ins: &mut Insert) -> Result<String, SqlError> {
                 });
             }
             s.push_str(" ON CONFLICT DO UPDATE SET ");
-            let mut set_cols = Vec::new();
+            let mut sets = Vec::with_capacity(assignments.len());
             for (i, a) in assignments.iter().enumerate() {
                 if i > 0 {
                     s.push_str(", ");
                 }
                 let col = assignment_column(a)?;
-                let _ = write!(s, "{col} = {}", a.value);
-                set_cols.push(col);
+                let value = a.value.to_string();
+                let _ = write!(s, "{col} = {value}");
+                sets.push((col, value));
             }
-            on_update_columns(rw, &sqlite_name, &mut set_cols, &mut s);
+            on_update_columns(rw, &sqlite_name, &sets, &mut s);
         }
         Some(OnInsert::OnConflict(_)) => {
             return Err(SqlError::Unsupported {
@@ -511,18 +512,28 @@ fn auto_increment_zero(
 }
 
 /// Appends `col = CURRENT_TIMESTAMP` for every ON UPDATE CURRENT_TIMESTAMP column the
-/// statement does not set itself (needs the catalog).
-fn on_update_columns(rw: &Rewriter, sqlite_name: &str, set_cols: &mut Vec<String>, s: &mut String) {
+/// statement does not set itself (needs the catalog). `sets` are the statement's own
+/// assignments (quoted column, value): as in MySQL, the column takes the time only when one
+/// of them gives its row another value (compared as stored, bytes and all: `'bob'` to
+/// `'BOB'` is a change in a case-insensitive column too).
+fn on_update_columns(rw: &Rewriter, sqlite_name: &str, sets: &[(String, String)], s: &mut String) {
     let Some(cat) = rw.ctx.catalog else { return };
     let Some(info) = cat.table(sqlite_name) else {
         return;
     };
+    let mut changed = String::new();
     for c in info.columns.iter().filter(|c| c.on_update) {
         let q = names::quote(&c.name);
-        if !set_cols.iter().any(|x| x.eq_ignore_ascii_case(&q)) {
-            let _ = write!(s, ", {q} = now()");
-            set_cols.push(q);
+        if sets.iter().any(|(x, _)| x.eq_ignore_ascii_case(&q)) {
+            continue;
         }
+        if changed.is_empty() {
+            for (i, (col, value)) in sets.iter().enumerate() {
+                let or = if i == 0 { "" } else { " OR " };
+                let _ = write!(changed, "{or}{col} IS NOT ({value}) COLLATE BINARY");
+            }
+        }
+        let _ = write!(s, ", {q} = CASE WHEN {changed} THEN now() ELSE {q} END");
     }
 }
 
@@ -612,16 +623,17 @@ fn update(rw: &mut Rewriter, u: &mut Update) -> Result<String, SqlError> {
     }
     s.push_str(&tgt);
     s.push_str(" SET ");
-    let mut set_cols = Vec::new();
+    let mut sets = Vec::with_capacity(u.assignments.len());
     for (i, a) in u.assignments.iter().enumerate() {
         if i > 0 {
             s.push_str(", ");
         }
         let col = assignment_column(a)?;
-        let _ = write!(s, "{col} = {}", a.value);
-        set_cols.push(col);
+        let value = a.value.to_string();
+        let _ = write!(s, "{col} = {value}");
+        sets.push((col, value));
     }
-    on_update_columns(rw, &sqlite_name, &mut set_cols, &mut s);
+    on_update_columns(rw, &sqlite_name, &sets, &mut s);
     s.push_str(&limited_where(
         &tgt,
         u.selection.as_ref(),

@@ -48,6 +48,7 @@ pub(crate) fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
 
 pub use checksum::{Checksum, TableChecksum};
 pub use read::ReadTx;
+pub use record::RowCounts;
 pub use rusqlite;
 pub use rusqlite::types::Value;
 pub use schema::{AppliedState, INTERNAL_PREFIX};

@@ -45,6 +45,18 @@ const TYPE_TEXT: u8 = ffi::SQLITE_TEXT as u8;
 const TYPE_BLOB: u8 = ffi::SQLITE_BLOB as u8;
 const TYPE_NULL: u8 = ffi::SQLITE_NULL as u8;
 
+/// What statements did to rows themselves (not through triggers or foreign key actions),
+/// as MySQL counts its affected rows: an UPDATE of a row is `updated` when it gives a
+/// column another value and `unchanged` when it sets every column to the value it had.
+/// A REPLACE that replaces a row deletes it and inserts the new one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RowCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
 /// A table as the changeset sees it.
 struct Shape {
     /// For each changeset column, its index in the pre-update hook's row; `None` for the
@@ -98,6 +110,8 @@ struct State {
     table_index: HashMap<String, usize>,
     /// Rows touched by the changesets taken since the last `take_touched` or `stop`.
     touched: Touched,
+    /// What the statements since the last `take_counts` did to rows themselves.
+    counts: RowCounts,
 }
 
 /// Records row changes on one connection between [`Recorder::start`] and
@@ -180,6 +194,12 @@ impl Recorder {
         crate::point::by_table(&s.shapes, table)?
             .rowid_alias
             .clone()
+    }
+
+    /// What the statements run since the last call did to rows, while recording: for a
+    /// statement's own counts, call it before and after the statement.
+    pub(crate) fn take_counts(&self) -> RowCounts {
+        std::mem::take(&mut self.state.lock().counts)
     }
 
     /// Whether changes are being recorded.
@@ -453,6 +473,21 @@ unsafe extern "C" fn on_preupdate(
         ));
         return;
     }
+    if hook.depth() == 0 {
+        // The statement's own change, not a trigger's or a foreign key action's.
+        match op {
+            ffi::SQLITE_INSERT => s.counts.inserted += 1,
+            ffi::SQLITE_DELETE => s.counts.deleted += 1,
+            _ => match hook.row_changes(shape.total) {
+                Ok(true) => s.counts.updated += 1,
+                Ok(false) => s.counts.unchanged += 1,
+                Err(why) => {
+                    s.failed = Some(why);
+                    return;
+                }
+            },
+        }
+    }
     let result = s.record(table, &shape, &hook, op, key1).and_then(|()| {
         if op == ffi::SQLITE_UPDATE {
             s.record(table, &shape, &hook, ffi::SQLITE_INSERT, key2)
@@ -479,6 +514,35 @@ impl Hook {
     fn depth(&self) -> c_int {
         // SAFETY: as above.
         unsafe { ffi::sqlite3_preupdate_depth(self.db) }
+    }
+
+    /// Whether the UPDATE the hook is about gives any of the row's `total` columns another
+    /// value (its type or its bytes: `'bob'` to `'BOB'` is a change whatever the collation).
+    fn row_changes(&self, total: c_int) -> Result<bool, String> {
+        for cid in 0..total {
+            let mut old: *mut ffi::sqlite3_value = std::ptr::null_mut();
+            let mut new: *mut ffi::sqlite3_value = std::ptr::null_mut();
+            // SAFETY: inside the callback of an UPDATE, whose old and new rows may both be
+            // read; `cid` is below the hook's column count (checked against the shape).
+            let (a, b) = unsafe {
+                (
+                    ffi::sqlite3_preupdate_old(self.db, cid, &mut old),
+                    ffi::sqlite3_preupdate_new(self.db, cid, &mut new),
+                )
+            };
+            if a != ffi::SQLITE_OK || b != ffi::SQLITE_OK || old.is_null() || new.is_null() {
+                return Err(format!("reading a changed row failed (codes {a}, {b})"));
+            }
+            // SAFETY: both values are valid for this callback and only compared here.
+            let (old, new) = unsafe { (value_ref(old), value_ref(new)) };
+            let (Some(old), Some(new)) = (old, new) else {
+                return Err("out of memory reading a changed row".into());
+            };
+            if !same(old, new) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Appends column `cid` of the old (`new == false`) or new row to `buf`. Returns false

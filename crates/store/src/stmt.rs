@@ -35,6 +35,9 @@ pub struct StmtOutput {
     /// The value the statement gave `LAST_INSERT_ID(expr)`, if it called it (see
     /// [`crate::ConnectionHook::after_statement`]).
     pub last_insert_id_set: Option<i64>,
+    /// What the statement did to rows, row by row, when the writer recorded it (a
+    /// statement of a write transaction); `None` otherwise.
+    pub counts: Option<crate::RowCounts>,
 }
 
 fn value_bytes(v: &ValueRef<'_>) -> usize {

@@ -13,8 +13,8 @@ use openraft::storage::RaftStateMachine;
 use parking_lot::Mutex;
 use quorate_consensus::{Command, Entry, EntryPayload, LogId, log_id};
 use quorate_store::{
-    CommitOutcome, PointDeleteProbe, ProposeError, Proposer, StateMachine, Store, StoreConfig,
-    StoreError, TxOptions, Value,
+    CommitOutcome, PointDeleteProbe, ProposeError, Proposer, RowCounts, StateMachine, Store,
+    StoreConfig, StoreError, TxOptions, Value,
 };
 
 struct Cluster {
@@ -968,6 +968,63 @@ async fn a_schema_statement_gives_way_to_the_undo_of_a_refused_transaction() {
         vec![vec![Value::Integer(0)]]
     );
     assert_same(&c).await;
+}
+
+/// Each statement of a write transaction reports what it did to rows itself: inserted,
+/// updated (given another value), unchanged (matched, every value as it was) and deleted;
+/// the rows a trigger or a foreign key cascade changes are not the statement's. An upsert
+/// that updates counts as an UPDATE, a REPLACE that replaces as a delete and an insert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_report_their_own_row_changes() {
+    let c = Cluster::new();
+    let p = FakeProposer(FakeLog::new(&c));
+    let mut tx = c.leader.begin_write(TxOptions::default()).await.unwrap();
+    for ddl in [
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, b TEXT COLLATE NOCASE)",
+        "CREATE TABLE audit (n INTEGER PRIMARY KEY, id INT)",
+        "CREATE TRIGGER t_audit AFTER UPDATE ON t BEGIN INSERT INTO audit (id) VALUES (NEW.id); END",
+        "CREATE TABLE ch (id INTEGER PRIMARY KEY, tid INT REFERENCES t (id) ON DELETE CASCADE)",
+    ] {
+        tx.execute(ddl, &[]).await.unwrap();
+    }
+    let counts = |inserted, updated, unchanged, deleted| {
+        Some(RowCounts {
+            inserted,
+            updated,
+            unchanged,
+            deleted,
+        })
+    };
+    for (sql, want) in [
+        (
+            "INSERT INTO t VALUES (1, 1, 'x'), (2, 2, 'y'), (3, 3, 'z')",
+            counts(3, 0, 0, 0),
+        ),
+        ("INSERT INTO ch VALUES (1, 1), (2, 1)", counts(2, 0, 0, 0)),
+        ("UPDATE t SET a = 2", counts(0, 2, 1, 0)),
+        ("UPDATE t SET a = '2' WHERE id = 1", counts(0, 0, 1, 0)),
+        ("UPDATE t SET b = 'X' WHERE id = 1", counts(0, 1, 0, 0)),
+        ("UPDATE t SET a = 9 WHERE id = 99", counts(0, 0, 0, 0)),
+        (
+            "INSERT INTO t VALUES (1, 2, 'X'), (2, 5, 'y'), (4, 4, 'w') \
+             ON CONFLICT DO UPDATE SET a = excluded.a",
+            counts(1, 1, 1, 0),
+        ),
+        (
+            "REPLACE INTO t VALUES (4, 4, 'r'), (5, 5, 'r')",
+            counts(1 + 1, 0, 0, 1),
+        ),
+        ("DELETE FROM t WHERE id = 1", counts(0, 0, 0, 1)),
+    ] {
+        let out = tx.execute(sql, &[]).await.unwrap();
+        assert_eq!(out.counts, want, "{sql}");
+    }
+    // The trigger and the cascade did run, uncounted.
+    let children = tx.execute("SELECT COUNT(*) FROM ch", &[]).await.unwrap();
+    assert_eq!(children.rows[0][0], Value::Integer(0));
+    let audited = tx.execute("SELECT COUNT(*) FROM audit", &[]).await.unwrap();
+    assert!(matches!(audited.rows[0][0], Value::Integer(n) if n > 3));
+    tx.commit(&p).await.unwrap();
 }
 
 /// Rows affected are the statement's own: DDL after an INSERT reports 0, not the INSERT's
