@@ -138,6 +138,67 @@ pub fn router(node: Node, counters: Arc<Counters>, auth: Arc<dyn Authenticator>)
         })
 }
 
+/// The HTTP API being served (see [`serve`]).
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    accept: tokio::task::AbortHandle,
+    draining: tokio::sync::watch::Sender<bool>,
+    /// One permit per connection that may be open; those taken are the open connections.
+    slots: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
+}
+
+impl HttpServer {
+    /// The address the API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A clean shutdown's first step: stops taking connections, lets each connection finish
+    /// the request it is handling (its answer says `Connection: close`) and closes idle
+    /// keep-alive connections. Returns once no connection is left, or at `within` with the
+    /// number still open (their requests end with the process: their clients see the
+    /// connection lost).
+    pub async fn drain(&self, within: std::time::Duration) -> usize {
+        self.accept.abort();
+        self.draining.send_replace(true);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let open = self.max_connections - self.slots.available_permits();
+            if open == 0 || tokio::time::Instant::now() >= deadline {
+                return open;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Serves `io` until the connection ends; once `draining` turns true, the request in
+/// progress is answered and the connection closed (an idle one at once).
+async fn serve_until_drained<I, S, B>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // The borrow `wait_for` returns is dropped before the answer is awaited.
+        () = async { drop(draining.wait_for(|d| *d).await) } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
 /// Serves the API on `addr`. Connections are bounded (`http.max_connections`; excess ones
 /// are closed at once), headers must arrive within `http.header_timeout_ms` (slowloris),
 /// and a request is handled within `http.request_timeout_ms`. With `tls`, every connection
@@ -148,7 +209,7 @@ pub async fn serve(
     counters: Arc<Counters>,
     auth: Arc<dyn Authenticator>,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-) -> std::io::Result<SocketAddr> {
+) -> std::io::Result<HttpServer> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen for HTTP on {addr}: {e}"))
     })?;
@@ -178,7 +239,9 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let header_timeout = std::time::Duration::from_millis(limits.header_timeout_ms);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    tokio::spawn(async move {
+    let (draining, drain_signal) = tokio::sync::watch::channel(false);
+    let server_slots = slots.clone();
+    let accept = tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
@@ -207,6 +270,7 @@ pub async fn serve(
                     tower::ServiceExt::oneshot(app.clone(), req)
                 });
             let tls = tls.clone();
+            let draining = drain_signal.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 let mut http = hyper::server::conn::http1::Builder::new();
@@ -215,7 +279,7 @@ pub async fn serve(
                 match tls {
                     None => {
                         let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = http.serve_connection(io, service).await;
+                        serve_until_drained(&http, io, service, draining).await;
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =
@@ -224,13 +288,19 @@ pub async fn serve(
                             return;
                         };
                         let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = http.serve_connection(io, service).await;
+                        serve_until_drained(&http, io, service, draining).await;
                     }
                 }
             });
         }
     });
-    Ok(local)
+    Ok(HttpServer {
+        local_addr: local,
+        accept: accept.abort_handle(),
+        draining,
+        slots: server_slots,
+        max_connections: limits.max_connections,
+    })
 }
 
 async fn not_found() -> ApiError {

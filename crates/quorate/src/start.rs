@@ -105,7 +105,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
         Arc::new(HttpAccounts(accounts)),
         https,
     ))?;
-    tracing::info!(%http, tls = secure, "HTTP API listening");
+    tracing::info!(http = %http.local_addr(), tls = secure, "HTTP API listening");
     let mysql = if cfg.mysql_addr.is_empty() {
         None
     } else {
@@ -136,7 +136,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     } else {
         client.block_on(async {
             tokio::select! {
-                () = finish_clients_and_hand_over(&node, mysql.as_ref()) => {}
+                () = finish_clients_and_hand_over(&node, &http, mysql.as_ref()) => {}
                 _ = wait_for_shutdown_signal() => {
                     tracing::warn!("a second signal: stopping without waiting for clients");
                 }
@@ -163,26 +163,42 @@ pub fn run(args: StartArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// At a clean shutdown, how long MySQL sessions may take to finish the statements they run.
+/// At a clean shutdown, how long MySQL sessions and HTTP requests may take to finish the
+/// statements they run.
 const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(6);
 /// At a clean shutdown, how long a leader may take to hand leadership over.
 const SHUTDOWN_HAND_OVER: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A clean shutdown (SIGTERM, Ctrl-C): MySQL clients finish their statements and are then
-/// closed with 1053 (at most [`SHUTDOWN_DRAIN`]), and a leader hands leadership to another
+/// closed with 1053, HTTP requests in progress are answered and their connections closed
+/// (both at once, at most [`SHUTDOWN_DRAIN`]), and a leader hands leadership to another
 /// data voter (at most [`SHUTDOWN_HAND_OVER`]), so that a rolling restart costs the cluster
-/// no election timeout and this node's MySQL clients no statement in flight. Both bounds
+/// no election timeout and this node's clients no statement in flight. Both bounds
 /// together stay under the 10 s that supervisors and our own tools wait before `kill -9`;
 /// a second signal skips what is left.
-async fn finish_clients_and_hand_over(node: &Node, mysql: Option<&quorate_mysql::MysqlServer>) {
-    if let Some(m) = mysql {
-        let left = m.drain(SHUTDOWN_DRAIN).await;
-        if left > 0 {
-            tracing::warn!(
-                sessions = left,
-                "MySQL statements still running at shutdown; their clients lose the connection"
-            );
+async fn finish_clients_and_hand_over(
+    node: &Node,
+    http: &quorate_http::HttpServer,
+    mysql: Option<&quorate_mysql::MysqlServer>,
+) {
+    let mysql_drained = async {
+        match mysql {
+            Some(m) => m.drain(SHUTDOWN_DRAIN).await,
+            None => 0,
         }
+    };
+    let (sessions, connections) = tokio::join!(mysql_drained, http.drain(SHUTDOWN_DRAIN));
+    if sessions > 0 {
+        tracing::warn!(
+            sessions,
+            "MySQL statements still running at shutdown; their clients lose the connection"
+        );
+    }
+    if connections > 0 {
+        tracing::warn!(
+            connections,
+            "HTTP requests still running at shutdown; their clients lose the connection"
+        );
     }
     match tokio::time::timeout(SHUTDOWN_HAND_OVER, node.hand_over_leadership()).await {
         Ok(Ok(Some(to))) => tracing::info!(to, "handed leadership over before shutting down"),

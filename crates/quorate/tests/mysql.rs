@@ -1096,48 +1096,56 @@ fn a_full_mysql_port_keeps_one_session_for_an_administrator() {
     });
 }
 
-/// A clean shutdown (SIGTERM) of the leader: a MySQL statement it runs finishes and its
-/// client gets the answer, an idle session is closed with 1053 "Server shutdown in
-/// progress" (not cut off mid-command), and leadership is handed to another node before
+/// A clean shutdown (SIGTERM) of the leader: a MySQL statement and an HTTP request it runs
+/// finish and their clients get the answers, an idle session is closed with 1053 "Server
+/// shutdown in progress" (not cut off mid-command), and leadership is handed to another node before
 /// the process exits, which then serves writes. (Before, the statement's client saw the
 /// connection lost, 2013, and the cluster waited out an election timeout.)
 #[test]
 fn sigterm_lets_statements_finish_and_hands_leadership_over() {
     let mut c = start();
     let (leader, other) = follower_of(&c);
-    rt().block_on(async {
-        let mut idle = connect(&c, leader, None).await;
-        let mut busy = connect(&c, leader, None).await;
-        let long = tokio::spawn(async move {
-            let n: Result<Option<u64>, _> = busy
-                .query_first(
-                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                     WHERE x < 3000000) SELECT count(*) FROM c",
-                )
-                .await;
-            n
+    let counting = |n: u64| {
+        format!(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+             WHERE x < {n}) SELECT count(*) FROM c"
+        )
+    };
+    std::thread::scope(|scope| {
+        // An HTTP request running when the signal comes, and still after the MySQL one.
+        let http = scope.spawn(|| c.query(leader, &counting(4_000_000), "linearizable"));
+        rt().block_on(async {
+            let mut idle = connect(&c, leader, None).await;
+            let mut busy = connect(&c, leader, None).await;
+            let sql = counting(2_000_000);
+            let long = tokio::spawn(async move {
+                let n: Result<Option<u64>, _> = busy.query_first(sql).await;
+                n
+            });
+            // Signalled while both statements run.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while running(&mut idle, "WITH RECURSIVE").await.len() < 2 {
+                assert!(Instant::now() < deadline, "the statements never ran");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let pid = c.node(leader).child.as_ref().unwrap().id();
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+            let n = long.await.unwrap().expect("the running statement finished");
+            assert_eq!(n, Some(2_000_000));
+            // The idle session was closed (the server's unsolicited 1053 reaches mysql_async
+            // as packets out of sync on the next command).
+            let e = idle.query_drop("SELECT 1").await.unwrap_err();
+            let closed = matches!(&e, mysql_async::Error::Server(s) if s.code == 1053)
+                || matches!(
+                    &e,
+                    mysql_async::Error::Driver(_) | mysql_async::Error::Io(_)
+                );
+            assert!(closed, "{e:?}");
         });
-        // Signalled while the statement runs.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while running(&mut idle, "WITH RECURSIVE").await.is_empty() {
-            assert!(Instant::now() < deadline, "the statement never ran");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let pid = c.node(leader).child.as_ref().unwrap().id();
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-        }
-        let n = long.await.unwrap().expect("the running statement finished");
-        assert_eq!(n, Some(3_000_000));
-        // The idle session was closed (the server's unsolicited 1053 reaches mysql_async
-        // as packets out of sync on the next command).
-        let e = idle.query_drop("SELECT 1").await.unwrap_err();
-        let closed = matches!(&e, mysql_async::Error::Server(s) if s.code == 1053)
-            || matches!(
-                &e,
-                mysql_async::Error::Driver(_) | mysql_async::Error::Io(_)
-            );
-        assert!(closed, "{e:?}");
+        let answer = http.join().unwrap().expect("the HTTP request was answered");
+        assert_eq!(answer["rows"][0][0], json!(4_000_000), "{answer}");
     });
     let exited = c.nodes[(leader - 1) as usize]
         .child
