@@ -212,7 +212,6 @@ fn wrong_value(name: &str, v: &Value) -> ErrInfo {
     )
 }
 
-/// The first word of an SQLite statement, upper-cased.
 /// A writing statement's affected rows as MySQL reports them, and the info text that goes
 /// with them (`UPDATE`'s "Rows matched: ..."), from what SQLite's `sql` did row by row.
 ///
@@ -243,6 +242,7 @@ fn affected_rows(out: &quorate_store::StmtOutput, sql: &str, found_rows: bool) -
     (affected, info)
 }
 
+/// The first word of an SQLite statement, upper-cased.
 fn first_word(sql: &str) -> String {
     sql.trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())

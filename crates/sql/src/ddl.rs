@@ -62,6 +62,24 @@ fn visit<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
     }
 }
 
+/// The statement run after `DROP TABLE` of the SQLite tables `dropped` (in the same
+/// transaction): with foreign keys on, it fails (MySQL's 3730, see `mysql_drop_refused`)
+/// when a table that stays still has a foreign key naming one of them, which undoes the
+/// drop. MySQL refuses to drop a table another table's foreign key references; SQLite
+/// would drop it, and first delete its rows, cascading to the rows that reference them.
+/// With `foreign_key_checks = 0` (a dump being loaded) the drop stands, as in MySQL.
+fn drop_guard(dropped: &[String]) -> String {
+    let list: Vec<String> = dropped.iter().map(|d| names::literal(d)).collect();
+    let list = list.join(", ");
+    format!(
+        "SELECT mysql_drop_refused(f.\"table\", s.name) FROM sqlite_schema AS s, \
+         pragma_foreign_key_list(s.name) AS f WHERE s.type = 'table' \
+         AND f.\"table\" COLLATE NOCASE IN ({list}) \
+         AND s.name COLLATE NOCASE NOT IN ({list}) \
+         AND (SELECT foreign_keys FROM pragma_foreign_keys) LIMIT 1"
+    )
+}
+
 pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>, SqlError> {
     match ast {
         Ast::CreateTable(ct) => create_table(rw, ct),
@@ -85,9 +103,14 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
                         "VIEW"
                     };
                     let mut v = Vec::new();
+                    let mut dropped = Vec::new();
                     for n in list.iter() {
                         let (_, _, s) = rw.table(n)?;
                         v.push(format!("DROP {kw} {ie}{}", names::quote(&s)));
+                        dropped.push(s);
+                    }
+                    if matches!(object_type, ObjectType::Table) {
+                        v.push(drop_guard(&dropped));
                     }
                     Ok(v)
                 }

@@ -218,14 +218,44 @@ pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
 }
 
 /// [`mysql_error`] for an error of the SQLite statement `sqlite`: a foreign key failure of a
-/// DELETE is 1451 ("Cannot delete or update a parent row") rather than 1452.
+/// DELETE is 1451 ("Cannot delete or update a parent row") and one of a DROP TABLE 3730
+/// ("Cannot drop table ... referenced by a foreign key constraint") rather than 1452, and a
+/// NOT NULL column an INSERT leaves out is 1364 ("doesn't have a default value") rather
+/// than 1048.
 pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
     let e = mysql_error(err);
-    let is_delete = sqlite
-        .trim_start()
-        .get(..6)
-        .is_some_and(|w| w.eq_ignore_ascii_case("DELETE"));
-    if e.code == 1452 && is_delete {
+    let head = sqlite.trim_start();
+    let starts = |w: &str| {
+        head.get(..w.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(w))
+    };
+    if e.code == 1048
+        && let Some(col) = e
+            .message
+            .strip_prefix("Column '")
+            .and_then(|r| r.strip_suffix("' cannot be null"))
+        && insert_columns(sqlite)
+            .is_some_and(|cols| !cols.iter().any(|c| c.eq_ignore_ascii_case(col)))
+    {
+        return MysqlError::new(
+            1364,
+            b"HY000",
+            format!("Field '{col}' doesn't have a default value"),
+        );
+    }
+    if e.code == 1452 && starts("DROP TABLE") {
+        // Its implicit DELETE found rows of another table referencing it.
+        return MysqlError::new(
+            3730,
+            b"HY000",
+            format!(
+                "{} '{}' referenced by a foreign key constraint",
+                crate::functions::DROP_REFUSED,
+                dropped_table(head)
+            ),
+        );
+    }
+    if e.code == 1452 && starts("DELETE") {
         return MysqlError::new(
             1451,
             b"23000",
@@ -258,6 +288,58 @@ pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
         return MysqlError::new(1051, b"42S02", format!("Unknown table '{t}'"));
     }
     e
+}
+
+/// The MySQL name of the table a `DROP TABLE [IF EXISTS] "d.t"` drops.
+fn dropped_table(sqlite: &str) -> String {
+    let Ok(toks) = crate::lex::tokens(sqlite) else {
+        return String::new();
+    };
+    let name = toks
+        .iter()
+        .map(|t| &t.tok)
+        .skip(2)
+        .find(|t| !t.is("IF") && !t.is("EXISTS"));
+    match name {
+        Some(crate::lex::Tok::Str(n) | crate::lex::Tok::Word(n)) => {
+            names::split_sqlite_name(n).map_or_else(|| n.clone(), |(_, t)| t.to_string())
+        }
+        _ => String::new(),
+    }
+}
+
+/// The columns an `INSERT` or `REPLACE` in `sqlite` lists, as written; `None` when it lists
+/// none (it then gives every column) or is no such statement.
+fn insert_columns(sqlite: &str) -> Option<Vec<String>> {
+    use crate::lex::Tok;
+    let head = sqlite.trim_start().get(..7)?;
+    if !(head.eq_ignore_ascii_case("INSERT ") || head.eq_ignore_ascii_case("REPLACE")) {
+        return None;
+    }
+    let toks = crate::lex::tokens(sqlite).ok()?;
+    let mut it = toks.iter().map(|t| &t.tok);
+    it.by_ref().find(|t| t.is("INTO"))?;
+    it.next()?; // the table
+    let mut next = it.next()?;
+    if next.is("AS") {
+        it.next()?; // its alias
+        next = it.next()?;
+    }
+    if !next.is_punct("(") {
+        return None;
+    }
+    let mut cols = Vec::new();
+    loop {
+        match it.next()? {
+            Tok::Str(c) | Tok::Quoted(c) | Tok::Word(c) => cols.push(c.clone()),
+            _ => return None,
+        }
+        match it.next()? {
+            t if t.is_punct(")") => return Some(cols),
+            t if t.is_punct(",") => {}
+            _ => return None,
+        }
+    }
 }
 
 fn constraint_error(extended: std::os::raw::c_int, msg: &str) -> MysqlError {
@@ -376,6 +458,9 @@ fn message_error(msg: &str) -> Option<MysqlError> {
         if m.starts_with(prefix) {
             return Some(MysqlError::new(code, state, m.to_string()));
         }
+    }
+    if m.starts_with(crate::functions::DROP_REFUSED) {
+        return Some(MysqlError::new(3730, b"HY000", m.to_string()));
     }
     // "table d.t has 2 columns but 1 values were supplied", "1 values for 2 columns".
     if m.ends_with(" values were supplied")

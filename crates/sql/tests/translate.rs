@@ -1359,6 +1359,17 @@ fn error_mapping() {
         ("INSERT INTO e (id, nope) VALUES (4, 1)", "1054", "42S22"),
         ("SELECT id FROM e, f", "1052", "23000"),
         ("DROP TABLE nope", "1051", "42S02"),
+        // A NOT NULL column left out (MySQL's strict mode), or given NULL.
+        ("INSERT INTO e (id, u) VALUES (5, 'e')", "1364", "HY000"),
+        (
+            "INSERT INTO e (id, n, u) VALUES (5, NULL, 'e')",
+            "1048",
+            "23000",
+        ),
+        ("INSERT INTO e (`id`, `u`) SELECT 5, 'e'", "1364", "HY000"),
+        ("UPDATE e SET n = NULL", "1048", "23000"),
+        // A parent whose rows are referenced (f references e's row 1, inserted above).
+        ("DROP TABLE e", "3730", "HY000"),
     ];
     for (sql, code, state) in cases {
         let e = db.err(sql);
@@ -1374,6 +1385,10 @@ fn error_mapping() {
             .contains("Column 'n' cannot be null")
     );
     assert!(db.err("DROP TABLE nope").contains("Unknown table 'd.nope'"));
+    assert!(
+        db.err("INSERT INTO e (id) VALUES (6)")
+            .contains("Field 'n' doesn't have a default value")
+    );
     assert!(
         db.err("INSERT INTO e (id, nope) VALUES (4, 1)")
             .contains("Unknown column 'nope'")

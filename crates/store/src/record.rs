@@ -478,7 +478,7 @@ unsafe extern "C" fn on_preupdate(
         match op {
             ffi::SQLITE_INSERT => s.counts.inserted += 1,
             ffi::SQLITE_DELETE => s.counts.deleted += 1,
-            _ => match hook.row_changes(shape.total) {
+            _ => match hook.row_changes(&shape) {
                 Ok(true) => s.counts.updated += 1,
                 Ok(false) => s.counts.unchanged += 1,
                 Err(why) => {
@@ -516,10 +516,12 @@ impl Hook {
         unsafe { ffi::sqlite3_preupdate_depth(self.db) }
     }
 
-    /// Whether the UPDATE the hook is about gives any of the row's `total` columns another
-    /// value (its type or its bytes: `'bob'` to `'BOB'` is a change whatever the collation).
-    fn row_changes(&self, total: c_int) -> Result<bool, String> {
-        for cid in 0..total {
+    /// Whether the UPDATE the hook is about gives any of the row's columns another value
+    /// (its type or its bytes: `'bob'` to `'BOB'` is a change whatever the collation).
+    /// Only the table's ordinary columns (those of `shape`) are compared: generated ones
+    /// follow from them, and a VIRTUAL one cannot be read in the hook at all.
+    fn row_changes(&self, shape: &Shape) -> Result<bool, String> {
+        for cid in shape.cols.iter().flatten().copied() {
             let mut old: *mut ffi::sqlite3_value = std::ptr::null_mut();
             let mut new: *mut ffi::sqlite3_value = std::ptr::null_mut();
             // SAFETY: inside the callback of an UPDATE, whose old and new rows may both be

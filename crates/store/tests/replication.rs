@@ -984,6 +984,10 @@ async fn statements_report_their_own_row_changes() {
         "CREATE TABLE audit (n INTEGER PRIMARY KEY, id INT)",
         "CREATE TRIGGER t_audit AFTER UPDATE ON t BEGIN INSERT INTO audit (id) VALUES (NEW.id); END",
         "CREATE TABLE ch (id INTEGER PRIMARY KEY, tid INT REFERENCES t (id) ON DELETE CASCADE)",
+        // Generated columns, one of them before the ordinary ones (a VIRTUAL column cannot
+        // be read in the pre-update hook).
+        "CREATE TABLE g (id INTEGER PRIMARY KEY, v INT AS (a * 2) VIRTUAL, a INT, \
+         s INT AS (a + 1) STORED)",
     ] {
         tx.execute(ddl, &[]).await.unwrap();
     }
@@ -1015,6 +1019,9 @@ async fn statements_report_their_own_row_changes() {
             counts(1 + 1, 0, 0, 1),
         ),
         ("DELETE FROM t WHERE id = 1", counts(0, 0, 0, 1)),
+        ("INSERT INTO g (id, a) VALUES (1, 1)", counts(1, 0, 0, 0)),
+        ("UPDATE g SET a = 1", counts(0, 0, 1, 0)),
+        ("UPDATE g SET a = 2", counts(0, 1, 0, 0)),
     ] {
         let out = tx.execute(sql, &[]).await.unwrap();
         assert_eq!(out.counts, want, "{sql}");
