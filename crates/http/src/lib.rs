@@ -282,10 +282,16 @@ pub async fn serve(
                         serve_until_drained(&http, io, service, draining).await;
                     }
                     Some(acceptor) => {
-                        let Ok(Ok(stream)) =
-                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
-                        else {
-                            return;
+                        // A handshake still under way when the node drains is abandoned.
+                        let mut drained = draining.clone();
+                        let handshake =
+                            tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                        let stream = tokio::select! {
+                            r = handshake => match r {
+                                Ok(Ok(stream)) => stream,
+                                _ => return,
+                            },
+                            () = async { drop(drained.wait_for(|d| *d).await) } => return,
                         };
                         let io = hyper_util::rt::TokioIo::new(stream);
                         serve_until_drained(&http, io, service, draining).await;

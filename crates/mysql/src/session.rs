@@ -289,7 +289,8 @@ fn needed(kind: quorate_sql::StatementKind, sqlite: &str) -> u32 {
                 "CREATE" if w(1) == "INDEX" || w(2) == "INDEX" => accounts::INDEX,
                 "CREATE" if w(1) == "VIEW" => accounts::CREATE_VIEW,
                 "CREATE" => accounts::CREATE,
-                "DROP" => accounts::DROP,
+                // TRUNCATE, as in MySQL.
+                "DROP" | "DELETE" => accounts::DROP,
                 _ => accounts::ALTER,
             }
         }
@@ -698,7 +699,14 @@ impl Conn {
         if tables.is_empty() {
             return Ok(());
         }
-        let need = needed(kind, sqlite.first().map(String::as_str).unwrap_or(""));
+        // A schema statement may begin with a check (`SELECT`, see quorate_sql's
+        // `referenced_guard`): the statement that needs the privilege follows it.
+        let first = sqlite
+            .iter()
+            .map(String::as_str)
+            .find(|s| kind != quorate_sql::StatementKind::Ddl || first_word(s) != "SELECT")
+            .unwrap_or("");
+        let need = needed(kind, first);
         let privs = self.privileges();
         for t in tables {
             let (db, table) = quorate_sql::names::split_sqlite_name(t).unwrap_or(("", t));
@@ -1302,7 +1310,7 @@ impl Conn {
             Ok(Err(e)) => return QueryResult::Err(from_sql(&e)),
             Err(e) => return QueryResult::Err(from_node(&e.into(), None)),
         };
-        let tables = drops.len() as u64;
+        let tables = drops.iter().filter(|s| s.starts_with("DROP ")).count() as u64;
         let mut statements: Vec<_> = drops
             .into_iter()
             .map(|s| accounts::internal(s, vec![]))
@@ -2514,6 +2522,7 @@ mod tests {
             accounts::INDEX
         );
         assert_eq!(needed(K::Ddl, "DROP TABLE \"d.t\""), accounts::DROP);
+        assert_eq!(needed(K::Ddl, "DELETE FROM \"d.t\""), accounts::DROP);
         assert_eq!(needed(K::Ddl, "ALTER TABLE \"d.t\" ADD b"), accounts::ALTER);
     }
 

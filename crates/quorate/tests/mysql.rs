@@ -921,13 +921,14 @@ fn affected_rows_count_changed_rows_as_mysql_does() {
     c.assert_identical(Duration::from_secs(20));
 }
 
-/// A table another table's foreign key references cannot be dropped (MySQL's 3730), whether
-/// rows reference it or not, and the refused DROP loses nothing: SQLite would drop it and
-/// first delete its rows, cascading to the rows that reference them. Dropped together
-/// with the tables that reference it, or with `foreign_key_checks = 0` (a dump being
-/// loaded), it goes. Through a follower.
+/// A table another table's foreign key references cannot be dropped (MySQL's 3730) or
+/// truncated (1701), whether rows reference it or not, and the refused statement loses
+/// nothing: SQLite would delete its rows, cascading to the rows that reference them.
+/// Dropped together with the tables that reference it (in any order), or with
+/// `foreign_key_checks = 0` (a dump being loaded), it goes. The same for a database whose
+/// table another database's foreign key references. Through a follower.
 #[test]
-fn dropping_a_referenced_table_is_refused_and_loses_nothing() {
+fn dropping_or_emptying_a_referenced_table_is_refused_and_loses_nothing() {
     let c = start();
     let (_, follower) = follower_of(&c);
     rt().block_on(async {
@@ -939,28 +940,41 @@ fn dropping_a_referenced_table_is_refused_and_loses_nothing() {
              FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE); \
              CREATE TABLE q (id INT PRIMARY KEY); \
              CREATE TABLE cq (id INT PRIMARY KEY, qid INT REFERENCES q (id)); \
+             CREATE TABLE r (id INT PRIMARY KEY); \
+             CREATE TABLE cr (id INT PRIMARY KEY, rid INT, FOREIGN KEY (rid) REFERENCES r (id)); \
+             INSERT INTO r VALUES (1); INSERT INTO cr VALUES (1, 1); \
              INSERT INTO p VALUES (1), (2); INSERT INTO ch VALUES (1, 1), (2, 2)",
         )
         .await
         .unwrap();
-        // Rows reference p (with a cascade); nothing references q yet.
+        // Rows reference p (with a cascade); no row references q.
         for table in ["p", "q"] {
-            let e = conn
-                .query_drop(format!("DROP TABLE {table}"))
-                .await
-                .unwrap_err();
-            assert_eq!(server_code(&e), 3730, "DROP TABLE {table}: {e:?}");
+            for (sql, code) in [("DROP TABLE", 3730), ("TRUNCATE TABLE", 1701)] {
+                let e = conn.query_drop(format!("{sql} {table}")).await.unwrap_err();
+                assert_eq!(server_code(&e), code, "{sql} {table}: {e:?}");
+            }
         }
         let tables: Vec<String> = conn.query("SHOW TABLES").await.unwrap();
-        assert_eq!(tables, ["ch", "cq", "p", "q"]);
+        assert_eq!(tables, ["ch", "cq", "cr", "p", "q", "r"]);
         let counts: (u64, u64) = conn
             .query_first("SELECT (SELECT COUNT(*) FROM p), (SELECT COUNT(*) FROM ch)")
             .await
             .unwrap()
             .unwrap();
         assert_eq!(counts, (2, 2));
-        // Together with what references it, or with the checks off, it goes.
+        // Together with what references it, or with the checks off, it goes (the parent
+        // named first, with rows referencing it).
+        conn.query_drop("INSERT INTO cq VALUES (1, NULL); TRUNCATE cq")
+            .await
+            .unwrap();
+        let rows: u64 = conn
+            .query_first("SELECT COUNT(*) FROM cq")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows, 0, "a table nothing references is emptied");
         conn.query_drop("DROP TABLE q, cq").await.unwrap();
+        conn.query_drop("DROP TABLE r, cr").await.unwrap();
         conn.query_drop("SET foreign_key_checks = 0; DROP TABLE p; SET foreign_key_checks = 1")
             .await
             .unwrap();
@@ -972,6 +986,32 @@ fn dropping_a_referenced_table_is_refused_and_loses_nothing() {
             .unwrap()
             .unwrap();
         assert_eq!(children, 2, "the children's rows stay, as in MySQL");
+        // ch still names p, which is gone: dropping p again "if it exists" does nothing.
+        conn.query_drop("DROP TABLE IF EXISTS p").await.unwrap();
+
+        // A database whose table another database references is not dropped either; its
+        // own tables go children first.
+        conn.query_drop(
+            "CREATE DATABASE a1; CREATE TABLE a1.par (id INT PRIMARY KEY); \
+             CREATE TABLE a1.zkid (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES a1.par (id)); \
+             INSERT INTO a1.par VALUES (1); INSERT INTO a1.zkid VALUES (1, 1); \
+             CREATE DATABASE b1; CREATE TABLE b1.kid (id INT PRIMARY KEY, pid INT, \
+             FOREIGN KEY (pid) REFERENCES a1.par (id) ON DELETE CASCADE); \
+             INSERT INTO b1.kid VALUES (1, 1)",
+        )
+        .await
+        .unwrap();
+        let e = conn.query_drop("DROP DATABASE a1").await.unwrap_err();
+        assert_eq!(server_code(&e), 3730, "{e:?}");
+        let kids: u64 = conn
+            .query_first("SELECT COUNT(*) FROM b1.kid")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kids, 1);
+        conn.query_drop("DROP DATABASE b1").await.unwrap();
+        conn.query_drop("DROP DATABASE a1").await.unwrap();
     });
     c.assert_identical(Duration::from_secs(20));
 }

@@ -62,20 +62,64 @@ fn visit<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
     }
 }
 
-/// The statement run after `DROP TABLE` of the SQLite tables `dropped` (in the same
-/// transaction): with foreign keys on, it fails (MySQL's 3730, see `mysql_drop_refused`)
-/// when a table that stays still has a foreign key naming one of them, which undoes the
-/// drop. MySQL refuses to drop a table another table's foreign key references; SQLite
-/// would drop it, and first delete its rows, cascading to the rows that reference them.
-/// With `foreign_key_checks = 0` (a dump being loaded) the drop stands, as in MySQL.
-fn drop_guard(dropped: &[String]) -> String {
-    let list: Vec<String> = dropped.iter().map(|d| names::literal(d)).collect();
+/// `tables` (SQLite names) in an order that drops each only after every other one of them
+/// that references it: MySQL drops them together, but SQLite's DROP TABLE first deletes
+/// the table's rows, which a table still to be dropped may reference. As given without the
+/// catalog, or where they reference each other in a cycle.
+fn drop_order(rw: &Rewriter, tables: Vec<String>) -> Vec<String> {
+    let Some(cat) = rw.ctx.catalog else {
+        return tables;
+    };
+    children_first(tables, |from, to| {
+        cat.table(from).is_some_and(|t| {
+            t.foreign_keys
+                .iter()
+                .any(|fk| format!("{}.{}", fk.target.0, fk.target.1).eq_ignore_ascii_case(to))
+        })
+    })
+}
+
+/// `tables` ordered so that each comes after every other one of them that `references` it
+/// (`references(from, to)`: a foreign key of `from` names `to`); where they reference each
+/// other in a cycle, the rest as given.
+pub(crate) fn children_first(
+    tables: Vec<String>,
+    references: impl Fn(&str, &str) -> bool,
+) -> Vec<String> {
+    let mut left = tables;
+    let mut order = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let free = left.iter().position(|x| {
+            !left
+                .iter()
+                .any(|y| !y.eq_ignore_ascii_case(x) && references(y, x))
+        });
+        match free {
+            Some(i) => order.push(left.remove(i)),
+            None => order.append(&mut left),
+        }
+    }
+    order
+}
+
+/// The statement run before a `DROP TABLE`, `DROP DATABASE` or `TRUNCATE` of the SQLite
+/// tables `tables`, in the same transaction: with foreign keys on, it calls `refuse`
+/// (`mysql_drop_refused`, MySQL's 3730, or `mysql_truncate_refused`, 1701), which fails
+/// the statement, when a table not among them has a foreign key naming one of them that
+/// exists. MySQL refuses both whenever another table's foreign key references the table;
+/// SQLite would drop or empty it, deleting its rows and cascading to the rows that
+/// reference them. With `foreign_key_checks = 0` (a dump being loaded) the statement
+/// stands, as in MySQL.
+pub(crate) fn referenced_guard(refuse: &str, tables: &[String]) -> String {
+    let list: Vec<String> = tables.iter().map(|d| names::literal(d)).collect();
     let list = list.join(", ");
     format!(
-        "SELECT mysql_drop_refused(f.\"table\", s.name) FROM sqlite_schema AS s, \
+        "SELECT {refuse}(f.\"table\", s.name) FROM sqlite_schema AS s, \
          pragma_foreign_key_list(s.name) AS f WHERE s.type = 'table' \
          AND f.\"table\" COLLATE NOCASE IN ({list}) \
          AND s.name COLLATE NOCASE NOT IN ({list}) \
+         AND EXISTS (SELECT 1 FROM sqlite_schema AS x WHERE x.type = 'table' \
+         AND x.name = f.\"table\" COLLATE NOCASE) \
          AND (SELECT foreign_keys FROM pragma_foreign_keys) LIMIT 1"
     )
 }
@@ -102,16 +146,22 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
                     } else {
                         "VIEW"
                     };
-                    let mut v = Vec::new();
                     let mut dropped = Vec::new();
                     for n in list.iter() {
-                        let (_, _, s) = rw.table(n)?;
-                        v.push(format!("DROP {kw} {ie}{}", names::quote(&s)));
-                        dropped.push(s);
+                        dropped.push(rw.table(n)?.2);
                     }
                     if matches!(object_type, ObjectType::Table) {
-                        v.push(drop_guard(&dropped));
+                        dropped = drop_order(rw, dropped);
                     }
+                    let mut v = Vec::with_capacity(dropped.len() + 1);
+                    if matches!(object_type, ObjectType::Table) {
+                        v.push(referenced_guard("mysql_drop_refused", &dropped));
+                    }
+                    v.extend(
+                        dropped
+                            .iter()
+                            .map(|s| format!("DROP {kw} {ie}{}", names::quote(s))),
+                    );
                     Ok(v)
                 }
                 ObjectType::Index => {
@@ -139,11 +189,16 @@ pub(crate) fn translate(rw: &mut Rewriter, ast: &mut Ast) -> Result<Vec<String>,
             // TRUNCATE is a plain DELETE of every row. AUTO_INCREMENT is not reset: the
             // counter (sqlite_sequence) is not replicated row by row, and every replica
             // derives it from the ids it has seen, so it must only ever grow.
-            let mut v = Vec::new();
+            let mut emptied = Vec::new();
             for target in &t.table_names {
-                let (_, _, s) = rw.table(&target.name)?;
-                v.push(format!("DELETE FROM {}", names::quote(&s)));
+                emptied.push(rw.table(&target.name)?.2);
             }
+            let mut v = vec![referenced_guard("mysql_truncate_refused", &emptied)];
+            v.extend(
+                emptied
+                    .iter()
+                    .map(|s| format!("DELETE FROM {}", names::quote(s))),
+            );
             Ok(v)
         }
         Ast::RenameTable(list) => {

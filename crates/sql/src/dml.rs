@@ -79,8 +79,9 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
                 StatementKind::Read,
             )
         }
-        // TRUNCATE deletes rows: its effects replicate as row changes like a DELETE.
-        Ast::Truncate(_) => (ddl::translate(&mut rw, &mut ast)?, StatementKind::Write),
+        // TRUNCATE deletes rows (its effects replicate as row changes like a DELETE's), but
+        // it is a schema statement in MySQL: it commits the open transaction first, and
+        // runs in one transaction with its check (see `ddl::referenced_guard`).
         other => {
             let sqlite = ddl::translate(&mut rw, other)?;
             (sqlite, StatementKind::Ddl)

@@ -230,12 +230,12 @@ pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
             .is_some_and(|h| h.eq_ignore_ascii_case(w))
     };
     if e.code == 1048
-        && let Some(col) = e
-            .message
-            .strip_prefix("Column '")
-            .and_then(|r| r.strip_suffix("' cannot be null"))
-        && insert_columns(sqlite)
-            .is_some_and(|cols| !cols.iter().any(|c| c.eq_ignore_ascii_case(col)))
+        && let Some((table, col)) = not_null_column(err)
+        && let Some((target, cols)) = insert_columns(sqlite)
+        && table.eq_ignore_ascii_case(&target)
+        && !cols.iter().any(|c| c.eq_ignore_ascii_case(&col))
+        // An upsert's UPDATE may set the column to NULL itself.
+        && !sqlite.contains(" ON CONFLICT ")
     {
         return MysqlError::new(
             1364,
@@ -308,9 +308,21 @@ fn dropped_table(sqlite: &str) -> String {
     }
 }
 
-/// The columns an `INSERT` or `REPLACE` in `sqlite` lists, as written; `None` when it lists
-/// none (it then gives every column) or is no such statement.
-fn insert_columns(sqlite: &str) -> Option<Vec<String>> {
+/// The (SQLite table, column) a NOT NULL failure names.
+fn not_null_column(err: &rusqlite::Error) -> Option<(String, String)> {
+    let msg = match err {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m,
+        _ => return None,
+    };
+    let rest = msg.strip_prefix("NOT NULL constraint failed:")?.trim();
+    let (table, col) = rest.rsplit_once('.')?;
+    Some((table.to_string(), col.to_string()))
+}
+
+/// The target table of an `INSERT` or `REPLACE` in `sqlite` and the columns it gives: those
+/// of its column list, none for `DEFAULT VALUES`. `None` when it has no column list (it
+/// then gives every column), is no such statement or cannot be read.
+fn insert_columns(sqlite: &str) -> Option<(String, Vec<String>)> {
     use crate::lex::Tok;
     let head = sqlite.trim_start().get(..7)?;
     if !(head.eq_ignore_ascii_case("INSERT ") || head.eq_ignore_ascii_case("REPLACE")) {
@@ -319,11 +331,17 @@ fn insert_columns(sqlite: &str) -> Option<Vec<String>> {
     let toks = crate::lex::tokens(sqlite).ok()?;
     let mut it = toks.iter().map(|t| &t.tok);
     it.by_ref().find(|t| t.is("INTO"))?;
-    it.next()?; // the table
+    let target = match it.next()? {
+        Tok::Str(t) | Tok::Quoted(t) | Tok::Word(t) => t.clone(),
+        _ => return None,
+    };
     let mut next = it.next()?;
     if next.is("AS") {
         it.next()?; // its alias
         next = it.next()?;
+    }
+    if next.is("DEFAULT") {
+        return Some((target, Vec::new()));
     }
     if !next.is_punct("(") {
         return None;
@@ -335,7 +353,7 @@ fn insert_columns(sqlite: &str) -> Option<Vec<String>> {
             _ => return None,
         }
         match it.next()? {
-            t if t.is_punct(")") => return Some(cols),
+            t if t.is_punct(")") => return Some((target, cols)),
             t if t.is_punct(",") => {}
             _ => return None,
         }
@@ -461,6 +479,9 @@ fn message_error(msg: &str) -> Option<MysqlError> {
     }
     if m.starts_with(crate::functions::DROP_REFUSED) {
         return Some(MysqlError::new(3730, b"HY000", m.to_string()));
+    }
+    if m.starts_with(crate::functions::TRUNCATE_REFUSED) {
+        return Some(MysqlError::new(1701, b"42000", m.to_string()));
     }
     // "table d.t has 2 columns but 1 values were supplied", "1 values for 2 columns".
     if m.ends_with(" values were supplied")

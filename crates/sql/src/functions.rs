@@ -284,6 +284,9 @@ pub fn default_variables() -> Vec<(&'static str, Value)> {
 
 /// How the error of `mysql_drop_refused` begins (mapped to MySQL's 3730).
 pub(crate) const DROP_REFUSED: &str = "Cannot drop table";
+/// How the error of `mysql_truncate_refused` begins (mapped to MySQL's 1701).
+pub(crate) const TRUNCATE_REFUSED: &str =
+    "Cannot truncate a table referenced in a foreign key constraint";
 
 fn user_err(msg: String) -> Error {
     Error::UserFunctionError(msg.into())
@@ -548,17 +551,24 @@ fn now(_: &mut FnContext<'_>) -> rusqlite::Result<String> {
 fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let text = |ctx: &rusqlite::functions::Context<'_>, i: usize| text_of(ctx.get_raw(i));
-    // The guard after a DROP TABLE (see `ddl::drop_guard`): always an error, naming the
-    // dropped table and a table whose foreign key still references it.
+    // The checks after a DROP TABLE or TRUNCATE (see `ddl::referenced_guard`): always an
+    // error, naming the table and one whose foreign key references it.
+    let name = move |ctx: &rusqlite::functions::Context<'_>, i| {
+        let t = text(ctx, i).unwrap_or_default();
+        crate::names::split_sqlite_name(&t).map_or_else(|| t.clone(), |(_, t)| t.to_string())
+    };
     conn.create_scalar_function("mysql_drop_refused", 2, det, move |ctx| {
-        let name = |i| {
-            let t = text(ctx, i).unwrap_or_default();
-            crate::names::split_sqlite_name(&t).map_or_else(|| t.clone(), |(_, t)| t.to_string())
-        };
         Err::<i64, _>(user_err(format!(
             "{DROP_REFUSED} '{}' referenced by a foreign key constraint on table '{}'",
-            name(0),
-            name(1)
+            name(ctx, 0),
+            name(ctx, 1)
+        )))
+    })?;
+    conn.create_scalar_function("mysql_truncate_refused", 2, det, move |ctx| {
+        Err::<i64, _>(user_err(format!(
+            "{TRUNCATE_REFUSED} (table '{}' references '{}')",
+            name(ctx, 1),
+            name(ctx, 0)
         )))
     })?;
     conn.create_scalar_function("substring_index", 3, det, move |ctx| {

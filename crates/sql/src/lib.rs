@@ -326,11 +326,44 @@ pub fn drop_database_sql(conn: &rusqlite::Connection, db: &str) -> Result<Vec<St
     let rows = stmt.query_map(rusqlite::params![prefix, prefix.len() as i64], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;
-    let mut v = Vec::new();
+    let mut views = Vec::new();
+    let mut tables = Vec::new();
     for r in rows {
         let (name, kind) = r?;
-        let kw = if kind == "view" { "VIEW" } else { "TABLE" };
-        v.push(format!("DROP {kw} IF EXISTS {}", names::quote(&name)));
+        if kind == "view" {
+            views.push(name);
+        } else {
+            tables.push(name);
+        }
+    }
+    drop(stmt);
+    // Which of them references which (see `ddl::children_first`).
+    let mut edges: Vec<(String, String)> = Vec::new();
+    let mut fks = conn.prepare(
+        "SELECT s.name, f.\"table\" FROM sqlite_schema AS s, pragma_foreign_key_list(s.name) AS f \
+         WHERE s.type = 'table' AND substr(s.name, 1, ?2) = ?1",
+    )?;
+    let rows = fks.query_map(rusqlite::params![prefix, prefix.len() as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for r in rows {
+        edges.push(r?);
+    }
+    let tables = ddl::children_first(tables, |from, to| {
+        edges
+            .iter()
+            .any(|(f, t)| f.eq_ignore_ascii_case(from) && t.eq_ignore_ascii_case(to))
+    });
+    let mut v = Vec::with_capacity(views.len() + tables.len() + 1);
+    for view in &views {
+        v.push(format!("DROP VIEW IF EXISTS {}", names::quote(view)));
+    }
+    if !tables.is_empty() {
+        // Another database's table referencing one of these keeps them all.
+        v.push(ddl::referenced_guard("mysql_drop_refused", &tables));
+    }
+    for table in &tables {
+        v.push(format!("DROP TABLE IF EXISTS {}", names::quote(table)));
     }
     Ok(v)
 }

@@ -1368,6 +1368,12 @@ fn error_mapping() {
         ),
         ("INSERT INTO e (`id`, `u`) SELECT 5, 'e'", "1364", "HY000"),
         ("UPDATE e SET n = NULL", "1048", "23000"),
+        ("INSERT INTO e VALUES ()", "1364", "HY000"),
+        (
+            "INSERT INTO e (id, n) VALUES (1, 2) ON DUPLICATE KEY UPDATE n = NULL",
+            "1048",
+            "23000",
+        ),
         // A parent whose rows are referenced (f references e's row 1, inserted above).
         ("DROP TABLE e", "3730", "HY000"),
     ];

@@ -478,6 +478,8 @@ unsafe extern "C" fn on_preupdate(
         match op {
             ffi::SQLITE_INSERT => s.counts.inserted += 1,
             ffi::SQLITE_DELETE => s.counts.deleted += 1,
+            // A table without a PRIMARY KEY: its rowid is part of the row.
+            _ if key1 != key2 && shape.cols.iter().any(Option::is_none) => s.counts.updated += 1,
             _ => match hook.row_changes(&shape) {
                 Ok(true) => s.counts.updated += 1,
                 Ok(false) => s.counts.unchanged += 1,

@@ -988,6 +988,7 @@ async fn statements_report_their_own_row_changes() {
         // be read in the pre-update hook).
         "CREATE TABLE g (id INTEGER PRIMARY KEY, v INT AS (a * 2) VIRTUAL, a INT, \
          s INT AS (a + 1) STORED)",
+        "CREATE TABLE n (a INT)",
     ] {
         tx.execute(ddl, &[]).await.unwrap();
     }
@@ -1022,6 +1023,10 @@ async fn statements_report_their_own_row_changes() {
         ("INSERT INTO g (id, a) VALUES (1, 1)", counts(1, 0, 0, 0)),
         ("UPDATE g SET a = 1", counts(0, 0, 1, 0)),
         ("UPDATE g SET a = 2", counts(0, 1, 0, 0)),
+        // Without a PRIMARY KEY the rowid is part of the row.
+        ("INSERT INTO n VALUES (1)", counts(1, 0, 0, 0)),
+        ("UPDATE n SET a = 1", counts(0, 0, 1, 0)),
+        ("UPDATE n SET rowid = rowid + 100", counts(0, 1, 0, 0)),
     ] {
         let out = tx.execute(sql, &[]).await.unwrap();
         assert_eq!(out.counts, want, "{sql}");
