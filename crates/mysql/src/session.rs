@@ -887,9 +887,31 @@ impl Conn {
                     self.tx_wrote = false;
                     self.tx_checked = false;
                 }
-                QueryResult::Err(from_node(&e, Some(sql)))
+                let mut info = from_node(&e, Some(sql));
+                if info.code == 1452
+                    && first_word(sql) == "UPDATE"
+                    && tables.first().is_some_and(|t| self.has_no_foreign_keys(t))
+                {
+                    // A table without foreign keys of its own fails one only as a parent:
+                    // the UPDATE changed a key that rows of another table reference.
+                    info = err(
+                        1451,
+                        b"23000",
+                        "Cannot delete or update a parent row: a foreign key constraint fails",
+                    );
+                }
+                QueryResult::Err(info)
             }
         }
+    }
+
+    /// True when the table `table` (SQLite name) declares no foreign key.
+    fn has_no_foreign_keys(&self, table: &str) -> bool {
+        self.store()
+            .with_read_connection(|c| quorate_sql::table_info(c, table).ok().flatten())
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.foreign_keys.is_empty())
     }
 
     fn has_auto_increment(&self, table: &str) -> bool {

@@ -923,12 +923,13 @@ fn affected_rows_count_changed_rows_as_mysql_does() {
 
 /// A table another table's foreign key references cannot be dropped (MySQL's 3730) or
 /// truncated (1701), whether rows reference it or not, and the refused statement loses
-/// nothing: SQLite would delete its rows, cascading to the rows that reference them.
+/// nothing: SQLite would delete its rows, cascading to the rows that reference them. An
+/// UPDATE of a key that rows reference fails with 1451, of a reference to nothing 1452.
 /// Dropped together with the tables that reference it (in any order), or with
 /// `foreign_key_checks = 0` (a dump being loaded), it goes. The same for a database whose
 /// table another database's foreign key references. Through a follower.
 #[test]
-fn dropping_or_emptying_a_referenced_table_is_refused_and_loses_nothing() {
+fn foreign_keys_refuse_what_mysql_refuses_and_lose_nothing() {
     let c = start();
     let (_, follower) = follower_of(&c);
     rt().block_on(async {
@@ -947,6 +948,13 @@ fn dropping_or_emptying_a_referenced_table_is_refused_and_loses_nothing() {
         )
         .await
         .unwrap();
+        for (sql, code) in [
+            ("UPDATE p SET id = 9 WHERE id = 1", 1451),
+            ("UPDATE ch SET pid = 9 WHERE id = 1", 1452),
+        ] {
+            let e = conn.query_drop(sql).await.unwrap_err();
+            assert_eq!(server_code(&e), code, "{sql}: {e:?}");
+        }
         // Rows reference p (with a cascade); no row references q.
         for table in ["p", "q"] {
             for (sql, code) in [("DROP TABLE", 3730), ("TRUNCATE TABLE", 1701)] {
