@@ -1020,7 +1020,14 @@ impl Conn {
             self.run_atomically(sqlite, params, StatementKind::Ddl, &[])
                 .await
         };
-        self.shared.schema_changed();
+        // A TRUNCATE (its check and its DELETEs) leaves the schema as it was: the sessions'
+        // translations stay valid.
+        if !sqlite
+            .iter()
+            .all(|s| matches!(first_word(s).as_str(), "SELECT" | "DELETE"))
+        {
+            self.shared.schema_changed();
+        }
         match r {
             QueryResult::Ok(_) => ok(),
             other => other,

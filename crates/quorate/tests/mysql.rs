@@ -982,7 +982,7 @@ fn foreign_keys_refuse_what_mysql_refuses_and_lose_nothing() {
             .unwrap();
         assert_eq!(rows, 0, "a table nothing references is emptied");
         conn.query_drop("DROP TABLE q, cq").await.unwrap();
-        conn.query_drop("DROP TABLE r, cr").await.unwrap();
+        conn.query_drop("DROP TABLE R, CR").await.unwrap();
         conn.query_drop("SET foreign_key_checks = 0; DROP TABLE p; SET foreign_key_checks = 1")
             .await
             .unwrap();

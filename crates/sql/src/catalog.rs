@@ -167,16 +167,20 @@ pub struct TableInfo {
 
 /// Reads table `sqlite_name` (`d.t`) from the schema; `Ok(None)` if it does not exist.
 pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableInfo>, SqlError> {
-    let row: Option<(String, Option<String>)> = conn
+    let row: Option<(String, Option<String>, String)> = conn
         .query_row(
-            "SELECT type, sql FROM sqlite_schema WHERE name = ?1 AND type IN ('table', 'view')",
+            // Table names are case-insensitive, as in SQLite; the table is described by the
+            // name it was created with.
+            "SELECT type, sql, name FROM sqlite_schema WHERE name = ?1 COLLATE NOCASE \
+             AND type IN ('table', 'view')",
             [sqlite_name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((kind, sql)) = row else {
+    let Some((kind, sql, stored)) = row else {
         return Ok(None);
     };
+    let sqlite_name = stored.as_str();
     let (db, table) = names::split_sqlite_name(sqlite_name)
         .map(|(d, t)| (d.to_string(), t.to_string()))
         .unwrap_or_else(|| (String::new(), sqlite_name.to_string()));

@@ -65,41 +65,61 @@ fn visit<T: VisitMut>(rw: &mut Rewriter, node: &mut T) -> Result<(), SqlError> {
 /// `tables` (SQLite names) in an order that drops each only after every other one of them
 /// that references it: MySQL drops them together, but SQLite's DROP TABLE first deletes
 /// the table's rows, which a table still to be dropped may reference. As given without the
-/// catalog, or where they reference each other in a cycle.
+/// catalog. Each table's foreign keys are read once.
 fn drop_order(rw: &Rewriter, tables: Vec<String>) -> Vec<String> {
     let Some(cat) = rw.ctx.catalog else {
         return tables;
     };
-    children_first(tables, |from, to| {
-        cat.table(from).is_some_and(|t| {
-            t.foreign_keys
-                .iter()
-                .any(|fk| format!("{}.{}", fk.target.0, fk.target.1).eq_ignore_ascii_case(to))
-        })
-    })
-}
-
-/// `tables` ordered so that each comes after every other one of them that `references` it
-/// (`references(from, to)`: a foreign key of `from` names `to`); where they reference each
-/// other in a cycle, the rest as given.
-pub(crate) fn children_first(
-    tables: Vec<String>,
-    references: impl Fn(&str, &str) -> bool,
-) -> Vec<String> {
-    let mut left = tables;
-    let mut order = Vec::with_capacity(left.len());
-    while !left.is_empty() {
-        let free = left.iter().position(|x| {
-            !left
-                .iter()
-                .any(|y| !y.eq_ignore_ascii_case(x) && references(y, x))
-        });
-        match free {
-            Some(i) => order.push(left.remove(i)),
-            None => order.append(&mut left),
+    let mut edges = Vec::new();
+    for t in &tables {
+        if let Some(info) = cat.table(t) {
+            for fk in &info.foreign_keys {
+                edges.push((t.clone(), format!("{}.{}", fk.target.0, fk.target.1)));
+            }
         }
     }
-    order
+    children_first(tables, &edges)
+}
+
+/// `tables` ordered so that each comes after every other one of them that references it
+/// (`edges`: (from, to) when a foreign key of `from` names `to`; names compare
+/// case-insensitively), otherwise in the given order. Tables that reference each other in
+/// a cycle, and those that hang from one, come last in the given order.
+pub(crate) fn children_first(tables: Vec<String>, edges: &[(String, String)]) -> Vec<String> {
+    use std::collections::HashMap;
+    let index: HashMap<String, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_ascii_lowercase(), i))
+        .collect();
+    // For each table, the others of the list it references; and how many reference it.
+    let mut targets = vec![Vec::new(); tables.len()];
+    let mut referenced_by = vec![0usize; tables.len()];
+    for (from, to) in edges {
+        let (Some(&f), Some(&t)) = (
+            index.get(&from.to_ascii_lowercase()),
+            index.get(&to.to_ascii_lowercase()),
+        ) else {
+            continue;
+        };
+        if f != t && !targets[f].contains(&t) {
+            targets[f].push(t);
+            referenced_by[t] += 1;
+        }
+    }
+    let mut done = vec![false; tables.len()];
+    let mut order = Vec::with_capacity(tables.len());
+    // Each time, the first table (in the given order) that nothing left references.
+    while let Some(next) = (0..tables.len()).find(|&i| !done[i] && referenced_by[i] == 0) {
+        done[next] = true;
+        order.push(next);
+        for &t in &targets[next] {
+            referenced_by[t] -= 1;
+        }
+    }
+    order.extend((0..tables.len()).filter(|&i| !done[i]));
+    let mut slots: Vec<Option<String>> = tables.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The statement run before a `DROP TABLE`, `DROP DATABASE` or `TRUNCATE` of the SQLite
@@ -912,4 +932,31 @@ fn alter_table(
         }
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::children_first;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// A table comes after every other one of the list that references it, names compared
+    /// case-insensitively; unrelated tables keep their order; a cycle goes last as given.
+    #[test]
+    fn referencing_tables_come_first() {
+        let edges = vec![
+            ("d.ch".to_string(), "d.P".to_string()),
+            ("d.gc".to_string(), "d.ch".to_string()),
+            ("d.x".to_string(), "d.x".to_string()),
+            ("d.a".to_string(), "d.b".to_string()),
+            ("d.b".to_string(), "d.a".to_string()),
+        ];
+        assert_eq!(
+            children_first(s(&["d.p", "d.x", "d.CH", "d.a", "d.b", "d.gc"]), &edges),
+            s(&["d.x", "d.gc", "d.CH", "d.p", "d.a", "d.b"])
+        );
+        assert_eq!(children_first(s(&["d.u", "d.v"]), &[]), s(&["d.u", "d.v"]));
+    }
 }

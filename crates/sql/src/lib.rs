@@ -349,11 +349,7 @@ pub fn drop_database_sql(conn: &rusqlite::Connection, db: &str) -> Result<Vec<St
     for r in rows {
         edges.push(r?);
     }
-    let tables = ddl::children_first(tables, |from, to| {
-        edges
-            .iter()
-            .any(|(f, t)| f.eq_ignore_ascii_case(from) && t.eq_ignore_ascii_case(to))
-    });
+    let tables = ddl::children_first(tables, &edges);
     let mut v = Vec::with_capacity(views.len() + tables.len() + 1);
     for view in &views {
         v.push(format!("DROP VIEW IF EXISTS {}", names::quote(view)));
