@@ -551,7 +551,7 @@ fn now(_: &mut FnContext<'_>) -> rusqlite::Result<String> {
 fn register_string_and_date_functions(conn: &Connection) -> rusqlite::Result<()> {
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let text = |ctx: &rusqlite::functions::Context<'_>, i: usize| text_of(ctx.get_raw(i));
-    // The checks after a DROP TABLE or TRUNCATE (see `ddl::referenced_guard`): always an
+    // The checks before a DROP TABLE or TRUNCATE (see `ddl::referenced_guard`): always an
     // error, naming the table and one whose foreign key references it.
     let name = move |ctx: &rusqlite::functions::Context<'_>, i| {
         let t = text(ctx, i).unwrap_or_default();
