@@ -196,10 +196,12 @@ impl Recorder {
             .clone()
     }
 
-    /// What the statements run since the last call did to rows, while recording: for a
-    /// statement's own counts, call it before and after the statement.
-    pub(crate) fn take_counts(&self) -> RowCounts {
-        std::mem::take(&mut self.state.lock().counts)
+    /// What the statements run since the last call did to rows, `None` when not recording:
+    /// for a statement's own counts, call it before and after the statement.
+    pub(crate) fn take_counts(&self) -> Option<RowCounts> {
+        let mut s = self.state.lock();
+        let counts = std::mem::take(&mut s.counts);
+        s.recording.then_some(counts)
     }
 
     /// Whether changes are being recorded.

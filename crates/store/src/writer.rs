@@ -923,10 +923,8 @@ impl WriteTx {
             let mut out = w.run_statement(context, sql, |w| {
                 stmt::run(&w.conn, sql, params, max, false)
             });
-            if let Ok(o) = &mut out
-                && w.recorder.recording()
-            {
-                o.counts = Some(w.recorder.take_counts());
+            if let Ok(o) = &mut out {
+                o.counts = w.recorder.take_counts();
             }
             let out = self.end_if_interrupted(out);
             if out.as_ref().is_err_and(StoreError::is_interrupt) {
