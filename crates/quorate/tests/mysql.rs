@@ -921,6 +921,90 @@ fn affected_rows_count_changed_rows_as_mysql_does() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// Date and time columns compare with strings as MySQL compares them, by the instant (or
+/// duration) a string spells, not by its text: a DATETIME(6) value equals the same time
+/// written without a fraction, a DATE equals its midnight, `'2024-3-5'`, `'24/3/5'` and
+/// `'2024-03-05T10:00'` are read as dates, TIME values order as durations. The same holds
+/// for prepared statements' date parameters, joins, `IN`, `BETWEEN` and a UNIQUE key.
+/// Expected answers are MariaDB 10.11's for the same statements. Through a follower.
+#[test]
+fn dates_compare_as_mysql_compares_them() {
+    let c = start();
+    let (_, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut conn = connect(&c, follower, None).await;
+        conn.query_drop(
+            "CREATE DATABASE dc; USE dc; \
+             CREATE TABLE ev (id INT PRIMARY KEY, d DATE, dt DATETIME(6), ts TIMESTAMP NULL, \
+             tm TIME(3), UNIQUE KEY (d), KEY (dt)); \
+             INSERT INTO ev VALUES \
+             (1, '2024-03-05', '2024-03-05 00:00:00', '2024-03-05 00:00:00', '-01:00:00'), \
+             (2, '2024-03-06', '2024-03-05 10:00:00', '2024-03-05 10:00:00', '100:00:00'), \
+             (3, '2024-03-07', '2024-03-06 00:00:00.5', '2024-03-06 00:00:00', '09:00:00')",
+        )
+        .await
+        .unwrap();
+        let cases: [(&str, &[i64]); 17] = [
+            ("SELECT id FROM ev WHERE dt = '2024-03-05 10:00:00'", &[2]),
+            ("SELECT id FROM ev WHERE dt = '2024-03-05 10:00'", &[2]),
+            ("SELECT id FROM ev WHERE d = '2024-3-5'", &[1]),
+            ("SELECT id FROM ev WHERE dt = '2024-03-05'", &[1]),
+            ("SELECT id FROM ev WHERE dt <= '2024-03-05'", &[1]),
+            (
+                "SELECT id FROM ev WHERE dt > '2024-03-05' ORDER BY id",
+                &[2, 3],
+            ),
+            (
+                "SELECT id FROM ev WHERE dt BETWEEN '2024-3-5 9:00' AND '2024-03-06'",
+                &[2],
+            ),
+            ("SELECT id FROM ev WHERE dt = '2024-3-6 0:0:0.5'", &[3]),
+            ("SELECT id FROM ev WHERE ts = '2024-03-05T10:00:00'", &[2]),
+            (
+                "SELECT id FROM ev WHERE d IN ('2024/3/6', '2024-03-07 00:00:00') ORDER BY id",
+                &[2, 3],
+            ),
+            ("SELECT id FROM ev WHERE d = '2024-03-05 10:00:00'", &[]),
+            ("SELECT id FROM ev WHERE d < '2024-03-05 10:00:00'", &[1]),
+            (
+                "SELECT id FROM ev WHERE d >= '24-03-06' ORDER BY id",
+                &[2, 3],
+            ),
+            ("SELECT id FROM ev WHERE tm > '9:30'", &[2]),
+            ("SELECT id FROM ev WHERE tm = '-1:00'", &[1]),
+            ("SELECT id FROM ev ORDER BY tm", &[1, 3, 2]),
+            ("SELECT a.id FROM ev a JOIN ev b ON a.dt = b.d", &[1]),
+        ];
+        for (sql, want) in cases {
+            let got: Vec<i64> = conn.query(sql).await.unwrap();
+            assert_eq!(got, want, "{sql}");
+        }
+        // A driver's date parameter has no fraction when it has none; the column has six
+        // digits of one.
+        let at = conn.prep("SELECT id FROM ev WHERE dt = ?").await.unwrap();
+        let got: Vec<i64> = conn
+            .exec(&at, (mysql_async::Value::Date(2024, 3, 5, 10, 0, 0, 0),))
+            .await
+            .unwrap();
+        assert_eq!(got, [2]);
+        let got: Vec<i64> = conn.exec(&at, ("2024-3-6 00:00:00.500",)).await.unwrap();
+        assert_eq!(got, [3]);
+        // The UNIQUE key sees the date, not its spelling.
+        let e = conn
+            .query_drop("INSERT INTO ev (id, d) VALUES (4, '2024/3/5')")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1062, "{e}");
+        let n: u64 = conn
+            .query_first("SELECT COUNT(*) FROM ev")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 3);
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// A table another table's foreign key references cannot be dropped (MySQL's 3730) or
 /// truncated (1701), whether rows reference it or not, and the refused statement loses
 /// nothing: SQLite would delete its rows, cascading to the rows that reference them. An

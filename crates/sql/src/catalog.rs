@@ -551,6 +551,9 @@ pub(crate) fn scan_create_table(sql: &str) -> Vec<ScannedColumn> {
                 c.autoincrement = true;
             } else if is_kw(t, "COLLATE")
                 && let Some(T::Word(w)) = item.get(i + 1)
+                // A date or time column's collation is how it compares, not a character
+                // collation: SHOW and information_schema give none.
+                && !quorate_collate::is_temporal(w)
             {
                 c.collation = Some(w.to_ascii_uppercase());
             }

@@ -802,6 +802,8 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
     let det = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     let nondet = FunctionFlags::SQLITE_UTF8;
     crate::infoschema::register(conn)?;
+    // The store registers them too; here for connections opened without it (tests, tools).
+    quorate_collate::register(conn)?;
 
     conn.create_scalar_function("now", 0, nondet, now)?;
     conn.create_scalar_function("now", 1, nondet, |ctx| {

@@ -135,7 +135,9 @@ fn triggers(db: &str, table: &str, sqlite_name: &str, columns: &[(String, String
     for (name, kind) in &temporal {
         let new = format!("NEW.{}", names::quote(name));
         let stored = kind.call(&new, &format!("`{db}`.`{table}`.`{name}`"));
-        changed.push(format!("{new} IS NOT {stored}"));
+        // As text: the column's own collation would find `2024-3-5` equal to `2024-03-05`
+        // and leave the value unconverted.
+        changed.push(format!("{new} IS NOT {stored} COLLATE BINARY"));
         set.push(format!("{} = {stored}", names::quote(name)));
     }
     let body = format!(
@@ -1035,8 +1037,8 @@ mod tests {
         let created = run("CREATE TABLE \"d.t\" (id INTEGER PRIMARY KEY, d DATE, \
              g DATE GENERATED ALWAYS AS (d) VIRTUAL, dt DATETIME(3))");
         let body = "FOR EACH ROW WHEN \
-            NEW.\"d\" IS NOT mysql_store_date(NEW.\"d\", '`d`.`t`.`d`') \
-            OR NEW.\"dt\" IS NOT mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') \
+            NEW.\"d\" IS NOT mysql_store_date(NEW.\"d\", '`d`.`t`.`d`') COLLATE BINARY \
+            OR NEW.\"dt\" IS NOT mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') COLLATE BINARY \
             BEGIN UPDATE \"d.t\" SET \"d\" = mysql_store_date(NEW.\"d\", '`d`.`t`.`d`'), \
             \"dt\" = mysql_store_datetime(NEW.\"dt\", 3, '`d`.`t`.`dt`') \
             WHERE rowid = NEW.rowid; END";

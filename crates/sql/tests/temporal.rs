@@ -196,7 +196,7 @@ fn alter_and_rename_keep_dates_stored() {
     db.run("INSERT INTO c2 VALUES (2, '2024-2-4 05:06')")
         .unwrap();
     assert_eq!(
-        db.run("SELECT d FROM c UNION ALL SELECT d FROM c2 ORDER BY 1")
+        db.run("SELECT d FROM c UNION ALL SELECT d FROM c2 ORDER BY 1 COLLATE BINARY")
             .unwrap(),
         vec![
             vec![t("2024-02-03")],

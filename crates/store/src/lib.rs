@@ -628,7 +628,11 @@ impl Store {
             StoreError::Corrupt("nothing applied yet: nothing to recover from".into())
         })?;
         {
-            let conn = rusqlite::Connection::open(&tmp)?;
+            let conn = schema::open(
+                &tmp,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
             let state = AppliedState {
                 last_applied: Some(last),
                 membership: StoredMembership::new(Some(last), membership),

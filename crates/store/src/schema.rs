@@ -38,9 +38,18 @@ pub(crate) fn is_local_table(name: &[u8]) -> bool {
 /// (docs/BENCHMARKS.md).
 pub(crate) const PAGE_SIZE: i64 = 1024;
 
+/// Opens `path` with `flags`, with what any connection to a replica needs: the date and
+/// time collations (`quorate_collate`), without which SQLite can neither search nor build
+/// nor check the index of a table with a date column.
+pub(crate) fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    quorate_collate::register(&conn)?;
+    Ok(conn)
+}
+
 /// Opens the writer connection and creates the bookkeeping tables if needed.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -91,7 +100,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 
 /// Opens a read-only connection (a WAL reader).
 pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
@@ -106,7 +115,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 /// (see `checkpoint`). It syncs as the writer does: the WAL before pages are copied, the
 /// database file after.
 pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;

@@ -9,7 +9,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use quorate_consensus::SnapshotMeta;
-use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -169,14 +168,17 @@ pub fn hash_file(path: &Path) -> Result<(u64, String), StoreError> {
 /// Returns the applied state the copy is at.
 pub(crate) fn build_copy(db_path: &Path, tmp: &Path) -> Result<schema::AppliedState, StoreError> {
     {
-        let src = Connection::open_with_flags(
+        let src = schema::open(
             db_path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         src.busy_timeout(std::time::Duration::from_secs(10))?;
         src.execute("VACUUM INTO ?1", [tmp.to_string_lossy()])?;
     }
-    let copy = Connection::open(tmp)?;
+    let copy = schema::open(
+        tmp,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     copy.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
     copy.pragma_update(None, "foreign_keys", false)?;
     copy.execute_batch("BEGIN IMMEDIATE")?;
@@ -218,7 +220,7 @@ pub(crate) fn verify(
             file.size, file.sha256
         )));
     }
-    let conn = Connection::open_with_flags(
+    let conn = schema::open(
         &file.path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;

@@ -763,7 +763,9 @@ async fn divergence_is_detected() {
 }
 
 /// A snapshot built on the leader (with speculative transactions in flight) and installed
-/// on an empty node holds exactly the committed data.
+/// on an empty node holds exactly the committed data. The table has an index in the date
+/// collation, which SQLite needs to copy, undo into, check and query it: every connection
+/// the store opens has it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_holds_committed_state_only() {
     use openraft::storage::RaftSnapshotBuilder;
@@ -773,7 +775,13 @@ async fn snapshot_holds_committed_state_only() {
     write(
         &c.leader,
         &p,
-        &[("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", vec![])],
+        &[
+            (
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, d DATE COLLATE MYSQL_DATETIME)",
+                vec![],
+            ),
+            ("CREATE INDEX t_d ON t (d)", vec![]),
+        ],
     )
     .await
     .unwrap();
@@ -782,7 +790,7 @@ async fn snapshot_holds_committed_state_only() {
             &c.leader,
             &p,
             &[(
-                "INSERT INTO t VALUES (?1, randomblob(1000))",
+                "INSERT INTO t VALUES (?1, randomblob(1000), printf('2024-03-%02d', ?1 % 28 + 1))",
                 vec![Value::Integer(i)],
             )],
         )
@@ -818,6 +826,10 @@ async fn snapshot_holds_committed_state_only() {
     assert_eq!(
         rows(&fresh, "SELECT count(*) FROM t"),
         vec![vec![Value::Integer(50)]]
+    );
+    assert_eq!(
+        rows(&fresh, "SELECT id FROM t WHERE d = '2024-3-5' ORDER BY id"),
+        vec![vec![Value::Integer(4)], vec![Value::Integer(32)]]
     );
     assert_eq!(
         fresh.checksum().await.unwrap().sha256,
