@@ -257,6 +257,7 @@ fn generate(conn: &Connection, tables: &[TableChanges]) -> rusqlite::Result<Vec<
         out.push(0);
         let header_end = out.len();
         let mut stmt = conn.prepare_cached(&t.shape.select_sql)?;
+        let mut found_key = Vec::new();
         for (key, row) in &t.rows {
             let mut at = 0;
             for (param, _) in (1..).zip(t.shape.key_columns()) {
@@ -265,7 +266,21 @@ fn generate(conn: &Connection, tables: &[TableChanges]) -> rusqlite::Result<Vec<
                 at += n;
             }
             let mut rows = stmt.raw_query();
-            let current = rows.next()?;
+            // The key's `=` compares by the columns' collations (NOCASE text, dates), so
+            // the row found may hold the key spelt otherwise: `'BOB'` for `'bob'` after
+            // `UPDATE u SET name = 'BOB'`. Then the row recorded under this key is gone
+            // (read as present, it would be both updated and inserted, and every replica
+            // would refuse the changeset).
+            let current = match rows.next()? {
+                Some(cur) => {
+                    found_key.clear();
+                    for i in t.shape.key_columns() {
+                        encode(&mut found_key, cur.get_ref(i)?);
+                    }
+                    (found_key == *key).then_some(cur)
+                }
+                None => None,
+            };
             match (&row.old, current) {
                 (None, None) => {}
                 (None, Some(cur)) => {

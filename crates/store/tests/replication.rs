@@ -256,6 +256,75 @@ async fn effects_replicate_exactly() {
     assert_same(&c).await;
 }
 
+/// A primary key whose new value equals the old one by the column's collation but not in
+/// bytes (a NOCASE name changing case, a date spelt otherwise; rowid and WITHOUT ROWID
+/// tables) replicates as the change it is: the follower applies it and ends identical,
+/// holding the new spelling. Reading the row back by its old key finds it under the new
+/// one; taking that for the old row made every follower refuse the changeset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_equal_by_collation_change_like_any_key() {
+    let c = Cluster::new();
+    let p = FakeProposer(FakeLog::new(&c));
+    write(
+        &c.leader,
+        &p,
+        &[
+            (
+                "CREATE TABLE u (name TEXT COLLATE NOCASE NOT NULL PRIMARY KEY, v INT)",
+                vec![],
+            ),
+            (
+                "CREATE TABLE d (s INT, day TEXT COLLATE MYSQL_DATETIME, n INT, \
+                 PRIMARY KEY (s, day)) WITHOUT ROWID",
+                vec![],
+            ),
+            ("INSERT INTO u VALUES ('bob', 1), ('amy', 2)", vec![]),
+            ("INSERT INTO d VALUES (1, '2024-03-05', 1)", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    write(
+        &c.leader,
+        &p,
+        &[
+            ("UPDATE u SET name = 'BOB' WHERE name = 'bob'", vec![]),
+            ("UPDATE d SET day = '2024-3-5 00:00', n = 2", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    // Inserted, then re-spelt in the same transaction.
+    write(
+        &c.leader,
+        &p,
+        &[
+            ("INSERT INTO u VALUES ('cy', 3)", vec![]),
+            ("UPDATE u SET name = 'Cy' WHERE name = 'cy'", vec![]),
+        ],
+    )
+    .await
+    .unwrap();
+    for node in [&c.leader, &c.follower] {
+        assert_eq!(
+            rows(node, "SELECT name, v FROM u ORDER BY v"),
+            vec![
+                vec![Value::Text("BOB".into()), Value::Integer(1)],
+                vec![Value::Text("amy".into()), Value::Integer(2)],
+                vec![Value::Text("Cy".into()), Value::Integer(3)],
+            ]
+        );
+        assert_eq!(
+            rows(node, "SELECT day, n FROM d"),
+            vec![vec![
+                Value::Text("2024-3-5 00:00".into()),
+                Value::Integer(2)
+            ]]
+        );
+    }
+    assert_same(&c).await;
+}
+
 /// A transaction that changed nothing is not replicated and reports ReadOnly; a rolled
 /// back transaction leaves nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
