@@ -1005,6 +1005,41 @@ fn dates_compare_as_mysql_compares_them() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// A primary key that changes only in spelling, as its collation sees it (a VARCHAR name
+/// changing case, a DATE key stored from `'2024-3-5'` and set to `'2024/3/6'`), replicates:
+/// every replica applies the change and they end identical. Before the fix the followers
+/// refused the change and stopped. Through a follower.
+#[test]
+fn keys_changing_only_in_spelling_replicate() {
+    let c = start();
+    let (_, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut conn = connect(&c, follower, None).await;
+        conn.query_drop(
+            "CREATE DATABASE ks; USE ks; \
+             CREATE TABLE u (name VARCHAR(10) PRIMARY KEY, v INT); \
+             INSERT INTO u VALUES ('bob', 1); \
+             UPDATE u SET name = 'BOB' WHERE name = 'bob'; \
+             CREATE TABLE daily (day DATE PRIMARY KEY, at DATETIME(3), n INT, UNIQUE KEY (at)); \
+             INSERT INTO daily VALUES ('2024-3-5', '2024-03-05 10:00', 1); \
+             UPDATE daily SET day = '2024/3/6', at = '2024-3-6 10:00:00', n = 2",
+        )
+        .await
+        .unwrap();
+        let row: Option<(String, String, i64)> = conn
+            .query_first("SELECT day, at, n FROM daily")
+            .await
+            .unwrap();
+        assert_eq!(
+            row,
+            Some(("2024-03-06".into(), "2024-03-06 10:00:00.000".into(), 2))
+        );
+        let name: Option<String> = conn.query_first("SELECT name FROM u").await.unwrap();
+        assert_eq!(name.as_deref(), Some("BOB"));
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// A table another table's foreign key references cannot be dropped (MySQL's 3730) or
 /// truncated (1701), whether rows reference it or not, and the refused statement loses
 /// nothing: SQLite would delete its rows, cascading to the rows that reference them. An
