@@ -23,6 +23,8 @@
 //! (the SQL layer stores them in MySQL's form), so a column's own order is time order.
 #![forbid(unsafe_code)]
 
+pub mod parse;
+
 use std::cmp::Ordering;
 
 use rusqlite::Connection;
@@ -65,214 +67,28 @@ fn compare_by(a: &str, b: &str, key: fn(&str) -> Option<i64>) -> Ordering {
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// A date and time as one number in time order (microseconds, with months of 32 days and
-/// years of 13 months: only the order matters), or `None` when `s` is not one.
+/// years of 13 months: only the order matters), or `None` when `s` is none.
 ///
-/// Read as MySQL reads a string compared with a date (on the ASCII text, spaces around it
-/// ignored):
-/// * `Y-M-D`, with any one punctuation character between the parts (`2024/3/5`,
-///   `2024.03.05`), a year of 1 to 4 digits (two-digit years: 00-69 are 20xx, 70-99
-///   19xx), month and day of 1 or 2 digits; optionally followed by a space (or several) or
-///   `T`, then `h:m[:s[.fraction]]`;
-/// * digits only: `YYYYMMDD`, `YYMMDD`, `YYYYMMDDhhmmss[.fraction]` or
-///   `YYMMDDhhmmss[.fraction]`.
-///
-/// A DATE is its midnight, so the DATE `2024-03-05` equals `'2024-03-05 00:00:00'`, as in
-/// MySQL. Zero dates and zero parts (`0000-00-00`) are read as written; months above 12,
-/// days above 31 and times out of range are not dates. Fractions beyond microseconds are
-/// ignored.
+/// `s` is read exactly as the SQL layer reads a value it stores in a DATE, DATETIME or
+/// TIMESTAMP column ([`parse::parts_of_text`]): `2024-3-5`, `24/3/5`, `2024-03-05T10:11`,
+/// `2024-03-05 10.11.12`, `20240305101112.5`, ... A DATE is its midnight, so the DATE
+/// `2024-03-05` equals `'2024-03-05 00:00:00'`, as in MySQL. A value MySQL would refuse to
+/// store (`2024-02-30`, `10:61`) is no date.
 pub fn datetime_key(s: &str) -> Option<i64> {
-    let b = s.as_bytes().trim_ascii();
-    let whole = |read: fn(&mut Cursor) -> Option<(Date, Clock)>| {
-        let mut p = Cursor { b, at: 0 };
-        read(&mut p).filter(|_| p.done())
-    };
-    // `2024.03.05` is all digits and dots too, but not a compact form.
-    let compact = b.iter().all(|c| c.is_ascii_digit() || *c == b'.');
-    let (date, time) = compact
-        .then(|| whole(compact_datetime))
-        .flatten()
-        .or_else(|| whole(delimited_datetime))?;
-    let (year, month, day) = date;
-    let (hour, minute, second, micros) = time;
-    if month > 12 || day > 31 || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let days = (year * 13 + month) * 32 + day;
-    let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second;
-    Some(seconds * MICROS_PER_SECOND + micros)
+    let p = parse::parts_of_text(s).filter(parse::Parts::valid)?;
+    let days = (i64::from(p.y) * 13 + i64::from(p.mo)) * 32 + i64::from(p.d);
+    let seconds = ((days * 24 + i64::from(p.h)) * 60 + i64::from(p.mi)) * 60 + i64::from(p.s);
+    Some(seconds * MICROS_PER_SECOND + i64::from(p.us))
 }
 
-type Date = (i64, i64, i64);
-type Clock = (i64, i64, i64, i64);
-
-fn compact_datetime(p: &mut Cursor) -> Option<(Date, Clock)> {
-    let digits = p.digits_upto(14)?;
-    let year_len = match digits.len() {
-        8 | 14 => 4,
-        6 | 12 => 2,
-        _ => return None,
-    };
-    let part = |from: usize, len: usize| number(&digits[from..from + len]);
-    let year = two_digit_year(part(0, year_len), year_len);
-    let date = (year, part(year_len, 2), part(year_len + 2, 2));
-    if digits.len() == year_len + 4 {
-        return Some((date, (0, 0, 0, 0)));
-    }
-    let at = year_len + 4;
-    let micros = p.fraction()?;
-    Some((
-        date,
-        (part(at, 2), part(at + 2, 2), part(at + 4, 2), micros),
-    ))
-}
-
-fn delimited_datetime(p: &mut Cursor) -> Option<(Date, Clock)> {
-    let year_digits = p.digits_upto(4)?;
-    let year = two_digit_year(number(year_digits), year_digits.len());
-    p.punctuation()?;
-    let month = number(p.digits_upto(2)?);
-    p.punctuation()?;
-    let day = number(p.digits_upto(2)?);
-    let date = (year, month, day);
-    if p.done() {
-        return Some((date, (0, 0, 0, 0)));
-    }
-    if !p.eat(b'T') {
-        p.spaces()?;
-    }
-    let hour = number(p.digits_upto(2)?);
-    p.expect(b':')?;
-    let minute = number(p.digits_upto(2)?);
-    let mut second = 0;
-    let mut micros = 0;
-    if p.eat(b':') {
-        second = number(p.digits_upto(2)?);
-        micros = p.fraction()?;
-    }
-    Some((date, (hour, minute, second, micros)))
-}
-
-fn two_digit_year(year: i64, digits: usize) -> i64 {
-    match (digits <= 2, year) {
-        (true, 0..=69) => year + 2000,
-        (true, _) => year + 1900,
-        (false, _) => year,
-    }
-}
-
-/// A time of day or duration in signed microseconds, or `None` when `s` is not one.
-///
-/// Read as MySQL reads a string compared with a TIME (spaces around it ignored), with an
-/// optional leading `-`: `[D ]h:m[:s[.fraction]]` (hours of up to 4 digits, `D` days of
-/// up to 2), or digits only, read from the right as seconds, minutes and hours
-/// (`ss`, `mmss`, `hhmmss`, `hhhmmss`, with an optional `.fraction`). Minutes and
-/// seconds above 59 make it no time.
+/// A time of day or duration in signed microseconds, or `None` when `s` is none: read as
+/// the SQL layer reads a value it stores in a TIME column ([`parse::time_of_text`]):
+/// `10:5`, `-1:00`, `2 10:00`, `100500`, `10:00:00.25`, ...
 pub fn time_key(s: &str) -> Option<i64> {
-    let b = s.as_bytes().trim_ascii();
-    let mut p = Cursor { b, at: 0 };
-    let negative = p.eat(b'-');
-    let (hours, minutes, seconds, micros) = if b.contains(&b':') {
-        let first = number(p.digits_upto(4)?);
-        let (days, hour) = if p.spaces().is_some() {
-            if first > 34 {
-                return None;
-            }
-            (first, number(p.digits_upto(2)?))
-        } else {
-            (0, first)
-        };
-        p.expect(b':')?;
-        let minute = number(p.digits_upto(2)?);
-        let mut second = 0;
-        let mut micros = 0;
-        if p.eat(b':') {
-            second = number(p.digits_upto(2)?);
-            micros = p.fraction()?;
-        }
-        (days * 24 + hour, minute, second, micros)
-    } else {
-        let n = number(p.digits_upto(7)?);
-        let micros = p.fraction()?;
-        (n / 10_000, n / 100 % 100, n % 100, micros)
-    };
-    if !p.done() || minutes > 59 || seconds > 59 {
-        return None;
-    }
-    let total = ((hours * 60 + minutes) * 60 + seconds) * MICROS_PER_SECOND + micros;
-    Some(if negative { -total } else { total })
-}
-
-/// The value of ASCII digits (at most 7, so no overflow).
-fn number(digits: &[u8]) -> i64 {
-    digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'))
-}
-
-/// A reader over the bytes of one value.
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn done(&self) -> bool {
-        self.at == self.b.len()
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        let hit = self.b.get(self.at) == Some(&c);
-        if hit {
-            self.at += 1;
-        }
-        hit
-    }
-
-    fn expect(&mut self, c: u8) -> Option<()> {
-        self.eat(c).then_some(())
-    }
-
-    /// One ASCII punctuation character (a date's separator).
-    fn punctuation(&mut self) -> Option<()> {
-        let c = *self.b.get(self.at)?;
-        c.is_ascii_punctuation().then(|| self.at += 1)
-    }
-
-    /// One or more spaces.
-    fn spaces(&mut self) -> Option<()> {
-        let start = self.at;
-        while self.b.get(self.at) == Some(&b' ') {
-            self.at += 1;
-        }
-        (self.at > start).then_some(())
-    }
-
-    /// A run of 1 to `max` digits (`None` when there is none or it is longer).
-    fn digits_upto(&mut self, max: usize) -> Option<&'a [u8]> {
-        let start = self.at;
-        while self.b.get(self.at).is_some_and(u8::is_ascii_digit) {
-            self.at += 1;
-        }
-        let run = &self.b[start..self.at];
-        (!run.is_empty() && run.len() <= max).then_some(run)
-    }
-
-    /// An optional `.digits` fraction of a second, in microseconds (digits after the sixth
-    /// ignored). `None` for a `.` without digits.
-    fn fraction(&mut self) -> Option<i64> {
-        if !self.eat(b'.') {
-            return Some(0);
-        }
-        let start = self.at;
-        while self.b.get(self.at).is_some_and(u8::is_ascii_digit) {
-            self.at += 1;
-        }
-        let digits = &self.b[start..self.at];
-        if digits.is_empty() {
-            return None;
-        }
-        let kept = &digits[..digits.len().min(6)];
-        let scale = 10_i64.pow(6 - kept.len() as u32);
-        Some(number(kept) * scale)
-    }
+    let t = parse::time_of_text(s).filter(parse::TimeParts::valid)?;
+    let seconds = (i64::from(t.h) * 60 + i64::from(t.mi)) * 60 + i64::from(t.s);
+    let total = seconds * MICROS_PER_SECOND + i64::from(t.us);
+    Some(if t.negative { -total } else { total })
 }
 
 #[cfg(test)]
@@ -313,6 +129,18 @@ mod tests {
             Ordering::Equal
         );
         assert_eq!(compare_datetime("99-1-1", "1999-01-01"), Ordering::Equal);
+        // One digit is no two-digit year: stored as year 4, compared as year 4.
+        assert_eq!(compare_datetime("4-3-8", "0004-03-08"), Ordering::Equal);
+        for (spelt, stored) in [
+            ("2024-03-05 10", "2024-03-05 10:00:00"),
+            ("2024-03-05 10.11.12", "2024-03-05 10:11:12"),
+            ("2024/3/5 10-11-12", "2024-03-05 10:11:12"),
+            ("2024-03-05 10:11:12.", "2024-03-05 10:11:12"),
+            ("20240305T101112", "2024-03-05 10:11:12"),
+            ("20240305101112.5", "2024-03-05 10:11:12.500"),
+        ] {
+            assert_eq!(compare_datetime(spelt, stored), Ordering::Equal, "{spelt}");
+        }
         assert_eq!(
             compare_datetime("0000-00-00", "0000-00-00 00:00:00"),
             Ordering::Equal
@@ -343,7 +171,8 @@ mod tests {
     }
 
     /// Property: text that is no date sorts after every date, by its bytes, so the order
-    /// stays total; out-of-range parts make a text no date.
+    /// stays total; what MySQL refuses to store (out-of-range parts, an impossible day,
+    /// trailing text) is no date.
     #[test]
     fn other_text_comes_after_dates() {
         for s in [
@@ -353,10 +182,10 @@ mod tests {
             "2024-03-32",
             "2024-03-05 24:00:00",
             "2024-03-05 10:60",
-            "2024-03-05 10:00:00.",
+            "2024-02-30",
             "2024-03-05x",
+            "2024-03-05Z",
             "12345",
-            "2024-03-05 10",
         ] {
             assert_eq!(datetime_key(s), None, "{s:?}");
             assert_eq!(compare_datetime("9999-12-31", s), Ordering::Less, "{s:?}");

@@ -187,8 +187,8 @@ fn create_table_translation() {
          \"score\" DECIMAL(10,2) DEFAULT '0.00' \
          CONSTRAINT \"mysql_number decimal score\" CHECK (typeof(\"score\") <> 'text') \
          CONSTRAINT \"mysql_range score\" CHECK (\"score\" > -99999999.995 AND \"score\" < 99999999.995),\n  \
-         \"created\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,\n  \
-         \"updated\" TIMESTAMP DEFAULT NULL CONSTRAINT \"mysql_on_update\" NULL\n)"
+         \"created\" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP COLLATE MYSQL_DATETIME,\n  \
+         \"updated\" TIMESTAMP DEFAULT NULL COLLATE MYSQL_DATETIME CONSTRAINT \"mysql_on_update\" NULL\n)"
     );
     assert_eq!(
         sql[1],
