@@ -747,6 +747,58 @@ fn decode(buf: &[u8]) -> Option<(ValueRef<'_>, usize)> {
     }
 }
 
+/// `changeset` with each table's DELETEs moved before its other changes (which keep their
+/// order); `None` when it cannot be read.
+///
+/// Deleting first only frees key values. It matters for the inverse of a key changing
+/// only in spelling (`UPDATE u SET name = 'BOB' WHERE name = 'bob'` on a NOCASE key is
+/// captured as DELETE 'bob', INSERT 'BOB'): inverted in order, the INSERT of 'bob' comes
+/// first, finds 'BOB' equal by the key's collation, and SQLite's applier takes it for a
+/// conflict, so the undo would fail.
+pub(crate) fn deletes_first(changeset: &[u8]) -> Option<Vec<u8>> {
+    let cs = changeset;
+    let mut out = Vec::with_capacity(cs.len());
+    let mut others = Vec::new();
+    let mut at = 0;
+    while at < cs.len() {
+        if cs[at] != b'T' {
+            return None;
+        }
+        let (ncol, n) = get_varint(cs.get(at + 1..)?)?;
+        let name_at = (at + 1 + n).checked_add(usize::try_from(ncol).ok()?)?;
+        let header_end = name_at + cs.get(name_at..)?.iter().position(|&b| b == 0)? + 1;
+        out.extend_from_slice(&cs[at..header_end]);
+        at = header_end;
+        others.clear();
+        while at < cs.len() && cs[at] != b'T' {
+            let records = match c_int::from(cs[at]) {
+                ffi::SQLITE_DELETE | ffi::SQLITE_INSERT => 1,
+                ffi::SQLITE_UPDATE => 2,
+                _ => return None,
+            };
+            let mut end = at + 2;
+            for _ in 0..records * ncol {
+                let rest = cs.get(end..)?;
+                end += match rest.first()? {
+                    &TYPE_UNDEFINED => 1,
+                    _ => decode(rest)?.1,
+                };
+            }
+            let change = cs.get(at..end)?;
+            if c_int::from(cs[at]) == ffi::SQLITE_DELETE {
+                out.extend_from_slice(change);
+            } else {
+                others.push(at..end);
+            }
+            at = end;
+        }
+        for r in &others {
+            out.extend_from_slice(&cs[r.clone()]);
+        }
+    }
+    Some(out)
+}
+
 /// SQLite's varint for values below 2^56 (every length here): big-endian groups of seven
 /// bits, the high bit set on all but the last byte.
 fn put_varint(buf: &mut Vec<u8>, v: u64) {
@@ -987,6 +1039,74 @@ mod tests {
             assert!(!reference.is_empty(), "{statements:?} changed nothing");
             assert_eq!(describe(&mine), describe(&reference), "{statements:?}");
         }
+    }
+
+    /// (table, operation) of every change, in the changeset's order.
+    fn ops_in_order(changeset: &[u8]) -> Vec<(String, c_int)> {
+        let mut out = Vec::new();
+        // SAFETY: test code over a buffer that outlives the iterator, finalized at the end.
+        unsafe {
+            let mut it = std::ptr::null_mut();
+            let rc = ffi::sqlite3changeset_start(
+                &mut it,
+                changeset.len() as c_int,
+                changeset.as_ptr() as *mut c_void,
+            );
+            assert_eq!(rc, ffi::SQLITE_OK);
+            while ffi::sqlite3changeset_next(it) == ffi::SQLITE_ROW {
+                let mut table: *const c_char = std::ptr::null();
+                let (mut ncol, mut op, mut indirect) = (0, 0, 0);
+                ffi::sqlite3changeset_op(it, &mut table, &mut ncol, &mut op, &mut indirect);
+                out.push((CStr::from_ptr(table).to_str().unwrap().to_string(), op));
+            }
+            assert_eq!(ffi::sqlite3changeset_finalize(it), ffi::SQLITE_OK);
+        }
+        out
+    }
+
+    /// Property: `deletes_first` keeps every change of a changeset (and its inverse) and
+    /// only moves each table's DELETEs before the table's other changes, which keep their
+    /// order; tables keep theirs.
+    #[test]
+    fn deletes_first_only_reorders() {
+        for statements in TRANSACTIONS {
+            let (conn, recorder) = recording();
+            run(&conn, statements);
+            let forward = recorder.changeset(&conn).unwrap();
+            let inverse = crate::capture::invert_changeset(&forward).unwrap();
+            for cs in [&forward, &inverse] {
+                let moved = deletes_first(cs).expect("a changeset we wrote reads back");
+                assert_eq!(describe(&moved), describe(cs), "{statements:?}");
+                let (before, after) = (ops_in_order(cs), ops_in_order(&moved));
+                let tables = |ops: &[(String, c_int)]| {
+                    let mut t: Vec<String> = ops.iter().map(|(t, _)| t.clone()).collect();
+                    t.dedup();
+                    t
+                };
+                assert_eq!(tables(&before), tables(&after), "{statements:?}");
+                for table in tables(&before) {
+                    let of = |ops: &[(String, c_int)], deletes: bool| -> Vec<c_int> {
+                        ops.iter()
+                            .filter(|(t, op)| *t == table && (*op == ffi::SQLITE_DELETE) == deletes)
+                            .map(|(_, op)| *op)
+                            .collect()
+                    };
+                    let ops: Vec<c_int> = after
+                        .iter()
+                        .filter(|(t, _)| *t == table)
+                        .map(|(_, op)| *op)
+                        .collect();
+                    let deletes = of(&before, true).len();
+                    assert!(
+                        ops[..deletes].iter().all(|op| *op == ffi::SQLITE_DELETE),
+                        "{statements:?}: {table}: {ops:?}"
+                    );
+                    assert_eq!(of(&after, false), of(&before, false), "{statements:?}");
+                }
+            }
+        }
+        assert_eq!(deletes_first(b"T\x02"), None);
+        assert_eq!(deletes_first(b"X"), None);
     }
 
     /// Property: nothing is recorded outside start..changeset, and a transaction whose

@@ -1180,7 +1180,7 @@ impl WriteTx {
             ));
         };
         let inverse = match capture::invert_changeset(cs) {
-            Ok(i) => i,
+            Ok(i) => crate::record::deletes_first(&i).unwrap_or(i),
             Err(e) => {
                 self.abandon();
                 return Err(e.into());

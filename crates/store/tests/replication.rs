@@ -260,11 +260,13 @@ async fn effects_replicate_exactly() {
 /// bytes (a NOCASE name changing case, a date spelt otherwise; rowid and WITHOUT ROWID
 /// tables) replicates as the change it is: the follower applies it and ends identical,
 /// holding the new spelling. Reading the row back by its old key finds it under the new
-/// one; taking that for the old row made every follower refuse the changeset.
+/// one; taking that for the old row made every follower refuse the changeset. Undone on
+/// the leader before it commits, such a change leaves the committed spelling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_equal_by_collation_change_like_any_key() {
     let c = Cluster::new();
-    let p = FakeProposer(FakeLog::new(&c));
+    let log = FakeLog::new(&c);
+    let p = FakeProposer(log.clone());
     write(
         &c.leader,
         &p,
@@ -302,6 +304,41 @@ async fn keys_equal_by_collation_change_like_any_key() {
             ("INSERT INTO u VALUES ('cy', 3)", vec![]),
             ("UPDATE u SET name = 'Cy' WHERE name = 'cy'", vec![]),
         ],
+    )
+    .await
+    .unwrap();
+    // Undone before it commits (a leadership change), the same kind of change leaves the
+    // leader as committed: the inverse deletes 'DAN' before it inserts 'dan' again.
+    write(
+        &c.leader,
+        &p,
+        &[("INSERT INTO u VALUES ('dan', 4)", vec![])],
+    )
+    .await
+    .unwrap();
+    log.stall.store(true, Ordering::SeqCst);
+    let leader = c.leader.clone();
+    let stalled = FakeProposer(log.clone());
+    let pending = tokio::spawn(async move {
+        write(
+            &leader,
+            &stalled,
+            &[
+                ("UPDATE u SET name = 'DAN' WHERE name = 'dan'", vec![]),
+                ("UPDATE d SET day = '2024-03-05 00:00:00.000'", vec![]),
+            ],
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(c.leader.speculative_in_flight(), 1);
+    assert_eq!(c.leader.on_leadership_change().await.unwrap(), 1);
+    pending.abort();
+    log.stall.store(false, Ordering::SeqCst);
+    write(
+        &c.leader,
+        &p,
+        &[("DELETE FROM u WHERE name = 'dan'", vec![])],
     )
     .await
     .unwrap();
