@@ -3,9 +3,11 @@
 //! quorate stores DATE, DATETIME, TIMESTAMP and TIME values as text in MySQL's own form
 //! (`2024-03-05`, `2024-03-05 10:00:00.000000`, `-01:30:00`). MySQL compares such a column
 //! with a string by reading the string as a date and time, not as text: `'2024-3-5'`,
-//! `'2024-03-05 00:00:00'` and `'20240305'` are the same instant as the DATE `2024-03-05`,
+//! `'24/3/5'` and `'2024-03-05 00:00:00'` are the same instant as the DATE `2024-03-05`,
 //! and the DATETIME(6) value `2024-03-05 10:00:00.000000` equals `'2024-03-05 10:00:00'`.
-//! Compared as text, none of them would match.
+//! Compared as text, none of them would match. (Text that looks like a number, such as
+//! `'20240305'`, never reaches a collation: the column's NUMERIC affinity makes it a
+//! number first.)
 //!
 //! The SQL layer declares date and time columns with the collations defined here
 //! ([`DATETIME`] for DATE, DATETIME and TIMESTAMP, [`TIME`] for TIME). SQLite then uses
@@ -19,8 +21,14 @@
 //!
 //! The order, a total one as SQLite requires: text that reads as a date and time (or a
 //! time) comes first, in time order, and two such texts are equal when they denote the same
-//! instant; any other text comes after, in byte order. Stored values always read as dates
-//! (the SQL layer stores them in MySQL's form), so a column's own order is time order.
+//! instant; any other text comes after, in byte order. Stored values read as dates (the
+//! SQL layer stores them in MySQL's form; a value `INSERT IGNORE` kept as sent may be a
+//! number, which SQLite orders before all text without asking the collation), so a
+//! column's own order is time order.
+//!
+//! **The order is on disk**, in every index on such a column: a change to how a text is
+//! read ([`parse`], [`datetime_key`], [`time_key`]) that moves any value must come with
+//! a new collation name (or a `REINDEX` of every such index on every replica).
 #![forbid(unsafe_code)]
 
 pub mod parse;
@@ -71,7 +79,7 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 ///
 /// `s` is read exactly as the SQL layer reads a value it stores in a DATE, DATETIME or
 /// TIMESTAMP column ([`parse::parts_of_text`]): `2024-3-5`, `24/3/5`, `2024-03-05T10:11`,
-/// `2024-03-05 10.11.12`, `20240305101112.5`, ... A DATE is its midnight, so the DATE
+/// `2024-03-05 10.11.12`, `20240305T101112`, ... A DATE is its midnight, so the DATE
 /// `2024-03-05` equals `'2024-03-05 00:00:00'`, as in MySQL. A value MySQL would refuse to
 /// store (`2024-02-30`, `10:61`) is no date.
 pub fn datetime_key(s: &str) -> Option<i64> {
@@ -87,7 +95,7 @@ pub fn datetime_key(s: &str) -> Option<i64> {
 
 /// A time of day or duration in signed microseconds, or `None` when `s` is none: read as
 /// the SQL layer reads a value it stores in a TIME column ([`parse::time_of_text`]):
-/// `10:5`, `-1:00`, `2 10:00`, `100500`, `10:00:00.25`, ...
+/// `10:5`, `-1:00`, `2 10:00`, `10:00:00.25`, ...
 pub fn time_key(s: &str) -> Option<i64> {
     let t = stored_time(s.as_bytes())
         .or_else(|| parse::time_of_text(s))

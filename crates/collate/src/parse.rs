@@ -1,6 +1,9 @@
 //! How MySQL reads a date, a date and time, or a time written as text or as a number: the
 //! one reading used both to store values (`quorate_sql`'s date triggers) and to compare them
-//! (this crate's collations), so that a value compares equal to what it was stored as.
+//! (this crate's collations), so that a string means the same instant in both. (Storing
+//! then fits the instant to the column: a DATE keeps the day, a DATETIME(0) drops the
+//! fraction.) What these functions return decides the order of date indexes on disk; see
+//! the crate's docs before changing it.
 //! Each case was checked against MariaDB 10.11 (the tests of `quorate_sql::temporal`).
 
 /// A date and time as a column holds it; zero parts allowed.
