@@ -1009,7 +1009,8 @@ fn dates_compare_as_mysql_compares_them() {
 }
 
 /// A primary key that changes only in spelling, as its collation sees it (a VARCHAR name
-/// changing case, a DATE key stored from `'2024-3-5'` and set to `'2024/3/6'`), replicates:
+/// changing case by UPDATE or REPLACE, a DATE key stored from `'2024-3-5'` and set to
+/// `'2024/3/6'`), replicates:
 /// every replica applies the change and they end identical. Before the fix the followers
 /// refused the change and stopped. Through a follower.
 #[test]
@@ -1023,6 +1024,7 @@ fn keys_changing_only_in_spelling_replicate() {
              CREATE TABLE u (name VARCHAR(10) PRIMARY KEY, v INT); \
              INSERT INTO u VALUES ('bob', 1); \
              UPDATE u SET name = 'BOB' WHERE name = 'bob'; \
+             INSERT INTO u VALUES ('amy', 2); REPLACE INTO u VALUES ('Amy', 3); \
              CREATE TABLE daily (day DATE PRIMARY KEY, at DATETIME(3), n INT, UNIQUE KEY (at)); \
              INSERT INTO daily VALUES ('2024-3-5', '2024-03-05 10:00', 1); \
              UPDATE daily SET day = '2024/3/6', at = '2024-3-6 10:00:00', n = 2",
@@ -1037,8 +1039,11 @@ fn keys_changing_only_in_spelling_replicate() {
             row,
             Some(("2024-03-06".into(), "2024-03-06 10:00:00.000".into(), 2))
         );
-        let name: Option<String> = conn.query_first("SELECT name FROM u").await.unwrap();
-        assert_eq!(name.as_deref(), Some("BOB"));
+        let names: Vec<(String, i64)> = conn
+            .query("SELECT name, v FROM u ORDER BY v")
+            .await
+            .unwrap();
+        assert_eq!(names, [("BOB".to_string(), 1), ("Amy".to_string(), 3)]);
     });
     c.assert_identical(Duration::from_secs(20));
 }
