@@ -1010,9 +1010,8 @@ fn dates_compare_as_mysql_compares_them() {
 
 /// A primary key that changes only in spelling, as its collation sees it (a VARCHAR name
 /// changing case by UPDATE or REPLACE, a DATE key stored from `'2024-3-5'` and set to
-/// `'2024/3/6'`), replicates:
-/// every replica applies the change and they end identical. Before the fix the followers
-/// refused the change and stopped. Through a follower.
+/// `'2024/3/6'`), replicates: every replica applies the change and they end identical.
+/// Before the fix the followers refused the change and stopped. Through a follower.
 #[test]
 fn keys_changing_only_in_spelling_replicate() {
     let c = start();
