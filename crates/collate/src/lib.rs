@@ -6,8 +6,8 @@
 //! `'24/3/5'` and `'2024-03-05 00:00:00'` are the same instant as the DATE `2024-03-05`,
 //! and the DATETIME(6) value `2024-03-05 10:00:00.000000` equals `'2024-03-05 10:00:00'`.
 //! Compared as text, none of them would match. (Text that looks like a number, such as
-//! `'20240305'`, never reaches a collation: the column's NUMERIC affinity makes it a
-//! number first.)
+//! `'20240305'`, compared with the column itself never reaches the collation: the
+//! column's NUMERIC affinity makes it a number first.)
 //!
 //! The SQL layer declares date and time columns with the collations defined here
 //! ([`DATETIME`] for DATE, DATETIME and TIMESTAMP, [`TIME`] for TIME). SQLite then uses

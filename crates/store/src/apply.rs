@@ -13,7 +13,11 @@
 //! and applies the same changesets with SQLite's applier, which decides and reports
 //! divergence as before. Because a changeset names each row at most once, a changeset whose
 //! every change succeeded leaves the same rows whatever the order, so the two paths cannot
-//! end in different states. A table that is missing here or shaped differently from the
+//! end in different states. (Two keys equal by their collation, a key re-spelt, come as a
+//! DELETE of one and an INSERT of the other: the INSERT fails until the DELETE has run, on
+//! either path.) The before-image checks (`col IS ?`) follow the columns' collations too,
+//! so a replica holding another spelling of a NOCASE text or of a date is not caught here;
+//! the replicas' checksums catch it. A table that is missing here or shaped differently from the
 //! changeset is [`NotApplied::Diverged`]: SQLite's applier would skip it without a word.
 //! Its statements are `INSERT OR ABORT` / `UPDATE OR ABORT`, so that a table's own conflict
 //! clause cannot roll back the caller's transaction.

@@ -3,7 +3,8 @@
 //! from those images and each changed row's current values.
 //!
 //! It records what SQLite's session extension records, the way it does (the tests compare
-//! the two on the same transactions), without what the session extension repeats for every
+//! the two on the same transactions), with one exception below, and without what the
+//! session extension repeats for every
 //! transaction: every new session reads the columns of each table it sees
 //! (`PRAGMA table_xinfo`) and compiles a SELECT per table to read the changed rows, a
 //! sixth of a leader's CPU under sysbench writes. Here the tables' shapes are read once per
@@ -14,12 +15,20 @@
 //!   row whose key has a NULL is not recorded;
 //! - the first change of a row keeps its before-image (none for an INSERT); an UPDATE that
 //!   changes the key is a DELETE of the old key and an INSERT of the new;
-//! - at the end each recorded row is read again: a row that did not exist and does now is an
+//! - at the end each recorded row is read again by its key: a row that did not exist and
+//!   does now is an
 //!   INSERT of its current values, one that existed and does not is a DELETE of its
 //!   before-image, one that existed and still does is an UPDATE of the columns whose value
 //!   (type and value) differs, omitted when none does. Changes undone by a rolled-back
 //!   statement or savepoint therefore leave nothing, as they should;
 //! - a change is "indirect" when every change of the row came from a trigger or cascade.
+//!
+//! The exception: the key's `=` compares by the key columns' collation (NOCASE text, the
+//! date collations), so a row whose key changed only in spelling (`'bob'` to `'BOB'`) is
+//! found under both keys. The session extension then records it both updated and
+//! inserted, which no replica can apply; here a row read back counts only if its key's
+//! bytes are the recorded key's, so the change is a DELETE of one spelling and an INSERT
+//! of the other.
 //!
 //! Unlike the session extension it refuses (fails the transaction) where it cannot be sure:
 //! a table created or altered while recording, and `sqlite_stat1` (node-local statistics,

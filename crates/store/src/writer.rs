@@ -1180,7 +1180,13 @@ impl WriteTx {
             ));
         };
         let inverse = match capture::invert_changeset(cs) {
-            Ok(i) => crate::record::deletes_first(&i).unwrap_or(i),
+            // A changeset just written by our own recorder and inverted by SQLite always
+            // reads back; were it not to, the inverse would keep SQLite's order, which only
+            // a key re-spelt in the transaction needs changed.
+            Ok(i) => crate::record::deletes_first(&i).unwrap_or_else(|| {
+                debug_assert!(false, "an inverse changeset did not read back");
+                i
+            }),
             Err(e) => {
                 self.abandon();
                 return Err(e.into());

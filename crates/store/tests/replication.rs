@@ -334,6 +334,10 @@ async fn keys_equal_by_collation_change_like_any_key() {
     assert_eq!(c.leader.speculative_in_flight(), 1);
     assert_eq!(c.leader.on_leadership_change().await.unwrap(), 1);
     pending.abort();
+    assert_eq!(
+        rows(&c.leader, "SELECT name FROM u WHERE v = 4"),
+        vec![vec![Value::Text("dan".into())]]
+    );
     log.stall.store(false, Ordering::SeqCst);
     write(
         &c.leader,
