@@ -4,11 +4,10 @@
 //!
 //! It records what SQLite's session extension records, the way it does (the tests compare
 //! the two on the same transactions), with one exception below, and without what the
-//! session extension repeats for every
-//! transaction: every new session reads the columns of each table it sees
-//! (`PRAGMA table_xinfo`) and compiles a SELECT per table to read the changed rows, a
-//! sixth of a leader's CPU under sysbench writes. Here the tables' shapes are read once per
-//! schema version and the SELECTs come from the statement cache.
+//! session extension repeats for every transaction: every new session reads the columns
+//! of each table it sees (`PRAGMA table_xinfo`) and compiles a SELECT per table to read
+//! the changed rows, a sixth of a leader's CPU under sysbench writes. Here the tables'
+//! shapes are read once per schema version and the SELECTs come from the statement cache.
 //!
 //! The rules, as in the session extension:
 //! - a row is known by its PRIMARY KEY (by its rowid in a table without one); a change to a
@@ -16,11 +15,10 @@
 //! - the first change of a row keeps its before-image (none for an INSERT); an UPDATE that
 //!   changes the key is a DELETE of the old key and an INSERT of the new;
 //! - at the end each recorded row is read again by its key: a row that did not exist and
-//!   does now is an
-//!   INSERT of its current values, one that existed and does not is a DELETE of its
-//!   before-image, one that existed and still does is an UPDATE of the columns whose value
-//!   (type and value) differs, omitted when none does. Changes undone by a rolled-back
-//!   statement or savepoint therefore leave nothing, as they should;
+//!   does now is an INSERT of its current values, one that existed and does not is a
+//!   DELETE of its before-image, one that existed and still does is an UPDATE of the
+//!   columns whose value (type and value) differs, omitted when none does. Changes undone
+//!   by a rolled-back statement or savepoint therefore leave nothing, as they should;
 //! - a change is "indirect" when every change of the row came from a trigger or cascade.
 //!
 //! The exception: the key's `=` compares by the key columns' collation (NOCASE text, the
