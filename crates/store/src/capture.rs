@@ -222,6 +222,19 @@ pub(crate) fn apply_changeset(conn: &Connection, changeset: &[u8]) -> Result<(),
     Ok(())
 }
 
+/// Applies `inverse`, the undo of a speculative transaction, as [`apply_changeset`] does,
+/// with each table's DELETEs first ([`crate::record::deletes_first`]: the undo of a key
+/// re-spelt under its collation inserts the old spelling, which must wait for the DELETE
+/// of the new one). Reordered here, where undos happen, rather than on every commit.
+pub(crate) fn apply_undo(conn: &Connection, inverse: &[u8]) -> Result<(), ApplyError> {
+    let reordered = crate::record::deletes_first(inverse);
+    debug_assert!(
+        reordered.is_some() || inverse.is_empty(),
+        "an inverse changeset did not read back"
+    );
+    apply_changeset(conn, reordered.as_deref().unwrap_or(inverse))
+}
+
 /// Combines several changesets, in order, into one with the same effect: a row changed by
 /// several of them appears once, with its first before-image and its last after-image.
 ///

@@ -761,7 +761,7 @@ fn decode(buf: &[u8]) -> Option<(ValueRef<'_>, usize)> {
 /// only in spelling (`UPDATE u SET name = 'BOB' WHERE name = 'bob'` on a NOCASE key is
 /// captured as DELETE 'bob', INSERT 'BOB'): inverted in order, the INSERT of 'bob' comes
 /// first, finds 'BOB' equal by the key's collation, and SQLite's applier takes it for a
-/// conflict, so the undo would fail.
+/// conflict, so the undo would fail. [`crate::capture::apply_undo`] applies inverses so.
 pub(crate) fn deletes_first(changeset: &[u8]) -> Option<Vec<u8>> {
     let cs = changeset;
     let mut out = Vec::with_capacity(cs.len());
@@ -945,6 +945,25 @@ mod tests {
     /// Every change of a changeset as text, sorted: table, key flags, operation, indirect
     /// flag, old and new values.
     fn describe(changeset: &[u8]) -> Vec<String> {
+        let mut out: Vec<String> = changes_in_order(changeset)
+            .into_iter()
+            .map(|(_, _, line)| line)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// (table, operation) of every change, in the changeset's order.
+    fn ops_in_order(changeset: &[u8]) -> Vec<(String, c_int)> {
+        changes_in_order(changeset)
+            .into_iter()
+            .map(|(table, op, _)| (table, op))
+            .collect()
+    }
+
+    /// Every change of a changeset in its order: table, operation, and the change as text
+    /// (table, key flags, operation, indirect flag, old and new values).
+    fn changes_in_order(changeset: &[u8]) -> Vec<(String, c_int, String)> {
         let mut out = Vec::new();
         // SAFETY: test code over a buffer that outlives the iterator, finalized at the end.
         unsafe {
@@ -963,10 +982,8 @@ mod tests {
                 let mut n = 0;
                 ffi::sqlite3changeset_pk(it, &mut pk, &mut n);
                 let pk = std::slice::from_raw_parts(pk, n as usize).to_vec();
-                let mut line = format!(
-                    "{} pk={pk:?} op={op} indirect={indirect}",
-                    CStr::from_ptr(table).to_str().unwrap()
-                );
+                let name = CStr::from_ptr(table).to_str().unwrap().to_string();
+                let mut line = format!("{name} pk={pk:?} op={op} indirect={indirect}");
                 for (label, get) in [
                     (
                         "old",
@@ -990,11 +1007,10 @@ mod tests {
                         }
                     }
                 }
-                out.push(line);
+                out.push((name, op, line));
             }
-            ffi::sqlite3changeset_finalize(it);
+            assert_eq!(ffi::sqlite3changeset_finalize(it), ffi::SQLITE_OK);
         }
-        out.sort();
         out
     }
 
@@ -1046,29 +1062,6 @@ mod tests {
             assert!(!reference.is_empty(), "{statements:?} changed nothing");
             assert_eq!(describe(&mine), describe(&reference), "{statements:?}");
         }
-    }
-
-    /// (table, operation) of every change, in the changeset's order.
-    fn ops_in_order(changeset: &[u8]) -> Vec<(String, c_int)> {
-        let mut out = Vec::new();
-        // SAFETY: test code over a buffer that outlives the iterator, finalized at the end.
-        unsafe {
-            let mut it = std::ptr::null_mut();
-            let rc = ffi::sqlite3changeset_start(
-                &mut it,
-                changeset.len() as c_int,
-                changeset.as_ptr() as *mut c_void,
-            );
-            assert_eq!(rc, ffi::SQLITE_OK);
-            while ffi::sqlite3changeset_next(it) == ffi::SQLITE_ROW {
-                let mut table: *const c_char = std::ptr::null();
-                let (mut ncol, mut op, mut indirect) = (0, 0, 0);
-                ffi::sqlite3changeset_op(it, &mut table, &mut ncol, &mut op, &mut indirect);
-                out.push((CStr::from_ptr(table).to_str().unwrap().to_string(), op));
-            }
-            assert_eq!(ffi::sqlite3changeset_finalize(it), ffi::SQLITE_OK);
-        }
-        out
     }
 
     /// Property: `deletes_first` keeps every change of a changeset (and its inverse) and

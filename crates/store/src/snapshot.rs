@@ -190,7 +190,7 @@ pub(crate) fn build_copy(db_path: &Path, tmp: &Path) -> Result<schema::AppliedSt
             .collect::<Result<_, _>>()?
     };
     for (seq, inverse) in &spec {
-        capture::apply_changeset(&copy, inverse).map_err(|e| {
+        capture::apply_undo(&copy, inverse).map_err(|e| {
             StoreError::Corrupt(format!(
                 "cannot undo speculative transaction {seq} in a snapshot: {e}"
             ))

@@ -254,7 +254,7 @@ impl Writer {
                     )
                 })?;
                 self.guard
-                    .internal(|| capture::apply_changeset(&self.conn, &inverse))
+                    .internal(|| capture::apply_undo(&self.conn, &inverse))
                     .map_err(|e| {
                         StoreError::Corrupt(format!(
                             "cannot undo speculative transaction {seq}: {e}"
@@ -1180,13 +1180,7 @@ impl WriteTx {
             ));
         };
         let inverse = match capture::invert_changeset(cs) {
-            // A changeset just written by our own recorder and inverted by SQLite always
-            // reads back; were it not to, the inverse would keep SQLite's order, which only
-            // a key re-spelt in the transaction needs changed.
-            Ok(i) => crate::record::deletes_first(&i).unwrap_or_else(|| {
-                debug_assert!(false, "an inverse changeset did not read back");
-                i
-            }),
+            Ok(i) => i,
             Err(e) => {
                 self.abandon();
                 return Err(e.into());
