@@ -11,7 +11,7 @@ use sqlparser::ast::{
 };
 
 use crate::expr::{Rewriter, collation};
-use crate::types::{map_type, temporal_collation};
+use crate::types::map_type;
 use crate::{SqlError, names, temporal};
 
 /// Name prefix of the CHECK constraint that enforces an ENUM's values; the column name
@@ -438,7 +438,9 @@ fn column_sql(
     if mapped.text {
         let c = coll.unwrap_or(if binary_default { "BINARY" } else { "NOCASE" });
         let _ = write!(s, " COLLATE {c}");
-    } else if let Some(c) = temporal_collation(&mapped.decl) {
+    } else if let Some(c) =
+        temporal::Temporal::of_decl(&mapped.decl).and_then(temporal::Temporal::collation)
+    {
         let _ = write!(s, " COLLATE {c}");
     }
     let is_generated = generated.is_some();

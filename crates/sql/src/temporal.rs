@@ -84,6 +84,19 @@ impl Temporal {
         })
     }
 
+    /// The collation a column of this type is declared with, so that SQLite compares it
+    /// with strings as MySQL does (see `quorate_collate`): DATE, DATETIME and TIMESTAMP as
+    /// instants, TIME as durations. YEAR is a number.
+    pub(crate) fn collation(self) -> Option<&'static str> {
+        match self {
+            Temporal::Date | Temporal::DateTime(_) | Temporal::Timestamp(_) => {
+                Some(quorate_collate::DATETIME)
+            }
+            Temporal::Time(_) => Some(quorate_collate::TIME),
+            Temporal::Year => None,
+        }
+    }
+
     /// The SQL call that stores `value` in a column of this type named `column` (for the
     /// error message).
     fn call(self, value: &str, column: &str) -> String {

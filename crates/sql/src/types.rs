@@ -577,17 +577,6 @@ pub(crate) fn fit_checks(column: &str, mysql: &str) -> Vec<String> {
     }
 }
 
-/// The collation a date or time column is declared with, by its SQLite declared type, so
-/// that SQLite compares it with strings as MySQL does (see `quorate_collate`): DATE,
-/// DATETIME and TIMESTAMP as instants, TIME as durations. YEAR is a number.
-pub(crate) fn temporal_collation(decl: &str) -> Option<&'static str> {
-    match decl.split('(').next().unwrap_or(decl) {
-        "DATE" | "DATETIME" | "TIMESTAMP" => Some(quorate_collate::DATETIME),
-        "TIME" => Some(quorate_collate::TIME),
-        _ => None,
-    }
-}
-
 /// Maps a MySQL column type.
 pub(crate) fn map_type(dt: &DataType) -> Result<Mapped, SqlError> {
     let mk = |decl: &str, mysql: String, text: bool, integer: bool| Mapped {
