@@ -1006,6 +1006,46 @@ impl Conn {
         }
     }
 
+    /// Runs the statements of `sql` one by one, each translated just before it runs; stops
+    /// at the first that fails.
+    async fn query_each(&mut self, sql: &[u8]) -> Vec<QueryResult> {
+        let texts = match quorate_sql::split_statements(sql) {
+            Ok(t) => t,
+            Err(e) => return vec![QueryResult::Err(from_sql(&e))],
+        };
+        let mut results = Vec::with_capacity(texts.len());
+        for text in texts {
+            if first_word(&text) == "ALTER" {
+                self.catch_up().await;
+            }
+            let r = match self.translate(text.as_bytes(), false) {
+                Ok(stmts) => {
+                    let mut last = None;
+                    for s in &stmts {
+                        let r = self.run(s, Vec::new()).await;
+                        let failed = matches!(r, QueryResult::Err(_));
+                        last = Some(r);
+                        if failed {
+                            break;
+                        }
+                    }
+                    last.unwrap_or_else(ok)
+                }
+                Err(e) => {
+                    let e = from_sql(&e);
+                    self.last_error = Some(e.clone());
+                    QueryResult::Err(e)
+                }
+            };
+            let failed = matches!(r, QueryResult::Err(_));
+            results.push(r);
+            if failed {
+                break;
+            }
+        }
+        results
+    }
+
     async fn run_ddl(&mut self, sqlite: &[String], params: Vec<Value>) -> QueryResult {
         if let Err(e) = self.implicit_commit().await {
             return QueryResult::Err(e);
@@ -2282,7 +2322,14 @@ impl Backend for Conn {
             self.registry_update("Sleep", None);
             return vec![r];
         }
-        let results = match self.translate(sql, true) {
+        // An ALTER TABLE may be translated from the table's current definition (see
+        // quorate_sql's redefine.rs): a follower catches up first, and the translation is
+        // not kept, since it holds that definition.
+        let alter = std::str::from_utf8(sql).is_ok_and(|s| first_word(s) == "ALTER");
+        if alter {
+            self.catch_up().await;
+        }
+        let results = match self.translate(sql, !alter) {
             Err(e) => {
                 let e = from_sql(&e);
                 self.last_error = Some(e.clone());
@@ -2294,6 +2341,11 @@ impl Backend for Conn {
                 "You have an error in your SQL syntax: several statements in one query, and \
                  the client did not enable multi-statements",
             ))],
+            // A later ALTER TABLE translated from a definition an earlier statement may
+            // change: translate each statement just before it runs.
+            Ok(stmts) if stmts[1..].iter().any(quorate_sql::reads_definition) => {
+                self.query_each(sql).await
+            }
             Ok(stmts) => {
                 let mut results = Vec::with_capacity(stmts.len());
                 for s in &stmts {

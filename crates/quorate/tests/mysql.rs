@@ -1047,6 +1047,133 @@ fn keys_changing_only_in_spelling_replicate() {
     c.assert_identical(Duration::from_secs(20));
 }
 
+/// The ALTER TABLE changes ORM migrations send, which SQLite's own ALTER TABLE cannot make,
+/// work as in MySQL, through a follower: ADD / DROP FOREIGN KEY (a generated name, rows
+/// that break the key refused with 1452), ADD / DROP CHECK, MODIFY and CHANGE (type,
+/// NOT NULL, default, rename; existing NULLs refused with 1138, too-long text with 3819),
+/// ALTER COLUMN SET / DROP DEFAULT. A refused change leaves the table as it was, and every
+/// replica ends with the same rows and the same schema.
+#[test]
+fn alter_table_changes_definitions_as_migrations_need() {
+    let c = start();
+    let (_, follower) = follower_of(&c);
+    rt().block_on(async {
+        let mut conn = connect(&c, follower, None).await;
+        conn.query_drop(
+            "CREATE DATABASE mig; USE mig; \
+             CREATE TABLE author (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(20)); \
+             CREATE TABLE book (id BIGINT PRIMARY KEY AUTO_INCREMENT, author_id INT, \
+             title VARCHAR(10), pages INT NOT NULL DEFAULT 3, KEY (title)); \
+             INSERT INTO author (name) VALUES ('ann'), ('bo'); \
+             INSERT INTO book (author_id, title) VALUES (1, 'x'), (2, NULL), (3, 'Y')",
+        )
+        .await
+        .unwrap();
+        let show = "SHOW CREATE TABLE book";
+        let before: (String, String) = conn.query_first(show).await.unwrap().unwrap();
+        for (sql, code) in [
+            // Book 3's author does not exist.
+            ("ALTER TABLE book ADD FOREIGN KEY (author_id) REFERENCES author (id)", 1452),
+            ("ALTER TABLE book MODIFY title VARCHAR(10) NOT NULL", 1138),
+            ("ALTER TABLE book ADD CONSTRAINT few CHECK (pages < 3)", 3819),
+            ("ALTER TABLE book DROP FOREIGN KEY nothing", 1091),
+            ("ALTER TABLE book MODIFY nope INT", 1054),
+        ] {
+            let e = conn.query_drop(sql).await.unwrap_err();
+            assert_eq!(server_code(&e), code, "{sql}: {e:?}");
+        }
+        let after: (String, String) = conn.query_first(show).await.unwrap().unwrap();
+        assert_eq!(after, before, "a refused change leaves the table as it was");
+
+        conn.query_drop(
+            "DELETE FROM book WHERE author_id = 3; \
+             ALTER TABLE book ADD FOREIGN KEY (author_id) REFERENCES author (id) ON DELETE CASCADE; \
+             ALTER TABLE book ADD CONSTRAINT book_author_2 FOREIGN KEY (author_id) REFERENCES author (id)",
+        )
+        .await
+        .unwrap();
+        let e = conn
+            .query_drop("INSERT INTO book (author_id) VALUES (7)")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1452, "the added key is enforced: {e:?}");
+        let e = conn
+            .query_drop("ALTER TABLE book ADD CONSTRAINT book_author_2 FOREIGN KEY (author_id) REFERENCES author (id)")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1826, "{e:?}");
+        let (_, text): (String, String) = conn.query_first(show).await.unwrap().unwrap();
+        assert!(text.contains("CONSTRAINT `book_ibfk_1` FOREIGN KEY (`author_id`) REFERENCES `author` (`id`) ON DELETE CASCADE"), "{text}");
+        assert!(text.contains("CONSTRAINT `book_author_2` FOREIGN KEY"), "{text}");
+        conn.query_drop("ALTER TABLE book DROP FOREIGN KEY book_ibfk_1")
+            .await
+            .unwrap();
+        let (_, text): (String, String) = conn.query_first(show).await.unwrap().unwrap();
+        assert!(!text.contains("book_ibfk_1"), "{text}");
+        // Without the cascade, deleting a referenced author is refused by the other key.
+        let e = conn
+            .query_drop("DELETE FROM author WHERE id = 2")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1451, "{e:?}");
+
+        // MODIFY / CHANGE / ALTER COLUMN, as Django and Rails send them.
+        conn.query_drop(
+            "UPDATE book SET title = 'z' WHERE title IS NULL; \
+             ALTER TABLE book MODIFY title VARCHAR(40) NOT NULL DEFAULT 'untitled'; \
+             INSERT INTO book (author_id) VALUES (1); \
+             ALTER TABLE book ALTER COLUMN pages DROP DEFAULT",
+        )
+        .await
+        .unwrap();
+        let e = conn
+            .query_drop("INSERT INTO book (author_id) VALUES (1)")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1364, "pages has no default any more: {e:?}");
+        conn.query_drop(
+            "ALTER TABLE book ALTER COLUMN pages SET DEFAULT 7; \
+             ALTER TABLE book CHANGE title heading VARCHAR(40) NULL; \
+             INSERT INTO book (author_id, heading) VALUES (2, NULL); \
+             ALTER TABLE book ADD CONSTRAINT positive CHECK (pages > 0)",
+        )
+        .await
+        .unwrap();
+        let e = conn
+            .query_drop("UPDATE book SET pages = 0")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 3819, "{e:?}");
+        conn.query_drop("ALTER TABLE book DROP CHECK positive; UPDATE book SET pages = 0 WHERE heading = 'x'")
+            .await
+            .unwrap();
+        // The index on the renamed column still finds its rows.
+        let found: Vec<i64> = conn
+            .query("SELECT id FROM book WHERE heading = 'untitled'")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let rows: Vec<(i64, Option<String>, i64)> = conn
+            .query("SELECT author_id, heading, pages FROM book ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, Some("x".into()), 0),
+                (2, Some("z".into()), 3),
+                (1, Some("untitled".into()), 3),
+                (2, None, 7),
+            ]
+        );
+        let (_, text): (String, String) = conn.query_first(show).await.unwrap().unwrap();
+        assert!(text.contains("`heading` varchar(40) DEFAULT NULL"), "{text}");
+        assert!(text.contains("`pages` int NOT NULL DEFAULT 7"), "{text}");
+        assert!(!text.contains("positive"), "{text}");
+    });
+    c.assert_identical(Duration::from_secs(20));
+}
+
 /// A table another table's foreign key references cannot be dropped (MySQL's 3730) or
 /// truncated (1701), whether rows reference it or not, and the refused statement loses
 /// nothing: SQLite would delete its rows, cascading to the rows that reference them. An

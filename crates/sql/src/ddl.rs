@@ -485,6 +485,41 @@ fn column_sql(
     Ok(s)
 }
 
+/// A table-level FOREIGN KEY in SQLite syntax, named `name` when given.
+fn foreign_key_sql(
+    rw: &mut Rewriter,
+    fk: &sqlparser::ast::ForeignKeyConstraint,
+    name: Option<&str>,
+) -> Result<String, SqlError> {
+    let (rdb, rt) = rw.resolve_referenced(&fk.foreign_table)?;
+    let mut s = String::new();
+    if let Some(n) = name {
+        s.push_str("CONSTRAINT ");
+        names::quote_into(&mut s, n);
+        s.push(' ');
+    }
+    let cols: Vec<String> = fk.columns.iter().map(|c| names::quote(&c.value)).collect();
+    let rcols: Vec<String> = fk
+        .referred_columns
+        .iter()
+        .map(|c| names::quote(&c.value))
+        .collect();
+    let _ = write!(
+        s,
+        "FOREIGN KEY ({}) REFERENCES {} ({})",
+        cols.join(", "),
+        names::quote(&names::table(&rdb, &rt)),
+        rcols.join(", ")
+    );
+    if let Some(a) = &fk.on_delete {
+        let _ = write!(s, " ON DELETE {a}");
+    }
+    if let Some(a) = &fk.on_update {
+        let _ = write!(s, " ON UPDATE {a}");
+    }
+    Ok(s)
+}
+
 fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, SqlError> {
     if ct.temporary {
         return unsupported("CREATE TEMPORARY TABLE");
@@ -552,33 +587,8 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
                 });
             }
             TableConstraint::ForeignKey(fk) => {
-                let (rdb, rt) = rw.resolve_referenced(&fk.foreign_table)?;
-                let mut s = String::new();
-                if let Some(n) = &fk.name {
-                    s.push_str("CONSTRAINT ");
-                    names::quote_into(&mut s, &n.value);
-                    s.push(' ');
-                }
-                let cols: Vec<String> = fk.columns.iter().map(|c| names::quote(&c.value)).collect();
-                let rcols: Vec<String> = fk
-                    .referred_columns
-                    .iter()
-                    .map(|c| names::quote(&c.value))
-                    .collect();
-                let _ = write!(
-                    s,
-                    "FOREIGN KEY ({}) REFERENCES {} ({})",
-                    cols.join(", "),
-                    names::quote(&names::table(&rdb, &rt)),
-                    rcols.join(", ")
-                );
-                if let Some(a) = &fk.on_delete {
-                    let _ = write!(s, " ON DELETE {a}");
-                }
-                if let Some(a) = &fk.on_update {
-                    let _ = write!(s, " ON UPDATE {a}");
-                }
-                table_items.push(s);
+                let name = fk.name.as_ref().map(|n| n.value.clone());
+                table_items.push(foreign_key_sql(rw, fk, name.as_deref())?);
             }
             TableConstraint::Check(ch) => {
                 visit(rw, &mut ch.expr)?;
@@ -790,6 +800,175 @@ fn rename(rw: &mut Rewriter, old: &ObjectName, new: &ObjectName) -> Result<Vec<S
     Ok(v)
 }
 
+/// A table's stored CREATE TABLE text followed through the operations of one ALTER TABLE,
+/// for the operations that edit it (see [`crate::redefine`]).
+struct Definition {
+    /// The table's SQLite name.
+    sqlite: String,
+    /// The text as of the last edit, once it was needed.
+    text: Option<String>,
+    /// SQLite ALTER TABLE statements (ADD / DROP / RENAME COLUMN) emitted since `text`.
+    since: Vec<String>,
+    /// The table was renamed by an earlier operation.
+    renamed: bool,
+    /// Where in the statements emitted the edits are.
+    edits: Vec<usize>,
+}
+
+impl Definition {
+    /// The text the table will have when the next statement runs.
+    fn current(&mut self, rw: &Rewriter) -> Result<String, SqlError> {
+        if self.renamed {
+            return unsupported(
+                "ALTER TABLE that renames the table and then changes its definition (use two statements)",
+            );
+        }
+        let text = match self.text.clone() {
+            Some(t) => t,
+            None => {
+                let Some(cat) = rw.ctx.catalog else {
+                    return unsupported("this ALTER TABLE without a schema catalog");
+                };
+                let Some(sqls) = cat.schema_sql(&self.sqlite) else {
+                    let (db, t) =
+                        names::split_sqlite_name(&self.sqlite).unwrap_or(("", &self.sqlite));
+                    return Err(SqlError::NoSuchTable {
+                        db: db.to_string(),
+                        table: t.to_string(),
+                    });
+                };
+                sqls.into_iter().next().unwrap_or_default()
+            }
+        };
+        let text = if self.since.is_empty() {
+            text
+        } else {
+            let after = crate::redefine::after(&self.sqlite, &text, &self.since)?;
+            self.since.clear();
+            after
+        };
+        self.text = Some(text.clone());
+        Ok(text)
+    }
+
+    /// Emits the edit from `from` to `to` into `v`.
+    fn edit(&mut self, v: &mut Vec<String>, from: &str, to: String) {
+        self.edits.push(v.len());
+        v.push(crate::redefine::statement(&self.sqlite, from, &to));
+        self.text = Some(to);
+    }
+
+    /// Notes SQLite statement `sql`, just emitted, which may change the table's text.
+    fn ran(&mut self, sql: &str) {
+        if sql.starts_with("ALTER TABLE ") {
+            self.since.push(sql.to_string());
+        }
+    }
+}
+
+/// The MySQL names of the table-level FOREIGN KEYs of `table` (its text), in order: the
+/// declared name, or the one [`crate::catalog`] shows for an unnamed one.
+fn foreign_key_names(table: &crate::redefine::Table, mysql_table: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for i in 0..table.items.len() {
+        if let Some(name) = table.item(i).foreign_key() {
+            let n = out.len();
+            out.push((
+                i,
+                name.map_or_else(|| format!("{mysql_table}_ibfk_{}", n + 1), str::to_string),
+            ));
+        }
+    }
+    out
+}
+
+/// Whether column `col` is in the table's PRIMARY KEY (declared on the column or as a table
+/// constraint).
+fn in_primary_key(table: &crate::redefine::Table, col: usize) -> bool {
+    use crate::redefine::Tok;
+    let item = table.item(col);
+    if item.has("PRIMARY") {
+        return true;
+    }
+    let Some(name) = item.column() else {
+        return false;
+    };
+    (0..table.items.len()).any(|i| {
+        let it = table.item(i);
+        let t = &it.tokens;
+        let starts = |k: usize, w: &str| matches!(t.get(k), Some((Tok::Word(x), _)) if x.eq_ignore_ascii_case(w));
+        let at = if starts(0, "PRIMARY") {
+            0
+        } else if starts(0, "CONSTRAINT") && starts(2, "PRIMARY") {
+            2
+        } else {
+            return false;
+        };
+        t[at..].iter().any(|(x, _)| {
+            matches!(x, Tok::Word(w) | Tok::Quoted(w) if w.eq_ignore_ascii_case(name))
+        })
+    })
+}
+
+/// MODIFY / CHANGE: the column item of `def` (named `old` in the table) replacing the old
+/// one, and the UNIQUE indexes the definition asks for.
+fn modified_column(
+    rw: &mut Rewriter,
+    table: &crate::redefine::Table,
+    at: usize,
+    def: &mut ColumnDef,
+) -> Result<(String, Vec<IndexDef>), SqlError> {
+    let old = table.item(at);
+    let was_auto = old.has("AUTOINCREMENT");
+    let auto = def.options.iter().any(|o| is_auto_increment(&o.option))
+        || def.data_type.to_string().eq_ignore_ascii_case("SERIAL");
+    if was_auto != auto {
+        return unsupported("adding or removing AUTO_INCREMENT with MODIFY / CHANGE COLUMN");
+    }
+    if def
+        .options
+        .iter()
+        .any(|o| matches!(o.option, ColumnOption::Generated { .. }))
+    {
+        return unsupported("MODIFY / CHANGE COLUMN ... GENERATED ALWAYS AS");
+    }
+    let in_pk = in_primary_key(table, at);
+    if !in_pk
+        && def
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+    {
+        return unsupported(
+            "MODIFY / CHANGE COLUMN ... PRIMARY KEY (the primary key cannot change)",
+        );
+    }
+    // As in CREATE TABLE: a primary key column is NOT NULL.
+    if in_pk
+        && !def
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ColumnOption::NotNull))
+    {
+        def.options.push(sqlparser::ast::ColumnOptionDef {
+            name: None,
+            option: ColumnOption::NotNull,
+        });
+    }
+    // The table's default collation is not stored: a text column keeps the one it had
+    // unless the definition names one.
+    let binary = old.collates("BINARY");
+    let mut uniques = Vec::new();
+    let mut pk = Vec::new();
+    let mut item = column_sql(rw, def, binary, auto, &mut uniques, &mut pk)?;
+    // MySQL holds a column's CHECKs and foreign keys as the table's: they stay.
+    for kept in old.kept_constraints() {
+        item.push(' ');
+        item.push_str(&kept);
+    }
+    Ok((item, uniques))
+}
+
 fn alter_table(
     rw: &mut Rewriter,
     name: &ObjectName,
@@ -799,7 +978,15 @@ fn alter_table(
     rw.defining_db = Some(db.clone());
     let q = names::quote(&s);
     let mut v = Vec::new();
+    let mut def = Definition {
+        sqlite: s.clone(),
+        text: None,
+        since: Vec::new(),
+        renamed: false,
+        edits: Vec::new(),
+    };
     for op in ops.iter_mut() {
+        let emitted = v.len();
         match op {
             AlterTableOperation::AddColumn {
                 column_def,
@@ -856,6 +1043,7 @@ fn alter_table(
                     RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n.clone(),
                 };
                 v.extend(rename(rw, name, &new)?);
+                def.renamed = true;
             }
             AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
                 TableConstraint::Index(i) => {
@@ -886,9 +1074,55 @@ fn alter_table(
                 TableConstraint::FulltextOrSpatial(_) => {
                     return unsupported("ADD FULLTEXT / SPATIAL index");
                 }
+                TableConstraint::ForeignKey(fk) => {
+                    let from = def.current(rw)?;
+                    let table = crate::redefine::Table::parse(&from)?;
+                    let existing = foreign_key_names(&table, &t);
+                    let name = match &fk.name {
+                        Some(n) => {
+                            if existing
+                                .iter()
+                                .any(|(_, e)| e.eq_ignore_ascii_case(&n.value))
+                            {
+                                return Err(SqlError::DuplicateForeignKey(n.value.clone()));
+                            }
+                            n.value.clone()
+                        }
+                        // MySQL's generated name: one more than the highest in use.
+                        None => {
+                            let prefix = format!("{t}_ibfk_");
+                            let highest = existing
+                                .iter()
+                                .filter_map(|(_, e)| e.strip_prefix(&prefix)?.parse::<u64>().ok())
+                                .max()
+                                .unwrap_or(0);
+                            format!("{prefix}{}", highest + 1)
+                        }
+                    };
+                    let item = foreign_key_sql(rw, fk, Some(&name))?;
+                    def.edit(&mut v, &from, table.appended(&item));
+                }
+                TableConstraint::Check(ch) => {
+                    visit(rw, &mut ch.expr)?;
+                    let mut item = String::new();
+                    if let Some(n) = &ch.name {
+                        item.push_str("CONSTRAINT ");
+                        names::quote_into(&mut item, &n.value);
+                        item.push(' ');
+                    }
+                    let _ = write!(item, "CHECK ({})", ch.expr);
+                    let from = def.current(rw)?;
+                    let table = crate::redefine::Table::parse(&from)?;
+                    if let Some(n) = &ch.name
+                        && table.constraint(&n.value).is_some()
+                    {
+                        return Err(SqlError::DuplicateCheck(n.value.clone()));
+                    }
+                    def.edit(&mut v, &from, table.appended(&item));
+                }
                 other => {
                     return unsupported(format!(
-                        "ALTER TABLE ADD {} (SQLite cannot add constraints to a table)",
+                        "ALTER TABLE ADD {}",
                         crate::dml::first_words(&other.to_string())
                     ));
                 }
@@ -902,6 +1136,14 @@ fn alter_table(
             AlterTableOperation::DropConstraint {
                 name, if_exists, ..
             } => {
+                // A FOREIGN KEY or CHECK of that name (MySQL's DROP CONSTRAINT / DROP CHECK).
+                if let Ok(from) = def.current(rw)
+                    && let Ok(table) = crate::redefine::Table::parse(&from)
+                    && let Some(at) = table.constraint(&name.value)
+                {
+                    def.edit(&mut v, &from, table.removed(at));
+                    continue;
+                }
                 // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
                 let ie = if *if_exists { "IF EXISTS " } else { "" };
                 v.push(format!(
@@ -915,17 +1157,111 @@ fn alter_table(
             AlterTableOperation::DropPrimaryKey { .. } => {
                 return unsupported("ALTER TABLE DROP PRIMARY KEY");
             }
-            AlterTableOperation::DropForeignKey { .. } => {
-                return unsupported("ALTER TABLE DROP FOREIGN KEY");
+            AlterTableOperation::DropForeignKey { name, .. } => {
+                let from = def.current(rw)?;
+                let mut table = crate::redefine::Table::parse(&from)?;
+                let existing = foreign_key_names(&table, &t);
+                let Some(&(at, _)) = existing
+                    .iter()
+                    .find(|(_, e)| e.eq_ignore_ascii_case(&name.value))
+                else {
+                    return Err(SqlError::CantDrop(name.value.clone()));
+                };
+                // The unnamed ones after it would be numbered again: name them as they are
+                // named now (last first, so that the items before keep their places).
+                for (i, n) in existing.iter().rev() {
+                    if *i > at && table.item(*i).foreign_key() == Some(None) {
+                        let named =
+                            format!("CONSTRAINT {} {}", names::quote(n), table.item(*i).text);
+                        table = crate::redefine::Table::parse(&table.replaced(*i, &named))?;
+                    }
+                }
+                def.edit(&mut v, &from, table.removed(at));
             }
-            AlterTableOperation::ModifyColumn { .. } => {
-                return unsupported("ALTER TABLE MODIFY COLUMN");
+            AlterTableOperation::ModifyColumn {
+                col_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                if column_position.is_some() {
+                    return unsupported(
+                        "MODIFY COLUMN ... FIRST / AFTER (columns keep their order)",
+                    );
+                }
+                let from = def.current(rw)?;
+                let table = crate::redefine::Table::parse(&from)?;
+                let at = table
+                    .column(&col_name.value)
+                    .ok_or_else(|| SqlError::UnknownColumn(col_name.value.clone(), t.clone()))?;
+                let mut cd = ColumnDef {
+                    name: sqlparser::ast::Ident::new(table.item(at).column().unwrap_or_default()),
+                    data_type: data_type.clone(),
+                    options: options
+                        .drain(..)
+                        .map(|option| sqlparser::ast::ColumnOptionDef { name: None, option })
+                        .collect(),
+                };
+                let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
+                def.edit(&mut v, &from, table.replaced(at, &item));
+                let col = cd.name.value.clone();
+                push_unique_indexes(&mut v, &db, &t, &q, uniques, &col, &col);
             }
-            AlterTableOperation::ChangeColumn { .. } => {
-                return unsupported("ALTER TABLE CHANGE COLUMN");
+            AlterTableOperation::ChangeColumn {
+                old_name,
+                new_name,
+                data_type,
+                options,
+                column_position,
+            } => {
+                if column_position.is_some() {
+                    return unsupported(
+                        "CHANGE COLUMN ... FIRST / AFTER (columns keep their order)",
+                    );
+                }
+                names::check("column", &new_name.value)?;
+                let from = def.current(rw)?;
+                let table = crate::redefine::Table::parse(&from)?;
+                let at = table
+                    .column(&old_name.value)
+                    .ok_or_else(|| SqlError::UnknownColumn(old_name.value.clone(), t.clone()))?;
+                let old = table.item(at).column().unwrap_or_default().to_string();
+                // The definition changes under the old name, then the column is renamed
+                // (which SQLite does everywhere the name is used).
+                let mut cd = ColumnDef {
+                    name: sqlparser::ast::Ident::new(old.clone()),
+                    data_type: data_type.clone(),
+                    options: options
+                        .drain(..)
+                        .map(|option| sqlparser::ast::ColumnOptionDef { name: None, option })
+                        .collect(),
+                };
+                let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
+                def.edit(&mut v, &from, table.replaced(at, &item));
+                if old != new_name.value {
+                    let r = format!(
+                        "ALTER TABLE {q} RENAME COLUMN {} TO {}",
+                        names::quote(&old),
+                        names::quote(&new_name.value)
+                    );
+                    v.push(r);
+                }
+                push_unique_indexes(&mut v, &db, &t, &q, uniques, &old, &new_name.value);
             }
-            AlterTableOperation::AlterColumn { .. } => {
-                return unsupported("ALTER TABLE ALTER COLUMN");
+            AlterTableOperation::AlterColumn { column_name, op } => {
+                use sqlparser::ast::AlterColumnOperation as A;
+                let default = match op {
+                    A::SetDefault { value } => Some(default_sql(rw, value)?),
+                    A::DropDefault => None,
+                    other => return unsupported(format!("ALTER TABLE ALTER COLUMN ... {other}")),
+                };
+                let from = def.current(rw)?;
+                let table = crate::redefine::Table::parse(&from)?;
+                let at = table
+                    .column(&column_name.value)
+                    .ok_or_else(|| SqlError::UnknownColumn(column_name.value.clone(), t.clone()))?;
+                let item = table.item(at).with_default(default.as_deref());
+                def.edit(&mut v, &from, table.replaced(at, &item));
             }
             other => {
                 return unsupported(format!(
@@ -934,8 +1270,38 @@ fn alter_table(
                 ));
             }
         }
+        // What this operation ran natively, for the text of a later edit.
+        for (i, sql) in v.iter().enumerate().skip(emitted) {
+            if !def.edits.contains(&i) {
+                def.ran(sql);
+            }
+        }
     }
     Ok(v)
+}
+
+/// The UNIQUE indexes a MODIFY / CHANGE definition asks for, on the column now named `new`
+/// (`old` in the definition).
+fn push_unique_indexes(
+    v: &mut Vec<String>,
+    db: &str,
+    t: &str,
+    q: &str,
+    uniques: Vec<IndexDef>,
+    old: &str,
+    new: &str,
+) {
+    for u in uniques {
+        let n = u
+            .name
+            .filter(|n| n != old)
+            .unwrap_or_else(|| new.to_string());
+        v.push(format!(
+            "CREATE UNIQUE INDEX {} ON {q} ({})",
+            names::quote(&names::index(db, t, &n)),
+            names::quote(new)
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,37 @@ fn parse_message(e: sqlparser::parser::ParserError) -> String {
         .to_string()
 }
 
+/// MySQL 8's `ALTER TABLE t DROP CHECK name` (which Django sends), which sqlparser does not
+/// know, as the `DROP CONSTRAINT name` it means; `None` for any other text.
+fn drop_check_as_constraint(text: &str) -> Option<String> {
+    if !text
+        .trim_start()
+        .get(..6)
+        .is_some_and(|h| h.eq_ignore_ascii_case("ALTER "))
+    {
+        return None;
+    }
+    let upper = text.to_ascii_uppercase();
+    let mut out = text.to_string();
+    let mut changed = false;
+    let mut from = 0;
+    while let Some(at) = upper[from..].find("DROP CHECK ").map(|i| i + from) {
+        // Outside quotes: an even number of each quote character before it.
+        let before = &text[..at];
+        if ['\'', '"', '`']
+            .iter()
+            .all(|q| before.matches(*q).count() % 2 == 0)
+            && before.ends_with(|c: char| c.is_whitespace() || c == ',')
+        {
+            out.replace_range(at..at + 10, "DROP CONSTRAINT");
+            changed = true;
+            break;
+        }
+        from = at + 1;
+    }
+    changed.then_some(out)
+}
+
 pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {
     let modified = strip_modifiers(text)?;
     let text = modified.as_deref().unwrap_or(text);
@@ -51,7 +82,7 @@ pub(crate) fn translate(text: &str, params: usize, ctx: &Context) -> Result<Stat
         Ok(a) => a,
         // Locking reads add nothing (transactions are serializable); sqlparser does not
         // know MySQL's old spelling of FOR SHARE.
-        Err(e) => match strip_lock_in_share_mode(text) {
+        Err(e) => match strip_lock_in_share_mode(text).or_else(|| drop_check_as_constraint(text)) {
             Some(t) => parse(&t).map_err(|_| refine_parse_error(text, e))?,
             None => return Err(refine_parse_error(text, e)),
         },

@@ -98,6 +98,18 @@ pub enum SqlError {
     /// A catalog query failed in SQLite.
     #[error("catalog query failed: {0}")]
     Sqlite(String),
+    /// ALTER TABLE names a column the table does not have (column, table).
+    #[error("Unknown column '{0}' in '{1}'")]
+    UnknownColumn(String, String),
+    /// ALTER TABLE drops a foreign key or key the table does not have.
+    #[error("Can't DROP '{0}'; check that column/key exists")]
+    CantDrop(String),
+    /// ALTER TABLE adds a foreign key under a name the table already uses.
+    #[error("Duplicate foreign key constraint name '{0}'")]
+    DuplicateForeignKey(String),
+    /// ALTER TABLE adds a CHECK under a name the table already uses.
+    #[error("Duplicate check constraint name '{0}'.")]
+    DuplicateCheck(String),
 }
 
 impl From<rusqlite::Error> for SqlError {
@@ -147,6 +159,10 @@ impl SqlError {
             SqlError::NoSuchTable { .. } => MysqlError::new(1146, b"42S02", self.to_string()),
             SqlError::UnknownDatabase(_) => MysqlError::new(1049, b"42000", self.to_string()),
             SqlError::Sqlite(m) => MysqlError::new(1105, b"HY000", m.clone()),
+            SqlError::UnknownColumn(..) => MysqlError::new(1054, b"42S22", self.to_string()),
+            SqlError::CantDrop(_) => MysqlError::new(1091, b"42000", self.to_string()),
+            SqlError::DuplicateForeignKey(_) => MysqlError::new(1826, b"HY000", self.to_string()),
+            SqlError::DuplicateCheck(_) => MysqlError::new(3822, b"HY000", self.to_string()),
         }
     }
 }
@@ -225,6 +241,21 @@ pub fn mysql_error(err: &rusqlite::Error) -> MysqlError {
 pub fn mysql_error_for(err: &rusqlite::Error, sqlite: &str) -> MysqlError {
     let e = mysql_error(err);
     let head = sqlite.trim_start();
+    // A table redefinition (MODIFY, ADD FOREIGN KEY / CHECK) that existing rows break.
+    if sqlite.contains(" REDEFINE FROM '") && head.starts_with("ALTER TABLE ") {
+        if e.code == 1048 {
+            return MysqlError::new(1138, b"22004", "Invalid use of NULL value");
+        }
+        if let rusqlite::Error::SqliteFailure(f, _) = err
+            && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_CHECK
+        {
+            return MysqlError::new(
+                3819,
+                b"HY000",
+                "Check constraint is violated by an existing row of the table",
+            );
+        }
+    }
     let starts = |w: &str| {
         head.get(..w.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(w))

@@ -23,6 +23,7 @@ pub mod functions;
 mod infoschema;
 mod lex;
 pub mod names;
+mod redefine;
 mod show;
 mod temporal;
 mod types;
@@ -306,6 +307,20 @@ pub fn translate_bytes(sql: &[u8], ctx: &Context) -> Result<Vec<Statement>, SqlE
         out.push(s);
     }
     Ok(out)
+}
+
+/// The statements of a COM_QUERY text, each normalised as [`translate_bytes`] reads it, for
+/// a caller that translates each just before running it (see [`reads_definition`]).
+pub fn split_statements(sql: &[u8]) -> Result<Vec<String>, SqlError> {
+    Ok(lex::split(sql)?.into_iter().map(|c| c.text).collect())
+}
+
+/// Whether `stmt` was translated from a table's current definition (an ALTER TABLE that
+/// edits it, see `redefine.rs`): run after a statement that changes that definition, it
+/// must be translated after that one ran, or the store refuses it as out of date.
+pub fn reads_definition(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Sql { sqlite, .. }
+        if sqlite.iter().any(|s| s.starts_with("ALTER TABLE ") && s.contains(" REDEFINE FROM '")))
 }
 
 fn translate_one(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {

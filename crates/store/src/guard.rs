@@ -41,6 +41,14 @@ pub(crate) struct Classification {
 }
 
 impl Classification {
+    /// A schema statement quorate runs itself (one the authorizer does not see).
+    pub(crate) fn schema_statement() -> Self {
+        Classification {
+            ddl: true,
+            ..Classification::default()
+        }
+    }
+
     /// The statement creates a table.
     pub(crate) fn creates_table(&self) -> bool {
         self.creates_table

@@ -18,6 +18,7 @@ mod handover;
 mod point;
 mod read;
 mod record;
+mod redefine;
 mod schema;
 mod sm;
 mod snapshot;

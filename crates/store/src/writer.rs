@@ -447,7 +447,14 @@ impl Writer {
                     Op::Ddl(sql) => {
                         self.apply_changesets(&run)?;
                         run.clear();
-                        self.internal(sql).map_err(|e| StoreError::Diverged {
+                        let ran = match crate::redefine::parse(sql) {
+                            Some(r) => r.and_then(|r| {
+                                self.guard
+                                    .internal(|| crate::redefine::run(&self.conn, &r, false))
+                            }),
+                            None => self.internal(sql),
+                        };
+                        ran.map_err(|e| StoreError::Diverged {
                             index: log_id.index,
                             detail: format!(
                                 "schema statement failed here but not on the leader: {e}"
@@ -916,7 +923,12 @@ impl WriteTx {
         self.check_epoch()?;
         let max = self.inner.config.max_result_bytes;
         let read = self.point_reads.take();
-        let class = self.writer()?.classify(sql)?;
+        // A table redefinition (`redefine.rs`) is a schema statement SQLite does not know.
+        let redefine = crate::redefine::parse(sql).transpose()?;
+        let class = match &redefine {
+            Some(_) => Classification::schema_statement(),
+            None => self.writer()?.classify(sql)?,
+        };
         if !class.ddl {
             let w = self.writer()?;
             w.recorder.take_counts();
@@ -964,7 +976,11 @@ impl WriteTx {
         let result = {
             let w = self.writer()?;
             w.run_statement(context, sql, |w| {
-                if class.creates_table() {
+                if let Some(r) = &redefine {
+                    w.guard
+                        .internal(|| crate::redefine::run(&w.conn, r, true))
+                        .map(|()| StmtOutput::default())
+                } else if class.creates_table() {
                     create_table_checked(w, sql, max)
                 } else {
                     stmt::run(&w.conn, sql, params, max, false)
