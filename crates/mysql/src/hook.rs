@@ -255,6 +255,11 @@ impl quorate_store::ConnectionHook for SessionHook {
         self.register(conn).map(drop)
     }
 
+    fn on_scratch(&self, conn: &Connection) -> quorate_store::rusqlite::Result<()> {
+        // The functions only: a scratch connection runs no client's statement.
+        quorate_sql::register_functions(conn, SessionState::with_installer(Arc::new(install)))
+    }
+
     fn after_schema_change(
         &self,
         conn: &Connection,

@@ -2315,17 +2315,28 @@ impl Backend for Conn {
         self.shared.questions.fetch_add(1, Ordering::Relaxed);
         self.locking_read = self.read_tx.is_some() && is_locking_read(sql);
         self.registry_update("Query", Some(sql));
+        // An ALTER TABLE may be translated from the table's current definition (see
+        // quorate_sql's redefine.rs): a follower catches up first, the translation is not
+        // kept (it holds that definition), and in a text of several statements each is
+        // translated just before it runs, after the ones before it changed the schema.
+        let mut alter = false;
+        if sql.windows(5).any(|w| w.eq_ignore_ascii_case(b"alter"))
+            && let Ok(texts) = quorate_sql::split_statements(sql)
+        {
+            if texts.len() > 1 && multi {
+                let r = self.query_each(sql).await;
+                self.registry_update("Sleep", None);
+                return r;
+            }
+            alter = texts.first().is_some_and(|t| first_word(t) == "ALTER");
+        }
         // The common case, a statement of a shape seen before: its literals travel as
         // parameters, so SQLite's statement cache (keyed by text) serves it too.
-        if let Some((stmt, params)) = self.translate_bound(sql) {
+        if !alter && let Some((stmt, params)) = self.translate_bound(sql) {
             let r = self.run(&stmt, params).await;
             self.registry_update("Sleep", None);
             return vec![r];
         }
-        // An ALTER TABLE may be translated from the table's current definition (see
-        // quorate_sql's redefine.rs): a follower catches up first, and the translation is
-        // not kept, since it holds that definition.
-        let alter = std::str::from_utf8(sql).is_ok_and(|s| first_word(s) == "ALTER");
         if alter {
             self.catch_up().await;
         }
@@ -2341,11 +2352,6 @@ impl Backend for Conn {
                 "You have an error in your SQL syntax: several statements in one query, and \
                  the client did not enable multi-statements",
             ))],
-            // A later ALTER TABLE translated from a definition an earlier statement may
-            // change: translate each statement just before it runs.
-            Ok(stmts) if stmts[1..].iter().any(quorate_sql::reads_definition) => {
-                self.query_each(sql).await
-            }
             Ok(stmts) => {
                 let mut results = Vec::with_capacity(stmts.len());
                 for s in &stmts {

@@ -1170,6 +1170,31 @@ fn alter_table_changes_definitions_as_migrations_need() {
         assert!(text.contains("`heading` varchar(40) DEFAULT NULL"), "{text}");
         assert!(text.contains("`pages` int NOT NULL DEFAULT 7"), "{text}");
         assert!(!text.contains("positive"), "{text}");
+
+        // Django's AddField on a table with rows: the column comes with a default, which
+        // is dropped at once; the rows keep the value they got. In one multi-statement
+        // text with the table's creation and its foreign key, a comment first.
+        conn.query_drop(
+            "CREATE TABLE shelf (id INT PRIMARY KEY, book_id BIGINT, n INT CHECK (n > 0));              INSERT INTO shelf VALUES (1, 1, 1), (2, 2, 2);              /* django */ ALTER TABLE shelf ADD COLUMN rank INT DEFAULT 4 NOT NULL;              ALTER TABLE shelf ALTER COLUMN rank DROP DEFAULT;              ALTER TABLE shelf ADD CONSTRAINT shelf_book FOREIGN KEY (book_id) REFERENCES book (id);              ALTER TABLE shelf CHANGE N n BIGINT NOT NULL",
+        )
+        .await
+        .unwrap();
+        let ranks: Vec<(i64, i64)> = conn
+            .query("SELECT id, rank FROM shelf ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(ranks, [(1, 4), (2, 4)]);
+        // The modified column kept its CHECK, still reported as a CHECK.
+        let e = conn
+            .query_drop("UPDATE shelf SET n = 0")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 3819, "{e:?}");
+        let e = conn
+            .query_drop("INSERT INTO shelf VALUES (3, 99, 1, 1)")
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&e), 1452, "{e:?}");
     });
     c.assert_identical(Duration::from_secs(20));
 }

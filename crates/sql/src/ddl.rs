@@ -896,18 +896,40 @@ fn in_primary_key(table: &crate::redefine::Table, col: usize) -> bool {
     (0..table.items.len()).any(|i| {
         let it = table.item(i);
         let t = &it.tokens;
-        let starts = |k: usize, w: &str| matches!(t.get(k), Some((Tok::Word(x), _)) if x.eq_ignore_ascii_case(w));
-        let at = if starts(0, "PRIMARY") {
+        let word = |k: usize, w: &str| matches!(t.get(k), Some((Tok::Word(x), _)) if x.eq_ignore_ascii_case(w));
+        let at = if word(0, "PRIMARY") {
             0
-        } else if starts(0, "CONSTRAINT") && starts(2, "PRIMARY") {
+        } else if word(0, "CONSTRAINT") && word(2, "PRIMARY") {
             2
         } else {
             return false;
         };
-        t[at..].iter().any(|(x, _)| {
-            matches!(x, Tok::Word(w) | Tok::Quoted(w) if w.eq_ignore_ascii_case(name))
-        })
+        if !word(at + 1, "KEY") || !matches!(t.get(at + 2), Some((Tok::Open, _))) {
+            return false;
+        }
+        // The names in the column list, up to its closing parenthesis.
+        t[at + 3..]
+            .iter()
+            .take_while(|(x, _)| !matches!(x, Tok::Close))
+            .any(|(x, _)| matches!(x, Tok::Word(w) | Tok::Quoted(w) if w.eq_ignore_ascii_case(name)))
     })
+}
+
+/// The table's text without its FOREIGN KEY item `at`, the unnamed ones after it named as
+/// they are named now: MySQL does not number them again.
+fn without_foreign_key(
+    mut table: crate::redefine::Table,
+    existing: &[(usize, String)],
+    at: usize,
+) -> Result<String, SqlError> {
+    // Last first, so that the items before keep their places.
+    for (i, n) in existing.iter().rev() {
+        if *i > at && table.item(*i).foreign_key() == Some(None) {
+            let named = format!("CONSTRAINT {} {}", names::quote(n), table.item(*i).text);
+            table = crate::redefine::Table::parse(&table.replaced(*i, &named))?;
+        }
+    }
+    Ok(table.removed(at))
 }
 
 /// MODIFY / CHANGE: the column item of `def` (named `old` in the table) replacing the old
@@ -961,10 +983,22 @@ fn modified_column(
     let mut uniques = Vec::new();
     let mut pk = Vec::new();
     let mut item = column_sql(rw, def, binary, auto, &mut uniques, &mut pk)?;
-    // MySQL holds a column's CHECKs and foreign keys as the table's: they stay.
-    for kept in old.kept_constraints() {
-        item.push(' ');
-        item.push_str(&kept);
+    // MySQL holds a column's CHECKs and foreign keys as the table's: they stay, before
+    // quorate's own named constraints (an unnamed one after them would take their name).
+    let kept = old.kept_constraints();
+    if !kept.is_empty() {
+        let at = crate::redefine::Item {
+            text: &item,
+            tokens: crate::redefine::tokens(&item),
+        }
+        .internal_start();
+        let kept = kept.join(" ");
+        if at < item.len() {
+            item.insert_str(at, &format!("{kept} "));
+        } else {
+            item.push(' ');
+            item.push_str(&kept);
+        }
     }
     Ok((item, uniques))
 }
@@ -1141,7 +1175,9 @@ fn alter_table(
                     && let Ok(table) = crate::redefine::Table::parse(&from)
                     && let Some(at) = table.constraint(&name.value)
                 {
-                    def.edit(&mut v, &from, table.removed(at));
+                    let existing = foreign_key_names(&table, &t);
+                    let to = without_foreign_key(table, &existing, at)?;
+                    def.edit(&mut v, &from, to);
                     continue;
                 }
                 // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
@@ -1159,7 +1195,7 @@ fn alter_table(
             }
             AlterTableOperation::DropForeignKey { name, .. } => {
                 let from = def.current(rw)?;
-                let mut table = crate::redefine::Table::parse(&from)?;
+                let table = crate::redefine::Table::parse(&from)?;
                 let existing = foreign_key_names(&table, &t);
                 let Some(&(at, _)) = existing
                     .iter()
@@ -1167,16 +1203,8 @@ fn alter_table(
                 else {
                     return Err(SqlError::CantDrop(name.value.clone()));
                 };
-                // The unnamed ones after it would be numbered again: name them as they are
-                // named now (last first, so that the items before keep their places).
-                for (i, n) in existing.iter().rev() {
-                    if *i > at && table.item(*i).foreign_key() == Some(None) {
-                        let named =
-                            format!("CONSTRAINT {} {}", names::quote(n), table.item(*i).text);
-                        table = crate::redefine::Table::parse(&table.replaced(*i, &named))?;
-                    }
-                }
-                def.edit(&mut v, &from, table.removed(at));
+                let to = without_foreign_key(table, &existing, at)?;
+                def.edit(&mut v, &from, to);
             }
             AlterTableOperation::ModifyColumn {
                 col_name,
@@ -1227,9 +1255,15 @@ fn alter_table(
                     .ok_or_else(|| SqlError::UnknownColumn(old_name.value.clone(), t.clone()))?;
                 let old = table.item(at).column().unwrap_or_default().to_string();
                 // The definition changes under the old name, then the column is renamed
-                // (which SQLite does everywhere the name is used).
+                // (which SQLite does everywhere the name is used). A change of case only is
+                // not a rename to SQLite (its names ignore case): the definition has it.
+                let case_only = old != new_name.value && old.eq_ignore_ascii_case(&new_name.value);
                 let mut cd = ColumnDef {
-                    name: sqlparser::ast::Ident::new(old.clone()),
+                    name: sqlparser::ast::Ident::new(if case_only {
+                        new_name.value.clone()
+                    } else {
+                        old.clone()
+                    }),
                     data_type: data_type.clone(),
                     options: options
                         .drain(..)
@@ -1238,7 +1272,7 @@ fn alter_table(
                 };
                 let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
                 def.edit(&mut v, &from, table.replaced(at, &item));
-                if old != new_name.value {
+                if !old.eq_ignore_ascii_case(&new_name.value) {
                     let r = format!(
                         "ALTER TABLE {q} RENAME COLUMN {} TO {}",
                         names::quote(&old),

@@ -66,9 +66,10 @@ fn drop_check_as_constraint(text: &str) -> Option<String> {
             .all(|q| before.matches(*q).count() % 2 == 0)
             && before.ends_with(|c: char| c.is_whitespace() || c == ',')
         {
-            out.replace_range(at..at + 10, "DROP CONSTRAINT");
+            // The same length in both texts up to here: `DROP CHECK` becomes 5 bytes longer.
+            let shift = out.len() - text.len();
+            out.replace_range(at + shift..at + shift + 10, "DROP CONSTRAINT");
             changed = true;
-            break;
         }
         from = at + 1;
     }

@@ -310,17 +310,10 @@ pub fn translate_bytes(sql: &[u8], ctx: &Context) -> Result<Vec<Statement>, SqlE
 }
 
 /// The statements of a COM_QUERY text, each normalised as [`translate_bytes`] reads it, for
-/// a caller that translates each just before running it (see [`reads_definition`]).
+/// a caller that translates each just before running it (an ALTER TABLE that edits a
+/// table's definition is translated from the definition as it is then).
 pub fn split_statements(sql: &[u8]) -> Result<Vec<String>, SqlError> {
     Ok(lex::split(sql)?.into_iter().map(|c| c.text).collect())
-}
-
-/// Whether `stmt` was translated from a table's current definition (an ALTER TABLE that
-/// edits it, see `redefine.rs`): run after a statement that changes that definition, it
-/// must be translated after that one ran, or the store refuses it as out of date.
-pub fn reads_definition(stmt: &Statement) -> bool {
-    matches!(stmt, Statement::Sql { sqlite, .. }
-        if sqlite.iter().any(|s| s.starts_with("ALTER TABLE ") && s.contains(" REDEFINE FROM '")))
 }
 
 fn translate_one(text: &str, params: usize, ctx: &Context) -> Result<Statement, SqlError> {

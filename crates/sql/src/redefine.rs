@@ -25,11 +25,12 @@ pub(crate) fn statement(table: &str, from: &str, to: &str) -> String {
 
 /// What the text of statement `sql` becomes once SQLite has run `statements` (ALTER TABLE
 /// ADD / DROP / RENAME COLUMN) on it, found by running them on a scratch copy of the table.
-/// The store refuses the edit that follows if the guess is wrong, so a wrong guess costs a
-/// retry, never data.
+/// The store refuses the edit that follows if the guess is wrong: a wrong guess fails the
+/// ALTER TABLE (on every retry, if SQLite wrote something else), never loses data.
 pub(crate) fn after(table: &str, sql: &str, statements: &[String]) -> Result<String, SqlError> {
     let conn = rusqlite::Connection::open_in_memory()?;
-    quorate_collate::register(&conn)?;
+    // What the table's CHECKs and defaults may call.
+    crate::register_functions(&conn, crate::functions::SessionState::new())?;
     conn.execute_batch(sql)?;
     for s in statements {
         conn.execute_batch(s)?;
@@ -118,6 +119,20 @@ pub(crate) fn tokens(sql: &str) -> Vec<(Tok, Range<usize>)> {
                 i += 1;
                 continue;
             }
+            // A number with an exponent and its sign (`1.5e-3`) is one word.
+            c if c.is_ascii_digit() => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_')
+                {
+                    if (b[i] == b'e' || b[i] == b'E')
+                        && matches!(b.get(i + 1), Some(b'+' | b'-'))
+                        && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+                    {
+                        i += 2;
+                    }
+                    i += 1;
+                }
+                Tok::Word(sql[start..i].to_string())
+            }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c >= 0x80 => {
                 while i < b.len()
                     && (b[i].is_ascii_alphanumeric()
@@ -139,8 +154,48 @@ pub(crate) fn tokens(sql: &str) -> Vec<(Tok, Range<usize>)> {
     v
 }
 
+/// A constraint name quorate writes itself (type markers, strict-mode CHECKs).
+fn internal_name(n: &str) -> bool {
+    crate::ddl::internal_check(n)
+        || n.starts_with(crate::ddl::TYPE_MARKER_PREFIX)
+        || n == crate::ddl::ON_UPDATE_MARKER
+}
+
 fn is_kw(t: &Tok, kw: &str) -> bool {
     matches!(t, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
+}
+
+/// Words that begin a column constraint (where a REFERENCES clause ends).
+const CONSTRAINT_STARTS: &[&str] = &[
+    "CONSTRAINT",
+    "PRIMARY",
+    "NOT",
+    "NULL",
+    "UNIQUE",
+    "CHECK",
+    "DEFAULT",
+    "COLLATE",
+    "REFERENCES",
+    "GENERATED",
+    "AS",
+];
+
+/// The index just past the parenthesised group opening at `open` (or `open + 1`).
+fn group_end(t: &[(Tok, Range<usize>)], open: usize) -> usize {
+    let mut end = open;
+    let mut depth = 0;
+    while let Some((x, _)) = t.get(end) {
+        match x {
+            Tok::Open => depth += 1,
+            Tok::Close => depth -= 1,
+            _ => {}
+        }
+        end += 1;
+        if depth <= 0 {
+            break;
+        }
+    }
+    end
 }
 
 /// A CREATE TABLE text cut into the items of its column list.
@@ -251,6 +306,19 @@ impl Item<'_> {
         out
     }
 
+    /// Where quorate's own named constraints begin in the item (its end if it has none):
+    /// a constraint without a name must come before them, or SQLite gives it the name of
+    /// the last one before it.
+    pub(crate) fn internal_start(&self) -> usize {
+        self.tokens
+            .windows(2)
+            .find(|w| {
+                is_kw(&w[0].0, "CONSTRAINT")
+                    && matches!(&w[1].0, Tok::Quoted(n) | Tok::Word(n) if internal_name(n))
+            })
+            .map_or(self.text.len(), |w| w[0].1.start)
+    }
+
     /// The user's CHECK clauses of a column (those without one of quorate's constraint
     /// names) and its REFERENCES clause, as text: what MySQL keeps when the column is
     /// modified, since it holds them as table constraints.
@@ -264,32 +332,32 @@ impl Item<'_> {
             let Some((kw, _)) = t.get(head) else {
                 break;
             };
-            let internal = named
-                && matches!(&t[i + 1].0, Tok::Quoted(n) | Tok::Word(n) if crate::ddl::internal_check(n) || n.starts_with(crate::ddl::TYPE_MARKER_PREFIX) || n == crate::ddl::ON_UPDATE_MARKER);
-            let body_opens = if is_kw(kw, "CHECK") {
-                Some(head + 1)
+            let internal =
+                named && matches!(&t[i + 1].0, Tok::Quoted(n) | Tok::Word(n) if internal_name(n));
+            let end = if is_kw(kw, "CHECK") {
+                group_end(t, head + 1)
             } else if is_kw(kw, "REFERENCES") {
-                Some(head + 2)
+                // The table, its column list, then ON DELETE / ON UPDATE / MATCH /
+                // DEFERRABLE up to the next column constraint.
+                let mut e = head + 2;
+                if matches!(t.get(e), Some((Tok::Open, _))) {
+                    e = group_end(t, e);
+                }
+                while let Some((x, _)) = t.get(e) {
+                    if CONSTRAINT_STARTS.iter().any(|k| is_kw(x, k)) {
+                        break;
+                    }
+                    e = if matches!(x, Tok::Open) {
+                        group_end(t, e)
+                    } else {
+                        e + 1
+                    };
+                }
+                e
             } else {
-                None
-            };
-            let Some(open) = body_opens else {
                 i += 1;
                 continue;
             };
-            let mut end = open;
-            let mut depth = 0;
-            while let Some((x, _)) = t.get(end) {
-                match x {
-                    Tok::Open => depth += 1,
-                    Tok::Close => depth -= 1,
-                    _ => {}
-                }
-                end += 1;
-                if depth == 0 {
-                    break;
-                }
-            }
             if !internal {
                 let to = t[end - 1].1.end;
                 out.push(self.text[t[start].1.start..to].to_string());

@@ -1302,9 +1302,11 @@ fn ddl_changes() {
     db.ok("DROP TABLE IF EXISTS a, b, nope");
     assert_eq!(db.ok("SHOW TABLES"), vec![vec![t("a2")], vec![t("a3")]]);
     db.ok("DROP INDEX uv ON a2");
-    assert!(refused("ALTER TABLE a2 MODIFY COLUMN v INT").contains("MODIFY"));
-    assert!(refused("ALTER TABLE a2 CHANGE v v2 INT").contains("CHANGE"));
-    assert!(refused("ALTER TABLE a2 ADD FOREIGN KEY (v) REFERENCES a3 (id)").contains("FOREIGN"));
+    // These edit the table's definition (quorate_sql's redefine.rs), which takes the
+    // table's current text from a schema catalog.
+    assert!(refused("ALTER TABLE a2 MODIFY COLUMN v INT").contains("catalog"));
+    assert!(refused("ALTER TABLE a2 ADD FOREIGN KEY (v) REFERENCES a3 (id)").contains("catalog"));
+    assert!(refused("ALTER TABLE a2 MODIFY COLUMN v INT FIRST").contains("FIRST"));
     assert!(refused("ALTER TABLE a2 DROP PRIMARY KEY").contains("PRIMARY"));
 }
 

@@ -89,6 +89,12 @@ pub mod client {
 pub trait ConnectionHook: Send + Sync + 'static {
     /// Called once for every connection the store opens (the writer and each reader).
     fn on_open(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()>;
+    /// Called for a short-lived in-memory connection the store reads a table definition in
+    /// (what its CHECK constraints and defaults need: SQL functions); it runs no statement
+    /// of a client.
+    fn on_scratch(&self, _conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
     /// Called on the connection, on the calling thread, right before statement `sql` runs
     /// (as SQLite runs it), with the opaque context the caller passed (empty when none).
     fn before_statement(&self, conn: &rusqlite::Connection, context: &[u8], sql: &str);

@@ -11,19 +11,28 @@
 //!
 //! It replaces the table's CREATE TABLE text in `sqlite_schema` (SQLite's documented way to
 //! make a change "that does not affect the on-disk content in any way"), so it is allowed
-//! only when the rows on disk mean the same under both texts ([`compatible`]): the same
-//! columns in the same order with the same keys, the same kind of table (rowid or not,
-//! STRICT or not, AUTOINCREMENT or not), the same collations in the primary key, and no
-//! generated column. A column whose type affinity changes must hold no value, since its
-//! values would have to be converted. Indexes whose collations change are rebuilt.
+//! only when the rows on disk mean the same under both texts ([`compatible`], both texts
+//! read in scratch in-memory databases): the same columns in the same order (names may
+//! change case), the same PRIMARY KEY, the same indexes of the table's own PRIMARY KEY and
+//! UNIQUE clauses (columns, order, collations), the same kind of table (rowid or not, STRICT
+//! or not, AUTOINCREMENT or not, the same rowid key), and no generated column. A column
+//! whose values would need converting (another type affinity, or another NUMERIC type:
+//! dates, times, decimals) must hold no value. quorate's own tables cannot be redefined.
 //!
-//! On the leader the existing rows are then checked against the new text (NOT NULL and
-//! CHECK by `PRAGMA quick_check`, foreign keys by `PRAGMA foreign_key_check` when they are
-//! enforced), and the statement fails if one does not fit. The statement is replicated as
-//! text, like other schema statements; replicas make the same change and rebuild the same
-//! indexes, without the checks (the rows are the leader's).
+//! What else the change does, in one savepoint (if any step fails, nothing of it stays):
+//! - a changed default first has every row written out whole (`UPDATE t SET c = c`, with
+//!   triggers off): a row stored before a column was added has no value for it on disk,
+//!   and SQLite reads the column's default from the text, which is about to change;
+//! - the text is written, the schema version bumped (every connection reads the schema
+//!   again), and this connection's schema reloaded;
+//! - a column's collation changed: every index of the table is rebuilt (`REINDEX`);
+//! - on the leader only, the rows are checked against the new text: NOT NULL and CHECK by
+//!   `PRAGMA quick_check`, the table's foreign keys by `PRAGMA foreign_key_check` when they
+//!   are enforced. The statement fails if one does not fit.
 //!
-//! The whole change is one savepoint: if any step fails, nothing of it stays.
+//! The statement is replicated as text, like other schema statements; replicas run it
+//! with the same steps except the checks (the rows are the leader's), so they end with the
+//! same text and the same rows.
 
 use rusqlite::{Connection, OptionalExtension, ffi};
 
@@ -133,22 +142,43 @@ impl Parser<'_> {
 struct Shape {
     /// The CREATE TABLE text as SQLite stores it.
     stored_sql: String,
-    /// Per column: name, declared type, position in the primary key, hidden (generated).
-    columns: Vec<(String, String, i64, i64)>,
+    /// Per column: name, declared type, position in the primary key, hidden (generated),
+    /// default (as text).
+    columns: Vec<Column>,
+    /// Per column, its collation.
+    collations: Vec<String>,
     without_rowid: bool,
     strict: bool,
     autoincrement: bool,
-    /// Collations of the primary key's index, in key order (none for a rowid key).
-    pk_collations: Vec<String>,
+    /// The indexes the table's own PRIMARY KEY and UNIQUE clauses make (SQLite finds each
+    /// on disk by its place among them): name, and per key column its number, order and
+    /// collation.
+    autoindexes: Vec<(String, Vec<KeyColumn>)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Column {
+    name: String,
+    decl: String,
+    pk: i64,
+    hidden: i64,
+    default: Option<String>,
 }
 
 impl Shape {
     /// The shape of the table `table` that CREATE TABLE statement `sql` makes, read from a
-    /// scratch in-memory database. Fails if `sql` is not one CREATE TABLE of that table.
-    fn of(table: &str, sql: &str) -> Result<Shape, StoreError> {
+    /// scratch in-memory database prepared by `prepare` (the SQL functions its CHECKs may
+    /// use). Fails if `sql` is not one CREATE TABLE of that table.
+    fn of(
+        table: &str,
+        sql: &str,
+        which: &str,
+        prepare: &dyn Fn(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<Shape, StoreError> {
         let conn = Connection::open_in_memory()?;
         quorate_collate::register(&conn)?;
-        let refused = |why: String| StoreError::Refused(format!("the new definition {why}"));
+        prepare(&conn)?;
+        let refused = |why: String| StoreError::Refused(format!("the {which} definition {why}"));
         conn.prepare(sql)
             .and_then(|mut s| s.raw_execute())
             .map_err(|e| refused(format!("is not valid: {e}")))?;
@@ -165,12 +195,32 @@ impl Shape {
         if name != table {
             return Err(refused(format!("names table {name}, not {table}")));
         }
-        let columns = conn
-            .prepare("SELECT name, type, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")?
+        let columns: Vec<Column> = conn
+            .prepare(
+                "SELECT name, type, pk, hidden, dflt_value FROM pragma_table_xinfo(?1) \
+                 ORDER BY cid",
+            )?
             .query_map([table], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok(Column {
+                    name: r.get(0)?,
+                    decl: r.get(1)?,
+                    pk: r.get(2)?,
+                    hidden: r.get(3)?,
+                    default: r.get(4)?,
+                })
             })?
             .collect::<Result<_, _>>()?;
+        // A column's collation, from an index on it alone (dropped again).
+        let q = crate::record::quote(table);
+        let mut collations = Vec::with_capacity(columns.len());
+        for c in columns.iter().filter(|c| c.hidden == 0) {
+            conn.execute_batch(&format!(
+                "CREATE INDEX quorate_probe ON {q} ({})",
+                crate::record::quote(&c.name)
+            ))?;
+            collations.push(key_columns("quorate_probe", &conn)?.remove(0).2);
+            conn.execute_batch("DROP INDEX quorate_probe")?;
+        }
         let (without_rowid, strict): (bool, bool) = conn.query_row(
             "SELECT wr, strict FROM pragma_table_list(?1) WHERE schema = 'main'",
             [table],
@@ -184,44 +234,54 @@ impl Shape {
             )
             .optional()?
             .is_some();
-        let pk_index: Option<String> = conn
-            .query_row(
-                "SELECT name FROM pragma_index_list(?1) WHERE origin = 'pk'",
-                [table],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let pk_collations = match pk_index {
-            Some(i) => key_collations(&conn, &i)?,
-            None => Vec::new(),
-        };
+        let names: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM pragma_index_list(?1) WHERE origin IN ('pk', 'u') \
+                 ORDER BY name",
+            )?
+            .query_map([table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut autoindexes = Vec::with_capacity(names.len());
+        for n in names {
+            let key = key_columns(&n, &conn)?;
+            autoindexes.push((n, key));
+        }
         Ok(Shape {
             stored_sql: stored_sql.clone(),
             columns,
+            collations,
             without_rowid,
             strict,
             autoincrement,
-            pk_collations,
+            autoindexes,
         })
     }
 
     /// The column that is the table's rowid (a lone `INTEGER PRIMARY KEY`), if any.
     fn rowid_alias(&self) -> Option<&str> {
-        let mut pk = self.columns.iter().filter(|c| c.2 > 0);
+        let mut pk = self.columns.iter().filter(|c| c.pk > 0);
         match (pk.next(), pk.next()) {
-            (Some(c), None) if !self.without_rowid && c.1.eq_ignore_ascii_case("INTEGER") => {
-                Some(&c.0)
+            (Some(c), None) if !self.without_rowid && c.decl.eq_ignore_ascii_case("INTEGER") => {
+                Some(&c.name)
             }
             _ => None,
         }
     }
 }
 
-/// The collations of index `index`'s key columns, in order.
-fn key_collations(conn: &Connection, index: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare("SELECT coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY seqno")?
-        .query_map([index], |r| r.get::<_, Option<String>>(0))?
-        .map(|c| c.map(Option::unwrap_or_default))
+/// A key column of an index: its number in the table, whether descending, its collation.
+type KeyColumn = (i64, bool, String);
+
+/// Index `index`'s key columns, in order.
+fn key_columns(index: &str, conn: &Connection) -> rusqlite::Result<Vec<KeyColumn>> {
+    conn.prepare("SELECT cid, desc, coll FROM pragma_index_xinfo(?1) WHERE key ORDER BY seqno")?
+        .query_map([index], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            ))
+        })?
         .collect()
 }
 
@@ -242,9 +302,21 @@ fn affinity(decl: &str) -> &'static str {
     }
 }
 
+/// What the change needs besides the new text, when rows written under the old one read
+/// the same under it ([`compatible`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Needs {
+    /// Columns whose values would need converting: they must hold none.
+    empty: Vec<String>,
+    /// A column whose default changes: rows stored before a column was added (which SQLite
+    /// completes with the column's default when it reads them) are written out whole first.
+    materialize: Option<String>,
+    /// A column's collation changes: every index of the table is rebuilt.
+    reindex: bool,
+}
+
 /// Whether rows written under `old` read the same under `new`; `Err` names the difference.
-/// `Ok` lists the columns whose affinity changes, which must hold no value.
-fn compatible(old: &Shape, new: &Shape) -> Result<Vec<String>, String> {
+fn compatible(old: &Shape, new: &Shape) -> Result<Needs, String> {
     if old.columns.len() != new.columns.len() {
         return Err("it changes the number of columns".into());
     }
@@ -260,39 +332,68 @@ fn compatible(old: &Shape, new: &Shape) -> Result<Vec<String>, String> {
     if old.rowid_alias() != new.rowid_alias() {
         return Err("it changes the type of the AUTO_INCREMENT / INTEGER primary key".into());
     }
-    if old.pk_collations != new.pk_collations {
-        return Err("it changes the collation of a primary key column".into());
+    if old.autoindexes != new.autoindexes {
+        return Err("it changes the PRIMARY KEY or a UNIQUE clause of the table".into());
     }
-    let mut converted = Vec::new();
+    let mut needs = Needs::default();
     for (o, n) in old.columns.iter().zip(&new.columns) {
-        if o.0 != n.0 {
+        // Column names compare as SQLite compares them: a change of case is a rename in
+        // place.
+        if !o.name.eq_ignore_ascii_case(&n.name) {
             return Err(format!(
                 "it changes the columns' names or order ({} / {})",
-                o.0, n.0
+                o.name, n.name
             ));
         }
-        if o.2 != n.2 {
-            return Err(format!("it changes the primary key (column {})", o.0));
+        if o.pk != n.pk {
+            return Err(format!("it changes the primary key (column {})", o.name));
         }
-        if o.3 != 0 || n.3 != 0 {
-            return Err(format!("the table has a generated column ({})", o.0));
+        if o.hidden != 0 || n.hidden != 0 {
+            return Err(format!("the table has a generated column ({})", o.name));
         }
-        if affinity(&o.1) != affinity(&n.1) {
-            if o.2 > 0 {
+        // Text, integer, real and blob values need no converting between types of their
+        // kind (a narrower one's CHECKs are verified); NUMERIC holds dates, times and
+        // decimals, whose stored forms differ by type.
+        let (oa, na) = (affinity(&o.decl), affinity(&n.decl));
+        let squeezed = |d: &str| {
+            d.split_whitespace()
+                .collect::<String>()
+                .to_ascii_uppercase()
+        };
+        if oa != na || (oa == "NUMERIC" && squeezed(&o.decl) != squeezed(&n.decl)) {
+            if o.pk > 0 {
                 return Err(format!(
                     "it changes the storage of primary key column {}",
-                    o.0
+                    o.name
                 ));
             }
-            converted.push(o.0.clone());
+            needs.empty.push(o.name.clone());
+        }
+        if o.default != n.default && needs.materialize.is_none() {
+            needs.materialize = Some(o.name.clone());
         }
     }
-    Ok(converted)
+    needs.reindex = old.collations != new.collations;
+    Ok(needs)
 }
 
 /// Makes the change `r` on `conn`, inside its open transaction. `check`: verify the
 /// existing rows against the new definition (the leader); replicas pass `false`.
-pub(crate) fn run(conn: &Connection, r: &Redefine, check: bool) -> Result<(), StoreError> {
+/// `prepare` sets up a scratch connection as the store's connections are (SQL functions).
+pub(crate) fn run(
+    conn: &Connection,
+    r: &Redefine,
+    check: bool,
+    prepare: &dyn Fn(&Connection) -> rusqlite::Result<()>,
+) -> Result<(), StoreError> {
+    if r.table.starts_with(crate::schema::INTERNAL_PREFIX)
+        || r.table.to_ascii_lowercase().starts_with("sqlite_")
+    {
+        return Err(StoreError::Refused(format!(
+            "{} is internal and cannot be redefined",
+            r.table
+        )));
+    }
     let current: Option<String> = conn
         .query_row(
             "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?1",
@@ -303,15 +404,15 @@ pub(crate) fn run(conn: &Connection, r: &Redefine, check: bool) -> Result<(), St
     let Some(current) = current else {
         return Err(StoreError::Sql(no_such_table(&r.table)));
     };
-    let old = Shape::of(&r.table, &r.from)?;
+    let old = Shape::of(&r.table, &r.from, "current", prepare)?;
     if current != old.stored_sql && current != r.from {
         return Err(StoreError::Aborted(format!(
-            "table {} was changed by another statement meanwhile",
+            "table {} was changed by another statement meanwhile; send the ALTER TABLE again",
             r.table
         )));
     }
-    let new = Shape::of(&r.table, &r.to)?;
-    let converted = compatible(&old, &new).map_err(|why| {
+    let new = Shape::of(&r.table, &r.to, "new", prepare)?;
+    let needs = compatible(&old, &new).map_err(|why| {
         StoreError::Refused(format!(
             "this change to table {} ({why}); create a new table and copy the rows with \
              INSERT ... SELECT",
@@ -319,7 +420,7 @@ pub(crate) fn run(conn: &Connection, r: &Redefine, check: bool) -> Result<(), St
         ))
     })?;
     conn.execute_batch("SAVEPOINT quorate_redefine")?;
-    let done = edit(conn, r, &new.stored_sql, &converted, check);
+    let done = edit(conn, r, &new.stored_sql, &needs, check);
     let ended = match &done {
         Ok(()) => conn.execute_batch("RELEASE quorate_redefine"),
         Err(_) => conn.execute_batch(
@@ -336,11 +437,11 @@ fn edit(
     conn: &Connection,
     r: &Redefine,
     new_sql: &str,
-    converted: &[String],
+    needs: &Needs,
     check: bool,
 ) -> Result<(), StoreError> {
     let q = crate::record::quote(&r.table);
-    for c in converted {
+    for c in &needs.empty {
         let holds: bool = conn.query_row(
             &format!(
                 "SELECT EXISTS (SELECT 1 FROM main.{q} WHERE {} IS NOT NULL)",
@@ -351,20 +452,23 @@ fn edit(
         )?;
         if holds {
             return Err(StoreError::Refused(format!(
-                "changing how column {c} of table {} stores its values: it holds values, \
-                 which would have to be converted; create a new table and copy the rows \
-                 with INSERT ... SELECT",
+                "changing the type of column {c} of table {}: it holds values, which would \
+                 have to be converted; create a new table and copy the rows with \
+                 INSERT ... SELECT",
                 r.table
             )));
         }
     }
-    let indexes: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_index_list(?1)")?
-        .query_map([&r.table], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut before = Vec::with_capacity(indexes.len());
-    for i in &indexes {
-        before.push(key_collations(conn, i)?);
+    if let Some(c) = &needs.materialize {
+        // Every row written out whole under the old text, with triggers off (the leader's
+        // would fire: ON UPDATE CURRENT_TIMESTAMP), as on every replica.
+        use rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER as TRIGGERS;
+        let triggers = conn.db_config(TRIGGERS)?;
+        conn.set_db_config(TRIGGERS, false)?;
+        let c = crate::record::quote(c);
+        let written = conn.execute_batch(&format!("UPDATE main.{q} SET {c} = {c}"));
+        conn.set_db_config(TRIGGERS, triggers)?;
+        written?;
     }
     let version: i64 = conn.query_row("PRAGMA main.schema_version", [], |row| row.get(0))?;
     conn.execute_batch("PRAGMA writable_schema = ON")?;
@@ -383,10 +487,8 @@ fn edit(
         )));
     }
     bumped?;
-    for (i, old) in indexes.iter().zip(before) {
-        if key_collations(conn, i)? != old {
-            conn.execute_batch(&format!("REINDEX main.{}", crate::record::quote(i)))?;
-        }
+    if needs.reindex {
+        conn.execute_batch(&format!("REINDEX main.{q}"))?;
     }
     if check {
         let problems: Vec<String> = conn
@@ -498,7 +600,7 @@ mod tests {
     fn apply(conn: &Connection, t: &str, to: &str) -> Result<(), StoreError> {
         let sql = redefine(t, &table_sql(conn, t), to);
         conn.execute_batch("BEGIN").unwrap();
-        let r = run(conn, &parse(&sql).unwrap().unwrap(), true);
+        let r = run(conn, &parse(&sql).unwrap().unwrap(), true, &|_| Ok(()));
         conn.execute_batch(if r.is_ok() { "COMMIT" } else { "ROLLBACK" })
             .unwrap();
         r
@@ -583,7 +685,19 @@ mod tests {
     #[test]
     fn refuses_what_the_rows_would_not_survive() {
         let conn = db("CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, b TEXT); \
-                       INSERT INTO t VALUES (1, 5, NULL);");
+                       CREATE TABLE w (k TEXT PRIMARY KEY, d DATETIME, u INT UNIQUE) WITHOUT ROWID; \
+                       INSERT INTO t VALUES (1, 5, NULL); INSERT INTO w VALUES ('a', '2024-01-01 10:00:00', 1);");
+        for to in [
+            "CREATE TABLE w (k TEXT COLLATE NOCASE PRIMARY KEY, d DATETIME, u INT UNIQUE) WITHOUT ROWID",
+            "CREATE TABLE w (k TEXT, d DATETIME, u INT UNIQUE, PRIMARY KEY (k DESC)) WITHOUT ROWID",
+            "CREATE TABLE w (k TEXT PRIMARY KEY, d DATE, u INT UNIQUE) WITHOUT ROWID",
+            "CREATE TABLE w (k TEXT PRIMARY KEY, d DATETIME, u INT) WITHOUT ROWID",
+        ] {
+            let before = table_sql(&conn, "w");
+            let e = apply(&conn, "w", to).unwrap_err();
+            assert!(matches!(e, StoreError::Refused(_)), "{to}: {e:?}");
+            assert_eq!(table_sql(&conn, "w"), before, "{to}");
+        }
         for to in [
             "CREATE TABLE t (id BIGINT PRIMARY KEY, a INT, b TEXT)",
             "CREATE TABLE t (id INTEGER, a INT PRIMARY KEY, b TEXT)",
@@ -594,7 +708,10 @@ mod tests {
             "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, a INT, b TEXT)",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT)",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, b TEXT AS (a))",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT UNIQUE, b TEXT)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a DECIMAL(10,2), b TEXT)",
             "CREATE INDEX i ON t (a)",
+            "CREATE TABLE \"_quorate_meta\" (id INTEGER PRIMARY KEY, a INT, b TEXT)",
         ] {
             let before = table_sql(&conn, "t");
             let e = apply(&conn, "t", to).unwrap_err();
@@ -608,6 +725,46 @@ mod tests {
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a BIGINT, b INT)",
         )
         .unwrap();
+    }
+
+    /// Rows stored before a column was added have no value for it on disk (SQLite reads
+    /// the column's default): a changed default must not change them. With an ON UPDATE
+    /// trigger on the table, which must not fire.
+    #[test]
+    fn changed_default_keeps_the_values_rows_have() {
+        let conn = db("CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, ts TEXT); \
+                       CREATE TRIGGER touch AFTER UPDATE ON t BEGIN \
+                       UPDATE t SET ts = 'touched' WHERE id = NEW.id; END; \
+                       INSERT INTO t VALUES (1, 1, 'old'), (2, 2, 'old'); \
+                       ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 5;");
+        apply(
+            &conn,
+            "t",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, ts TEXT, c INT NOT NULL)",
+        )
+        .unwrap();
+        let rows: Vec<(i64, i64, String)> = conn
+            .prepare("SELECT id, c, ts FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [(1, 5, "old".into()), (2, 5, "old".into())]);
+        assert!(
+            conn.execute_batch("INSERT INTO t (id, a) VALUES (3, 3)")
+                .is_err()
+        );
+        apply(
+            &conn,
+            "t",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, ts TEXT, c INT NOT NULL DEFAULT 9)",
+        )
+        .unwrap();
+        let c: i64 = conn
+            .query_row("SELECT c FROM t WHERE id = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(c, 5);
     }
 
     /// An index on a column whose collation changes is rebuilt, so that lookups through it
@@ -664,7 +821,7 @@ mod tests {
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT, b INT)",
             "CREATE TABLE t (id INTEGER PRIMARY KEY, a INT NOT NULL, b INT)",
         );
-        let e = run(&conn, &parse(&sql).unwrap().unwrap(), true).unwrap_err();
+        let e = run(&conn, &parse(&sql).unwrap().unwrap(), true, &|_| Ok(())).unwrap_err();
         assert!(e.is_retryable(), "{e:?}");
     }
 }

@@ -159,6 +159,14 @@ impl Writer {
         Ok(())
     }
 
+    /// Sets up a scratch connection as this one was (the hook's SQL functions).
+    fn prepare(&self, conn: &Connection) -> rusqlite::Result<()> {
+        match &self.hook {
+            Some(h) => h.on_scratch(conn),
+            None => Ok(()),
+        }
+    }
+
     fn internal(&self, sql: &str) -> Result<(), StoreError> {
         match sql {
             // Transaction control runs several times per transaction: from the statement
@@ -449,8 +457,11 @@ impl Writer {
                         run.clear();
                         let ran = match crate::redefine::parse(sql) {
                             Some(r) => r.and_then(|r| {
-                                self.guard
-                                    .internal(|| crate::redefine::run(&self.conn, &r, false))
+                                self.guard.internal(|| {
+                                    crate::redefine::run(&self.conn, &r, false, &|c| {
+                                        self.prepare(c)
+                                    })
+                                })
                             }),
                             None => self.internal(sql),
                         };
@@ -978,7 +989,7 @@ impl WriteTx {
             w.run_statement(context, sql, |w| {
                 if let Some(r) = &redefine {
                     w.guard
-                        .internal(|| crate::redefine::run(&w.conn, r, true))
+                        .internal(|| crate::redefine::run(&w.conn, r, true, &|c| w.prepare(c)))
                         .map(|()| StmtOutput::default())
                 } else if class.creates_table() {
                     create_table_checked(w, sql, max)
