@@ -243,6 +243,13 @@ fn affected_rows(out: &quorate_store::StmtOutput, sql: &str, found_rows: bool) -
 }
 
 /// The first word of an SQLite statement, upper-cased.
+/// Whether `stmt` was translated from a table's current definition: an ALTER TABLE that
+/// edits it (quorate_sql's redefine.rs), which must not be run from an old translation.
+fn reads_definition(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Sql { sqlite, .. }
+        if sqlite.iter().any(|s| s.starts_with("ALTER TABLE ") && s.contains(" REDEFINE FROM '")))
+}
+
 fn first_word(sql: &str) -> String {
     sql.trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -2323,12 +2330,13 @@ impl Backend for Conn {
         if sql.windows(5).any(|w| w.eq_ignore_ascii_case(b"alter"))
             && let Ok(texts) = quorate_sql::split_statements(sql)
         {
-            if texts.len() > 1 && multi {
+            let alters = texts.iter().filter(|t| first_word(t) == "ALTER").count();
+            if texts.len() > 1 && multi && alters > 0 {
                 let r = self.query_each(sql).await;
                 self.registry_update("Sleep", None);
                 return r;
             }
-            alter = texts.first().is_some_and(|t| first_word(t) == "ALTER");
+            alter = alters > 0;
         }
         // The common case, a statement of a shape seen before: its literals travel as
         // parameters, so SQLite's statement cache (keyed by text) serves it too.
@@ -2401,10 +2409,17 @@ impl Backend for Conn {
                 ),
             ));
         };
-        let statement = if p.schema_gen != gen_now {
+        // An ALTER TABLE translated from the table's definition (see quorate_sql's
+        // redefine.rs) is translated again every time, after a follower caught up: the
+        // definition may have changed through another node.
+        let redefines = reads_definition(&p.statement);
+        let statement = if p.schema_gen != gen_now || redefines {
             // Translations may depend on the schema: translate again, in the database the
             // statement was prepared in.
             let (sql, db) = (p.sql.clone(), p.db.clone());
+            if redefines {
+                self.catch_up().await;
+            }
             let current = std::mem::replace(&mut self.db, db);
             let r = self.translate(sql.as_bytes(), false);
             self.db = current;

@@ -1056,7 +1056,7 @@ fn keys_changing_only_in_spelling_replicate() {
 #[test]
 fn alter_table_changes_definitions_as_migrations_need() {
     let c = start();
-    let (_, follower) = follower_of(&c);
+    let (leader, follower) = follower_of(&c);
     rt().block_on(async {
         let mut conn = connect(&c, follower, None).await;
         conn.query_drop(
@@ -1195,6 +1195,25 @@ fn alter_table_changes_definitions_as_migrations_need() {
             .await
             .unwrap_err();
         assert_eq!(server_code(&e), 1452, "{e:?}");
+
+        // A prepared ALTER executed again after the table changed through another node
+        // works from the definition as it is then (the driver reuses its prepared
+        // statement).
+        let alter = "ALTER TABLE shelf ALTER COLUMN rank SET DEFAULT 1";
+        conn.exec_drop(alter, ()).await.unwrap();
+        let mut on_leader = connect(&c, leader, Some("mig")).await;
+        on_leader
+            .query_drop("ALTER TABLE shelf ADD COLUMN extra INT")
+            .await
+            .unwrap();
+        conn.exec_drop(alter, ()).await.unwrap();
+        let (_, text): (String, String) = conn
+            .query_first("SHOW CREATE TABLE shelf")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(text.contains("`rank` int NOT NULL DEFAULT 1"), "{text}");
+        assert!(text.contains("`extra` int"), "{text}");
     });
     c.assert_identical(Duration::from_secs(20));
 }

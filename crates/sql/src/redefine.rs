@@ -426,14 +426,17 @@ impl Table {
         })
     }
 
-    /// The table-level constraint named `name` (compared as MySQL compares them).
+    /// The table-level FOREIGN KEY or CHECK named `name` (compared as MySQL compares
+    /// names).
     pub(crate) fn constraint(&self, name: &str) -> Option<usize> {
         (0..self.items.len()).find(|&i| {
             let it = self.item(i);
+            let t = &it.tokens;
             it.column().is_none()
-                && matches!((it.tokens.first(), it.tokens.get(1)),
-                    (Some((Tok::Word(c), _)), Some((Tok::Word(n) | Tok::Quoted(n), _)))
-                        if c.eq_ignore_ascii_case("CONSTRAINT") && n.eq_ignore_ascii_case(name))
+                && matches!((t.first(), t.get(1), t.get(2)),
+                    (Some((Tok::Word(c), _)), Some((Tok::Word(n) | Tok::Quoted(n), _)), Some((k, _)))
+                        if c.eq_ignore_ascii_case("CONSTRAINT") && n.eq_ignore_ascii_case(name)
+                            && (is_kw(k, "FOREIGN") || is_kw(k, "CHECK")))
         })
     }
 

@@ -421,16 +421,25 @@ pub(crate) fn run(
     })?;
     conn.execute_batch("SAVEPOINT quorate_redefine")?;
     let done = edit(conn, r, &new.stored_sql, &needs, check);
-    let ended = match &done {
-        Ok(()) => conn.execute_batch("RELEASE quorate_redefine"),
-        Err(_) => conn.execute_batch(
-            "ROLLBACK TO quorate_redefine; RELEASE quorate_redefine; \
-             PRAGMA writable_schema = RESET",
-        ),
+    if done.is_ok() {
+        conn.execute_batch("RELEASE quorate_redefine")?;
+        return Ok(());
+    }
+    // Undo what the change did; SQLite may already have rolled back the whole transaction
+    // (an I/O error, an interrupt). Either way this connection reads the schema again.
+    let undone = if conn.is_autocommit() {
+        Ok(())
+    } else {
+        conn.execute_batch("ROLLBACK TO quorate_redefine; RELEASE quorate_redefine")
     };
-    done?;
-    ended?;
-    Ok(())
+    let reset = conn.execute_batch("PRAGMA writable_schema = RESET");
+    if let Err(e) = undone.and(reset) {
+        return Err(StoreError::Aborted(format!(
+            "a failed change to table {} could not be undone ({e})",
+            r.table
+        )));
+    }
+    done
 }
 
 fn edit(
@@ -478,14 +487,17 @@ fn edit(
     );
     // Every connection (this one, the readers) reads the schema again when it sees the
     // version move; RESET makes this one read it at once.
-    let bumped = conn.execute_batch(&format!("PRAGMA main.schema_version = {}", version + 1));
-    conn.execute_batch("PRAGMA writable_schema = RESET")?;
-    if changed? != 1 {
-        return Err(StoreError::Corrupt(format!(
+    let bumped = match changed {
+        Ok(1) => conn
+            .execute_batch(&format!("PRAGMA main.schema_version = {}", version + 1))
+            .map_err(StoreError::from),
+        Ok(_) => Err(StoreError::Corrupt(format!(
             "table {} is not in sqlite_schema once",
             r.table
-        )));
-    }
+        ))),
+        Err(e) => Err(e.into()),
+    };
+    conn.execute_batch("PRAGMA writable_schema = RESET")?;
     bumped?;
     if needs.reindex {
         conn.execute_batch(&format!("REINDEX main.{q}"))?;
@@ -500,11 +512,31 @@ fn edit(
         }
         let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))?;
         if enforced {
-            let violated = conn
-                .prepare(&format!("PRAGMA main.foreign_key_check({q})"))?
-                .query([])?
-                .next()?
-                .is_some();
+            // The table's own keys, and, when a collation changed, the keys of the tables
+            // that reference it (their rows may match nothing now).
+            let mut tables = vec![r.table.clone()];
+            if needs.reindex {
+                let mut stmt = conn.prepare(
+                    "SELECT DISTINCT s.name FROM main.sqlite_schema AS s, \
+                     pragma_foreign_key_list(s.name) AS f WHERE s.type = 'table' \
+                     AND f.\"table\" = ?1 COLLATE NOCASE AND s.name <> ?1",
+                )?;
+                let children = stmt.query_map([&r.table], |row| row.get::<_, String>(0))?;
+                for c in children {
+                    tables.push(c?);
+                }
+            }
+            let mut violated = false;
+            for t in &tables {
+                violated |= conn
+                    .prepare(&format!(
+                        "PRAGMA main.foreign_key_check({})",
+                        crate::record::quote(t)
+                    ))?
+                    .query([])?
+                    .next()?
+                    .is_some();
+            }
             if violated {
                 return Err(StoreError::Sql(sqlite_error(
                     ffi::SQLITE_CONSTRAINT_FOREIGNKEY,
@@ -810,6 +842,32 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
+    }
+
+    /// A referenced column whose collation changes must leave every referencing row with a
+    /// match: rows of another table are checked too.
+    #[test]
+    fn referencing_rows_must_still_match() {
+        let conn = db(
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, k TEXT COLLATE NOCASE); \
+                       CREATE UNIQUE INDEX pk ON p (k); \
+                       CREATE TABLE c (id INTEGER PRIMARY KEY, k TEXT REFERENCES p (k)); \
+                       INSERT INTO p VALUES (1, 'a'); INSERT INTO c VALUES (1, 'A');",
+        );
+        let e = apply(
+            &conn,
+            "p",
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, k TEXT COLLATE BINARY)",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+        conn.execute_batch("UPDATE c SET k = 'a'").unwrap();
+        apply(
+            &conn,
+            "p",
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, k TEXT COLLATE BINARY)",
+        )
+        .unwrap();
     }
 
     /// A change computed from a text that is no longer the table's is refused as retryable.

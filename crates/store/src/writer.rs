@@ -1002,6 +1002,12 @@ impl WriteTx {
         if result.as_ref().is_err_and(StoreError::is_interrupt) {
             return result;
         }
+        if redefine.is_some() && result.as_ref().is_err_and(StoreError::is_retryable) {
+            // A redefinition out of date, or one that could not be undone: the transaction
+            // ends, nothing of it stays.
+            self.abandon();
+            return result;
+        }
         if result.is_ok() {
             let recorded = self
                 .push_op(Op::Ddl(sql.to_string()))
