@@ -29,6 +29,8 @@ if ((${#need_pkgs[@]})); then
 fi
 # PyMySQL from PyPI if Debian's package was not available.
 python3 -c 'import pymysql' >/dev/null 2>&1 || pip install -q pymysql >/dev/null 2>&1 || true
+# Django, for the test that runs its migrations and ORM against a cluster.
+python3 -c 'import django' >/dev/null 2>&1 || pip install -q 'django>=4.2' >/dev/null 2>&1 || true
 
 # One build from a clean clone gains nothing from incremental caches, which were the
 # largest part of the target directory (5.5 GB of 13 GB). A developer who wants them

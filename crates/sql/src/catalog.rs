@@ -298,6 +298,10 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
         }
     }
 
+    let checks = named_checks(&sql, &table)
+        .into_iter()
+        .map(|(name, clause)| format!("CONSTRAINT `{}` CHECK {clause}", name.replace('`', "``")))
+        .collect();
     Ok(Some(TableInfo {
         db,
         table,
@@ -305,7 +309,7 @@ pub fn table_info(conn: &Connection, sqlite_name: &str) -> Result<Option<TableIn
         columns,
         indexes,
         foreign_keys,
-        checks: scan_table_checks(&sql),
+        checks,
     }))
 }
 
@@ -579,6 +583,44 @@ fn scanned_fk_name(sql: &str, n: usize) -> Option<String> {
             (Some(t), Some(T::Quoted(n) | T::Word(n))) if is_kw(t, "CONSTRAINT") => Some(n.clone()),
             _ => None,
         })
+}
+
+/// The table's CHECK constraints other than quorate's own, as MySQL names them, in order:
+/// (name, clause in parentheses). An unnamed one is `<table>_chk_<n>`, `n` counting the
+/// unnamed ones from 1, as MySQL 8 names them.
+pub(crate) fn named_checks(sql: &str, table: &str) -> Vec<(String, String)> {
+    let mut unnamed = 0;
+    scan_table_checks(sql)
+        .into_iter()
+        .map(|c| {
+            if let Some(rest) = c.strip_prefix("CONSTRAINT `") {
+                // The name ends at a backquote that is not doubled.
+                let b = rest.as_bytes();
+                let mut i = 0;
+                let mut name = String::new();
+                while i < b.len() {
+                    if b[i] == b'`' {
+                        if b.get(i + 1) == Some(&b'`') {
+                            name.push('`');
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    let ch = rest[i..].chars().next().unwrap_or('?');
+                    name.push(ch);
+                    i += ch.len_utf8();
+                }
+                let clause = rest[(i + 1).min(rest.len())..].trim_start();
+                let clause = clause.strip_prefix("CHECK").unwrap_or(clause).trim_start();
+                (name, clause.to_string())
+            } else {
+                unnamed += 1;
+                let clause = c.strip_prefix("CHECK").unwrap_or(&c).trim_start();
+                (format!("{table}_chk_{unnamed}"), clause.to_string())
+            }
+        })
+        .collect()
 }
 
 /// The table's CHECK constraints other than quorate's own (ENUM values, strict mode:

@@ -485,6 +485,16 @@ fn column_sql(
     Ok(s)
 }
 
+/// Whether an index on `index` (in order) can serve lookups on `cols`: they are its first
+/// columns (names compared as MySQL compares them).
+fn covers(index: &[String], cols: &[String]) -> bool {
+    index.len() >= cols.len()
+        && index
+            .iter()
+            .zip(cols)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
 /// A table-level FOREIGN KEY in SQLite syntax, named `name` when given.
 fn foreign_key_sql(
     rw: &mut Rewriter,
@@ -548,6 +558,8 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
 
     // Primary key and AUTO_INCREMENT column.
     let mut pk_cols: Vec<String> = Vec::new();
+    // The FOREIGN KEYs' names and columns, for the indexes MySQL makes for them.
+    let mut fk_indexes: Vec<(Option<String>, Vec<String>)> = Vec::new();
     let mut indexes: Vec<IndexDef> = Vec::new();
     let mut table_items: Vec<String> = Vec::new();
     for c in ct.constraints.iter_mut() {
@@ -589,6 +601,8 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
             TableConstraint::ForeignKey(fk) => {
                 let name = fk.name.as_ref().map(|n| n.value.clone());
                 table_items.push(foreign_key_sql(rw, fk, name.as_deref())?);
+                let cols: Vec<String> = fk.columns.iter().map(|c| c.value.clone()).collect();
+                fk_indexes.push((name, cols));
             }
             TableConstraint::Check(ch) => {
                 visit(rw, &mut ch.expr)?;
@@ -668,6 +682,28 @@ fn create_table(rw: &mut Rewriter, ct: &mut CreateTable) -> Result<Vec<String>, 
         items.push(format!("PRIMARY KEY ({})", cols.join(", ")));
     }
     items.extend(table_items);
+
+    // MySQL gives a foreign key an index on its columns when no index starts with them,
+    // named after the constraint (or its first column); ORMs count on it (Django makes no
+    // index of its own for a ForeignKey on MySQL).
+    for (name, cols) in fk_indexes {
+        let covered = covers(&pk_cols, &cols) || indexes.iter().any(|i| covers(&i.columns, &cols));
+        if !covered && !cols.is_empty() {
+            let sql_cols = format!(
+                "({})",
+                cols.iter()
+                    .map(|c| names::quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            indexes.push(IndexDef {
+                name: Some(name.unwrap_or_else(|| cols[0].clone())),
+                unique: false,
+                columns: cols,
+                sql_cols,
+            });
+        }
+    }
 
     let mut out = Vec::with_capacity(1 + indexes.len());
     out.push(format!(
@@ -1019,6 +1055,8 @@ fn alter_table(
         renamed: false,
         edits: Vec::new(),
     };
+    // Indexes this statement makes (name, columns), for the foreign keys it adds.
+    let mut made: Vec<(String, Vec<String>)> = Vec::new();
     for op in ops.iter_mut() {
         let emitted = v.len();
         match op {
@@ -1054,14 +1092,50 @@ fn alter_table(
                 }
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
+                let indexes = rw
+                    .ctx
+                    .catalog
+                    .and_then(|c| c.table(&s))
+                    .map(|i| i.indexes)
+                    .unwrap_or_default();
                 for c in column_names.iter() {
                     // SQLite refuses to drop a column that a trigger names; the store makes
                     // the date triggers again after the ALTER (temporal::follow_schema_change).
                     v.extend(temporal::drop_triggers(&s));
+                    // Or one an index uses. MySQL takes the column out of its indexes,
+                    // dropping those left without a column.
+                    let mut again = Vec::new();
+                    for ix in indexes.iter().filter(|ix| ix.name != "PRIMARY") {
+                        if !ix
+                            .columns
+                            .iter()
+                            .any(|(n, _)| n.eq_ignore_ascii_case(&c.value))
+                        {
+                            continue;
+                        }
+                        let quoted = names::quote(&names::index(&db, &t, &ix.name));
+                        v.push(format!("DROP INDEX {quoted}"));
+                        let rest: Vec<String> = ix
+                            .columns
+                            .iter()
+                            .filter(|(n, _)| !n.eq_ignore_ascii_case(&c.value))
+                            .map(|(n, desc)| {
+                                format!("{}{}", names::quote(n), if *desc { " DESC" } else { "" })
+                            })
+                            .collect();
+                        if !rest.is_empty() {
+                            again.push(format!(
+                                "CREATE {}INDEX {quoted} ON {q} ({})",
+                                if ix.unique { "UNIQUE " } else { "" },
+                                rest.join(", ")
+                            ));
+                        }
+                    }
                     v.push(format!(
                         "ALTER TABLE {q} DROP COLUMN {}",
                         names::quote(&c.value)
                     ));
+                    v.extend(again);
                 }
             }
             AlterTableOperation::RenameColumn {
@@ -1091,6 +1165,7 @@ fn alter_table(
                         "CREATE INDEX {} ON {q} {sql_cols}",
                         names::quote(&names::index(&db, &t, &n))
                     ));
+                    made.push((n, cols));
                 }
                 TableConstraint::Unique(u) => {
                     let (cols, sql_cols) = index_columns(&u.columns)?;
@@ -1104,6 +1179,7 @@ fn alter_table(
                         "CREATE UNIQUE INDEX {} ON {q} {sql_cols}",
                         names::quote(&names::index(&db, &t, &n))
                     ));
+                    made.push((n, cols));
                 }
                 TableConstraint::FulltextOrSpatial(_) => {
                     return unsupported("ADD FULLTEXT / SPATIAL index");
@@ -1135,6 +1211,37 @@ fn alter_table(
                     };
                     let item = foreign_key_sql(rw, fk, Some(&name))?;
                     def.edit(&mut v, &from, table.appended(&item));
+                    // MySQL's index for the key, when no index starts with its columns.
+                    let cols: Vec<String> = fk.columns.iter().map(|c| c.value.clone()).collect();
+                    let info = rw.ctx.catalog.and_then(|c| c.table(&s));
+                    let mut existing: Vec<(String, Vec<String>)> = info
+                        .map(|i| {
+                            i.indexes
+                                .into_iter()
+                                .map(|x| (x.name, x.columns.into_iter().map(|c| c.0).collect()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    existing.extend(made.iter().cloned());
+                    if !cols.is_empty() && !existing.iter().any(|(_, i)| covers(i, &cols)) {
+                        let base = fk
+                            .name
+                            .as_ref()
+                            .map_or_else(|| cols[0].clone(), |n| n.value.clone());
+                        let mut index = base.clone();
+                        let mut n = 2;
+                        while existing.iter().any(|(e, _)| e.eq_ignore_ascii_case(&index)) {
+                            index = format!("{base}_{n}");
+                            n += 1;
+                        }
+                        let list: Vec<String> = cols.iter().map(|c| names::quote(c)).collect();
+                        v.push(format!(
+                            "CREATE INDEX {} ON {q} ({})",
+                            names::quote(&names::index(&db, &t, &index)),
+                            list.join(", ")
+                        ));
+                        made.push((index, cols));
+                    }
                 }
                 TableConstraint::Check(ch) => {
                     visit(rw, &mut ch.expr)?;
@@ -1173,12 +1280,18 @@ fn alter_table(
                 // A FOREIGN KEY or CHECK of that name (MySQL's DROP CONSTRAINT / DROP CHECK).
                 if let Ok(from) = def.current(rw)
                     && let Ok(table) = crate::redefine::Table::parse(&from)
-                    && let Some(at) = table.constraint(&name.value)
                 {
-                    let existing = foreign_key_names(&table, &t);
-                    let to = without_foreign_key(table, &existing, at)?;
-                    def.edit(&mut v, &from, to);
-                    continue;
+                    if let Some(at) = table.constraint(&name.value) {
+                        let existing = foreign_key_names(&table, &t);
+                        let to = without_foreign_key(table, &existing, at)?;
+                        def.edit(&mut v, &from, to);
+                        continue;
+                    }
+                    // A CHECK written on a column, or one MySQL named (`t_chk_1`).
+                    if let Some(to) = table.without_check(&name.value, &t) {
+                        def.edit(&mut v, &from, to);
+                        continue;
+                    }
                 }
                 // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
                 let ie = if *if_exists { "IF EXISTS " } else { "" };

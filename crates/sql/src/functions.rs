@@ -392,6 +392,47 @@ fn now_secs() -> (i64, u32) {
     (d.as_secs() as i64, d.subsec_micros())
 }
 
+/// A time zone's offset from UTC in seconds, as MySQL reads one without its time zone
+/// tables: `'+05:30'` / `'-08:00'` (from -13:59 to +14:00) and `'SYSTEM'` (quorate's zone,
+/// UTC). A named zone (`'UTC'`, `'Europe/Paris'`) is `None`: MySQL needs its time zone
+/// tables for those, which quorate does not have.
+fn tz_offset(tz: &str) -> Option<i64> {
+    let t = tz.trim();
+    if t.eq_ignore_ascii_case("SYSTEM") {
+        return Some(0);
+    }
+    let sign = match t.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = t[1..].split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    if !(0..60).contains(&m) || h < 0 {
+        return None;
+    }
+    let offset = sign * (h * 3600 + m * 60);
+    (-(13 * 3600 + 59 * 60)..=14 * 3600)
+        .contains(&offset)
+        .then_some(offset)
+}
+
+/// `CONVERT_TZ(v, from, to)`: `v` read in zone `from`, written in zone `to`; `None` (NULL)
+/// for a value that is not a date and time or a zone [`tz_offset`] does not know.
+fn convert_tz(v: &str, from: &str, to: &str) -> Option<String> {
+    let d = parse_datetime(v)?;
+    let (from, to) = (tz_offset(from)?, tz_offset(to)?);
+    let secs = days_from_civil(d.y, d.mo, d.d) * 86_400 + i64::from(d.h * 3600 + d.mi * 60 + d.s)
+        - from
+        + to;
+    let base = format_datetime(secs);
+    Some(if v.contains('.') {
+        format!("{base}.{:06}", d.us)
+    } else {
+        base
+    })
+}
+
 /// A parsed MySQL date/time value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DateTime {
@@ -850,6 +891,16 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
         };
         Ok(parse_datetime(&format_datetime(secs)).map(|d| date_format(&d, &fmt)))
     })?;
+    conn.create_scalar_function("convert_tz", 3, det, |ctx| {
+        let (Some(v), Some(from), Some(to)) = (
+            text_of(ctx.get_raw(0)),
+            text_of(ctx.get_raw(1)),
+            text_of(ctx.get_raw(2)),
+        ) else {
+            return Ok(None);
+        };
+        Ok(convert_tz(&v, &from, &to))
+    })?;
     conn.create_scalar_function("date_format", 2, det, |ctx| {
         let Some(s) = text_of(ctx.get_raw(0)) else {
             return Ok(None);
@@ -1110,6 +1161,28 @@ pub fn register_functions(conn: &Connection, state: SessionState) -> rusqlite::R
 
 #[cfg(test)]
 mod tests {
+    /// CONVERT_TZ moves a value between numeric offsets and SYSTEM (UTC), keeps a
+    /// fraction, and gives NULL for named zones (as MySQL without its time zone tables,
+    /// which is what Django's connection probe checks) and for what is not a datetime.
+    #[test]
+    fn convert_tz_as_mysql_without_zone_tables() {
+        assert_eq!(
+            convert_tz("2001-01-01 01:00:00", "+00:00", "+05:30").as_deref(),
+            Some("2001-01-01 06:30:00")
+        );
+        assert_eq!(
+            convert_tz("2001-01-01 01:00:00.25", "+02:00", "SYSTEM").as_deref(),
+            Some("2000-12-31 23:00:00.250000")
+        );
+        assert_eq!(
+            convert_tz("2001-01-01", "-08:00", "+00:00").as_deref(),
+            Some("2001-01-01 08:00:00")
+        );
+        assert_eq!(convert_tz("2001-01-01 01:00:00", "UTC", "UTC"), None);
+        assert_eq!(convert_tz("2001-01-01 01:00:00", "+15:00", "+00:00"), None);
+        assert_eq!(convert_tz("soon", "+00:00", "+00:00"), None);
+    }
+
     use super::*;
 
     fn conn() -> (Connection, SessionState) {

@@ -9,7 +9,7 @@
 //! any node, at the consistency level of the query.
 //!
 //! Supported: SCHEMATA, TABLES, COLUMNS, STATISTICS, VIEWS, KEY_COLUMN_USAGE (primary keys,
-//! unique keys and foreign keys), and the always-empty FILES, ROUTINES, TRIGGERS, EVENTS,
+//! unique keys and foreign keys), TABLE_CONSTRAINTS, CHECK_CONSTRAINTS, and the always-empty FILES, ROUTINES, TRIGGERS, EVENTS,
 //! PARTITIONS. Anything else is refused with an error naming the table.
 
 use rusqlite::Connection;
@@ -173,6 +173,40 @@ fn key_column_usage() -> String {
     )
 }
 
+/// The CHECK constraints of user tables (quorate's own strict-mode ones left out), named
+/// as MySQL names them (`catalog::named_checks`); at most 256 per table.
+fn check_constraints() -> String {
+    format!(
+        "SELECT 'def' AS CONSTRAINT_CATALOG, {db} AS CONSTRAINT_SCHEMA, \
+         quorate_check(s.sql, {t}, n.i, 0) AS CONSTRAINT_NAME, \
+         quorate_check(s.sql, {t}, n.i, 1) AS CHECK_CLAUSE, \
+         {db} AS TABLE_SCHEMA, {t} AS TABLE_NAME \
+         FROM sqlite_schema s JOIN (WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL \
+         SELECT i + 1 FROM k WHERE i < 255) SELECT i FROM k) n \
+         WHERE s.type = 'table' AND {USER_OBJECTS} \
+         AND n.i < quorate_check(s.sql, {t}, -1, 0)",
+        db = db_of!("s.name"),
+        t = table_of!("s.name"),
+    )
+}
+
+/// PRIMARY KEY, UNIQUE and FOREIGN KEY constraints (from KEY_COLUMN_USAGE) and CHECKs.
+fn table_constraints() -> String {
+    format!(
+        "SELECT DISTINCT 'def' AS CONSTRAINT_CATALOG, CONSTRAINT_SCHEMA, CONSTRAINT_NAME, \
+         TABLE_SCHEMA, TABLE_NAME, \
+         CASE WHEN REFERENCED_TABLE_NAME IS NOT NULL THEN 'FOREIGN KEY' \
+           WHEN CONSTRAINT_NAME = 'PRIMARY' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END \
+           AS CONSTRAINT_TYPE, 'YES' AS ENFORCED \
+         FROM ({kcu}) \
+         UNION ALL \
+         SELECT 'def', CONSTRAINT_SCHEMA, CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, \
+         'CHECK', 'YES' FROM ({checks})",
+        kcu = key_column_usage(),
+        checks = check_constraints(),
+    )
+}
+
 /// An always-empty table with these columns.
 fn empty(columns: &[&str]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| format!("NULL AS {c}")).collect();
@@ -193,6 +227,8 @@ pub(crate) fn subquery(table: &str) -> Option<String> {
         "STATISTICS" => visible(statistics(), "TABLE_SCHEMA"),
         "VIEWS" => visible(views(), "TABLE_SCHEMA"),
         "KEY_COLUMN_USAGE" => visible(key_column_usage(), "TABLE_SCHEMA"),
+        "TABLE_CONSTRAINTS" => visible(table_constraints(), "TABLE_SCHEMA"),
+        "CHECK_CONSTRAINTS" => visible(check_constraints(), "CONSTRAINT_SCHEMA"),
         "FILES" => empty(&[
             "FILE_ID",
             "FILE_NAME",
@@ -405,6 +441,24 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function("quorate_index_name", 1, det, |ctx| {
         let name: String = ctx.get(0)?;
         Ok(crate::names::unmangle_index(&name))
+    })?;
+    // quorate_check(sql, table, n, 0 / 1): the name / clause of the table's n-th CHECK;
+    // with n = -1, how many it has.
+    conn.create_scalar_function("quorate_check", 4, det, |ctx| {
+        let sql: String = ctx.get(0)?;
+        let table: String = ctx.get(1)?;
+        let n: i64 = ctx.get(2)?;
+        let part: i64 = ctx.get(3)?;
+        let checks = crate::catalog::named_checks(&sql, &table);
+        Ok(match usize::try_from(n) {
+            Err(_) => rusqlite::types::Value::Integer(checks.len() as i64),
+            Ok(n) => checks
+                .into_iter()
+                .nth(n)
+                .map_or(rusqlite::types::Value::Null, |c| {
+                    rusqlite::types::Value::Text(if part == 0 { c.0 } else { c.1 })
+                }),
+        })
     })?;
     conn.create_scalar_function("quorate_fk_name", 3, det, |ctx| {
         let sql: String = ctx.get(0)?;

@@ -440,6 +440,56 @@ impl Table {
         })
     }
 
+    /// The CHECK MySQL calls `name`: its declared name, or `<mysql_table>_chk_<n>` for the
+    /// n-th one without a name (numbered as `catalog::named_checks` numbers them). The text
+    /// without it, or `None`.
+    pub(crate) fn without_check(&self, name: &str, mysql_table: &str) -> Option<String> {
+        let mut unnamed = 0;
+        for i in 0..self.items.len() {
+            let it = self.item(i);
+            let t = &it.tokens;
+            let mut k = 0;
+            while k < t.len() {
+                if !is_kw(&t[k].0, "CHECK") {
+                    k += 1;
+                    continue;
+                }
+                let named = k >= 2 && is_kw(&t[k - 2].0, "CONSTRAINT");
+                let declared = match (named, &t[k.saturating_sub(1)].0) {
+                    (true, Tok::Quoted(n) | Tok::Word(n)) => Some(n.clone()),
+                    _ => None,
+                };
+                let end = group_end(t, k + 1);
+                if declared.as_deref().is_some_and(internal_name) {
+                    k = end;
+                    continue;
+                }
+                let mysql = declared.unwrap_or_else(|| {
+                    unnamed += 1;
+                    format!("{mysql_table}_chk_{unnamed}")
+                });
+                if mysql.eq_ignore_ascii_case(name) {
+                    if it.column().is_none() {
+                        return Some(self.removed(i));
+                    }
+                    // From the end of the token before it: its space goes too.
+                    let base = self.items[i].start;
+                    let start = if named { k - 2 } else { k };
+                    let from = if start > 0 {
+                        t[start - 1].1.end
+                    } else {
+                        t[start].1.start
+                    };
+                    let mut s = self.text.clone();
+                    s.replace_range(base + from..base + t[end - 1].1.end, "");
+                    return Some(s);
+                }
+                k = end;
+            }
+        }
+        None
+    }
+
     /// The text with item `i` replaced by `with`.
     pub(crate) fn replaced(&self, i: usize, with: &str) -> String {
         let mut s = self.text.clone();

@@ -177,6 +177,9 @@ fn indexes_and_keys() {
             vec![t("items"), t("uk_sku"), i(0), i(1), t("sku")],
             vec![t("orders"), t("PRIMARY"), i(0), i(1), t("oid")],
             vec![t("orders"), t("PRIMARY"), i(0), i(2), t("item")],
+            // MySQL's index for the foreign key, whose column does not begin the PRIMARY
+            // KEY.
+            vec![t("orders"), t("fk_item"), i(1), i(1), t("item")],
         ]
     );
     let fk = db
