@@ -29,8 +29,14 @@ if ((${#need_pkgs[@]})); then
 fi
 # PyMySQL from PyPI if Debian's package was not available.
 python3 -c 'import pymysql' >/dev/null 2>&1 || pip install -q pymysql >/dev/null 2>&1 || true
-# Django, for the test that runs its migrations and ORM against a cluster.
-python3 -c 'import django' >/dev/null 2>&1 || pip install -q 'django>=4.2' >/dev/null 2>&1 || true
+# Django, for the test that runs its migrations and ORM against a cluster (Debian's
+# python3 is "externally managed": pip needs --break-system-packages there).
+if ! python3 -c 'import django' >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-pip >/dev/null 2>&1; } || true
+  python3 -m pip install -q 'django>=4.2' >/dev/null 2>&1 \
+    || python3 -m pip install -q --break-system-packages 'django>=4.2' >/dev/null 2>&1 \
+    || echo "warning: could not install Django with pip; the Django test will say it skipped"
+fi
 
 # One build from a clean clone gains nothing from incremental caches, which were the
 # largest part of the target directory (5.5 GB of 13 GB). A developer who wants them

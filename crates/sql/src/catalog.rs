@@ -589,8 +589,26 @@ fn scanned_fk_name(sql: &str, n: usize) -> Option<String> {
 /// (name, clause in parentheses). An unnamed one is `<table>_chk_<n>`, `n` counting the
 /// unnamed ones from 1, as MySQL 8 names them.
 pub(crate) fn named_checks(sql: &str, table: &str) -> Vec<(String, String)> {
-    let mut unnamed = 0;
-    scan_table_checks(sql)
+    // information_schema asks for each check of a table in turn: keep the last answer.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, String, Vec<(String, String)>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    if let Some(v) = LAST.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|(s, t, _)| s == sql && t == table)
+            .map(|(_, _, v)| v.clone())
+    }) {
+        return v;
+    }
+    let v = name_checks(sql, table);
+    LAST.with(|l| *l.borrow_mut() = Some((sql.to_string(), table.to_string(), v.clone())));
+    v
+}
+
+fn name_checks(sql: &str, table: &str) -> Vec<(String, String)> {
+    let checks: Vec<(Option<String>, String)> = scan_table_checks(sql)
         .into_iter()
         .map(|c| {
             if let Some(rest) = c.strip_prefix("CONSTRAINT `") {
@@ -613,14 +631,45 @@ pub(crate) fn named_checks(sql: &str, table: &str) -> Vec<(String, String)> {
                 }
                 let clause = rest[(i + 1).min(rest.len())..].trim_start();
                 let clause = clause.strip_prefix("CHECK").unwrap_or(clause).trim_start();
-                (name, clause.to_string())
+                (Some(name), clause.to_string())
             } else {
-                unnamed += 1;
                 let clause = c.strip_prefix("CHECK").unwrap_or(&c).trim_start();
-                (format!("{table}_chk_{unnamed}"), clause.to_string())
+                (None, clause.to_string())
             }
         })
+        .collect();
+    // An unnamed one takes the next number no declared name uses.
+    let declared: Vec<String> = checks
+        .iter()
+        .filter_map(|(n, _)| n.as_ref().map(|n| n.to_ascii_lowercase()))
+        .collect();
+    let mut n = 0;
+    checks
+        .into_iter()
+        .map(|(name, clause)| {
+            let name = name.unwrap_or_else(|| {
+                loop {
+                    n += 1;
+                    let candidate = format!("{table}_chk_{n}");
+                    if !declared.contains(&candidate.to_ascii_lowercase()) {
+                        break candidate;
+                    }
+                }
+            });
+            (name, clause)
+        })
         .collect()
+}
+
+/// The number after `<table>_chk_` of the highest name of that form among the table's
+/// checks (0 if none): MySQL names the next unnamed check with one more.
+pub(crate) fn highest_check_number(sql: &str, table: &str) -> u64 {
+    let prefix = format!("{}_chk_", table.to_ascii_lowercase());
+    named_checks(sql, table)
+        .iter()
+        .filter_map(|(n, _)| n.to_ascii_lowercase().strip_prefix(&prefix)?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The table's CHECK constraints other than quorate's own (ENUM values, strict mode:

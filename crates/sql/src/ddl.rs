@@ -1055,8 +1055,11 @@ fn alter_table(
         renamed: false,
         edits: Vec::new(),
     };
-    // Indexes this statement makes (name, columns), for the foreign keys it adds.
+    // Indexes this statement makes (name, columns) and drops (name), for the foreign keys
+    // it adds; the table's indexes as DROP COLUMN leaves them, once one ran.
     let mut made: Vec<(String, Vec<String>)> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    let mut indexes_now: Option<Vec<crate::catalog::IndexInfo>> = None;
     for op in ops.iter_mut() {
         let emitted = v.len();
         match op {
@@ -1092,12 +1095,13 @@ fn alter_table(
                 }
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
-                let indexes = rw
-                    .ctx
-                    .catalog
-                    .and_then(|c| c.table(&s))
-                    .map(|i| i.indexes)
-                    .unwrap_or_default();
+                let indexes = indexes_now.get_or_insert_with(|| {
+                    rw.ctx
+                        .catalog
+                        .and_then(|c| c.table(&s))
+                        .map(|i| i.indexes)
+                        .unwrap_or_default()
+                });
                 for c in column_names.iter() {
                     // SQLite refuses to drop a column that a trigger names; the store makes
                     // the date triggers again after the ALTER (temporal::follow_schema_change).
@@ -1131,6 +1135,12 @@ fn alter_table(
                             ));
                         }
                     }
+                    // What the indexes are after this drop, for the next one.
+                    for ix in indexes.iter_mut() {
+                        ix.columns
+                            .retain(|(n, _)| !n.eq_ignore_ascii_case(&c.value));
+                    }
+                    indexes.retain(|ix| !ix.columns.is_empty());
                     v.push(format!(
                         "ALTER TABLE {q} DROP COLUMN {}",
                         names::quote(&c.value)
@@ -1222,6 +1232,7 @@ fn alter_table(
                                 .collect()
                         })
                         .unwrap_or_default();
+                    existing.retain(|(n, _)| !dropped.iter().any(|d| d.eq_ignore_ascii_case(n)));
                     existing.extend(made.iter().cloned());
                     if !cols.is_empty() && !existing.iter().any(|(_, i)| covers(i, &cols)) {
                         let base = fk
@@ -1245,20 +1256,27 @@ fn alter_table(
                 }
                 TableConstraint::Check(ch) => {
                     visit(rw, &mut ch.expr)?;
-                    let mut item = String::new();
-                    if let Some(n) = &ch.name {
-                        item.push_str("CONSTRAINT ");
-                        names::quote_into(&mut item, &n.value);
-                        item.push(' ');
-                    }
-                    let _ = write!(item, "CHECK ({})", ch.expr);
                     let from = def.current(rw)?;
                     let table = crate::redefine::Table::parse(&from)?;
-                    if let Some(n) = &ch.name
-                        && table.constraint(&n.value).is_some()
-                    {
-                        return Err(SqlError::DuplicateCheck(n.value.clone()));
+                    // Named as MySQL names it when the statement does not: one more than
+                    // the highest `<table>_chk_<n>`.
+                    let name = match &ch.name {
+                        Some(n) => n.value.clone(),
+                        None => format!(
+                            "{t}_chk_{}",
+                            crate::catalog::highest_check_number(&from, &t) + 1
+                        ),
+                    };
+                    let taken = crate::catalog::named_checks(&from, &t)
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+                        || table.constraint(&name).is_some();
+                    if taken {
+                        return Err(SqlError::DuplicateCheck(name));
                     }
+                    let mut item = String::from("CONSTRAINT ");
+                    names::quote_into(&mut item, &name);
+                    let _ = write!(item, " CHECK ({})", ch.expr);
                     def.edit(&mut v, &from, table.appended(&item));
                 }
                 other => {
@@ -1269,6 +1287,7 @@ fn alter_table(
                 }
             },
             AlterTableOperation::DropIndex { name } => {
+                dropped.push(name.value.clone());
                 v.push(format!(
                     "DROP INDEX {}",
                     names::quote(&names::index(&db, &t, &name.value))
@@ -1294,6 +1313,7 @@ fn alter_table(
                     }
                 }
                 // MySQL's DROP KEY / DROP INDEX arrive here in some forms.
+                dropped.push(name.value.clone());
                 let ie = if *if_exists { "IF EXISTS " } else { "" };
                 v.push(format!(
                     "DROP INDEX {ie}{}",

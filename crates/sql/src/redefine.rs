@@ -440,11 +440,11 @@ impl Table {
         })
     }
 
-    /// The CHECK MySQL calls `name`: its declared name, or `<mysql_table>_chk_<n>` for the
-    /// n-th one without a name (numbered as `catalog::named_checks` numbers them). The text
-    /// without it, or `None`.
-    pub(crate) fn without_check(&self, name: &str, mysql_table: &str) -> Option<String> {
-        let mut unnamed = 0;
+    /// The user's CHECK clauses (not quorate's own), in the order `catalog::named_checks`
+    /// lists them: item, token range of the clause within the item (from CONSTRAINT when
+    /// named, else from CHECK), and whether it is named.
+    fn user_checks(&self) -> Vec<(usize, Range<usize>, bool)> {
+        let mut out = Vec::new();
         for i in 0..self.items.len() {
             let it = self.item(i);
             let t = &it.tokens;
@@ -455,39 +455,55 @@ impl Table {
                     continue;
                 }
                 let named = k >= 2 && is_kw(&t[k - 2].0, "CONSTRAINT");
-                let declared = match (named, &t[k.saturating_sub(1)].0) {
-                    (true, Tok::Quoted(n) | Tok::Word(n)) => Some(n.clone()),
-                    _ => None,
-                };
                 let end = group_end(t, k + 1);
-                if declared.as_deref().is_some_and(internal_name) {
-                    k = end;
-                    continue;
-                }
-                let mysql = declared.unwrap_or_else(|| {
-                    unnamed += 1;
-                    format!("{mysql_table}_chk_{unnamed}")
-                });
-                if mysql.eq_ignore_ascii_case(name) {
-                    if it.column().is_none() {
-                        return Some(self.removed(i));
-                    }
-                    // From the end of the token before it: its space goes too.
-                    let base = self.items[i].start;
+                let internal = named
+                    && matches!(&t[k - 1].0, Tok::Quoted(n) | Tok::Word(n) if crate::ddl::internal_check(n));
+                if !internal {
                     let start = if named { k - 2 } else { k };
-                    let from = if start > 0 {
-                        t[start - 1].1.end
-                    } else {
-                        t[start].1.start
-                    };
-                    let mut s = self.text.clone();
-                    s.replace_range(base + from..base + t[end - 1].1.end, "");
-                    return Some(s);
+                    let base = self.items[i].start;
+                    out.push((i, base + t[start].1.start..base + t[end - 1].1.end, named));
                 }
                 k = end;
             }
         }
-        None
+        out
+    }
+
+    /// The text with every unnamed CHECK of the user named as MySQL names it now
+    /// (`<mysql_table>_chk_<n>`), so that the names stay when another check goes.
+    pub(crate) fn checks_named(&self, mysql_table: &str) -> String {
+        let names = crate::catalog::named_checks(&self.text, mysql_table);
+        let mut s = self.text.clone();
+        // Last first, so that the ranges before stay valid.
+        for ((_, r, named), (name, _)) in self.user_checks().into_iter().zip(names).rev() {
+            if !named {
+                s.insert_str(
+                    r.start,
+                    &format!("CONSTRAINT {} ", crate::names::quote(&name)),
+                );
+            }
+        }
+        s
+    }
+
+    /// The CHECK MySQL calls `name` (its declared name, or the `<mysql_table>_chk_<n>` that
+    /// `catalog::named_checks` gives it): the text without it, the other unnamed ones named
+    /// as they are now; `None` if there is no such check.
+    pub(crate) fn without_check(&self, name: &str, mysql_table: &str) -> Option<String> {
+        let names = crate::catalog::named_checks(&self.text, mysql_table);
+        let at = names
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
+        let named = Table::parse(&self.checks_named(mysql_table)).ok()?;
+        let (item, r, _) = named.user_checks().into_iter().nth(at)?;
+        if named.item(item).column().is_none() {
+            return Some(named.removed(item));
+        }
+        // From the end of what comes before it: its space goes too.
+        let before = named.text[..r.start].trim_end().len();
+        let mut s = named.text.clone();
+        s.replace_range(before..r.end, "");
+        Some(s)
     }
 
     /// The text with item `i` replaced by `with`.
@@ -604,6 +620,34 @@ mod tests {
             t.item(0).kept_constraints(),
             vec!["CHECK (c <> '')".to_string()]
         );
+    }
+
+    /// Unnamed CHECKs are `<table>_chk_<n>` in order, skipping numbers a declared name
+    /// uses; dropping one by that name names the others as they were, so that no name
+    /// moves to another check.
+    #[test]
+    fn checks_keep_their_names() {
+        let sql = "CREATE TABLE \"d.t\" (a INT CHECK (a > 0), b INT CHECK (b > 0), \
+                   CONSTRAINT \"t_chk_2\" CHECK (a < b), CHECK (a <> 5))";
+        let names: Vec<String> = crate::catalog::named_checks(sql, "t")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(names, ["t_chk_1", "t_chk_3", "t_chk_2", "t_chk_4"]);
+        let t = Table::parse(sql).unwrap();
+        let after = t.without_check("T_CHK_1", "t").unwrap();
+        assert_eq!(
+            after,
+            "CREATE TABLE \"d.t\" (a INT, b INT CONSTRAINT \"t_chk_3\" CHECK (b > 0), \
+             CONSTRAINT \"t_chk_2\" CHECK (a < b), CONSTRAINT \"t_chk_4\" CHECK (a <> 5))"
+        );
+        let names: Vec<String> = crate::catalog::named_checks(&after, "t")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(names, ["t_chk_3", "t_chk_2", "t_chk_4"]);
+        assert!(t.without_check("t_chk_9", "t").is_none());
+        assert_eq!(crate::catalog::highest_check_number(sql, "t"), 4);
     }
 
     /// The text SQLite stores after ADD COLUMN is what `after` predicts.
