@@ -585,13 +585,16 @@ fn scanned_fk_name(sql: &str, n: usize) -> Option<String> {
         })
 }
 
+/// The last table text and name [`named_checks`] read, and its answer.
+type LastChecks = (String, String, Vec<(String, String)>);
+
 /// The table's CHECK constraints other than quorate's own, as MySQL names them, in order:
-/// (name, clause in parentheses). An unnamed one is `<table>_chk_<n>`, `n` counting the
-/// unnamed ones from 1, as MySQL 8 names them.
+/// (name, clause in parentheses). An unnamed one is `<table>_chk_<n>` as MySQL 8 names
+/// them, `n` counting the unnamed ones from 1 and skipping numbers a declared name uses.
 pub(crate) fn named_checks(sql: &str, table: &str) -> Vec<(String, String)> {
     // information_schema asks for each check of a table in turn: keep the last answer.
     thread_local! {
-        static LAST: std::cell::RefCell<Option<(String, String, Vec<(String, String)>)>> =
+        static LAST: std::cell::RefCell<Option<LastChecks>> =
             const { std::cell::RefCell::new(None) };
     }
     if let Some(v) = LAST.with(|l| {
