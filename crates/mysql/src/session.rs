@@ -242,7 +242,6 @@ fn affected_rows(out: &quorate_store::StmtOutput, sql: &str, found_rows: bool) -
     (affected, info)
 }
 
-/// The first word of an SQLite statement, upper-cased.
 /// Whether `stmt` was translated from a table's current definition: an ALTER TABLE that
 /// edits it (quorate_sql's redefine.rs), which must not be run from an old translation.
 fn reads_definition(stmt: &Statement) -> bool {
@@ -250,6 +249,7 @@ fn reads_definition(stmt: &Statement) -> bool {
         if sqlite.iter().any(|s| s.starts_with("ALTER TABLE ") && s.contains(" REDEFINE FROM '")))
 }
 
+/// The first word of an SQLite statement, upper-cased.
 fn first_word(sql: &str) -> String {
     sql.trim_start()
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -776,7 +776,16 @@ impl Conn {
         } else {
             StatementKind::Write
         };
-        if kind == K::Read && !in_tx && tables.is_empty() && sqlite.len() == 1 {
+        // information_schema reads the schema (sqlite_schema, quorate's catalog tables):
+        // at the session's consistency like any table, so that a follower's client sees the
+        // table it just changed.
+        if kind == K::Read
+            && !in_tx
+            && tables.is_empty()
+            && sqlite.len() == 1
+            && !sqlite[0].contains("sqlite_schema")
+            && !sqlite[0].contains("_quorate_")
+        {
             return self.local_read(&sqlite[0], params);
         }
         // Fail at once (within a second) without quorum, rather than at COMMIT: writes,

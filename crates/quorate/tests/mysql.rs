@@ -1076,6 +1076,8 @@ fn alter_table_changes_definitions_as_migrations_need() {
             ("ALTER TABLE book ADD FOREIGN KEY (author_id) REFERENCES author (id)", 1452),
             ("ALTER TABLE book MODIFY title VARCHAR(10) NOT NULL", 1138),
             ("ALTER TABLE book ADD CONSTRAINT few CHECK (pages < 3)", 3819),
+            // 'ann' is longer.
+            ("ALTER TABLE author MODIFY name VARCHAR(2)", 3819),
             ("ALTER TABLE book DROP FOREIGN KEY nothing", 1091),
             ("ALTER TABLE book MODIFY nope INT", 1054),
         ] {
@@ -1173,9 +1175,14 @@ fn alter_table_changes_definitions_as_migrations_need() {
 
         // Django's AddField on a table with rows: the column comes with a default, which
         // is dropped at once; the rows keep the value they got. In one multi-statement
-        // text with the table's creation and its foreign key, a comment first.
+        // text with the table's creation and its foreign key, an ALTER behind a comment.
         conn.query_drop(
-            "CREATE TABLE shelf (id INT PRIMARY KEY, book_id BIGINT, n INT CHECK (n > 0));              INSERT INTO shelf VALUES (1, 1, 1), (2, 2, 2);              /* django */ ALTER TABLE shelf ADD COLUMN rank INT DEFAULT 4 NOT NULL;              ALTER TABLE shelf ALTER COLUMN rank DROP DEFAULT;              ALTER TABLE shelf ADD CONSTRAINT shelf_book FOREIGN KEY (book_id) REFERENCES book (id);              ALTER TABLE shelf CHANGE N n BIGINT NOT NULL",
+            "CREATE TABLE shelf (id INT PRIMARY KEY, book_id BIGINT, n INT CHECK (n > 0)); \
+             INSERT INTO shelf VALUES (1, 1, 1), (2, 2, 2); \
+             /* django */ ALTER TABLE shelf ADD COLUMN rank INT DEFAULT 4 NOT NULL; \
+             ALTER TABLE shelf ALTER COLUMN rank DROP DEFAULT; \
+             ALTER TABLE shelf ADD CONSTRAINT shelf_book FOREIGN KEY (book_id) REFERENCES book (id); \
+             ALTER TABLE shelf CHANGE N n BIGINT NOT NULL",
         )
         .await
         .unwrap();
@@ -1221,6 +1228,33 @@ fn alter_table_changes_definitions_as_migrations_need() {
         conn.query_drop("ALTER TABLE shelf DROP FOREIGN KEY shelf_book; ALTER TABLE shelf DROP COLUMN book_id")
             .await
             .unwrap();
+        let keys: Vec<String> = conn
+            .query("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_name = 'shelf'")
+            .await
+            .unwrap();
+        assert_eq!(keys, ["PRIMARY"]);
+
+        // CHECK names do not move: MODIFY keeps the column's check and names the one it
+        // adds anew, dropping a column takes its own check only.
+        conn.query_drop(
+            "CREATE TABLE ck (a INT CHECK (a > 0), b INT CHECK (b > 0), c INT CHECK (c > 0)); \
+             ALTER TABLE ck MODIFY a INT CHECK (a < 100); \
+             ALTER TABLE ck DROP COLUMN b",
+        )
+        .await
+        .unwrap();
+        let checks: Vec<(String, String)> = conn
+            .query("SELECT constraint_name, check_clause FROM information_schema.check_constraints WHERE table_name = 'ck' ORDER BY 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            checks,
+            [
+                ("ck_chk_1".to_string(), "(a > 0)".to_string()),
+                ("ck_chk_3".into(), "(c > 0)".into()),
+                ("ck_chk_4".into(), "(a < 100)".into()),
+            ]
+        );
 
         // A prepared ALTER executed again after the table changed through another node
         // works from the definition as it is then (the driver reuses its prepared

@@ -918,6 +918,23 @@ fn foreign_key_names(table: &crate::redefine::Table, mysql_table: &str) -> Vec<(
     out
 }
 
+/// Refuses to drop a foreign key by name from a table with a column-level `REFERENCES`:
+/// SHOW CREATE TABLE and information_schema may give such a table's keys each other's
+/// generated names (a known gap), so the name could drop another key.
+fn refuse_column_references(table: &crate::redefine::Table) -> Result<(), SqlError> {
+    let column_level = (0..table.items.len()).any(|i| {
+        let it = table.item(i);
+        it.column().is_some() && it.has("REFERENCES")
+    });
+    if column_level {
+        return unsupported(
+            "dropping a FOREIGN KEY by name from a table with a column-level REFERENCES \
+             (its keys' generated names are not reliable)",
+        );
+    }
+    Ok(())
+}
+
 /// Whether column `col` is in the table's PRIMARY KEY (declared on the column or as a table
 /// constraint).
 fn in_primary_key(table: &crate::redefine::Table, col: usize) -> bool {
@@ -1095,12 +1112,31 @@ fn alter_table(
                 }
             }
             AlterTableOperation::DropColumn { column_names, .. } => {
+                // A column's own unnamed CHECK goes with it: the others are named first, so
+                // that their names do not move.
+                if let Ok(from) = def.current(rw)
+                    && let Ok(table) = crate::redefine::Table::parse(&from)
+                {
+                    let named = table.checks_named(&t);
+                    if named != from {
+                        def.edit(&mut v, &from, named);
+                    }
+                }
                 let indexes = indexes_now.get_or_insert_with(|| {
-                    rw.ctx
+                    let mut now: Vec<crate::catalog::IndexInfo> = rw
+                        .ctx
                         .catalog
                         .and_then(|c| c.table(&s))
                         .map(|i| i.indexes)
-                        .unwrap_or_default()
+                        .unwrap_or_default();
+                    // As this statement left them so far.
+                    now.retain(|ix| !dropped.iter().any(|d| d.eq_ignore_ascii_case(&ix.name)));
+                    now.extend(made.iter().map(|(name, cols)| crate::catalog::IndexInfo {
+                        name: name.clone(),
+                        unique: false,
+                        columns: cols.iter().map(|c| (c.clone(), false)).collect(),
+                    }));
+                    now
                 });
                 for c in column_names.iter() {
                     // SQLite refuses to drop a column that a trigger names; the store makes
@@ -1300,14 +1336,15 @@ fn alter_table(
                 if let Ok(from) = def.current(rw)
                     && let Ok(table) = crate::redefine::Table::parse(&from)
                 {
-                    if let Some(at) = table.constraint(&name.value) {
-                        let existing = foreign_key_names(&table, &t);
-                        let to = without_foreign_key(table, &existing, at)?;
+                    // A CHECK (by its declared name or the one MySQL gives it, `t_chk_1`).
+                    if let Some(to) = table.without_check(&name.value, &t) {
                         def.edit(&mut v, &from, to);
                         continue;
                     }
-                    // A CHECK written on a column, or one MySQL named (`t_chk_1`).
-                    if let Some(to) = table.without_check(&name.value, &t) {
+                    if let Some(at) = table.constraint(&name.value) {
+                        refuse_column_references(&table)?;
+                        let existing = foreign_key_names(&table, &t);
+                        let to = without_foreign_key(table, &existing, at)?;
                         def.edit(&mut v, &from, to);
                         continue;
                     }
@@ -1329,6 +1366,7 @@ fn alter_table(
             AlterTableOperation::DropForeignKey { name, .. } => {
                 let from = def.current(rw)?;
                 let table = crate::redefine::Table::parse(&from)?;
+                refuse_column_references(&table)?;
                 let existing = foreign_key_names(&table, &t);
                 let Some(&(at, _)) = existing
                     .iter()
@@ -1351,7 +1389,11 @@ fn alter_table(
                     );
                 }
                 let from = def.current(rw)?;
-                let table = crate::redefine::Table::parse(&from)?;
+                // The checks named first, so that a check the definition adds takes a
+                // name of its own (as MySQL numbers them) and none moves.
+                let table = crate::redefine::Table::parse(
+                    &crate::redefine::Table::parse(&from)?.checks_named(&t),
+                )?;
                 let at = table
                     .column(&col_name.value)
                     .ok_or_else(|| SqlError::UnknownColumn(col_name.value.clone(), t.clone()))?;
@@ -1364,7 +1406,9 @@ fn alter_table(
                         .collect(),
                 };
                 let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
-                def.edit(&mut v, &from, table.replaced(at, &item));
+                let to =
+                    crate::redefine::Table::parse(&table.replaced(at, &item))?.checks_named(&t);
+                def.edit(&mut v, &from, to);
                 let col = cd.name.value.clone();
                 push_unique_indexes(&mut v, &db, &t, &q, uniques, &col, &col);
             }
@@ -1382,7 +1426,9 @@ fn alter_table(
                 }
                 names::check("column", &new_name.value)?;
                 let from = def.current(rw)?;
-                let table = crate::redefine::Table::parse(&from)?;
+                let table = crate::redefine::Table::parse(
+                    &crate::redefine::Table::parse(&from)?.checks_named(&t),
+                )?;
                 let at = table
                     .column(&old_name.value)
                     .ok_or_else(|| SqlError::UnknownColumn(old_name.value.clone(), t.clone()))?;
@@ -1404,7 +1450,9 @@ fn alter_table(
                         .collect(),
                 };
                 let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
-                def.edit(&mut v, &from, table.replaced(at, &item));
+                let to =
+                    crate::redefine::Table::parse(&table.replaced(at, &item))?.checks_named(&t);
+                def.edit(&mut v, &from, to);
                 if !old.eq_ignore_ascii_case(&new_name.value) {
                     let r = format!(
                         "ALTER TABLE {q} RENAME COLUMN {} TO {}",

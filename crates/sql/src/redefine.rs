@@ -1,12 +1,14 @@
 //! `ALTER TABLE` changes SQLite's ALTER TABLE cannot make (`ADD FOREIGN KEY`, `ADD CHECK`,
-//! `DROP FOREIGN KEY`, `MODIFY`, `CHANGE`, `ALTER COLUMN ... SET / DROP DEFAULT`), made by
-//! editing the table's stored CREATE TABLE text.
+//! `DROP FOREIGN KEY`, `DROP CHECK` / `DROP CONSTRAINT`, `MODIFY`, `CHANGE`,
+//! `ALTER COLUMN ... SET / DROP DEFAULT`), made by editing the table's stored CREATE TABLE
+//! text.
 //!
 //! The translation computes the new text from the current one and writes
 //! `ALTER TABLE "d.t" REDEFINE FROM '<current>' TO '<new>'`, which the store runs (see its
 //! `redefine.rs`): it refuses the change unless the current text is still the one given
 //! and the rows on disk mean the same under the new one, checks the existing rows, and
-//! rebuilds the indexes whose collations change. This module only edits text.
+//! rebuilds the table's indexes when a column's collation changes. This module only edits
+//! text.
 
 use std::ops::Range;
 
@@ -426,8 +428,7 @@ impl Table {
         })
     }
 
-    /// The table-level FOREIGN KEY or CHECK named `name` (compared as MySQL compares
-    /// names).
+    /// The table-level FOREIGN KEY named `name` (compared as MySQL compares names).
     pub(crate) fn constraint(&self, name: &str) -> Option<usize> {
         (0..self.items.len()).find(|&i| {
             let it = self.item(i);
@@ -436,7 +437,7 @@ impl Table {
                 && matches!((t.first(), t.get(1), t.get(2)),
                     (Some((Tok::Word(c), _)), Some((Tok::Word(n) | Tok::Quoted(n), _)), Some((k, _)))
                         if c.eq_ignore_ascii_case("CONSTRAINT") && n.eq_ignore_ascii_case(name)
-                            && (is_kw(k, "FOREIGN") || is_kw(k, "CHECK")))
+                            && is_kw(k, "FOREIGN"))
         })
     }
 
@@ -456,8 +457,9 @@ impl Table {
                 }
                 let named = k >= 2 && is_kw(&t[k - 2].0, "CONSTRAINT");
                 let end = group_end(t, k + 1);
-                let internal = named
-                    && matches!(&t[k - 1].0, Tok::Quoted(n) | Tok::Word(n) if crate::ddl::internal_check(n));
+                // As `catalog::scan_table_checks` decides: quorate's names are quoted.
+                let internal =
+                    named && matches!(&t[k - 1].0, Tok::Quoted(n) if crate::ddl::internal_check(n));
                 if !internal {
                     let start = if named { k - 2 } else { k };
                     let base = self.items[i].start;

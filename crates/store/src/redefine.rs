@@ -28,7 +28,8 @@
 //! - a column's collation changed: every index of the table is rebuilt (`REINDEX`);
 //! - on the leader only, the rows are checked against the new text: NOT NULL and CHECK by
 //!   `PRAGMA quick_check`, the table's foreign keys by `PRAGMA foreign_key_check` when they
-//!   are enforced. The statement fails if one does not fit.
+//!   are enforced (and, when a collation changed, the keys of the tables that reference
+//!   it). The statement fails if one does not fit.
 //!
 //! The statement is replicated as text, like other schema statements; replicas run it
 //! with the same steps except the checks (the rows are the leader's), so they end with the
@@ -426,8 +427,10 @@ pub(crate) fn run(
         return Ok(());
     }
     // Undo what the change did; SQLite may already have rolled back the whole transaction
-    // (an I/O error, an interrupt). Either way this connection reads the schema again.
-    let undone = if conn.is_autocommit() {
+    // (an I/O error, an interrupt), which then has ended. Either way this connection reads
+    // the schema again.
+    let ended = conn.is_autocommit();
+    let undone = if ended {
         Ok(())
     } else {
         conn.execute_batch("ROLLBACK TO quorate_redefine; RELEASE quorate_redefine")
@@ -436,6 +439,13 @@ pub(crate) fn run(
     if let Err(e) = undone.and(reset) {
         return Err(StoreError::Aborted(format!(
             "a failed change to table {} could not be undone ({e})",
+            r.table
+        )));
+    }
+    if ended {
+        let why = done.err().map_or_else(String::new, |e| e.to_string());
+        return Err(StoreError::Aborted(format!(
+            "the change to table {} ended the transaction ({why})",
             r.table
         )));
     }
