@@ -1383,34 +1383,14 @@ fn alter_table(
                 options,
                 column_position,
             } => {
-                if column_position.is_some() {
-                    return unsupported(
-                        "MODIFY COLUMN ... FIRST / AFTER (columns keep their order)",
-                    );
-                }
-                let from = def.current(rw)?;
-                // The checks named first, so that a check the definition adds takes a
-                // name of its own (as MySQL numbers them) and none moves.
-                let table = crate::redefine::Table::parse(
-                    &crate::redefine::Table::parse(&from)?.checks_named(&t),
-                )?;
-                let at = table
-                    .column(&col_name.value)
-                    .ok_or_else(|| SqlError::UnknownColumn(col_name.value.clone(), t.clone()))?;
-                let mut cd = ColumnDef {
-                    name: sqlparser::ast::Ident::new(table.item(at).column().unwrap_or_default()),
-                    data_type: data_type.clone(),
-                    options: options
-                        .drain(..)
-                        .map(|option| sqlparser::ast::ColumnOptionDef { name: None, option })
-                        .collect(),
+                let change = ColumnChange {
+                    old_name: col_name,
+                    new_name: None,
+                    data_type,
+                    options,
+                    moved: column_position.is_some(),
                 };
-                let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
-                let to =
-                    crate::redefine::Table::parse(&table.replaced(at, &item))?.checks_named(&t);
-                def.edit(&mut v, &from, to);
-                let col = cd.name.value.clone();
-                push_unique_indexes(&mut v, &db, &t, &q, uniques, &col, &col);
+                redefine_column(rw, &mut def, &mut v, (&db, &t, &q), change)?;
             }
             AlterTableOperation::ChangeColumn {
                 old_name,
@@ -1419,49 +1399,14 @@ fn alter_table(
                 options,
                 column_position,
             } => {
-                if column_position.is_some() {
-                    return unsupported(
-                        "CHANGE COLUMN ... FIRST / AFTER (columns keep their order)",
-                    );
-                }
-                names::check("column", &new_name.value)?;
-                let from = def.current(rw)?;
-                let table = crate::redefine::Table::parse(
-                    &crate::redefine::Table::parse(&from)?.checks_named(&t),
-                )?;
-                let at = table
-                    .column(&old_name.value)
-                    .ok_or_else(|| SqlError::UnknownColumn(old_name.value.clone(), t.clone()))?;
-                let old = table.item(at).column().unwrap_or_default().to_string();
-                // The definition changes under the old name, then the column is renamed
-                // (which SQLite does everywhere the name is used). A change of case only is
-                // not a rename to SQLite (its names ignore case): the definition has it.
-                let case_only = old != new_name.value && old.eq_ignore_ascii_case(&new_name.value);
-                let mut cd = ColumnDef {
-                    name: sqlparser::ast::Ident::new(if case_only {
-                        new_name.value.clone()
-                    } else {
-                        old.clone()
-                    }),
-                    data_type: data_type.clone(),
-                    options: options
-                        .drain(..)
-                        .map(|option| sqlparser::ast::ColumnOptionDef { name: None, option })
-                        .collect(),
+                let change = ColumnChange {
+                    old_name,
+                    new_name: Some(new_name),
+                    data_type,
+                    options,
+                    moved: column_position.is_some(),
                 };
-                let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
-                let to =
-                    crate::redefine::Table::parse(&table.replaced(at, &item))?.checks_named(&t);
-                def.edit(&mut v, &from, to);
-                if !old.eq_ignore_ascii_case(&new_name.value) {
-                    let r = format!(
-                        "ALTER TABLE {q} RENAME COLUMN {} TO {}",
-                        names::quote(&old),
-                        names::quote(&new_name.value)
-                    );
-                    v.push(r);
-                }
-                push_unique_indexes(&mut v, &db, &t, &q, uniques, &old, &new_name.value);
+                redefine_column(rw, &mut def, &mut v, (&db, &t, &q), change)?;
             }
             AlterTableOperation::AlterColumn { column_name, op } => {
                 use sqlparser::ast::AlterColumnOperation as A;
@@ -1493,6 +1438,71 @@ fn alter_table(
         }
     }
     Ok(v)
+}
+
+/// MODIFY (no new name) or CHANGE of a column, as the ALTER TABLE gave it.
+struct ColumnChange<'a> {
+    old_name: &'a sqlparser::ast::Ident,
+    new_name: Option<&'a sqlparser::ast::Ident>,
+    data_type: &'a sqlparser::ast::DataType,
+    options: &'a mut Vec<ColumnOption>,
+    /// `FIRST` / `AFTER` was given.
+    moved: bool,
+}
+
+/// MODIFY / CHANGE: the table redefined with the column's new definition, then the column
+/// renamed, then the UNIQUE indexes the definition asks for. `(db, t, q)`: the table's
+/// database, MySQL name and quoted SQLite name.
+fn redefine_column(
+    rw: &mut Rewriter,
+    def: &mut Definition,
+    v: &mut Vec<String>,
+    (db, t, q): (&str, &str, &str),
+    change: ColumnChange<'_>,
+) -> Result<(), SqlError> {
+    if change.moved {
+        return unsupported("MODIFY / CHANGE COLUMN ... FIRST / AFTER (columns keep their order)");
+    }
+    if let Some(n) = change.new_name {
+        names::check("column", &n.value)?;
+    }
+    let from = def.current(rw)?;
+    // The checks named first, so that a check the definition adds takes a name of its own
+    // (as MySQL numbers them) and none moves.
+    let table =
+        crate::redefine::Table::parse(&crate::redefine::Table::parse(&from)?.checks_named(t))?;
+    let at = table
+        .column(&change.old_name.value)
+        .ok_or_else(|| SqlError::UnknownColumn(change.old_name.value.clone(), t.to_string()))?;
+    let old = table.item(at).column().unwrap_or_default().to_string();
+    let new = change
+        .new_name
+        .map_or_else(|| old.clone(), |n| n.value.clone());
+    // The definition changes under the old name, then the column is renamed (which SQLite
+    // does everywhere the name is used). A change of case only is not a rename to SQLite
+    // (its names ignore case): the definition has it.
+    let renamed = !old.eq_ignore_ascii_case(&new);
+    let mut cd = ColumnDef {
+        name: sqlparser::ast::Ident::new(if renamed { &old } else { &new }),
+        data_type: change.data_type.clone(),
+        options: change
+            .options
+            .drain(..)
+            .map(|option| sqlparser::ast::ColumnOptionDef { name: None, option })
+            .collect(),
+    };
+    let (item, uniques) = modified_column(rw, &table, at, &mut cd)?;
+    let to = crate::redefine::Table::parse(&table.replaced(at, &item))?.checks_named(t);
+    def.edit(v, &from, to);
+    if renamed {
+        v.push(format!(
+            "ALTER TABLE {q} RENAME COLUMN {} TO {}",
+            names::quote(&old),
+            names::quote(&new)
+        ));
+    }
+    push_unique_indexes(v, db, t, q, uniques, &cd.name.value, &new);
+    Ok(())
 }
 
 /// The UNIQUE indexes a MODIFY / CHANGE definition asks for, on the column now named `new`

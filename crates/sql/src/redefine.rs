@@ -271,18 +271,7 @@ impl Item<'_> {
                 end += 1;
             }
             if matches!(t.get(end), Some((Tok::Open, _))) {
-                let mut depth = 0;
-                while let Some((x, _)) = t.get(end) {
-                    match x {
-                        Tok::Open => depth += 1,
-                        Tok::Close => depth -= 1,
-                        _ => {}
-                    }
-                    end += 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
+                end = group_end(t, end);
             } else {
                 // `X'ab'` is a word and a string.
                 if matches!(t.get(end), Some((Tok::Word(w), _)) if w.eq_ignore_ascii_case("x"))
